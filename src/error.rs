@@ -1,0 +1,454 @@
+//! Errors of the spawn path: what the parent refused before any process
+//! existed, and what the child reported from between clone and exec.
+//!
+//! Subsystems that can be used on their own have their own error enums
+//! ([`crate::namespace::Error`], [`crate::cgroup::Error`],
+//! [`crate::mount::Error`]); [`SpawnError`] wraps the ones a spawn can meet.
+
+use std::fmt;
+use std::io;
+
+/// One step of the fixed sequence the child runs between `clone3` and
+/// `execve`.
+///
+/// A step that fails reports itself, the errno, and for list-driven steps
+/// (mounts, masked paths) the index into the list; the parent turns that into
+/// a [`ChildError`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Step {
+    /// Waiting for the parent to write the uid/gid maps.
+    WaitIdMaps = 1,
+    /// `setgroups(2)`: dropping supplementary groups.
+    SetGroups,
+    /// `setresgid(2)`.
+    SetGid,
+    /// `setresuid(2)`.
+    SetUid,
+    /// `unshare(CLONE_NEWTIME)`.
+    UnshareTime,
+    /// Writing `/proc/self/timens_offsets`.
+    TimeOffsets,
+    /// `sethostname(2)`.
+    Hostname,
+    /// `setdomainname(2)`.
+    Domainname,
+    /// Making the mount tree private (or slave/shared) in the new mount namespace.
+    MountPropagation,
+    /// Mounting a fresh `/proc` for the new PID namespace.
+    MountProc,
+    /// One entry of the mount list (the index names which).
+    Mount,
+    /// Creating a mount point (directory or file) inside the new root.
+    MountTarget,
+    /// Bind-mounting the new root onto itself so that it is a mount point.
+    RootBind,
+    /// Assembling an overlay root from its layers.
+    RootOverlay,
+    /// `pivot_root(2)`.
+    PivotRoot,
+    /// `chroot(2)` (the explicit fallback to pivot_root).
+    Chroot,
+    /// Unmounting the old root after pivot_root.
+    OldRootUnmount,
+    /// Building the minimal `/dev`.
+    Dev,
+    /// Remounting the new root read-only.
+    RootReadonly,
+    /// Masking a path (bind of `/dev/null` or an empty tmpfs over it).
+    MaskPath,
+    /// Making a path read-only.
+    ReadonlyPath,
+    /// Bringing the loopback interface up.
+    Loopback,
+    /// Setting the oom score adjustment.
+    OomScoreAdj,
+    /// Applying a resource limit (`setrlimit`).
+    Rlimit,
+    /// Dropping capabilities.
+    Capabilities,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+    NoNewPrivs,
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    ParentDeathSignal,
+    /// Installing a seccomp filter.
+    Seccomp,
+    /// Setting up stdin/stdout/stderr and passed descriptors.
+    Stdio,
+    /// Closing descriptors that must not reach the program.
+    CloseFds,
+    /// Resetting signal dispositions and the signal mask.
+    Signals,
+    /// `chdir(2)` into the working directory.
+    Chdir,
+    /// `execve(2)`.
+    Exec,
+    /// A new process could not be forked inside the new PID namespace
+    /// (used by joins and the init).
+    Fork,
+    /// Joining an existing namespace with `setns(2)`.
+    Setns,
+}
+
+impl Step {
+    const ALL: &'static [Step] = &[
+        Step::WaitIdMaps,
+        Step::SetGroups,
+        Step::SetGid,
+        Step::SetUid,
+        Step::UnshareTime,
+        Step::TimeOffsets,
+        Step::Hostname,
+        Step::Domainname,
+        Step::MountPropagation,
+        Step::MountProc,
+        Step::Mount,
+        Step::MountTarget,
+        Step::RootBind,
+        Step::RootOverlay,
+        Step::PivotRoot,
+        Step::Chroot,
+        Step::OldRootUnmount,
+        Step::Dev,
+        Step::RootReadonly,
+        Step::MaskPath,
+        Step::ReadonlyPath,
+        Step::Loopback,
+        Step::OomScoreAdj,
+        Step::Rlimit,
+        Step::Capabilities,
+        Step::NoNewPrivs,
+        Step::ParentDeathSignal,
+        Step::Seccomp,
+        Step::Stdio,
+        Step::CloseFds,
+        Step::Signals,
+        Step::Chdir,
+        Step::Exec,
+        Step::Fork,
+        Step::Setns,
+    ];
+
+    /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::WaitIdMaps => "wait_id_maps",
+            Step::SetGroups => "setgroups",
+            Step::SetGid => "setresgid",
+            Step::SetUid => "setresuid",
+            Step::UnshareTime => "unshare_time",
+            Step::TimeOffsets => "timens_offsets",
+            Step::Hostname => "sethostname",
+            Step::Domainname => "setdomainname",
+            Step::MountPropagation => "mount_propagation",
+            Step::MountProc => "mount_proc",
+            Step::Mount => "mount",
+            Step::MountTarget => "mount_target",
+            Step::RootBind => "root_bind",
+            Step::RootOverlay => "root_overlay",
+            Step::PivotRoot => "pivot_root",
+            Step::Chroot => "chroot",
+            Step::OldRootUnmount => "old_root_unmount",
+            Step::Dev => "dev",
+            Step::RootReadonly => "root_readonly",
+            Step::MaskPath => "mask_path",
+            Step::ReadonlyPath => "readonly_path",
+            Step::Loopback => "loopback_up",
+            Step::OomScoreAdj => "oom_score_adj",
+            Step::Rlimit => "setrlimit",
+            Step::Capabilities => "capabilities",
+            Step::NoNewPrivs => "no_new_privs",
+            Step::ParentDeathSignal => "pdeathsig",
+            Step::Seccomp => "seccomp",
+            Step::Stdio => "stdio",
+            Step::CloseFds => "close_fds",
+            Step::Signals => "signals",
+            Step::Chdir => "chdir",
+            Step::Exec => "exec",
+            Step::Fork => "fork",
+            Step::Setns => "setns",
+        }
+    }
+
+    pub(crate) fn from_u32(v: u32) -> Option<Step> {
+        Step::ALL.iter().copied().find(|s| *s as u32 == v)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the child writes to the error pipe when a step fails: fixed size,
+/// no allocation. `index` is the position in a list (mount list, masked
+/// paths) or 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChildFailure {
+    pub step: Step,
+    pub index: u32,
+    pub errno: i32,
+}
+
+impl ChildFailure {
+    pub(crate) const SIZE: usize = 12;
+
+    /// A failure of `step` with the current `errno`.
+    #[inline]
+    pub(crate) fn last(step: Step) -> ChildFailure {
+        ChildFailure {
+            step,
+            index: 0,
+            errno: crate::sys::errno(),
+        }
+    }
+
+    /// A failure of `step` at list position `index` with the current `errno`.
+    #[inline]
+    pub(crate) fn last_at(step: Step, index: u32) -> ChildFailure {
+        ChildFailure {
+            step,
+            index,
+            errno: crate::sys::errno(),
+        }
+    }
+
+    pub(crate) fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&(self.step as u32).to_ne_bytes());
+        b[4..8].copy_from_slice(&self.index.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.errno.to_ne_bytes());
+        b
+    }
+
+    pub(crate) fn from_bytes(b: &[u8; Self::SIZE]) -> Option<ChildFailure> {
+        let step = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        let index = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
+        let errno = i32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
+        Some(ChildFailure {
+            step: Step::from_u32(step)?,
+            index,
+            errno,
+        })
+    }
+}
+
+/// A step of the child's setup failed: which step, with which errno, on
+/// which item, and what usually causes that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildError {
+    step: Step,
+    index: u32,
+    errno: i32,
+    detail: Option<String>,
+    hint: Option<String>,
+}
+
+impl ChildError {
+    pub(crate) fn new(
+        step: Step,
+        index: u32,
+        errno: i32,
+        detail: Option<String>,
+        hint: Option<String>,
+    ) -> ChildError {
+        ChildError {
+            step,
+            index,
+            errno,
+            detail,
+            hint,
+        }
+    }
+
+    /// The step that failed.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+    /// The raw errno the failing system call returned.
+    pub fn errno(&self) -> i32 {
+        self.errno
+    }
+    /// The errno as an [`io::Error`] (its `kind()` is often what callers match on).
+    pub fn io_error(&self) -> io::Error {
+        io::Error::from_raw_os_error(self.errno)
+    }
+    /// For list-driven steps (mounts, masked paths), the index in the list.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+    /// What the step was working on (a mount's source, target and flags; a path).
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+    /// The usual causes of this errno at this step, when known.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+impl fmt::Display for ChildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "container setup failed at step `{}`", self.step)?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        write!(
+            f,
+            ": {} ({})",
+            errno_name(self.errno),
+            io::Error::from_raw_os_error(self.errno)
+        )?;
+        if let Some(h) = &self.hint {
+            write!(f, "; hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ChildError {}
+
+/// The symbolic name of an errno (`"EINVAL"`), or `"errno N"`.
+pub fn errno_name(errno: i32) -> String {
+    let e = nix::errno::Errno::from_raw(errno);
+    if e == nix::errno::Errno::UnknownErrno {
+        format!("errno {errno}")
+    } else {
+        format!("{e:?}")
+    }
+}
+
+/// Why a spawn failed.
+///
+/// Errors the caller can cause are reported as [`SpawnError::InvalidConfig`]
+/// before any process exists. Failures inside the child arrive as
+/// [`SpawnError::Child`] with the step and errno.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// A field of the builder holds a value that cannot work.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidConfig {
+        /// The builder field (`"hostname"`, `"uid_map"`, `"arg"` …).
+        field: &'static str,
+        /// The offending value, as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The host lacks a feature the configuration needs.
+    #[error("{feature} is not available on this host: {reason}")]
+    Unsupported {
+        /// The feature (`"time namespace"`, `"clone3"` …).
+        feature: &'static str,
+        /// What the probe found.
+        reason: String,
+    },
+    /// A system call in the parent failed (creating pipes, `clone3`, writing id maps).
+    #[error("{op} failed: {source}{}", hint_suffix(.hint))]
+    Setup {
+        /// What the parent was doing.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+        /// The usual causes, when known.
+        hint: Option<String>,
+    },
+    /// A step in the child failed.
+    #[error(transparent)]
+    Child(#[from] ChildError),
+    /// Setting up the container's mounts or root failed in the parent.
+    #[error(transparent)]
+    Mount(#[from] crate::mount::Error),
+    /// Creating or configuring the container's cgroup failed.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::Error),
+}
+
+fn hint_suffix(h: &Option<String>) -> String {
+    match h {
+        Some(h) => format!("; hint: {h}"),
+        None => String::new(),
+    }
+}
+
+impl SpawnError {
+    pub(crate) fn invalid(
+        field: &'static str,
+        value: impl fmt::Debug,
+        reason: impl Into<String>,
+    ) -> SpawnError {
+        let mut v = format!("{value:?}");
+        // Keep values readable: strings are shown without Debug's quotes.
+        if v.starts_with('"') && v.ends_with('"') && v.len() >= 2 {
+            v = v[1..v.len() - 1].to_string();
+        }
+        SpawnError::InvalidConfig {
+            field,
+            value: v,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn setup(op: &'static str, source: io::Error) -> SpawnError {
+        SpawnError::Setup {
+            op,
+            source,
+            hint: None,
+        }
+    }
+
+    /// The child's error, when the failure happened in the child.
+    pub fn child_error(&self) -> Option<&ChildError> {
+        match self {
+            SpawnError::Child(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The builder field an [`SpawnError::InvalidConfig`] names.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            SpawnError::InvalidConfig { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_roundtrip() {
+        let f = ChildFailure {
+            step: Step::PivotRoot,
+            index: 7,
+            errno: libc::EINVAL,
+        };
+        assert_eq!(ChildFailure::from_bytes(&f.to_bytes()), Some(f));
+        for s in Step::ALL {
+            assert_eq!(Step::from_u32(*s as u32), Some(*s));
+        }
+        assert_eq!(Step::from_u32(0), None);
+    }
+
+    #[test]
+    fn display_names_step_errno_and_hint() {
+        let e = ChildError::new(
+            Step::Exec,
+            0,
+            libc::ENOENT,
+            Some("/nonexistent".into()),
+            Some("the program does not exist".into()),
+        );
+        let s = e.to_string();
+        assert!(s.contains("`exec`"), "{s}");
+        assert!(s.contains("ENOENT"), "{s}");
+        assert!(s.contains("/nonexistent"), "{s}");
+        assert!(s.contains("hint"), "{s}");
+    }
+}

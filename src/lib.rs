@@ -1,0 +1,48 @@
+//! # containment
+//!
+//! Linux container primitives in one typed API: all eight namespace kinds,
+//! user namespaces with id maps, a changed root with mounts, cgroup v2 limits,
+//! a [`Child`] handle on a pidfd, and errors that name the step that failed.
+//!
+//! ```no_run
+//! use containment::{Container, Namespaces};
+//!
+//! let out = Container::builder()
+//!     .namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET)
+//!     .hostname("box")
+//!     .command("/bin/sh", ["-c", "hostname; echo pid $$"])
+//!     .output()?;
+//! assert_eq!(out.stdout, b"box\npid 1\n");
+//! # Ok::<(), containment::SpawnError>(())
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`container`]: the builder users see first; it validates every field
+//!   and turns it into a spawn plan before any process exists.
+//! - [`process`]: the spawn itself (`clone3`, the child's fixed steps, the
+//!   error pipe) and the [`Child`] handle.
+//! - [`namespace`], [`mount`], [`cgroup`]: safe wrappers, one kernel concept
+//!   each, usable on their own.
+//! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
+//!   `setdomainname`).
+//!
+//! ## Safety story
+//!
+//! Between `clone3` and `execve` the child runs a fixed list of small steps
+//! that only make async-signal-safe system calls on data the parent prepared:
+//! no allocation, no locks, no panics. A failing step writes
+//! `{step, index, errno}` to a close-on-exec pipe and calls `_exit`; the
+//! parent turns that into a [`SpawnError::Child`]. Spawning is therefore safe
+//! from any thread of a multi-threaded program.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cgroup;
+pub mod error;
+pub mod mount;
+pub mod namespace;
+pub mod sys;
+
+pub use error::{ChildError, SpawnError, Step};
+pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};

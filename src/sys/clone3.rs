@@ -1,0 +1,169 @@
+//! `clone3(2)` with our own argument struct and 64-bit flags.
+//!
+//! `libc::CLONE_INTO_CGROUP` is 0 on targets where `c_int` is 32 bits (the
+//! real value, `0x200000000`, overflows), and `libc::clone_args` exists only on
+//! some targets, so both are defined here.
+
+use std::io;
+use std::os::fd::RawFd;
+
+bitflags::bitflags! {
+    /// Flags of `clone3(2)`, as the 64-bit word the kernel takes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct CloneFlags: u64 {
+        /// New time namespace (`CLONE_NEWTIME`).
+        const NEWTIME = 0x0000_0080;
+        /// Share the virtual memory.
+        const VM = 0x0000_0100;
+        /// Share filesystem information (root, cwd, umask).
+        const FS = 0x0000_0200;
+        /// Share the file descriptor table.
+        const FILES = 0x0000_0400;
+        /// Share signal handlers.
+        const SIGHAND = 0x0000_0800;
+        /// Return a pidfd for the child (`CLONE_PIDFD`, Linux 5.2).
+        const PIDFD = 0x0000_1000;
+        /// Suspend the parent until the child execs or exits.
+        const VFORK = 0x0000_4000;
+        /// Same parent as the caller.
+        const PARENT = 0x0000_8000;
+        /// New mount namespace (`CLONE_NEWNS`).
+        const NEWNS = 0x0002_0000;
+        /// New cgroup namespace.
+        const NEWCGROUP = 0x0200_0000;
+        /// New UTS namespace.
+        const NEWUTS = 0x0400_0000;
+        /// New IPC namespace.
+        const NEWIPC = 0x0800_0000;
+        /// New user namespace.
+        const NEWUSER = 0x1000_0000;
+        /// New PID namespace.
+        const NEWPID = 0x2000_0000;
+        /// New network namespace.
+        const NEWNET = 0x4000_0000;
+        /// Reset all handled signals to their default in the child (Linux 5.5).
+        const CLEAR_SIGHAND = 0x1_0000_0000;
+        /// Start the child in the cgroup given by `CloneArgs::cgroup` (Linux 5.7).
+        const INTO_CGROUP = 0x2_0000_0000;
+    }
+}
+
+/// `struct clone_args` (version 2, 88 bytes) of `clone3(2)`.
+#[repr(C, align(8))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloneArgs {
+    /// The clone flags ([`CloneFlags`] bits).
+    pub flags: u64,
+    /// Where the kernel stores the pidfd (`CLONE_PIDFD`): a pointer to an `int`.
+    pub pidfd: u64,
+    /// Where to store the child's TID in the child's memory.
+    pub child_tid: u64,
+    /// Where to store the child's TID in the parent's memory.
+    pub parent_tid: u64,
+    /// The signal sent to the parent when the child ends (usually `SIGCHLD`).
+    pub exit_signal: u64,
+    /// Lowest address of the child's stack (0: share a copy of ours, like fork).
+    pub stack: u64,
+    /// Size of the child's stack.
+    pub stack_size: u64,
+    /// TLS descriptor (`CLONE_SETTLS`).
+    pub tls: u64,
+    /// Pointer to an array of TIDs to request.
+    pub set_tid: u64,
+    /// Number of elements in `set_tid`.
+    pub set_tid_size: u64,
+    /// File descriptor of the target cgroup directory (`CLONE_INTO_CGROUP`).
+    pub cgroup: u64,
+}
+
+/// `clone3(2)`: creates a child process like `fork` when `args.stack` is 0.
+///
+/// Returns the child's pid in the parent and 0 in the child.
+///
+/// # Safety
+///
+/// The child runs on a copy of the caller's address space with only the
+/// calling thread. Until it calls `execve` or `_exit`, it must only make
+/// async-signal-safe calls: no allocation, no locks, no panics, no
+/// destructors that touch shared state. Pointers in `args` must be valid.
+///
+/// # References
+/// - [`clone3(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
+pub unsafe fn clone3(args: &mut CloneArgs) -> io::Result<libc::pid_t> {
+    // SAFETY: args points to a properly sized and aligned clone_args; the
+    // caller upholds the post-fork contract.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as libc::pid_t)
+    }
+}
+
+/// The legacy `clone(2)` system call with a null stack (fork-like), for
+/// kernels without `clone3`. Supports `CLONE_PIDFD` (the pidfd is stored in
+/// `*pidfd`) but neither `CLONE_INTO_CGROUP`, `CLONE_NEWTIME` nor
+/// `CLONE_CLEAR_SIGHAND`.
+///
+/// # Safety
+///
+/// As for [`clone3`].
+pub unsafe fn clone_legacy(
+    flags: CloneFlags,
+    exit_signal: i32,
+    pidfd: Option<&mut RawFd>,
+) -> io::Result<libc::pid_t> {
+    let unsupported = CloneFlags::INTO_CGROUP | CloneFlags::NEWTIME | CloneFlags::CLEAR_SIGHAND;
+    if flags.intersects(unsupported) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let word = flags.bits() | (exit_signal as u64 & 0xff);
+    let ptid: *mut RawFd = match pidfd {
+        Some(p) => p,
+        None => std::ptr::null_mut(),
+    };
+    // SAFETY: x86_64/aarch64 order: flags, newsp, parent_tid, child_tid, tls.
+    // A null stack gives fork semantics; ptid is null or a valid int pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            word as libc::c_ulong,
+            0usize,
+            ptid,
+            std::ptr::null_mut::<libc::c_int>(),
+            0usize,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as libc::pid_t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_args_layout() {
+        assert_eq!(std::mem::size_of::<CloneArgs>(), 88); // CLONE_ARGS_SIZE_VER2
+        assert_eq!(std::mem::align_of::<CloneArgs>(), 8);
+        assert_eq!(std::mem::offset_of!(CloneArgs, cgroup), 80);
+    }
+
+    #[test]
+    fn flags_match_kernel_values() {
+        assert_eq!(CloneFlags::INTO_CGROUP.bits(), 0x200000000);
+        assert_eq!(CloneFlags::NEWNS.bits(), libc::CLONE_NEWNS as u64);
+        assert_eq!(CloneFlags::NEWUSER.bits(), libc::CLONE_NEWUSER as u64);
+        assert_eq!(CloneFlags::NEWNET.bits(), libc::CLONE_NEWNET as u64);
+        assert_eq!(CloneFlags::PIDFD.bits(), libc::CLONE_PIDFD as u64);
+    }
+}

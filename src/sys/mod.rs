@@ -1,0 +1,93 @@
+//! Raw system calls that `nix` does not offer: `clone3`, pidfds,
+//! `setdomainname`, and the few async-signal-safe helpers the child uses.
+//!
+//! This is the only layer that knows system call numbers. Everything here is
+//! a thin wrapper: it does not allocate (except where documented), and the
+//! functions marked for the child are async-signal-safe.
+
+pub mod clone3;
+pub mod pidfd;
+
+pub use clone3::{clone3, clone_legacy, CloneArgs, CloneFlags};
+pub use pidfd::{pidfd_namespace, pidfd_open, pidfd_send_signal, pidfd_wait, WaitFlags};
+
+use std::ffi::CStr;
+use std::io;
+
+/// The calling thread's `errno`.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns a valid pointer to this
+    // thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// `setdomainname(2)`: sets the NIS domain name of the caller's UTS namespace.
+///
+/// Async-signal-safe; does not allocate.
+///
+/// # References
+/// - [`setdomainname(2)`](https://man7.org/linux/man-pages/man2/setdomainname.2.html)
+pub fn setdomainname(name: &[u8]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live byte slice; the kernel
+    // copies at most `len` bytes.
+    let r = unsafe { libc::syscall(libc::SYS_setdomainname, name.as_ptr(), name.len()) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `sethostname(2)` on raw bytes (async-signal-safe, no allocation).
+pub fn sethostname(name: &[u8]) -> io::Result<()> {
+    // SAFETY: pointer and length describe a live byte slice.
+    let r = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes all of `buf` to `fd`, retrying on `EINTR` and short writes.
+/// Async-signal-safe; returns the errno on failure.
+pub fn write_all_fd(fd: i32, mut buf: &[u8]) -> Result<(), i32> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a live slice; write reads at most buf.len() bytes.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(libc::EIO);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Opens `path` with `flags | O_CLOEXEC`, writes `data`, closes it.
+/// Async-signal-safe; returns the errno on failure.
+pub fn write_file_raw(path: &CStr, data: &[u8]) -> Result<(), i32> {
+    // SAFETY: path is a valid NUL-terminated string.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    let r = write_all_fd(fd, data);
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    r
+}
+
+/// `_exit(2)`: ends the calling process without running destructors or
+/// atexit handlers. The only way the child may leave.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}

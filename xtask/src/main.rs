@@ -1,0 +1,1 @@
+fn main() { eprintln!("xtask: no tasks yet"); std::process::exit(2); }
