@@ -108,4 +108,17 @@ impl MountPlan {
             _ => None,
         }
     }
+
+    /// The usual causes of `errno` at item `index` of `step` (parent side).
+    pub(crate) fn hint(&self, step: Step, _index: u32, errno: i32) -> Option<String> {
+        match (step, errno) {
+            (Step::MountProc, libc::EPERM) => Some(
+                "mounting proc needs CAP_SYS_ADMIN over the PID namespace's owning user namespace, \
+                 and inside a user namespace a fully visible /proc on the host (no masked paths \
+                 over it)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
