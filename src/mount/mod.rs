@@ -53,9 +53,7 @@ impl FsConfig {
             }
             return Ok(None);
         }
-        let proc = self
-            .mount_proc
-            .unwrap_or(ns.contains(Namespaces::PID));
+        let proc = self.mount_proc.unwrap_or(ns.contains(Namespaces::PID));
         Ok(Some(MountPlan {
             make_private: true,
             proc_target: proc.then(|| CString::new("/proc").expect("no NUL")),
