@@ -1,7 +1,7 @@
 //! Mounts and the container's root (stub: extended by the rootfs work).
 //!
-//! The builder collects a [`FsConfig`]; before clone the parent turns it into
-//! a [`MountPlan`] whose every path is a `CString`, and the child applies the
+//! The builder collects a `FsConfig`; before clone the parent turns it into
+//! a `MountPlan` whose every path is a `CString`, and the child applies the
 //! plan with async-signal-safe calls only.
 
 use crate::error::{ChildFailure, Step};
