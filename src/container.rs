@@ -1,16 +1,19 @@
 //! The typed builder: everything a container is made of, validated in the
 //! parent before any process exists.
 
+use crate::caps::Capabilities;
 use crate::error::SpawnError;
 use crate::mount::FsConfig;
 use crate::namespace::{
     format_id_map, validate_id_maps, validate_offsets, validate_uts_name, IdMap, Namespace,
     Namespaces, TimeOffsets,
 };
+use crate::process::Rlimit;
 use crate::process::{
-    self, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
+    self, CapsPlan, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
 };
 use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -56,6 +59,11 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
+    caps: Option<Capabilities>,
+    rlimits: Vec<(Rlimit, u64, u64)>,
+    no_new_privs: bool,
+    pdeathsig: Option<i32>,
+    pass_fds: Vec<(OwnedFd, i32)>,
     pub(crate) fs: FsConfig,
 }
 
@@ -232,6 +240,51 @@ impl ContainerBuilder {
     /// Whether to bring `lo` up in a new network namespace (default: yes).
     pub fn loopback(&mut self, up: bool) -> &mut Self {
         self.loopback = Some(up);
+        self
+    }
+
+    // ------------------------------------------------------------- privileges
+
+    /// The capability sets the program starts with (default: unchanged, so
+    /// root inside keeps every capability of its user namespace). See
+    /// [`Capabilities::docker_default`] and [`Capabilities::none`].
+    pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
+        self.caps = Some(caps);
+        self
+    }
+
+    /// Sets a resource limit of the program (`setrlimit(2)`; use
+    /// [`crate::process::RLIM_INFINITY`] for no limit). Raising a hard limit
+    /// above the parent's needs `CAP_SYS_RESOURCE`.
+    pub fn rlimit(&mut self, resource: Rlimit, soft: u64, hard: u64) -> &mut Self {
+        self.rlimits.retain(|(r, _, _)| *r != resource);
+        self.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Sets `PR_SET_NO_NEW_PRIVS` (default: off): after it, set-user-ID
+    /// programs and file capabilities no longer raise privileges.
+    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
+        self.no_new_privs = on;
+        self
+    }
+
+    /// Kill the container (`SIGKILL`) when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`; default: off).
+    ///
+    /// The kernel ties this to the spawning **thread**, not the process: a
+    /// container spawned from a short-lived thread (a thread pool's worker)
+    /// dies when that thread exits. The race where the parent dies before the
+    /// child asks is closed with a pidfd check.
+    pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
+        self.pdeathsig = on.then_some(libc::SIGKILL);
+        self
+    }
+
+    /// Passes a descriptor to the program as number `target` (>= 3). Every
+    /// other descriptor of the parent is closed at exec, except stdio.
+    pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
+        self.pass_fds.push((fd.into(), target));
         self
     }
 
@@ -500,6 +553,82 @@ impl ContainerBuilder {
             None => None,
         };
 
+        // Privileges and descriptors.
+        let caps = match self.caps {
+            Some(c) => {
+                c.validate()
+                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
+                let last_cap = crate::caps::last_cap().min(63);
+                let known = if last_cap == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (last_cap + 1)) - 1
+                };
+                Some(CapsPlan {
+                    drop_bounding: known & !c.bounding.bits(),
+                    last_cap,
+                    effective: c.effective.bits(),
+                    permitted: c.permitted.bits(),
+                    inheritable: c.inheritable.bits(),
+                    ambient: c.ambient.bits(),
+                })
+            }
+            None => None,
+        };
+        let mut rlimits = Vec::new();
+        for (r, soft, hard) in &self.rlimits {
+            if soft > hard {
+                return Err(SpawnError::invalid(
+                    "rlimit",
+                    (r, soft, hard),
+                    "the soft limit exceeds the hard limit",
+                ));
+            }
+            rlimits.push((r.resource(), *soft, *hard));
+        }
+        let mut keep = Vec::new();
+        let pdeathsig = match self.pdeathsig {
+            Some(sig) => {
+                let me = crate::sys::pidfd_open(std::process::id() as i32)
+                    .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
+                let raw = me.as_raw_fd();
+                keep.push(me);
+                Some((sig, raw))
+            }
+            None => None,
+        };
+        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
+        let mut pass_fds = Vec::new();
+        for (i, (fd, target)) in self.pass_fds.iter().enumerate() {
+            if *target < 3 {
+                return Err(SpawnError::invalid(
+                    "pass_fd",
+                    target,
+                    "descriptors 0, 1 and 2 are stdio: use stdin/stdout/stderr",
+                ));
+            }
+            if self.pass_fds[..i].iter().any(|(_, t)| t == target) {
+                return Err(SpawnError::invalid(
+                    "pass_fd",
+                    target,
+                    "two descriptors are passed as the same number",
+                ));
+            }
+            // A copy above every target, so no dup2 clobbers a later source.
+            // SAFETY: F_DUPFD_CLOEXEC on a live descriptor.
+            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, max_target + 1) };
+            if r < 0 {
+                return Err(SpawnError::setup(
+                    "duplicating a passed descriptor",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            // SAFETY: a new descriptor nobody else owns.
+            let copy = unsafe { OwnedFd::from_raw_fd(r) };
+            pass_fds.push((copy.as_raw_fd(), *target));
+            keep.push(copy);
+        }
+
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
             Some(_) => None,
@@ -528,6 +657,12 @@ impl ContainerBuilder {
                 sync_fd: None,
                 become_root,
                 ids,
+                caps,
+                rlimits,
+                no_new_privs: self.no_new_privs,
+                pdeathsig,
+                close_fds: true,
+                pass_fds,
                 time,
                 hostname,
                 domainname,
@@ -545,6 +680,7 @@ impl ContainerBuilder {
             id_maps,
             stdio,
             cgroup_fd: None,
+            keep,
             force_legacy: self.force_legacy_clone,
             program,
         })

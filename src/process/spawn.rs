@@ -28,6 +28,8 @@ pub(crate) struct Prepared {
     pub stdio: [PreparedStdio; 3],
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
+    /// Descriptors the child uses that the parent closes after clone.
+    pub keep: Vec<OwnedFd>,
     /// Use the legacy clone(2) path (testing the fallback).
     pub force_legacy: bool,
     /// For error messages.
@@ -257,6 +259,7 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
         parents[i] = s.parent;
     }
     drop(p.cgroup_fd.take());
+    p.keep.clear();
 
     if let (Some(m), Some(w)) = (&p.id_maps, sync_w) {
         write_id_maps(pid, m)?;
