@@ -71,3 +71,32 @@ fn kernel_modules_loaded() {
         );
     }
 }
+
+#[test]
+fn pivot_root_works_in_a_new_mount_namespace() {
+    in_vm();
+    // The guest init moved off the initramfs rootfs (where pivot_root fails
+    // with EINVAL) into a tmpfs: a rootfs test can pivot_root here. Checked
+    // with the guest's busybox applets, in a child, to leave this process's
+    // mount namespace alone.
+    let script = "set -e; mount -t tmpfs t /mnt; mkdir /mnt/old /mnt/bin; \
+                  cp /bin/busybox /mnt/bin/; cd /mnt; pivot_root . old; \
+                  exec /bin/busybox test -d /old/proc";
+    let st = std::process::Command::new("/bin/busybox")
+        .args([
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "pivot_root in a new mount namespace failed: {st}"
+    );
+}

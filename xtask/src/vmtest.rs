@@ -66,6 +66,7 @@ Options:
       --cpus N          guest vCPUs             [env CONTAINMENT_VMTEST_CPUS, 2]
       --keep            keep the work directory (initramfs, init, console log)
   -v, --verbose         also print the guest kernel console log
+      --require-tests   fail (exit 1) when a test binary ran no passing test
       --setup-only      only set up the cache (install/download), then exit
   -h, --help            this text
 
@@ -108,6 +109,7 @@ pub struct Options {
     pub keep: bool,
     pub verbose: bool,
     pub setup_only: bool,
+    pub require_tests: bool,
     pub timeout: Duration,
     pub mem: String,
     pub cpus: u32,
@@ -199,6 +201,7 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Options
             "--keep" => o.keep = true,
             "-v" | "--verbose" => o.verbose = true,
             "--setup-only" => o.setup_only = true,
+            "--require-tests" => o.require_tests = true,
             _ => return Err(format!("unknown argument `{a}`")),
         }
     }
@@ -696,6 +699,7 @@ if [ ! -e /.stage2 ]; then
   $bb touch /mnt/.stage2
   exec $bb switch_root /mnt /init
 fi
+$bb mkdir -p /mnt
 $bb --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -744,19 +748,32 @@ struct Seen {
     failed: u64,
     ignored: u64,
     results: u64,
+    /// Per test binary (in the order run): name, passed, `test result:` lines.
+    bins: Vec<(String, u64, u64)>,
 }
 
 fn scan_line(line: &str, seen: &mut Seen) {
     if line.starts_with("vm-test: guest up") && seen.booted.is_none() {
         seen.booted = Some(Instant::now());
     }
+    if let Some(name) = line.strip_prefix("vm-test: running ") {
+        seen.bins.push((name.trim().to_owned(), 0, 0));
+    }
     if let Some(rest) = line.find("test result: ").map(|p| &line[p..]) {
         seen.results += 1;
+        if let Some(b) = seen.bins.last_mut() {
+            b.2 += 1;
+        }
         let words: Vec<&str> = rest.split_whitespace().collect();
         for w in words.windows(2) {
             let n: u64 = w[0].parse().unwrap_or(0);
             match w[1].trim_end_matches([';', ',']) {
-                "passed" => seen.passed += n,
+                "passed" => {
+                    seen.passed += n;
+                    if let Some(b) = seen.bins.last_mut() {
+                        b.1 += n;
+                    }
+                }
                 "failed" => seen.failed += n,
                 "ignored" => seen.ignored += n,
                 _ => {}
@@ -766,12 +783,11 @@ fn scan_line(line: &str, seen: &mut Seen) {
 }
 
 fn print_tail(path: &Path, lines: usize) {
+    // `quiet` keeps a healthy boot silent; an empty log is not an error.
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
-    log(&format!(
-        "---- guest console ({}; last {lines} lines) ----",
-        path.display()
-    ));
+    let n = all.len().min(lines);
+    log(&format!("---- guest console (last {n} lines) ----"));
     for l in &all[all.len().saturating_sub(lines)..] {
         eprintln!("{}", l.trim_end_matches('\r'));
     }
@@ -926,14 +942,24 @@ fn boot(o: &Options, a: &Assets, work: &Path, initrd: &Path, bins: &[TestBin]) -
         }
         return Ok(EXIT_INFRA);
     };
+    let mut empty = Vec::new();
     for (name, rc) in &per_bin {
+        let (passed, results) = seen
+            .bins
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, p, r)| (*p, *r))
+            .unwrap_or((0, 0));
+        if passed == 0 {
+            empty.push(name.as_str());
+        }
+        let verdict = if *rc == 0 {
+            "ok".to_owned()
+        } else {
+            format!("FAILED (exit status {rc})")
+        };
         log(&format!(
-            "{name}: {}",
-            if *rc == 0 {
-                "ok".to_owned()
-            } else {
-                format!("FAILED (exit status {rc})")
-            }
+            "{name}: {verdict}, {passed} passed ({results} `test result:` lines)"
         ));
     }
     let boot = seen
@@ -952,11 +978,17 @@ fn boot(o: &Options, a: &Assets, work: &Path, initrd: &Path, bins: &[TestBin]) -
     if let Some(s) = a.setup_secs {
         log(&format!("(first-use setup took {s:.1}s)"));
     }
-    Ok(if end == 0 {
-        0
-    } else {
-        u8::try_from(end).ok().filter(|c| *c != 0).unwrap_or(1)
-    })
+    if end != 0 {
+        return Ok(u8::try_from(end).ok().filter(|c| *c != 0).unwrap_or(1));
+    }
+    if o.require_tests && !empty.is_empty() {
+        log(&format!(
+            "FAILED: no test passed in {} (--require-tests)",
+            empty.join(", ")
+        ));
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -1017,6 +1049,13 @@ mod tests {
         scan_line("test result: ok. 3 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s", &mut s);
         scan_line("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s", &mut s);
         assert_eq!((s.passed, s.failed, s.ignored, s.results), (4, 1, 2, 2));
+        scan_line("vm-test: running vm_a", &mut s);
+        scan_line("test result: ok. 2 passed; 0 failed; 0 ignored", &mut s);
+        scan_line("vm-test: running vm_b", &mut s);
+        assert_eq!(
+            s.bins,
+            [("vm_a".to_owned(), 2, 1), ("vm_b".to_owned(), 0, 0)]
+        );
     }
 
     #[test]
