@@ -249,6 +249,18 @@ fn run_inner(o: &Options) -> Result<u8> {
         .map(PathBuf::from)
         .unwrap_or_else(|| target_dir.join("vmtest-cache"));
     let kernel_pkg = env_or("CONTAINMENT_VMTEST_KERNEL", "linux-image-cloud-amd64");
+    let build = !o.tests.is_empty() || o.bins.is_empty();
+    let picked = if build {
+        match pick_tests(&meta, o) {
+            Ok(p) => p,
+            Err(e) => {
+                log(&e);
+                return Ok(2);
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let assets = setup::ensure(&cache, &kernel_pkg)?;
     if o.setup_only {
         log(&format!(
@@ -262,8 +274,8 @@ fn run_inner(o: &Options) -> Result<u8> {
 
     // ---------------------------------------------------------------- build
     let mut bins = Vec::new();
-    if !o.tests.is_empty() || o.bins.is_empty() {
-        bins = build_tests(&meta, o)?;
+    if build {
+        bins = build_tests(&picked, o)?;
     }
     for b in &o.bins {
         if !b.is_file() {
@@ -323,8 +335,9 @@ impl Drop for Cleanup {
     }
 }
 
-/// Builds the selected `vm_*` test targets and returns their executables.
-fn build_tests(meta: &Json, o: &Options) -> Result<Vec<TestBin>> {
+/// The `(package, target)` test targets to build: every `vm_*` one, or those
+/// named with `--test` (an unknown name is a usage error).
+fn pick_tests(meta: &Json, o: &Options) -> Result<Vec<(String, String)>> {
     let members: BTreeSet<&str> = meta
         .get("workspace_members")
         .items()
@@ -372,6 +385,11 @@ fn build_tests(meta: &Json, o: &Options) -> Result<Vec<TestBin>> {
     if picked.is_empty() {
         return Err("no [[test]] target named vm_* in the workspace".into());
     }
+    Ok(picked)
+}
+
+/// Builds the picked test targets and returns their executables.
+fn build_tests(picked: &[(String, String)], o: &Options) -> Result<Vec<TestBin>> {
     let pkgs: BTreeSet<&str> = picked.iter().map(|(p, _)| p.as_str()).collect();
     let mut c = cargo();
     c.args([
@@ -387,7 +405,7 @@ fn build_tests(meta: &Json, o: &Options) -> Result<Vec<TestBin>> {
             c.args(["--features", "containment/vm-tests"]);
         }
     }
-    for (_, t) in &picked {
+    for (_, t) in picked {
         c.args(["--test", t]);
     }
     if o.release {
