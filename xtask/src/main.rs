@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's developer tasks (see `xtask/README.md`).
 //!
+//! - `test`: the whole suite as the README and CI run it (host, then VM).
 //! - `vm-test`: boot a pure cgroup v2 Linux kernel under QEMU and run the
 //!   VM-only test binaries (`tests/vm_*.rs`) inside it as root.
 //!
@@ -9,6 +10,7 @@
 mod cpio;
 mod json;
 mod setup;
+mod test;
 mod vmtest;
 
 use std::process::{Command, ExitCode};
@@ -25,6 +27,8 @@ const HELP: &str = "\
 cargo xtask <TASK> [ARGS]
 
 Tasks:
+  test       the whole suite as CI runs it: host tests, then the VM suite
+             (cargo xtask test --help)
   vm-test    run the VM test binaries in a pure cgroup v2 kernel under QEMU
              (cargo xtask vm-test --help for its options)
   help       this text
@@ -86,6 +90,13 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("vm-test: {e}\n(see cargo xtask vm-test --help)");
                 ExitCode::from(2)
+            }
+        },
+        Some("test") => match test::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask test: {e}");
+                ExitCode::FAILURE
             }
         },
         Some("help" | "-h" | "--help") => {
