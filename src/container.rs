@@ -66,6 +66,8 @@ pub struct ContainerBuilder {
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
+    #[cfg(feature = "seccomp")]
+    seccomp: Option<crate::seccomp::Filter>,
     pub(crate) fs: FsConfig,
 }
 
@@ -286,6 +288,14 @@ impl ContainerBuilder {
     /// programs and file capabilities no longer raise privileges.
     pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
         self.no_new_privs = on;
+        self
+    }
+
+    /// Installs a seccomp filter as the last step before exec (feature
+    /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
+    #[cfg(feature = "seccomp")]
+    pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
+        self.seccomp = Some(filter);
         self
     }
 
@@ -794,6 +804,11 @@ impl ContainerBuilder {
             keep.push(copy);
         }
 
+        #[cfg(feature = "seccomp")]
+        let seccomp = self.seccomp.clone().map(|f| f.into_program());
+        #[cfg(not(feature = "seccomp"))]
+        let seccomp: Option<Vec<libc::sock_filter>> = None;
+
         // Joining a running container.
         let join = self.prepare_join(ns)?;
         let become_root = become_root || join.become_root;
@@ -828,7 +843,8 @@ impl ContainerBuilder {
                 ids,
                 caps,
                 rlimits,
-                no_new_privs: self.no_new_privs,
+                no_new_privs: self.no_new_privs || seccomp.is_some(),
+                seccomp,
                 pdeathsig,
                 close_fds: true,
                 pass_fds,

@@ -65,6 +65,8 @@ pub(crate) struct ChildPlan {
     /// Run a minimal init as PID 1 that forks the program, forwards
     /// signals to it, reaps every zombie and exits with its status.
     pub init: bool,
+    /// A seccomp BPF program installed just before exec.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
     /// Descriptors passed to the program: (source, number in the program).
     /// Sources are above every target (the parent made sure).
     pub pass_fds: Vec<(RawFd, RawFd)>,
@@ -455,6 +457,25 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         check(
             unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long,
             Step::NoNewPrivs,
+        )?;
+    }
+    // 13b. Seccomp: last, so that the filter sees only the program.
+    if let Some(prog) = &plan.seccomp {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: fprog points to the plan's instructions, alive until exec.
+        check(
+            unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                )
+            },
+            Step::Seccomp,
         )?;
     }
     // 14. Exec, trying each candidate of the PATH search.
