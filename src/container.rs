@@ -68,6 +68,8 @@ pub struct ContainerBuilder {
     init: bool,
     #[cfg(feature = "seccomp")]
     seccomp: Option<crate::seccomp::Filter>,
+    #[cfg(feature = "landlock")]
+    landlock: Option<crate::landlock::Landlock>,
     pub(crate) fs: FsConfig,
 }
 
@@ -296,6 +298,15 @@ impl ContainerBuilder {
     #[cfg(feature = "seccomp")]
     pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
         self.seccomp = Some(filter);
+        self
+    }
+
+    /// Restricts the program's filesystem access with Landlock (feature
+    /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
+    /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
+    #[cfg(feature = "landlock")]
+    pub fn landlock(&mut self, rules: crate::landlock::Landlock) -> &mut Self {
+        self.landlock = Some(rules);
         self
     }
 
@@ -809,6 +820,14 @@ impl ContainerBuilder {
         #[cfg(not(feature = "seccomp"))]
         let seccomp: Option<Vec<libc::sock_filter>> = None;
 
+        #[cfg(feature = "landlock")]
+        let landlock = match &self.landlock {
+            Some(l) => l.build()?,
+            None => None,
+        };
+        #[cfg(not(feature = "landlock"))]
+        let landlock: Option<OwnedFd> = None;
+
         // Joining a running container.
         let join = self.prepare_join(ns)?;
         let become_root = become_root || join.become_root;
@@ -843,7 +862,8 @@ impl ContainerBuilder {
                 ids,
                 caps,
                 rlimits,
-                no_new_privs: self.no_new_privs || seccomp.is_some(),
+                no_new_privs: self.no_new_privs || seccomp.is_some() || landlock.is_some(),
+                landlock: landlock.as_ref().map(|f| f.as_raw_fd()),
                 seccomp,
                 pdeathsig,
                 close_fds: true,
@@ -880,6 +900,7 @@ impl ContainerBuilder {
                     keep.push(c);
                 }
                 keep.extend(join.pidfd);
+                keep.extend(landlock);
                 keep
             },
             force_legacy: self.force_legacy_clone,

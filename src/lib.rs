@@ -42,6 +42,8 @@ pub mod caps;
 pub mod cgroup;
 pub mod container;
 pub mod error;
+#[cfg(feature = "landlock")]
+pub mod landlock;
 pub mod mount;
 pub mod namespace;
 pub mod probe;

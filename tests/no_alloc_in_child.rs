@@ -117,6 +117,8 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .init(true)
             .force_legacy_clone(legacy)
             .command("sh", ["-c", "echo ok"]);
+        #[cfg(feature = "landlock")]
+        b.landlock(containment::landlock::Landlock::new().allow_read("/"));
         #[cfg(feature = "seccomp")]
         b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
         let out = b.output().unwrap();

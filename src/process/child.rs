@@ -65,6 +65,8 @@ pub(crate) struct ChildPlan {
     /// Run a minimal init as PID 1 that forks the program, forwards
     /// signals to it, reaps every zombie and exits with its status.
     pub init: bool,
+    /// A Landlock ruleset descriptor to restrict the program with.
+    pub landlock: Option<RawFd>,
     /// A seccomp BPF program installed just before exec.
     pub seccomp: Option<Vec<libc::sock_filter>>,
     /// Descriptors passed to the program: (source, number in the program).
@@ -459,7 +461,15 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::NoNewPrivs,
         )?;
     }
-    // 13b. Seccomp: last, so that the filter sees only the program.
+    // 13b. Landlock (needs no_new_privs, set above).
+    if let Some(fd) = plan.landlock {
+        // SAFETY: plain system call on the ruleset descriptor.
+        check(
+            unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) },
+            Step::Landlock,
+        )?;
+    }
+    // 13c. Seccomp: last, so that the filter sees only the program.
     if let Some(prog) = &plan.seccomp {
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
