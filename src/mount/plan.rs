@@ -144,18 +144,17 @@ pub(crate) struct MountPlan {
     user_ns: bool,
 }
 
-fn invalid(field: &'static str, value: impl std::fmt::Debug, reason: impl Into<String>) -> SpawnError {
+fn invalid(
+    field: &'static str,
+    value: impl std::fmt::Debug,
+    reason: impl Into<String>,
+) -> SpawnError {
     SpawnError::invalid(field, value, reason)
 }
 
 fn cstring(field: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
-    CString::new(bytes).map_err(|_| {
-        invalid(
-            field,
-            String::from_utf8_lossy(bytes),
-            "contains a NUL byte",
-        )
-    })
+    CString::new(bytes)
+        .map_err(|_| invalid(field, String::from_utf8_lossy(bytes), "contains a NUL byte"))
 }
 
 /// Validates a path inside the container: absolute, no `..`, not `/`.
@@ -204,7 +203,8 @@ fn container_path(field: &'static str, p: &Path, file: bool) -> Result<Target, S
 
 /// A host path that must exist: made absolute and canonical.
 fn host_path(field: &'static str, p: &Path, want_dir: Option<bool>) -> Result<PathBuf, SpawnError> {
-    let c = std::fs::canonicalize(p).map_err(|e| invalid(field, p, format!("cannot be resolved: {e}")))?;
+    let c = std::fs::canonicalize(p)
+        .map_err(|e| invalid(field, p, format!("cannot be resolved: {e}")))?;
     if let Some(dir) = want_dir {
         let md = std::fs::metadata(&c).map_err(|e| invalid(field, p, e.to_string()))?;
         if dir && !md.is_dir() {
@@ -259,11 +259,19 @@ const EPHEMERAL_TAIL: usize = 64;
 
 fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String), SpawnError> {
     if o.lowers.is_empty() {
-        return Err(invalid(field, &o.lowers, "an overlay needs at least one lower layer"));
+        return Err(invalid(
+            field,
+            &o.lowers,
+            "an overlay needs at least one lower layer",
+        ));
     }
     let check = |what: &'static str, p: &Path| -> Result<PathBuf, SpawnError> {
         let c = host_path(what, p, Some(true))?;
-        if c.as_os_str().as_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\')) {
+        if c.as_os_str()
+            .as_bytes()
+            .iter()
+            .any(|b| matches!(b, b',' | b':' | b'\\'))
+        {
             return Err(invalid(
                 what,
                 p,
@@ -274,7 +282,12 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
     };
     let mut lowers = Vec::new();
     for l in &o.lowers {
-        lowers.push(check("overlay lower layer", l)?.as_os_str().as_bytes().to_vec());
+        lowers.push(
+            check("overlay lower layer", l)?
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
+        );
     }
     let mut data = b"lowerdir=".to_vec();
     data.extend_from_slice(&lowers.join(&b':'));
@@ -295,7 +308,10 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
         }
         None => {
             data.extend_from_slice(b",upperdir=/proc/self/fd/");
-            let s = format!("{}N/upper (ephemeral tmpfs)", String::from_utf8_lossy(&data));
+            let s = format!(
+                "{}N/upper (ephemeral tmpfs)",
+                String::from_utf8_lossy(&data)
+            );
             if data.len() + EPHEMERAL_TAIL > MAX_DATA {
                 return Err(invalid(field, s, "the overlay options exceed one page (4096 bytes): use fewer or shorter layer paths"));
             }
@@ -359,7 +375,11 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
                     }
                     if let Some(m) = mode {
                         if *m > 0o7777 {
-                            return Err(invalid("tmpfs mode", format!("{m:o}"), "must be at most 07777"));
+                            return Err(invalid(
+                                "tmpfs mode",
+                                format!("{m:o}"),
+                                "must be at most 07777",
+                            ));
                         }
                         d.push(format!("mode={m:o}"));
                     }
@@ -379,7 +399,15 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
                 Some(d) => Some(cstring("mount data", d.as_bytes())?),
                 None => None,
             };
-            (Action::Fs { fstype, flags, data }, String::new(), false)
+            (
+                Action::Fs {
+                    fstype,
+                    flags,
+                    data,
+                },
+                String::new(),
+                false,
+            )
         }
     };
     let target = container_path("mount target", &mnt.target, file)?;
@@ -504,9 +532,11 @@ impl FsConfig {
             None
         };
 
-        let dev_spec = self
-            .dev
-            .or(if root.is_some() { Some(DevSpec::Minimal) } else { None });
+        let dev_spec = self.dev.or(if root.is_some() {
+            Some(DevSpec::Minimal)
+        } else {
+            None
+        });
         if self.shm_size.is_some() && dev_spec != Some(DevSpec::Minimal) {
             return Err(invalid(
                 "shm_size",
@@ -665,7 +695,11 @@ fn ensure_target(root: BorrowedFd<'_>, t: &Target) -> Result<OwnedFd, i32> {
                 libc::openat(
                     dir.as_raw_fd(),
                     name.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
                     0o644 as libc::c_uint,
                 )
             };
@@ -706,7 +740,11 @@ fn bind_onto(
     attr: u64,
     target: BorrowedFd<'_>,
 ) -> std::io::Result<()> {
-    let rec = if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    let rec = if recursive {
+        libc::AT_RECURSIVE as u32
+    } else {
+        0
+    };
     let empty = if src_dir.is_some() && source.is_empty() {
         libc::AT_EMPTY_PATH as u32
     } else {
@@ -846,7 +884,11 @@ impl MountPlan {
                         libc::openat(
                             d.as_raw_fd(),
                             name.as_ptr(),
-                            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                            libc::O_CREAT
+                                | libc::O_EXCL
+                                | libc::O_WRONLY
+                                | libc::O_NOFOLLOW
+                                | libc::O_CLOEXEC,
                             0o666 as libc::c_uint,
                         )
                     };
@@ -856,8 +898,14 @@ impl MountPlan {
                     // SAFETY: nfd was just opened and is closed once.
                     unsafe { libc::close(nfd) };
                     let tree = m::open_tree(None, host, m::OPEN_TREE_CLONE).map_err(f(idx))?;
-                    m::move_mount(Some(tree.as_fd()), c"", Some(d), name, m::MOVE_MOUNT_F_EMPTY_PATH)
-                        .map_err(f(idx))?;
+                    m::move_mount(
+                        Some(tree.as_fd()),
+                        c"",
+                        Some(d),
+                        name,
+                        m::MOVE_MOUNT_F_EMPTY_PATH,
+                    )
+                    .map_err(f(idx))?;
                 }
                 for (i, (name, to)) in DEV_LINKS.iter().enumerate() {
                     // SAFETY: both strings NUL-terminated, d live.
@@ -887,17 +935,19 @@ impl MountPlan {
     fn apply_mounts(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
         for (i, op) in self.mounts.iter().enumerate() {
             let i = i as u32;
-            let fd = ensure_target(root, &op.target)
-                .map_err(|e| fail_errno(Step::MountTarget, i, e))?;
+            let fd =
+                ensure_target(root, &op.target).map_err(|e| fail_errno(Step::MountTarget, i, e))?;
             let r = match &op.action {
                 Action::Bind {
                     source,
                     recursive,
                     attr,
                 } => bind_onto(None, source, *recursive, *attr, fd.as_fd()),
-                Action::Fs { fstype, flags, data } => {
-                    mount_fs_on(fd.as_fd(), fstype, *flags, data.as_deref())
-                }
+                Action::Fs {
+                    fstype,
+                    flags,
+                    data,
+                } => mount_fs_on(fd.as_fd(), fstype, *flags, data.as_deref()),
                 Action::Overlay { flags, data } => {
                     let mut buf = [0u8; 32];
                     let t = procfd(fd.as_fd(), &mut buf);
@@ -943,8 +993,14 @@ impl MountPlan {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(fail(Step::ReadonlyPath, i)(e)),
             };
-            bind_onto(Some(fd.as_fd()), c"", true, m::MOUNT_ATTR_RDONLY, fd.as_fd())
-                .map_err(fail(Step::ReadonlyPath, i))?;
+            bind_onto(
+                Some(fd.as_fd()),
+                c"",
+                true,
+                m::MOUNT_ATTR_RDONLY,
+                fd.as_fd(),
+            )
+            .map_err(fail(Step::ReadonlyPath, i))?;
         }
         Ok(())
     }
@@ -952,7 +1008,11 @@ impl MountPlan {
     fn change_root(root: BorrowedFd<'_>, chroot: bool) -> Result<(), ChildFailure> {
         // SAFETY: root is a live directory descriptor (O_PATH is enough for fchdir).
         check(unsafe { libc::fchdir(root.as_raw_fd()) }).map_err(fail(
-            if chroot { Step::Chroot } else { Step::PivotRoot },
+            if chroot {
+                Step::Chroot
+            } else {
+                Step::PivotRoot
+            },
             1,
         ))?;
         if chroot {
@@ -963,7 +1023,10 @@ impl MountPlan {
         }
         // SAFETY: static NUL-terminated string; the descriptor is owned below.
         let old = unsafe {
-            libc::open(c"/".as_ptr(), libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC)
+            libc::open(
+                c"/".as_ptr(),
+                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
+            )
         };
         if old < 0 {
             return Err(ChildFailure::last_at(Step::PivotRoot, 0));
@@ -988,7 +1051,8 @@ impl MountPlan {
     /// are set, and before the loopback, `chdir(cwd)` and exec (the program
     /// path and cwd are then looked up inside the new root).
     pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
-        m::mount(None, c"/", None, self.propagation, None).map_err(fail(Step::MountPropagation, 0))?;
+        m::mount(None, c"/", None, self.propagation, None)
+            .map_err(fail(Step::MountPropagation, 0))?;
 
         if let Some(r) = &self.root {
             match &r.setup {
@@ -1063,7 +1127,12 @@ impl MountPlan {
             Step::MountPropagation => Some(format!(
                 "{} recursively {}",
                 if index == 0 { "/" } else { "the new /" },
-                match if index == 0 { self.propagation } else { self.post_propagation.unwrap_or(0) } & !libc::MS_REC {
+                match if index == 0 {
+                    self.propagation
+                } else {
+                    self.post_propagation.unwrap_or(0)
+                } & !libc::MS_REC
+                {
                     libc::MS_PRIVATE => "private",
                     libc::MS_SLAVE => "slave",
                     libc::MS_SHARED => "shared",
@@ -1073,7 +1142,11 @@ impl MountPlan {
             Step::MountProc => Some(format!(
                 "proc on {}/proc ({})",
                 root_shown().trim_end_matches('/'),
-                if index == 0 { "creating the mount point" } else { "MS_NOSUID|MS_NODEV|MS_NOEXEC" }
+                if index == 0 {
+                    "creating the mount point"
+                } else {
+                    "MS_NOSUID|MS_NODEV|MS_NOEXEC"
+                }
             )),
             Step::RootBind => Some(match index {
                 0 => format!("bind {} onto itself (MS_BIND|MS_REC)", root_shown()),
@@ -1091,7 +1164,10 @@ impl MountPlan {
             Step::Mount | Step::MountTarget => {
                 let op = self.mounts.get(index as usize)?;
                 Some(if step == Step::MountTarget {
-                    format!("{} (resolving or creating the target {} inside the root)", op.desc, op.target.shown)
+                    format!(
+                        "{} (resolving or creating the target {} inside the root)",
+                        op.desc, op.target.shown
+                    )
                 } else {
                     op.desc.clone()
                 })
@@ -1102,11 +1178,19 @@ impl MountPlan {
                 DEV_REOPEN => "opening the new /dev".into(),
                 i if (DEV_NODE0..DEV_LINK0).contains(&i) => {
                     let (n, h) = DEV_NODES[(i - DEV_NODE0) as usize];
-                    format!("bind {} onto /dev/{}", h.to_string_lossy(), n.to_string_lossy())
+                    format!(
+                        "bind {} onto /dev/{}",
+                        h.to_string_lossy(),
+                        n.to_string_lossy()
+                    )
                 }
                 i if (DEV_LINK0..DEV_PTS_DIR).contains(&i) => {
                     let (n, t) = DEV_LINKS[(i - DEV_LINK0) as usize];
-                    format!("symlink /dev/{} -> {}", n.to_string_lossy(), t.to_string_lossy())
+                    format!(
+                        "symlink /dev/{} -> {}",
+                        n.to_string_lossy(),
+                        t.to_string_lossy()
+                    )
                 }
                 DEV_PTS_DIR => "mkdir /dev/pts".into(),
                 DEV_PTS => "devpts on /dev/pts (newinstance,ptmxmode=0666,mode=0620)".into(),
@@ -1127,10 +1211,12 @@ impl MountPlan {
                     s
                 }
             }),
-            Step::MaskPath => self
-                .masked
-                .get(index as usize)
-                .map(|t| format!("masking {} (/dev/null or an empty read-only tmpfs)", t.shown)),
+            Step::MaskPath => self.masked.get(index as usize).map(|t| {
+                format!(
+                    "masking {} (/dev/null or an empty read-only tmpfs)",
+                    t.shown
+                )
+            }),
             Step::ReadonlyPath => self
                 .readonly_paths
                 .get(index as usize)

@@ -30,8 +30,14 @@ pub struct Mount {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MountKind {
-    Bind { source: PathBuf, recursive: bool },
-    Tmpfs { size: Option<u64>, mode: Option<u32> },
+    Bind {
+        source: PathBuf,
+        recursive: bool,
+    },
+    Tmpfs {
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
     Proc,
     Sysfs,
     Devpts,

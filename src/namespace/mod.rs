@@ -10,10 +10,10 @@ mod user;
 mod uts;
 
 pub use net::loopback_up;
-pub use time::TimeOffsets;
-pub use user::{read_id_map, IdMap};
 pub(crate) use time::validate_offsets;
+pub use time::TimeOffsets;
 pub(crate) use user::{format_id_map, validate_id_maps};
+pub use user::{read_id_map, IdMap};
 pub(crate) use uts::validate_uts_name;
 
 use crate::sys;
@@ -329,10 +329,11 @@ impl NsFd {
 
     /// Its identity (device and inode).
     pub fn id(&self) -> Result<NsId, Error> {
-        let f = File::from(self.fd.try_clone().map_err(|source| Error::Io {
-            op: "dup",
-            source,
-        })?);
+        let f = File::from(
+            self.fd
+                .try_clone()
+                .map_err(|source| Error::Io { op: "dup", source })?,
+        );
         let m = f.metadata().map_err(|source| Error::Io {
             op: "fstat of a namespace descriptor",
             source,

@@ -74,7 +74,9 @@ pub(crate) fn validate_offsets(o: &TimeOffsets) -> Result<(), String> {
         ("boottime", o.boottime, libc::CLOCK_BOOTTIME),
     ] {
         if nanos >= 1_000_000_000 {
-            return Err(format!("{name} nanoseconds {nanos} must be below 1000000000"));
+            return Err(format!(
+                "{name} nanoseconds {nanos} must be below 1000000000"
+            ));
         }
         let now = clock_secs(clock);
         if now.saturating_add(secs) < 0 {

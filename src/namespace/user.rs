@@ -90,10 +90,14 @@ pub(crate) fn validate_id_maps(maps: &[IdMap]) -> Result<(), String> {
                 x < y + b.count as u64 && y < x + a.count as u64
             };
             if overlap(a.inside, b.inside) {
-                return Err(format!("ranges {a:?} and {b:?} overlap inside the namespace"));
+                return Err(format!(
+                    "ranges {a:?} and {b:?} overlap inside the namespace"
+                ));
             }
             if overlap(a.outside, b.outside) {
-                return Err(format!("ranges {a:?} and {b:?} overlap outside the namespace"));
+                return Err(format!(
+                    "ranges {a:?} and {b:?} overlap outside the namespace"
+                ));
             }
         }
     }
@@ -140,7 +144,8 @@ mod tests {
         let e = validate_id_maps(&[IdMap::new(0, 1000, 10), IdMap::new(5, 5000, 10)]).unwrap_err();
         assert!(e.contains("inside"), "{e}");
         // Overlap outside.
-        let e = validate_id_maps(&[IdMap::new(0, 1000, 10), IdMap::new(100, 1009, 10)]).unwrap_err();
+        let e =
+            validate_id_maps(&[IdMap::new(0, 1000, 10), IdMap::new(100, 1009, 10)]).unwrap_err();
         assert!(e.contains("outside"), "{e}");
         // Adjacent is fine.
         assert!(validate_id_maps(&[IdMap::new(0, 1000, 10), IdMap::new(10, 1010, 10)]).is_ok());

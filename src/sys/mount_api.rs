@@ -244,7 +244,14 @@ pub fn fsconfig_create(fs: BorrowedFd<'_>) -> io::Result<()> {
 pub fn fsmount(fs: BorrowedFd<'_>, attr_flags: u32) -> io::Result<OwnedFd> {
     use std::os::fd::AsRawFd;
     // SAFETY: integer arguments.
-    let r = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attr_flags) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attr_flags,
+        )
+    };
     fd_result(r)
 }
 
@@ -274,15 +281,7 @@ pub fn mount(
 ) -> io::Result<()> {
     let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: every non-null pointer is a live NUL-terminated string.
-    let r = unsafe {
-        libc::mount(
-            p(source),
-            target.as_ptr(),
-            p(fstype),
-            flags,
-            p(data).cast(),
-        )
-    };
+    let r = unsafe { libc::mount(p(source), target.as_ptr(), p(fstype), flags, p(data).cast()) };
     unit_result(r as libc::c_long)
 }
 

@@ -118,7 +118,7 @@ pub enum PidfdNs {
 /// namespace (Linux 6.11+; `ENOTTY` or `EINVAL` before).
 pub fn pidfd_namespace(pidfd: BorrowedFd<'_>, kind: PidfdNs) -> io::Result<OwnedFd> {
     let req = (0xFFu64 << 8) | kind as u64; // _IO(PIDFS_IOCTL_MAGIC, nr)
-    // SAFETY: these ioctls take no argument and return a new descriptor.
+                                            // SAFETY: these ioctls take no argument and return a new descriptor.
     let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), req as _, 0) };
     if r < 0 {
         return Err(io::Error::last_os_error());

@@ -1,1 +1,4 @@
-fn main() { eprintln!("xtask: no tasks yet"); std::process::exit(2); }
+fn main() {
+    eprintln!("xtask: no tasks yet");
+    std::process::exit(2);
+}
