@@ -206,6 +206,7 @@ impl ChildFailure {
     }
 
     /// A failure of `step` at list position `index` with the current `errno`.
+    #[allow(dead_code)] // used by the mount steps
     #[inline]
     pub(crate) fn last_at(step: Step, index: u32) -> ChildFailure {
         ChildFailure {

@@ -38,11 +38,18 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod caps;
 pub mod cgroup;
+pub mod container;
 pub mod error;
 pub mod mount;
 pub mod namespace;
+pub mod probe;
+pub mod process;
 pub mod sys;
 
+pub use caps::{CapSet, Capabilities, Capability};
+pub use container::{Container, ContainerBuilder};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
+pub use process::{Child, Stdio};

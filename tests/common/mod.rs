@@ -34,7 +34,10 @@ macro_rules! require {
 /// `require_root!()`: skips unless running as root.
 macro_rules! require_root {
     () => {
-        require!($crate::common::is_root(), "needs root (run the tests as root)")
+        require!(
+            $crate::common::is_root(),
+            "needs root (run the tests as root)"
+        )
     };
 }
 

@@ -1,0 +1,39 @@
+//! A user namespace: root inside, an unprivileged id outside.
+//!
+//! As root it maps 0..65536 inside to 100000.. outside; as an unprivileged
+//! user (rootless) it maps your own uid to 0 inside.
+//!
+//! Run: `cargo run --example user_namespace` (as root or as any user)
+
+use containment::{Container, IdMap, Namespaces};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    println!("outside: euid {euid}");
+    let mut b = Container::builder();
+    b.namespaces(Namespaces::USER | Namespaces::UTS)
+        .hostname("userns")
+        .stdout(containment::Stdio::piped())
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                "echo \"inside:  uid $(id -u) gid $(id -g) on $(hostname)\"; sleep 1",
+            ],
+        );
+    if euid == 0 {
+        b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            .gid_map([IdMap::new(0, 100_000, 65_536)]);
+    }
+    let child = b.spawn()?;
+    let pid = child.id();
+    let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let outside_uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");
+    println!("uid_map: {}", uid_map.trim());
+    println!("the same process seen from outside: {outside_uid}");
+    let out = child.wait_with_output()?;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    Ok(())
+}

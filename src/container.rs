@@ -1,0 +1,688 @@
+//! The typed builder: everything a container is made of, validated in the
+//! parent before any process exists.
+
+use crate::caps::Capabilities;
+use crate::error::SpawnError;
+use crate::mount::FsConfig;
+use crate::namespace::{
+    format_id_map, validate_id_maps, validate_offsets, validate_uts_name, IdMap, Namespace,
+    Namespaces, TimeOffsets,
+};
+use crate::process::Rlimit;
+use crate::process::{
+    self, CapsPlan, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
+};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// Entry point: `Container::builder()`.
+#[derive(Debug)]
+pub struct Container;
+
+impl Container {
+    /// A new builder with no namespaces and no program.
+    pub fn builder() -> ContainerBuilder {
+        ContainerBuilder::new()
+    }
+}
+
+/// Builds and spawns a container process.
+///
+/// The process-level options have the shape of [`std::process::Command`]
+/// (`arg`, `env`, `current_dir`, `stdin`/`stdout`/`stderr`, `spawn`, `status`,
+/// `output`); the container options add namespaces, names, id maps, time
+/// offsets, mounts and a cgroup. Every field is checked at
+/// [`spawn`](Self::spawn), before any process exists, and a bad one gives
+/// [`SpawnError::InvalidConfig`] naming it.
+///
+/// The builder can spawn any number of times.
+#[derive(Debug, Default)]
+pub struct ContainerBuilder {
+    program: Option<OsString>,
+    args: Vec<OsString>,
+    env_clear: bool,
+    env: Vec<(OsString, Option<OsString>)>,
+    cwd: Option<PathBuf>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+    namespaces: Namespaces,
+    hostname: Option<String>,
+    domainname: Option<String>,
+    uid_map: Option<Vec<IdMap>>,
+    gid_map: Option<Vec<IdMap>>,
+    deny_setgroups: Option<bool>,
+    user: Option<(u32, u32)>,
+    time_offsets: Option<TimeOffsets>,
+    loopback: Option<bool>,
+    force_legacy_clone: bool,
+    caps: Option<Capabilities>,
+    rlimits: Vec<(Rlimit, u64, u64)>,
+    no_new_privs: bool,
+    pdeathsig: Option<i32>,
+    pass_fds: Vec<(OwnedFd, i32)>,
+    pub(crate) fs: FsConfig,
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl ContainerBuilder {
+    /// Same as [`Container::builder`].
+    pub fn new() -> ContainerBuilder {
+        ContainerBuilder::default()
+    }
+
+    // ----------------------------------------------------------- the program
+
+    /// Sets the program and its arguments (replacing earlier ones). A program
+    /// without `/` is searched in the child's `PATH`.
+    pub fn command<I, S>(&mut self, program: impl AsRef<OsStr>, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.program = Some(program.as_ref().to_owned());
+        self.args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Sets the program (keeps the arguments).
+    pub fn program(&mut self, program: impl AsRef<OsStr>) -> &mut Self {
+        self.program = Some(program.as_ref().to_owned());
+        self
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable of the program.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes an environment variable (inherited or set earlier).
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Starts the program with an empty environment plus what `env` adds.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// The working directory of the program (inside the container's root,
+    /// when one is set).
+    pub fn current_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The program's standard input (default: inherited).
+    pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Self {
+        self.stdin = Some(s.into());
+        self
+    }
+
+    /// The program's standard output (default: inherited).
+    pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Self {
+        self.stdout = Some(s.into());
+        self
+    }
+
+    /// The program's standard error (default: inherited).
+    pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Self {
+        self.stderr = Some(s.into());
+        self
+    }
+
+    // --------------------------------------------------------- the container
+
+    /// The namespaces to create new (replacing earlier ones). Kinds not named
+    /// are shared with the caller.
+    pub fn namespaces(&mut self, ns: Namespaces) -> &mut Self {
+        self.namespaces = ns;
+        self
+    }
+
+    /// Adds one namespace kind to create new.
+    pub fn namespace(&mut self, kind: Namespace) -> &mut Self {
+        self.namespaces |= kind.flag();
+        self
+    }
+
+    /// The hostname inside (needs [`Namespaces::UTS`]; at most 64 bytes).
+    pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
+        self.hostname = Some(name.into());
+        self
+    }
+
+    /// The NIS domain name inside (needs [`Namespaces::UTS`]; at most 64 bytes).
+    pub fn domainname(&mut self, name: impl Into<String>) -> &mut Self {
+        self.domainname = Some(name.into());
+        self
+    }
+
+    /// The uid map of the new user namespace (needs [`Namespaces::USER`]).
+    ///
+    /// Default (rootless): the caller's effective uid appears as 0 inside.
+    /// More than one range, or ids other than your own, need root in the
+    /// parent namespace (or `newuidmap`, which this crate does not call).
+    pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
+        self.uid_map = Some(maps.into_iter().collect());
+        self
+    }
+
+    /// The gid map of the new user namespace (needs [`Namespaces::USER`]).
+    /// Default: the caller's effective gid appears as 0 inside.
+    pub fn gid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
+        self.gid_map = Some(maps.into_iter().collect());
+        self
+    }
+
+    /// Whether to write `deny` to the child's `setgroups` file before its
+    /// gid map. Default: deny when the caller is not root (the kernel then
+    /// requires it), allow when root.
+    pub fn deny_setgroups(&mut self, deny: bool) -> &mut Self {
+        self.deny_setgroups = Some(deny);
+        self
+    }
+
+    /// The uid and gid the program runs as (inside the user namespace when
+    /// one is new). Default: 0/0 inside a new user namespace whose maps
+    /// contain 0; otherwise unchanged. Supplementary groups are cleared when
+    /// the kernel allows it.
+    pub fn user(&mut self, uid: u32, gid: u32) -> &mut Self {
+        self.user = Some((uid, gid));
+        self
+    }
+
+    /// Clock offsets of the new time namespace (needs [`Namespaces::TIME`]).
+    pub fn time_offsets(&mut self, offsets: TimeOffsets) -> &mut Self {
+        self.time_offsets = Some(offsets);
+        self
+    }
+
+    /// Whether to bring `lo` up in a new network namespace (default: yes).
+    pub fn loopback(&mut self, up: bool) -> &mut Self {
+        self.loopback = Some(up);
+        self
+    }
+
+    // ------------------------------------------------------------- privileges
+
+    /// The capability sets the program starts with (default: unchanged, so
+    /// root inside keeps every capability of its user namespace). See
+    /// [`Capabilities::docker_default`] and [`Capabilities::none`].
+    pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
+        self.caps = Some(caps);
+        self
+    }
+
+    /// Sets a resource limit of the program (`setrlimit(2)`; use
+    /// [`crate::process::RLIM_INFINITY`] for no limit). Raising a hard limit
+    /// above the parent's needs `CAP_SYS_RESOURCE`.
+    pub fn rlimit(&mut self, resource: Rlimit, soft: u64, hard: u64) -> &mut Self {
+        self.rlimits.retain(|(r, _, _)| *r != resource);
+        self.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Sets `PR_SET_NO_NEW_PRIVS` (default: off): after it, set-user-ID
+    /// programs and file capabilities no longer raise privileges.
+    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
+        self.no_new_privs = on;
+        self
+    }
+
+    /// Kill the container (`SIGKILL`) when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`; default: off).
+    ///
+    /// The kernel ties this to the spawning **thread**, not the process: a
+    /// container spawned from a short-lived thread (a thread pool's worker)
+    /// dies when that thread exits. The race where the parent dies before the
+    /// child asks is closed with a pidfd check.
+    pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
+        self.pdeathsig = on.then_some(libc::SIGKILL);
+        self
+    }
+
+    /// Passes a descriptor to the program as number `target` (>= 3). Every
+    /// other descriptor of the parent is closed at exec, except stdio.
+    pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
+        self.pass_fds.push((fd.into(), target));
+        self
+    }
+
+    /// Use the legacy `clone(2)` path instead of `clone3` (for testing the
+    /// fallback that kernels without clone3 take).
+    #[doc(hidden)]
+    pub fn force_legacy_clone(&mut self, yes: bool) -> &mut Self {
+        self.force_legacy_clone = yes;
+        self
+    }
+
+    // --------------------------------------------------------------- running
+
+    /// Spawns the container and returns once the program has been exec'd
+    /// (or a step failed: then the error says which, and no process is left).
+    pub fn spawn(&mut self) -> Result<Child, SpawnError> {
+        let p = self.prepare(None)?;
+        process::spawn(p)
+    }
+
+    /// Spawns, waits, and returns the exit status (streams inherited unless set).
+    pub fn status(&mut self) -> Result<ExitStatus, SpawnError> {
+        let mut c = self.spawn()?;
+        c.wait()
+            .map_err(|e| SpawnError::setup("waiting for the child", e))
+    }
+
+    /// Spawns with stdout and stderr piped (unless set) and stdin null
+    /// (unless set), waits, and returns everything the program wrote.
+    pub fn output(&mut self) -> Result<Output, SpawnError> {
+        let p = self.prepare(Some(()))?;
+        let c = process::spawn(p)?;
+        c.wait_with_output()
+            .map_err(|e| SpawnError::setup("collecting the child's output", e))
+    }
+
+    fn prepare(&self, output: Option<()>) -> Result<Prepared, SpawnError> {
+        let ns = self.namespaces;
+        // SAFETY: geteuid/getegid have no preconditions.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+
+        // Program, arguments, environment.
+        let program = self
+            .program
+            .clone()
+            .ok_or_else(|| SpawnError::invalid("program", "", "no program was set"))?;
+        if program.is_empty() {
+            return Err(SpawnError::invalid("program", "", "the program is empty"));
+        }
+        let cstr = |field: &'static str, s: &OsStr| {
+            CString::new(s.as_bytes())
+                .map_err(|_| SpawnError::invalid(field, s.to_string_lossy(), "contains a NUL byte"))
+        };
+        let mut strings = vec![cstr("program", &program)?];
+        for a in &self.args {
+            strings.push(cstr("arg", a)?);
+        }
+        let argc = strings.len();
+        let mut env: Vec<(OsString, OsString)> = if self.env_clear {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (k, v) in &self.env {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(SpawnError::invalid(
+                    "env",
+                    k.to_string_lossy(),
+                    "a variable name must be non-empty and contain no '='",
+                ));
+            }
+            env.retain(|(ek, _)| ek != k);
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        for (k, v) in &env {
+            let mut kv = k.clone().into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            let kv = OsString::from_vec(kv);
+            strings.push(cstr("env", &kv)?);
+        }
+        // The PATH search happens in the child over candidates made here.
+        let exec_paths = if program.as_bytes().contains(&b'/') {
+            vec![strings[0].clone()]
+        } else {
+            let path = env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| DEFAULT_PATH.into());
+            let mut c = Vec::new();
+            for dir in path.as_bytes().split(|b| *b == b':') {
+                let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+                let mut full = dir.to_vec();
+                full.push(b'/');
+                full.extend_from_slice(program.as_bytes());
+                c.push(cstr("program", OsStr::from_bytes(&full))?);
+            }
+            c
+        };
+        let mut argv: Vec<*const libc::c_char> =
+            strings[..argc].iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> =
+            strings[argc..].iter().map(|s| s.as_ptr()).collect();
+        envp.push(std::ptr::null());
+
+        // Namespaces the host can create.
+        let host = crate::probe::host();
+        for k in ns.kinds() {
+            if let Some(reason) = host.why_not(k) {
+                return Err(SpawnError::Unsupported {
+                    feature: match k {
+                        Namespace::Cgroup => "cgroup namespace",
+                        Namespace::Ipc => "IPC namespace",
+                        Namespace::Mount => "mount namespace",
+                        Namespace::Net => "network namespace",
+                        Namespace::Pid => "PID namespace",
+                        Namespace::Time => "time namespace",
+                        Namespace::User => "user namespace",
+                        Namespace::Uts => "UTS namespace",
+                    },
+                    reason,
+                });
+            }
+        }
+
+        // UTS names.
+        let uts = |field: &'static str,
+                   v: &Option<String>|
+         -> Result<Option<Vec<u8>>, SpawnError> {
+            let Some(v) = v else { return Ok(None) };
+            if !ns.contains(Namespaces::UTS) {
+                return Err(SpawnError::invalid(
+                    field,
+                    v,
+                    "needs a new UTS namespace (add Namespaces::UTS), or it would change the host's",
+                ));
+            }
+            validate_uts_name(v).map_err(|r| SpawnError::invalid(field, v, r))?;
+            Ok(Some(v.as_bytes().to_vec()))
+        };
+        let hostname = uts("hostname", &self.hostname)?;
+        let domainname = uts("domainname", &self.domainname)?;
+
+        // User namespace and ids.
+        let userns = ns.contains(Namespaces::USER);
+        let (id_maps, become_root, ids) = if userns {
+            let uid_map = self
+                .uid_map
+                .clone()
+                .unwrap_or_else(|| vec![IdMap::single(0, euid)]);
+            let gid_map = self
+                .gid_map
+                .clone()
+                .unwrap_or_else(|| vec![IdMap::single(0, egid)]);
+            for (field, m) in [("uid_map", &uid_map), ("gid_map", &gid_map)] {
+                validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
+            }
+            let (ub, gb) = (format_id_map(&uid_map), format_id_map(&gid_map));
+            for (field, m, b) in [("uid_map", &uid_map, &ub), ("gid_map", &gid_map, &gb)] {
+                if b.len() >= 4096 {
+                    return Err(SpawnError::invalid(
+                        field,
+                        m,
+                        "the map text exceeds one page (4095 bytes), which the kernel refuses",
+                    ));
+                }
+            }
+            let deny = self.deny_setgroups.unwrap_or(euid != 0);
+            let maps_zero = |m: &[IdMap]| m.iter().any(|r| r.inside == 0);
+            let become_root = maps_zero(&uid_map) && maps_zero(&gid_map);
+            let mapped = |m: &[IdMap], id: u32| {
+                m.iter()
+                    .any(|r| id >= r.inside && (id as u64) < r.inside as u64 + r.count as u64)
+            };
+            let ids = match self.user {
+                Some((u, g)) => {
+                    if !mapped(&uid_map, u) {
+                        return Err(SpawnError::invalid("user", u, "this uid is not in uid_map"));
+                    }
+                    if !mapped(&gid_map, g) {
+                        return Err(SpawnError::invalid("user", g, "this gid is not in gid_map"));
+                    }
+                    (!(become_root && u == 0 && g == 0)).then_some(IdsPlan {
+                        uid: u,
+                        gid: g,
+                        clear_groups: !deny,
+                    })
+                }
+                None if become_root => None,
+                None => Some(IdsPlan {
+                    uid: uid_map[0].inside,
+                    gid: gid_map[0].inside,
+                    clear_groups: !deny,
+                }),
+            };
+            (
+                Some(IdMapsPlan {
+                    uid_map: ub,
+                    gid_map: gb,
+                    deny_setgroups: deny,
+                }),
+                become_root,
+                ids,
+            )
+        } else {
+            for (field, m) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
+                if let Some(m) = m {
+                    return Err(SpawnError::invalid(
+                        field,
+                        m,
+                        "id maps need a new user namespace (add Namespaces::USER)",
+                    ));
+                }
+            }
+            if self.deny_setgroups.is_some() {
+                return Err(SpawnError::invalid(
+                    "deny_setgroups",
+                    self.deny_setgroups,
+                    "needs a new user namespace (add Namespaces::USER)",
+                ));
+            }
+            let ids = self.user.map(|(uid, gid)| IdsPlan {
+                uid,
+                gid,
+                clear_groups: euid == 0,
+            });
+            (None, false, ids)
+        };
+
+        // Time namespace.
+        let time = if ns.contains(Namespaces::TIME) {
+            let o = self.time_offsets.unwrap_or_default();
+            validate_offsets(&o).map_err(|r| SpawnError::invalid("time_offsets", o, r))?;
+            Some(if o == TimeOffsets::default() {
+                Vec::new()
+            } else {
+                o.to_bytes()
+            })
+        } else {
+            if let Some(o) = self.time_offsets {
+                return Err(SpawnError::invalid(
+                    "time_offsets",
+                    o,
+                    "clock offsets need a new time namespace (add Namespaces::TIME)",
+                ));
+            }
+            None
+        };
+
+        if self.loopback == Some(true) && !ns.contains(Namespaces::NET) {
+            return Err(SpawnError::invalid(
+                "loopback",
+                true,
+                "bringing lo up needs a new network namespace (add Namespaces::NET)",
+            ));
+        }
+        let loopback = ns.contains(Namespaces::NET) && self.loopback != Some(false);
+
+        let mounts = self.fs.plan(ns)?;
+        let cwd = match &self.cwd {
+            Some(d) => Some(cstr("current_dir", d.as_os_str())?),
+            None => None,
+        };
+
+        // Privileges and descriptors.
+        let caps = match self.caps {
+            Some(c) => {
+                c.validate()
+                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
+                let last_cap = crate::caps::last_cap().min(63);
+                let known = if last_cap == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (last_cap + 1)) - 1
+                };
+                Some(CapsPlan {
+                    drop_bounding: known & !c.bounding.bits(),
+                    last_cap,
+                    effective: c.effective.bits(),
+                    permitted: c.permitted.bits(),
+                    inheritable: c.inheritable.bits(),
+                    ambient: c.ambient.bits(),
+                })
+            }
+            None => None,
+        };
+        let mut rlimits = Vec::new();
+        for (r, soft, hard) in &self.rlimits {
+            if soft > hard {
+                return Err(SpawnError::invalid(
+                    "rlimit",
+                    (r, soft, hard),
+                    "the soft limit exceeds the hard limit",
+                ));
+            }
+            rlimits.push((r.resource(), *soft, *hard));
+        }
+        let mut keep = Vec::new();
+        let pdeathsig = match self.pdeathsig {
+            Some(sig) => {
+                let me = crate::sys::pidfd_open(std::process::id() as i32)
+                    .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
+                let raw = me.as_raw_fd();
+                keep.push(me);
+                Some((sig, raw))
+            }
+            None => None,
+        };
+        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
+        let mut pass_fds = Vec::new();
+        for (i, (fd, target)) in self.pass_fds.iter().enumerate() {
+            if *target < 3 {
+                return Err(SpawnError::invalid(
+                    "pass_fd",
+                    target,
+                    "descriptors 0, 1 and 2 are stdio: use stdin/stdout/stderr",
+                ));
+            }
+            if self.pass_fds[..i].iter().any(|(_, t)| t == target) {
+                return Err(SpawnError::invalid(
+                    "pass_fd",
+                    target,
+                    "two descriptors are passed as the same number",
+                ));
+            }
+            // A copy above every target, so no dup2 clobbers a later source.
+            // SAFETY: F_DUPFD_CLOEXEC on a live descriptor.
+            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, max_target + 1) };
+            if r < 0 {
+                return Err(SpawnError::setup(
+                    "duplicating a passed descriptor",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            // SAFETY: a new descriptor nobody else owns.
+            let copy = unsafe { OwnedFd::from_raw_fd(r) };
+            pass_fds.push((copy.as_raw_fd(), *target));
+            keep.push(copy);
+        }
+
+        // Standard streams.
+        let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
+            Some(_) => None,
+            None => output.map(|_| dflt),
+        };
+        let mut stdio: [PreparedStdio; 3] = Default::default();
+        for (i, (set, dflt)) in [
+            (&self.stdin, piped_if_unset(&self.stdin, Stdio::Null)),
+            (&self.stdout, piped_if_unset(&self.stdout, Stdio::Piped)),
+            (&self.stderr, piped_if_unset(&self.stderr, Stdio::Piped)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let s = set.as_ref().or(dflt.as_ref());
+            if let Some(s) = s {
+                stdio[i] = s
+                    .prepare(i as i32)
+                    .map_err(|e| SpawnError::setup("preparing stdio", e))?;
+            }
+        }
+
+        Ok(Prepared {
+            plan: ChildPlan {
+                err_fd: -1,
+                sync_fd: None,
+                become_root,
+                ids,
+                caps,
+                rlimits,
+                no_new_privs: self.no_new_privs,
+                pdeathsig,
+                close_fds: true,
+                pass_fds,
+                time,
+                hostname,
+                domainname,
+                mounts,
+                loopback,
+                cwd,
+                stdio: [-1; 3],
+                reset_handlers: false,
+                exec_paths,
+                argv,
+                envp,
+                _strings: strings,
+            },
+            namespaces: ns,
+            id_maps,
+            stdio,
+            cgroup_fd: None,
+            keep,
+            force_legacy: self.force_legacy_clone,
+            program,
+        })
+    }
+}

@@ -1,0 +1,490 @@
+//! The code that runs in the child between `clone3` and `execve`.
+//!
+//! Everything here reads data the parent prepared ([`ChildPlan`]) and makes
+//! only async-signal-safe system calls: no allocation, no locks, no panics,
+//! no `std::process::exit`. A failing step returns a [`ChildFailure`], which
+//! [`run`] writes to the error pipe before `_exit(127)`.
+
+use crate::error::{ChildFailure, Step};
+use crate::mount::MountPlan;
+use crate::namespace::loopback_up;
+use crate::sys;
+use std::convert::Infallible;
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+
+/// Ids the program runs as, set last before exec.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdsPlan {
+    pub uid: u32,
+    pub gid: u32,
+    /// Call `setgroups(0, NULL)` (drop supplementary groups) first.
+    pub clear_groups: bool,
+}
+
+/// Capabilities as the child applies them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CapsPlan {
+    /// Capabilities 0..=last_cap to drop from the bounding set.
+    pub drop_bounding: u64,
+    pub last_cap: u8,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+/// Everything the child needs, prepared by the parent.
+#[derive(Debug)]
+pub(crate) struct ChildPlan {
+    /// Write end of the error pipe (close-on-exec).
+    pub err_fd: RawFd,
+    /// Read end of the id-map pipe, when a user namespace is new.
+    pub sync_fd: Option<RawFd>,
+    /// Become uid/gid 0 inside the new user namespace right after the maps.
+    pub become_root: bool,
+    /// Final ids, set just before exec.
+    pub ids: Option<IdsPlan>,
+    /// Capability sets.
+    pub caps: Option<CapsPlan>,
+    /// Resource limits: (resource, soft, hard).
+    pub rlimits: Vec<(i32, u64, u64)>,
+    /// `PR_SET_NO_NEW_PRIVS`.
+    pub no_new_privs: bool,
+    /// Signal on parent death, and a pidfd of the parent to close the race
+    /// where the parent died before the child asked.
+    pub pdeathsig: Option<(i32, RawFd)>,
+    /// Mark every descriptor >= 3 close-on-exec (then dup the passed ones).
+    pub close_fds: bool,
+    /// Descriptors passed to the program: (source, number in the program).
+    /// Sources are above every target (the parent made sure).
+    pub pass_fds: Vec<(RawFd, RawFd)>,
+    /// A new time namespace: `Some(offsets text)` (possibly empty).
+    pub time: Option<Vec<u8>>,
+    pub hostname: Option<Vec<u8>>,
+    pub domainname: Option<Vec<u8>>,
+    pub mounts: Option<MountPlan>,
+    pub loopback: bool,
+    pub cwd: Option<CString>,
+    /// Descriptors to dup2 onto 0, 1, 2 (`-1`: inherit).
+    pub stdio: [RawFd; 3],
+    /// Reset every handled signal to SIG_DFL (when clone3's
+    /// CLONE_CLEAR_SIGHAND was not available).
+    pub reset_handlers: bool,
+    /// Candidate paths of the program, tried in order (a PATH search).
+    pub exec_paths: Vec<CString>,
+    /// Null-terminated argv and envp pointer arrays (into `_strings`).
+    pub argv: Vec<*const libc::c_char>,
+    pub envp: Vec<*const libc::c_char>,
+    /// Owns the strings `argv` and `envp` point into.
+    pub _strings: Vec<CString>,
+}
+
+/// The child's entry point after clone. Never returns.
+pub(crate) fn run(plan: &ChildPlan) -> ! {
+    let failure = match steps(plan) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    // Nothing useful can be done if the parent stopped listening.
+    let _ = sys::write_all_fd(plan.err_fd, &failure.to_bytes());
+    sys::exit_immediately(127)
+}
+
+#[inline]
+fn check(r: libc::c_long, step: Step) -> Result<(), ChildFailure> {
+    if r < 0 {
+        Err(ChildFailure::last(step))
+    } else {
+        Ok(())
+    }
+}
+
+fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), ChildFailure> {
+    // Raw system calls: glibc's set*id wrappers synchronise with the threads
+    // it believes exist, and its thread list is stale after a raw clone.
+    if clear_groups {
+        // SAFETY: setgroups(0, NULL) clears the supplementary groups.
+        check(
+            unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) },
+            Step::SetGroups,
+        )?;
+    }
+    // SAFETY: plain system calls with integer arguments.
+    check(
+        unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) },
+        Step::SetGid,
+    )?;
+    // SAFETY: as above.
+    check(
+        unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) },
+        Step::SetUid,
+    )
+}
+
+const TIMENS_OFFSETS: &CStr = c"/proc/self/timens_offsets";
+
+fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(ChildFailure::last(Step::ParentDeathSignal));
+    }
+    // The parent may have died before the prctl: then no signal will come.
+    // SAFETY: pidfd_send_signal with signal 0 only checks for existence.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            parent,
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r != 0 && sys::errno() == libc::ESRCH {
+        sys::exit_immediately(127);
+    }
+    Ok(())
+}
+
+fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
+    for cap in 0..=c.last_cap {
+        if c.drop_bounding & (1u64 << cap) != 0 {
+            // SAFETY: prctl with integer arguments.
+            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+            if r != 0 && sys::errno() != libc::EINVAL {
+                return Err(ChildFailure {
+                    step: Step::Capabilities,
+                    index: cap as u32,
+                    errno: sys::errno(),
+                });
+            }
+        }
+    }
+    // Keep the permitted set across a change to a non-zero uid.
+    // SAFETY: prctl with integer arguments.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } as libc::c_long,
+        Step::Capabilities,
+    )
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn apply_caps_after_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
+    const V3: u32 = 0x2008_0522; // _LINUX_CAPABILITY_VERSION_3
+    let mut h = CapHeader {
+        version: V3,
+        pid: 0,
+    };
+    let word = |m: u64, i: usize| (m >> (32 * i)) as u32;
+    let d = [0, 1].map(|i| CapData {
+        effective: word(c.effective, i),
+        permitted: word(c.permitted, i),
+        inheritable: word(c.inheritable, i),
+    });
+    // SAFETY: header and two data words, as capset(2) version 3 expects.
+    check(
+        unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) },
+        Step::Capabilities,
+    )?;
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        check(
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            ) as libc::c_long,
+            Step::Capabilities,
+        )?;
+        for cap in 0..=c.last_cap {
+            if c.ambient & (1u64 << cap) != 0 {
+                let r = libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                );
+                if r != 0 {
+                    return Err(ChildFailure::last_at(Step::Capabilities, cap as u32));
+                }
+            }
+        }
+        check(
+            libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) as libc::c_long,
+            Step::Capabilities,
+        )
+    }
+}
+
+/// Marks every descriptor >= 3 close-on-exec: `close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC` (Linux 5.11), else a walk of `/proc/self/fd` with
+/// `getdents64` into a stack buffer.
+fn cloexec_from_3() -> Result<(), ChildFailure> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain system call with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return Ok(());
+    }
+    // SAFETY: NUL-terminated path.
+    let dir = unsafe {
+        libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if dir < 0 {
+        return Err(ChildFailure::last(Step::CloseFds));
+    }
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: buf is a live buffer of the given length.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            let f = ChildFailure::last(Step::CloseFds);
+            // SAFETY: dir was opened above.
+            unsafe { libc::close(dir) };
+            return Err(f);
+        }
+        if n == 0 {
+            break;
+        }
+        let mut off = 0usize;
+        while off + 19 < n as usize {
+            // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name...
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let mut fd: i32 = 0;
+            let mut digits = 0;
+            for &b in &buf[off + 19..(off + reclen).min(buf.len())] {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                fd = fd.saturating_mul(10).saturating_add((b - b'0') as i32);
+                digits += 1;
+            }
+            if digits > 0 && fd >= 3 && fd != dir {
+                // SAFETY: fcntl on a descriptor number; a closed one gives EBADF.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            if reclen == 0 {
+                break;
+            }
+            off += reclen;
+        }
+    }
+    // SAFETY: dir was opened above.
+    unsafe { libc::close(dir) };
+    Ok(())
+}
+
+fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
+    // 0. Die with the parent, if asked (again after the ids change below,
+    //    which clears the setting).
+    if let Some((sig, parent)) = plan.pdeathsig {
+        set_pdeathsig(sig, parent)?;
+    }
+    // 1. Wait until the parent has written the uid/gid maps.
+    if let Some(fd) = plan.sync_fd {
+        let mut b = 0u8;
+        loop {
+            // SAFETY: reads one byte into a live stack variable.
+            let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+            if n == 1 {
+                break;
+            }
+            if n < 0 && sys::errno() == libc::EINTR {
+                continue;
+            }
+            // EOF: the parent gave up (it reports its own error).
+            return Err(ChildFailure {
+                step: Step::WaitIdMaps,
+                index: 0,
+                errno: if n == 0 { libc::EPIPE } else { sys::errno() },
+            });
+        }
+    }
+    // 2. Time namespace: unshare now, offsets before the first process runs
+    //    in it; execve moves us in. Before any change of ids: a change of
+    //    ids makes the process non-dumpable, which turns /proc/self/* into
+    //    root-owned files and the offsets write into EACCES.
+    if let Some(offsets) = &plan.time {
+        // SAFETY: plain system call.
+        check(
+            unsafe { libc::unshare(libc::CLONE_NEWTIME) } as libc::c_long,
+            Step::UnshareTime,
+        )?;
+        if !offsets.is_empty() {
+            sys::write_file_raw(TIMENS_OFFSETS, offsets).map_err(|errno| ChildFailure {
+                step: Step::TimeOffsets,
+                index: 0,
+                errno,
+            })?;
+        }
+    }
+    // 3. Root inside the new user namespace, for the privileged steps below.
+    if plan.become_root {
+        set_ids(0, 0, false)?;
+    }
+    // 4. UTS names.
+    if let Some(h) = &plan.hostname {
+        sys::sethostname(h).map_err(|_| ChildFailure::last(Step::Hostname))?;
+    }
+    if let Some(d) = &plan.domainname {
+        sys::setdomainname(d).map_err(|_| ChildFailure::last(Step::Domainname))?;
+    }
+    // 5. Mounts and the root.
+    if let Some(m) = &plan.mounts {
+        m.apply()?;
+    }
+    // 6. Network: loopback up.
+    if plan.loopback {
+        loopback_up().map_err(|errno| ChildFailure {
+            step: Step::Loopback,
+            index: 0,
+            errno,
+        })?;
+    }
+    // 7. Resource limits (raising a hard limit needs CAP_SYS_RESOURCE, so
+    //    before capabilities and ids are dropped).
+    for (i, (res, soft, hard)) in plan.rlimits.iter().enumerate() {
+        let lim = libc::rlimit {
+            rlim_cur: *soft,
+            rlim_max: *hard,
+        };
+        // SAFETY: lim is a valid rlimit.
+        if unsafe { libc::setrlimit(*res as _, &lim) } != 0 {
+            return Err(ChildFailure::last_at(Step::Rlimit, i as u32));
+        }
+    }
+    // 8. Capabilities and final ids, in runc's order.
+    if let Some(c) = &plan.caps {
+        apply_caps_before_ids(c)?;
+    }
+    if let Some(ids) = plan.ids {
+        set_ids(ids.uid, ids.gid, ids.clear_groups)?;
+    }
+    if let Some(c) = &plan.caps {
+        apply_caps_after_ids(c)?;
+    }
+    if let Some((sig, parent)) = plan.pdeathsig {
+        set_pdeathsig(sig, parent)?;
+    }
+    // 9. Working directory.
+    if let Some(cwd) = &plan.cwd {
+        // SAFETY: NUL-terminated path.
+        check(
+            unsafe { libc::chdir(cwd.as_ptr()) } as libc::c_long,
+            Step::Chdir,
+        )?;
+    }
+    // 10. Standard streams. Sources are >= 3 (the parent made sure), so no
+    //    dup2 clobbers a later source; dup2 clears close-on-exec on the copy.
+    for (target, src) in plan.stdio.iter().enumerate() {
+        if *src >= 0 {
+            // SAFETY: both are valid descriptor numbers.
+            check(
+                unsafe { libc::dup2(*src, target as i32) } as libc::c_long,
+                Step::Stdio,
+            )?;
+        }
+    }
+    // 11. Descriptors: nothing but stdio and the passed ones reaches the
+    //     program.
+    if plan.close_fds {
+        cloexec_from_3()?;
+    }
+    for (i, (src, target)) in plan.pass_fds.iter().enumerate() {
+        // SAFETY: valid descriptor numbers; dup2 clears close-on-exec.
+        if unsafe { libc::dup2(*src, *target) } < 0 {
+            return Err(ChildFailure::last_at(Step::Stdio, 3 + i as u32));
+        }
+    }
+    // 12. Signals: default dispositions, empty mask.
+    reset_signals(plan.reset_handlers)?;
+    // 13. No new privileges (after this, setuid binaries do not elevate).
+    if plan.no_new_privs {
+        // SAFETY: prctl with integer arguments.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long,
+            Step::NoNewPrivs,
+        )?;
+    }
+    // 14. Exec, trying each candidate of the PATH search.
+    let mut errno = libc::ENOENT;
+    let mut index = 0;
+    for (i, path) in plan.exec_paths.iter().enumerate() {
+        // SAFETY: path, argv and envp are NUL-terminated strings and
+        // null-terminated pointer arrays owned by the plan.
+        unsafe { libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        let e = sys::errno();
+        match e {
+            libc::ENOENT | libc::ENOTDIR => {}
+            libc::EACCES => {
+                errno = e;
+                index = i as u32;
+            }
+            _ => {
+                return Err(ChildFailure {
+                    step: Step::Exec,
+                    index: i as u32,
+                    errno: e,
+                })
+            }
+        }
+    }
+    Err(ChildFailure {
+        step: Step::Exec,
+        index,
+        errno,
+    })
+}
+
+fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
+    // SAFETY: sigaction/sigprocmask on a zeroed (valid) sigaction and sigset;
+    // all async-signal-safe.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        if all_handlers {
+            for sig in 1..libc::SIGRTMAX() {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction != libc::SIG_DFL
+                    && old.sa_sigaction != libc::SIG_IGN
+                {
+                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                }
+            }
+        }
+        // Rust programs ignore SIGPIPE; ignored dispositions survive exec.
+        if libc::sigaction(libc::SIGPIPE, &dfl, std::ptr::null_mut()) != 0 {
+            return Err(ChildFailure::last(Step::Signals));
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return Err(ChildFailure::last(Step::Signals));
+        }
+    }
+    Ok(())
+}

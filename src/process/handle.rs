@@ -1,0 +1,213 @@
+//! [`Child`]: a running container process, held by a pidfd.
+
+use crate::namespace::{self, Namespace, Namespaces, NsFd};
+use crate::sys::{self, WaitFlags};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+
+/// A spawned container process.
+///
+/// Holds a pidfd, so signals never reach a recycled pid and waiting needs no
+/// `SIGCHLD` handler.
+///
+/// # Dropping
+///
+/// Dropping a `Child` that has not been waited for **kills it (`SIGKILL`) and
+/// reaps it**: a container never outlives its handle silently and no zombie is
+/// left behind. With a PID namespace, killing its PID 1 ends every process in
+/// it. Call [`Child::wait`] to let it finish instead.
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+    pidfd: OwnedFd,
+    namespaces: Namespaces,
+    status: Option<ExitStatus>,
+    /// The parent's end of the child's stdin, when it was [`crate::Stdio::Piped`].
+    pub stdin: Option<ChildStdin>,
+    /// The parent's end of the child's stdout, when it was [`crate::Stdio::Piped`].
+    pub stdout: Option<ChildStdout>,
+    /// The parent's end of the child's stderr, when it was [`crate::Stdio::Piped`].
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Child {
+    pub(crate) fn new(
+        pid: i32,
+        pidfd: OwnedFd,
+        namespaces: Namespaces,
+        stdin: Option<OwnedFd>,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    ) -> Child {
+        Child {
+            pid,
+            pidfd,
+            namespaces,
+            status: None,
+            stdin: stdin.map(ChildStdin::from),
+            stdout: stdout.map(ChildStdout::from),
+            stderr: stderr.map(ChildStderr::from),
+        }
+    }
+
+    /// The process id, as seen from the parent's PID namespace.
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The process's pidfd.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// The namespaces that were created new for this child.
+    pub fn namespaces(&self) -> Namespaces {
+        self.namespaces
+    }
+
+    /// A handle on the child's namespace of `kind` (new or inherited), taken
+    /// through its pidfd. Fails once the child has exited.
+    pub fn namespace(&self, kind: Namespace) -> Result<NsFd, namespace::Error> {
+        NsFd::from_pidfd(self.pidfd.as_fd(), kind)
+    }
+
+    /// Sends signal `sig` (`libc::SIGTERM` …) with `pidfd_send_signal(2)`.
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        if self.status.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the child has already been reaped",
+            ));
+        }
+        sys::pidfd_send_signal(self.pidfd.as_fd(), sig)
+    }
+
+    /// Sends `SIGKILL`. Succeeds if the child has already exited.
+    pub fn kill(&mut self) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Waits for the child to exit and returns its status. Closes the
+    /// child's stdin first (so a program reading it sees EOF).
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let raw = sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::empty())?
+            .ok_or_else(|| io::Error::other("waitid returned no status"))?;
+        let s = ExitStatus::from_raw(raw);
+        self.status = Some(s);
+        Ok(s)
+    }
+
+    /// Returns the status if the child has exited, without blocking.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        match sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::NOHANG)? {
+            Some(raw) => {
+                let s = ExitStatus::from_raw(raw);
+                self.status = Some(s);
+                Ok(Some(s))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the child and collects its stdout and stderr (those that
+    /// were piped).
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = read2(self.stdout.take(), self.stderr.take())?;
+        let status = self.wait()?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+            let _ = sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::empty());
+        }
+    }
+}
+
+/// Reads two pipes to EOF at once (poll), so neither can fill and block the
+/// child.
+fn read2(out: Option<ChildStdout>, err: Option<ChildStderr>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let (mut ob, mut eb) = (Vec::new(), Vec::new());
+    match (out, err) {
+        (None, None) => {}
+        (Some(mut o), None) => {
+            o.read_to_end(&mut ob)?;
+        }
+        (None, Some(mut e)) => {
+            e.read_to_end(&mut eb)?;
+        }
+        (Some(mut o), Some(mut e)) => {
+            let mut open = [true, true];
+            let mut buf = [0u8; 8192];
+            while open[0] || open[1] {
+                let mut fds = [
+                    libc::pollfd {
+                        fd: if open[0] { o.as_raw_fd() } else { -1 },
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: if open[1] { e.as_raw_fd() } else { -1 },
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: fds is a valid array of two pollfd.
+                let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+                if r < 0 {
+                    let er = io::Error::last_os_error();
+                    if er.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(er);
+                }
+                for (i, pfd) in fds.iter().enumerate() {
+                    if !open[i] || pfd.revents == 0 {
+                        continue;
+                    }
+                    let n = if i == 0 {
+                        o.read(&mut buf)
+                    } else {
+                        e.read(&mut buf)
+                    };
+                    match n {
+                        Ok(0) => open[i] = false,
+                        Ok(n) => {
+                            if i == 0 {
+                                ob.extend_from_slice(&buf[..n]);
+                            } else {
+                                eb.extend_from_slice(&buf[..n]);
+                            }
+                        }
+                        Err(er) if er.kind() == io::ErrorKind::Interrupted => {}
+                        Err(er) => return Err(er),
+                    }
+                }
+            }
+        }
+    }
+    Ok((ob, eb))
+}

@@ -1,0 +1,21 @@
+//! The spawn itself and the handle on the running process.
+//!
+//! [`crate::container::ContainerBuilder`] validates and prepares; this module
+//! clones the child, runs its fixed steps between clone and exec
+//! (`child.rs`, no allocation), reads the error pipe, and returns a
+//! [`Child`] on a pidfd.
+
+mod child;
+mod handle;
+mod limits;
+mod spawn;
+mod stdio;
+
+pub use handle::Child;
+pub use limits::{Rlimit, RLIM_INFINITY};
+pub use std::process::Output;
+pub use stdio::Stdio;
+
+pub(crate) use child::{CapsPlan, ChildPlan, IdsPlan};
+pub(crate) use spawn::{spawn, IdMapsPlan, Prepared};
+pub(crate) use stdio::PreparedStdio;

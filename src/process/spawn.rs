@@ -1,0 +1,372 @@
+//! The parent's side of a spawn: pipes, `clone3`, id maps, the error pipe.
+
+use super::child::{self, ChildPlan};
+use super::handle::Child;
+use super::stdio::{pipe_cloexec, PreparedStdio};
+use crate::error::{ChildError, ChildFailure, SpawnError, Step};
+use crate::namespace::{self, Namespaces};
+use crate::sys::{self, CloneArgs, CloneFlags};
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// The uid/gid maps the parent writes after clone.
+#[derive(Debug)]
+pub(crate) struct IdMapsPlan {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+    /// Write `deny` to `/proc/<pid>/setgroups` first.
+    pub deny_setgroups: bool,
+}
+
+/// A validated spawn, ready to clone.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub plan: ChildPlan,
+    pub namespaces: Namespaces,
+    pub id_maps: Option<IdMapsPlan>,
+    pub stdio: [PreparedStdio; 3],
+    /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
+    pub cgroup_fd: Option<OwnedFd>,
+    /// Descriptors the child uses that the parent closes after clone.
+    pub keep: Vec<OwnedFd>,
+    /// Use the legacy clone(2) path (testing the fallback).
+    pub force_legacy: bool,
+    /// For error messages.
+    pub program: OsString,
+}
+
+/// Kills and reaps the child unless disarmed: a failed spawn leaves no process.
+struct KillGuard {
+    pidfd: Option<OwnedFd>,
+}
+
+impl KillGuard {
+    fn disarm(mut self) -> Option<OwnedFd> {
+        self.pidfd.take()
+    }
+}
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        if let Some(fd) = &self.pidfd {
+            let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = sys::pidfd_wait(fd.as_fd(), sys::WaitFlags::empty());
+        }
+    }
+}
+
+/// All signals blocked in the calling thread for the guard's lifetime, so no
+/// handler of the parent runs in the child between clone and the child's
+/// signal reset.
+struct SignalBlock {
+    old: libc::sigset_t,
+}
+
+impl SignalBlock {
+    fn new() -> SignalBlock {
+        // SAFETY: sigset_t values are initialised by sigfillset/sigprocmask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            SignalBlock { old }
+        }
+    }
+}
+
+impl Drop for SignalBlock {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+}
+
+fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
+    let mut flags = CloneFlags::from_bits_retain((p.namespaces - Namespaces::TIME).bits() as u64)
+        | CloneFlags::PIDFD
+        | CloneFlags::CLEAR_SIGHAND;
+    if p.cgroup_fd.is_some() {
+        flags |= CloneFlags::INTO_CGROUP;
+    }
+    let mut pidfd: i32 = -1;
+    let _block = SignalBlock::new();
+    let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    if !p.force_legacy {
+        let mut args = CloneArgs {
+            flags: flags.bits(),
+            pidfd: &mut pidfd as *mut i32 as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: p.cgroup_fd.as_ref().map_or(0, |f| f.as_raw_fd() as u64),
+            ..CloneArgs::default()
+        };
+        // SAFETY: the child only runs child::run, which makes
+        // async-signal-safe calls on the prepared plan and never returns.
+        result = unsafe { sys::clone3(&mut args) };
+        if let Ok(0) = result {
+            child::run(&p.plan);
+        }
+    }
+    // clone3 missing (or hidden by an old seccomp profile that answers
+    // EPERM): the legacy clone(2) gives the same result, except it cannot
+    // start the child in a cgroup, so never fall back silently then.
+    let fallback = match &result {
+        Err(e) => {
+            matches!(e.raw_os_error(), Some(libc::ENOSYS))
+                || (e.raw_os_error() == Some(libc::EPERM) && !p.force_legacy)
+        }
+        Ok(_) => false,
+    };
+    if fallback || p.force_legacy {
+        if p.cgroup_fd.is_some() {
+            return Err(SpawnError::Unsupported {
+                feature: "CLONE_INTO_CGROUP",
+                reason: "clone3 is not available (ENOSYS or refused by a seccomp profile), and \
+                         starting the child directly in a cgroup needs it"
+                    .into(),
+            });
+        }
+        p.plan.reset_handlers = true;
+        let legacy = flags - CloneFlags::CLEAR_SIGHAND;
+        // SAFETY: as above.
+        result = unsafe { sys::clone_legacy(legacy, libc::SIGCHLD, Some(&mut pidfd)) };
+        if let Ok(0) = result {
+            child::run(&p.plan);
+        }
+    }
+    match result {
+        Ok(pid) => {
+            // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+            let fd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok((pid, fd))
+        }
+        Err(source) => {
+            let hint = namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0))
+                .or_else(|| {
+                    (source.raw_os_error() == Some(libc::EBUSY) && p.cgroup_fd.is_some()).then(
+                        || {
+                            "CLONE_INTO_CGROUP into a cgroup that has controllers enabled in its \
+                         cgroup.subtree_control (the no-internal-processes rule)"
+                                .to_string()
+                        },
+                    )
+                });
+            Err(SpawnError::Setup {
+                op: "clone3",
+                source,
+                hint,
+            })
+        }
+    }
+}
+
+fn write_proc(pid: i32, file: &str, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/{file}"))?;
+    // One write: the kernel accepts a map only in a single write(2).
+    let n = f.write(data)?;
+    if n != data.len() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(())
+}
+
+const MAP_HINT: &str =
+    "the kernel refused the id map: ranges must not overlap and need count >= 1; \
+    an unprivileged writer may map only its own uid/gid as a single line (more ranges need \
+    root or newuidmap/newgidmap), and gid_map then needs setgroups=deny first; every outside \
+    id must be mapped in the parent's user namespace";
+
+fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
+    let fail = |op: &'static str, source: io::Error| SpawnError::Setup {
+        op,
+        hint: matches!(source.raw_os_error(), Some(libc::EINVAL | libc::EPERM))
+            .then(|| MAP_HINT.to_string()),
+        source,
+    };
+    write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?;
+    if m.deny_setgroups {
+        write_proc(pid, "setgroups", b"deny").map_err(|e| fail("writing setgroups", e))?;
+    }
+    write_proc(pid, "gid_map", &m.gid_map).map_err(|e| fail("writing gid_map", e))
+}
+
+/// Reads the child's report: `None` when the pipe closed empty (exec happened).
+fn read_report(fd: BorrowedFd<'_>) -> io::Result<Option<ChildFailure>> {
+    let mut buf = [0u8; ChildFailure::SIZE];
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reads into the unfilled tail of a live buffer.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    match got {
+        0 => Ok(None),
+        ChildFailure::SIZE => ChildFailure::from_bytes(&buf)
+            .map(Some)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unknown step in report")),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "short report on the error pipe",
+        )),
+    }
+}
+
+/// Spawns the prepared child and returns its handle once it has exec'd.
+pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
+    let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
+    let sync = if p.id_maps.is_some() {
+        Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
+    } else {
+        None
+    };
+    p.plan.err_fd = err_w.as_raw_fd();
+    p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
+    for (i, s) in p.stdio.iter().enumerate() {
+        p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
+    }
+
+    let (pid, pidfd) = clone_child(&mut p)?;
+    let guard = KillGuard { pidfd: Some(pidfd) };
+    // Close the child's ends here, or EOF never comes.
+    drop(err_w);
+    let sync_w = sync.map(|(r, w)| {
+        drop(r);
+        w
+    });
+    let mut parents: [Option<OwnedFd>; 3] = [None, None, None];
+    for (i, s) in std::mem::take(&mut p.stdio).into_iter().enumerate() {
+        drop(s.child);
+        parents[i] = s.parent;
+    }
+    drop(p.cgroup_fd.take());
+    p.keep.clear();
+
+    if let (Some(m), Some(w)) = (&p.id_maps, sync_w) {
+        write_id_maps(pid, m)?;
+        sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
+            SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
+        })?;
+    }
+
+    match read_report(err_r.as_fd()) {
+        Ok(None) => {}
+        Ok(Some(f)) => {
+            // The child has _exit'ed (or will): reap it through the guard.
+            drop(guard);
+            return Err(SpawnError::Child(describe_failure(&p, f)));
+        }
+        Err(e) => return Err(SpawnError::setup("reading the child's error pipe", e)),
+    }
+    let Some(pidfd) = guard.disarm() else {
+        return Err(SpawnError::setup(
+            "keeping the pidfd",
+            io::Error::from_raw_os_error(libc::EBADF),
+        ));
+    };
+    let [stdin, stdout, stderr] = parents;
+    Ok(Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr))
+}
+
+fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
+    let plan = &p.plan;
+    let text = |b: &Option<Vec<u8>>| b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+    let (detail, hint) = match f.step {
+        Step::Exec => {
+            let path = plan
+                .exec_paths
+                .get(f.index as usize)
+                .map(|c| c.to_string_lossy().into_owned());
+            let detail = match (path, plan.exec_paths.len()) {
+                (Some(path), 1) => format!("program {path}"),
+                (Some(path), n) => format!(
+                    "program {:?}, searched {n} PATH entries, failed at {path}",
+                    p.program
+                ),
+                (None, _) => format!("program {:?}", p.program),
+            };
+            (Some(detail), exec_hint(f.errno, plan.mounts.is_some()))
+        }
+        Step::Hostname => (
+            text(&plan.hostname).map(|h| format!("hostname {h:?}")),
+            None,
+        ),
+        Step::Domainname => (
+            text(&plan.domainname).map(|h| format!("domainname {h:?}")),
+            None,
+        ),
+        Step::TimeOffsets | Step::UnshareTime => (
+            text(&plan.time).map(|t| format!("offsets {:?}", t.trim_end())),
+            Some(
+                "time namespaces need Linux 5.6; offsets need CAP_SYS_TIME in the owning user \
+                 namespace and must keep the clocks within [0, KTIME_SEC_MAX/2]"
+                    .into(),
+            ),
+        ),
+        Step::SetUid | Step::SetGid | Step::SetGroups => (
+            plan.ids.map(|i| format!("uid {} gid {}", i.uid, i.gid)),
+            Some(
+                "the id must be mapped in the user namespace's uid_map/gid_map; setgroups is \
+                 refused after setgroups=deny (unprivileged maps)"
+                    .into(),
+            ),
+        ),
+        Step::Chdir => (
+            plan.cwd.as_ref().map(|c| format!("directory {}", c.to_string_lossy())),
+            Some("the working directory must exist inside the container's root and be searchable by its user".into()),
+        ),
+        Step::Loopback => (
+            Some("lo".into()),
+            Some("bringing lo up needs CAP_NET_ADMIN in the network namespace's owning user namespace".into()),
+        ),
+        Step::WaitIdMaps => (None, Some("the parent could not write the id maps".into())),
+        s => {
+            let m = plan.mounts.as_ref();
+            (
+                m.and_then(|m| m.describe(s, f.index)),
+                m.and_then(|m| m.hint(s, f.index, f.errno)),
+            )
+        }
+    };
+    ChildError::new(f.step, f.index, f.errno, detail, hint)
+}
+
+fn exec_hint(errno: i32, has_mounts: bool) -> Option<String> {
+    let where_ = if has_mounts {
+        " (paths are resolved inside the container's mount namespace and root)"
+    } else {
+        ""
+    };
+    match errno {
+        libc::ENOENT => Some(format!(
+            "the program does not exist{where_}, or it is a script or dynamic binary whose \
+             interpreter or loader is missing"
+        )),
+        libc::EACCES => Some(format!(
+            "the file is not executable, is a directory, or lies on a noexec mount{where_}"
+        )),
+        libc::ENOEXEC => Some("the file is not in a format this kernel can execute".into()),
+        libc::E2BIG => Some("the arguments and environment are too large".into()),
+        libc::ETXTBSY => Some("the program file is open for writing".into()),
+        _ => None,
+    }
+}

@@ -1,0 +1,125 @@
+//! Standard streams of the spawned program.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// What a standard stream of the container's program is connected to.
+///
+/// The same choices as [`std::process::Stdio`]: inherit the parent's, connect
+/// to `/dev/null`, a new pipe, or a descriptor you own.
+#[derive(Debug)]
+pub enum Stdio {
+    /// The parent's descriptor (the default).
+    Inherit,
+    /// `/dev/null` (opened in the parent).
+    Null,
+    /// A new pipe; the parent's end is in [`crate::Child`]'s `stdin`/`stdout`/`stderr`.
+    Piped,
+    /// A descriptor you own (a file, a socket, one end of your own pipe).
+    Fd(OwnedFd),
+}
+
+impl Stdio {
+    /// Inherit the parent's stream.
+    pub fn inherit() -> Stdio {
+        Stdio::Inherit
+    }
+    /// Connect the stream to `/dev/null`.
+    pub fn null() -> Stdio {
+        Stdio::Null
+    }
+    /// A new pipe.
+    pub fn piped() -> Stdio {
+        Stdio::Piped
+    }
+}
+
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio::Fd(fd)
+    }
+}
+
+impl From<File> for Stdio {
+    fn from(f: File) -> Stdio {
+        Stdio::Fd(f.into())
+    }
+}
+
+/// The two ends of one prepared stream: the descriptor the child dup2s onto
+/// 0/1/2 (`None`: inherit), and the parent's end of a pipe.
+#[derive(Debug, Default)]
+pub(crate) struct PreparedStdio {
+    pub child: Option<OwnedFd>,
+    pub parent: Option<OwnedFd>,
+}
+
+/// A pipe with both ends close-on-exec: (read, write).
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid out-array of two ints.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned two new descriptors that nobody else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Moves a descriptor to a number >= 3 (close-on-exec), so that dup2 onto
+/// 0, 1 and 2 in the child can never clobber a source it still needs.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on a live descriptor returns a new one.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+impl Stdio {
+    /// Prepares the stream `target` (0, 1 or 2) in the parent.
+    pub(crate) fn prepare(&self, target: i32) -> io::Result<PreparedStdio> {
+        let p = match self {
+            Stdio::Inherit => PreparedStdio::default(),
+            Stdio::Null => {
+                let f = std::fs::OpenOptions::new()
+                    .read(target == 0)
+                    .write(target != 0)
+                    .open("/dev/null")?;
+                PreparedStdio {
+                    child: Some(f.into()),
+                    parent: None,
+                }
+            }
+            Stdio::Piped => {
+                let (r, w) = pipe_cloexec()?;
+                if target == 0 {
+                    PreparedStdio {
+                        child: Some(r),
+                        parent: Some(w),
+                    }
+                } else {
+                    PreparedStdio {
+                        child: Some(w),
+                        parent: Some(r),
+                    }
+                }
+            }
+            // A copy per spawn, so the builder can spawn again.
+            Stdio::Fd(fd) => PreparedStdio {
+                child: Some(fd.try_clone()?),
+                parent: None,
+            },
+        };
+        Ok(PreparedStdio {
+            child: p.child.map(above_stdio).transpose()?,
+            parent: p.parent,
+        })
+    }
+}
