@@ -27,6 +27,7 @@
 //! - [`pivot_root(2)`](https://man7.org/linux/man-pages/man2/pivot_root.2.html)
 //! - [`openat2(2)`](https://man7.org/linux/man-pages/man2/openat2.2.html)
 
+mod builder;
 mod plan;
 mod rootfs;
 mod spec;
