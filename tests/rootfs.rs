@@ -386,3 +386,44 @@ fn chroot_mode_and_keep_dev() {
     assert_eq!(out, "inside\nown\n");
     assert_eq!(mountinfo(), before);
 }
+
+#[test]
+fn propagation_choices_work_with_a_pivoted_root() {
+    use containment::mount::Propagation;
+    require_root!();
+    let before = mountinfo();
+    let dir = TempDir::new("propagation");
+    let root = busybox_root(dir.path());
+    // The root directory's mount on the host: a slave copy has a master only
+    // when it is shared (these test machines share nothing).
+    let host_shared = before
+        .lines()
+        .filter(|l| {
+            let mp = l.split(' ').nth(4).unwrap_or("");
+            mp == "/" || root.starts_with(mp)
+        })
+        .last()
+        .is_some_and(|l| l.split(" - ").next().unwrap_or("").contains("shared:"));
+    for (p, want) in [
+        (Propagation::Private, None),
+        (Propagation::Slave, host_shared.then_some("master:")),
+        (Propagation::Shared, Some("shared:")),
+    ] {
+        let out = run(
+            Container::builder()
+                .namespaces(NS)
+                .root(&root)
+                .propagation(p),
+            "grep '^[0-9]* [0-9]* [^ ]* [^ ]* / ' /proc/self/mountinfo",
+        );
+        let optional = out.split(" - ").next().unwrap_or("");
+        match want {
+            None => assert!(
+                !optional.contains("shared:") && !optional.contains("master:"),
+                "{p:?}: {out}"
+            ),
+            Some(tag) => assert!(optional.contains(tag), "{p:?}: {out}"),
+        }
+    }
+    assert_eq!(mountinfo(), before);
+}

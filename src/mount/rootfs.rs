@@ -214,19 +214,39 @@ pub enum DevSpec {
 /// Whether the host's `/` is the initial ramfs (`rootfs` in mountinfo),
 /// where `pivot_root` fails with `EINVAL`.
 pub fn host_root_is_initramfs() -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    // The last mount on "/" is the visible one.
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| root_fstype(&info) == Some("rootfs"))
+        .unwrap_or(false)
+}
+
+/// The filesystem type of the visible (last) mount on `/` in a mountinfo text.
+fn root_fstype(mountinfo: &str) -> Option<&str> {
     let mut fstype = None;
-    for line in info.lines() {
-        let mut f = line.split(' ');
-        let mount_point = f.nth(4);
-        if mount_point != Some("/") {
+    for line in mountinfo.lines() {
+        if line.split(' ').nth(4) != Some("/") {
             continue;
         }
-        let mut rest = line.split(" - ");
-        fstype = rest.nth(1).and_then(|r| r.split(' ').next());
+        fstype = line
+            .split_once(" - ")
+            .and_then(|(_, r)| r.split(' ').next());
     }
-    fstype == Some("rootfs")
+    fstype
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initramfs_detection_reads_the_last_root_mount() {
+        let initramfs = "1 1 0:2 / / rw - rootfs rootfs rw\n\
+                         20 1 0:20 / /proc rw - proc proc rw\n";
+        assert_eq!(root_fstype(initramfs), Some("rootfs"));
+        let normal = "1 1 0:2 / / rw - rootfs rootfs rw\n\
+                      25 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n";
+        assert_eq!(root_fstype(normal), Some("ext4"));
+        assert_eq!(root_fstype(""), None);
+        // This host runs from a real root filesystem.
+        assert!(!host_root_is_initramfs());
+    }
 }

@@ -1,5 +1,5 @@
 //! Raw system calls that `nix` does not offer: `clone3`, pidfds,
-//! `setdomainname`, and the few async-signal-safe helpers the child uses.
+//! `setdomainname`, the new mount API and `openat2` ([`mount_api`]), and the few async-signal-safe helpers the child uses.
 //!
 //! This is the only layer that knows system call numbers. Everything here is
 //! a thin wrapper: it does not allocate (except where documented), and the
