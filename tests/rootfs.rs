@@ -398,11 +398,10 @@ fn propagation_choices_work_with_a_pivoted_root() {
     // when it is shared (these test machines share nothing).
     let host_shared = before
         .lines()
-        .filter(|l| {
+        .rfind(|l| {
             let mp = l.split(' ').nth(4).unwrap_or("");
             mp == "/" || root.starts_with(mp)
         })
-        .last()
         .is_some_and(|l| l.split(" - ").next().unwrap_or("").contains("shared:"));
     for (p, want) in [
         (Propagation::Private, None),
