@@ -668,8 +668,8 @@ fn open_in(root: BorrowedFd<'_>, rel: &CStr) -> std::io::Result<OwnedFd> {
 /// file target, an empty file as its last component) one component at a
 /// time: each parent is opened with `RESOLVE_IN_ROOT` and the new entry is
 /// made with `mkdirat`/`openat(O_CREAT|O_EXCL|O_NOFOLLOW)` relative to it,
-/// so nothing is ever created outside the root (cf. runc's
-/// `securejoin.MkdirAllInRoot` and crun's `safe_openat`).
+/// so nothing is ever created outside the root (cf. filepath-securejoin's
+/// `MkdirAll`, used by runc, and crun's `safe_openat`).
 fn ensure_target(root: BorrowedFd<'_>, t: &Target) -> Result<OwnedFd, i32> {
     match open_in(root, &t.rel) {
         Ok(fd) => return Ok(fd),
