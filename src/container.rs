@@ -6,14 +6,14 @@ use crate::error::SpawnError;
 use crate::mount::FsConfig;
 use crate::namespace::{
     format_id_map, validate_id_maps, validate_offsets, validate_uts_name, IdMap, Namespace,
-    Namespaces, TimeOffsets,
+    Namespaces, NsFd, TimeOffsets,
 };
 use crate::process::Rlimit;
 use crate::process::{
     self, CapsPlan, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
 };
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -64,7 +64,29 @@ pub struct ContainerBuilder {
     no_new_privs: bool,
     pdeathsig: Option<i32>,
     pass_fds: Vec<(OwnedFd, i32)>,
+    join: Option<(JoinTarget, Namespaces)>,
+    init: bool,
+    #[cfg(feature = "seccomp")]
+    seccomp: Option<crate::seccomp::Filter>,
     pub(crate) fs: FsConfig,
+}
+
+/// What joining needs, prepared in the parent.
+#[derive(Debug, Default)]
+struct JoinPlan {
+    fds: Vec<(OwnedFd, i32)>,
+    root: Option<(OwnedFd, OwnedFd)>,
+    /// (target PID namespace, this thread's pid_for_children to restore).
+    pid_ns: Option<(OwnedFd, OwnedFd)>,
+    become_root: bool,
+    pidfd: Option<OwnedFd>,
+}
+
+/// The process whose namespaces a spawn joins.
+#[derive(Debug)]
+enum JoinTarget {
+    Pidfd(OwnedFd),
+    Pid(i32),
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -269,6 +291,14 @@ impl ContainerBuilder {
         self
     }
 
+    /// Installs a seccomp filter as the last step before exec (feature
+    /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
+    #[cfg(feature = "seccomp")]
+    pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
+        self.seccomp = Some(filter);
+        self
+    }
+
     /// Kill the container (`SIGKILL`) when the thread that spawned it exits
     /// (`PR_SET_PDEATHSIG`; default: off).
     ///
@@ -285,6 +315,56 @@ impl ContainerBuilder {
     /// other descriptor of the parent is closed at exec, except stdio.
     pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
         self.pass_fds.push((fd.into(), target));
+        self
+    }
+
+    // ------------------------------------------------- running containers
+
+    /// Runs the program inside namespaces of an existing process (like
+    /// `docker exec` or `nsenter`), given its pidfd. `kinds` says which (use
+    /// [`Namespaces::all()`] for all of them; kinds the target shares with
+    /// the caller are skipped).
+    ///
+    /// The user namespace is joined first and the mount namespace last;
+    /// with the mount namespace, the program also gets the target's root and
+    /// working directory (unless [`current_dir`](Self::current_dir) is set).
+    /// The PID namespace is entered by the spawning thread for the duration
+    /// of the clone (`setns` on a PID namespace only affects children), so
+    /// no extra fork is needed. A kind cannot be both joined and created;
+    /// joining a user namespace excludes creating any namespace.
+    pub fn join(&mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> &mut Self {
+        match pidfd.try_clone_to_owned() {
+            Ok(fd) => self.join = Some((JoinTarget::Pidfd(fd), kinds)),
+            // Reported at spawn: the pid -1 never exists.
+            Err(_) => self.join = Some((JoinTarget::Pid(-1), kinds)),
+        }
+        self
+    }
+
+    /// [`join`](Self::join) a running [`Child`]'s namespaces.
+    pub fn join_child(&mut self, child: &Child, kinds: Namespaces) -> &mut Self {
+        self.join(child.pidfd(), kinds)
+    }
+
+    /// [`join`](Self::join) the namespaces of process `pid` (a pidfd is
+    /// opened at spawn, so a recycled pid is caught then at the latest).
+    pub fn join_pid(&mut self, pid: i32, kinds: Namespaces) -> &mut Self {
+        self.join = Some((JoinTarget::Pid(pid), kinds));
+        self
+    }
+
+    /// Runs a minimal init as PID 1 (like `docker run --init` or tini): it
+    /// starts the program as its child, forwards SIGHUP, SIGINT, SIGQUIT,
+    /// SIGUSR1/2, SIGPIPE, SIGALRM, SIGTERM, SIGWINCH, SIGCONT and the
+    /// terminal stop signals to it, reaps every orphan, and exits with the
+    /// program's status (128 + N when the program was killed by signal N).
+    ///
+    /// Without it (the default) the program itself is PID 1 of a new PID
+    /// namespace: it receives only signals it handles, orphans are
+    /// re-parented to it (zombies stay unless it reaps them), and when it
+    /// exits the kernel kills every other process in the namespace.
+    pub fn init(&mut self, on: bool) -> &mut Self {
+        self.init = on;
         self
     }
 
@@ -319,6 +399,101 @@ impl ContainerBuilder {
         let c = process::spawn(p)?;
         c.wait_with_output()
             .map_err(|e| SpawnError::setup("collecting the child's output", e))
+    }
+
+    fn prepare_join(&self, new: Namespaces) -> Result<JoinPlan, SpawnError> {
+        let mut plan = JoinPlan::default();
+        let Some((target, kinds)) = &self.join else {
+            return Ok(plan);
+        };
+        let pidfd = match target {
+            JoinTarget::Pidfd(fd) => fd
+                .try_clone()
+                .map_err(|e| SpawnError::setup("duplicating the target's pidfd", e))?,
+            JoinTarget::Pid(pid) => {
+                crate::sys::pidfd_open(*pid).map_err(|e| SpawnError::Setup {
+                    op: "pidfd_open of the process to join",
+                    hint: Some(format!("process {pid} does not exist or cannot be seen")),
+                    source: e,
+                })?
+            }
+        };
+        let both = new & *kinds;
+        if !both.is_empty() {
+            return Err(SpawnError::invalid(
+                "join",
+                both,
+                "a namespace kind cannot be both created and joined",
+            ));
+        }
+        let pid = crate::namespace::pidfd_pid(pidfd.as_fd())?;
+        for k in kinds.kinds() {
+            let fd = NsFd::from_pidfd(pidfd.as_fd(), k)?;
+            let own = NsFd::open_self(k)?;
+            if fd.id()? == own.id()? {
+                continue;
+            }
+            match k {
+                Namespace::Pid => {
+                    plan.pid_ns = Some((
+                        fd.into(),
+                        NsFd::open_path("/proc/thread-self/ns/pid_for_children", None)?.into(),
+                    ));
+                }
+                Namespace::User => {
+                    if !new.is_empty() {
+                        return Err(SpawnError::invalid(
+                            "join",
+                            kinds,
+                            "joining a user namespace cannot be combined with creating namespaces",
+                        ));
+                    }
+                    let maps = crate::namespace::read_id_map(pid, false)?;
+                    let gmaps = crate::namespace::read_id_map(pid, true)?;
+                    plan.become_root =
+                        maps.iter().any(|m| m.inside == 0) && gmaps.iter().any(|m| m.inside == 0);
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                }
+                _ => plan.fds.push((fd.into(), k.clone_flag() as i32)),
+            }
+            if k == Namespace::Mount {
+                let open_dir = |what: &str| -> Result<OwnedFd, SpawnError> {
+                    let path = format!("/proc/{pid}/{what}");
+                    let c = CString::new(path.clone())
+                        .map_err(|_| SpawnError::invalid("join", &path, "contains a NUL byte"))?;
+                    // SAFETY: NUL-terminated path; O_PATH descriptor owned below.
+                    let r = unsafe {
+                        libc::open(
+                            c.as_ptr(),
+                            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                        )
+                    };
+                    if r < 0 {
+                        return Err(SpawnError::setup(
+                            "opening the target's root or cwd",
+                            std::io::Error::last_os_error(),
+                        ));
+                    }
+                    // SAFETY: a new descriptor nobody else owns.
+                    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+                };
+                let root = open_dir("root")?;
+                let cwd = if self.cwd.is_some() {
+                    open_dir("root")?
+                } else {
+                    open_dir("cwd")?
+                };
+                plan.root = Some((root, cwd));
+            }
+        }
+        // The /proc/<pid> files were opened for the process behind the pidfd.
+        crate::sys::pidfd_send_signal(pidfd.as_fd(), 0).map_err(|e| SpawnError::Setup {
+            op: "checking the process to join is alive",
+            source: e,
+            hint: Some("the target exited while its namespaces were being opened".into()),
+        })?;
+        plan.pidfd = Some(pidfd);
+        Ok(plan)
     }
 
     fn prepare(&self, output: Option<()>) -> Result<Prepared, SpawnError> {
@@ -629,6 +804,15 @@ impl ContainerBuilder {
             keep.push(copy);
         }
 
+        #[cfg(feature = "seccomp")]
+        let seccomp = self.seccomp.clone().map(|f| f.into_program());
+        #[cfg(not(feature = "seccomp"))]
+        let seccomp: Option<Vec<libc::sock_filter>> = None;
+
+        // Joining a running container.
+        let join = self.prepare_join(ns)?;
+        let become_root = become_root || join.become_root;
+
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
             Some(_) => None,
@@ -659,10 +843,17 @@ impl ContainerBuilder {
                 ids,
                 caps,
                 rlimits,
-                no_new_privs: self.no_new_privs,
+                no_new_privs: self.no_new_privs || seccomp.is_some(),
+                seccomp,
                 pdeathsig,
                 close_fds: true,
                 pass_fds,
+                join: join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect(),
+                join_root: join
+                    .root
+                    .as_ref()
+                    .map(|(r, c)| (r.as_raw_fd(), c.as_raw_fd())),
+                init: self.init,
                 time,
                 hostname,
                 domainname,
@@ -680,7 +871,17 @@ impl ContainerBuilder {
             id_maps,
             stdio,
             cgroup_fd: None,
-            keep,
+            join_pid_ns: join.pid_ns,
+            keep: {
+                let mut keep = keep;
+                keep.extend(join.fds.into_iter().map(|(f, _)| f));
+                if let Some((r, c)) = join.root {
+                    keep.push(r);
+                    keep.push(c);
+                }
+                keep.extend(join.pidfd);
+                keep
+            },
             force_legacy: self.force_legacy_clone,
             program,
         })

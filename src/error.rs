@@ -361,6 +361,9 @@ pub enum SpawnError {
     /// A step in the child failed.
     #[error(transparent)]
     Child(#[from] ChildError),
+    /// Opening or checking a namespace to join failed.
+    #[error(transparent)]
+    Namespace(#[from] crate::namespace::Error),
     /// Setting up the container's mounts or root failed in the parent.
     #[error(transparent)]
     Mount(#[from] crate::mount::Error),

@@ -46,6 +46,8 @@ pub mod mount;
 pub mod namespace;
 pub mod probe;
 pub mod process;
+#[cfg(feature = "seccomp")]
+pub mod seccomp;
 pub mod sys;
 
 pub use caps::{CapSet, Capabilities, Capability};

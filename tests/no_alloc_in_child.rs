@@ -114,8 +114,11 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .init(true)
             .force_legacy_clone(legacy)
             .command("sh", ["-c", "echo ok"]);
+        #[cfg(feature = "seccomp")]
+        b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
         let out = b.output().unwrap();
         assert_eq!(out.stdout, b"ok\n", "run {i}: {:?}", out);
         // A failing step reports without allocating too.

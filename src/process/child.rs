@@ -56,6 +56,17 @@ pub(crate) struct ChildPlan {
     pub pdeathsig: Option<(i32, RawFd)>,
     /// Mark every descriptor >= 3 close-on-exec (then dup the passed ones).
     pub close_fds: bool,
+    /// Namespaces to join with setns: (descriptor, CLONE_NEW* type), user
+    /// first and mount last.
+    pub join: Vec<(RawFd, i32)>,
+    /// After joining a mount namespace: the target's root and working
+    /// directory (O_PATH descriptors of /proc/<pid>/root and cwd).
+    pub join_root: Option<(RawFd, RawFd)>,
+    /// Run a minimal init as PID 1 that forks the program, forwards
+    /// signals to it, reaps every zombie and exits with its status.
+    pub init: bool,
+    /// A seccomp BPF program installed just before exec.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
     /// Descriptors passed to the program: (source, number in the program).
     /// Sources are above every target (the parent made sure).
     pub pass_fds: Vec<(RawFd, RawFd)>,
@@ -299,6 +310,25 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     if let Some((sig, parent)) = plan.pdeathsig {
         set_pdeathsig(sig, parent)?;
     }
+    // 0b. Join existing namespaces (user first, mount last), then the
+    //     target's root and working directory.
+    for (i, (fd, nstype)) in plan.join.iter().enumerate() {
+        // SAFETY: plain system call on a descriptor the parent opened.
+        if unsafe { libc::setns(*fd, *nstype) } != 0 {
+            return Err(ChildFailure::last_at(Step::Setns, i as u32));
+        }
+    }
+    if let Some((root, cwd)) = plan.join_root {
+        // SAFETY: fchdir/chroot/fchdir on descriptors the parent opened.
+        unsafe {
+            if libc::fchdir(root) != 0 || libc::chroot(c".".as_ptr()) != 0 {
+                return Err(ChildFailure::last_at(Step::Chroot, 0));
+            }
+            if libc::fchdir(cwd) != 0 {
+                return Err(ChildFailure::last(Step::Chdir));
+            }
+        }
+    }
     // 1. Wait until the parent has written the uid/gid maps.
     if let Some(fd) = plan.sync_fd {
         let mut b = 0u8;
@@ -393,6 +423,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::Chdir,
         )?;
     }
+    // 9b. A minimal init as PID 1: forks the program and never returns here.
+    if plan.init {
+        init::run(plan.err_fd)?;
+    }
     // 10. Standard streams. Sources are >= 3 (the parent made sure), so no
     //    dup2 clobbers a later source; dup2 clears close-on-exec on the copy.
     for (target, src) in plan.stdio.iter().enumerate() {
@@ -425,6 +459,25 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::NoNewPrivs,
         )?;
     }
+    // 13b. Seccomp: last, so that the filter sees only the program.
+    if let Some(prog) = &plan.seccomp {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: fprog points to the plan's instructions, alive until exec.
+        check(
+            unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                )
+            },
+            Step::Seccomp,
+        )?;
+    }
     // 14. Exec, trying each candidate of the PATH search.
     let mut errno = libc::ENOENT;
     let mut index = 0;
@@ -453,6 +506,108 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         index,
         errno,
     })
+}
+
+/// The minimal init (like `docker run --init` or tini): PID 1 forks the
+/// program, forwards the usual signals to it, reaps every child, and exits
+/// with the program's status (128 + N when it was killed by signal N).
+mod init {
+    use super::*;
+
+    /// Signals forwarded to the program.
+    const FORWARD: [i32; 13] = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGPIPE,
+        libc::SIGALRM,
+        libc::SIGTERM,
+        libc::SIGWINCH,
+        libc::SIGCONT,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ];
+
+    extern "C" fn noop(_: i32) {}
+
+    /// Returns Ok(()) in the forked program (which goes on to exec); in
+    /// PID 1, never returns.
+    pub(super) fn run(err_fd: RawFd) -> Result<(), ChildFailure> {
+        // SAFETY: signal-mask and sigaction calls on zeroed (valid) structs;
+        // raw clone with fork semantics; waitpid/kill/sigwaitinfo/_exit.
+        // All async-signal-safe.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+            // A PID 1 only receives signals it has a handler for: install a
+            // no-op one; the signals stay blocked and sigwaitinfo takes them.
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = noop as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            for sig in FORWARD.iter().chain(&[libc::SIGCHLD]) {
+                libc::sigaction(*sig, &sa, std::ptr::null_mut());
+            }
+            // Adopt orphans even without a PID namespace.
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            let main = libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            );
+            if main < 0 {
+                return Err(ChildFailure::last(Step::Fork));
+            }
+            if main == 0 {
+                // The program: the handlers are reset by the signal step.
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                for sig in FORWARD.iter().chain(&[libc::SIGCHLD]) {
+                    libc::sigaction(*sig, &dfl, std::ptr::null_mut());
+                }
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+                return Ok(());
+            }
+            let main = main as libc::pid_t;
+            // Only the program reports on the error pipe from now on; the
+            // parent sees EOF once it has exec'd.
+            libc::close(err_fd);
+            loop {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let sig = libc::sigwaitinfo(&all, &mut info);
+                if sig < 0 {
+                    continue;
+                }
+                if sig != libc::SIGCHLD {
+                    libc::kill(main, sig);
+                    continue;
+                }
+                loop {
+                    let mut st = 0;
+                    let pid = libc::waitpid(-1, &mut st, libc::WNOHANG);
+                    if pid <= 0 {
+                        break;
+                    }
+                    if pid == main {
+                        let code = if libc::WIFEXITED(st) {
+                            libc::WEXITSTATUS(st)
+                        } else if libc::WIFSIGNALED(st) {
+                            128 + libc::WTERMSIG(st)
+                        } else {
+                            continue;
+                        };
+                        sys::exit_immediately(code);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
