@@ -426,3 +426,47 @@ fn propagation_choices_work_with_a_pivoted_root() {
     }
     assert_eq!(mountinfo(), before);
 }
+
+#[test]
+fn every_mount_kind_lands_where_asked() {
+    require_root!();
+    let before = mountinfo();
+    let dir = TempDir::new("kinds");
+    let root = busybox_root(dir.path());
+    let (l1, l2, up, wk) = (
+        dir.path().join("l1"),
+        dir.path().join("l2"),
+        dir.path().join("up"),
+        dir.path().join("wk"),
+    );
+    for d in [&l1, &l2, &up, &wk] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(l1.join("one"), b"1").unwrap();
+    std::fs::write(l2.join("two"), b"2").unwrap();
+    let out = run(
+        Container::builder()
+            .namespaces(NS | Namespaces::IPC | Namespaces::NET | Namespaces::CGROUP)
+            .root(&root)
+            .mount(Mount::tmpfs("/mnt/tmp").size(1 << 20).mode(0o700))
+            .mount(Mount::proc("/mnt/proc"))
+            .mount(Mount::sysfs("/sys"))
+            .mount(Mount::devpts("/mnt/pts"))
+            .mount(Mount::mqueue("/dev/mqueue"))
+            .mount(Mount::cgroup2("/sys/fs/cgroup").read_only(false))
+            .mount(Mount::overlay(Overlay::new([&l1, &l2], &up, &wk), "/mnt/ovl"))
+            .mount(Mount::overlay(Overlay::read_only([&l1, &l2]), "/mnt/ro-ovl")),
+        "exec 2>&1; for m in /mnt/tmp /mnt/proc /sys /mnt/pts /dev/mqueue /sys/fs/cgroup /mnt/ovl /mnt/ro-ovl; do \
+           grep \" $m \" /proc/self/mountinfo | sed 's/.* - \\([^ ]*\\) [^ ]* \\([^,]*\\).*/\\1 \\2/'; done; \
+         stat -c %a /mnt/tmp; ls /mnt/ovl | tr '\\n' ' '; echo; echo w > /mnt/ovl/w; echo w > /mnt/ro-ovl/w; \
+         test -e /sys/fs/cgroup/cgroup.procs && echo cg; true",
+    );
+    let want =
+        "tmpfs rw\nproc rw\nsysfs ro\ndevpts rw\nmqueue rw\ncgroup2 rw\noverlay rw\noverlay ro\n\
+                700\none two \n";
+    assert!(out.starts_with(want), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.ends_with("cg\n"), "{out}");
+    assert_eq!(std::fs::read(up.join("w")).unwrap(), b"w\n");
+    assert_eq!(mountinfo(), before);
+}
