@@ -455,18 +455,20 @@ fn every_mount_kind_lands_where_asked() {
             .mount(Mount::mqueue("/dev/mqueue"))
             .mount(Mount::cgroup2("/sys/fs/cgroup").read_only(false))
             .mount(Mount::overlay(Overlay::new([&l1, &l2], &up, &wk), "/mnt/ovl"))
-            .mount(Mount::overlay(Overlay::read_only([&l1, &l2]), "/mnt/ro-ovl")),
-        "exec 2>&1; for m in /mnt/tmp /mnt/proc /sys /mnt/pts /dev/mqueue /sys/fs/cgroup /mnt/ovl /mnt/ro-ovl; do \
-           grep \" $m \" /proc/self/mountinfo | sed 's/.* - \\([^ ]*\\) [^ ]* \\([^,]*\\).*/\\1 \\2/'; done; \
-         stat -c %a /mnt/tmp; ls /mnt/ovl | tr '\\n' ' '; echo; echo w > /mnt/ovl/w; echo w > /mnt/ro-ovl/w; \
+            .mount(Mount::overlay(Overlay::read_only([&l1, &l2]), "/mnt/ro-ovl"))
+            .mount(Mount::overlay(Overlay::ephemeral([&l1, &l2]), "/mnt/eph")),
+        "exec 2>&1; for m in /mnt/tmp /mnt/proc /sys /mnt/pts /dev/mqueue /sys/fs/cgroup /mnt/ovl /mnt/ro-ovl /mnt/eph; do \
+           grep \" $m \" /proc/self/mountinfo | tail -n 1 | sed 's/.* - \\([^ ]*\\) [^ ]* \\([^,]*\\).*/\\1 \\2/'; done; \
+         stat -c %a /mnt/tmp; ls /mnt/ovl | tr '\\n' ' '; echo; echo w > /mnt/ovl/w; echo w > /mnt/ro-ovl/w; echo e > /mnt/eph/e; \
          test -e /sys/fs/cgroup/cgroup.procs && echo cg; true",
     );
     let want =
-        "tmpfs rw\nproc rw\nsysfs ro\ndevpts rw\nmqueue rw\ncgroup2 rw\noverlay rw\noverlay ro\n\
+        "tmpfs rw\nproc rw\nsysfs ro\ndevpts rw\nmqueue rw\ncgroup2 rw\noverlay rw\noverlay ro\noverlay rw\n\
                 700\none two \n";
     assert!(out.starts_with(want), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
     assert!(out.ends_with("cg\n"), "{out}");
     assert_eq!(std::fs::read(up.join("w")).unwrap(), b"w\n");
+    assert!(!l1.join("e").exists() && !l2.join("e").exists() && !up.join("e").exists());
     assert_eq!(mountinfo(), before);
 }

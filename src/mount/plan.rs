@@ -78,9 +78,10 @@ struct Target {
 enum OverlayData {
     /// The whole option string.
     Fixed(CString),
-    /// `lowerdir=…,upperdir=/proc/self/fd/`: the child appends the fd of a
-    /// detached tmpfs and the rest.
-    Ephemeral(Vec<u8>),
+    /// The lower layers: the child opens them, puts a tmpfs on the target
+    /// for the upper and work directories, and names everything to
+    /// overlayfs as `/proc/self/fd/N`.
+    Ephemeral(Vec<CString>),
 }
 
 #[derive(Debug)]
@@ -254,8 +255,9 @@ fn mount_flags(m: &Mount) -> libc::c_ulong {
 
 /// The largest mount(2) data string: one page, NUL included.
 const MAX_DATA: usize = 4096;
-/// Room the child needs after an ephemeral overlay's head.
-const EPHEMERAL_TAIL: usize = 64;
+/// At most this many lower layers in an ephemeral overlay: each is named as
+/// `/proc/self/fd/N` (up to 24 bytes) in a one-page option string.
+const MAX_EPHEMERAL_LOWERS: usize = 128;
 
 fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String), SpawnError> {
     if o.lowers.is_empty() {
@@ -307,15 +309,24 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
             (OverlayData::Fixed(cstring(field, &data)?), s)
         }
         None => {
-            data.extend_from_slice(b",upperdir=/proc/self/fd/");
+            if lowers.len() > MAX_EPHEMERAL_LOWERS {
+                return Err(invalid(
+                    field,
+                    o.lowers.len(),
+                    format!(
+                        "an ephemeral overlay takes at most {MAX_EPHEMERAL_LOWERS} lower layers"
+                    ),
+                ));
+            }
             let s = format!(
-                "{}N/upper (ephemeral tmpfs)",
+                "{} (each layer as /proc/self/fd/N), upper and work on a container-private tmpfs",
                 String::from_utf8_lossy(&data)
             );
-            if data.len() + EPHEMERAL_TAIL > MAX_DATA {
-                return Err(invalid(field, s, "the overlay options exceed one page (4096 bytes): use fewer or shorter layer paths"));
-            }
-            (OverlayData::Ephemeral(data), s)
+            let lowers = lowers
+                .iter()
+                .map(|l| cstring(field, l))
+                .collect::<Result<Vec<_>, _>>()?;
+            (OverlayData::Ephemeral(lowers), s)
         }
     };
     if let OverlayData::Fixed(c) = &d.0 {
@@ -772,24 +783,89 @@ fn bind_onto(
     )
 }
 
-/// Mounts an overlay on `target`. For an ephemeral upper, a detached tmpfs
-/// (`fsopen`/`fsmount`) holds `upper` and `work`, named to overlayfs as
-/// `/proc/self/fd/N/upper`; the tmpfs lives as long as the overlay.
+/// Descriptors closed on drop, in a fixed array (no allocation).
+struct FdArray {
+    fds: [libc::c_int; MAX_EPHEMERAL_LOWERS],
+    n: usize,
+}
+
+impl Drop for FdArray {
+    fn drop(&mut self) {
+        for fd in &self.fds[..self.n] {
+            // SAFETY: each descriptor was opened by us and is closed once.
+            unsafe { libc::close(*fd) };
+        }
+    }
+}
+
+/// Mounts an overlay on the directory `target`.
+///
+/// For an ephemeral upper: the lower layers are opened first (`O_PATH`),
+/// then a new tmpfs (`fsopen`/`fsmount`) is attached on the target and gets
+/// `upper` and `work`, and the overlay is mounted on top of it, with every
+/// layer named as `/proc/self/fd/N` (formatted into a stack buffer). The
+/// descriptors still name the layers under the tmpfs, so the target may be
+/// the top-most lower layer itself. (A detached tmpfs as the upper layer
+/// works on 6.18 but is refused with `EINVAL` by 6.1, hence the attach.)
 fn mount_overlay(
-    target: &CStr,
+    target: BorrowedFd<'_>,
     flags: libc::c_ulong,
     data: &OverlayData,
 ) -> Result<(), (u32, i32)> {
     let e = |i: u32| move |err: std::io::Error| (i, errno_of(err));
+    let mut tbuf = [0u8; 32];
+    let target_path = procfd(target, &mut tbuf);
     match data {
-        OverlayData::Fixed(d) => {
-            m::mount(Some(c"overlay"), target, Some(c"overlay"), flags, Some(d)).map_err(e(0))
-        }
-        OverlayData::Ephemeral(head) => {
+        OverlayData::Fixed(d) => m::mount(
+            Some(c"overlay"),
+            target_path,
+            Some(c"overlay"),
+            flags,
+            Some(d),
+        )
+        .map_err(e(0)),
+        OverlayData::Ephemeral(lowers) => {
+            let mut buf = [0u8; MAX_DATA];
+            let mut at = put_bytes(&mut buf, 0, b"lowerdir=").ok_or((3, libc::E2BIG))?;
+            let mut open = FdArray {
+                fds: [-1; MAX_EPHEMERAL_LOWERS],
+                n: 0,
+            };
+            for (i, l) in lowers.iter().enumerate() {
+                // SAFETY: l is NUL-terminated; the descriptor is owned by `open`.
+                let fd = unsafe {
+                    libc::open(
+                        l.as_ptr(),
+                        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    return Err((4, crate::sys::errno()));
+                }
+                let slot = open.fds.get_mut(open.n).ok_or((3, libc::E2BIG))?;
+                *slot = fd;
+                open.n += 1;
+                let sep: &[u8] = if i == 0 {
+                    b"/proc/self/fd/"
+                } else {
+                    b":/proc/self/fd/"
+                };
+                at = put_bytes(&mut buf, at, sep)
+                    .and_then(|a| put_decimal(&mut buf, a, fd))
+                    .ok_or((3, libc::E2BIG))?;
+            }
             let fs = m::fsopen(c"tmpfs").map_err(e(1))?;
             m::fsconfig_set_string(fs.as_fd(), c"mode", c"0755").map_err(e(1))?;
             m::fsconfig_create(fs.as_fd()).map_err(e(1))?;
             let mnt = m::fsmount(fs.as_fd(), 0).map_err(e(1))?;
+            m::move_mount(
+                Some(mnt.as_fd()),
+                c"",
+                Some(target),
+                c"",
+                m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+            )
+            .map_err(e(5))?;
             for d in [c"upper", c"work"] {
                 // SAFETY: mnt is a live directory descriptor, d NUL-terminated.
                 let r = unsafe { libc::mkdirat(mnt.as_raw_fd(), d.as_ptr(), 0o755) };
@@ -797,16 +873,23 @@ fn mount_overlay(
                     return Err((2, crate::sys::errno()));
                 }
             }
-            let mut buf = [0u8; MAX_DATA];
             let fd = mnt.as_raw_fd();
-            let end = put_bytes(&mut buf, 0, head)
+            let end = put_bytes(&mut buf, at, b",upperdir=/proc/self/fd/")
                 .and_then(|at| put_decimal(&mut buf, at, fd))
                 .and_then(|at| put_bytes(&mut buf, at, b"/upper,workdir=/proc/self/fd/"))
                 .and_then(|at| put_decimal(&mut buf, at, fd))
                 .and_then(|at| put_bytes(&mut buf, at, b"/work\0"))
                 .ok_or((3, libc::E2BIG))?;
             let d = CStr::from_bytes_with_nul(&buf[..end]).map_err(|_| (3, libc::EINVAL))?;
-            m::mount(Some(c"overlay"), target, Some(c"overlay"), flags, Some(d)).map_err(e(0))
+            // The mount goes on top of the stack at the target: the tmpfs.
+            m::mount(
+                Some(c"overlay"),
+                target_path,
+                Some(c"overlay"),
+                flags,
+                Some(d),
+            )
+            .map_err(e(0))
         }
     }
 }
@@ -948,12 +1031,8 @@ impl MountPlan {
                     flags,
                     data,
                 } => mount_fs_on(fd.as_fd(), fstype, *flags, data.as_deref()),
-                Action::Overlay { flags, data } => {
-                    let mut buf = [0u8; 32];
-                    let t = procfd(fd.as_fd(), &mut buf);
-                    mount_overlay(t, *flags, data)
-                        .map_err(|(_, e)| std::io::Error::from_raw_os_error(e))
-                }
+                Action::Overlay { flags, data } => mount_overlay(fd.as_fd(), *flags, data)
+                    .map_err(|(_, e)| std::io::Error::from_raw_os_error(e)),
             };
             r.map_err(fail(Step::Mount, i))?;
         }
@@ -1064,8 +1143,12 @@ impl MountPlan {
                     None,
                 )
                 .map_err(fail(Step::RootBind, 0))?,
-                RootSetup::Overlay { data, .. } => mount_overlay(&r.host, 0, data)
-                    .map_err(|(i, e)| fail_errno(Step::RootOverlay, i, e))?,
+                RootSetup::Overlay { data, .. } => {
+                    let merged = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(fail(Step::RootOverlay, 6))?;
+                    mount_overlay(merged.as_fd(), 0, data)
+                        .map_err(|(i, e)| fail_errno(Step::RootOverlay, i, e))?
+                }
             }
         }
         let root_path = self.root.as_ref().map_or(c"/", |r| r.host.as_c_str());
@@ -1155,9 +1238,12 @@ impl MountPlan {
             Step::RootOverlay => match self.root.as_ref().map(|r| &r.setup) {
                 Some(RootSetup::Overlay { desc, .. }) => Some(match index {
                     0 => desc.clone(),
-                    1 => format!("{desc}: creating the ephemeral tmpfs upper layer"),
-                    2 => format!("{desc}: creating upper/work in the ephemeral tmpfs"),
-                    _ => format!("{desc}: the options do not fit one page"),
+                    1 => format!("{desc}: creating the tmpfs for the upper layer"),
+                    2 => format!("{desc}: creating upper/work in the tmpfs"),
+                    3 => format!("{desc}: the options do not fit one page"),
+                    4 => format!("{desc}: opening a lower layer"),
+                    5 => format!("{desc}: attaching the tmpfs on the merged directory"),
+                    _ => format!("{desc}: opening the merged directory"),
                 }),
                 _ => None,
             },
