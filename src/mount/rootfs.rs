@@ -68,9 +68,11 @@ impl Overlay {
 
     /// Layers `lowers` (top-most first) under an upper layer that lives on
     /// a tmpfs private to the container: writes work, and are gone when the
-    /// container's mount namespace ends (the "removed" choice). Uses a
-    /// detached tmpfs (`fsopen`/`fsmount`) as the upper layer, which needs
-    /// a recent kernel (checked on 6.18).
+    /// container's mount namespace ends (the "removed" choice). The tmpfs is
+    /// made with `fsopen`/`fsmount` and attached on the merged directory
+    /// under the overlay; the layers are named to overlayfs by descriptor
+    /// (`/proc/self/fd/N`), so at most 128 lower layers. Checked on Linux
+    /// 6.1 and 6.18.
     pub fn ephemeral<L, P>(lowers: L) -> Overlay
     where
         L: IntoIterator<Item = P>,
