@@ -11,6 +11,9 @@ pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
 /// The target is a path **inside the container** (absolute, no `..`); it is
 /// resolved inside the new root without following symlinks out of it, and
 /// missing directories (or an empty file, for a bind of a file) are created.
+/// Without a root, targets are paths of the host's tree (seen from the
+/// container's private mount namespace): the mounts stay private, but a
+/// missing mount point is created on the host's filesystem.
 ///
 /// ```
 /// use containment::mount::Mount;
