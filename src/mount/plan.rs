@@ -204,6 +204,9 @@ fn container_path(field: &'static str, p: &Path, file: bool) -> Result<Target, S
 
 /// A host path that must exist: made absolute and canonical.
 fn host_path(field: &'static str, p: &Path, want_dir: Option<bool>) -> Result<PathBuf, SpawnError> {
+    if !p.is_absolute() {
+        return Err(invalid(field, p, "must be an absolute path"));
+    }
     let c = std::fs::canonicalize(p)
         .map_err(|e| invalid(field, p, format!("cannot be resolved: {e}")))?;
     if let Some(dir) = want_dir {
@@ -447,25 +450,27 @@ fn unreachable_kind() -> (&'static CStr, Option<String>) {
 }
 
 impl FsConfig {
-    fn is_default(&self) -> Option<&'static str> {
-        if self.root.is_some() {
-            Some("root")
-        } else if !self.mounts.is_empty() {
-            Some("mount")
+    /// The first setting that needs a mount namespace, with its value.
+    fn is_default(&self) -> Option<(&'static str, String)> {
+        let v = |x: &dyn std::fmt::Debug| format!("{x:?}");
+        if let Some(r) = &self.root {
+            Some(("root", v(r)))
+        } else if let Some(m) = self.mounts.first() {
+            Some(("mount", v(m)))
         } else if self.readonly_root {
-            Some("readonly_root")
+            Some(("readonly_root", "true".into()))
         } else if !self.masked_paths.is_empty() {
-            Some("masked_paths")
+            Some(("masked_paths", v(&self.masked_paths)))
         } else if !self.readonly_paths.is_empty() {
-            Some("readonly_paths")
+            Some(("readonly_paths", v(&self.readonly_paths)))
         } else if self.propagation != Propagation::Private {
-            Some("propagation")
-        } else if self.dev.is_some() {
-            Some("dev")
-        } else if self.shm_size.is_some() {
-            Some("shm_size")
+            Some(("propagation", v(&self.propagation)))
+        } else if let Some(d) = &self.dev {
+            Some(("dev", v(d)))
+        } else if let Some(s) = &self.shm_size {
+            Some(("shm_size", v(s)))
         } else if self.mount_proc == Some(true) {
-            Some("mount_proc")
+            Some(("mount_proc", "true".into()))
         } else {
             None
         }
@@ -476,10 +481,10 @@ impl FsConfig {
     /// namespace: no `mknod`, and proc/sysfs mounts have extra conditions).
     pub(crate) fn plan(&self, ns: Namespaces) -> Result<Option<MountPlan>, SpawnError> {
         if !ns.contains(Namespaces::MOUNT) {
-            if let Some(field) = self.is_default() {
+            if let Some((field, value)) = self.is_default() {
                 return Err(invalid(
                     field,
-                    "set",
+                    value,
                     "mounts and a changed root need a new mount namespace (Namespaces::MOUNT)",
                 ));
             }
