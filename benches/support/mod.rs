@@ -103,6 +103,9 @@ pub enum FloorWork {
     SameWork,
 }
 
+/// Which SameWork steps run (bits: 1 rprivate, 2 proc, 4 lo); for profiling.
+pub static STEPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);
+
 /// The raw floor: `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns)` + execve
 /// + wait, written directly on the system calls. With a user namespace the
 /// parent writes `uid_map`/`gid_map` ("0 0 1") and releases the child over a
@@ -217,7 +220,8 @@ impl Floor {
                 libc::syscall(libc::SYS_setresuid, 0, 0, 0);
             }
             if self.work == FloorWork::SameWork {
-                if self.ns.contains(Namespaces::MOUNT) {
+                let steps = STEPS.load(std::sync::atomic::Ordering::Relaxed);
+                if self.ns.contains(Namespaces::MOUNT) && steps & 1 != 0 {
                     libc::mount(
                         std::ptr::null(),
                         c"/".as_ptr(),
@@ -225,6 +229,8 @@ impl Floor {
                         libc::MS_REC | libc::MS_PRIVATE,
                         std::ptr::null(),
                     );
+                }
+                if self.ns.contains(Namespaces::MOUNT) && steps & 2 != 0 {
                     if self.ns.contains(Namespaces::PID) {
                         libc::mount(
                             c"proc".as_ptr(),
@@ -235,7 +241,7 @@ impl Floor {
                         );
                     }
                 }
-                if self.ns.contains(Namespaces::NET) {
+                if self.ns.contains(Namespaces::NET) && steps & 4 != 0 {
                     let _ = containment::namespace::loopback_up();
                 }
             }
@@ -318,4 +324,16 @@ pub fn builder(ns: Namespaces) -> containment::ContainerBuilder {
             .gid_map([containment::IdMap::single(0, 0)]);
     }
     b
+}
+
+/// A method measured beside the baselines: called with `true` for *to exec*
+/// (kill and reap outside the returned time), `false` for *to exit*.
+pub type MethodFn = Box<dyn FnMut(bool) -> std::time::Duration>;
+
+/// Methods beyond floor/containment/std, by name, each made for a set of
+/// namespaces (`None`: not applicable to that variant). The warm pool adds
+/// itself here.
+#[allow(clippy::type_complexity)]
+pub fn extra_methods() -> Vec<(&'static str, fn(Namespaces) -> Option<MethodFn>)> {
+    Vec::new()
 }
