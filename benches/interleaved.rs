@@ -11,11 +11,7 @@
 
 mod support;
 
-use containment::Namespaces;
-use std::time::Instant;
-use support::{builder, kill_reap, selected_variants, std_command, Floor, FloorWork};
-
-type Method = support::MethodFn;
+use support::selected_variants;
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
@@ -27,28 +23,14 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn floor_method(f: Floor) -> Method {
-    Box::new(move |exec| {
-        let t = Instant::now();
-        if exec {
-            let pidfd = f.to_exec();
-            let d = t.elapsed();
-            kill_reap(pidfd);
-            d
-        } else {
-            assert_eq!(f.to_exit(), 0);
-            t.elapsed()
-        }
-    })
-}
-
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("benches/interleaved: SKIPPED, needs root (namespaces, id maps)");
         return;
     }
-    let test_mode = std::env::args().any(|a| a == "--test" || a == "--list");
+    // `cargo bench` passes --bench; `cargo test --benches` does not.
+    let test_mode = !std::env::args().any(|a| a == "--bench");
     if std::env::args().any(|a| a == "--list") {
         return;
     }
@@ -60,56 +42,10 @@ fn main() {
             .and_then(|r| r.parse().ok())
             .unwrap_or(200)
     };
-    let extra = support::extra_methods();
     let mut json = String::from("{\n");
     let mut first_variant = true;
     for v in selected_variants() {
-        let mut methods: Vec<(&str, Method)> =
-            vec![("floor", floor_method(Floor::new(v.ns, FloorWork::Bare)))];
-        if v.ns.intersects(Namespaces::MOUNT | Namespaces::NET) {
-            methods.push((
-                "floor_work",
-                floor_method(Floor::new(v.ns, FloorWork::SameWork)),
-            ));
-        }
-        let mut cb = builder(v.ns);
-        methods.push((
-            "containment",
-            Box::new(move |exec| {
-                let t = Instant::now();
-                if exec {
-                    let c = cb.spawn().expect("spawn");
-                    let d = t.elapsed();
-                    drop(c);
-                    d
-                } else {
-                    assert!(cb.status().expect("status").success());
-                    t.elapsed()
-                }
-            }),
-        ));
-        for (name, make) in &extra {
-            if let Some(m) = make(v.ns) {
-                methods.push((name, m));
-            }
-        }
-        let mut sc = std_command(v.ns);
-        methods.push((
-            "std",
-            Box::new(move |exec| {
-                let t = Instant::now();
-                if exec {
-                    let mut c = sc.spawn().expect("spawn");
-                    let d = t.elapsed();
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    d
-                } else {
-                    assert!(sc.status().expect("status").success());
-                    t.elapsed()
-                }
-            }),
-        ));
+        let mut methods = support::methods(v.ns);
         let n = methods.len();
         // samples[figure][method][round], µs
         let mut samples = vec![vec![Vec::with_capacity(rounds); n]; 2];
@@ -148,10 +84,7 @@ fn main() {
                 let med = median(&mut samples[fig][i].clone());
                 let fmed = median(&mut samples[fig][0].clone());
                 let rr = median(&mut per_round);
-                cells.push(format!(
-                    "{label} {med:8.0} x{:.2} / x{rr:.2}",
-                    med / fmed
-                ));
+                cells.push(format!("{label} {med:8.0} x{:.2} / x{rr:.2}", med / fmed));
                 js.push(format!(
                     "\"{label}\": {{\"median_us\": {med:.1}, \"ratio_of_medians\": {:.3}, \"median_round_ratio\": {rr:.3}}}",
                     med / fmed

@@ -5,7 +5,11 @@ Reads target/criterion/**/new/{benchmark,estimates}.json written by
 `cargo bench --bench spawn`, and prints per variant the median *to exec* and
 *to exit* of each method, with the ratio to the raw floor of the same group.
 
-    python3 benches/report.py [TARGET_DIR] [--markdown]
+    python3 benches/report.py [TARGET_DIR] [--markdown] [--interleaved]
+
+With --interleaved, reads TARGET_DIR/spawn-interleaved.json (written by
+`cargo bench --bench interleaved`) instead: medians of round-robin samples,
+and the median of the per-round ratios to the floor.
 """
 
 import json
@@ -14,7 +18,7 @@ import sys
 
 ORDER = ["none", "cgroup", "ipc", "mount", "net", "pid", "time", "user", "uts",
          "six", "all8+maps"]
-METHODS = ["floor", "floor_work", "containment", "pool", "std"]
+METHODS = ["floor", "floor_vfork", "floor_work", "containment", "pool", "std"]
 
 
 def load(root):
@@ -40,10 +44,40 @@ def load(root):
     return rows
 
 
+def load_interleaved(path):
+    with open(path) as f:
+        data = json.load(f)
+    rows = {}
+    for variant, methods in data.items():
+        for method, figs in methods.items():
+            for fig, v in figs.items():
+                rows.setdefault(variant, {}).setdefault(method, {})[fig] = (
+                    v["median_us"], v["median_round_ratio"])
+    return rows
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     markdown = "--markdown" in sys.argv
     target = args[0] if args else os.environ.get("CARGO_TARGET_DIR", "target")
+    if "--interleaved" in sys.argv:
+        rows = load_interleaved(os.path.join(target, "spawn-interleaved.json"))
+        variants = [v for v in ORDER if v in rows] + sorted(v for v in rows if v not in ORDER)
+        head = ["variant", "method", "to exec µs", "x floor", "(per-round)",
+                "to exit µs", "x floor", "(per-round)"]
+        lines = []
+        for v in variants:
+            floor = rows[v]["floor"]
+            for m in METHODS:
+                if m not in rows[v]:
+                    continue
+                cells = [v, m]
+                for fig in ("to_exec", "to_exit"):
+                    med, rr = rows[v][m][fig]
+                    cells += [f"{med:.0f}", f"{med / floor[fig][0]:.2f}", f"{rr:.2f}"]
+                lines.append(cells)
+        show(head, lines, markdown)
+        return
     rows = load(os.path.join(target, "criterion"))
     if not rows:
         sys.exit(f"no criterion results under {target}/criterion (run cargo bench --bench spawn)")
@@ -65,6 +99,10 @@ def main():
                 cells.append(f"{got[0]:.0f}")
                 cells.append(f"{got[0] / base[0]:.2f}" if base else "")
             lines.append(cells)
+    show(head, lines, markdown)
+
+
+def show(head, lines, markdown):
     if markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "|".join("---" for _ in head) + "|")

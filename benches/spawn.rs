@@ -7,6 +7,9 @@
 //! - `floor_work/…` (only where the builder does more than clone by default:
 //!   mount, net): the floor plus the same child steps the builder makes;
 //! - `containment/…`: `Container::builder()…spawn()` / `.status()`;
+//! - `pool/…` (where a poolable kind is asked, without a user namespace):
+//!   the builder joining a set from a warm [`containment::pool`], waited
+//!   for until full outside the timing;
 //! - `std/…`: `std::process::Command` (with `pre_exec(unshare)` for
 //!   namespaces).
 //!
@@ -21,10 +24,9 @@
 
 mod support;
 
-use containment::Namespaces;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use std::time::{Duration, Instant};
-use support::{builder, kill_reap, selected_variants, std_command, Floor, FloorWork};
+use std::time::Duration;
+use support::{methods, selected_variants};
 
 fn quick() -> bool {
     std::env::var_os("CONTAINMENT_BENCH_QUICK").is_some_and(|v| v != "0")
@@ -46,28 +48,6 @@ fn root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn bench_floor(
-    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    f: &Floor,
-) {
-    g.bench_function(format!("{name}/to_exec"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = Instant::now();
-                let pidfd = f.to_exec();
-                total += t.elapsed();
-                kill_reap(pidfd);
-            }
-            total
-        })
-    });
-    g.bench_function(format!("{name}/to_exit"), |b| {
-        b.iter(|| assert_eq!(f.to_exit(), 0))
-    });
-}
-
 fn spawn(c: &mut Criterion) {
     if !root() {
         eprintln!("benches/spawn: SKIPPED, needs root (namespaces, id maps)");
@@ -76,46 +56,14 @@ fn spawn(c: &mut Criterion) {
     for v in selected_variants() {
         let mut g = c.benchmark_group(format!("spawn/{}", v.name));
         config(&mut g);
-
-        bench_floor(&mut g, "floor", &Floor::new(v.ns, FloorWork::Bare));
-        if v.ns.intersects(Namespaces::MOUNT | Namespaces::NET) {
-            bench_floor(&mut g, "floor_work", &Floor::new(v.ns, FloorWork::SameWork));
+        for (name, mut m) in methods(v.ns) {
+            g.bench_function(format!("{name}/to_exec"), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| m(true)).sum::<Duration>())
+            });
+            g.bench_function(format!("{name}/to_exit"), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| m(false)).sum::<Duration>())
+            });
         }
-
-        let mut cb = builder(v.ns);
-        g.bench_function("containment/to_exec", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let child = cb.spawn().expect("spawn");
-                    total += t.elapsed();
-                    drop(child); // kills and reaps, outside the timing
-                }
-                total
-            })
-        });
-        g.bench_function("containment/to_exit", |b| {
-            b.iter(|| assert!(cb.status().expect("status").success()))
-        });
-
-        let mut sc = std_command(v.ns);
-        g.bench_function("std/to_exec", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let mut child = sc.spawn().expect("spawn");
-                    total += t.elapsed();
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                total
-            })
-        });
-        g.bench_function("std/to_exit", |b| {
-            b.iter(|| assert!(sc.status().expect("status").success()))
-        });
         g.finish();
     }
 }

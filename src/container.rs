@@ -56,6 +56,7 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
+    pool: Option<crate::pool::PoolHandle>,
     pub(crate) fs: FsConfig,
 }
 
@@ -232,6 +233,18 @@ impl ContainerBuilder {
     /// Whether to bring `lo` up in a new network namespace (default: yes).
     pub fn loopback(&mut self, up: bool) -> &mut Self {
         self.loopback = Some(up);
+        self
+    }
+
+    /// Joins a set of fresh namespaces from a warm pool instead of creating
+    /// the pool's kinds (see [`crate::pool`]). Each spawn takes its own set,
+    /// never shared and never reused; when the pool is empty the spawn
+    /// creates the namespaces itself as usual. The pool's kinds must all be
+    /// in [`namespaces`](Self::namespaces), and a new user namespace cannot
+    /// be combined with a pool. The pool brings `lo` up in pooled network
+    /// namespaces.
+    pub fn namespace_pool(&mut self, pool: &crate::pool::NamespacePool) -> &mut Self {
+        self.pool = Some(pool.handle());
         self
     }
 
@@ -492,7 +505,46 @@ impl ContainerBuilder {
                 "bringing lo up needs a new network namespace (add Namespaces::NET)",
             ));
         }
-        let loopback = ns.contains(Namespaces::NET) && self.loopback != Some(false);
+        let mut loopback = ns.contains(Namespaces::NET) && self.loopback != Some(false);
+
+        // A warm pool: take a set now (none ready: create as usual).
+        let pooled = match &self.pool {
+            None => None,
+            Some(pool) => {
+                let kinds = pool.kinds();
+                if !ns.contains(kinds) {
+                    return Err(SpawnError::invalid(
+                        "namespace_pool",
+                        format!("{kinds:?}"),
+                        "the pool holds kinds that are not in namespaces()",
+                    ));
+                }
+                if ns.contains(Namespaces::USER) {
+                    return Err(SpawnError::invalid(
+                        "namespace_pool",
+                        format!("{kinds:?}"),
+                        "pooled namespaces belong to the caller's user namespace and cannot be \
+                         joined from a new one",
+                    ));
+                }
+                if kinds.contains(Namespaces::NET) && self.loopback == Some(false) {
+                    return Err(SpawnError::invalid(
+                        "namespace_pool",
+                        format!("{kinds:?}"),
+                        "the pool brings lo up in its network namespaces, but loopback(false) \
+                         was asked",
+                    ));
+                }
+                pool.take()
+            }
+        };
+        let join = pooled.as_ref().map_or_else(Vec::new, |s| s.setns_list());
+        if pooled
+            .as_ref()
+            .is_some_and(|s| s.kinds().contains(Namespaces::NET))
+        {
+            loopback = false; // the pool's holder did it
+        }
 
         let mounts = self.fs.plan(ns)?;
         let cwd = match &self.cwd {
@@ -525,6 +577,7 @@ impl ContainerBuilder {
         Ok(Prepared {
             plan: ChildPlan {
                 err_fd: -1,
+                join,
                 sync_fd: None,
                 become_root,
                 ids,
@@ -545,6 +598,7 @@ impl ContainerBuilder {
             id_maps,
             stdio,
             cgroup_fd: None,
+            pooled,
             force_legacy: self.force_legacy_clone,
             program,
         })

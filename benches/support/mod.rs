@@ -69,7 +69,10 @@ pub const VARIANTS: &[Variant] = &[
         name: "uts",
         ns: Namespaces::UTS,
     },
-    Variant { name: "six", ns: SIX },
+    Variant {
+        name: "six",
+        ns: SIX,
+    },
     Variant {
         name: "all8+maps",
         ns: Namespaces::all(),
@@ -106,8 +109,8 @@ pub enum FloorWork {
 /// Which SameWork steps run (bits: 1 rprivate, 2 proc, 4 lo); for profiling.
 pub static STEPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);
 
-/// The raw floor: `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns)` + execve
-/// + wait, written directly on the system calls. With a user namespace the
+/// The raw floor: `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns)`, execve
+/// and wait, written directly on the system calls. With a user namespace the
 /// parent writes `uid_map`/`gid_map` ("0 0 1") and releases the child over a
 /// pipe, and the child becomes 0/0 (as the builder does).
 pub struct Floor {
@@ -230,16 +233,14 @@ impl Floor {
                         std::ptr::null(),
                     );
                 }
-                if self.ns.contains(Namespaces::MOUNT) && steps & 2 != 0 {
-                    if self.ns.contains(Namespaces::PID) {
-                        libc::mount(
-                            c"proc".as_ptr(),
-                            c"/proc".as_ptr(),
-                            c"proc".as_ptr(),
-                            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                            std::ptr::null(),
-                        );
-                    }
+                if self.ns.contains(Namespaces::MOUNT | Namespaces::PID) && steps & 2 != 0 {
+                    libc::mount(
+                        c"proc".as_ptr(),
+                        c"/proc".as_ptr(),
+                        c"proc".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        std::ptr::null(),
+                    );
                 }
                 if self.ns.contains(Namespaces::NET) && steps & 4 != 0 {
                     let _ = containment::namespace::loopback_up();
@@ -248,6 +249,73 @@ impl Floor {
             libc::execve(TRUE.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
             libc::_exit(127)
         }
+    }
+
+    /// The vfork shape (what `posix_spawn` and std do, here with the same
+    /// namespace flags): glibc's `clone(2)` wrapper with
+    /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD | ns` on a separate stack, so no
+    /// page table is copied and the parent takes no copy-on-write faults;
+    /// the parent resumes once the child has exec'd (or exited). Not for a
+    /// new user namespace (the parent must write the maps while the child
+    /// waits). Evidence for a proposed spawn-path mode; returns the pidfd.
+    pub fn vfork_to_exec(&self) -> OwnedFd {
+        assert!(!self.userns, "vfork floor: no user namespace");
+        extern "C" fn run(arg: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: arg is the &VforkArgs below, alive while the parent is
+            // suspended (CLONE_VFORK); only raw system calls follow.
+            unsafe {
+                let a = &*(arg as *const VforkArgs);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &a.mask, std::ptr::null_mut());
+                libc::execve(
+                    TRUE.as_ptr(),
+                    (*a.floor).argv.as_ptr(),
+                    (*a.floor).envp.as_ptr(),
+                );
+                libc::_exit(127)
+            }
+        }
+        struct VforkArgs {
+            floor: *const Floor,
+            mask: libc::sigset_t,
+        }
+        thread_local! {
+            static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
+        }
+        let mut pidfd: i32 = -1;
+        STACK.with(|st| {
+            let mut st = st.borrow_mut();
+            // SAFETY: all signals blocked around the clone (no handler may run
+            // on the shared memory in the child); the child restores the mask
+            // just before execve. The stack is ours and outlives the child's
+            // use of it (the parent is suspended until exec).
+            unsafe {
+                let mut all: libc::sigset_t = std::mem::zeroed();
+                let mut old: libc::sigset_t = std::mem::zeroed();
+                libc::sigfillset(&mut all);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+                let args = VforkArgs {
+                    floor: self,
+                    mask: old,
+                };
+                let top = st.as_mut_ptr().add(st.len() & !15);
+                let flags = libc::CLONE_VM
+                    | libc::CLONE_VFORK
+                    | libc::CLONE_PIDFD
+                    | self.ns.bits() as libc::c_int
+                    | libc::SIGCHLD;
+                let pid = libc::clone(
+                    run,
+                    top.cast(),
+                    flags,
+                    &args as *const VforkArgs as *mut libc::c_void,
+                    &mut pidfd as *mut i32,
+                );
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+            }
+        });
+        // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+        unsafe { OwnedFd::from_raw_fd(pidfd) }
     }
 
     /// Spawns and returns once exec has happened (pid, pidfd). The caller
@@ -270,10 +338,31 @@ fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
 }
 
-/// Kills and reaps the process behind `pidfd`.
+/// Kills and reaps the process behind `pidfd`, then [`settle`]s.
 pub fn kill_reap(pidfd: OwnedFd) {
     let _ = sys::pidfd_send_signal(borrow(&pidfd), libc::SIGKILL);
     let _ = sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty());
+    settle();
+}
+
+/// Sleeps `CONTAINMENT_BENCH_SETTLE_US` microseconds (default 0), outside
+/// the timing, after each child is gone: the kernel tears namespaces down
+/// asynchronously (a network namespace's `cleanup_net` runs in a kworker for
+/// hundreds of µs), and on 2 cores that work otherwise lands in the next
+/// measurement. 0 measures back-to-back spawns; a few ms measures a spawn on
+/// a settled host.
+pub fn settle() {
+    use std::sync::OnceLock;
+    static US: OnceLock<u64> = OnceLock::new();
+    let us = *US.get_or_init(|| {
+        std::env::var("CONTAINMENT_BENCH_SETTLE_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    });
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
 }
 
 /// The `std::process::Command` baseline. Without namespaces a plain
@@ -330,10 +419,126 @@ pub fn builder(ns: Namespaces) -> containment::ContainerBuilder {
 /// (kill and reap outside the returned time), `false` for *to exit*.
 pub type MethodFn = Box<dyn FnMut(bool) -> std::time::Duration>;
 
-/// Methods beyond floor/containment/std, by name, each made for a set of
-/// namespaces (`None`: not applicable to that variant). The warm pool adds
-/// itself here.
-#[allow(clippy::type_complexity)]
-pub fn extra_methods() -> Vec<(&'static str, fn(Namespaces) -> Option<MethodFn>)> {
-    Vec::new()
+fn floor_method(f: Floor) -> MethodFn {
+    Box::new(move |exec| {
+        let t = std::time::Instant::now();
+        if exec {
+            let pidfd = f.to_exec();
+            let d = t.elapsed();
+            kill_reap(pidfd);
+            d
+        } else {
+            assert_eq!(f.to_exit(), 0);
+            let d = t.elapsed();
+            settle();
+            d
+        }
+    })
+}
+
+fn builder_method(mut cb: containment::ContainerBuilder) -> MethodFn {
+    Box::new(move |exec| {
+        let t = std::time::Instant::now();
+        if exec {
+            let c = cb.spawn().expect("spawn");
+            let d = t.elapsed();
+            drop(c); // kills and reaps
+            settle();
+            d
+        } else {
+            assert!(cb.status().expect("status").success());
+            let d = t.elapsed();
+            settle();
+            d
+        }
+    })
+}
+
+/// The warm pool: the builder joins a set of pre-made namespaces (the
+/// poolable kinds of `ns`) instead of creating them. Before and after each
+/// spawn the pool is waited for until full, outside the timing, so its
+/// background refill never overlaps a measurement (of this or another
+/// method): the figure is the latency of a spawn from a warm pool, not a
+/// throughput (the refill costs what creating costs, in the background).
+fn pool_method(ns: Namespaces) -> Option<MethodFn> {
+    use containment::pool::{NamespacePool, POOLABLE};
+    let kinds = ns & POOLABLE;
+    if kinds.is_empty() || ns.contains(Namespaces::USER) {
+        return None;
+    }
+    let pool = NamespacePool::new(kinds, 2).expect("pool");
+    let mut cb = builder(ns);
+    cb.namespace_pool(&pool);
+    let mut inner = builder_method(cb);
+    let full = move |pool: &NamespacePool| {
+        assert!(
+            pool.wait_ready(2, std::time::Duration::from_secs(10)),
+            "pool: {:?}",
+            pool.last_error()
+        )
+    };
+    Some(Box::new(move |exec| {
+        full(&pool);
+        let d = inner(exec);
+        full(&pool); // the refill must not overlap the next measurement
+        d
+    }))
+}
+
+fn std_method(ns: Namespaces) -> MethodFn {
+    let mut sc = std_command(ns);
+    Box::new(move |exec| {
+        let t = std::time::Instant::now();
+        if exec {
+            let mut c = sc.spawn().expect("spawn");
+            let d = t.elapsed();
+            let _ = c.kill();
+            let _ = c.wait();
+            settle();
+            d
+        } else {
+            assert!(sc.status().expect("status").success());
+            let d = t.elapsed();
+            settle();
+            d
+        }
+    })
+}
+
+/// Every method measured for a variant, the floor first.
+pub fn methods(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
+    let mut m: Vec<(&'static str, MethodFn)> =
+        vec![("floor", floor_method(Floor::new(ns, FloorWork::Bare)))];
+    if ns.intersects(Namespaces::MOUNT | Namespaces::NET) {
+        m.push((
+            "floor_work",
+            floor_method(Floor::new(ns, FloorWork::SameWork)),
+        ));
+    }
+    if !ns.contains(Namespaces::USER) {
+        let f = Floor::new(ns, FloorWork::Bare);
+        m.push((
+            "floor_vfork",
+            Box::new(move |exec| {
+                let t = std::time::Instant::now();
+                let pidfd = f.vfork_to_exec();
+                if exec {
+                    let d = t.elapsed();
+                    kill_reap(pidfd);
+                    d
+                } else {
+                    let _ = sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty());
+                    let d = t.elapsed();
+                    settle();
+                    d
+                }
+            }),
+        ));
+    }
+    m.push(("containment", builder_method(builder(ns))));
+    if let Some(p) = pool_method(ns) {
+        m.push(("pool", p));
+    }
+    m.push(("std", std_method(ns)));
+    m
 }

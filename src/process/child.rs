@@ -27,6 +27,9 @@ pub(crate) struct IdsPlan {
 pub(crate) struct ChildPlan {
     /// Write end of the error pipe (close-on-exec).
     pub err_fd: RawFd,
+    /// Namespaces to join first, with `setns(fd, CLONE_NEW*)`: a set taken
+    /// from a [`crate::pool::NamespacePool`] (descriptors, close-on-exec).
+    pub join: Vec<(RawFd, i32)>,
     /// Read end of the id-map pipe, when a user namespace is new.
     pub sync_fd: Option<RawFd>,
     /// Become uid/gid 0 inside the new user namespace right after the maps.
@@ -99,6 +102,17 @@ fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), ChildFailure> {
 const TIMENS_OFFSETS: &CStr = c"/proc/self/timens_offsets";
 
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
+    // 0. Join pooled namespaces (made in the background, never reused).
+    for (i, &(fd, nstype)) in plan.join.iter().enumerate() {
+        // SAFETY: plain system call on a descriptor the parent keeps open.
+        if unsafe { libc::setns(fd, nstype) } != 0 {
+            return Err(ChildFailure {
+                step: Step::Setns,
+                index: i as u32,
+                errno: sys::errno(),
+            });
+        }
+    }
     // 1. Wait until the parent has written the uid/gid maps.
     if let Some(fd) = plan.sync_fd {
         let mut b = 0u8;

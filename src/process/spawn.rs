@@ -28,6 +28,9 @@ pub(crate) struct Prepared {
     pub stdio: [PreparedStdio; 3],
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
+    /// A set of pooled namespaces the child joins instead of creating those
+    /// kinds (kept open until the child has exec'd).
+    pub pooled: Option<crate::pool::PooledNamespaces>,
     /// Use the legacy clone(2) path (testing the fallback).
     pub force_legacy: bool,
     /// For error messages.
@@ -82,7 +85,9 @@ impl Drop for SignalBlock {
 }
 
 fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
-    let mut flags = CloneFlags::from_bits_retain((p.namespaces - Namespaces::TIME).bits() as u64)
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    let create = p.namespaces - Namespaces::TIME - pooled;
+    let mut flags = CloneFlags::from_bits_retain(create.bits() as u64)
         | CloneFlags::PIDFD
         | CloneFlags::CLEAR_SIGHAND;
     if p.cgroup_fd.is_some() {
