@@ -39,6 +39,14 @@
 //! a container created at that moment). The child still makes `/` private and
 //! mounts its own `/proc`.
 //!
+//! # Refill
+//!
+//! The filler (a thread at nice 10) makes a new set when a taken one is
+//! *dropped* (a spawn drops its set once the child has exec'd), not when it
+//! is taken, so the refill never competes with the spawn it serves. A set
+//! that a caller of [`NamespacePool::take`] keeps is refilled when it is
+//! dropped.
+//!
 //! # Isolation
 //!
 //! Each set is handed out once ([`NamespacePool::take`] removes it) and is
@@ -97,6 +105,18 @@ pub const POOLABLE: Namespaces = Namespaces::NET
 pub struct PooledNamespaces {
     kinds: Namespaces,
     fds: Vec<NsFd>,
+    /// The pool it came from: told to refill when this set is dropped (after
+    /// the spawn that took it), so the refill never competes with that spawn.
+    refill: Option<Arc<Shared>>,
+}
+
+impl Drop for PooledNamespaces {
+    fn drop(&mut self) {
+        self.fds.clear();
+        if let Some(pool) = self.refill.take() {
+            pool.want.notify_one();
+        }
+    }
 }
 
 impl PooledNamespaces {
@@ -258,7 +278,11 @@ fn make_set(kinds: Namespaces) -> Result<PooledNamespaces, Error> {
         for k in kinds.kinds() {
             fds.push(NsFd::from_pidfd(pidfd.as_fd(), k)?);
         }
-        Ok(PooledNamespaces { kinds, fds })
+        Ok(PooledNamespaces {
+            kinds,
+            fds,
+            refill: None,
+        })
     })();
     drop(hold_w);
     kill_reap(pidfd.as_fd());
@@ -279,7 +303,8 @@ struct Shared {
     kinds: Namespaces,
     capacity: usize,
     state: Mutex<State>,
-    /// Signalled when a set is taken (the filler refills) or on shutdown.
+    /// Signalled when a taken set is dropped (the filler refills) or on
+    /// shutdown.
     want: Condvar,
     /// Signalled when a set is added.
     added: Condvar,
@@ -305,10 +330,11 @@ impl PoolHandle {
     /// shut down).
     pub fn take(&self) -> Option<PooledNamespaces> {
         let mut s = self.0.lock();
-        let set = s.ready.pop_front();
-        if set.is_some() {
+        let mut set = s.ready.pop_front();
+        if let Some(set) = &mut set {
             s.taken += 1;
-            self.0.want.notify_one();
+            // The filler is woken when the set is dropped, not now.
+            set.refill = Some(self.0.clone());
         }
         set
     }
@@ -425,6 +451,14 @@ impl Drop for NamespacePool {
 }
 
 fn fill(shared: &Shared) {
+    // Background work: nice 10 for this thread (and the holders it clones),
+    // so a refill yields to the spawns it serves.
+    // SAFETY: plain system calls; PRIO_PROCESS with a thread id sets that
+    // thread's nice value on Linux.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
     loop {
         {
             let mut s = shared.lock();

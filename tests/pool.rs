@@ -188,8 +188,9 @@ fn nothing_is_left_after_teardown() {
             .namespace_pool(&pool)
             .command("/bin/true", [] as [&str; 0]);
         assert!(b.status().unwrap().success());
-        // While the pool is full, no holder process is alive: the holders
-        // are killed as soon as their namespaces' descriptors are taken.
+        drop(set); // a taken set is refilled once it is dropped
+                   // While the pool is full, no holder process is alive: the holders
+                   // are killed as soon as their namespaces' descriptors are taken.
         assert!(pool.wait_ready(4, Duration::from_secs(10)));
         std::thread::sleep(Duration::from_millis(20));
         let holders: Vec<i32> = children()
