@@ -18,7 +18,8 @@ import sys
 
 ORDER = ["none", "cgroup", "ipc", "mount", "net", "pid", "time", "user", "uts",
          "six", "all8+maps"]
-METHODS = ["floor", "floor_vfork", "floor_work", "containment", "pool", "std"]
+METHODS = ["floor", "floor_vfork", "floor_work", "containment", "containment_vfork", "pool",
+           "pool_vfork", "std"]
 
 
 def load(root):

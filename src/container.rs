@@ -56,6 +56,7 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
+    vfork: bool,
     pool: Option<crate::pool::PoolHandle>,
     pub(crate) fs: FsConfig,
 }
@@ -245,6 +246,16 @@ impl ContainerBuilder {
     /// namespaces.
     pub fn namespace_pool(&mut self, pool: &crate::pool::NamespacePool) -> &mut Self {
         self.pool = Some(pool.handle());
+        self
+    }
+
+    /// Experimental: spawn in the vfork shape (`CLONE_VM | CLONE_VFORK` on a
+    /// stack of our own, as `posix_spawn` does) when no new user namespace
+    /// and no cgroup is asked. Saves copying the page tables; see
+    /// BENCHMARKS.md.
+    #[doc(hidden)]
+    pub fn vfork_spawn(&mut self, yes: bool) -> &mut Self {
+        self.vfork = yes;
         self
     }
 
@@ -600,6 +611,7 @@ impl ContainerBuilder {
             cgroup_fd: None,
             pooled,
             force_legacy: self.force_legacy_clone,
+            vfork: self.vfork,
             program,
         })
     }

@@ -460,7 +460,7 @@ fn builder_method(mut cb: containment::ContainerBuilder) -> MethodFn {
 /// background refill never overlaps a measurement (of this or another
 /// method): the figure is the latency of a spawn from a warm pool, not a
 /// throughput (the refill costs what creating costs, in the background).
-fn pool_method(ns: Namespaces) -> Option<MethodFn> {
+fn pool_method(ns: Namespaces, vfork: bool) -> Option<MethodFn> {
     use containment::pool::{NamespacePool, POOLABLE};
     let kinds = ns & POOLABLE;
     if kinds.is_empty() || ns.contains(Namespaces::USER) {
@@ -468,7 +468,7 @@ fn pool_method(ns: Namespaces) -> Option<MethodFn> {
     }
     let pool = NamespacePool::new(kinds, 2).expect("pool");
     let mut cb = builder(ns);
-    cb.namespace_pool(&pool);
+    cb.namespace_pool(&pool).vfork_spawn(vfork);
     let mut inner = builder_method(cb);
     let full = move |pool: &NamespacePool| {
         assert!(
@@ -536,8 +536,16 @@ pub fn methods(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
         ));
     }
     m.push(("containment", builder_method(builder(ns))));
-    if let Some(p) = pool_method(ns) {
+    if !ns.contains(Namespaces::USER) {
+        let mut b = builder(ns);
+        b.vfork_spawn(true);
+        m.push(("containment_vfork", builder_method(b)));
+    }
+    if let Some(p) = pool_method(ns, false) {
         m.push(("pool", p));
+    }
+    if let Some(p) = pool_method(ns, true) {
+        m.push(("pool_vfork", p));
     }
     m.push(("std", std_method(ns)));
     m

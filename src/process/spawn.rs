@@ -33,6 +33,9 @@ pub(crate) struct Prepared {
     pub pooled: Option<crate::pool::PooledNamespaces>,
     /// Use the legacy clone(2) path (testing the fallback).
     pub force_legacy: bool,
+    /// Experimental: the vfork shape (`CLONE_VM | CLONE_VFORK` on a stack of
+    /// our own) when it applies (no new user namespace, no cgroup fd).
+    pub vfork: bool,
     /// For error messages.
     pub program: OsString,
 }
@@ -95,6 +98,17 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
     }
     let mut pidfd: i32 = -1;
     let _block = SignalBlock::new();
+    if p.vfork
+        && !p.force_legacy
+        && p.cgroup_fd.is_none()
+        && !p.namespaces.contains(Namespaces::USER)
+    {
+        return clone_vfork(p, flags).map_err(|source| SpawnError::Setup {
+            op: "clone (vfork shape)",
+            hint: namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0)),
+            source,
+        });
+    }
     let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
     if !p.force_legacy {
         let mut args = CloneArgs {
@@ -162,6 +176,102 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
             })
         }
     }
+}
+
+/// A child stack of our own for the vfork shape: mmap'd, with a guard page
+/// at its low end, unmapped on drop (after the child has exec'd or exited).
+struct ChildStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl ChildStack {
+    const SIZE: usize = 256 * 1024;
+    const GUARD: usize = 4096;
+
+    fn new() -> io::Result<ChildStack> {
+        let len = Self::SIZE + Self::GUARD;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = ChildStack { base, len };
+        // SAFETY: the lowest page of the mapping made above.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The initial stack pointer (the high end, 16-byte aligned).
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of our mapping; len is page-aligned.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in new().
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is &ChildPlan in the parent's memory, which we share
+    // (CLONE_VM) and which stays alive: the parent thread is suspended
+    // (CLONE_VFORK) until we exec or _exit.
+    let plan = unsafe { &*(arg as *const ChildPlan) };
+    child::run(plan)
+}
+
+/// The vfork shape (what `posix_spawn` does), with the same namespace flags:
+/// no page tables are copied and the parent takes no copy-on-write faults
+/// afterwards. The calling thread is suspended until the child has exec'd or
+/// exited; the other threads run on, so the child keeps to the usual rules
+/// (no allocation, no locks, async-signal-safe calls only) and, sharing our
+/// memory, writes nothing but its own stack. All signals are blocked by the
+/// caller (`SignalBlock`) and the child resets every handler (glibc's
+/// `clone(2)` wrapper has no `CLONE_CLEAR_SIGHAND`) before unblocking.
+fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> io::Result<(i32, OwnedFd)> {
+    let stack = ChildStack::new()?;
+    p.plan.reset_handlers = true;
+    let ns = flags - CloneFlags::PIDFD - CloneFlags::CLEAR_SIGHAND;
+    let word = ns.bits() as libc::c_int
+        | libc::CLONE_PIDFD
+        | libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::SIGCHLD;
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: the stack is ours and outlives the child's use of it (we are
+    // suspended until it execs or exits, and drop it after); the argument is
+    // the plan, alive for as long; CLONE_PIDFD stores into `pidfd`.
+    let pid = unsafe {
+        libc::clone(
+            vfork_entry,
+            stack.top(),
+            word,
+            &p.plan as *const ChildPlan as *mut libc::c_void,
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    drop(stack);
+    // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
 fn write_proc(pid: i32, file: &str, data: &[u8]) -> io::Result<()> {
