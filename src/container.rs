@@ -70,6 +70,8 @@ pub struct ContainerBuilder {
     seccomp: Option<crate::seccomp::Filter>,
     #[cfg(feature = "landlock")]
     landlock: Option<crate::landlock::Landlock>,
+    vfork: bool,
+    pool: Option<crate::pool::PoolHandle>,
     pub(crate) fs: FsConfig,
 }
 
@@ -376,6 +378,28 @@ impl ContainerBuilder {
     /// exits the kernel kills every other process in the namespace.
     pub fn init(&mut self, on: bool) -> &mut Self {
         self.init = on;
+        self
+    }
+
+    /// Joins a set of fresh namespaces from a warm pool instead of creating
+    /// the pool's kinds (see [`crate::pool`]). Each spawn takes its own set,
+    /// never shared and never reused; when the pool is empty the spawn
+    /// creates the namespaces itself as usual. The pool's kinds must all be
+    /// in [`namespaces`](Self::namespaces), and a new user namespace cannot
+    /// be combined with a pool. The pool brings `lo` up in pooled network
+    /// namespaces.
+    pub fn namespace_pool(&mut self, pool: &crate::pool::NamespacePool) -> &mut Self {
+        self.pool = Some(pool.handle());
+        self
+    }
+
+    /// Experimental: spawn in the vfork shape (`CLONE_VM | CLONE_VFORK` on a
+    /// stack of our own, as `posix_spawn` does) when no new user namespace
+    /// and no cgroup is asked. Saves copying the page tables; see
+    /// BENCHMARKS.md.
+    #[doc(hidden)]
+    pub fn vfork_spawn(&mut self, yes: bool) -> &mut Self {
+        self.vfork = yes;
         self
     }
 
@@ -731,7 +755,46 @@ impl ContainerBuilder {
                 "bringing lo up needs a new network namespace (add Namespaces::NET)",
             ));
         }
-        let loopback = ns.contains(Namespaces::NET) && self.loopback != Some(false);
+        let mut loopback = ns.contains(Namespaces::NET) && self.loopback != Some(false);
+
+        // A warm pool: take a set now (none ready: create as usual).
+        let pooled = match &self.pool {
+            None => None,
+            Some(pool) => {
+                let kinds = pool.kinds();
+                if !ns.contains(kinds) {
+                    return Err(SpawnError::invalid(
+                        "namespace_pool",
+                        format!("{kinds:?}"),
+                        "the pool holds kinds that are not in namespaces()",
+                    ));
+                }
+                if ns.contains(Namespaces::USER) {
+                    return Err(SpawnError::invalid(
+                        "namespace_pool",
+                        format!("{kinds:?}"),
+                        "pooled namespaces belong to the caller's user namespace and cannot be \
+                         joined from a new one",
+                    ));
+                }
+                if kinds.contains(Namespaces::NET) && self.loopback == Some(false) {
+                    return Err(SpawnError::invalid(
+                        "namespace_pool",
+                        format!("{kinds:?}"),
+                        "the pool brings lo up in its network namespaces, but loopback(false) \
+                         was asked",
+                    ));
+                }
+                pool.take()
+            }
+        };
+        let pool_join = pooled.as_ref().map_or_else(Vec::new, |s| s.setns_list());
+        if pooled
+            .as_ref()
+            .is_some_and(|s| s.kinds().contains(Namespaces::NET))
+        {
+            loopback = false; // the pool's holder did it
+        }
 
         let mounts = self.fs.plan(ns)?;
         let cwd = match &self.cwd {
@@ -868,7 +931,10 @@ impl ContainerBuilder {
                 pdeathsig,
                 close_fds: true,
                 pass_fds,
-                join: join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect(),
+                join: pool_join
+                    .into_iter()
+                    .chain(join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)))
+                    .collect(),
                 join_root: join
                     .root
                     .as_ref()
@@ -903,7 +969,9 @@ impl ContainerBuilder {
                 keep.extend(landlock);
                 keep
             },
+            pooled,
             force_legacy: self.force_legacy_clone,
+            vfork: self.vfork,
             program,
         })
     }

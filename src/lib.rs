@@ -24,6 +24,8 @@
 //!   error pipe) and the [`Child`] handle.
 //! - [`namespace`], [`mount`], [`cgroup`]: safe wrappers, one kernel concept
 //!   each, usable on their own.
+//! - [`pool`]: an opt-in warm pool of fresh namespaces made in the
+//!   background, each set joined by exactly one container with `setns`.
 //! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
 //!   `setdomainname`).
 //!
@@ -46,6 +48,7 @@ pub mod error;
 pub mod landlock;
 pub mod mount;
 pub mod namespace;
+pub mod pool;
 pub mod probe;
 pub mod process;
 #[cfg(feature = "seccomp")]

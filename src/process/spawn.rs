@@ -33,8 +33,14 @@ pub(crate) struct Prepared {
     pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
     /// Descriptors the child uses that the parent closes after clone.
     pub keep: Vec<OwnedFd>,
+    /// A set of pooled namespaces the child joins instead of creating those
+    /// kinds (kept open until the child has exec'd).
+    pub pooled: Option<crate::pool::PooledNamespaces>,
     /// Use the legacy clone(2) path (testing the fallback).
     pub force_legacy: bool,
+    /// Experimental: the vfork shape (`CLONE_VM | CLONE_VFORK` on a stack of
+    /// our own) when it applies (no new user namespace, no cgroup fd).
+    pub vfork: bool,
     /// For error messages.
     pub program: OsString,
 }
@@ -108,18 +114,35 @@ impl Drop for PidNsSwitch<'_> {
 }
 
 fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
-    let mut flags = CloneFlags::from_bits_retain((p.namespaces - Namespaces::TIME).bits() as u64)
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    let create = p.namespaces - Namespaces::TIME - pooled;
+    let mut flags = CloneFlags::from_bits_retain(create.bits() as u64)
         | CloneFlags::PIDFD
         | CloneFlags::CLEAR_SIGHAND;
     if p.cgroup_fd.is_some() {
         flags |= CloneFlags::INTO_CGROUP;
     }
     let mut pidfd: i32 = -1;
+    let _block = SignalBlock::new();
+    // The vfork shape suspends us until the child execs: never with a step
+    // that waits for us (id maps) or an init that never execs.
+    if p.vfork
+        && !p.force_legacy
+        && p.cgroup_fd.is_none()
+        && p.join_pid_ns.is_none()
+        && !p.plan.init
+        && !p.namespaces.contains(Namespaces::USER)
+    {
+        return clone_vfork(p, flags).map_err(|source| SpawnError::Setup {
+            op: "clone (vfork shape)",
+            hint: namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0)),
+            source,
+        });
+    }
     let _pidns = match &p.join_pid_ns {
         Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
         None => None,
     };
-    let _block = SignalBlock::new();
     let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
     if !p.force_legacy {
         let mut args = CloneArgs {
@@ -187,6 +210,102 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
             })
         }
     }
+}
+
+/// A child stack of our own for the vfork shape: mmap'd, with a guard page
+/// at its low end, unmapped on drop (after the child has exec'd or exited).
+struct ChildStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl ChildStack {
+    const SIZE: usize = 256 * 1024;
+    const GUARD: usize = 4096;
+
+    fn new() -> io::Result<ChildStack> {
+        let len = Self::SIZE + Self::GUARD;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = ChildStack { base, len };
+        // SAFETY: the lowest page of the mapping made above.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The initial stack pointer (the high end, 16-byte aligned).
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of our mapping; len is page-aligned.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in new().
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is &ChildPlan in the parent's memory, which we share
+    // (CLONE_VM) and which stays alive: the parent thread is suspended
+    // (CLONE_VFORK) until we exec or _exit.
+    let plan = unsafe { &*(arg as *const ChildPlan) };
+    child::run(plan)
+}
+
+/// The vfork shape (what `posix_spawn` does), with the same namespace flags:
+/// no page tables are copied and the parent takes no copy-on-write faults
+/// afterwards. The calling thread is suspended until the child has exec'd or
+/// exited; the other threads run on, so the child keeps to the usual rules
+/// (no allocation, no locks, async-signal-safe calls only) and, sharing our
+/// memory, writes nothing but its own stack. All signals are blocked by the
+/// caller (`SignalBlock`) and the child resets every handler (glibc's
+/// `clone(2)` wrapper has no `CLONE_CLEAR_SIGHAND`) before unblocking.
+fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> io::Result<(i32, OwnedFd)> {
+    let stack = ChildStack::new()?;
+    p.plan.reset_handlers = true;
+    let ns = flags - CloneFlags::PIDFD - CloneFlags::CLEAR_SIGHAND;
+    let word = ns.bits() as libc::c_int
+        | libc::CLONE_PIDFD
+        | libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::SIGCHLD;
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: the stack is ours and outlives the child's use of it (we are
+    // suspended until it execs or exits, and drop it after); the argument is
+    // the plan, alive for as long; CLONE_PIDFD stores into `pidfd`.
+    let pid = unsafe {
+        libc::clone(
+            vfork_entry,
+            stack.top(),
+            word,
+            &p.plan as *const ChildPlan as *mut libc::c_void,
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    drop(stack);
+    // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
 fn write_proc(pid: i32, file: &str, data: &[u8]) -> io::Result<()> {

@@ -1,0 +1,552 @@
+//! Shared by the spawn benches: the raw floor, the `std::process::Command`
+//! baseline and the list of variants.
+#![allow(dead_code)]
+
+use containment::sys::{self, CloneArgs, CloneFlags};
+use containment::Namespaces;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+
+/// The program every bench runs.
+pub const TRUE: &CStr = c"/bin/true";
+
+/// One row of the table: a name and the namespaces to create new.
+#[derive(Clone, Copy)]
+pub struct Variant {
+    /// The name used as the criterion group (`spawn/<name>`).
+    pub name: &'static str,
+    /// Namespaces created new.
+    pub ns: Namespaces,
+}
+
+/// The six namespaces a container usually gets.
+pub const SIX: Namespaces = Namespaces::UTS
+    .union(Namespaces::PID)
+    .union(Namespaces::MOUNT)
+    .union(Namespaces::IPC)
+    .union(Namespaces::NET)
+    .union(Namespaces::CGROUP);
+
+/// Every variant, in table order. Hooks for the cgroup (`six+cgroup-clone`,
+/// `six+cgroup-procs`) and rootfs (`six+pivot_root`) variants go here once
+/// those layers land on main.
+pub const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "none",
+        ns: Namespaces::empty(),
+    },
+    Variant {
+        name: "cgroup",
+        ns: Namespaces::CGROUP,
+    },
+    Variant {
+        name: "ipc",
+        ns: Namespaces::IPC,
+    },
+    Variant {
+        name: "mount",
+        ns: Namespaces::MOUNT,
+    },
+    Variant {
+        name: "net",
+        ns: Namespaces::NET,
+    },
+    Variant {
+        name: "pid",
+        ns: Namespaces::PID,
+    },
+    Variant {
+        name: "time",
+        ns: Namespaces::TIME,
+    },
+    Variant {
+        name: "user",
+        ns: Namespaces::USER,
+    },
+    Variant {
+        name: "uts",
+        ns: Namespaces::UTS,
+    },
+    Variant {
+        name: "six",
+        ns: SIX,
+    },
+    Variant {
+        name: "all8+maps",
+        ns: Namespaces::all(),
+    },
+];
+
+/// The variants selected by `CONTAINMENT_BENCH_VARIANTS` (comma-separated
+/// names; all when unset).
+pub fn selected_variants() -> Vec<Variant> {
+    match std::env::var("CONTAINMENT_BENCH_VARIANTS") {
+        Ok(list) if !list.is_empty() => {
+            let want: Vec<&str> = list.split(',').map(str::trim).collect();
+            VARIANTS
+                .iter()
+                .filter(|v| want.contains(&v.name))
+                .copied()
+                .collect()
+        }
+        _ => VARIANTS.to_vec(),
+    }
+}
+
+/// What the floor's child does besides exec.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FloorWork {
+    /// Nothing: clone3 + (id maps) + execve. The kernel's price.
+    Bare,
+    /// Also the steps the builder does by default: mount `/` recursively
+    /// private and a fresh proc (mount ns; proc when pid ns too), `lo` up
+    /// (net ns). Separates the library's overhead from the price of the work.
+    SameWork,
+}
+
+/// Which SameWork steps run (bits: 1 rprivate, 2 proc, 4 lo); for profiling.
+pub static STEPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);
+
+/// The raw floor: `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns)`, execve
+/// and wait, written directly on the system calls. With a user namespace the
+/// parent writes `uid_map`/`gid_map` ("0 0 1") and releases the child over a
+/// pipe, and the child becomes 0/0 (as the builder does).
+pub struct Floor {
+    flags: u64,
+    userns: bool,
+    work: FloorWork,
+    ns: Namespaces,
+    argv: [*const libc::c_char; 2],
+    envp: Vec<*const libc::c_char>,
+    _env: Vec<CString>,
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid out-array of two ints.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: two new descriptors owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+fn write_proc(pid: i32, file: &str, data: &[u8]) {
+    let path = CString::new(format!("/proc/{pid}/{file}")).expect("no NUL");
+    // SAFETY: NUL-terminated path; the descriptor is closed once below.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        assert!(fd >= 0, "open {file}: {}", std::io::Error::last_os_error());
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        assert_eq!(n, data.len() as isize, "write {file}");
+        libc::close(fd);
+    }
+}
+
+impl Floor {
+    /// A floor for `ns`.
+    pub fn new(ns: Namespaces, work: FloorWork) -> Floor {
+        let env: Vec<CString> = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).expect("no NUL in the environment")
+            })
+            .collect();
+        let mut envp: Vec<*const libc::c_char> = env.iter().map(|s| s.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        Floor {
+            flags: (CloneFlags::PIDFD | CloneFlags::CLEAR_SIGHAND).bits() | ns.bits() as u64,
+            userns: ns.contains(Namespaces::USER),
+            work,
+            ns,
+            argv: [TRUE.as_ptr(), std::ptr::null()],
+            envp,
+            _env: env,
+        }
+    }
+
+    /// Clones and returns (pid, pidfd); with `exec_pipe`, returns only once
+    /// the child's exec closed the close-on-exec pipe (EOF).
+    fn clone(&self, exec_pipe: bool) -> (i32, OwnedFd) {
+        let err = exec_pipe.then(pipe);
+        let sync = self.userns.then(pipe);
+        let sync_r = sync.as_ref().map_or(-1, |(r, _)| r.as_raw_fd());
+        let mut pidfd: i32 = -1;
+        let mut args = CloneArgs {
+            flags: self.flags,
+            pidfd: &mut pidfd as *mut i32 as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: the child only makes raw system calls on prepared data and
+        // ends in execve or _exit.
+        let pid = unsafe { sys::clone3(&mut args) }.expect("clone3");
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls on live, prepared data only.
+            unsafe { self.child(sync_r) }
+        }
+        // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        if let Some((r, w)) = sync {
+            drop(r);
+            write_proc(pid, "uid_map", b"0 0 1");
+            write_proc(pid, "gid_map", b"0 0 1");
+            // SAFETY: one byte from a live stack value to a live descriptor.
+            unsafe { libc::write(w.as_raw_fd(), b"1".as_ptr().cast(), 1) };
+        }
+        if let Some((r, w)) = err {
+            drop(w);
+            let mut b = [0u8; 1];
+            // SAFETY: reads into a live buffer; EOF means exec happened.
+            let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            assert_eq!(n, 0, "the floor's child failed before exec");
+        }
+        (pid, pidfd)
+    }
+
+    /// The child's side. Never returns.
+    ///
+    /// # Safety
+    /// Only in the child right after clone3.
+    unsafe fn child(&self, sync_r: i32) -> ! {
+        // SAFETY: raw system calls on prepared, live data; ends in _exit.
+        unsafe {
+            if sync_r >= 0 {
+                let mut b = 0u8;
+                if libc::read(sync_r, (&mut b as *mut u8).cast(), 1) != 1 {
+                    libc::_exit(126);
+                }
+                libc::syscall(libc::SYS_setresgid, 0, 0, 0);
+                libc::syscall(libc::SYS_setresuid, 0, 0, 0);
+            }
+            if self.work == FloorWork::SameWork {
+                let steps = STEPS.load(std::sync::atomic::Ordering::Relaxed);
+                if self.ns.contains(Namespaces::MOUNT) && steps & 1 != 0 {
+                    libc::mount(
+                        std::ptr::null(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    );
+                }
+                if self.ns.contains(Namespaces::MOUNT | Namespaces::PID) && steps & 2 != 0 {
+                    libc::mount(
+                        c"proc".as_ptr(),
+                        c"/proc".as_ptr(),
+                        c"proc".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        std::ptr::null(),
+                    );
+                }
+                if self.ns.contains(Namespaces::NET) && steps & 4 != 0 {
+                    let _ = containment::namespace::loopback_up();
+                }
+            }
+            libc::execve(TRUE.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
+            libc::_exit(127)
+        }
+    }
+
+    /// The vfork shape (what `posix_spawn` and std do, here with the same
+    /// namespace flags): glibc's `clone(2)` wrapper with
+    /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD | ns` on a separate stack, so no
+    /// page table is copied and the parent takes no copy-on-write faults;
+    /// the parent resumes once the child has exec'd (or exited). Not for a
+    /// new user namespace (the parent must write the maps while the child
+    /// waits). Evidence for a proposed spawn-path mode; returns the pidfd.
+    pub fn vfork_to_exec(&self) -> OwnedFd {
+        assert!(!self.userns, "vfork floor: no user namespace");
+        extern "C" fn run(arg: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: arg is the &VforkArgs below, alive while the parent is
+            // suspended (CLONE_VFORK); only raw system calls follow.
+            unsafe {
+                let a = &*(arg as *const VforkArgs);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &a.mask, std::ptr::null_mut());
+                libc::execve(
+                    TRUE.as_ptr(),
+                    (*a.floor).argv.as_ptr(),
+                    (*a.floor).envp.as_ptr(),
+                );
+                libc::_exit(127)
+            }
+        }
+        struct VforkArgs {
+            floor: *const Floor,
+            mask: libc::sigset_t,
+        }
+        thread_local! {
+            static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
+        }
+        let mut pidfd: i32 = -1;
+        STACK.with(|st| {
+            let mut st = st.borrow_mut();
+            // SAFETY: all signals blocked around the clone (no handler may run
+            // on the shared memory in the child); the child restores the mask
+            // just before execve. The stack is ours and outlives the child's
+            // use of it (the parent is suspended until exec).
+            unsafe {
+                let mut all: libc::sigset_t = std::mem::zeroed();
+                let mut old: libc::sigset_t = std::mem::zeroed();
+                libc::sigfillset(&mut all);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+                let args = VforkArgs {
+                    floor: self,
+                    mask: old,
+                };
+                let top = st.as_mut_ptr().add(st.len() & !15);
+                let flags = libc::CLONE_VM
+                    | libc::CLONE_VFORK
+                    | libc::CLONE_PIDFD
+                    | self.ns.bits() as libc::c_int
+                    | libc::SIGCHLD;
+                let pid = libc::clone(
+                    run,
+                    top.cast(),
+                    flags,
+                    &args as *const VforkArgs as *mut libc::c_void,
+                    &mut pidfd as *mut i32,
+                );
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+            }
+        });
+        // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+        unsafe { OwnedFd::from_raw_fd(pidfd) }
+    }
+
+    /// Spawns and returns once exec has happened (pid, pidfd). The caller
+    /// kills and reaps it outside the timing ([`kill_reap`]).
+    pub fn to_exec(&self) -> OwnedFd {
+        self.clone(true).1
+    }
+
+    /// Spawns and waits for the exit; returns the wait status.
+    pub fn to_exit(&self) -> i32 {
+        let (_, pidfd) = self.clone(false);
+        sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty())
+            .expect("waitid")
+            .expect("status")
+    }
+}
+
+fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    fd.as_fd()
+}
+
+/// Kills and reaps the process behind `pidfd`, then [`settle`]s.
+pub fn kill_reap(pidfd: OwnedFd) {
+    let _ = sys::pidfd_send_signal(borrow(&pidfd), libc::SIGKILL);
+    let _ = sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty());
+    settle();
+}
+
+/// Sleeps `CONTAINMENT_BENCH_SETTLE_US` microseconds (default 0), outside
+/// the timing, after each child is gone: the kernel tears namespaces down
+/// asynchronously (a network namespace's `cleanup_net` runs in a kworker for
+/// hundreds of µs), and on 2 cores that work otherwise lands in the next
+/// measurement. 0 measures back-to-back spawns; a few ms measures a spawn on
+/// a settled host.
+pub fn settle() {
+    use std::sync::OnceLock;
+    static US: OnceLock<u64> = OnceLock::new();
+    let us = *US.get_or_init(|| {
+        std::env::var("CONTAINMENT_BENCH_SETTLE_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    });
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
+
+/// The `std::process::Command` baseline. Without namespaces a plain
+/// `Command` (posix_spawn/vfork inside std); with namespaces a `pre_exec`
+/// that calls `unshare(ns)` (and, for a user namespace, writes its own
+/// one-line maps like `unshare -r`), which makes std fork. Note: after
+/// `unshare(CLONE_NEWPID)` only the children of the process are in the new
+/// PID namespace, so the exec'd program itself is not: the std shape of a
+/// PID namespace needs one more fork, which this baseline does not pay.
+pub fn std_command(ns: Namespaces) -> std::process::Command {
+    let mut c = std::process::Command::new("/bin/true");
+    if !ns.is_empty() {
+        let bits = ns.bits() as libc::c_int;
+        let userns = ns.contains(Namespaces::USER);
+        // SAFETY: the closure makes raw system calls only (no allocation).
+        unsafe {
+            c.pre_exec(move || {
+                if libc::unshare(bits) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if userns {
+                    for (path, data) in [
+                        (c"/proc/self/setgroups", &b"deny"[..]),
+                        (c"/proc/self/uid_map", &b"0 0 1"[..]),
+                        (c"/proc/self/gid_map", &b"0 0 1"[..]),
+                    ] {
+                        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                        if fd < 0 || libc::write(fd, data.as_ptr().cast(), data.len()) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    c
+}
+
+/// The builder for a variant, as a user would write it (defaults: `lo` up
+/// with a network namespace, `/` private and a fresh /proc with mount + pid).
+pub fn builder(ns: Namespaces) -> containment::ContainerBuilder {
+    let mut b = containment::Container::builder();
+    b.namespaces(ns).command("/bin/true", [] as [&str; 0]);
+    if ns.contains(Namespaces::USER) {
+        b.uid_map([containment::IdMap::single(0, 0)])
+            .gid_map([containment::IdMap::single(0, 0)]);
+    }
+    b
+}
+
+/// A method measured beside the baselines: called with `true` for *to exec*
+/// (kill and reap outside the returned time), `false` for *to exit*.
+pub type MethodFn = Box<dyn FnMut(bool) -> std::time::Duration>;
+
+fn floor_method(f: Floor) -> MethodFn {
+    Box::new(move |exec| {
+        let t = std::time::Instant::now();
+        if exec {
+            let pidfd = f.to_exec();
+            let d = t.elapsed();
+            kill_reap(pidfd);
+            d
+        } else {
+            assert_eq!(f.to_exit(), 0);
+            let d = t.elapsed();
+            settle();
+            d
+        }
+    })
+}
+
+fn builder_method(mut cb: containment::ContainerBuilder) -> MethodFn {
+    Box::new(move |exec| {
+        let t = std::time::Instant::now();
+        if exec {
+            let c = cb.spawn().expect("spawn");
+            let d = t.elapsed();
+            drop(c); // kills and reaps
+            settle();
+            d
+        } else {
+            assert!(cb.status().expect("status").success());
+            let d = t.elapsed();
+            settle();
+            d
+        }
+    })
+}
+
+/// The warm pool: the builder joins a set of pre-made namespaces (the
+/// poolable kinds of `ns`) instead of creating them. Before and after each
+/// spawn the pool is waited for until full, outside the timing, so its
+/// background refill never overlaps a measurement (of this or another
+/// method): the figure is the latency of a spawn from a warm pool, not a
+/// throughput (the refill costs what creating costs, in the background).
+fn pool_method(ns: Namespaces, vfork: bool) -> Option<MethodFn> {
+    use containment::pool::{NamespacePool, POOLABLE};
+    let kinds = ns & POOLABLE;
+    if kinds.is_empty() || ns.contains(Namespaces::USER) {
+        return None;
+    }
+    let pool = NamespacePool::new(kinds, 2).expect("pool");
+    let mut cb = builder(ns);
+    cb.namespace_pool(&pool).vfork_spawn(vfork);
+    let mut inner = builder_method(cb);
+    let full = move |pool: &NamespacePool| {
+        assert!(
+            pool.wait_ready(2, std::time::Duration::from_secs(10)),
+            "pool: {:?}",
+            pool.last_error()
+        )
+    };
+    Some(Box::new(move |exec| {
+        full(&pool);
+        let d = inner(exec);
+        full(&pool); // the refill must not overlap the next measurement
+        d
+    }))
+}
+
+fn std_method(ns: Namespaces) -> MethodFn {
+    let mut sc = std_command(ns);
+    Box::new(move |exec| {
+        let t = std::time::Instant::now();
+        if exec {
+            let mut c = sc.spawn().expect("spawn");
+            let d = t.elapsed();
+            let _ = c.kill();
+            let _ = c.wait();
+            settle();
+            d
+        } else {
+            assert!(sc.status().expect("status").success());
+            let d = t.elapsed();
+            settle();
+            d
+        }
+    })
+}
+
+/// Every method measured for a variant, the floor first.
+pub fn methods(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
+    let mut m: Vec<(&'static str, MethodFn)> =
+        vec![("floor", floor_method(Floor::new(ns, FloorWork::Bare)))];
+    if ns.intersects(Namespaces::MOUNT | Namespaces::NET) {
+        m.push((
+            "floor_work",
+            floor_method(Floor::new(ns, FloorWork::SameWork)),
+        ));
+    }
+    if !ns.contains(Namespaces::USER) {
+        let f = Floor::new(ns, FloorWork::Bare);
+        m.push((
+            "floor_vfork",
+            Box::new(move |exec| {
+                let t = std::time::Instant::now();
+                let pidfd = f.vfork_to_exec();
+                if exec {
+                    let d = t.elapsed();
+                    kill_reap(pidfd);
+                    d
+                } else {
+                    let _ = sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty());
+                    let d = t.elapsed();
+                    settle();
+                    d
+                }
+            }),
+        ));
+    }
+    m.push(("containment", builder_method(builder(ns))));
+    if !ns.contains(Namespaces::USER) {
+        let mut b = builder(ns);
+        b.vfork_spawn(true);
+        m.push(("containment_vfork", builder_method(b)));
+    }
+    if let Some(p) = pool_method(ns, false) {
+        m.push(("pool", p));
+    }
+    if let Some(p) = pool_method(ns, true) {
+        m.push(("pool_vfork", p));
+    }
+    m.push(("std", std_method(ns)));
+    m
+}
