@@ -858,6 +858,10 @@ fn write_hint(name: &str, e: &io::Error) -> Option<&'static str> {
             Some("the controller is not available in this cgroup's parent")
         }
         ("cgroup.procs", Some(libc::ESRCH)) => Some("no such process"),
+        ("io.weight", Some(libc::EOPNOTSUPP)) => Some(
+            "a per-device io.weight needs the iocost controller enabled on that device \
+             (`MAJ:MIN enable=1` in the root cgroup's io.cost.qos), a host-wide setting",
+        ),
         ("cgroup.procs", Some(libc::EBUSY)) => {
             Some("no internal processes: this cgroup has controllers enabled for its children")
         }
