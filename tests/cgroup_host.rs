@@ -47,8 +47,32 @@ macro_rules! setup {
     }};
 }
 
+/// `sh -c CMD`, for commands that never fork (shell builtins only).
 fn spawn(cmd: &str) -> Child {
     Command::new("/bin/sh").arg("-c").arg(cmd).spawn().unwrap()
+}
+
+/// `sleep 100` as one process. (Not through `sh -c`: dash forks for it, and
+/// a fork before `attach` would leave the sleep outside the cgroup.)
+fn sleep_100() -> Child {
+    Command::new("sleep").arg("100").spawn().unwrap()
+}
+
+/// Spawns `sh -c "read _; CMD"`: it waits on its stdin, so the test can
+/// attach it before it forks or runs; [`release`] lets it go.
+fn spawn_gated(cmd: &str) -> Child {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("read _; {cmd}"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn release(child: &mut Child) {
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
 }
 
 /// utime + stime of a process in clock ticks, from /proc/<pid>/stat.
@@ -91,6 +115,13 @@ fn hierarchy_is_found_from_mountinfo() {
             .any(|l| l.trim() == std::process::id().to_string()),
         "{own:?}: {procs}"
     );
+    // open() accepts only directories of the cgroup2 mount.
+    assert!(matches!(
+        Cgroup::open("/tmp"),
+        Err(Error::NotInHierarchy { .. })
+    ));
+    let me = Cgroup::open(&own).unwrap();
+    assert!(me.procs().unwrap().contains(&std::process::id()));
     eprintln!(
         "host: {:?}, cgroup2 at {mount:?}, root controllers {:?}, v1 {:?}",
         h.kind(),
@@ -154,8 +185,9 @@ fn create_attach_freeze_thaw_kill_remove() {
 #[test]
 fn wait_until_empty_wakes_when_the_last_process_exits() {
     let (cg, _g) = setup!("cg-empty");
-    let mut child = spawn("read x < /dev/null; sleep 0.3");
+    let mut child = spawn_gated("sleep 0.3");
     cg.attach(child.id()).unwrap();
+    release(&mut child);
     assert!(cg.is_populated().unwrap());
     // Not empty within 50 ms, empty soon after the sleep ends.
     assert!(!cg.wait_until_empty(Duration::from_millis(50)).unwrap());
@@ -176,8 +208,9 @@ fn kill_fallback_kills_forked_processes_in_nested_cgroups() {
     let path = cg.path().to_path_buf();
     // A nested cgroup holding a shell that forks two more sleeps.
     let inner = Cgroup::create_under(&path, "inner").unwrap();
-    let mut child = spawn("sleep 100 & sleep 100 & wait");
+    let mut child = spawn_gated("sleep 100 & sleep 100 & wait");
     inner.attach(child.id()).unwrap();
+    release(&mut child);
     // Let the shell fork (its children inherit the cgroup).
     let t = Instant::now();
     while inner.procs().unwrap().len() < 3 && t.elapsed() < Duration::from_secs(5) {
@@ -202,7 +235,7 @@ fn kill_fallback_kills_forked_processes_in_nested_cgroups() {
 fn remove_refuses_while_populated_then_succeeds() {
     let (cg, _g) = setup!("cg-busy");
     let path = cg.path().to_path_buf();
-    let mut child = spawn("sleep 100");
+    let mut child = sleep_100();
     cg.attach(child.id()).unwrap();
     let cg = cg.with_timeout(Duration::from_millis(100));
     // remove consumes the handle; reopen to retry.
@@ -211,10 +244,11 @@ fn remove_refuses_while_populated_then_succeeds() {
         other => panic!("{other:?}"),
     }
     assert!(path.exists());
+    // destroy = kill + remove (docker rm -f).
     let cg = Cgroup::open(&path).unwrap();
-    cg.kill().unwrap();
+    assert_eq!(cg.procs().unwrap(), [child.id()]);
+    cg.destroy().unwrap();
     child.wait().unwrap();
-    cg.remove().unwrap();
     assert!(!path.exists());
 }
 
@@ -251,7 +285,7 @@ fn clone_into_cgroup_places_the_child() {
 
     // For comparison: moving a running process with cgroup.procs.
     let other = Cgroup::create_under(&path, "moved").unwrap();
-    let mut sleeper = spawn("sleep 100");
+    let mut sleeper = sleep_100();
     let t = Instant::now();
     other.attach(sleeper.id()).unwrap();
     let attach_time = t.elapsed();
@@ -316,8 +350,9 @@ fn a_limit_needing_a_missing_controller_is_a_typed_error() {
 fn stats_on_a_tracking_only_cgroup() {
     let (cg, _g) = setup!("cg-stats");
     let path = cg.path().to_path_buf();
-    let mut child = spawn("sleep 0.1; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
+    let mut child = spawn_gated("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
     cg.attach(child.id()).unwrap();
+    release(&mut child);
     child.wait().unwrap();
     // cpu.stat usage is core v2 (no controller needed); absent files are None.
     let s = cg.stats().unwrap();

@@ -191,6 +191,13 @@ impl Hierarchy {
         self.mount.as_deref().ok_or(Error::NoCgroup2)
     }
 
+    /// The cgroup the mount shows as its root (field 4 of mountinfo): `/`
+    /// unless only a subtree is mounted (inside a cgroup namespace or a
+    /// container).
+    pub fn mount_root(&self) -> &Path {
+        &self.mount_root
+    }
+
     /// The v1 controllers mounted on this host (empty on a unified host).
     /// A controller bound to a v1 hierarchy cannot be enabled on the cgroup2.
     pub fn v1_controllers(&self) -> &[String] {

@@ -207,6 +207,8 @@ pub struct Cgroup {
     dir: OwnedFd,
     path: PathBuf,
     root: PathBuf,
+    /// The cgroup path the mount at `root` shows (mountinfo's root field).
+    root_cgroup: PathBuf,
     timeout: Duration,
 }
 
@@ -309,6 +311,7 @@ impl Cgroup {
             dir,
             path,
             root: mount,
+            root_cgroup: hierarchy.mount_root().to_path_buf(),
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -323,13 +326,21 @@ impl Cgroup {
         let h = Hierarchy::detect()?;
         let mount = h.require_mount()?;
         let path = path.as_ref();
+        let outside = || Error::NotInHierarchy {
+            path: path.to_path_buf(),
+            mount: mount.to_path_buf(),
+        };
         if !path.starts_with(mount) {
-            return Err(Error::NotInHierarchy {
-                path: path.to_path_buf(),
-                mount: mount.to_path_buf(),
-            });
+            return Err(outside());
         }
-        Cgroup::open_in(mount, path)
+        let mut cg = Cgroup::open_in(mount, path)?;
+        let fs =
+            nix::sys::statfs::fstatfs(&cg.dir).map_err(|e| Error::io("fstatfs", path, e.into()))?;
+        if fs.filesystem_type() != nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+            return Err(outside());
+        }
+        cg.root_cgroup = h.mount_root().to_path_buf();
+        Ok(cg)
     }
 
     /// Opens `path` treating `root` as the top of the hierarchy (whose
@@ -353,6 +364,7 @@ impl Cgroup {
             dir: open_dir(path)?,
             path: path.to_path_buf(),
             root: root.to_path_buf(),
+            root_cgroup: PathBuf::from("/"),
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -370,12 +382,12 @@ impl Cgroup {
         &self.path
     }
 
-    /// The cgroup's path inside the hierarchy, as `/proc/<pid>/cgroup`
-    /// shows it for a process in it when the mount shows the whole tree
-    /// (`/containment/web`).
+    /// The cgroup's path inside the hierarchy, as the `0::` line of
+    /// `/proc/<pid>/cgroup` shows it for a process in it (`/containment/web`;
+    /// relative to the reader's cgroup namespace).
     pub fn hierarchy_path(&self) -> PathBuf {
         let rel = self.path.strip_prefix(&self.root).unwrap_or(&self.path);
-        Path::new("/").join(rel)
+        self.root_cgroup.join(rel)
     }
 
     // ------------------------------------------------------------ file I/O
@@ -722,6 +734,18 @@ impl Cgroup {
     /// naming the directory.
     pub fn remove(self) -> Result<(), Error> {
         self.remove_tree()
+    }
+
+    /// Kills every process ([`kill`](Self::kill)) and then
+    /// [`remove`](Self::remove)s the cgroup: `docker rm -f`, and what a
+    /// container with "remove on exit" does when it ends.
+    ///
+    /// # Errors
+    ///
+    /// As [`kill`](Self::kill) and [`remove`](Self::remove).
+    pub fn destroy(self) -> Result<(), Error> {
+        self.kill()?;
+        self.remove()
     }
 
     fn remove_tree(&self) -> Result<(), Error> {
