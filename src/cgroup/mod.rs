@@ -42,10 +42,12 @@
 //! `spec.name` or a generated unique name), enables the controllers the
 //! limits need and applies them, returning `Ok(Some(cgroup))` (or `Ok(None)`
 //! when no cgroup was asked for). Every validation error surfaces there,
-//! before any process exists. The spawn path then passes
-//! `cgroup.as_fd().as_raw_fd()` as `clone_args.cgroup` with
-//! `CLONE_INTO_CGROUP`, writes `spec.resources.child_oom_score_adj()` (if
-//! any) to `/proc/self/oom_score_adj` in the child, keeps the [`Cgroup`] in
+//! before any process exists. The spawn path then passes the directory fd
+//! (`cgroup.as_fd()`, or an owned duplicate from [`Cgroup::try_clone_fd`]
+//! for a plan's `cgroup_fd: Option<OwnedFd>`) as `clone_args.cgroup` with
+//! `CLONE_INTO_CGROUP`; writes `spec.resources.child_oom_score_adj()` (if
+//! any, formatted in the parent: no allocation in the child) to
+//! `/proc/self/oom_score_adj` in the child (step `OomScoreAdj`); keeps the [`Cgroup`] in
 //! the `Child`/`Container` for stats, update, freeze and kill, and, when
 //! `spec.remove_on_exit` is set, calls [`Cgroup::remove`] after reaping the
 //! child (after [`Cgroup::kill`] if other processes are left). If the spawn
@@ -894,6 +896,21 @@ fn write_hint(name: &str, e: &io::Error) -> Option<&'static str> {
         ),
         (_, Some(libc::EINVAL)) => Some("the kernel refused the value"),
         _ => None,
+    }
+}
+
+impl Cgroup {
+    /// A new close-on-exec descriptor of the cgroup directory
+    /// (`F_DUPFD_CLOEXEC`), for a spawn plan that owns its fds (the
+    /// `cgroup` field of `clone3` with `CLONE_INTO_CGROUP`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] (`dup`) naming the directory.
+    pub fn try_clone_fd(&self) -> Result<OwnedFd, Error> {
+        self.dir
+            .try_clone()
+            .map_err(|e| Error::io("dup", &self.path, e))
     }
 }
 

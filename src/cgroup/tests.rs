@@ -309,3 +309,16 @@ fn prepare_creates_and_applies_or_cleans_up() {
     );
     assert!(!CgroupConfig::default().remove_on_exit());
 }
+
+#[test]
+fn cloned_fd_is_cloexec_and_names_the_same_directory() {
+    use std::os::fd::AsRawFd;
+    let t = TempTree::new("fd");
+    let cg = Cgroup::open_in(&t.0, &t.0).unwrap();
+    let fd = cg.try_clone_fd().unwrap();
+    assert_ne!(fd.as_raw_fd(), cg.as_fd().as_raw_fd());
+    let flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+    assert!(flags & libc::FD_CLOEXEC != 0);
+    let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+    assert_eq!(link, t.0);
+}
