@@ -611,6 +611,10 @@ impl Resources {
     }
 
     /// `-m/--memory`: `memory.max`, the hard limit (OOM kill above it).
+    ///
+    /// Unlike the docker daemon, which also defaults `--memory-swap` to
+    /// twice `--memory`, this leaves `memory.swap.max` alone unless
+    /// [`memory_swap`](Self::memory_swap) is set.
     pub fn memory_max(mut self, v: impl Into<MemoryLimit>) -> Resources {
         self.memory_max = Some(v.into());
         self
