@@ -1,0 +1,129 @@
+//! What the container builder holds: a public [`CgroupSpec`] and the
+//! crate-private `CgroupConfig` whose `prepare` runs in the parent before
+//! `clone3` (see the contract in the [module docs](super)).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{Cgroup, Error, Hierarchy, Resources};
+
+/// The cgroup a container should run in: where, under which name, with
+/// which limits, and whether to remove it when the container ends.
+///
+/// ```
+/// use containment::cgroup::{CgroupSpec, Resources};
+/// let spec = CgroupSpec::new()
+///     .name("web")
+///     .resources(Resources::new().memory_max(256 << 20).pids_max(64))
+///     .remove_on_exit(true);
+/// # let _ = spec;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CgroupSpec {
+    /// The parent directory inside the cgroup2 mount (docker's
+    /// `--cgroup-parent`); `None` for `<cgroup2 mount>/containment`.
+    pub parent: Option<PathBuf>,
+    /// The cgroup's name; `None` for a generated unique one
+    /// (`ctr-<pid>-<n>`).
+    pub name: Option<String>,
+    /// The limits applied before the child starts.
+    pub resources: Resources,
+    /// Remove the cgroup when the container ends (as docker removes its
+    /// scope when the container is killed).
+    pub remove_on_exit: bool,
+}
+
+impl CgroupSpec {
+    /// Default parent, generated name, no limits, kept on exit.
+    pub fn new() -> CgroupSpec {
+        CgroupSpec::default()
+    }
+    /// Sets [`parent`](Self::parent).
+    pub fn parent(mut self, parent: impl Into<PathBuf>) -> CgroupSpec {
+        self.parent = Some(parent.into());
+        self
+    }
+    /// Sets [`name`](Self::name).
+    pub fn name(mut self, name: impl Into<String>) -> CgroupSpec {
+        self.name = Some(name.into());
+        self
+    }
+    /// Sets [`resources`](Self::resources).
+    pub fn resources(mut self, resources: Resources) -> CgroupSpec {
+        self.resources = resources;
+        self
+    }
+    /// Sets [`remove_on_exit`](Self::remove_on_exit).
+    pub fn remove_on_exit(mut self, on: bool) -> CgroupSpec {
+        self.remove_on_exit = on;
+        self
+    }
+
+    /// The name to create: the given one or `ctr-<pid>-<n>`.
+    fn effective_name(&self) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        self.name.clone().unwrap_or_else(|| {
+            format!(
+                "ctr-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            )
+        })
+    }
+}
+
+/// The builder's cgroup field: `None` = the child stays in the caller's
+/// cgroup.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CgroupConfig {
+    pub(crate) spec: Option<CgroupSpec>,
+}
+
+// `new`, `prepare` and `remove_on_exit` are called by the container builder.
+#[allow(dead_code)]
+impl CgroupConfig {
+    /// A config that creates `spec`.
+    pub(crate) fn new(spec: CgroupSpec) -> CgroupConfig {
+        CgroupConfig { spec: Some(spec) }
+    }
+
+    /// Whether the cgroup should be removed when the container ends.
+    pub(crate) fn remove_on_exit(&self) -> bool {
+        self.spec.as_ref().is_some_and(|s| s.remove_on_exit)
+    }
+
+    /// In the parent, before `clone3`: creates the cgroup and applies the
+    /// limits (validation errors name the field). `Ok(None)` when no cgroup
+    /// was asked for. On an error after the directory was created, the
+    /// directory is removed again.
+    pub(crate) fn prepare(&self) -> Result<Option<Cgroup>, Error> {
+        self.prepare_in(&Hierarchy::detect()?, None)
+    }
+
+    /// [`prepare`](Self::prepare) on an explicit hierarchy and host (tests).
+    pub(crate) fn prepare_in(
+        &self,
+        hierarchy: &Hierarchy,
+        host: Option<&super::HostInfo>,
+    ) -> Result<Option<Cgroup>, Error> {
+        let Some(spec) = &self.spec else {
+            return Ok(None);
+        };
+        // Validate before creating anything.
+        let detected;
+        let host = match host {
+            Some(h) => h,
+            None => {
+                detected = super::HostInfo::detect()?;
+                &detected
+            }
+        };
+        spec.resources.validate(host)?;
+        let cg = Cgroup::create_in(hierarchy, spec.parent.as_deref(), &spec.effective_name())?;
+        if let Err(e) = cg.apply_with_host(&spec.resources, host) {
+            let _ = std::fs::remove_dir(cg.path());
+            return Err(e);
+        }
+        Ok(Some(cg))
+    }
+}
