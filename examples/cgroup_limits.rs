@@ -1,19 +1,14 @@
-//! Runs a command in a fresh cgroup under docker-style limits and prints
-//! its stats (root; limits need a pure cgroup v2 host).
+//! Runs a command in a fresh cgroup under docker-style limits, started there
+//! directly with `CLONE_INTO_CGROUP`, and prints its stats (root; limits
+//! need a pure cgroup v2 host — `cargo xtask vm-test` boots one).
 //!
 //! ```text
 //! cargo run --example cgroup_limits -- --memory 64m --cpus 0.5 --pids-limit 32 -- sh -c 'echo hi'
 //! ```
-//!
-//! Until the builder's `.cgroup(...)` starts the child directly inside with
-//! `CLONE_INTO_CGROUP`, this uses `std::process::Command` and
-//! `Cgroup::attach` (the child waits on its stdin until it is attached).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use containment::cgroup::{CgroupSpec, Resources};
+use containment::{Container, Namespaces};
 use std::time::Duration;
-
-use containment::cgroup::{Cgroup, Resources};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,29 +23,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for pair in flags.chunks(2) {
         r = r.docker_flag(&pair[0], &pair[1])?;
     }
-
-    let cg = Cgroup::create(&format!("example-{}", std::process::id()))?;
-    let result = run(&cg, &r, cmd);
-    // Whatever happened, leave nothing behind.
-    cg.kill()?;
-    cg.remove()?;
-    result
-}
-
-fn run(cg: &Cgroup, r: &Resources, cmd: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    cg.apply(r)?;
-    println!("cgroup {} with {:?}", cg.path().display(), r.writes());
-    // `read _` holds the program back until it is inside the cgroup.
-    let script = r#"read _; exec "$@""#;
-    let mut child = Command::new("/bin/sh")
-        .args(["-c", script, "sh"])
-        .args(cmd)
-        .stdin(Stdio::piped())
+    println!("limits: {:?}", r.writes());
+    // Kept on exit so that its stats can be read after the program ends.
+    let mut child = Container::builder()
+        .namespaces(Namespaces::PID | Namespaces::MOUNT | Namespaces::CGROUP)
+        .cgroup(CgroupSpec::new().resources(r).remove_on_exit(false))
+        .command(&cmd[0], &cmd[1..])
         .spawn()?;
-    cg.attach(child.id())?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(b"\n")?;
-    }
+    let cg = child.take_cgroup().ok_or("no cgroup")?;
+    println!("cgroup {}", cg.path().display());
     let status = child.wait()?;
     cg.wait_until_empty(Duration::from_secs(5))?;
     let s = cg.stats()?;
@@ -61,5 +42,6 @@ fn run(cg: &Cgroup, r: &Resources, cmd: &[String]) -> Result<(), Box<dyn std::er
         s.memory.current, s.memory.peak, s.memory.events
     );
     println!("pids: {:?}", s.pids);
+    cg.destroy()?;
     Ok(())
 }

@@ -476,3 +476,56 @@ fn stats_report_usage_and_pressure() {
     assert!(s.memory_pressure.is_some() && s.cpu_pressure.is_some());
     finish(cg, vec![h]);
 }
+
+/// The builder's `.cgroup(...)`: the child starts in its cgroup with the
+/// limits applied before its first instruction, and the cgroup is removed
+/// when the child is reaped.
+#[test]
+fn builder_cgroup_limits_are_enforced_from_the_start() {
+    require_root!();
+    let mount = pure_v2();
+    require!(
+        mount.is_some(),
+        "needs a pure cgroup v2 host (run `cargo xtask vm-test`)"
+    );
+    let parent = mount.unwrap().join(common::unique("builder"));
+    std::fs::create_dir(&parent).unwrap();
+    let _g = Guard(parent.clone());
+    // A fork loop (busybox sh gives up at the first failed fork).
+    let mut child = containment::Container::builder()
+        .namespaces(containment::Namespaces::PID | containment::Namespaces::MOUNT)
+        .cgroup(
+            containment::cgroup::CgroupSpec::new()
+                .parent(&parent)
+                .name("limited")
+                .resources(Resources::new().pids_max(8).memory_max(48 << 20)),
+        )
+        .command(
+            "/bin/sh",
+            ["-c", "for i in $(seq 1 20); do sleep 30 & done; wait"],
+        )
+        .spawn()
+        .unwrap();
+    let cg = child.cgroup().unwrap();
+    assert_eq!(
+        cg.read("memory.max").unwrap().trim(),
+        (48u64 << 20).to_string()
+    );
+    assert_eq!(cg.read("pids.max").unwrap().trim(), "8");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let e = cg.read("pids.events").unwrap();
+        let max: u64 = e.split_whitespace().nth(1).unwrap().parse().unwrap();
+        if max > 0 || Instant::now() > deadline {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_ne!(events.trim(), "max 0", "no fork was refused");
+    let current: u64 = cg.read("pids.current").unwrap().trim().parse().unwrap();
+    assert!(current <= 8, "pids.current {current} above pids.max 8");
+    let path = cg.path().to_path_buf();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!path.exists(), "the builder's cgroup was not removed");
+}

@@ -66,7 +66,7 @@ use nix::sys::stat::Mode;
 
 pub mod hierarchy;
 pub mod resources;
-mod spec;
+pub(crate) mod spec;
 pub mod stats;
 
 pub use hierarchy::{Hierarchy, HierarchyKind};

@@ -18,7 +18,7 @@ use super::{Cgroup, Error, Hierarchy, Resources};
 ///     .remove_on_exit(true);
 /// # let _ = spec;
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CgroupSpec {
     /// The parent directory inside the cgroup2 mount (docker's
     /// `--cgroup-parent`); `None` for `<cgroup2 mount>/containment`.
@@ -29,12 +29,31 @@ pub struct CgroupSpec {
     /// The limits applied before the child starts.
     pub resources: Resources,
     /// Remove the cgroup when the container ends (as docker removes its
-    /// scope when the container is killed).
+    /// scope when the container is killed). Default: yes.
     pub remove_on_exit: bool,
 }
 
+impl Default for CgroupSpec {
+    fn default() -> CgroupSpec {
+        CgroupSpec {
+            parent: None,
+            name: None,
+            resources: Resources::default(),
+            remove_on_exit: true,
+        }
+    }
+}
+
+impl From<Resources> for CgroupSpec {
+    /// A spec with these limits, the default parent, a generated name, and
+    /// removal when the container ends.
+    fn from(resources: Resources) -> CgroupSpec {
+        CgroupSpec::new().resources(resources)
+    }
+}
+
 impl CgroupSpec {
-    /// Default parent, generated name, no limits, kept on exit.
+    /// Default parent, generated name, no limits, removed on exit.
     pub fn new() -> CgroupSpec {
         CgroupSpec::default()
     }
@@ -119,6 +138,24 @@ impl CgroupConfig {
             }
         };
         spec.resources.validate(host)?;
+        // A controller the hierarchy's root lacks can never be enabled
+        // below it: say so before creating any directory.
+        if let (Ok(root), Some(mount)) = (hierarchy.root_controllers(), hierarchy.mount_point()) {
+            for c in spec.resources.controllers() {
+                if !root.iter().any(|x| x == c) {
+                    return Err(Error::ControllerUnavailable {
+                        controller: c.to_string(),
+                        file: mount.join("cgroup.controllers"),
+                        available: root.join(" "),
+                        hint: Some(
+                            "on a hybrid host the controller is bound to a cgroup v1 hierarchy; \
+                             limits need a pure cgroup v2 host (or one where the controller is \
+                             not used by v1)",
+                        ),
+                    });
+                }
+            }
+        }
         let cg = Cgroup::create_in(hierarchy, spec.parent.as_deref(), &spec.effective_name())?;
         if let Err(e) = cg.apply_with_host(&spec.resources, host) {
             let _ = std::fs::remove_dir(cg.path());

@@ -65,6 +65,8 @@ pub(crate) struct ChildPlan {
     /// Run a minimal init as PID 1 that forks the program, forwards
     /// signals to it, reaps every zombie and exits with its status.
     pub init: bool,
+    /// Bytes for `/proc/self/oom_score_adj` (docker's `--oom-score-adj`).
+    pub oom_score_adj: Option<Vec<u8>>,
     /// A Landlock ruleset descriptor to restrict the program with.
     pub landlock: Option<RawFd>,
     /// A seccomp BPF program installed just before exec.
@@ -368,6 +370,14 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
                 errno,
             })?;
         }
+    }
+    // 2b. The OOM score, also before any change of ids (same reason).
+    if let Some(v) = &plan.oom_score_adj {
+        sys::write_file_raw(c"/proc/self/oom_score_adj", v).map_err(|errno| ChildFailure {
+            step: Step::OomScoreAdj,
+            index: 0,
+            errno,
+        })?;
     }
     // 3. Root inside the new user namespace, for the privileged steps below.
     if plan.become_root {

@@ -24,6 +24,8 @@ pub struct Child {
     pidfd: OwnedFd,
     namespaces: Namespaces,
     status: Option<ExitStatus>,
+    cgroup: Option<crate::cgroup::Cgroup>,
+    remove_cgroup: bool,
     /// The parent's end of the child's stdin, when it was [`crate::Stdio::Piped`].
     pub stdin: Option<ChildStdin>,
     /// The parent's end of the child's stdout, when it was [`crate::Stdio::Piped`].
@@ -46,10 +48,44 @@ impl Child {
             pidfd,
             namespaces,
             status: None,
+            cgroup: None,
+            remove_cgroup: false,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
         }
+    }
+
+    pub(crate) fn set_cgroup(&mut self, cg: crate::cgroup::Cgroup, remove: bool) {
+        self.cgroup = Some(cg);
+        self.remove_cgroup = remove;
+    }
+
+    /// The cgroup the container was started in (with
+    /// [`crate::ContainerBuilder::cgroup`]): for stats, updates
+    /// (`docker update`), freeze/thaw and kill. `None` after it was removed.
+    pub fn cgroup(&self) -> Option<&crate::cgroup::Cgroup> {
+        self.cgroup.as_ref()
+    }
+
+    /// Takes the cgroup out of the handle: it is then yours to read after
+    /// the child is gone, and to remove (nothing removes it any more).
+    pub fn take_cgroup(&mut self) -> Option<crate::cgroup::Cgroup> {
+        self.remove_cgroup = false;
+        self.cgroup.take()
+    }
+
+    /// Called once the status is known: removes the cgroup when asked
+    /// (killing whatever is left in it first).
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        if self.remove_cgroup {
+            if let Some(cg) = self.cgroup.take() {
+                cg.destroy().map_err(|e| {
+                    io::Error::other(format!("removing the container's cgroup: {e}"))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// The process id, as seen from the parent's PID namespace.
@@ -106,6 +142,7 @@ impl Child {
             .ok_or_else(|| io::Error::other("waitid returned no status"))?;
         let s = ExitStatus::from_raw(raw);
         self.status = Some(s);
+        self.finish()?;
         Ok(s)
     }
 
@@ -118,6 +155,7 @@ impl Child {
             Some(raw) => {
                 let s = ExitStatus::from_raw(raw);
                 self.status = Some(s);
+                self.finish()?;
                 Ok(Some(s))
             }
             None => Ok(None),
@@ -144,6 +182,7 @@ impl Drop for Child {
             let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
             let _ = sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::empty());
         }
+        let _ = self.finish();
     }
 }
 

@@ -26,6 +26,9 @@ pub(crate) struct Prepared {
     pub namespaces: Namespaces,
     pub id_maps: Option<IdMapsPlan>,
     pub stdio: [PreparedStdio; 3],
+    /// The cgroup the builder created, and whether to remove it when the
+    /// child is reaped (removed at once when the spawn fails).
+    pub cgroup: Option<(crate::cgroup::Cgroup, bool)>,
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
     /// Enter this PID namespace on the spawning thread around the clone,
@@ -378,8 +381,27 @@ fn read_report(fd: BorrowedFd<'_>) -> io::Result<Option<ChildFailure>> {
     }
 }
 
-/// Spawns the prepared child and returns its handle once it has exec'd.
+/// Spawns the prepared child and returns its handle once it has exec'd. A
+/// failed spawn removes the cgroup the builder created for it.
 pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
+    let cgroup = p.cgroup.take();
+    match spawn_inner(p) {
+        Ok(mut child) => {
+            if let Some((cg, remove)) = cgroup {
+                child.set_cgroup(cg, remove);
+            }
+            Ok(child)
+        }
+        Err(e) => {
+            if let Some((cg, _)) = cgroup {
+                let _ = cg.destroy();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
     let sync = if p.id_maps.is_some() {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
