@@ -43,6 +43,7 @@ pub mod container;
 pub mod error;
 pub mod mount;
 pub mod namespace;
+pub mod net;
 pub mod probe;
 pub mod process;
 pub mod sys;
