@@ -26,6 +26,21 @@
 //!   each, usable on their own.
 //! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
 //!   `setdomainname`).
+//! - `net` (feature `netlink`, on by default): veth pairs between network
+//!   namespaces, configured over rtnetlink in-process.
+//!
+//! ## Living with running containers
+//!
+//! - [`namespace::list_namespaces`]: every namespace on the host, like
+//!   `lsns`, and what the caller could not see.
+//! - `Child::wait_async` (feature `tokio`): waiting as a future driven by
+//!   the pidfd, no thread per child and no `SIGCHLD` handler.
+//!
+//! ## Features
+//!
+//! - `netlink` (default): the `net` module (`netlink-packet-route`,
+//!   `netlink-sys`).
+//! - `tokio`: `Child::wait_async`.
 //!
 //! ## Safety story
 //!
@@ -43,6 +58,7 @@ pub mod container;
 pub mod error;
 pub mod mount;
 pub mod namespace;
+#[cfg(feature = "netlink")]
 pub mod net;
 pub mod probe;
 pub mod process;

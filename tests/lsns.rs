@@ -7,6 +7,7 @@ mod common;
 use containment::namespace::{list_namespaces, NsListing};
 use containment::{Child, Container, Namespace, Namespaces};
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -198,11 +199,33 @@ fn helper_list_as_current_user() {
     );
 }
 
+/// A temporary directory, removed on drop (even when the test fails).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
+    let p = std::env::temp_dir().join(common::unique("containment-lsns"));
+    std::fs::create_dir(&p).unwrap();
+    TempDir(p)
+}
+
 #[test]
 fn non_root_view_is_partial_and_says_so() {
     require_root!();
     let a = spawn(Namespaces::UTS | Namespaces::NET, "exec sleep 60");
-    let out = Command::new(std::env::current_exe().unwrap())
+    // The test binary may sit in a directory uid 65534 cannot enter (a
+    // clone under /root): run a world-executable copy from a temp dir.
+    let dir = tempdir();
+    let exe = dir.0.join("lsns-helper");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&exe)
         .args([
             "--exact",
             "helper_list_as_current_user",
@@ -210,6 +233,7 @@ fn non_root_view_is_partial_and_says_so() {
             "--nocapture",
             "--test-threads=1",
         ])
+        .current_dir("/")
         .uid(65534)
         .gid(65534)
         .output()
