@@ -75,16 +75,12 @@ fn listing_agrees_with_lsns() {
         Namespaces::UTS | Namespaces::IPC | Namespaces::NET | Namespaces::PID | Namespaces::MOUNT;
     let a = spawn(five, "exec sleep 60");
     let b = spawn(five | Namespaces::CGROUP, "exec sleep 60");
-    // Three processes in one set of new namespaces: sh and two sleeps.
-    let c = spawn(
-        Namespaces::UTS | Namespaces::NET | Namespaces::IPC,
-        "sleep 60 & sleep 60 & wait",
-    );
-    let ours = [
-        (&a, five),
-        (&b, five | Namespaces::CGROUP),
-        (&c, Namespaces::UTS | Namespaces::NET | Namespaces::IPC),
-    ];
+    // Three processes in one set of new namespaces: sh and two sleeps. A
+    // PID namespace makes sh its PID 1, so killing sh (dropping `c`) ends
+    // the sleeps too instead of orphaning them.
+    let three = Namespaces::UTS | Namespaces::NET | Namespaces::IPC | Namespaces::PID;
+    let c = spawn(three, "sleep 60 & sleep 60 & wait");
+    let ours = [(&a, five), (&b, five | Namespaces::CGROUP), (&c, three)];
     settle(c.id() as i32, Namespace::Uts, 3);
 
     // The same moment: our listing, then lsns, then ours again; compare when
@@ -144,7 +140,7 @@ fn listing_agrees_with_lsns() {
         break;
     }
     assert!(checked, "the namespaces kept changing during 5 comparisons");
-    assert_eq!(compared, 5 + 6 + 3, "not every namespace was compared");
+    assert_eq!(compared, 5 + 6 + 4, "not every namespace was compared");
 
     // The counts are what we built: 1, 1 and 3 processes.
     let l = list_namespaces().unwrap();

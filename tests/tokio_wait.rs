@@ -5,6 +5,8 @@
 mod common;
 
 use containment::{Container, Namespaces};
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,15 @@ fn raise_nofile(need: u64) -> u64 {
     lim.rlim_cur
 }
 
+/// A pipe with both ends close-on-exec: (read, write).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 returned two new descriptors that we own.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
@@ -47,21 +58,26 @@ fn thousand_containers_awaited_on_one_thread() {
     let threads_before = threads();
     let fds_before = common::open_fds();
 
+    // A gate: every container first reads one line from a shared pipe, then
+    // sleeps 1 s and exits. Nothing exits before all 1,000 futures are
+    // pending on the runtime thread and the gate opens.
+    let (gate_r, gate_w) = pipe();
     let started = Instant::now();
     let mut children = Vec::with_capacity(N);
     for i in 0..N {
         let code = if i % 2 == 0 { 0 } else { 3 };
         let child = Container::builder()
             .namespaces(Namespaces::UTS)
-            .command("/bin/sh", ["-c", &format!("sleep 2; exit {code}")])
+            .stdin(gate_r.try_clone().unwrap())
+            .command("/bin/sh", ["-c", &format!("read go; sleep 1; exit {code}")])
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {i}: {e}"));
         children.push((i, code, child));
     }
-    let spawned_in = started.elapsed();
-    eprintln!("spawned {N} containers in {spawned_in:?}");
+    drop(gate_r);
+    eprintln!("spawned {N} containers in {:?}", started.elapsed());
 
-    let (results, threads_during) = rt.block_on(async {
+    let (results, threads_during, pending) = rt.block_on(async {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async move {
@@ -74,20 +90,28 @@ fn thousand_containers_awaited_on_one_thread() {
                         (i, code, st, child.id())
                     }));
                 }
-                // While all are pending: still only the threads we had.
-                tokio::task::yield_now().await;
+                // Let every task start waiting; none can have finished.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                let pending = handles.iter().filter(|h| !h.is_finished()).count();
                 let during = threads();
+                // Open the gate: one line per container.
+                let mut w = std::fs::File::from(gate_w);
+                w.write_all(&b"go\n".repeat(N)).unwrap();
+                drop(w);
                 let mut out = Vec::with_capacity(N);
                 for h in handles {
                     out.push(h.await.unwrap());
                 }
-                (out, during)
+                (out, during, pending)
             })
             .await
     });
     let total = started.elapsed();
     eprintln!("all {N} reaped after {total:?}");
 
+    assert_eq!(pending, N, "every wait was pending before the gate opened");
     assert_eq!(results.len(), N);
     let mut ok = 0;
     for (i, code, st, pid) in &results {
@@ -113,7 +137,7 @@ fn thousand_containers_awaited_on_one_thread() {
     assert!(common::zombie_children().is_empty());
     // Every pidfd was closed with its Child.
     assert!(common::open_fds() <= fds_before + 1);
-    // Concurrent, not one after another: far less than N × 2 s.
+    // Concurrent, not one after another: far less than N × 1 s.
     assert!(total < Duration::from_secs(60), "took {total:?}");
 }
 
