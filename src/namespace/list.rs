@@ -79,6 +79,8 @@ pub struct ProcessNs {
     /// Whether it is a zombie (it then has no namespaces left).
     pub zombie: bool,
     /// Its namespace of each kind this kernel has, user namespace first.
+    /// Empty for a zombie, and for a process the caller may not inspect
+    /// (that one is also in [`NsListing::unreadable`]).
     pub namespaces: Vec<(Namespace, NsId)>,
 }
 
@@ -188,6 +190,17 @@ fn gone(e: &io::Error) -> bool {
 ///
 /// Processes whose links cannot be read are returned in
 /// [`NsListing::unreadable`] rather than skipped.
+///
+/// ```
+/// let listing = containment::namespace::list_namespaces()?;
+/// for ns in &listing.namespaces {
+///     println!("{} {} {} {}", ns.id, ns.kind, ns.nprocs(), ns.pid());
+/// }
+/// if !listing.is_complete() {
+///     eprintln!("{} processes could not be inspected", listing.unreadable.len());
+/// }
+/// # Ok::<(), containment::namespace::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Open`] when `/proc` itself cannot be read.

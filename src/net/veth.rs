@@ -43,6 +43,27 @@ pub struct VethBuilder {
 /// A virtual Ethernet pair: two linked interfaces, usually in two network
 /// namespaces. Frames sent on one end arrive on the other.
 ///
+/// ```no_run
+/// use containment::net::Veth;
+/// use containment::{Container, Namespaces};
+/// use std::net::Ipv4Addr;
+///
+/// let child = Container::builder()
+///     .namespaces(Namespaces::NET)
+///     .command("/bin/sleep", ["60"])
+///     .spawn()?;
+/// // Host end `ct0-host`, container end `eth0`, a /30 between them.
+/// let veth = Veth::builder("ct0-host", "eth0")
+///     .peer_netns_of(&child)
+///     .address(Ipv4Addr::new(10, 0, 0, 1), 30)
+///     .peer_address(Ipv4Addr::new(10, 0, 0, 2), 30)
+///     .peer_default_route(Ipv4Addr::new(10, 0, 0, 1))
+///     .create()?;
+/// // ... the container talks to 10.0.0.1 ...
+/// drop(veth); // deletes both ends
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Dropping
 ///
 /// Dropping it deletes the pair (`RTM_DELLINK` on the first end; the kernel

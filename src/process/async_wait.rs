@@ -41,6 +41,16 @@ impl Child {
     /// runtime, or in one built without its IO driver (`enable_io()` or
     /// `enable_all()`). The child is left running and unreaped then.
     ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut child = containment::Container::builder()
+    ///     .command("/bin/sleep", ["1"])
+    ///     .spawn()?;
+    /// let status = child.wait_async().await?;
+    /// assert!(status.success());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// Cancel-safe: dropping the future before it completes leaves the child
     /// running and unreaped, and a later `wait_async`, [`Child::wait`] or
     /// [`Child::try_wait`] still returns its status.
