@@ -40,7 +40,9 @@
 //!
 //! - `netlink` (default): the `net` module (`netlink-packet-route`,
 //!   `netlink-sys`).
-//! - `tokio`: `Child::wait_async`.
+//! - `tokio`: `Child::wait_async`. Needs tokio 1.54 (its sound
+//!   `AsyncFd::register_with_interest`), hence Rust 1.85 with this feature;
+//!   the crate without it keeps its own `rust-version`.
 //!
 //! ## Safety story
 //!
