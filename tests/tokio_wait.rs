@@ -5,6 +5,7 @@
 mod common;
 
 use containment::{Container, Namespaces};
+use std::future::Future;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -178,4 +179,32 @@ fn without_io_driver_panics_not_hangs() {
     // child can still be waited for synchronously.
     assert!(r.is_err(), "expected a panic, got {r:?}");
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn dropping_the_future_leaves_the_child_waitable() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let mut child = Container::builder()
+        .command("/bin/sleep", ["30"])
+        .spawn()
+        .unwrap();
+    rt.block_on(async {
+        let mut fut = std::pin::pin!(child.wait_async());
+        // Poll once: registered with the reactor, still pending.
+        let polled =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_pending()))
+                .await;
+        assert!(polled, "a sleeping child's wait completed");
+    }); // the future is dropped here
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the child was reaped or lost"
+    );
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
 }
