@@ -1,16 +1,19 @@
 //! The typed builder: everything a container is made of, validated in the
 //! parent before any process exists.
 
+use crate::caps::Capabilities;
 use crate::error::SpawnError;
 use crate::mount::FsConfig;
 use crate::namespace::{
     format_id_map, validate_id_maps, validate_offsets, validate_uts_name, IdMap, Namespace,
-    Namespaces, TimeOffsets,
+    Namespaces, NsFd, TimeOffsets,
 };
+use crate::process::Rlimit;
 use crate::process::{
-    self, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
+    self, CapsPlan, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
 };
 use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -56,7 +59,36 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
+    caps: Option<Capabilities>,
+    rlimits: Vec<(Rlimit, u64, u64)>,
+    no_new_privs: bool,
+    pdeathsig: Option<i32>,
+    pass_fds: Vec<(OwnedFd, i32)>,
+    join: Option<(JoinTarget, Namespaces)>,
+    init: bool,
+    #[cfg(feature = "seccomp")]
+    seccomp: Option<crate::seccomp::Filter>,
+    #[cfg(feature = "landlock")]
+    landlock: Option<crate::landlock::Landlock>,
     pub(crate) fs: FsConfig,
+}
+
+/// What joining needs, prepared in the parent.
+#[derive(Debug, Default)]
+struct JoinPlan {
+    fds: Vec<(OwnedFd, i32)>,
+    root: Option<(OwnedFd, OwnedFd)>,
+    /// (target PID namespace, this thread's pid_for_children to restore).
+    pid_ns: Option<(OwnedFd, OwnedFd)>,
+    become_root: bool,
+    pidfd: Option<OwnedFd>,
+}
+
+/// The process whose namespaces a spawn joins.
+#[derive(Debug)]
+enum JoinTarget {
+    Pidfd(OwnedFd),
+    Pid(i32),
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -235,6 +267,118 @@ impl ContainerBuilder {
         self
     }
 
+    // ------------------------------------------------------------- privileges
+
+    /// The capability sets the program starts with (default: unchanged, so
+    /// root inside keeps every capability of its user namespace). See
+    /// [`Capabilities::docker_default`] and [`Capabilities::none`].
+    pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
+        self.caps = Some(caps);
+        self
+    }
+
+    /// Sets a resource limit of the program (`setrlimit(2)`; use
+    /// [`crate::process::RLIM_INFINITY`] for no limit). Raising a hard limit
+    /// above the parent's needs `CAP_SYS_RESOURCE`.
+    pub fn rlimit(&mut self, resource: Rlimit, soft: u64, hard: u64) -> &mut Self {
+        self.rlimits.retain(|(r, _, _)| *r != resource);
+        self.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Sets `PR_SET_NO_NEW_PRIVS` (default: off): after it, set-user-ID
+    /// programs and file capabilities no longer raise privileges.
+    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
+        self.no_new_privs = on;
+        self
+    }
+
+    /// Installs a seccomp filter as the last step before exec (feature
+    /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
+    #[cfg(feature = "seccomp")]
+    pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
+        self.seccomp = Some(filter);
+        self
+    }
+
+    /// Restricts the program's filesystem access with Landlock (feature
+    /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
+    /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
+    #[cfg(feature = "landlock")]
+    pub fn landlock(&mut self, rules: crate::landlock::Landlock) -> &mut Self {
+        self.landlock = Some(rules);
+        self
+    }
+
+    /// Kill the container (`SIGKILL`) when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`; default: off).
+    ///
+    /// The kernel ties this to the spawning **thread**, not the process: a
+    /// container spawned from a short-lived thread (a thread pool's worker)
+    /// dies when that thread exits. The race where the parent dies before the
+    /// child asks is closed with a pidfd check.
+    pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
+        self.pdeathsig = on.then_some(libc::SIGKILL);
+        self
+    }
+
+    /// Passes a descriptor to the program as number `target` (>= 3). Every
+    /// other descriptor of the parent is closed at exec, except stdio.
+    pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
+        self.pass_fds.push((fd.into(), target));
+        self
+    }
+
+    // ------------------------------------------------- running containers
+
+    /// Runs the program inside namespaces of an existing process (like
+    /// `docker exec` or `nsenter`), given its pidfd. `kinds` says which (use
+    /// [`Namespaces::all()`] for all of them; kinds the target shares with
+    /// the caller are skipped).
+    ///
+    /// The user namespace is joined first and the mount namespace last;
+    /// with the mount namespace, the program also gets the target's root and
+    /// working directory (unless [`current_dir`](Self::current_dir) is set).
+    /// The PID namespace is entered by the spawning thread for the duration
+    /// of the clone (`setns` on a PID namespace only affects children), so
+    /// no extra fork is needed. A kind cannot be both joined and created;
+    /// joining a user namespace excludes creating any namespace.
+    pub fn join(&mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> &mut Self {
+        match pidfd.try_clone_to_owned() {
+            Ok(fd) => self.join = Some((JoinTarget::Pidfd(fd), kinds)),
+            // Reported at spawn: the pid -1 never exists.
+            Err(_) => self.join = Some((JoinTarget::Pid(-1), kinds)),
+        }
+        self
+    }
+
+    /// [`join`](Self::join) a running [`Child`]'s namespaces.
+    pub fn join_child(&mut self, child: &Child, kinds: Namespaces) -> &mut Self {
+        self.join(child.pidfd(), kinds)
+    }
+
+    /// [`join`](Self::join) the namespaces of process `pid` (a pidfd is
+    /// opened at spawn, so a recycled pid is caught then at the latest).
+    pub fn join_pid(&mut self, pid: i32, kinds: Namespaces) -> &mut Self {
+        self.join = Some((JoinTarget::Pid(pid), kinds));
+        self
+    }
+
+    /// Runs a minimal init as PID 1 (like `docker run --init` or tini): it
+    /// starts the program as its child, forwards SIGHUP, SIGINT, SIGQUIT,
+    /// SIGUSR1/2, SIGPIPE, SIGALRM, SIGTERM, SIGWINCH, SIGCONT and the
+    /// terminal stop signals to it, reaps every orphan, and exits with the
+    /// program's status (128 + N when the program was killed by signal N).
+    ///
+    /// Without it (the default) the program itself is PID 1 of a new PID
+    /// namespace: it receives only signals it handles, orphans are
+    /// re-parented to it (zombies stay unless it reaps them), and when it
+    /// exits the kernel kills every other process in the namespace.
+    pub fn init(&mut self, on: bool) -> &mut Self {
+        self.init = on;
+        self
+    }
+
     /// Use the legacy `clone(2)` path instead of `clone3` (for testing the
     /// fallback that kernels without clone3 take).
     #[doc(hidden)]
@@ -266,6 +410,101 @@ impl ContainerBuilder {
         let c = process::spawn(p)?;
         c.wait_with_output()
             .map_err(|e| SpawnError::setup("collecting the child's output", e))
+    }
+
+    fn prepare_join(&self, new: Namespaces) -> Result<JoinPlan, SpawnError> {
+        let mut plan = JoinPlan::default();
+        let Some((target, kinds)) = &self.join else {
+            return Ok(plan);
+        };
+        let pidfd = match target {
+            JoinTarget::Pidfd(fd) => fd
+                .try_clone()
+                .map_err(|e| SpawnError::setup("duplicating the target's pidfd", e))?,
+            JoinTarget::Pid(pid) => {
+                crate::sys::pidfd_open(*pid).map_err(|e| SpawnError::Setup {
+                    op: "pidfd_open of the process to join",
+                    hint: Some(format!("process {pid} does not exist or cannot be seen")),
+                    source: e,
+                })?
+            }
+        };
+        let both = new & *kinds;
+        if !both.is_empty() {
+            return Err(SpawnError::invalid(
+                "join",
+                both,
+                "a namespace kind cannot be both created and joined",
+            ));
+        }
+        let pid = crate::namespace::pidfd_pid(pidfd.as_fd())?;
+        for k in kinds.kinds() {
+            let fd = NsFd::from_pidfd(pidfd.as_fd(), k)?;
+            let own = NsFd::open_self(k)?;
+            if fd.id()? == own.id()? {
+                continue;
+            }
+            match k {
+                Namespace::Pid => {
+                    plan.pid_ns = Some((
+                        fd.into(),
+                        NsFd::open_path("/proc/thread-self/ns/pid_for_children", None)?.into(),
+                    ));
+                }
+                Namespace::User => {
+                    if !new.is_empty() {
+                        return Err(SpawnError::invalid(
+                            "join",
+                            kinds,
+                            "joining a user namespace cannot be combined with creating namespaces",
+                        ));
+                    }
+                    let maps = crate::namespace::read_id_map(pid, false)?;
+                    let gmaps = crate::namespace::read_id_map(pid, true)?;
+                    plan.become_root =
+                        maps.iter().any(|m| m.inside == 0) && gmaps.iter().any(|m| m.inside == 0);
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                }
+                _ => plan.fds.push((fd.into(), k.clone_flag() as i32)),
+            }
+            if k == Namespace::Mount {
+                let open_dir = |what: &str| -> Result<OwnedFd, SpawnError> {
+                    let path = format!("/proc/{pid}/{what}");
+                    let c = CString::new(path.clone())
+                        .map_err(|_| SpawnError::invalid("join", &path, "contains a NUL byte"))?;
+                    // SAFETY: NUL-terminated path; O_PATH descriptor owned below.
+                    let r = unsafe {
+                        libc::open(
+                            c.as_ptr(),
+                            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                        )
+                    };
+                    if r < 0 {
+                        return Err(SpawnError::setup(
+                            "opening the target's root or cwd",
+                            std::io::Error::last_os_error(),
+                        ));
+                    }
+                    // SAFETY: a new descriptor nobody else owns.
+                    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+                };
+                let root = open_dir("root")?;
+                let cwd = if self.cwd.is_some() {
+                    open_dir("root")?
+                } else {
+                    open_dir("cwd")?
+                };
+                plan.root = Some((root, cwd));
+            }
+        }
+        // The /proc/<pid> files were opened for the process behind the pidfd.
+        crate::sys::pidfd_send_signal(pidfd.as_fd(), 0).map_err(|e| SpawnError::Setup {
+            op: "checking the process to join is alive",
+            source: e,
+            hint: Some("the target exited while its namespaces were being opened".into()),
+        })?;
+        plan.pidfd = Some(pidfd);
+        Ok(plan)
     }
 
     fn prepare(&self, output: Option<()>) -> Result<Prepared, SpawnError> {
@@ -500,6 +739,99 @@ impl ContainerBuilder {
             None => None,
         };
 
+        // Privileges and descriptors.
+        let caps = match self.caps {
+            Some(c) => {
+                c.validate()
+                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
+                let last_cap = crate::caps::last_cap().min(63);
+                let known = if last_cap == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (last_cap + 1)) - 1
+                };
+                Some(CapsPlan {
+                    drop_bounding: known & !c.bounding.bits(),
+                    last_cap,
+                    effective: c.effective.bits(),
+                    permitted: c.permitted.bits(),
+                    inheritable: c.inheritable.bits(),
+                    ambient: c.ambient.bits(),
+                })
+            }
+            None => None,
+        };
+        let mut rlimits = Vec::new();
+        for (r, soft, hard) in &self.rlimits {
+            if soft > hard {
+                return Err(SpawnError::invalid(
+                    "rlimit",
+                    (r, soft, hard),
+                    "the soft limit exceeds the hard limit",
+                ));
+            }
+            rlimits.push((r.resource(), *soft, *hard));
+        }
+        let mut keep = Vec::new();
+        let pdeathsig = match self.pdeathsig {
+            Some(sig) => {
+                let me = crate::sys::pidfd_open(std::process::id() as i32)
+                    .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
+                let raw = me.as_raw_fd();
+                keep.push(me);
+                Some((sig, raw))
+            }
+            None => None,
+        };
+        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
+        let mut pass_fds = Vec::new();
+        for (i, (fd, target)) in self.pass_fds.iter().enumerate() {
+            if *target < 3 {
+                return Err(SpawnError::invalid(
+                    "pass_fd",
+                    target,
+                    "descriptors 0, 1 and 2 are stdio: use stdin/stdout/stderr",
+                ));
+            }
+            if self.pass_fds[..i].iter().any(|(_, t)| t == target) {
+                return Err(SpawnError::invalid(
+                    "pass_fd",
+                    target,
+                    "two descriptors are passed as the same number",
+                ));
+            }
+            // A copy above every target, so no dup2 clobbers a later source.
+            // SAFETY: F_DUPFD_CLOEXEC on a live descriptor.
+            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, max_target + 1) };
+            if r < 0 {
+                return Err(SpawnError::setup(
+                    "duplicating a passed descriptor",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            // SAFETY: a new descriptor nobody else owns.
+            let copy = unsafe { OwnedFd::from_raw_fd(r) };
+            pass_fds.push((copy.as_raw_fd(), *target));
+            keep.push(copy);
+        }
+
+        #[cfg(feature = "seccomp")]
+        let seccomp = self.seccomp.clone().map(|f| f.into_program());
+        #[cfg(not(feature = "seccomp"))]
+        let seccomp: Option<Vec<libc::sock_filter>> = None;
+
+        #[cfg(feature = "landlock")]
+        let landlock = match &self.landlock {
+            Some(l) => l.build()?,
+            None => None,
+        };
+        #[cfg(not(feature = "landlock"))]
+        let landlock: Option<OwnedFd> = None;
+
+        // Joining a running container.
+        let join = self.prepare_join(ns)?;
+        let become_root = become_root || join.become_root;
+
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
             Some(_) => None,
@@ -528,6 +860,20 @@ impl ContainerBuilder {
                 sync_fd: None,
                 become_root,
                 ids,
+                caps,
+                rlimits,
+                no_new_privs: self.no_new_privs || seccomp.is_some() || landlock.is_some(),
+                landlock: landlock.as_ref().map(|f| f.as_raw_fd()),
+                seccomp,
+                pdeathsig,
+                close_fds: true,
+                pass_fds,
+                join: join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect(),
+                join_root: join
+                    .root
+                    .as_ref()
+                    .map(|(r, c)| (r.as_raw_fd(), c.as_raw_fd())),
+                init: self.init,
                 time,
                 hostname,
                 domainname,
@@ -545,6 +891,18 @@ impl ContainerBuilder {
             id_maps,
             stdio,
             cgroup_fd: None,
+            join_pid_ns: join.pid_ns,
+            keep: {
+                let mut keep = keep;
+                keep.extend(join.fds.into_iter().map(|(f, _)| f));
+                if let Some((r, c)) = join.root {
+                    keep.push(r);
+                    keep.push(c);
+                }
+                keep.extend(join.pidfd);
+                keep.extend(landlock);
+                keep
+            },
             force_legacy: self.force_legacy_clone,
             program,
         })

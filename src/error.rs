@@ -74,6 +74,8 @@ pub enum Step {
     ParentDeathSignal,
     /// Installing a seccomp filter.
     Seccomp,
+    /// Restricting the program with a Landlock ruleset.
+    Landlock,
     /// Setting up stdin/stdout/stderr and passed descriptors.
     Stdio,
     /// Closing descriptors that must not reach the program.
@@ -121,6 +123,7 @@ impl Step {
         Step::NoNewPrivs,
         Step::ParentDeathSignal,
         Step::Seccomp,
+        Step::Landlock,
         Step::Stdio,
         Step::CloseFds,
         Step::Signals,
@@ -161,6 +164,7 @@ impl Step {
             Step::NoNewPrivs => "no_new_privs",
             Step::ParentDeathSignal => "pdeathsig",
             Step::Seccomp => "seccomp",
+            Step::Landlock => "landlock_restrict_self",
             Step::Stdio => "stdio",
             Step::CloseFds => "close_fds",
             Step::Signals => "signals",
@@ -361,9 +365,16 @@ pub enum SpawnError {
     /// A step in the child failed.
     #[error(transparent)]
     Child(#[from] ChildError),
+    /// Opening or checking a namespace to join failed.
+    #[error(transparent)]
+    Namespace(#[from] crate::namespace::Error),
     /// Setting up the container's mounts or root failed in the parent.
     #[error(transparent)]
     Mount(#[from] crate::mount::Error),
+    /// The Landlock ruleset cannot be built or enforced.
+    #[cfg(feature = "landlock")]
+    #[error(transparent)]
+    Landlock(#[from] crate::landlock::Error),
     /// Creating or configuring the container's cgroup failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),

@@ -55,17 +55,23 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod caps;
 pub mod cgroup;
 pub mod container;
 pub mod error;
+#[cfg(feature = "landlock")]
+pub mod landlock;
 pub mod mount;
 pub mod namespace;
 #[cfg(feature = "netlink")]
 pub mod net;
 pub mod probe;
 pub mod process;
+#[cfg(feature = "seccomp")]
+pub mod seccomp;
 pub mod sys;
 
+pub use caps::{CapSet, Capabilities, Capability};
 pub use container::{Container, ContainerBuilder};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};

@@ -569,3 +569,26 @@ fn user_namespace_as_unprivileged_user() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn time_offsets_with_user_namespace() {
+    require_root!();
+    // Regression: offsets are written before the child changes its ids
+    // (after setresuid the process is non-dumpable and its /proc files are
+    // root-owned, so the write failed with EACCES).
+    let out = Container::builder()
+        .namespaces(Namespaces::USER | Namespaces::TIME)
+        .uid_map([IdMap::new(0, 100_000, 65_536)])
+        .gid_map([IdMap::new(0, 100_000, 65_536)])
+        .time_offsets(TimeOffsets::new().boottime_secs(1_000_000))
+        .command("/bin/cat", ["/proc/uptime"])
+        .output()
+        .unwrap();
+    let inside: f64 = stdout(&out)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(inside > 1_000_000.0, "uptime inside {inside}");
+}

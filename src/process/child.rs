@@ -22,6 +22,18 @@ pub(crate) struct IdsPlan {
     pub clear_groups: bool,
 }
 
+/// Capabilities as the child applies them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CapsPlan {
+    /// Capabilities 0..=last_cap to drop from the bounding set.
+    pub drop_bounding: u64,
+    pub last_cap: u8,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
 /// Everything the child needs, prepared by the parent.
 #[derive(Debug)]
 pub(crate) struct ChildPlan {
@@ -33,6 +45,33 @@ pub(crate) struct ChildPlan {
     pub become_root: bool,
     /// Final ids, set just before exec.
     pub ids: Option<IdsPlan>,
+    /// Capability sets.
+    pub caps: Option<CapsPlan>,
+    /// Resource limits: (resource, soft, hard).
+    pub rlimits: Vec<(i32, u64, u64)>,
+    /// `PR_SET_NO_NEW_PRIVS`.
+    pub no_new_privs: bool,
+    /// Signal on parent death, and a pidfd of the parent to close the race
+    /// where the parent died before the child asked.
+    pub pdeathsig: Option<(i32, RawFd)>,
+    /// Mark every descriptor >= 3 close-on-exec (then dup the passed ones).
+    pub close_fds: bool,
+    /// Namespaces to join with setns: (descriptor, CLONE_NEW* type), user
+    /// first and mount last.
+    pub join: Vec<(RawFd, i32)>,
+    /// After joining a mount namespace: the target's root and working
+    /// directory (O_PATH descriptors of /proc/<pid>/root and cwd).
+    pub join_root: Option<(RawFd, RawFd)>,
+    /// Run a minimal init as PID 1 that forks the program, forwards
+    /// signals to it, reaps every zombie and exits with its status.
+    pub init: bool,
+    /// A Landlock ruleset descriptor to restrict the program with.
+    pub landlock: Option<RawFd>,
+    /// A seccomp BPF program installed just before exec.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// Descriptors passed to the program: (source, number in the program).
+    /// Sources are above every target (the parent made sure).
+    pub pass_fds: Vec<(RawFd, RawFd)>,
     /// A new time namespace: `Some(offsets text)` (possibly empty).
     pub time: Option<Vec<u8>>,
     pub hostname: Option<Vec<u8>>,
@@ -98,7 +137,200 @@ fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), ChildFailure> {
 
 const TIMENS_OFFSETS: &CStr = c"/proc/self/timens_offsets";
 
+fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(ChildFailure::last(Step::ParentDeathSignal));
+    }
+    // The parent may have died before the prctl: then no signal will come.
+    // SAFETY: pidfd_send_signal with signal 0 only checks for existence.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            parent,
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r != 0 && sys::errno() == libc::ESRCH {
+        sys::exit_immediately(127);
+    }
+    Ok(())
+}
+
+fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
+    for cap in 0..=c.last_cap {
+        if c.drop_bounding & (1u64 << cap) != 0 {
+            // SAFETY: prctl with integer arguments.
+            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+            if r != 0 && sys::errno() != libc::EINVAL {
+                return Err(ChildFailure {
+                    step: Step::Capabilities,
+                    index: cap as u32,
+                    errno: sys::errno(),
+                });
+            }
+        }
+    }
+    // Keep the permitted set across a change to a non-zero uid.
+    // SAFETY: prctl with integer arguments.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } as libc::c_long,
+        Step::Capabilities,
+    )
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn apply_caps_after_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
+    const V3: u32 = 0x2008_0522; // _LINUX_CAPABILITY_VERSION_3
+    let mut h = CapHeader {
+        version: V3,
+        pid: 0,
+    };
+    let word = |m: u64, i: usize| (m >> (32 * i)) as u32;
+    let d = [0, 1].map(|i| CapData {
+        effective: word(c.effective, i),
+        permitted: word(c.permitted, i),
+        inheritable: word(c.inheritable, i),
+    });
+    // SAFETY: header and two data words, as capset(2) version 3 expects.
+    check(
+        unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) },
+        Step::Capabilities,
+    )?;
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        check(
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            ) as libc::c_long,
+            Step::Capabilities,
+        )?;
+        for cap in 0..=c.last_cap {
+            if c.ambient & (1u64 << cap) != 0 {
+                let r = libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                );
+                if r != 0 {
+                    return Err(ChildFailure::last_at(Step::Capabilities, cap as u32));
+                }
+            }
+        }
+        check(
+            libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) as libc::c_long,
+            Step::Capabilities,
+        )
+    }
+}
+
+/// Marks every descriptor >= 3 close-on-exec: `close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC` (Linux 5.11), else a walk of `/proc/self/fd` with
+/// `getdents64` into a stack buffer.
+fn cloexec_from_3() -> Result<(), ChildFailure> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain system call with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return Ok(());
+    }
+    // SAFETY: NUL-terminated path.
+    let dir = unsafe {
+        libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if dir < 0 {
+        return Err(ChildFailure::last(Step::CloseFds));
+    }
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: buf is a live buffer of the given length.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            let f = ChildFailure::last(Step::CloseFds);
+            // SAFETY: dir was opened above.
+            unsafe { libc::close(dir) };
+            return Err(f);
+        }
+        if n == 0 {
+            break;
+        }
+        let mut off = 0usize;
+        while off + 19 < n as usize {
+            // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name...
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let mut fd: i32 = 0;
+            let mut digits = 0;
+            for &b in &buf[off + 19..(off + reclen).min(buf.len())] {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                fd = fd.saturating_mul(10).saturating_add((b - b'0') as i32);
+                digits += 1;
+            }
+            if digits > 0 && fd >= 3 && fd != dir {
+                // SAFETY: fcntl on a descriptor number; a closed one gives EBADF.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            if reclen == 0 {
+                break;
+            }
+            off += reclen;
+        }
+    }
+    // SAFETY: dir was opened above.
+    unsafe { libc::close(dir) };
+    Ok(())
+}
+
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
+    // 0. Die with the parent, if asked (again after the ids change below,
+    //    which clears the setting).
+    if let Some((sig, parent)) = plan.pdeathsig {
+        set_pdeathsig(sig, parent)?;
+    }
+    // 0b. Join existing namespaces (user first, mount last), then the
+    //     target's root and working directory.
+    for (i, (fd, nstype)) in plan.join.iter().enumerate() {
+        // SAFETY: plain system call on a descriptor the parent opened.
+        if unsafe { libc::setns(*fd, *nstype) } != 0 {
+            return Err(ChildFailure::last_at(Step::Setns, i as u32));
+        }
+    }
+    if let Some((root, cwd)) = plan.join_root {
+        // SAFETY: fchdir/chroot/fchdir on descriptors the parent opened.
+        unsafe {
+            if libc::fchdir(root) != 0 || libc::chroot(c".".as_ptr()) != 0 {
+                return Err(ChildFailure::last_at(Step::Chroot, 0));
+            }
+            if libc::fchdir(cwd) != 0 {
+                return Err(ChildFailure::last(Step::Chdir));
+            }
+        }
+    }
     // 1. Wait until the parent has written the uid/gid maps.
     if let Some(fd) = plan.sync_fd {
         let mut b = 0u8;
@@ -119,12 +351,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             });
         }
     }
-    // 2. Root inside the new user namespace, for the privileged steps below.
-    if plan.become_root {
-        set_ids(0, 0, false)?;
-    }
-    // 3. Time namespace: unshare now, offsets before the first process runs
-    //    in it; execve moves us in.
+    // 2. Time namespace: unshare now, offsets before the first process runs
+    //    in it; execve moves us in. Before any change of ids: a change of
+    //    ids makes the process non-dumpable, which turns /proc/self/* into
+    //    root-owned files and the offsets write into EACCES.
     if let Some(offsets) = &plan.time {
         // SAFETY: plain system call.
         check(
@@ -138,6 +368,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
                 errno,
             })?;
         }
+    }
+    // 3. Root inside the new user namespace, for the privileged steps below.
+    if plan.become_root {
+        set_ids(0, 0, false)?;
     }
     // 4. UTS names.
     if let Some(h) = &plan.hostname {
@@ -158,11 +392,32 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             errno,
         })?;
     }
-    // 7. Final ids.
+    // 7. Resource limits (raising a hard limit needs CAP_SYS_RESOURCE, so
+    //    before capabilities and ids are dropped).
+    for (i, (res, soft, hard)) in plan.rlimits.iter().enumerate() {
+        let lim = libc::rlimit {
+            rlim_cur: *soft,
+            rlim_max: *hard,
+        };
+        // SAFETY: lim is a valid rlimit.
+        if unsafe { libc::setrlimit(*res as _, &lim) } != 0 {
+            return Err(ChildFailure::last_at(Step::Rlimit, i as u32));
+        }
+    }
+    // 8. Capabilities and final ids, in runc's order.
+    if let Some(c) = &plan.caps {
+        apply_caps_before_ids(c)?;
+    }
     if let Some(ids) = plan.ids {
         set_ids(ids.uid, ids.gid, ids.clear_groups)?;
     }
-    // 8. Working directory.
+    if let Some(c) = &plan.caps {
+        apply_caps_after_ids(c)?;
+    }
+    if let Some((sig, parent)) = plan.pdeathsig {
+        set_pdeathsig(sig, parent)?;
+    }
+    // 9. Working directory.
     if let Some(cwd) = &plan.cwd {
         // SAFETY: NUL-terminated path.
         check(
@@ -170,7 +425,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::Chdir,
         )?;
     }
-    // 9. Standard streams. Sources are >= 3 (the parent made sure), so no
+    // 9b. A minimal init as PID 1: forks the program and never returns here.
+    if plan.init {
+        init::run(plan.err_fd)?;
+    }
+    // 10. Standard streams. Sources are >= 3 (the parent made sure), so no
     //    dup2 clobbers a later source; dup2 clears close-on-exec on the copy.
     for (target, src) in plan.stdio.iter().enumerate() {
         if *src >= 0 {
@@ -181,9 +440,55 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             )?;
         }
     }
-    // 10. Signals: default dispositions, empty mask.
+    // 11. Descriptors: nothing but stdio and the passed ones reaches the
+    //     program.
+    if plan.close_fds {
+        cloexec_from_3()?;
+    }
+    for (i, (src, target)) in plan.pass_fds.iter().enumerate() {
+        // SAFETY: valid descriptor numbers; dup2 clears close-on-exec.
+        if unsafe { libc::dup2(*src, *target) } < 0 {
+            return Err(ChildFailure::last_at(Step::Stdio, 3 + i as u32));
+        }
+    }
+    // 12. Signals: default dispositions, empty mask.
     reset_signals(plan.reset_handlers)?;
-    // 11. Exec, trying each candidate of the PATH search.
+    // 13. No new privileges (after this, setuid binaries do not elevate).
+    if plan.no_new_privs {
+        // SAFETY: prctl with integer arguments.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long,
+            Step::NoNewPrivs,
+        )?;
+    }
+    // 13b. Landlock (needs no_new_privs, set above).
+    if let Some(fd) = plan.landlock {
+        // SAFETY: plain system call on the ruleset descriptor.
+        check(
+            unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) },
+            Step::Landlock,
+        )?;
+    }
+    // 13c. Seccomp: last, so that the filter sees only the program.
+    if let Some(prog) = &plan.seccomp {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: fprog points to the plan's instructions, alive until exec.
+        check(
+            unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                )
+            },
+            Step::Seccomp,
+        )?;
+    }
+    // 14. Exec, trying each candidate of the PATH search.
     let mut errno = libc::ENOENT;
     let mut index = 0;
     for (i, path) in plan.exec_paths.iter().enumerate() {
@@ -211,6 +516,108 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         index,
         errno,
     })
+}
+
+/// The minimal init (like `docker run --init` or tini): PID 1 forks the
+/// program, forwards the usual signals to it, reaps every child, and exits
+/// with the program's status (128 + N when it was killed by signal N).
+mod init {
+    use super::*;
+
+    /// Signals forwarded to the program.
+    const FORWARD: [i32; 13] = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGPIPE,
+        libc::SIGALRM,
+        libc::SIGTERM,
+        libc::SIGWINCH,
+        libc::SIGCONT,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ];
+
+    extern "C" fn noop(_: i32) {}
+
+    /// Returns Ok(()) in the forked program (which goes on to exec); in
+    /// PID 1, never returns.
+    pub(super) fn run(err_fd: RawFd) -> Result<(), ChildFailure> {
+        // SAFETY: signal-mask and sigaction calls on zeroed (valid) structs;
+        // raw clone with fork semantics; waitpid/kill/sigwaitinfo/_exit.
+        // All async-signal-safe.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+            // A PID 1 only receives signals it has a handler for: install a
+            // no-op one; the signals stay blocked and sigwaitinfo takes them.
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = noop as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            for sig in FORWARD.iter().chain(&[libc::SIGCHLD]) {
+                libc::sigaction(*sig, &sa, std::ptr::null_mut());
+            }
+            // Adopt orphans even without a PID namespace.
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            let main = libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            );
+            if main < 0 {
+                return Err(ChildFailure::last(Step::Fork));
+            }
+            if main == 0 {
+                // The program: the handlers are reset by the signal step.
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                for sig in FORWARD.iter().chain(&[libc::SIGCHLD]) {
+                    libc::sigaction(*sig, &dfl, std::ptr::null_mut());
+                }
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+                return Ok(());
+            }
+            let main = main as libc::pid_t;
+            // Only the program reports on the error pipe from now on; the
+            // parent sees EOF once it has exec'd.
+            libc::close(err_fd);
+            loop {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let sig = libc::sigwaitinfo(&all, &mut info);
+                if sig < 0 {
+                    continue;
+                }
+                if sig != libc::SIGCHLD {
+                    libc::kill(main, sig);
+                    continue;
+                }
+                loop {
+                    let mut st = 0;
+                    let pid = libc::waitpid(-1, &mut st, libc::WNOHANG);
+                    if pid <= 0 {
+                        break;
+                    }
+                    if pid == main {
+                        let code = if libc::WIFEXITED(st) {
+                            libc::WEXITSTATUS(st)
+                        } else if libc::WIFSIGNALED(st) {
+                            128 + libc::WTERMSIG(st)
+                        } else {
+                            continue;
+                        };
+                        sys::exit_immediately(code);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {

@@ -9,13 +9,15 @@
 mod async_wait;
 mod child;
 mod handle;
+mod limits;
 mod spawn;
 mod stdio;
 
 pub use handle::Child;
+pub use limits::{Rlimit, RLIM_INFINITY};
 pub use std::process::Output;
 pub use stdio::Stdio;
 
-pub(crate) use child::{ChildPlan, IdsPlan};
+pub(crate) use child::{CapsPlan, ChildPlan, IdsPlan};
 pub(crate) use spawn::{spawn, IdMapsPlan, Prepared};
 pub(crate) use stdio::PreparedStdio;

@@ -28,6 +28,11 @@ pub(crate) struct Prepared {
     pub stdio: [PreparedStdio; 3],
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
+    /// Enter this PID namespace on the spawning thread around the clone,
+    /// then restore the second descriptor (the thread's pid_for_children).
+    pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
+    /// Descriptors the child uses that the parent closes after clone.
+    pub keep: Vec<OwnedFd>,
     /// Use the legacy clone(2) path (testing the fallback).
     pub force_legacy: bool,
     /// For error messages.
@@ -81,6 +86,27 @@ impl Drop for SignalBlock {
     }
 }
 
+/// The spawning thread inside another PID namespace (for its children only)
+/// until dropped.
+struct PidNsSwitch<'a> {
+    restore: BorrowedFd<'a>,
+}
+
+impl<'a> PidNsSwitch<'a> {
+    fn enter(target: BorrowedFd<'_>, restore: BorrowedFd<'a>) -> Result<Self, SpawnError> {
+        namespace::setns(target, Some(namespace::Namespace::Pid))?;
+        Ok(PidNsSwitch { restore })
+    }
+}
+
+impl Drop for PidNsSwitch<'_> {
+    fn drop(&mut self) {
+        // Back to our own namespace for later children; this cannot fail
+        // for the namespace the thread was in.
+        let _ = namespace::setns(self.restore, Some(namespace::Namespace::Pid));
+    }
+}
+
 fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
     let mut flags = CloneFlags::from_bits_retain((p.namespaces - Namespaces::TIME).bits() as u64)
         | CloneFlags::PIDFD
@@ -89,6 +115,10 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
         flags |= CloneFlags::INTO_CGROUP;
     }
     let mut pidfd: i32 = -1;
+    let _pidns = match &p.join_pid_ns {
+        Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
+        None => None,
+    };
     let _block = SignalBlock::new();
     let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
     if !p.force_legacy {
@@ -257,6 +287,7 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
         parents[i] = s.parent;
     }
     drop(p.cgroup_fd.take());
+    p.keep.clear();
 
     if let (Some(m), Some(w)) = (&p.id_maps, sync_w) {
         write_id_maps(pid, m)?;

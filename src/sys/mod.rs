@@ -1,11 +1,12 @@
 //! Raw system calls that `nix` does not offer: `clone3`, pidfds,
-//! `setdomainname`, and the few async-signal-safe helpers the child uses.
+//! `setdomainname`, the new mount API and `openat2` ([`mount_api`]), and the few async-signal-safe helpers the child uses.
 //!
 //! This is the only layer that knows system call numbers. Everything here is
 //! a thin wrapper: it does not allocate (except where documented), and the
 //! functions marked for the child are async-signal-safe.
 
 pub mod clone3;
+pub mod mount_api;
 pub mod pidfd;
 
 pub use clone3::{clone3, clone_legacy, CloneArgs, CloneFlags};

@@ -1,0 +1,1412 @@
+//! The parent prepares a [`MountPlan`] from the [`FsConfig`]; the child
+//! applies it between clone and exec.
+//!
+//! Child-side rules (see `DESIGN.md`): no allocation, no locks, no panics;
+//! every string is a `CString` made in the parent; fds are `OwnedFd`s (their
+//! `Drop` is a bare `close(2)`); errors are `{step, index, errno}`.
+//!
+//! Order in the child:
+//! 1. propagation of `/` (private by default);
+//! 2. the root: an overlay mounted on its merged directory, or the root
+//!    directory bind-mounted onto itself (`MS_BIND | MS_REC`); then an
+//!    `O_PATH` descriptor of it that every later lookup is relative to;
+//! 3. `/proc`, `/dev`, the user's mounts in order, masked paths, read-only
+//!    paths, the read-only root, all **before** the pivot, with every
+//!    target resolved by `openat2(root, path, RESOLVE_IN_ROOT)` so a
+//!    symlink in the rootfs (`etc -> /etc`, `../../x`) stays inside it;
+//!    mounts go onto the resolved descriptor (`move_mount` with
+//!    `MOVE_MOUNT_T_EMPTY_PATH`, or `mount(2)` on `/proc/self/fd/N` as runc's
+//!    `mountViaFds` does, formatted into a stack buffer);
+//! 4. `pivot_root(".", ".")` after `fchdir(root)`, then the old root made
+//!    private and detached with `umount2(".", MNT_DETACH)` (the trick runc
+//!    and lxc use: no directory for the old root is needed, so a read-only
+//!    root works), or `chroot(".")` when asked.
+
+use super::rootfs::{host_root_is_initramfs, DevSpec, Overlay, RootKind, RootMode, Rootfs};
+use super::spec::{Mount, MountKind, Propagation};
+use crate::error::{ChildFailure, Step};
+use crate::namespace::Namespaces;
+use crate::sys::mount_api as m;
+use crate::SpawnError;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// What the builder collected about the container's filesystem view.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FsConfig {
+    /// Mount a fresh proc on /proc (`None`: yes when the PID namespace is
+    /// new or a root is set).
+    pub(crate) mount_proc: Option<bool>,
+    /// The new root.
+    pub(crate) root: Option<Rootfs>,
+    /// pivot_root or chroot.
+    pub(crate) root_mode: RootMode,
+    /// The user's mounts, in order.
+    pub(crate) mounts: Vec<Mount>,
+    /// Remount the root read-only after setup.
+    pub(crate) readonly_root: bool,
+    /// Paths hidden behind /dev/null or an empty read-only tmpfs.
+    pub(crate) masked_paths: Vec<PathBuf>,
+    /// Paths bind-mounted read-only onto themselves.
+    pub(crate) readonly_paths: Vec<PathBuf>,
+    /// Propagation of the container's mounts.
+    pub(crate) propagation: Propagation,
+    /// What /dev holds (`None`: minimal with a root, untouched without).
+    pub(crate) dev: Option<DevSpec>,
+    /// Size of /dev/shm in the minimal /dev.
+    pub(crate) shm_size: Option<u64>,
+}
+
+/// A path inside the container, split for a lookup inside the root.
+#[derive(Debug)]
+struct Target {
+    /// As the user wrote it, normalised (`/a/b`).
+    shown: String,
+    /// Relative to the root (`a/b`).
+    rel: CString,
+    /// `a`, `a/b`: each prefix, to open and create what is missing.
+    prefixes: Vec<CString>,
+    /// `a`, `b`: each component name.
+    names: Vec<CString>,
+    /// Create a file (not a directory) when the last component is missing.
+    file: bool,
+}
+
+#[derive(Debug)]
+enum OverlayData {
+    /// The whole option string.
+    Fixed(CString),
+    /// The lower layers: the child opens them, puts a tmpfs on the target
+    /// for the upper and work directories, and names everything to
+    /// overlayfs as `/proc/self/fd/N`.
+    Ephemeral(Vec<CString>),
+}
+
+#[derive(Debug)]
+enum Action {
+    Bind {
+        source: CString,
+        recursive: bool,
+        attr: u64,
+    },
+    Fs {
+        fstype: &'static CStr,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+    },
+    Overlay {
+        flags: libc::c_ulong,
+        data: OverlayData,
+    },
+}
+
+#[derive(Debug)]
+struct MountOp {
+    target: Target,
+    action: Action,
+    desc: String,
+}
+
+#[derive(Debug)]
+enum RootSetup {
+    Bind,
+    Overlay { data: OverlayData, desc: String },
+}
+
+#[derive(Debug)]
+struct RootPlan {
+    /// Host path of the root (the merged directory for an overlay).
+    host: CString,
+    shown: String,
+    setup: RootSetup,
+    chroot: bool,
+}
+
+#[derive(Debug)]
+enum DevPlan {
+    Minimal { target: Target, shm_data: CString },
+    Host { target: Target },
+}
+
+/// The filesystem steps, ready for the child.
+#[derive(Debug)]
+pub(crate) struct MountPlan {
+    propagation: libc::c_ulong,
+    post_propagation: Option<libc::c_ulong>,
+    root: Option<RootPlan>,
+    proc_target: Option<Target>,
+    dev: Option<DevPlan>,
+    mounts: Vec<MountOp>,
+    masked: Vec<Target>,
+    readonly_paths: Vec<Target>,
+    readonly_root: bool,
+    user_ns: bool,
+}
+
+fn invalid(
+    field: &'static str,
+    value: impl std::fmt::Debug,
+    reason: impl Into<String>,
+) -> SpawnError {
+    SpawnError::invalid(field, value, reason)
+}
+
+fn cstring(field: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
+    CString::new(bytes)
+        .map_err(|_| invalid(field, String::from_utf8_lossy(bytes), "contains a NUL byte"))
+}
+
+/// Validates a path inside the container: absolute, no `..`, not `/`.
+fn container_path(field: &'static str, p: &Path, file: bool) -> Result<Target, SpawnError> {
+    if !p.is_absolute() {
+        return Err(invalid(
+            field,
+            p,
+            "must be an absolute path inside the container",
+        ));
+    }
+    let mut names = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(invalid(field, p, "`..` components are not allowed"))
+            }
+            Component::Normal(n) => names.push(n.as_bytes().to_vec()),
+            Component::Prefix(_) => return Err(invalid(field, p, "not a Linux path")),
+        }
+    }
+    if names.is_empty() {
+        return Err(invalid(
+            field,
+            p,
+            "the container's `/` itself cannot be a target (set the root instead)",
+        ));
+    }
+    let rel = names.join(&b'/');
+    let mut prefixes = Vec::with_capacity(names.len());
+    for i in 1..=names.len() {
+        prefixes.push(cstring(field, &names[..i].join(&b'/'))?);
+    }
+    Ok(Target {
+        shown: format!("/{}", String::from_utf8_lossy(&rel)),
+        rel: cstring(field, &rel)?,
+        prefixes,
+        names: names
+            .iter()
+            .map(|n| cstring(field, n))
+            .collect::<Result<_, _>>()?,
+        file,
+    })
+}
+
+/// A host path that must exist: made absolute and canonical.
+fn host_path(field: &'static str, p: &Path, want_dir: Option<bool>) -> Result<PathBuf, SpawnError> {
+    if !p.is_absolute() {
+        return Err(invalid(field, p, "must be an absolute path"));
+    }
+    let c = std::fs::canonicalize(p)
+        .map_err(|e| invalid(field, p, format!("cannot be resolved: {e}")))?;
+    if let Some(dir) = want_dir {
+        let md = std::fs::metadata(&c).map_err(|e| invalid(field, p, e.to_string()))?;
+        if dir && !md.is_dir() {
+            return Err(invalid(field, p, "is not a directory"));
+        }
+    }
+    Ok(c)
+}
+
+fn flags_text(flags: libc::c_ulong) -> String {
+    let names = [
+        (libc::MS_RDONLY, "MS_RDONLY"),
+        (libc::MS_NOSUID, "MS_NOSUID"),
+        (libc::MS_NODEV, "MS_NODEV"),
+        (libc::MS_NOEXEC, "MS_NOEXEC"),
+        (libc::MS_BIND, "MS_BIND"),
+        (libc::MS_REC, "MS_REC"),
+    ];
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if v.is_empty() {
+        "no flags".into()
+    } else {
+        v.join("|")
+    }
+}
+
+fn mount_flags(m: &Mount) -> libc::c_ulong {
+    let mut f = 0;
+    if m.read_only {
+        f |= libc::MS_RDONLY;
+    }
+    if m.nosuid {
+        f |= libc::MS_NOSUID;
+    }
+    if m.nodev {
+        f |= libc::MS_NODEV;
+    }
+    if m.noexec {
+        f |= libc::MS_NOEXEC;
+    }
+    f
+}
+
+/// The largest mount(2) data string: one page, NUL included.
+const MAX_DATA: usize = 4096;
+/// At most this many lower layers in an ephemeral overlay: each is named as
+/// `/proc/self/fd/N` (up to 24 bytes) in a one-page option string.
+const MAX_EPHEMERAL_LOWERS: usize = 128;
+
+fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String), SpawnError> {
+    if o.lowers.is_empty() {
+        return Err(invalid(
+            field,
+            &o.lowers,
+            "an overlay needs at least one lower layer",
+        ));
+    }
+    let check = |what: &'static str, p: &Path| -> Result<PathBuf, SpawnError> {
+        let c = host_path(what, p, Some(true))?;
+        if c.as_os_str()
+            .as_bytes()
+            .iter()
+            .any(|b| matches!(b, b',' | b':' | b'\\'))
+        {
+            return Err(invalid(
+                what,
+                p,
+                "overlay layer paths cannot contain `,`, `:` or `\\`",
+            ));
+        }
+        Ok(c)
+    };
+    let mut lowers = Vec::new();
+    for l in &o.lowers {
+        lowers.push(
+            check("overlay lower layer", l)?
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
+        );
+    }
+    let mut data = b"lowerdir=".to_vec();
+    data.extend_from_slice(&lowers.join(&b':'));
+    let d = match &o.upper {
+        Some(_) if o.is_read_only() => {
+            let s = String::from_utf8_lossy(&data).into_owned();
+            (OverlayData::Fixed(cstring(field, &data)?), s)
+        }
+        Some((upper, work)) => {
+            let u = check("overlay upper", upper)?;
+            let w = check("overlay work", work)?;
+            data.extend_from_slice(b",upperdir=");
+            data.extend_from_slice(u.as_os_str().as_bytes());
+            data.extend_from_slice(b",workdir=");
+            data.extend_from_slice(w.as_os_str().as_bytes());
+            let s = String::from_utf8_lossy(&data).into_owned();
+            (OverlayData::Fixed(cstring(field, &data)?), s)
+        }
+        None => {
+            if lowers.len() > MAX_EPHEMERAL_LOWERS {
+                return Err(invalid(
+                    field,
+                    o.lowers.len(),
+                    format!(
+                        "an ephemeral overlay takes at most {MAX_EPHEMERAL_LOWERS} lower layers"
+                    ),
+                ));
+            }
+            let s = format!(
+                "{} (each layer as /proc/self/fd/N), upper and work on a container-private tmpfs",
+                String::from_utf8_lossy(&data)
+            );
+            let lowers = lowers
+                .iter()
+                .map(|l| cstring(field, l))
+                .collect::<Result<Vec<_>, _>>()?;
+            (OverlayData::Ephemeral(lowers), s)
+        }
+    };
+    if let OverlayData::Fixed(c) = &d.0 {
+        if c.as_bytes_with_nul().len() > MAX_DATA {
+            return Err(invalid(field, &d.1, "the overlay options exceed one page (4096 bytes): use fewer or shorter layer paths"));
+        }
+    }
+    Ok(d)
+}
+
+fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
+    let mut flags = mount_flags(mnt);
+    let (action, src, file) = match &mnt.kind {
+        MountKind::Bind { source, recursive } => {
+            let src = host_path("bind source", source, None)?;
+            let is_dir = std::fs::metadata(&src)
+                .map_err(|e| invalid("bind source", source, e.to_string()))?
+                .is_dir();
+            let mut attr = 0;
+            if mnt.read_only {
+                attr |= m::MOUNT_ATTR_RDONLY;
+            }
+            if mnt.nosuid {
+                attr |= m::MOUNT_ATTR_NOSUID;
+            }
+            if mnt.nodev {
+                attr |= m::MOUNT_ATTR_NODEV;
+            }
+            if mnt.noexec {
+                attr |= m::MOUNT_ATTR_NOEXEC;
+            }
+            flags |= libc::MS_BIND | if *recursive { libc::MS_REC } else { 0 };
+            (
+                Action::Bind {
+                    source: cstring("bind source", src.as_os_str().as_bytes())?,
+                    recursive: *recursive,
+                    attr,
+                },
+                format!("{} ", src.display()),
+                !is_dir,
+            )
+        }
+        MountKind::Overlay(o) => {
+            let (data, shown) = overlay_data("overlay", o)?;
+            (
+                Action::Overlay { flags, data },
+                format!("[{shown}] "),
+                false,
+            )
+        }
+        kind => {
+            let (fstype, data): (&'static CStr, Option<String>) = match kind {
+                MountKind::Tmpfs { size, mode } => {
+                    let mut d = Vec::new();
+                    if let Some(s) = size {
+                        d.push(format!("size={s}"));
+                    }
+                    if let Some(m) = mode {
+                        if *m > 0o7777 {
+                            return Err(invalid(
+                                "tmpfs mode",
+                                format!("{m:o}"),
+                                "must be at most 07777",
+                            ));
+                        }
+                        d.push(format!("mode={m:o}"));
+                    }
+                    (c"tmpfs", (!d.is_empty()).then(|| d.join(",")))
+                }
+                MountKind::Proc => (c"proc", None),
+                MountKind::Sysfs => (c"sysfs", None),
+                MountKind::Devpts => (
+                    c"devpts",
+                    Some("newinstance,ptmxmode=0666,mode=0620".to_string()),
+                ),
+                MountKind::Mqueue => (c"mqueue", None),
+                MountKind::Cgroup2 => (c"cgroup2", None),
+                MountKind::Bind { .. } | MountKind::Overlay(_) => unreachable_kind(),
+            };
+            let data = match data {
+                Some(d) => Some(cstring("mount data", d.as_bytes())?),
+                None => None,
+            };
+            (
+                Action::Fs {
+                    fstype,
+                    flags,
+                    data,
+                },
+                String::new(),
+                false,
+            )
+        }
+    };
+    let target = container_path("mount target", &mnt.target, file)?;
+    let data_text = match &action {
+        Action::Fs { data: Some(d), .. } => format!(", {}", d.to_string_lossy()),
+        _ => String::new(),
+    };
+    let desc = format!(
+        "mount {i}: {} {src}on {} ({}{data_text})",
+        mnt.kind.name(),
+        target.shown,
+        flags_text(flags)
+    );
+    Ok(MountOp {
+        target,
+        action,
+        desc,
+    })
+}
+
+// The kinds handled above never reach the generic arm; keep the match total
+// without a panic path.
+#[inline]
+fn unreachable_kind() -> (&'static CStr, Option<String>) {
+    (c"none", None)
+}
+
+impl FsConfig {
+    /// The first setting that needs a mount namespace, with its value.
+    fn is_default(&self) -> Option<(&'static str, String)> {
+        let v = |x: &dyn std::fmt::Debug| format!("{x:?}");
+        if let Some(r) = &self.root {
+            Some(("root", v(r)))
+        } else if let Some(m) = self.mounts.first() {
+            Some(("mount", v(m)))
+        } else if self.readonly_root {
+            Some(("readonly_root", "true".into()))
+        } else if !self.masked_paths.is_empty() {
+            Some(("masked_paths", v(&self.masked_paths)))
+        } else if !self.readonly_paths.is_empty() {
+            Some(("readonly_paths", v(&self.readonly_paths)))
+        } else if self.propagation != Propagation::Private {
+            Some(("propagation", v(&self.propagation)))
+        } else if let Some(d) = &self.dev {
+            Some(("dev", v(d)))
+        } else if let Some(s) = &self.shm_size {
+            Some(("shm_size", v(s)))
+        } else if self.mount_proc == Some(true) {
+            Some(("mount_proc", "true".into()))
+        } else {
+            None
+        }
+    }
+
+    /// Validates and prepares the plan in the parent. `ns` are the new
+    /// namespaces the child gets (`Namespaces::USER` in it means a new user
+    /// namespace: no `mknod`, and proc/sysfs mounts have extra conditions).
+    pub(crate) fn plan(&self, ns: Namespaces) -> Result<Option<MountPlan>, SpawnError> {
+        if !ns.contains(Namespaces::MOUNT) {
+            if let Some((field, value)) = self.is_default() {
+                return Err(invalid(
+                    field,
+                    value,
+                    "mounts and a changed root need a new mount namespace (Namespaces::MOUNT)",
+                ));
+            }
+            return Ok(None);
+        }
+        let user_ns = ns.contains(Namespaces::USER);
+        let (propagation, post_propagation) = match (self.propagation, self.root.is_some()) {
+            (Propagation::Private, _) => (libc::MS_REC | libc::MS_PRIVATE, None),
+            (Propagation::Slave, _) => (libc::MS_REC | libc::MS_SLAVE, None),
+            (Propagation::Shared, false) => (libc::MS_REC | libc::MS_SHARED, None),
+            (Propagation::Shared, true) => (
+                libc::MS_REC | libc::MS_SLAVE,
+                Some(libc::MS_REC | libc::MS_SHARED),
+            ),
+        };
+
+        let root = match &self.root {
+            None => None,
+            Some(r) => {
+                let chroot = match self.root_mode {
+                    RootMode::Chroot => true,
+                    RootMode::PivotRoot => false,
+                    RootMode::Auto => host_root_is_initramfs(),
+                };
+                Some(match &r.kind {
+                    RootKind::Dir(p) => {
+                        let c = host_path("root", p, Some(true))?;
+                        RootPlan {
+                            host: cstring("root", c.as_os_str().as_bytes())?,
+                            shown: c.display().to_string(),
+                            setup: RootSetup::Bind,
+                            chroot,
+                        }
+                    }
+                    RootKind::Overlay(o) => {
+                        let (data, shown) = overlay_data("root overlay", o)?;
+                        let merged = match &o.merged {
+                            Some(m) => host_path("overlay merged", m, Some(true))?,
+                            None => host_path("overlay lower layer", &o.lowers[0], Some(true))?,
+                        };
+                        RootPlan {
+                            host: cstring("overlay merged", merged.as_os_str().as_bytes())?,
+                            shown: merged.display().to_string(),
+                            setup: RootSetup::Overlay {
+                                desc: format!("overlay on {} ({shown})", merged.display()),
+                                data,
+                            },
+                            chroot,
+                        }
+                    }
+                })
+            }
+        };
+
+        let proc = self
+            .mount_proc
+            .unwrap_or(ns.contains(Namespaces::PID) || root.is_some());
+        let proc_target = if proc {
+            Some(container_path("mount_proc", Path::new("/proc"), false)?)
+        } else {
+            None
+        };
+
+        let dev_spec = self.dev.or(if root.is_some() {
+            Some(DevSpec::Minimal)
+        } else {
+            None
+        });
+        if self.shm_size.is_some() && dev_spec != Some(DevSpec::Minimal) {
+            return Err(invalid(
+                "shm_size",
+                self.shm_size,
+                "/dev/shm is made by the minimal /dev (DevSpec::Minimal); add Mount::shm(size) instead",
+            ));
+        }
+        let dev = match dev_spec {
+            None | Some(DevSpec::Keep) => None,
+            Some(DevSpec::Host) => Some(DevPlan::Host {
+                target: container_path("dev", Path::new("/dev"), false)?,
+            }),
+            Some(DevSpec::Minimal) => {
+                let size = self.shm_size.unwrap_or(super::DEFAULT_SHM_SIZE);
+                Some(DevPlan::Minimal {
+                    target: container_path("dev", Path::new("/dev"), false)?,
+                    shm_data: cstring("shm_size", format!("mode=1777,size={size}").as_bytes())?,
+                })
+            }
+        };
+
+        let mounts = self
+            .mounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| prepare_mount(i, m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let masked = self
+            .masked_paths
+            .iter()
+            .map(|p| container_path("masked path", p, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let readonly_paths = self
+            .readonly_paths
+            .iter()
+            .map(|p| container_path("readonly path", p, false))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        Ok(Some(MountPlan {
+            propagation,
+            post_propagation,
+            root,
+            proc_target,
+            dev,
+            mounts,
+            masked,
+            readonly_paths,
+            readonly_root: self.readonly_root,
+            user_ns,
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Child side: no allocation, no panics, no locks.
+
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+fn errno_of(e: std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn fail(step: Step, index: u32) -> impl Fn(std::io::Error) -> ChildFailure {
+    move |e| ChildFailure {
+        step,
+        index,
+        errno: errno_of(e),
+    }
+}
+
+fn fail_errno(step: Step, index: u32, errno: i32) -> ChildFailure {
+    ChildFailure { step, index, errno }
+}
+
+fn check(r: libc::c_int) -> std::io::Result<()> {
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes the decimal `n` into `buf` from `at`; returns the new end.
+fn put_decimal(buf: &mut [u8], mut at: usize, n: i32) -> Option<usize> {
+    let mut digits = [0u8; 12];
+    let mut len = 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        digits[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if at + len > buf.len() {
+        return None;
+    }
+    for i in 0..len {
+        buf[at] = digits[len - 1 - i];
+        at += 1;
+    }
+    Some(at)
+}
+
+fn put_bytes(buf: &mut [u8], at: usize, s: &[u8]) -> Option<usize> {
+    let end = at.checked_add(s.len())?;
+    buf.get_mut(at..end)?.copy_from_slice(s);
+    Some(end)
+}
+
+/// `"/proc/self/fd/N"` in `buf` (the runc `mountViaFds` target form).
+fn procfd<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8; 32]) -> &'b CStr {
+    let at = put_bytes(buf, 0, b"/proc/self/fd/").unwrap_or(0);
+    let end = put_decimal(buf, at, fd.as_raw_fd()).unwrap_or(at);
+    if let Some(b) = buf.get_mut(end) {
+        *b = 0;
+    }
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"")
+}
+
+/// Opens `rel` inside `root` as an `O_PATH` descriptor, symlinks resolved
+/// as if `root` were `/` (`RESOLVE_IN_ROOT`, Linux 5.6), magic links refused.
+fn open_in(root: BorrowedFd<'_>, rel: &CStr) -> std::io::Result<OwnedFd> {
+    m::openat2(Some(root), rel, libc::O_PATH, RESOLVE)
+}
+
+/// Opens the target inside `root`, creating missing directories (or, for a
+/// file target, an empty file as its last component) one component at a
+/// time: each parent is opened with `RESOLVE_IN_ROOT` and the new entry is
+/// made with `mkdirat`/`openat(O_CREAT|O_EXCL|O_NOFOLLOW)` relative to it,
+/// so nothing is ever created outside the root (cf. filepath-securejoin's
+/// `MkdirAll`, used by runc, and crun's `safe_openat`).
+fn ensure_target(root: BorrowedFd<'_>, t: &Target) -> Result<OwnedFd, i32> {
+    match open_in(root, &t.rel) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(errno_of(e)),
+    }
+    let mut parent: Option<OwnedFd> = None;
+    let last = t.names.len().saturating_sub(1);
+    for (i, (prefix, name)) in t.prefixes.iter().zip(t.names.iter()).enumerate() {
+        match open_in(root, prefix) {
+            Ok(fd) => {
+                parent = Some(fd);
+                continue;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(errno_of(e)),
+        }
+        let dir = parent.as_ref().map_or(root, |p| p.as_fd());
+        if i == last && t.file {
+            // SAFETY: dir is a live descriptor, name NUL-terminated; the new
+            // descriptor is closed right away.
+            let fd = unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    0o644 as libc::c_uint,
+                )
+            };
+            if fd < 0 {
+                return Err(crate::sys::errno());
+            }
+            // SAFETY: fd was just returned by openat and is closed once.
+            unsafe { libc::close(fd) };
+        } else {
+            // SAFETY: dir is live, name NUL-terminated (a single component).
+            let r = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
+            if r < 0 {
+                return Err(crate::sys::errno());
+            }
+        }
+        parent = Some(open_in(root, prefix).map_err(errno_of)?);
+    }
+    parent.ok_or(libc::ENOENT)
+}
+
+fn mount_fs_on(
+    fd: BorrowedFd<'_>,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> std::io::Result<()> {
+    let mut buf = [0u8; 32];
+    let target = procfd(fd, &mut buf);
+    m::mount(Some(fstype), target, Some(fstype), flags, data)
+}
+
+/// A detached copy of `source` (a bind mount not yet attached anywhere),
+/// with `attr` set on it, attached on `target`.
+fn bind_onto(
+    src_dir: Option<BorrowedFd<'_>>,
+    source: &CStr,
+    recursive: bool,
+    attr: u64,
+    target: BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    let rec = if recursive {
+        libc::AT_RECURSIVE as u32
+    } else {
+        0
+    };
+    let empty = if src_dir.is_some() && source.is_empty() {
+        libc::AT_EMPTY_PATH as u32
+    } else {
+        0
+    };
+    let tree = m::open_tree(src_dir, source, m::OPEN_TREE_CLONE | rec | empty)?;
+    if attr != 0 {
+        let a = m::MountAttr {
+            attr_set: attr,
+            ..Default::default()
+        };
+        m::mount_setattr(
+            Some(tree.as_fd()),
+            c"",
+            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
+            &a,
+        )?;
+    }
+    m::move_mount(
+        Some(tree.as_fd()),
+        c"",
+        Some(target),
+        c"",
+        m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+}
+
+/// Descriptors closed on drop, in a fixed array (no allocation).
+struct FdArray {
+    fds: [libc::c_int; MAX_EPHEMERAL_LOWERS],
+    n: usize,
+}
+
+impl Drop for FdArray {
+    fn drop(&mut self) {
+        for fd in &self.fds[..self.n] {
+            // SAFETY: each descriptor was opened by us and is closed once.
+            unsafe { libc::close(*fd) };
+        }
+    }
+}
+
+/// Mounts an overlay on the directory `target`.
+///
+/// For an ephemeral upper: the lower layers are opened first (`O_PATH`),
+/// then a new tmpfs (`fsopen`/`fsmount`) is attached on the target and gets
+/// `upper` and `work`, and the overlay is mounted on top of it, with every
+/// layer named as `/proc/self/fd/N` (formatted into a stack buffer). The
+/// descriptors still name the layers under the tmpfs, so the target may be
+/// the top-most lower layer itself. (A detached tmpfs as the upper layer
+/// works on 6.18 but is refused with `EINVAL` by 6.1, hence the attach.)
+fn mount_overlay(
+    target: BorrowedFd<'_>,
+    flags: libc::c_ulong,
+    data: &OverlayData,
+) -> Result<(), (u32, i32)> {
+    let e = |i: u32| move |err: std::io::Error| (i, errno_of(err));
+    let mut tbuf = [0u8; 32];
+    let target_path = procfd(target, &mut tbuf);
+    match data {
+        OverlayData::Fixed(d) => m::mount(
+            Some(c"overlay"),
+            target_path,
+            Some(c"overlay"),
+            flags,
+            Some(d),
+        )
+        .map_err(e(0)),
+        OverlayData::Ephemeral(lowers) => {
+            let mut buf = [0u8; MAX_DATA];
+            let mut at = put_bytes(&mut buf, 0, b"lowerdir=").ok_or((3, libc::E2BIG))?;
+            let mut open = FdArray {
+                fds: [-1; MAX_EPHEMERAL_LOWERS],
+                n: 0,
+            };
+            for (i, l) in lowers.iter().enumerate() {
+                // SAFETY: l is NUL-terminated; the descriptor is owned by `open`.
+                let fd = unsafe {
+                    libc::open(
+                        l.as_ptr(),
+                        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    return Err((4, crate::sys::errno()));
+                }
+                let slot = open.fds.get_mut(open.n).ok_or((3, libc::E2BIG))?;
+                *slot = fd;
+                open.n += 1;
+                let sep: &[u8] = if i == 0 {
+                    b"/proc/self/fd/"
+                } else {
+                    b":/proc/self/fd/"
+                };
+                at = put_bytes(&mut buf, at, sep)
+                    .and_then(|a| put_decimal(&mut buf, a, fd))
+                    .ok_or((3, libc::E2BIG))?;
+            }
+            let fs = m::fsopen(c"tmpfs").map_err(e(1))?;
+            m::fsconfig_set_string(fs.as_fd(), c"mode", c"0755").map_err(e(1))?;
+            m::fsconfig_create(fs.as_fd()).map_err(e(1))?;
+            let mnt = m::fsmount(fs.as_fd(), 0).map_err(e(1))?;
+            m::move_mount(
+                Some(mnt.as_fd()),
+                c"",
+                Some(target),
+                c"",
+                m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+            )
+            .map_err(e(5))?;
+            for d in [c"upper", c"work"] {
+                // SAFETY: mnt is a live directory descriptor, d NUL-terminated.
+                let r = unsafe { libc::mkdirat(mnt.as_raw_fd(), d.as_ptr(), 0o755) };
+                if r < 0 {
+                    return Err((2, crate::sys::errno()));
+                }
+            }
+            let fd = mnt.as_raw_fd();
+            let end = put_bytes(&mut buf, at, b",upperdir=/proc/self/fd/")
+                .and_then(|at| put_decimal(&mut buf, at, fd))
+                .and_then(|at| put_bytes(&mut buf, at, b"/upper,workdir=/proc/self/fd/"))
+                .and_then(|at| put_decimal(&mut buf, at, fd))
+                .and_then(|at| put_bytes(&mut buf, at, b"/work\0"))
+                .ok_or((3, libc::E2BIG))?;
+            let d = CStr::from_bytes_with_nul(&buf[..end]).map_err(|_| (3, libc::EINVAL))?;
+            // The mount goes on top of the stack at the target: the tmpfs.
+            m::mount(
+                Some(c"overlay"),
+                target_path,
+                Some(c"overlay"),
+                flags,
+                Some(d),
+            )
+            .map_err(e(0))
+        }
+    }
+}
+
+const DEV_NODES: [(&CStr, &CStr); 6] = [
+    (c"null", c"/dev/null"),
+    (c"zero", c"/dev/zero"),
+    (c"full", c"/dev/full"),
+    (c"random", c"/dev/random"),
+    (c"urandom", c"/dev/urandom"),
+    (c"tty", c"/dev/tty"),
+];
+const DEV_LINKS: [(&CStr, &CStr); 5] = [
+    (c"fd", c"/proc/self/fd"),
+    (c"stdin", c"/proc/self/fd/0"),
+    (c"stdout", c"/proc/self/fd/1"),
+    (c"stderr", c"/proc/self/fd/2"),
+    (c"ptmx", c"pts/ptmx"),
+];
+// Item numbers of Step::Dev.
+const DEV_RESOLVE: u32 = 0;
+const DEV_TMPFS: u32 = 1;
+const DEV_REOPEN: u32 = 2;
+const DEV_NODE0: u32 = 3;
+const DEV_LINK0: u32 = DEV_NODE0 + DEV_NODES.len() as u32;
+const DEV_PTS_DIR: u32 = DEV_LINK0 + DEV_LINKS.len() as u32;
+const DEV_PTS: u32 = DEV_PTS_DIR + 1;
+const DEV_SHM_DIR: u32 = DEV_PTS + 1;
+const DEV_SHM: u32 = DEV_SHM_DIR + 1;
+const DEV_HOST_BIND: u32 = 1;
+
+fn subdir(dev: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> std::io::Result<OwnedFd> {
+    // SAFETY: dev is live, name a NUL-terminated single component.
+    check(unsafe { libc::mkdirat(dev.as_raw_fd(), name.as_ptr(), mode) })?;
+    m::openat2(
+        Some(dev),
+        name,
+        libc::O_PATH | libc::O_DIRECTORY,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    )
+}
+
+impl MountPlan {
+    fn apply_dev(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+        let Some(dev) = &self.dev else {
+            return Ok(());
+        };
+        let f = |i: u32| fail(Step::Dev, i);
+        match dev {
+            DevPlan::Host { target } => {
+                let fd = ensure_target(root, target)
+                    .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
+                bind_onto(None, c"/dev", true, 0, fd.as_fd()).map_err(f(DEV_HOST_BIND))
+            }
+            DevPlan::Minimal { target, shm_data } => {
+                let fd = ensure_target(root, target)
+                    .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
+                mount_fs_on(
+                    fd.as_fd(),
+                    c"tmpfs",
+                    libc::MS_NOSUID | libc::MS_NOEXEC,
+                    Some(c"mode=755,size=65536k"),
+                )
+                .map_err(f(DEV_TMPFS))?;
+                drop(fd);
+                // The descriptor from before the mount still names the
+                // directory under it: open again to get the new tmpfs.
+                let dev = open_in(root, &target.rel).map_err(f(DEV_REOPEN))?;
+                let d = dev.as_fd();
+                for (i, (name, host)) in DEV_NODES.iter().enumerate() {
+                    let idx = DEV_NODE0 + i as u32;
+                    // SAFETY: d is live, name NUL-terminated; the new
+                    // descriptor is closed right away.
+                    let nfd = unsafe {
+                        libc::openat(
+                            d.as_raw_fd(),
+                            name.as_ptr(),
+                            libc::O_CREAT
+                                | libc::O_EXCL
+                                | libc::O_WRONLY
+                                | libc::O_NOFOLLOW
+                                | libc::O_CLOEXEC,
+                            0o666 as libc::c_uint,
+                        )
+                    };
+                    if nfd < 0 {
+                        return Err(ChildFailure::last_at(Step::Dev, idx));
+                    }
+                    // SAFETY: nfd was just opened and is closed once.
+                    unsafe { libc::close(nfd) };
+                    let tree = m::open_tree(None, host, m::OPEN_TREE_CLONE).map_err(f(idx))?;
+                    m::move_mount(
+                        Some(tree.as_fd()),
+                        c"",
+                        Some(d),
+                        name,
+                        m::MOVE_MOUNT_F_EMPTY_PATH,
+                    )
+                    .map_err(f(idx))?;
+                }
+                for (i, (name, to)) in DEV_LINKS.iter().enumerate() {
+                    // SAFETY: both strings NUL-terminated, d live.
+                    let r = unsafe { libc::symlinkat(to.as_ptr(), d.as_raw_fd(), name.as_ptr()) };
+                    check(r).map_err(f(DEV_LINK0 + i as u32))?;
+                }
+                let pts = subdir(d, c"pts", 0o755).map_err(f(DEV_PTS_DIR))?;
+                mount_fs_on(
+                    pts.as_fd(),
+                    c"devpts",
+                    libc::MS_NOSUID | libc::MS_NOEXEC,
+                    Some(c"newinstance,ptmxmode=0666,mode=0620"),
+                )
+                .map_err(f(DEV_PTS))?;
+                let shm = subdir(d, c"shm", 0o1777).map_err(f(DEV_SHM_DIR))?;
+                mount_fs_on(
+                    shm.as_fd(),
+                    c"tmpfs",
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    Some(shm_data),
+                )
+                .map_err(f(DEV_SHM))
+            }
+        }
+    }
+
+    fn apply_mounts(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+        for (i, op) in self.mounts.iter().enumerate() {
+            let i = i as u32;
+            let fd =
+                ensure_target(root, &op.target).map_err(|e| fail_errno(Step::MountTarget, i, e))?;
+            let r = match &op.action {
+                Action::Bind {
+                    source,
+                    recursive,
+                    attr,
+                } => bind_onto(None, source, *recursive, *attr, fd.as_fd()),
+                Action::Fs {
+                    fstype,
+                    flags,
+                    data,
+                } => mount_fs_on(fd.as_fd(), fstype, *flags, data.as_deref()),
+                Action::Overlay { flags, data } => mount_overlay(fd.as_fd(), *flags, data)
+                    .map_err(|(_, e)| std::io::Error::from_raw_os_error(e)),
+            };
+            r.map_err(fail(Step::Mount, i))?;
+        }
+        Ok(())
+    }
+
+    fn apply_masks(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+        for (i, t) in self.masked.iter().enumerate() {
+            let i = i as u32;
+            let fd = match open_in(root, &t.rel) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(fail(Step::MaskPath, i)(e)),
+            };
+            // SAFETY: an all-zero stat is a valid value to be overwritten.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fd is live, st a valid out pointer (fstat accepts O_PATH fds).
+            check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })
+                .map_err(fail(Step::MaskPath, i))?;
+            let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                mount_fs_on(
+                    fd.as_fd(),
+                    c"tmpfs",
+                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    Some(c"size=4k,nr_inodes=1"),
+                )
+            } else {
+                // The host's /dev/null: the rootfs's own may be anything.
+                bind_onto(None, c"/dev/null", false, 0, fd.as_fd())
+            };
+            r.map_err(fail(Step::MaskPath, i))?;
+        }
+        for (i, t) in self.readonly_paths.iter().enumerate() {
+            let i = i as u32;
+            let fd = match open_in(root, &t.rel) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(fail(Step::ReadonlyPath, i)(e)),
+            };
+            bind_onto(
+                Some(fd.as_fd()),
+                c"",
+                true,
+                m::MOUNT_ATTR_RDONLY,
+                fd.as_fd(),
+            )
+            .map_err(fail(Step::ReadonlyPath, i))?;
+        }
+        Ok(())
+    }
+
+    fn change_root(root: BorrowedFd<'_>, chroot: bool) -> Result<(), ChildFailure> {
+        // SAFETY: root is a live directory descriptor (O_PATH is enough for fchdir).
+        check(unsafe { libc::fchdir(root.as_raw_fd()) }).map_err(fail(
+            if chroot {
+                Step::Chroot
+            } else {
+                Step::PivotRoot
+            },
+            1,
+        ))?;
+        if chroot {
+            // SAFETY: static NUL-terminated strings.
+            check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(fail(Step::Chroot, 2))?;
+            // SAFETY: as above.
+            return check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(fail(Step::Chroot, 3));
+        }
+        // SAFETY: static NUL-terminated string; the descriptor is owned below.
+        let old = unsafe {
+            libc::open(
+                c"/".as_ptr(),
+                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if old < 0 {
+            return Err(ChildFailure::last_at(Step::PivotRoot, 0));
+        }
+        // SAFETY: old was just opened and is owned only here.
+        let old = unsafe { OwnedFd::from_raw_fd(old) };
+        m::pivot_root(c".", c".").map_err(fail(Step::PivotRoot, 2))?;
+        // The old root is now stacked on ".": go there, cut its propagation
+        // so the unmount cannot reach the host, and detach it.
+        // SAFETY: old is a live directory descriptor.
+        check(unsafe { libc::fchdir(old.as_raw_fd()) }).map_err(fail(Step::OldRootUnmount, 0))?;
+        m::mount(None, c".", None, libc::MS_REC | libc::MS_PRIVATE, None)
+            .map_err(fail(Step::OldRootUnmount, 1))?;
+        m::umount2(c".", libc::MNT_DETACH).map_err(fail(Step::OldRootUnmount, 2))?;
+        drop(old);
+        // SAFETY: static NUL-terminated string.
+        check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(fail(Step::OldRootUnmount, 3))
+    }
+
+    /// Runs in the child, between clone and exec: no allocation, no panic,
+    /// no locks. Must run after the ids, the time namespace and the hostname
+    /// are set, and before the loopback, `chdir(cwd)` and exec (the program
+    /// path and cwd are then looked up inside the new root).
+    pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
+        m::mount(None, c"/", None, self.propagation, None)
+            .map_err(fail(Step::MountPropagation, 0))?;
+
+        if let Some(r) = &self.root {
+            match &r.setup {
+                RootSetup::Bind => m::mount(
+                    Some(&r.host),
+                    &r.host,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(fail(Step::RootBind, 0))?,
+                RootSetup::Overlay { data, .. } => {
+                    let merged = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(fail(Step::RootOverlay, 6))?;
+                    mount_overlay(merged.as_fd(), 0, data)
+                        .map_err(|(i, e)| fail_errno(Step::RootOverlay, i, e))?
+                }
+            }
+        }
+        let root_path = self.root.as_ref().map_or(c"/", |r| r.host.as_c_str());
+        // SAFETY: NUL-terminated path; the descriptor is owned below.
+        let root = unsafe {
+            libc::open(
+                root_path.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if root < 0 {
+            return Err(ChildFailure::last_at(Step::RootBind, 1));
+        }
+        // SAFETY: root was just opened and is owned only here.
+        let root = unsafe { OwnedFd::from_raw_fd(root) };
+        let rfd = root.as_fd();
+
+        if let Some(t) = &self.proc_target {
+            let fd = ensure_target(rfd, t).map_err(|e| fail_errno(Step::MountProc, 0, e))?;
+            mount_fs_on(
+                fd.as_fd(),
+                c"proc",
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            )
+            .map_err(fail(Step::MountProc, 1))?;
+        }
+        self.apply_dev(rfd)?;
+        self.apply_mounts(rfd)?;
+        self.apply_masks(rfd)?;
+        if self.readonly_root {
+            let a = m::MountAttr {
+                attr_set: m::MOUNT_ATTR_RDONLY,
+                ..Default::default()
+            };
+            m::mount_setattr(Some(rfd), c"", libc::AT_EMPTY_PATH, &a)
+                .map_err(fail(Step::RootReadonly, 0))?;
+        }
+        if let Some(r) = &self.root {
+            Self::change_root(rfd, r.chroot)?;
+            if let Some(p) = self.post_propagation {
+                m::mount(None, c"/", None, p, None).map_err(fail(Step::MountPropagation, 1))?;
+            }
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // Parent side, after a failure.
+
+    /// Describes what item `index` of `step` was working on (parent side).
+    pub(crate) fn describe(&self, step: Step, index: u32) -> Option<String> {
+        let root_shown = || {
+            self.root
+                .as_ref()
+                .map_or("/".to_string(), |r| r.shown.clone())
+        };
+        match step {
+            Step::MountPropagation => Some(format!(
+                "{} recursively {}",
+                if index == 0 { "/" } else { "the new /" },
+                match if index == 0 {
+                    self.propagation
+                } else {
+                    self.post_propagation.unwrap_or(0)
+                } & !libc::MS_REC
+                {
+                    libc::MS_PRIVATE => "private",
+                    libc::MS_SLAVE => "slave",
+                    libc::MS_SHARED => "shared",
+                    _ => "changed",
+                }
+            )),
+            Step::MountProc => Some(format!(
+                "proc on {}/proc ({})",
+                root_shown().trim_end_matches('/'),
+                if index == 0 {
+                    "creating the mount point"
+                } else {
+                    "MS_NOSUID|MS_NODEV|MS_NOEXEC"
+                }
+            )),
+            Step::RootBind => Some(match index {
+                0 => format!("bind {} onto itself (MS_BIND|MS_REC)", root_shown()),
+                _ => format!("opening the root {}", root_shown()),
+            }),
+            Step::RootOverlay => match self.root.as_ref().map(|r| &r.setup) {
+                Some(RootSetup::Overlay { desc, .. }) => Some(match index {
+                    0 => desc.clone(),
+                    1 => format!("{desc}: creating the tmpfs for the upper layer"),
+                    2 => format!("{desc}: creating upper/work in the tmpfs"),
+                    3 => format!("{desc}: the options do not fit one page"),
+                    4 => format!("{desc}: opening a lower layer"),
+                    5 => format!("{desc}: attaching the tmpfs on the merged directory"),
+                    _ => format!("{desc}: opening the merged directory"),
+                }),
+                _ => None,
+            },
+            Step::Mount | Step::MountTarget => {
+                let op = self.mounts.get(index as usize)?;
+                Some(if step == Step::MountTarget {
+                    format!(
+                        "{} (resolving or creating the target {} inside the root)",
+                        op.desc, op.target.shown
+                    )
+                } else {
+                    op.desc.clone()
+                })
+            }
+            Step::Dev => Some(match index {
+                DEV_RESOLVE => "resolving or creating /dev inside the root".into(),
+                DEV_TMPFS => "tmpfs on /dev (MS_NOSUID|MS_NOEXEC, mode=755,size=65536k)".into(),
+                DEV_REOPEN => "opening the new /dev".into(),
+                i if (DEV_NODE0..DEV_LINK0).contains(&i) => {
+                    let (n, h) = DEV_NODES[(i - DEV_NODE0) as usize];
+                    format!(
+                        "bind {} onto /dev/{}",
+                        h.to_string_lossy(),
+                        n.to_string_lossy()
+                    )
+                }
+                i if (DEV_LINK0..DEV_PTS_DIR).contains(&i) => {
+                    let (n, t) = DEV_LINKS[(i - DEV_LINK0) as usize];
+                    format!(
+                        "symlink /dev/{} -> {}",
+                        n.to_string_lossy(),
+                        t.to_string_lossy()
+                    )
+                }
+                DEV_PTS_DIR => "mkdir /dev/pts".into(),
+                DEV_PTS => "devpts on /dev/pts (newinstance,ptmxmode=0666,mode=0620)".into(),
+                DEV_SHM_DIR => "mkdir /dev/shm".into(),
+                DEV_SHM => match &self.dev {
+                    Some(DevPlan::Minimal { shm_data, .. }) => format!(
+                        "tmpfs on /dev/shm (MS_NOSUID|MS_NODEV|MS_NOEXEC, {})",
+                        shm_data.to_string_lossy()
+                    ),
+                    _ => "tmpfs on /dev/shm".into(),
+                },
+                _ => return None,
+            })
+            .map(|s: String| {
+                if matches!(self.dev, Some(DevPlan::Host { .. })) && index == DEV_HOST_BIND {
+                    "bind the host's /dev onto /dev (MS_BIND|MS_REC)".to_string()
+                } else {
+                    s
+                }
+            }),
+            Step::MaskPath => self.masked.get(index as usize).map(|t| {
+                format!(
+                    "masking {} (/dev/null or an empty read-only tmpfs)",
+                    t.shown
+                )
+            }),
+            Step::ReadonlyPath => self
+                .readonly_paths
+                .get(index as usize)
+                .map(|t| format!("bind {} read-only onto itself", t.shown)),
+            Step::RootReadonly => Some(format!("remounting the root {} read-only", root_shown())),
+            Step::PivotRoot => Some(match index {
+                0 => "opening the old root /".into(),
+                1 => format!("fchdir into the new root {}", root_shown()),
+                _ => format!("pivot_root(\".\", \".\") into {}", root_shown()),
+            }),
+            Step::OldRootUnmount => Some(match index {
+                0 => "fchdir into the old root".into(),
+                1 => "making the old root recursively private".into(),
+                2 => "umount2(old root, MNT_DETACH)".into(),
+                _ => "chdir(\"/\") in the new root".into(),
+            }),
+            Step::Chroot => Some(format!("chroot into {}", root_shown())),
+            _ => None,
+        }
+    }
+
+    /// The usual causes of `errno` at item `index` of `step` (parent side).
+    pub(crate) fn hint(&self, step: Step, index: u32, errno: i32) -> Option<String> {
+        let op = self.mounts.get(index as usize);
+        let kind = |k: &str| {
+            op.is_some_and(|o| match &o.action {
+                Action::Fs { fstype, .. } => fstype.to_bytes() == k.as_bytes(),
+                Action::Bind { .. } => k == "bind",
+                Action::Overlay { .. } => k == "overlay",
+            })
+        };
+        let s = |x: &str| Some(x.to_string());
+        match (step, errno) {
+            (Step::PivotRoot, libc::EINVAL) if index == 2 => s(
+                "pivot_root fails with EINVAL when: the new root is not a mount point (it is bind-mounted \
+                 onto itself first, so check that the bind happened); the new root or its parent mount \
+                 has shared propagation (use Propagation::Private or Slave); the old root is not under \
+                 the new root; or the host runs from an initramfs (rootfs), where pivot_root never works: \
+                 use RootMode::Chroot",
+            ),
+            (Step::PivotRoot, libc::EPERM) => s("pivot_root needs CAP_SYS_ADMIN in the mount namespace's user namespace"),
+            (Step::MountProc, libc::EPERM) => s(
+                "mounting proc needs CAP_SYS_ADMIN over the PID namespace's owning user namespace (with a \
+                 new user namespace, add Namespaces::PID), and inside a user namespace a fully visible \
+                 /proc in the mount namespace (mnt_too_revealing: no masked or over-mounted paths on the \
+                 host's /proc, as inside docker)",
+            ),
+            (Step::Mount, libc::EPERM) if kind("proc") => self.hint(Step::MountProc, 0, libc::EPERM),
+            (Step::Mount, libc::EPERM) if kind("sysfs") => s(
+                "mounting sysfs inside a user namespace needs a new network namespace (Namespaces::NET) \
+                 and a fully visible /sys (mnt_too_revealing)",
+            ),
+            (Step::Mount, libc::EPERM) if kind("mqueue") => s("mounting mqueue inside a user namespace needs a new IPC namespace (Namespaces::IPC)"),
+            (Step::Mount, libc::EPERM) if kind("cgroup2") => s("mounting cgroup2 inside a user namespace needs a new cgroup namespace (Namespaces::CGROUP)"),
+            (Step::Mount, libc::EPERM) if self.user_ns => s(
+                "inside a user namespace, only filesystems marked FS_USERNS_MOUNT can be mounted, and \
+                 flags locked by the host (nosuid, nodev, noexec, ro) cannot be cleared on a bind",
+            ),
+            (Step::Mount, libc::ENOENT) if kind("bind") => s("the bind source does not exist (anymore)"),
+            (Step::Mount, libc::EINVAL) if kind("bind") => s(
+                "a non-recursive bind of a tree with locked submounts is refused inside a user namespace \
+                 (use .recursive(true)); a file cannot be bound onto a directory or the reverse",
+            ),
+            (Step::Mount | Step::RootOverlay, libc::EINVAL) if step == Step::RootOverlay || kind("overlay") => s(
+                "overlayfs refuses: upper and work on different filesystems, a work dir that is not empty \
+                 or in use by another overlay, an upper layer on a filesystem without d_type/xattrs (or on \
+                 overlayfs), too many layers; the kernel log (dmesg) names the reason",
+            ),
+            (Step::Mount | Step::RootOverlay, libc::ENOENT) if step == Step::RootOverlay || kind("overlay") => {
+                s("a layer directory does not exist")
+            }
+            (Step::Mount | Step::MountProc | Step::Dev, libc::EBUSY) => s(
+                "the target is busy: a mount of the same filesystem instance is already there, or the \
+                 target is in use",
+            ),
+            (Step::MountTarget | Step::MountProc | Step::Dev, libc::EEXIST) => s(
+                "the target path holds a symlink that points to a missing path (resolved inside the \
+                 root), so the mount point cannot be created",
+            ),
+            (Step::MountTarget | Step::MountProc | Step::Dev, libc::EROFS) => s(
+                "the mount point does not exist and the root is read-only: create it in the image",
+            ),
+            (Step::MountTarget, libc::ENOTDIR) => s("a component of the target path is not a directory"),
+            (Step::MountTarget, libc::EXDEV) | (Step::MountTarget, libc::ELOOP) => s(
+                "the target path resolves through a magic link or a symlink loop inside the root",
+            ),
+            (Step::RootBind, libc::ENOENT) => s("the root directory does not exist (anymore)"),
+            (Step::Dev, libc::EPERM) => s("binding host device nodes needs CAP_SYS_ADMIN in the mount namespace's user namespace"),
+            (Step::RootReadonly, libc::EPERM) => s("a read-only remount of a mount locked by the host is refused inside a user namespace"),
+            (Step::OldRootUnmount, libc::EINVAL) => s("the old root is not a mount point (pivot_root did not stack it on the new root)"),
+            (Step::Chroot, libc::EPERM) => s("chroot needs CAP_SYS_CHROOT"),
+            (_, libc::ENOSYS) => s(
+                "the kernel lacks a system call used here (openat2 needs Linux 5.6, mount_setattr 5.12, \
+                 open_tree/move_mount/fsopen 5.2)",
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,296 @@
+//! The mount system calls `nix` lacks: `openat2(2)` with `RESOLVE_IN_ROOT`,
+//! the new mount API (`open_tree`, `move_mount`, `mount_setattr`, `fsopen`,
+//! `fsconfig`, `fsmount`) and `pivot_root(2)`, plus a plain `mount(2)` on
+//! `CStr`s.
+//!
+//! Every function here is a single system call: async-signal-safe, no
+//! allocation (an [`io::Error`] built from an errno does not allocate), so
+//! the child may call them between clone and exec.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// `open_tree(2)` flag: clone the tree (a detached bind mount) instead of
+/// opening the mount itself.
+pub const OPEN_TREE_CLONE: u32 = 1;
+/// `open_tree(2)` flag: close-on-exec descriptor.
+pub const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
+/// `move_mount(2)` flag: the source is the descriptor itself (empty path).
+pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+/// `move_mount(2)` flag: the target is the descriptor itself (empty path).
+pub const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+/// `mount_setattr(2)` attribute: read-only.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// `mount_setattr(2)` attribute: ignore set-user-id bits.
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// `mount_setattr(2)` attribute: no device files.
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+/// `mount_setattr(2)` attribute: no execution.
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// `fsopen(2)` flag: close-on-exec descriptor.
+pub const FSOPEN_CLOEXEC: u32 = 1;
+/// `fsmount(2)` flag: close-on-exec descriptor.
+pub const FSMOUNT_CLOEXEC: u32 = 1;
+/// `fsconfig(2)` command: set a string option.
+pub const FSCONFIG_SET_STRING: u32 = 1;
+/// `fsconfig(2)` command: create the superblock.
+pub const FSCONFIG_CMD_CREATE: u32 = 6;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MountAttr {
+    /// Attributes to set (`MOUNT_ATTR_*`).
+    pub attr_set: u64,
+    /// Attributes to clear.
+    pub attr_clr: u64,
+    /// Propagation type (`MS_PRIVATE` …) or 0.
+    pub propagation: u64,
+    /// User namespace fd for id-mapped mounts (with `MOUNT_ATTR_IDMAP`).
+    pub userns_fd: u64,
+}
+
+/// `struct open_how` of `openat2(2)` (libc's is `#[non_exhaustive]`).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+fn fd_result(r: libc::c_long) -> io::Result<OwnedFd> {
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+fn unit_result(r: libc::c_long) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn raw(dirfd: Option<BorrowedFd<'_>>) -> RawFd {
+    use std::os::fd::AsRawFd;
+    dirfd.map_or(libc::AT_FDCWD, |d| d.as_raw_fd())
+}
+
+/// `openat2(dirfd, path, &{flags | O_CLOEXEC, mode: 0, resolve}, sizeof)`.
+///
+/// With `resolve = RESOLVE_IN_ROOT`, `dirfd` acts as the root directory for
+/// the whole lookup: `..` and absolute symlinks cannot leave it. Linux 5.6.
+/// `dirfd` `None` means `AT_FDCWD`.
+///
+/// # References
+/// - [`openat2(2)`](https://man7.org/linux/man-pages/man2/openat2.2.html)
+pub fn openat2(
+    dirfd: Option<BorrowedFd<'_>>,
+    path: &CStr,
+    flags: i32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: path is NUL-terminated, `how` is a live struct of the size we pass.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            raw(dirfd),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    fd_result(r)
+}
+
+/// `open_tree(dirfd, path, flags | OPEN_TREE_CLOEXEC)`: with
+/// [`OPEN_TREE_CLONE`] a detached copy of the mount at `path` (add
+/// `AT_RECURSIVE` for its submounts too), ready for [`move_mount`]. Linux 5.2.
+///
+/// # References
+/// - [`open_tree(2)`](https://man7.org/linux/man-pages/man2/open_tree.2.html)
+pub fn open_tree(dirfd: Option<BorrowedFd<'_>>, path: &CStr, flags: u32) -> io::Result<OwnedFd> {
+    // SAFETY: path is NUL-terminated; integer arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            raw(dirfd),
+            path.as_ptr(),
+            flags | OPEN_TREE_CLOEXEC,
+        )
+    };
+    fd_result(r)
+}
+
+/// `move_mount(from_dirfd, from_path, to_dirfd, to_path, flags)`: attaches a
+/// detached mount (from [`open_tree`] or [`fsmount`]) at a target, which may
+/// be a descriptor itself with [`MOVE_MOUNT_T_EMPTY_PATH`]. Linux 5.2.
+///
+/// # References
+/// - [`move_mount(2)`](https://man7.org/linux/man-pages/man2/move_mount.2.html)
+pub fn move_mount(
+    from_dirfd: Option<BorrowedFd<'_>>,
+    from_path: &CStr,
+    to_dirfd: Option<BorrowedFd<'_>>,
+    to_path: &CStr,
+    flags: u32,
+) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated; integer arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            raw(from_dirfd),
+            from_path.as_ptr(),
+            raw(to_dirfd),
+            to_path.as_ptr(),
+            flags,
+        )
+    };
+    unit_result(r)
+}
+
+/// `mount_setattr(dirfd, path, flags, &attr, sizeof attr)`: changes mount
+/// attributes (read-only …) of one mount, or of a tree with `AT_RECURSIVE`,
+/// touching only the attributes named. Linux 5.12.
+///
+/// # References
+/// - [`mount_setattr(2)`](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
+pub fn mount_setattr(
+    dirfd: Option<BorrowedFd<'_>>,
+    path: &CStr,
+    flags: i32,
+    attr: &MountAttr,
+) -> io::Result<()> {
+    // SAFETY: path NUL-terminated, attr a live repr(C) struct of the given size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            raw(dirfd),
+            path.as_ptr(),
+            flags as libc::c_uint,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    unit_result(r)
+}
+
+/// `fsopen(fstype, FSOPEN_CLOEXEC)`: a filesystem context to configure with
+/// [`fsconfig_set_string`] and [`fsconfig_create`]. Linux 5.2.
+///
+/// # References
+/// - [`fsopen(2)`](https://man7.org/linux/man-pages/man2/fsopen.2.html)
+pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: fstype NUL-terminated.
+    let r = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    fd_result(r)
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0)`.
+///
+/// # References
+/// - [`fsconfig(2)`](https://man7.org/linux/man-pages/man2/fsconfig.2.html)
+pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &CStr, value: &CStr) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: key and value NUL-terminated.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    unit_result(r)
+}
+
+/// `fsconfig(fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0)`: creates the superblock.
+///
+/// # References
+/// - [`fsconfig(2)`](https://man7.org/linux/man-pages/man2/fsconfig.2.html)
+pub fn fsconfig_create(fs: BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: null key/value are what this command takes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    unit_result(r)
+}
+
+/// `fsmount(fs, FSMOUNT_CLOEXEC, attr_flags)`: a detached mount of the
+/// configured filesystem. Its descriptor is a directory one may `mkdirat`
+/// in, and attach with [`move_mount`]. Linux 5.2.
+///
+/// # References
+/// - [`fsmount(2)`](https://man7.org/linux/man-pages/man2/fsmount.2.html)
+pub fn fsmount(fs: BorrowedFd<'_>, attr_flags: u32) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: integer arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attr_flags,
+        )
+    };
+    fd_result(r)
+}
+
+/// `pivot_root(new_root, put_old)`: moves the caller's mount namespace root
+/// to `new_root` and the old root to `put_old`. `pivot_root(".", ".")` after
+/// `fchdir(new_root)` stacks the old root on top of the new one, so it can be
+/// unmounted with `umount2(".", MNT_DETACH)` without a directory for it.
+///
+/// # References
+/// - [`pivot_root(2)`](https://man7.org/linux/man-pages/man2/pivot_root.2.html)
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
+    // SAFETY: both paths NUL-terminated.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+    unit_result(r)
+}
+
+/// `mount(2)` on C strings: `source`, `fstype` and `data` may be absent.
+///
+/// # References
+/// - [`mount(2)`](https://man7.org/linux/man-pages/man2/mount.2.html)
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: every non-null pointer is a live NUL-terminated string.
+    let r = unsafe { libc::mount(p(source), target.as_ptr(), p(fstype), flags, p(data).cast()) };
+    unit_result(r as libc::c_long)
+}
+
+/// `umount2(target, flags)`.
+///
+/// # References
+/// - [`umount2(2)`](https://man7.org/linux/man-pages/man2/umount2.2.html)
+pub fn umount2(target: &CStr, flags: i32) -> io::Result<()> {
+    // SAFETY: target NUL-terminated.
+    let r = unsafe { libc::umount2(target.as_ptr(), flags) };
+    unit_result(r as libc::c_long)
+}

@@ -1,0 +1,141 @@
+//! Proves that the child allocates nothing between clone and exec: a global
+//! allocator writes a byte to a pipe whenever it is called in a process other
+//! than the test's own (the child after clone, before exec). The pipe is
+//! close-on-exec, so only pre-exec allocations can reach it.
+
+#[macro_use]
+mod common;
+
+use containment::process::Rlimit;
+use containment::{Capabilities, Container, IdMap, Namespaces, Stdio, TimeOffsets};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static PARENT: AtomicI32 = AtomicI32::new(0);
+static REPORT: AtomicI32 = AtomicI32::new(-1);
+
+struct Recording;
+
+impl Recording {
+    fn note(&self) {
+        let parent = PARENT.load(Ordering::Relaxed);
+        // SAFETY: getpid and write are async-signal-safe system calls.
+        unsafe {
+            if parent != 0 && libc::getpid() != parent {
+                let fd = REPORT.load(Ordering::Relaxed);
+                if fd >= 0 {
+                    libc::write(fd, b"A".as_ptr().cast(), 1);
+                }
+            }
+        }
+    }
+}
+
+// SAFETY: forwards to the system allocator.
+unsafe impl GlobalAlloc for Recording {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        self.note();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        self.note();
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        self.note();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Recording = Recording;
+
+fn drain(fd: i32) -> usize {
+    let mut total = 0;
+    let mut buf = [0u8; 256];
+    loop {
+        // SAFETY: non-blocking read into a live buffer.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return total;
+        }
+        total += n as usize;
+    }
+}
+
+#[test]
+fn the_whole_spawn_path_allocates_nothing_in_the_child() {
+    require_root!();
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array.
+    assert_eq!(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+        0
+    );
+    REPORT.store(fds[1], Ordering::Relaxed);
+    // SAFETY: getpid has no preconditions.
+    PARENT.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+
+    // Positive control: a pre_exec hook that allocates is seen.
+    {
+        use std::os::unix::process::CommandExt;
+        let mut c = std::process::Command::new("/bin/true");
+        // SAFETY: deliberately allocates in the child to prove the detector.
+        unsafe {
+            c.pre_exec(|| {
+                let v = vec![1u8; 64];
+                std::hint::black_box(v);
+                Ok(())
+            });
+        }
+        c.status().unwrap();
+        assert!(drain(fds[0]) > 0, "the detector does not see allocations");
+    }
+
+    // Every option on.
+    for (i, legacy) in [false, true].into_iter().enumerate() {
+        let mut b = Container::builder();
+        b.namespaces(Namespaces::all())
+            .uid_map([IdMap::new(0, 100_000, 65_536)])
+            .gid_map([IdMap::new(0, 100_000, 65_536)])
+            .hostname("noalloc")
+            .domainname("noalloc.test")
+            .time_offsets(TimeOffsets::new().boottime_secs(1000))
+            .capabilities(Capabilities::docker_default())
+            .rlimit(Rlimit::Nofile, 256, 256)
+            .no_new_privs(true)
+            .die_with_parent(true)
+            .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
+            .env("A", "b")
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .init(true)
+            .force_legacy_clone(legacy)
+            .command("sh", ["-c", "echo ok"]);
+        #[cfg(feature = "landlock")]
+        b.landlock(containment::landlock::Landlock::new().allow_read("/"));
+        #[cfg(feature = "seccomp")]
+        b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+        let out = b.output().unwrap();
+        assert_eq!(out.stdout, b"ok\n", "run {i}: {:?}", out);
+        // A failing step reports without allocating too.
+        let e = Container::builder()
+            .namespaces(Namespaces::UTS | Namespaces::PID)
+            .force_legacy_clone(legacy)
+            .command("/nonexistent", [] as [&str; 0])
+            .spawn()
+            .unwrap_err();
+        assert!(e.child_error().is_some());
+    }
+    let seen = drain(fds[0]);
+    PARENT.store(0, Ordering::Relaxed);
+    assert_eq!(
+        seen, 0,
+        "{seen} allocations in the child between clone and exec"
+    );
+}

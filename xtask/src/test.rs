@@ -1,0 +1,89 @@
+//! `cargo xtask test`: the project's whole test suite, as the README and CI
+//! run it.
+//!
+//! 1. Installs the Debian packages the host tests need when missing (as
+//!    root): `busybox-static` (rootfs fixtures), `util-linux` (`lsns`, to
+//!    compare the listing against), `iproute2`, `python3`.
+//! 2. Runs the host suite: `cargo test --workspace --features full`.
+//! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
+//!    kernel under QEMU).
+//!
+//! `--host-only` and `--vm-only` run one half; arguments after `--` go to
+//! the host test binaries.
+
+use crate::{log, run_cmd, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// Help text of `cargo xtask test`.
+pub const HELP: &str = "\
+cargo xtask test [--host-only | --vm-only] [-- TEST-ARGS]
+
+Runs the whole suite as CI does: installs the Debian packages the host tests
+need (as root, when missing), runs `cargo test --workspace --features full`,
+then the VM suite (`cargo xtask vm-test --require-tests`).
+Set CONTAINMENT_NO_SKIP=1 to turn every skipped test into a failure.
+";
+
+/// Debian packages the host tests use, with a file that shows each is there.
+const PACKAGES: &[(&str, &str)] = &[
+    ("busybox-static", "/bin/busybox"),
+    ("util-linux", "/usr/bin/lsns"),
+    ("iproute2", "/usr/sbin/ip"),
+    ("python3", "/usr/bin/python3"),
+];
+
+fn ensure_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, f)| !Path::new(f).exists())
+        .map(|(p, _)| *p)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    log(&format!("installing {}", missing.join(" ")));
+    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Runs `cargo xtask test` with the arguments after `test`.
+pub fn run(args: impl Iterator<Item = String>) -> Result<()> {
+    let (mut host, mut vm) = (true, true);
+    let mut rest = Vec::new();
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--host-only" => vm = false,
+            "--vm-only" => host = false,
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            "--" => {
+                rest.extend(args.by_ref());
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{HELP}")),
+        }
+    }
+    if host {
+        ensure_packages()?;
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut c = Command::new(cargo);
+        c.args(["test", "--workspace", "--features", "full"]);
+        if !rest.is_empty() {
+            c.arg("--").args(&rest);
+        }
+        run_cmd(&mut c)?;
+    }
+    if vm {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        run_cmd(Command::new(exe).args(["vm-test", "--require-tests"]))?;
+    }
+    Ok(())
+}
