@@ -43,6 +43,10 @@
 //! - `tokio`: `Child::wait_async`. Needs tokio 1.54 (its sound
 //!   `AsyncFd::register_with_interest`), hence Rust 1.85 with this feature;
 //!   the crate without it keeps its own `rust-version`.
+//! - `seccomp`, `landlock`: seccomp filters and Landlock rules built in the
+//!   parent.
+//! - `full`: every optional feature whose tests run on the host (what
+//!   `cargo xtask test` builds).
 //!
 //! ## Safety story
 //!
