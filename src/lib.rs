@@ -28,6 +28,27 @@
 //!   background, each set joined by exactly one container with `setns`.
 //! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
 //!   `setdomainname`).
+//! - `net` (feature `netlink`, on by default): veth pairs between network
+//!   namespaces, configured over rtnetlink in-process.
+//!
+//! ## Living with running containers
+//!
+//! - [`namespace::list_namespaces`]: every namespace on the host, like
+//!   `lsns`, and what the caller could not see.
+//! - `Child::wait_async` (feature `tokio`): waiting as a future driven by
+//!   the pidfd, no thread per child and no `SIGCHLD` handler.
+//!
+//! ## Features
+//!
+//! - `netlink` (default): the `net` module (`netlink-packet-route`,
+//!   `netlink-sys`).
+//! - `tokio`: `Child::wait_async`. Needs tokio 1.54 (its sound
+//!   `AsyncFd::register_with_interest`), hence Rust 1.85 with this feature;
+//!   the crate without it keeps its own `rust-version`.
+//! - `seccomp`, `landlock`: seccomp filters and Landlock rules built in the
+//!   parent.
+//! - `full`: every optional feature whose tests run on the host (what
+//!   `cargo xtask test` builds).
 //!
 //! ## Safety story
 //!
@@ -48,6 +69,8 @@ pub mod error;
 pub mod landlock;
 pub mod mount;
 pub mod namespace;
+#[cfg(feature = "netlink")]
+pub mod net;
 pub mod pool;
 pub mod probe;
 pub mod process;

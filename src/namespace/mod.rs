@@ -4,11 +4,13 @@
 //! Usable on its own: a program that only wants to join a container's network
 //! namespace needs nothing else from this crate.
 
+mod list;
 mod net;
 mod time;
 mod user;
 mod uts;
 
+pub use list::{list_namespaces, NsInfo, NsListing, ProcessNs, Unreadable};
 pub use net::loopback_up;
 pub(crate) use time::validate_offsets;
 pub use time::TimeOffsets;

@@ -109,6 +109,13 @@ impl Child {
         NsFd::from_pidfd(self.pidfd.as_fd(), kind)
     }
 
+    /// The slot of the cached exit status, for the async wait
+    /// (`async_wait.rs`), which lives outside this file.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn status_slot(&mut self) -> &mut Option<ExitStatus> {
+        &mut self.status
+    }
+
     /// Sends signal `sig` (`libc::SIGTERM` …) with `pidfd_send_signal(2)`.
     pub fn signal(&self, sig: i32) -> io::Result<()> {
         if self.status.is_some() {

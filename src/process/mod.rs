@@ -5,6 +5,8 @@
 //! (`child.rs`, no allocation), reads the error pipe, and returns a
 //! [`Child`] on a pidfd.
 
+#[cfg(feature = "tokio")]
+mod async_wait;
 mod child;
 mod handle;
 mod limits;
