@@ -421,10 +421,13 @@ impl SpawnError {
         }
     }
 
-    /// The builder field an [`SpawnError::InvalidConfig`] names.
+    /// The field a validation error names: of [`SpawnError::InvalidConfig`],
+    /// or of an invalid mount setting or cgroup limit.
     pub fn field(&self) -> Option<&'static str> {
         match self {
             SpawnError::InvalidConfig { field, .. } => Some(field),
+            SpawnError::Mount(crate::mount::Error::Invalid { field, .. }) => Some(field),
+            SpawnError::Cgroup(crate::cgroup::Error::Invalid { field, .. }) => Some(field),
             _ => None,
         }
     }

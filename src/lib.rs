@@ -50,6 +50,34 @@
 //! - `full`: every optional feature whose tests run on the host (what
 //!   `cargo xtask test` builds).
 //!
+//! ## Bad input and the errors it gives
+//!
+//! Everything a caller can get wrong is refused before any process exists,
+//! with the field and the value in the error ([`SpawnError::field`]); a
+//! failed spawn leaves no process, cgroup or mount behind. Each row is a test
+//! in `tests/bad_input.rs`.
+//!
+//! | input | error |
+//! |---|---|
+//! | nonexistent root `/nonexistent/root` | `SpawnError::Mount(Invalid)` field `root`: cannot be resolved |
+//! | relative root `relative/root` | field `root`: must be an absolute path |
+//! | a root that is a file | field `root`: is not a directory |
+//! | mount target `../etc` | field `mount target`: must be an absolute path inside the container |
+//! | mount target through a symlink out of the root (`etc -> /etc`) | resolved inside the root (`openat2(RESOLVE_IN_ROOT)`): refused or contained, the host is untouched |
+//! | an id map the kernel refuses (unprivileged, another uid) | `SpawnError::Setup` "writing uid_map" with the map rules as hint |
+//! | overlapping or empty id ranges, more than 340 lines | `InvalidConfig` field `uid_map`/`gid_map` |
+//! | hostname over 64 bytes or with a NUL; hostname without a UTS namespace | `InvalidConfig` field `hostname` |
+//! | NUL in program, argument or environment | `InvalidConfig` field `program`/`arg`/`env` |
+//! | time offsets without a time namespace | `InvalidConfig` field `time_offsets` |
+//! | memory limit below 6 MiB | `SpawnError::Cgroup(Invalid)` field `memory` |
+//! | `cpuset_cpus` naming CPUs that are not online | field `cpuset_cpus` |
+//! | `cpus` above the online CPUs | field `cpus` |
+//! | a limit whose controller the host lacks (hybrid host) | `SpawnError::Cgroup(ControllerUnavailable)` naming the controller and file |
+//! | a program that is not executable | `SpawnError::Child`: step `exec`, `EACCES`, with the path |
+//! | a program that does not exist | step `exec`, `ENOENT` |
+//! | `pass_fd` onto 0, 1 or 2, or twice to one number | `InvalidConfig` field `pass_fd` |
+//! | soft rlimit above the hard one | `InvalidConfig` field `rlimit` |
+//!
 //! ## Safety story
 //!
 //! Between `clone3` and `execve` the child runs a fixed list of small steps

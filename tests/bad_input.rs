@@ -143,6 +143,51 @@ fn fd_number_that_clashes_with_stdio() {
     names(&e, "pass_fd", "2");
 }
 
+fn cgroup_builder(r: containment::cgroup::Resources, parent: &std::path::Path) -> ContainerBuilder {
+    let mut b = Container::builder();
+    b.cgroup(
+        containment::cgroup::CgroupSpec::new()
+            .parent(parent)
+            .resources(r),
+    )
+    .command("/bin/true", [] as [&str; 0]);
+    b
+}
+
+#[test]
+fn limit_below_the_kernel_minimum_and_cpus_that_do_not_exist() {
+    let _serial = serial();
+    require_root!();
+    use containment::cgroup::{CpuSet, Hierarchy, Resources};
+    let Some(mount) = Hierarchy::detect()
+        .ok()
+        .and_then(|h| h.mount_point().map(|p| p.to_path_buf()))
+    else {
+        return common::skip("cgroup rows", "no cgroup2 mount on this host");
+    };
+    let parent = mount.join(common::unique("containment-bad"));
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let e = fails(&mut cgroup_builder(
+        Resources::new().memory_max(1024),
+        &parent,
+    ));
+    names(&e, "memory", "1024");
+    let missing = format!("0-{}", cpus + 7);
+    let set: CpuSet = missing.parse().unwrap();
+    let e = fails(&mut cgroup_builder(
+        Resources::new().cpuset_cpus(set),
+        &parent,
+    ));
+    names(&e, "cpuset_cpus", &missing);
+    let e = fails(&mut cgroup_builder(
+        Resources::new().cpus(cpus as f64 * 4.0),
+        &parent,
+    ));
+    names(&e, "cpus", &(cpus * 4).to_string());
+    // Validation comes before any directory is made.
+    assert!(!parent.exists(), "{parent:?} was created");
+}
+
 /// Runs as an unprivileged uid (see `id_map_the_kernel_refuses`).
 #[test]
 fn inner_refused_map_helper() {
