@@ -134,6 +134,10 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
         && p.cgroup_fd.is_none()
         && p.join_pid_ns.is_none()
         && !p.plan.init
+        // A child sharing our mm is not "single-threaded" to the kernel:
+        // it cannot enter a time namespace.
+        && p.plan.time.is_none()
+        && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
         && !p.namespaces.contains(Namespaces::USER)
     {
         return clone_vfork(p, flags).map_err(|source| SpawnError::Setup {
