@@ -9,6 +9,7 @@
 mod async_wait;
 mod child;
 mod handle;
+mod hints;
 mod limits;
 mod spawn;
 mod stdio;

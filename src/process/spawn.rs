@@ -489,29 +489,30 @@ fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
         ),
         Step::TimeOffsets | Step::UnshareTime => (
             text(&plan.time).map(|t| format!("offsets {:?}", t.trim_end())),
-            Some(
-                "time namespaces need Linux 5.6; offsets need CAP_SYS_TIME in the owning user \
-                 namespace and must keep the clocks within [0, KTIME_SEC_MAX/2]"
-                    .into(),
-            ),
+            None,
         ),
         Step::SetUid | Step::SetGid | Step::SetGroups => (
             plan.ids.map(|i| format!("uid {} gid {}", i.uid, i.gid)),
-            Some(
-                "the id must be mapped in the user namespace's uid_map/gid_map; setgroups is \
-                 refused after setgroups=deny (unprivileged maps)"
-                    .into(),
-            ),
+            None,
         ),
         Step::Chdir => (
-            plan.cwd.as_ref().map(|c| format!("directory {}", c.to_string_lossy())),
-            Some("the working directory must exist inside the container's root and be searchable by its user".into()),
+            plan.cwd
+                .as_ref()
+                .map(|c| format!("directory {}", c.to_string_lossy())),
+            None,
         ),
-        Step::Loopback => (
-            Some("lo".into()),
-            Some("bringing lo up needs CAP_NET_ADMIN in the network namespace's owning user namespace".into()),
+        Step::Loopback => (Some("lo".into()), None),
+        Step::OomScoreAdj => (
+            text(&plan.oom_score_adj).map(|v| format!("oom_score_adj {v}")),
+            None,
         ),
-        Step::WaitIdMaps => (None, Some("the parent could not write the id maps".into())),
+        Step::Rlimit => (
+            plan.rlimits
+                .get(f.index as usize)
+                .map(|(r, s, h)| format!("resource {r}, soft {s}, hard {h}")),
+            None,
+        ),
+        Step::Capabilities if f.index > 0 => (Some(format!("capability {}", f.index)), None),
         s => {
             let m = plan.mounts.as_ref();
             (
@@ -520,6 +521,8 @@ fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
             )
         }
     };
+    // The step's general causes when the layer had nothing more precise.
+    let hint = hint.or_else(|| super::hints::step_hint(f.step, f.errno).map(str::to_string));
     ChildError::new(f.step, f.index, f.errno, detail, hint)
 }
 
