@@ -46,8 +46,25 @@ fn only_stdio_and_passed_fds_reach_the_program() {
     leaky.push(unsafe { OwnedFd::from_raw_fd(dirfd) });
     let passed = std::fs::File::open("/proc/self/status").unwrap();
     let passed_raw = passed.as_raw_fd();
+    // The spawn itself opens a rootfs descriptor and a cgroup directory.
+    require!(
+        std::path::Path::new("/bin/busybox").exists(),
+        "busybox-static is not installed (cargo xtask test installs it)"
+    );
+    let root = std::env::temp_dir().join(common::unique("containment-fds-root"));
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sleep")).unwrap();
+    let mount = containment::cgroup::Hierarchy::detect()
+        .ok()
+        .and_then(|h| h.mount_point().map(|p| p.to_path_buf()));
+    require!(mount.is_some(), "no cgroup2 mount");
+    let parent = mount.unwrap().join(common::unique("containment-fds"));
+    std::fs::create_dir(&parent).unwrap();
     let mut child = Container::builder()
         .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        .root(&root)
+        .cgroup(containment::cgroup::CgroupSpec::new().parent(&parent))
         .pass_fd(passed, 7)
         .pass_fd(std::fs::File::open("/dev/zero").unwrap(), 12)
         .stdin(Stdio::null())
@@ -63,6 +80,8 @@ fn only_stdio_and_passed_fds_reach_the_program() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(leaky);
+    std::fs::remove_dir(&parent).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
