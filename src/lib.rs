@@ -16,6 +16,23 @@
 //! # Ok::<(), containment::SpawnError>(())
 //! ```
 //!
+//! A container with a root, a cgroup with limits, and five namespaces:
+//!
+//! ```no_run
+//! use containment::cgroup::Resources;
+//! use containment::{Container, Namespaces};
+//!
+//! let mut child = Container::builder()
+//!     .namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET)
+//!     .hostname("box")
+//!     .root("/srv/rootfs")
+//!     .cgroup(Resources::new().memory_max(256 << 20).pids_max(64))
+//!     .command("/bin/sh", ["-c", "hostname"])
+//!     .spawn()?;
+//! let status = child.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Layers
 //!
 //! - [`container`]: the builder users see first; it validates every field
