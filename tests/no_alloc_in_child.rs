@@ -132,6 +132,30 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .unwrap_err();
         assert!(e.child_error().is_some());
     }
+    // The vfork shape (the default where it applies: no new user or time
+    // namespace, no init, no cgroup): the child shares our memory, so an
+    // allocation there would even corrupt the parent's heap.
+    let mut b = Container::builder();
+    b.namespaces(
+        Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET | Namespaces::IPC,
+    )
+    .hostname("noalloc-vfork")
+    .capabilities(Capabilities::docker_default())
+    .rlimit(Rlimit::Nofile, 256, 256)
+    .no_new_privs(true)
+    .die_with_parent(true)
+    .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
+    .stdout(Stdio::piped())
+    .command("sh", ["-c", "echo ok"]);
+    #[cfg(feature = "seccomp")]
+    b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+    assert_eq!(b.output().unwrap().stdout, b"ok\n");
+    let e = Container::builder()
+        .namespaces(Namespaces::UTS)
+        .command("/nonexistent", [] as [&str; 0])
+        .spawn()
+        .unwrap_err();
+    assert!(e.child_error().is_some());
     let seen = drain(fds[0]);
     PARENT.store(0, Ordering::Relaxed);
     assert_eq!(

@@ -32,10 +32,14 @@ impl Drop for Cleanup {
 }
 
 const THREADS: usize = 8;
+
+/// The tests count process-wide resources: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const PER_THREAD: usize = 200;
 
 #[test]
 fn eight_threads_spawning_200_full_containers_each() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root!();
     require!(
         std::path::Path::new("/bin/busybox").exists(),
@@ -152,4 +156,59 @@ fn eight_threads_spawning_200_full_containers_each() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+#[test]
+fn eight_threads_spawning_in_the_vfork_shape() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // No user namespace and no cgroup: the default vfork shape is taken,
+    // with the child sharing our memory while other threads allocate.
+    require_root!();
+    require!(
+        std::path::Path::new("/bin/busybox").exists(),
+        "busybox-static is not installed (cargo xtask test installs it)"
+    );
+    let root = std::env::temp_dir().join(common::unique("containment-vfork-root"));
+    let _cleanup = Cleanup(
+        std::path::PathBuf::from("/nonexistent-cgroup"),
+        root.clone(),
+    );
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let v: Vec<String> = (0..128).map(|i| "x".repeat(i * 13)).collect();
+                drop(v);
+            }
+        })
+    };
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                for i in 0..PER_THREAD / 2 {
+                    let out = Container::builder()
+                        .namespaces(
+                            Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::IPC,
+                        )
+                        .hostname(format!("v{t}-{i}"))
+                        .root(&root)
+                        .command("/bin/sh", ["-c", "hostname"])
+                        .output()
+                        .unwrap();
+                    assert_eq!(out.stdout, format!("v{t}-{i}\n").into_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(common::zombie_children().is_empty(), "zombies left");
 }

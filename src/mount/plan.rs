@@ -719,19 +719,27 @@ fn ensure_target(root: BorrowedFd<'_>, t: &Target) -> Result<OwnedFd, i32> {
                     0o644 as libc::c_uint,
                 )
             };
-            if fd < 0 {
+            if fd < 0 && crate::sys::errno() != libc::EEXIST {
                 return Err(crate::sys::errno());
             }
-            // SAFETY: fd was just returned by openat and is closed once.
-            unsafe { libc::close(fd) };
+            if fd >= 0 {
+                // SAFETY: fd was just returned by openat and is closed once.
+                unsafe { libc::close(fd) };
+            }
         } else {
             // SAFETY: dir is live, name NUL-terminated (a single component).
             let r = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
-            if r < 0 {
+            if r < 0 && crate::sys::errno() != libc::EEXIST {
                 return Err(crate::sys::errno());
             }
         }
-        parent = Some(open_in(root, prefix).map_err(errno_of)?);
+        // EEXIST above: another container sharing this root made the entry
+        // at the same moment (then it opens now), or a dangling symlink is
+        // in the way (then it still does not resolve: refused as EEXIST).
+        parent = Some(open_in(root, prefix).map_err(|e| match errno_of(e) {
+            libc::ENOENT => libc::EEXIST,
+            other => other,
+        })?);
     }
     parent.ok_or(libc::ENOENT)
 }
