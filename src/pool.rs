@@ -166,40 +166,6 @@ fn check_kinds(kinds: Namespaces) -> Result<(), Error> {
     Ok(())
 }
 
-/// Blocks all signals in the calling thread while alive (no handler of ours
-/// may run in the holder before it is set up).
-struct SignalBlock(libc::sigset_t);
-
-impl SignalBlock {
-    fn new() -> SignalBlock {
-        // SAFETY: sigset_t values are initialised by sigfillset/sigprocmask.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-            SignalBlock(old)
-        }
-    }
-}
-
-impl Drop for SignalBlock {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in new().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
-    }
-}
-
-fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0i32; 2];
-    // SAFETY: fds is a valid out-array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: two new descriptors nobody else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// The holder: brings `lo` up, reports, blocks until killed. Never returns.
 fn holder(net: bool, report: i32, hold: i32) -> ! {
     let status: u8 = if net && namespace::loopback_up().is_err() {
@@ -238,8 +204,8 @@ fn kill_reap(pidfd: BorrowedFd<'_>) {
 
 fn make_set(kinds: Namespaces) -> Result<PooledNamespaces, Error> {
     let create = |op, source| Error::Create { op, source };
-    let (report_r, report_w) = pipe_cloexec().map_err(|e| create("pipe2", e))?;
-    let (hold_r, hold_w) = pipe_cloexec().map_err(|e| create("pipe2", e))?;
+    let (report_r, report_w) = crate::sys::pipe_cloexec().map_err(|e| create("pipe2", e))?;
+    let (hold_r, hold_w) = crate::sys::pipe_cloexec().map_err(|e| create("pipe2", e))?;
     let net = kinds.contains(Namespaces::NET);
     let mut pidfd: i32 = -1;
     let mut args = CloneArgs {
@@ -250,7 +216,7 @@ fn make_set(kinds: Namespaces) -> Result<PooledNamespaces, Error> {
     };
     let (rw, hr) = (report_w.as_raw_fd(), hold_r.as_raw_fd());
     let pid = {
-        let _block = SignalBlock::new();
+        let _block = crate::sys::SignalBlock::new();
         // SAFETY: the holder only makes async-signal-safe system calls on
         // stack data and descriptors, then _exits.
         let r = unsafe { sys::clone3(&mut args) };

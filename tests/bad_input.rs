@@ -210,25 +210,11 @@ fn inner_refused_map_helper() {
 fn id_map_the_kernel_refuses() {
     let _serial = serial();
     require_root!();
-    use std::os::unix::process::CommandExt;
-    let uid = 54_322;
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "inner_refused_map_helper", "--nocapture"])
-        .env("CONTAINMENT_INNER_REFUSED_MAP", "1")
-        .current_dir("/");
-    // SAFETY: only async-signal-safe calls in the forked child.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(uid, uid, uid) != 0
-                || libc::setresuid(uid, uid, uid) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().unwrap();
+    let out = common::run_test_as(
+        54_322,
+        "inner_refused_map_helper",
+        ("CONTAINMENT_INNER_REFUSED_MAP", "1"),
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("INNER-OK"),
         "{}\n{}",

@@ -539,29 +539,11 @@ fn user_namespace_as_unprivileged_user() {
     );
     // An id nobody uses.
     let uid: u32 = 54_321;
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([
-        "--exact",
+    let out = common::run_test_as(
+        uid,
         "inner_unprivileged_helper",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("CONTAINMENT_INNER_UID", uid.to_string())
-    .current_dir("/");
-    // SAFETY: only async-signal-safe calls in the forked child.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(uid, uid, uid) != 0
-                || libc::setresuid(uid, uid, uid) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().unwrap();
+        ("CONTAINMENT_INNER_UID", &uid.to_string()),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("INNER-OK"),

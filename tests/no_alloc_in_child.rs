@@ -8,76 +8,14 @@ mod common;
 
 use containment::process::Rlimit;
 use containment::{Capabilities, Container, IdMap, Namespaces, Stdio, TimeOffsets};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI32, Ordering};
-
-static PARENT: AtomicI32 = AtomicI32::new(0);
-static REPORT: AtomicI32 = AtomicI32::new(-1);
-
-struct Recording;
-
-impl Recording {
-    fn note(&self) {
-        let parent = PARENT.load(Ordering::Relaxed);
-        // SAFETY: getpid and write are async-signal-safe system calls.
-        unsafe {
-            if parent != 0 && libc::getpid() != parent {
-                let fd = REPORT.load(Ordering::Relaxed);
-                if fd >= 0 {
-                    libc::write(fd, b"A".as_ptr().cast(), 1);
-                }
-            }
-        }
-    }
-}
-
-// SAFETY: forwards to the system allocator.
-unsafe impl GlobalAlloc for Recording {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        self.note();
-        // SAFETY: forwarded contract.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        self.note();
-        // SAFETY: forwarded contract.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        self.note();
-        // SAFETY: forwarded contract.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Recording = Recording;
-
-fn drain(fd: i32) -> usize {
-    let mut total = 0;
-    let mut buf = [0u8; 256];
-    loop {
-        // SAFETY: non-blocking read into a live buffer.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            return total;
-        }
-        total += n as usize;
-    }
-}
+static GLOBAL: common::alloc::Recording = common::alloc::Recording;
 
 #[test]
 fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     require_root!();
-    let mut fds = [0; 2];
-    // SAFETY: valid out-array.
-    assert_eq!(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
-        0
-    );
-    REPORT.store(fds[1], Ordering::Relaxed);
-    // SAFETY: getpid has no preconditions.
-    PARENT.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    let detector = common::alloc::Detector::start();
 
     // Positive control: a pre_exec hook that allocates is seen.
     {
@@ -92,7 +30,10 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             });
         }
         c.status().unwrap();
-        assert!(drain(fds[0]) > 0, "the detector does not see allocations");
+        assert!(
+            detector.drain() > 0,
+            "the detector does not see allocations"
+        );
     }
 
     // Every option on.
@@ -156,8 +97,7 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
         .spawn()
         .unwrap_err();
     assert!(e.child_error().is_some());
-    let seen = drain(fds[0]);
-    PARENT.store(0, Ordering::Relaxed);
+    let seen = detector.finish();
     assert_eq!(
         seen, 0,
         "{seen} allocations in the child between clone and exec"

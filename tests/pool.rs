@@ -31,30 +31,9 @@ fn ns_inode(pid: u32, kind: Namespace) -> u64 {
         .ino()
 }
 
-/// Our direct children (any state), from /proc.
+/// Our direct children (any state).
 fn children() -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else {
-            continue;
-        };
-        let ppid: i32 = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        if ppid == me {
-            out.push(pid);
-        }
-    }
-    out
+    common::children().into_iter().map(|(p, _)| p).collect()
 }
 
 /// Whether `lo` is up in the network namespace behind `fd`, asked from a

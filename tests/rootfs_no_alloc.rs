@@ -9,65 +9,11 @@ mod common;
 
 use containment::mount::{Mount, Overlay};
 use containment::{Container, IdMap, Namespaces};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
-
-static PARENT: AtomicI32 = AtomicI32::new(0);
-static REPORT: AtomicI32 = AtomicI32::new(-1);
-
-struct Recording;
-
-impl Recording {
-    fn note(&self) {
-        let parent = PARENT.load(Ordering::Relaxed);
-        // SAFETY: getpid and write are async-signal-safe system calls.
-        unsafe {
-            if parent != 0 && libc::getpid() != parent {
-                let fd = REPORT.load(Ordering::Relaxed);
-                if fd >= 0 {
-                    libc::write(fd, b"A".as_ptr().cast(), 1);
-                }
-            }
-        }
-    }
-}
-
-// SAFETY: forwards to the system allocator.
-unsafe impl GlobalAlloc for Recording {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        self.note();
-        // SAFETY: forwarded contract.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        self.note();
-        // SAFETY: forwarded contract.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        self.note();
-        // SAFETY: forwarded contract.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Recording = Recording;
-
-fn drain(fd: i32) -> usize {
-    let mut total = 0;
-    let mut buf = [0u8; 256];
-    loop {
-        // SAFETY: non-blocking read into a live buffer.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            return total;
-        }
-        total += n as usize;
-    }
-}
+static GLOBAL: common::alloc::Recording = common::alloc::Recording;
 
 #[test]
 fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
@@ -86,15 +32,7 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
     let top = dir.join("top");
     std::fs::create_dir_all(&top).unwrap();
 
-    let mut fds = [0; 2];
-    // SAFETY: valid out-array.
-    assert_eq!(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
-        0
-    );
-    REPORT.store(fds[1], Ordering::Relaxed);
-    // SAFETY: getpid has no preconditions.
-    PARENT.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    let detector = common::alloc::Detector::start();
 
     for user in [false, true] {
         let mut b = Container::builder();
@@ -125,8 +63,7 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             .unwrap_err();
         assert!(e.child_error().is_some(), "{e}");
     }
-    let seen = drain(fds[0]);
-    PARENT.store(0, Ordering::Relaxed);
+    let seen = detector.finish();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         seen, 0,

@@ -68,33 +68,6 @@ impl Drop for KillGuard {
     }
 }
 
-/// All signals blocked in the calling thread for the guard's lifetime, so no
-/// handler of the parent runs in the child between clone and the child's
-/// signal reset.
-struct SignalBlock {
-    old: libc::sigset_t,
-}
-
-impl SignalBlock {
-    fn new() -> SignalBlock {
-        // SAFETY: sigset_t values are initialised by sigfillset/sigprocmask.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-            SignalBlock { old }
-        }
-    }
-}
-
-impl Drop for SignalBlock {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in new().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
-    }
-}
-
 /// The spawning thread inside another PID namespace (for its children only)
 /// until dropped.
 struct PidNsSwitch<'a> {
@@ -126,7 +99,7 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
         flags |= CloneFlags::INTO_CGROUP;
     }
     let mut pidfd: i32 = -1;
-    let _block = SignalBlock::new();
+    let _block = crate::sys::SignalBlock::new();
     // The vfork shape suspends us until the child execs: never with a step
     // that waits for us (id maps) or an init that never execs.
     if p.vfork

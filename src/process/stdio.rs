@@ -55,17 +55,7 @@ pub(crate) struct PreparedStdio {
     pub parent: Option<OwnedFd>,
 }
 
-/// A pipe with both ends close-on-exec: (read, write).
-pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0i32; 2];
-    // SAFETY: fds is a valid out-array of two ints.
-    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned two new descriptors that nobody else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
+pub(crate) use crate::sys::pipe_cloexec;
 
 /// Moves a descriptor to a number >= 3 (close-on-exec), so that dup2 onto
 /// 0, 1 and 2 in the child can never clobber a source it still needs.

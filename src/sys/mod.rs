@@ -92,3 +92,49 @@ pub fn exit_immediately(code: i32) -> ! {
     // SAFETY: _exit never returns and is async-signal-safe.
     unsafe { libc::_exit(code) }
 }
+
+/// All signals blocked in the calling thread while alive; the previous mask
+/// is restored on drop. Used around `clone` so that no handler of the
+/// caller's runs in a child before the child has reset them.
+pub(crate) struct SignalBlock {
+    old: libc::sigset_t,
+}
+
+impl SignalBlock {
+    /// Blocks every signal in the calling thread.
+    pub(crate) fn new() -> SignalBlock {
+        // SAFETY: sigset_t values are initialised by sigfillset/sigprocmask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            SignalBlock { old }
+        }
+    }
+}
+
+impl Drop for SignalBlock {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+}
+
+/// A pipe with both ends close-on-exec: (read, write).
+pub(crate) fn pipe_cloexec() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid out-array of two ints.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned two new descriptors that nobody else owns.
+    Ok(unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    })
+}

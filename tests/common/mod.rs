@@ -6,6 +6,8 @@
 //! silently stops being tested.
 #![allow(dead_code, unused_macros)]
 
+pub mod alloc;
+
 /// Records a skipped test; panics instead when `CONTAINMENT_NO_SKIP` is set.
 pub fn skip(test: &str, reason: &str) {
     if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
@@ -46,8 +48,31 @@ pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// Zombie children of this process (state Z in /proc/<pid>/stat with our ppid).
-pub fn zombie_children() -> Vec<i32> {
+/// Runs this test binary's test `name` as the unused uid/gid `uid` (no
+/// supplementary groups), with `env` set, from `/`; returns its output.
+pub fn run_test_as(uid: u32, name: &str, env: (&str, &str)) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
+        .current_dir("/");
+    // SAFETY: only async-signal-safe calls in the forked child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(uid, uid, uid) != 0
+                || libc::setresuid(uid, uid, uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// Direct children of this process, in any state: (pid, state letter).
+pub fn children() -> Vec<(i32, char)> {
     let me = std::process::id() as i32;
     let mut z = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -64,11 +89,20 @@ pub fn zombie_children() -> Vec<i32> {
         let mut it = rest.split_whitespace();
         let state = it.next().unwrap_or("");
         let ppid: i32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == me && state == "Z" {
-            z.push(pid);
+        if ppid == me {
+            z.push((pid, state.chars().next().unwrap_or('?')));
         }
     }
     z
+}
+
+/// Zombie children of this process (state Z in /proc/<pid>/stat with our ppid).
+pub fn zombie_children() -> Vec<i32> {
+    children()
+        .into_iter()
+        .filter(|(_, s)| *s == 'Z')
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// A unique name for things a test creates (cgroups, directories).
