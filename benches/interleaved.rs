@@ -45,7 +45,7 @@ fn main() {
     let mut json = String::from("{\n");
     let mut first_variant = true;
     for v in selected_variants() {
-        let mut methods = support::methods(v.ns);
+        let mut methods = support::methods(v);
         let n = methods.len();
         // samples[figure][method][round], µs
         let mut samples = vec![vec![Vec::with_capacity(rounds); n]; 2];
