@@ -259,7 +259,7 @@ fn many_containers(n: usize) -> String {
         first_100.as_secs_f64() * 1e3 / n.min(100) as f64
     );
     println!(
-        "  memory per container: MemAvailable -{:.0} KiB, Slab +{:.0} KiB (kernel), our RSS +{:.1} KiB",
+        "  memory per container: MemAvailable taken {:.0} KiB, Slab {:+.0} KiB (kernel), our RSS {:+.1} KiB",
         per(avail0, avail1),
         per(slab1, slab0),
         per(rss1, rss0)
