@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Round-robin driver of the peer comparison (started by benches/peers.sh).
 
-Runs each command once per round, in a rotating order (A B C, B C A, ...),
-so a burst of load on a shared machine hits every command alike. Every
+Runs each command once per round, in a new random order each round, so a
+burst of load on a shared machine hits every command alike and the
+asynchronous teardown of one command's container does not always land in
+the same next command. Every
 command is started the same way (fork, optionally setns into a mount
 namespace, execv, waitpid), timed from before the fork to after the wait.
 Cleanup commands (deleting a crun/runc container) run outside the timing.
@@ -16,6 +18,7 @@ import argparse
 import ctypes
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -129,9 +132,11 @@ def main():
     for r in range(2):
         for i in range(n):
             one(i, f"w{r}")
+    rng = random.Random(0x5EED)
+    order = list(range(n))
     for r in range(a.rounds):
-        for k in range(n):
-            i = (k + r) % n
+        rng.shuffle(order)
+        for i in order:
             d = one(i, r)
             samples[methods[i][0]].append(d)
 

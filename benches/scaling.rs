@@ -8,7 +8,7 @@
 //!    until `/proc/self/mountinfo` has about 20 (the host's own), 120 and
 //!    1 000 lines. At each size it measures, round-robin, the six-namespace
 //!    spawn *to exec* of `floor`, `floor_work`, `containment` and `pool`
-//!    (as in `benches/interleaved.rs`): a new mount namespace copies the
+//!    (as in `benches/interleaved.rs`, a random order each round): a new mount namespace copies the
 //!    whole table, and the builder's `/` rprivate walks it.
 //! 2. **1 000 containers.** Mounts removed again, it starts N containers
 //!    (uts, pid, mount, ipc, net; `/bin/sleep 3600`, `lo` up, a fresh /proc)
@@ -181,9 +181,11 @@ fn mount_scaling(sizes: &[usize], rounds: usize, json: &mut Vec<String>) {
         for (_, m) in methods.iter_mut() {
             m(true);
         }
-        for r in 0..rounds {
-            for k in 0..n {
-                let i = (k + r) % n;
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = support::Shuffle::new(0x5eed ^ size as u64);
+        for _ in 0..rounds {
+            rng.shuffle(&mut order);
+            for &i in &order {
                 samples[i].push((methods[i].1)(true).as_secs_f64() * 1e6);
             }
         }

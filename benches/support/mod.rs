@@ -23,6 +23,34 @@ pub struct Variant {
     pub extra: Extra,
 }
 
+/// A small deterministic shuffler (xorshift64, Fisher-Yates) for the
+/// order of the methods in each round of the interleaved runners.
+pub struct Shuffle(u64);
+
+impl Shuffle {
+    /// Seeded (never 0).
+    pub fn new(seed: u64) -> Shuffle {
+        Shuffle(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Puts `v` in a new random order.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
 /// What a variant adds to its namespaces.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Extra {
