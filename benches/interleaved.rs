@@ -1,6 +1,9 @@
 //! The same measurements as `benches/spawn.rs`, but interleaved round-robin
-//! (floor, containment, std, floor, … in a rotating order), so a burst of
-//! load on this shared machine hits every method alike. Prints per variant
+//! (every method once per round, in a new random order each round), so a
+//! burst of load on this shared machine hits every method alike, and the
+//! asynchronous teardown of one method's child (a network namespace's
+//! `cleanup_net`, a cgroup's release) does not always land in the same
+//! next method, as it did with a fixed rotation. Prints per variant
 //! the median of each method and two ratios to the floor: of the medians,
 //! and the median of the per-round ratios. Writes the samples' summary to
 //! `target/spawn-interleaved.json` for `benches/report.py --interleaved`.
@@ -45,7 +48,7 @@ fn main() {
     let mut json = String::from("{\n");
     let mut first_variant = true;
     for v in selected_variants() {
-        let mut methods = support::methods(v.ns);
+        let mut methods = support::methods(v);
         let n = methods.len();
         // samples[figure][method][round], µs
         let mut samples = vec![vec![Vec::with_capacity(rounds); n]; 2];
@@ -54,10 +57,12 @@ fn main() {
             m(true);
             m(false);
         }
-        for r in 0..rounds {
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = support::Shuffle::new(0x5eed ^ rounds as u64);
+        for _ in 0..rounds {
             for (fig, exec) in [(0usize, true), (1, false)] {
-                for k in 0..n {
-                    let i = (k + r) % n;
+                rng.shuffle(&mut order);
+                for &i in &order {
                     let d = (methods[i].1)(exec);
                     samples[fig][i].push(d.as_secs_f64() * 1e6);
                 }

@@ -26,7 +26,7 @@ fn main() {
         .iter()
         .find(|v| v.name == args[1])
         .expect("variant");
-    let (_, mut m) = support::methods(v.ns)
+    let (_, mut m) = support::methods(*v)
         .into_iter()
         .find(|(name, _)| *name == args[0])
         .expect("method");

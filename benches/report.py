@@ -17,8 +17,8 @@ import os
 import sys
 
 ORDER = ["none", "cgroup", "ipc", "mount", "net", "pid", "time", "user", "uts",
-         "six", "all8+maps"]
-METHODS = ["floor", "floor_vfork", "floor_work", "containment", "containment_vfork", "pool",
+         "six", "all8+maps", "six+cgroup-clone", "six+cgroup-procs", "six+pivot_root"]
+METHODS = ["floor", "floor_vfork", "floor_work", "floor_clone", "containment", "containment_vfork", "pool",
            "pool_vfork", "std"]
 
 

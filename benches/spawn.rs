@@ -56,7 +56,7 @@ fn spawn(c: &mut Criterion) {
     for v in selected_variants() {
         let mut g = c.benchmark_group(format!("spawn/{}", v.name));
         config(&mut g);
-        for (name, mut m) in methods(v.ns) {
+        for (name, mut m) in methods(v) {
             g.bench_function(format!("{name}/to_exec"), |b| {
                 b.iter_custom(|iters| (0..iters).map(|_| m(true)).sum::<Duration>())
             });

@@ -19,6 +19,54 @@ pub struct Variant {
     pub name: &'static str,
     /// Namespaces created new.
     pub ns: Namespaces,
+    /// What the variant adds to its namespaces (a cgroup, a new root).
+    pub extra: Extra,
+}
+
+/// A small deterministic shuffler (xorshift64, Fisher-Yates) for the
+/// order of the methods in each round of the interleaved runners.
+pub struct Shuffle(u64);
+
+impl Shuffle {
+    /// Seeded (never 0).
+    pub fn new(seed: u64) -> Shuffle {
+        Shuffle(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Puts `v` in a new random order.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// What a variant adds to its namespaces.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Extra {
+    /// Nothing.
+    None,
+    /// A new cgroup per spawn (under a parent of the bench's own on the
+    /// cgroup2 mount), entered with `clone3(CLONE_INTO_CGROUP)`; removed
+    /// when the child is gone.
+    CgroupClone,
+    /// The same, entered by writing the child's pid to `cgroup.procs` from
+    /// the parent before the child is released to exec (what runtimes do
+    /// without `CLONE_INTO_CGROUP`).
+    CgroupProcs,
+    /// `pivot_root` into a busybox root with a fresh proc and a minimal
+    /// /dev (tmpfs, six device binds, five links, devpts, shm).
+    PivotRoot,
 }
 
 /// The six namespaces a container usually gets.
@@ -29,53 +77,77 @@ pub const SIX: Namespaces = Namespaces::UTS
     .union(Namespaces::NET)
     .union(Namespaces::CGROUP);
 
-/// Every variant, in table order. Hooks for the cgroup (`six+cgroup-clone`,
-/// `six+cgroup-procs`) and rootfs (`six+pivot_root`) variants go here once
-/// those layers land on main.
+/// Every variant, in table order.
 pub const VARIANTS: &[Variant] = &[
     Variant {
         name: "none",
         ns: Namespaces::empty(),
+        extra: Extra::None,
     },
     Variant {
         name: "cgroup",
         ns: Namespaces::CGROUP,
+        extra: Extra::None,
     },
     Variant {
         name: "ipc",
         ns: Namespaces::IPC,
+        extra: Extra::None,
     },
     Variant {
         name: "mount",
         ns: Namespaces::MOUNT,
+        extra: Extra::None,
     },
     Variant {
         name: "net",
         ns: Namespaces::NET,
+        extra: Extra::None,
     },
     Variant {
         name: "pid",
         ns: Namespaces::PID,
+        extra: Extra::None,
     },
     Variant {
         name: "time",
         ns: Namespaces::TIME,
+        extra: Extra::None,
     },
     Variant {
         name: "user",
         ns: Namespaces::USER,
+        extra: Extra::None,
     },
     Variant {
         name: "uts",
         ns: Namespaces::UTS,
+        extra: Extra::None,
     },
     Variant {
         name: "six",
         ns: SIX,
+        extra: Extra::None,
     },
     Variant {
         name: "all8+maps",
         ns: Namespaces::all(),
+        extra: Extra::None,
+    },
+    Variant {
+        name: "six+cgroup-clone",
+        ns: SIX,
+        extra: Extra::CgroupClone,
+    },
+    Variant {
+        name: "six+cgroup-procs",
+        ns: SIX,
+        extra: Extra::CgroupProcs,
+    },
+    Variant {
+        name: "six+pivot_root",
+        ns: SIX,
+        extra: Extra::PivotRoot,
     },
 ];
 
@@ -109,10 +181,158 @@ pub enum FloorWork {
 /// Which SameWork steps run (bits: 1 rprivate, 2 proc, 4 lo); for profiling.
 pub static STEPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);
 
+/// A cgroup of the bench's own directly under the cgroup2 mount
+/// (`containment-bench-<pid>-<n>`), removed with its children on drop.
+pub struct CgroupParent {
+    /// Its directory.
+    pub path: std::path::PathBuf,
+}
+
+impl CgroupParent {
+    /// Creates it; panics when the host has no cgroup2 mount.
+    pub fn new() -> CgroupParent {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let h = containment::cgroup::Hierarchy::detect().expect("cgroup hierarchy");
+        let mount = h.mount_point().expect("a cgroup2 mount");
+        let path = mount.join(format!(
+            "containment-bench-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        CgroupParent { path }
+    }
+}
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(&self.path) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// A busybox root in a temporary directory: `/bin/busybox`, `/bin/true`
+/// and `/bin/sh` linked to it, empty `/proc`, `/dev`, `/sys`, `/tmp`.
+/// Removed on drop.
+pub struct BusyboxRoot {
+    dir: std::path::PathBuf,
+    /// The root directory.
+    pub root: std::path::PathBuf,
+}
+
+impl BusyboxRoot {
+    /// Builds it; panics without busybox-static.
+    pub fn new() -> BusyboxRoot {
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("busybox-static is not installed (apt-get install busybox-static)");
+        let dir =
+            std::env::temp_dir().join(format!("containment-bench-root-{}", std::process::id()));
+        let root = dir.join("root");
+        for d in ["bin", "proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+        for l in ["true", "sh"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(l)).expect("symlink");
+        }
+        BusyboxRoot { dir, root }
+    }
+}
+
+impl Drop for BusyboxRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The floor's cgroup: a new directory under `parent` per spawn.
+struct FloorCgroup {
+    parent: std::rc::Rc<CgroupParent>,
+    /// Write `cgroup.procs` before release instead of `CLONE_INTO_CGROUP`.
+    procs: bool,
+    n: std::cell::Cell<u32>,
+    /// The cgroup of the last spawn, removed once its child is reaped.
+    pending: std::cell::RefCell<Option<std::path::PathBuf>>,
+}
+
+/// Everything the pivot_root floor's child needs, prepared in the parent.
+struct PivotPaths {
+    _root: std::rc::Rc<BusyboxRoot>,
+    root: CString,
+    proc_: CString,
+    dev: CString,
+    nodes: Vec<(CString, CString)>,
+    links: Vec<(CString, CString)>,
+    pts: CString,
+    shm: CString,
+}
+
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+impl PivotPaths {
+    fn new(root: std::rc::Rc<BusyboxRoot>) -> PivotPaths {
+        let c = |p: &std::path::Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL");
+        let r = root.root.clone();
+        PivotPaths {
+            root: c(&r),
+            proc_: c(&r.join("proc")),
+            dev: c(&r.join("dev")),
+            nodes: DEV_NODES
+                .iter()
+                .map(|n| {
+                    (
+                        c(&r.join("dev").join(n)),
+                        c(&std::path::Path::new("/dev").join(n)),
+                    )
+                })
+                .collect(),
+            links: DEV_LINKS
+                .iter()
+                .map(|(n, to)| (c(&r.join("dev").join(n)), c(std::path::Path::new(to))))
+                .collect(),
+            pts: c(&r.join("dev/pts")),
+            shm: c(&r.join("dev/shm")),
+            _root: root,
+        }
+    }
+}
+
+/// In the floor's child: reports `step` on `err_w` (when given), exits 125.
+fn fail_child(err_w: i32, step: u8) -> ! {
+    // SAFETY: one byte from a live stack value; then _exit.
+    unsafe {
+        if err_w >= 0 {
+            libc::write(err_w, (&step as *const u8).cast(), 1);
+        }
+        libc::_exit(125)
+    }
+}
+
 /// The raw floor: `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns)`, execve
 /// and wait, written directly on the system calls. With a user namespace the
 /// parent writes `uid_map`/`gid_map` ("0 0 1") and releases the child over a
-/// pipe, and the child becomes 0/0 (as the builder does).
+/// pipe, and the child becomes 0/0 (as the builder does). With a cgroup
+/// ([`Floor::with_cgroup`]) each spawn `mkdir`s a new cgroup and starts the
+/// child in it (`CLONE_INTO_CGROUP`, or a `cgroup.procs` write before the
+/// release), and removes it once the child is reaped. With a root
+/// ([`Floor::with_root`], `SameWork` only) the child makes the same mounts
+/// as the builder's default root (bind, proc, minimal /dev) and pivots.
 pub struct Floor {
     flags: u64,
     userns: bool,
@@ -121,6 +341,8 @@ pub struct Floor {
     argv: [*const libc::c_char; 2],
     envp: Vec<*const libc::c_char>,
     _env: Vec<CString>,
+    cgroup: Option<FloorCgroup>,
+    pivot: Option<PivotPaths>,
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -134,12 +356,25 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 fn write_proc(pid: i32, file: &str, data: &[u8]) {
     let path = CString::new(format!("/proc/{pid}/{file}")).expect("no NUL");
+    write_file(&path, data);
+}
+
+fn write_file(path: &CStr, data: &[u8]) {
     // SAFETY: NUL-terminated path; the descriptor is closed once below.
     unsafe {
         let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        assert!(fd >= 0, "open {file}: {}", std::io::Error::last_os_error());
+        assert!(
+            fd >= 0,
+            "open {path:?}: {}",
+            std::io::Error::last_os_error()
+        );
         let n = libc::write(fd, data.as_ptr().cast(), data.len());
-        assert_eq!(n, data.len() as isize, "write {file}");
+        assert_eq!(
+            n,
+            data.len() as isize,
+            "write {path:?}: {}",
+            std::io::Error::last_os_error()
+        );
         libc::close(fd);
     }
 }
@@ -165,6 +400,37 @@ impl Floor {
             argv: [TRUE.as_ptr(), std::ptr::null()],
             envp,
             _env: env,
+            cgroup: None,
+            pivot: None,
+        }
+    }
+
+    /// Each spawn in a new cgroup under `parent`: `CLONE_INTO_CGROUP`, or
+    /// (`procs`) a `cgroup.procs` write before the child is released.
+    pub fn with_cgroup(mut self, parent: std::rc::Rc<CgroupParent>, procs: bool) -> Floor {
+        self.cgroup = Some(FloorCgroup {
+            parent,
+            procs,
+            n: std::cell::Cell::new(0),
+            pending: std::cell::RefCell::new(None),
+        });
+        self
+    }
+
+    /// With `SameWork`: the child pivots into `root` after the builder's
+    /// default mounts (needs a mount namespace).
+    pub fn with_root(mut self, root: std::rc::Rc<BusyboxRoot>) -> Floor {
+        assert!(self.ns.contains(Namespaces::MOUNT));
+        self.pivot = Some(PivotPaths::new(root));
+        self
+    }
+
+    /// Removes the cgroup of the last spawn (its child must be reaped).
+    pub fn cleanup(&self) {
+        if let Some(cg) = &self.cgroup {
+            if let Some(p) = cg.pending.borrow_mut().take() {
+                std::fs::remove_dir(&p).unwrap_or_else(|e| panic!("rmdir {}: {e}", p.display()));
+            }
         }
     }
 
@@ -172,13 +438,31 @@ impl Floor {
     /// the child's exec closed the close-on-exec pipe (EOF).
     fn clone(&self, exec_pipe: bool) -> (i32, OwnedFd) {
         let err = exec_pipe.then(pipe);
-        let sync = self.userns.then(pipe);
+        let err_w = err.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
+        let procs = self.cgroup.as_ref().is_some_and(|c| c.procs);
+        let sync = (self.userns || procs).then(pipe);
         let sync_r = sync.as_ref().map_or(-1, |(r, _)| r.as_raw_fd());
+        let mut flags = self.flags;
+        let mut cg_dir: Option<OwnedFd> = None;
+        let mut cg_path = None;
+        if let Some(cg) = &self.cgroup {
+            let n = cg.n.get();
+            cg.n.set(n + 1);
+            let p = cg.parent.path.join(format!("f{n}"));
+            std::fs::create_dir(&p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
+            if !cg.procs {
+                let f = std::fs::File::open(&p).expect("open the cgroup");
+                cg_dir = Some(f.into());
+                flags |= CloneFlags::INTO_CGROUP.bits();
+            }
+            cg_path = Some(p);
+        }
         let mut pidfd: i32 = -1;
         let mut args = CloneArgs {
-            flags: self.flags,
+            flags,
             pidfd: &mut pidfd as *mut i32 as u64,
             exit_signal: libc::SIGCHLD as u64,
+            cgroup: cg_dir.as_ref().map_or(0, |d| d.as_raw_fd() as u64),
             ..CloneArgs::default()
         };
         // SAFETY: the child only makes raw system calls on prepared data and
@@ -186,14 +470,25 @@ impl Floor {
         let pid = unsafe { sys::clone3(&mut args) }.expect("clone3");
         if pid == 0 {
             // SAFETY: async-signal-safe calls on live, prepared data only.
-            unsafe { self.child(sync_r) }
+            unsafe { self.child(sync_r, err_w) }
         }
+        drop(cg_dir);
         // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        if let Some(p) = cg_path {
+            if procs {
+                let procs_file =
+                    CString::new(p.join("cgroup.procs").as_os_str().as_bytes()).expect("no NUL");
+                write_file(&procs_file, pid.to_string().as_bytes());
+            }
+            *self.cgroup.as_ref().expect("cgroup").pending.borrow_mut() = Some(p);
+        }
         if let Some((r, w)) = sync {
             drop(r);
-            write_proc(pid, "uid_map", b"0 0 1");
-            write_proc(pid, "gid_map", b"0 0 1");
+            if self.userns {
+                write_proc(pid, "uid_map", b"0 0 1");
+                write_proc(pid, "gid_map", b"0 0 1");
+            }
             // SAFETY: one byte from a live stack value to a live descriptor.
             unsafe { libc::write(w.as_raw_fd(), b"1".as_ptr().cast(), 1) };
         }
@@ -202,16 +497,18 @@ impl Floor {
             let mut b = [0u8; 1];
             // SAFETY: reads into a live buffer; EOF means exec happened.
             let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-            assert_eq!(n, 0, "the floor's child failed before exec");
+            assert_eq!(n, 0, "the floor's child failed before exec (step {})", b[0]);
         }
         (pid, pidfd)
     }
 
-    /// The child's side. Never returns.
+    /// The child's side. Never returns. A failing step writes its number to
+    /// `err_w` (when given) and exits 125.
     ///
     /// # Safety
     /// Only in the child right after clone3.
-    unsafe fn child(&self, sync_r: i32) -> ! {
+    unsafe fn child(&self, sync_r: i32, err_w: i32) -> ! {
+        let fail = |step: u8| fail_child(err_w, step);
         // SAFETY: raw system calls on prepared, live data; ends in _exit.
         unsafe {
             if sync_r >= 0 {
@@ -219,8 +516,10 @@ impl Floor {
                 if libc::read(sync_r, (&mut b as *mut u8).cast(), 1) != 1 {
                     libc::_exit(126);
                 }
-                libc::syscall(libc::SYS_setresgid, 0, 0, 0);
-                libc::syscall(libc::SYS_setresuid, 0, 0, 0);
+                if self.userns {
+                    libc::syscall(libc::SYS_setresgid, 0, 0, 0);
+                    libc::syscall(libc::SYS_setresuid, 0, 0, 0);
+                }
             }
             if self.work == FloorWork::SameWork {
                 let steps = STEPS.load(std::sync::atomic::Ordering::Relaxed);
@@ -233,7 +532,9 @@ impl Floor {
                         std::ptr::null(),
                     );
                 }
-                if self.ns.contains(Namespaces::MOUNT | Namespaces::PID) && steps & 2 != 0 {
+                if let Some(p) = &self.pivot {
+                    self.pivot_child(p, err_w);
+                } else if self.ns.contains(Namespaces::MOUNT | Namespaces::PID) && steps & 2 != 0 {
                     libc::mount(
                         c"proc".as_ptr(),
                         c"/proc".as_ptr(),
@@ -247,7 +548,103 @@ impl Floor {
                 }
             }
             libc::execve(TRUE.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
-            libc::_exit(127)
+            fail(100)
+        }
+    }
+
+    /// The builder's default root on raw `mount(2)`: bind the root onto
+    /// itself, proc, a minimal /dev, pivot_root, detach the old root.
+    ///
+    /// # Safety
+    /// Only in the child, on the prepared paths.
+    unsafe fn pivot_child(&self, p: &PivotPaths, err_w: i32) {
+        let fail = |step: u8| fail_child(err_w, step);
+        let null = std::ptr::null::<libc::c_char>();
+        let ok = |r: libc::c_int, step: u8| {
+            if r != 0 {
+                fail(step)
+            }
+        };
+        // SAFETY: NUL-terminated strings prepared in the parent.
+        unsafe {
+            let bind = libc::MS_BIND | libc::MS_REC;
+            ok(
+                libc::mount(p.root.as_ptr(), p.root.as_ptr(), null, bind, null.cast()),
+                1,
+            );
+            ok(
+                libc::mount(
+                    c"proc".as_ptr(),
+                    p.proc_.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    null.cast(),
+                ),
+                2,
+            );
+            ok(
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    p.dev.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NOEXEC,
+                    c"mode=755,size=65536k".as_ptr().cast(),
+                ),
+                3,
+            );
+            for (node, host) in &p.nodes {
+                let fd = libc::open(
+                    node.as_ptr(),
+                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o666,
+                );
+                if fd < 0 {
+                    fail(4)
+                }
+                libc::close(fd);
+                ok(
+                    libc::mount(
+                        host.as_ptr(),
+                        node.as_ptr(),
+                        null,
+                        libc::MS_BIND,
+                        null.cast(),
+                    ),
+                    5,
+                );
+            }
+            for (link, to) in &p.links {
+                ok(libc::symlink(to.as_ptr(), link.as_ptr()), 6);
+            }
+            ok(libc::mkdir(p.pts.as_ptr(), 0o755), 7);
+            ok(
+                libc::mount(
+                    c"devpts".as_ptr(),
+                    p.pts.as_ptr(),
+                    c"devpts".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NOEXEC,
+                    c"newinstance,ptmxmode=0666,mode=0620".as_ptr().cast(),
+                ),
+                8,
+            );
+            ok(libc::mkdir(p.shm.as_ptr(), 0o1777), 9);
+            ok(
+                libc::mount(
+                    c"shm".as_ptr(),
+                    p.shm.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    c"mode=1777,size=67108864".as_ptr().cast(),
+                ),
+                10,
+            );
+            ok(libc::chdir(p.root.as_ptr()), 11);
+            ok(
+                libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
+                12,
+            );
+            ok(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), 13);
+            ok(libc::chdir(c"/".as_ptr()), 14);
         }
     }
 
@@ -324,12 +721,15 @@ impl Floor {
         self.clone(true).1
     }
 
-    /// Spawns and waits for the exit; returns the wait status.
+    /// Spawns and waits for the exit, then removes the spawn's cgroup (if
+    /// any); returns the wait status.
     pub fn to_exit(&self) -> i32 {
         let (_, pidfd) = self.clone(false);
-        sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty())
+        let st = sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty())
             .expect("waitid")
-            .expect("status")
+            .expect("status");
+        self.cleanup();
+        st
     }
 }
 
@@ -425,7 +825,10 @@ fn floor_method(f: Floor) -> MethodFn {
         if exec {
             let pidfd = f.to_exec();
             let d = t.elapsed();
-            kill_reap(pidfd);
+            let _ = sys::pidfd_send_signal(borrow(&pidfd), libc::SIGKILL);
+            let _ = sys::pidfd_wait(borrow(&pidfd), sys::WaitFlags::empty());
+            f.cleanup();
+            settle();
             d
         } else {
             assert_eq!(f.to_exit(), 0);
@@ -506,7 +909,74 @@ fn std_method(ns: Namespaces) -> MethodFn {
 }
 
 /// Every method measured for a variant, the floor first.
-pub fn methods(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
+///
+/// - no extra: `floor`, `floor_work` (mount, net), `floor_vfork`,
+///   `containment`, `containment_vfork`, `pool`, `pool_vfork`, `std`;
+/// - `CgroupClone`: `floor` and `floor_work` with a new cgroup per spawn
+///   entered by `CLONE_INTO_CGROUP`, `containment` with
+///   `.cgroup(CgroupSpec::new().parent(<unified mount>/<unique>))`;
+/// - `CgroupProcs`: `floor` and `floor_work` writing `cgroup.procs` before
+///   releasing the child, `floor_clone` (the `CLONE_INTO_CGROUP` floor, for
+///   the difference), `containment` (the builder, `CLONE_INTO_CGROUP`: it has
+///   no `cgroup.procs` path);
+/// - `PivotRoot`: `floor` (bare six), `floor_work` (the builder's default
+///   root work on raw `mount(2)`: rprivate, bind, proc, minimal /dev,
+///   pivot_root, lo), `containment` with `.root(<busybox root>)`.
+pub fn methods(v: Variant) -> Vec<(&'static str, MethodFn)> {
+    use containment::cgroup::CgroupSpec;
+    use std::rc::Rc;
+    let ns = v.ns;
+    match v.extra {
+        Extra::None => methods_plain(ns),
+        Extra::CgroupClone | Extra::CgroupProcs => {
+            let parent = Rc::new(CgroupParent::new());
+            let procs = v.extra == Extra::CgroupProcs;
+            let floor = |work| Floor::new(ns, work).with_cgroup(parent.clone(), procs);
+            let mut m: Vec<(&'static str, MethodFn)> = vec![
+                ("floor", floor_method(floor(FloorWork::Bare))),
+                ("floor_work", floor_method(floor(FloorWork::SameWork))),
+            ];
+            if procs {
+                m.push((
+                    "floor_clone",
+                    floor_method(
+                        Floor::new(ns, FloorWork::Bare).with_cgroup(parent.clone(), false),
+                    ),
+                ));
+            }
+            let mut b = builder(ns);
+            b.cgroup(CgroupSpec::new().parent(parent.path.clone()));
+            let inner = builder_method(b);
+            m.push(("containment", keep_alive(inner, parent)));
+            m
+        }
+        Extra::PivotRoot => {
+            let root = Rc::new(BusyboxRoot::new());
+            let mut b = builder(ns);
+            b.root(root.root.clone());
+            let inner = builder_method(b);
+            vec![
+                ("floor", floor_method(Floor::new(ns, FloorWork::Bare))),
+                (
+                    "floor_work",
+                    floor_method(Floor::new(ns, FloorWork::SameWork).with_root(root.clone())),
+                ),
+                ("containment", keep_alive(inner, root)),
+            ]
+        }
+    }
+}
+
+/// Keeps `guard` (a fixture removed on drop) alive as long as the method.
+fn keep_alive<G: 'static>(mut m: MethodFn, guard: G) -> MethodFn {
+    Box::new(move |exec| {
+        let _ = &guard;
+        m(exec)
+    })
+}
+
+/// The methods of a variant without extras, the floor first.
+fn methods_plain(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
     let mut m: Vec<(&'static str, MethodFn)> =
         vec![("floor", floor_method(Floor::new(ns, FloorWork::Bare)))];
     if ns.intersects(Namespaces::MOUNT | Namespaces::NET) {

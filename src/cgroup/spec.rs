@@ -116,6 +116,11 @@ impl CgroupConfig {
     /// was asked for. On an error after the directory was created, the
     /// directory is removed again.
     pub(crate) fn prepare(&self) -> Result<Option<Cgroup>, Error> {
+        // No cgroup asked: do not read and parse /proc/self/mountinfo (which
+        // every spawn did, ~3 ms per spawn at 1 000 mounts).
+        if self.spec.is_none() {
+            return Ok(None);
+        }
         self.prepare_in(&Hierarchy::detect()?, None)
     }
 

@@ -1,0 +1,275 @@
+//! A small `docker run`: the crate used as a tool would use it, on the public
+//! API only.
+//!
+//! ```text
+//! run [--rootfs DIR] [--hostname H] [-e KEY=VALUE]… [--net none|host]
+//!     [--init] [--rm] [--cgroup-parent DIR]
+//!     [--memory 64m] [--pids-limit N] [--cpus X] [any docker resource flag]
+//!     -- CMD [ARGS…]
+//! ```
+//!
+//! The container gets new UTS, PID, mount and IPC namespaces, plus a network
+//! namespace with only `lo` (up) unless `--net host`; with `--rootfs` it
+//! `pivot_root`s into DIR with a fresh `/proc` and a minimal `/dev`. It
+//! always runs in a new cgroup v2 (`<cgroup2 mount>/containment-run-<id>`,
+//! or under `--cgroup-parent`), entered with `clone3(CLONE_INTO_CGROUP)` and
+//! removed when the program ends; limits are applied there when given (a
+//! hybrid host whose cgroup2 mount has no controllers can only run without
+//! limits, and says so). Resource flags are parsed by
+//! [`Resources::docker_flag`], so `--memory-swap`, `--cpuset-cpus`,
+//! `--cpu-shares`, `--oom-score-adj` … work as well, as `--flag VALUE` or
+//! `--flag=VALUE`.
+//!
+//! The exit status is the program's (128 + N when it was killed by signal
+//! N); like docker, 125 when the container could not be set up, 126 when the
+//! program could not be executed, 127 when it was not found. SIGINT,
+//! SIGTERM, SIGHUP and SIGQUIT sent to `run` are forwarded to the program.
+//! `--rm` is accepted for docker's sake: nothing outlives the container
+//! anyway (the cgroup is removed, no state is kept).
+//!
+//! Run as root, e.g. with a busybox root (`cargo run --example
+//! rootfs_busybox` shows how to make one):
+//!
+//! ```text
+//! cargo build --example run
+//! sudo target/debug/examples/run --rootfs /srv/busybox --hostname box -- sh -c 'hostname; echo $$'
+//! ```
+
+use containment::cgroup::{CgroupSpec, Hierarchy, Resources};
+use containment::{Container, Namespaces, SpawnError, Step};
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: run [--rootfs DIR] [--hostname H] [-e KEY=VALUE]... \
+[--net none|host] [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
+[--cpus X] [other docker resource flags] -- CMD [ARGS...]";
+
+/// The parsed command line.
+struct Options {
+    rootfs: Option<PathBuf>,
+    hostname: Option<String>,
+    env: Vec<(OsString, OsString)>,
+    net_host: bool,
+    init: bool,
+    cgroup_parent: Option<PathBuf>,
+    resources: Resources,
+    command: Vec<OsString>,
+}
+
+/// Parses `args` (without the program name). `Err` holds the message.
+fn parse(args: Vec<OsString>) -> Result<Options, String> {
+    let mut o = Options {
+        rootfs: None,
+        hostname: None,
+        env: Vec::new(),
+        net_host: false,
+        init: false,
+        cgroup_parent: None,
+        resources: Resources::new(),
+        command: Vec::new(),
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let Some(text) = arg.to_str() else {
+            return Err(format!("not valid UTF-8: {arg:?}"));
+        };
+        if text == "--" {
+            o.command = it.collect();
+            break;
+        }
+        if !text.starts_with('-') {
+            // The command starts at the first word that is not an option.
+            o.command = std::iter::once(arg.clone()).chain(it).collect();
+            break;
+        }
+        let (flag, inline) = match text.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(OsString::from(v))),
+            _ => (text.to_string(), None),
+        };
+        // Flags without a value.
+        match flag.as_str() {
+            "--init" => {
+                o.init = true;
+                continue;
+            }
+            "--rm" => continue,
+            "--help" => return Err(String::new()),
+            _ => {}
+        }
+        let mut value = || -> Result<OsString, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--rootfs" => o.rootfs = Some(value()?.into()),
+            "--hostname" | "-h" => o.hostname = Some(utf8(&flag, value()?)?),
+            "-e" | "--env" => {
+                let kv = value()?.into_vec();
+                let kv = match kv.iter().position(|&b| b == b'=') {
+                    Some(i) => (
+                        OsString::from_vec(kv[..i].to_vec()),
+                        OsString::from_vec(kv[i + 1..].to_vec()),
+                    ),
+                    // docker: `-e KEY` copies the variable from our environment.
+                    None => {
+                        let k = OsString::from_vec(kv);
+                        let v = std::env::var_os(&k).unwrap_or_default();
+                        (k, v)
+                    }
+                };
+                o.env.push(kv);
+            }
+            "--net" | "--network" => match utf8(&flag, value()?)?.as_str() {
+                "none" => o.net_host = false,
+                "host" => o.net_host = true,
+                other => return Err(format!("--net {other}: only none and host are supported")),
+            },
+            "--cgroup-parent" => o.cgroup_parent = Some(value()?.into()),
+            _ => {
+                // Everything else must be a docker resource flag.
+                let v = utf8(&flag, value()?)?;
+                o.resources = std::mem::take(&mut o.resources)
+                    .docker_flag(&flag, &v)
+                    .map_err(|e| format!("{flag} {v}: {e}"))?;
+            }
+        }
+    }
+    if o.command.is_empty() {
+        return Err("no command given".into());
+    }
+    Ok(o)
+}
+
+fn utf8(flag: &str, v: OsString) -> Result<String, String> {
+    v.into_string()
+        .map_err(|v| format!("{flag}: not valid UTF-8: {v:?}"))
+}
+
+/// A short id for the container (hostname and cgroup name): docker-like
+/// hex, unique per process and time.
+fn container_id() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let x = t ^ (u64::from(std::process::id()) << 40);
+    format!("{:012x}", x & 0xffff_ffff_ffff)
+}
+
+/// docker's exit codes for a container that never ran its program.
+fn setup_exit_code(e: &SpawnError) -> i32 {
+    match e.child_error() {
+        Some(c) if c.step() == Step::Exec && c.errno() == libc::ENOENT => 127,
+        Some(c) if c.step() == Step::Exec => 126,
+        _ => 125,
+    }
+}
+
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT in this process and forwards
+/// them to the container's program from a thread (`sigwait`). Called after
+/// the spawn, so the program does not inherit the blocked mask.
+fn forward_signals(pidfd: i32) {
+    // SAFETY: sigset operations on a local, zeroed set; pthread_sigmask
+    // changes the mask of this (the main) thread, which the forwarding
+    // thread spawned below inherits.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || loop {
+        let mut sig = 0;
+        // SAFETY: waits on a valid set for a blocked signal.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        // SAFETY: the descriptor stays open until the process exits (the
+        // Child in main owns it and is never dropped before exit).
+        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        let _ = containment::sys::pidfd_send_signal(fd, sig);
+    });
+}
+
+fn run(o: Options) -> Result<i32, (i32, String)> {
+    let setup = |e: String| (125, e);
+    let id = container_id();
+    let mut ns = Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::IPC;
+    if !o.net_host {
+        ns |= Namespaces::NET;
+    }
+    let parent = match o.cgroup_parent {
+        Some(p) => p,
+        None => Hierarchy::detect()
+            .and_then(|h| h.require_mount().map(|p| p.to_path_buf()))
+            .map_err(|e| setup(format!("no cgroup v2 hierarchy: {e}")))?,
+    };
+    let mut b = Container::builder();
+    b.namespaces(ns)
+        .hostname(o.hostname.unwrap_or_else(|| id.clone()))
+        .cgroup(
+            CgroupSpec::new()
+                .parent(parent)
+                .name(format!("containment-run-{id}"))
+                .resources(o.resources)
+                .remove_on_exit(true),
+        )
+        .init(o.init);
+    if let Some(root) = &o.rootfs {
+        // pivot_root into it; proc and a minimal /dev are the defaults.
+        b.root(root).env_clear().env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+        if let Some(term) = std::env::var_os("TERM") {
+            b.env("TERM", term);
+        }
+        b.env("HOME", "/root");
+    }
+    b.envs(o.env);
+    let mut cmd = o.command.into_iter();
+    let program = cmd.next().expect("checked by parse");
+    b.command(program, cmd);
+    let mut child = b
+        .spawn()
+        .map_err(|e| (setup_exit_code(&e), e.to_string()))?;
+    forward_signals(child.pidfd().as_raw_fd());
+    let status = child
+        .wait()
+        .map_err(|e| setup(format!("waiting for the container: {e}")))?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => 125,
+    })
+}
+
+fn main() {
+    let o = match parse(std::env::args_os().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            if e.is_empty() {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            eprintln!("run: {e}\n{USAGE}");
+            std::process::exit(125);
+        }
+    };
+    let code = match run(o) {
+        Ok(c) => c,
+        Err((c, e)) => {
+            eprintln!("run: {e}");
+            c
+        }
+    };
+    std::process::exit(code);
+}
