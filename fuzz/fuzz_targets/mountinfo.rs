@@ -15,7 +15,16 @@ fuzz_target!(|s: &str| {
     // The same text as a /proc/self/cgroup.
     if let Some(p) = own_cgroup_path(s) {
         if let Some(dir) = h.dir_of(&p) {
-            assert!(dir.starts_with(h.mount_point().expect("dir_of needs a mount")));
+            // Inside the mount: under it, and no `..` climbing out again.
+            let mount = h.mount_point().expect("dir_of needs a mount");
+            let rel = dir
+                .strip_prefix(mount)
+                .expect("dir_of stays under the mount");
+            assert!(
+                rel.components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir)),
+                "{p:?} -> {dir:?}"
+            );
         }
     }
 });

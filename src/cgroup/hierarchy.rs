@@ -12,7 +12,7 @@
 //!   Controllers", "No Internal Process Constraint")
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::Error;
 
@@ -216,10 +216,18 @@ impl Hierarchy {
     }
 
     /// The directory of a cgroup given as a path inside the hierarchy (as in
-    /// `/proc/<pid>/cgroup`), or `None` when it lies outside the mounted part.
+    /// `/proc/<pid>/cgroup`), or `None` when it lies outside the mounted part
+    /// (a path with `..`, as the kernel shows a cgroup above the reader's
+    /// cgroup namespace root, is outside).
     pub fn dir_of(&self, cgroup_path: &Path) -> Option<PathBuf> {
         let mount = self.mount.as_deref()?;
         let rel = cgroup_path.strip_prefix(&self.mount_root).ok()?;
+        if !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return None;
+        }
         Some(mount.join(rel))
     }
 
@@ -333,6 +341,23 @@ mod tests {
             Some(PathBuf::from("/mnt/cg x/a"))
         );
         assert_eq!(h.dir_of(Path::new("/system.slice")), None);
+    }
+
+    #[test]
+    fn dir_of_refuses_paths_climbing_out_of_the_mount() {
+        // Found by the `mountinfo` fuzz target's property: inside a cgroup
+        // namespace the kernel shows cgroups above its root as `/../x`, and
+        // joining that onto the mount left it (`/sys/fs/cgroup/../x`).
+        let h = Hierarchy::from_mountinfo(UNIFIED);
+        assert_eq!(h.dir_of(Path::new("/../x")), None);
+        assert_eq!(h.dir_of(Path::new("/a/../../etc")), None);
+        assert_eq!(
+            h.dir_of(Path::new("/a/./b")),
+            Some(PathBuf::from("/sys/fs/cgroup/a/b"))
+        );
+        let h =
+            Hierarchy::from_mountinfo("28 25 0:26 /user.slice /mnt/cg rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(h.dir_of(Path::new("/user.slice/../system.slice")), None);
     }
 
     #[test]
