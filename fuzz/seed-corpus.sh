@@ -4,7 +4,7 @@
 # Idempotent; run from anywhere. The corpus directory is not committed.
 set -eu
 cd "$(dirname "$0")"
-c=corpus
+c=${CORPUS:-corpus}  # where to write (default fuzz/corpus)
 seed() { # seed TARGET NAME TEXT
     mkdir -p "$c/$1"
     printf '%s' "$3" > "$c/$1/$2"

@@ -96,9 +96,16 @@ fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
         if fstype != "cgroup2" && fstype != "cgroup" {
             continue;
         }
+        // Both paths are absolute in a well-formed line; an empty or
+        // relative one (a doubled space) would make `dir_of` join an
+        // absolute path onto the mount, replacing it.
+        let (root, mount_point) = (unescape_mountinfo(l[3]), unescape_mountinfo(l[4]));
+        if !root.starts_with('/') || !mount_point.starts_with('/') {
+            continue;
+        }
         v.push(CgroupMount {
-            root: PathBuf::from(unescape_mountinfo(l[3])),
-            mount_point: PathBuf::from(unescape_mountinfo(l[4])),
+            root: PathBuf::from(root),
+            mount_point: PathBuf::from(mount_point),
             fstype: fstype.to_string(),
             super_options: r.get(2).copied().unwrap_or("").to_string(),
         });
@@ -358,6 +365,21 @@ mod tests {
         let h =
             Hierarchy::from_mountinfo("28 25 0:26 /user.slice /mnt/cg rw - cgroup2 cgroup2 rw\n");
         assert_eq!(h.dir_of(Path::new("/user.slice/../system.slice")), None);
+    }
+
+    #[test]
+    fn malformed_mount_paths_are_skipped() {
+        // Found by the `mountinfo` fuzz target: a doubled space left the
+        // root field empty, `strip_prefix("")` kept the cgroup path
+        // absolute and `dir_of` returned it in place of the mount.
+        let h = Hierarchy::from_mountinfo("28 25 0:26  /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(h.kind(), HierarchyKind::Legacy);
+        assert_eq!(h.dir_of(Path::new("/a b")), None);
+        let h = Hierarchy::from_mountinfo("28 25 0:26 / cg rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(h.mount_point(), None);
+        // And `dir_of` itself never returns a path off the mount.
+        let h = Hierarchy::at("/sys/fs/cgroup");
+        assert_eq!(h.dir_of(Path::new("a/b")), None);
     }
 
     #[test]
