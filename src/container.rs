@@ -15,7 +15,7 @@ use crate::process::{
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 /// Entry point: `Container::builder()`.
@@ -104,8 +104,9 @@ fn target_cgroup_fd(pid: i32) -> Option<OwnedFd> {
         return None;
     }
     let h = crate::cgroup::Hierarchy::detect().ok()?;
-    let cg =
-        crate::cgroup::Cgroup::open(h.mount_point()?.join(theirs.trim_start_matches('/'))).ok()?;
+    // `dir_of`, not a bare join: a cgroup above our cgroup namespace shows as
+    // `/../x` and must not resolve outside the mount.
+    let cg = crate::cgroup::Cgroup::open(h.dir_of(Path::new(&theirs))?).ok()?;
     cg.try_clone_fd().ok()
 }
 

@@ -110,6 +110,10 @@ pub mod caps;
 pub mod cgroup;
 pub mod container;
 pub mod error;
+// Entry points for `cargo fuzz` (which sets `--cfg fuzzing`); not API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "landlock")]
 pub mod landlock;
 pub mod mount;

@@ -12,7 +12,7 @@
 //!   Controllers", "No Internal Process Constraint")
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::Error;
 
@@ -96,9 +96,16 @@ fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
         if fstype != "cgroup2" && fstype != "cgroup" {
             continue;
         }
+        // Both paths are absolute in a well-formed line; an empty or
+        // relative one (a doubled space) would make `dir_of` join an
+        // absolute path onto the mount, replacing it.
+        let (root, mount_point) = (unescape_mountinfo(l[3]), unescape_mountinfo(l[4]));
+        if !root.starts_with('/') || !mount_point.starts_with('/') {
+            continue;
+        }
         v.push(CgroupMount {
-            root: PathBuf::from(unescape_mountinfo(l[3])),
-            mount_point: PathBuf::from(unescape_mountinfo(l[4])),
+            root: PathBuf::from(root),
+            mount_point: PathBuf::from(mount_point),
             fstype: fstype.to_string(),
             super_options: r.get(2).copied().unwrap_or("").to_string(),
         });
@@ -216,10 +223,18 @@ impl Hierarchy {
     }
 
     /// The directory of a cgroup given as a path inside the hierarchy (as in
-    /// `/proc/<pid>/cgroup`), or `None` when it lies outside the mounted part.
+    /// `/proc/<pid>/cgroup`), or `None` when it lies outside the mounted part
+    /// (a path with `..`, as the kernel shows a cgroup above the reader's
+    /// cgroup namespace root, is outside).
     pub fn dir_of(&self, cgroup_path: &Path) -> Option<PathBuf> {
         let mount = self.mount.as_deref()?;
         let rel = cgroup_path.strip_prefix(&self.mount_root).ok()?;
+        if !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return None;
+        }
         Some(mount.join(rel))
     }
 
@@ -333,6 +348,38 @@ mod tests {
             Some(PathBuf::from("/mnt/cg x/a"))
         );
         assert_eq!(h.dir_of(Path::new("/system.slice")), None);
+    }
+
+    #[test]
+    fn dir_of_refuses_paths_climbing_out_of_the_mount() {
+        // Found by the `mountinfo` fuzz target's property: inside a cgroup
+        // namespace the kernel shows cgroups above its root as `/../x`, and
+        // joining that onto the mount left it (`/sys/fs/cgroup/../x`).
+        let h = Hierarchy::from_mountinfo(UNIFIED);
+        assert_eq!(h.dir_of(Path::new("/../x")), None);
+        assert_eq!(h.dir_of(Path::new("/a/../../etc")), None);
+        assert_eq!(
+            h.dir_of(Path::new("/a/./b")),
+            Some(PathBuf::from("/sys/fs/cgroup/a/b"))
+        );
+        let h =
+            Hierarchy::from_mountinfo("28 25 0:26 /user.slice /mnt/cg rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(h.dir_of(Path::new("/user.slice/../system.slice")), None);
+    }
+
+    #[test]
+    fn malformed_mount_paths_are_skipped() {
+        // Found by the `mountinfo` fuzz target: a doubled space left the
+        // root field empty, `strip_prefix("")` kept the cgroup path
+        // absolute and `dir_of` returned it in place of the mount.
+        let h = Hierarchy::from_mountinfo("28 25 0:26  /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(h.kind(), HierarchyKind::Legacy);
+        assert_eq!(h.dir_of(Path::new("/a b")), None);
+        let h = Hierarchy::from_mountinfo("28 25 0:26 / cg rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(h.mount_point(), None);
+        // And `dir_of` itself never returns a path off the mount.
+        let h = Hierarchy::at("/sys/fs/cgroup");
+        assert_eq!(h.dir_of(Path::new("a/b")), None);
     }
 
     #[test]

@@ -223,6 +223,11 @@ impl FromStr for CpuMax {
     }
 }
 
+/// The most members a parsed [`CpuSet`] may have: far above any kernel's
+/// `NR_CPUS` (at most 8192) or node count, low enough that a hostile list
+/// cannot make the parser allocate without bound.
+pub const MAX_CPUSET_MEMBERS: usize = 1 << 17;
+
 /// A set of CPU (or memory node) numbers, written `"0-3,7"`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct CpuSet(BTreeSet<u32>);
@@ -255,6 +260,8 @@ impl FromIterator<u32> for CpuSet {
 impl FromStr for CpuSet {
     type Err = Error;
     /// Parses the kernel's list format (`"0-3,7"`, `"1"`, `""` for empty).
+    /// A range spans at most 65536 numbers and the whole set holds at most
+    /// [`MAX_CPUSET_MEMBERS`].
     fn from_str(s: &str) -> Result<CpuSet, Error> {
         let mut set = BTreeSet::new();
         let t = s.trim();
@@ -285,6 +292,11 @@ impl FromStr for CpuSet {
                     set.insert(num(part)?);
                 }
             }
+            // Many distinct ranges would otherwise grow the set without
+            // bound (a 4 KiB list held 16 million members).
+            if set.len() > MAX_CPUSET_MEMBERS {
+                return Err(bad("too many members (at most 131072)"));
+            }
         }
         Ok(CpuSet(set))
     }
@@ -297,8 +309,9 @@ impl fmt::Display for CpuSet {
         let mut it = self.0.iter().copied().peekable();
         while let Some(start) = it.next() {
             let mut end = start;
-            while it.peek() == Some(&(end + 1)) {
-                end += 1;
+            // `u32::MAX` is a valid member: no `end + 1` past it.
+            while let Some(next) = end.checked_add(1).filter(|n| it.peek() == Some(n)) {
+                end = next;
                 it.next();
             }
             if !first {
@@ -501,12 +514,13 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 /// Converts docker's `--blkio-weight` (v1 `blkio.weight`, 10..=1000) to
 /// `io.weight` (1..=10000) linearly, as runc's `BlkioWeightToIOWeight`
 /// (libcontainer/cgroups/utils.go) does: `1 + (w − 10)·9999/990`. Own code.
-/// 0 means "not set" and returns 0.
+/// 0 means "not set" and returns 0; values outside 10..=1000 are clamped
+/// to it (so at most 10000 comes out, never an overflow).
 pub fn blkio_to_io_weight(w: u64) -> u64 {
     if w == 0 {
         return 0;
     }
-    1 + (w.saturating_sub(10)) * 9999 / 990
+    1 + (w.clamp(10, 1000) - 10) * 9999 / 990
 }
 
 // ------------------------------------------------------------- host facts
@@ -1291,6 +1305,59 @@ mod tests {
         ] {
             assert!(bad.parse::<CpuSet>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn cpuset_at_u32_max_displays() {
+        // Found while writing the `cpu_lists` fuzz target: the display of a
+        // set holding u32::MAX computed `end + 1` and overflowed (a panic
+        // in debug builds).
+        let s: CpuSet = "4294967295".parse().unwrap();
+        assert_eq!(s.to_string(), "4294967295");
+        let s: CpuSet = "4294967290-4294967295,0".parse().unwrap();
+        assert_eq!(s.to_string(), "0,4294967290-4294967295");
+        assert_eq!(s.to_string().parse::<CpuSet>().unwrap(), s);
+        let s: CpuSet = [u32::MAX - 1, u32::MAX].into_iter().collect();
+        assert_eq!(s.to_string(), "4294967294-4294967295");
+    }
+
+    #[test]
+    fn cpuset_size_is_bounded() {
+        // Found with the `cpu_lists` fuzz target: 242 distinct ranges in a
+        // 4 KiB string made a 16-million-member set (500 MB, 13 s).
+        let many: Vec<String> = (0..242u32)
+            .map(|i| format!("{}-{}", i * 65_537, i * 65_537 + 65_536))
+            .collect();
+        let e = many.join(",").parse::<CpuSet>().unwrap_err();
+        assert_eq!(field(e).0, "cpuset");
+        // Overlapping ranges count once: still fine.
+        let s: CpuSet = "0-65536,0-65536,0-65536".parse().unwrap();
+        assert_eq!(s.len(), 65_537);
+        let s: CpuSet = "0-65536,65537-131071".parse().unwrap();
+        assert_eq!(s.len(), MAX_CPUSET_MEMBERS);
+        assert!("0-65536,65537-131072".parse::<CpuSet>().is_err());
+    }
+
+    #[test]
+    fn huge_blkio_weight_does_not_overflow() {
+        // Found by the `docker_flags` fuzz target: `--blkio-weight
+        // 5333333333333333` then `writes()` overflowed in
+        // `blkio_to_io_weight` (a panic in debug builds).
+        assert_eq!(blkio_to_io_weight(u64::MAX), 10_000);
+        assert_eq!(blkio_to_io_weight(5_333_333_333_333_333), 10_000);
+        assert_eq!(blkio_to_io_weight(1), 1);
+        let r = Resources::new()
+            .docker_flag("--blkio-weight", "5333333333333333")
+            .unwrap()
+            .blkio_weight_device(Device { major: 8, minor: 0 }, u64::MAX);
+        let w = r.writes();
+        assert_eq!(w[0].value, "default 10000");
+        assert_eq!(w[1].value, "8:0 10000");
+        // Validation still names the out-of-range value.
+        let (h, d) = host();
+        let e = r.validate(&h).unwrap_err();
+        assert_eq!(field(e), ("blkio_weight", "5333333333333333".to_string()));
+        std::fs::remove_dir_all(d).unwrap();
     }
 
     #[test]

@@ -33,6 +33,11 @@ mod rootfs;
 mod spec;
 
 pub(crate) use plan::{FsConfig, MountPlan};
+// Hooks for the fuzz targets (`src/fuzzing.rs`), only under `--cfg fuzzing`.
+#[cfg(fuzzing)]
+pub(crate) use plan::container_path_parts;
+#[cfg(fuzzing)]
+pub(crate) use rootfs::root_fstype;
 pub use rootfs::{
     host_root_is_initramfs, DevSpec, Overlay, RootMode, Rootfs, DOCKER_MASKED_PATHS,
     DOCKER_READONLY_PATHS,

@@ -202,6 +202,20 @@ fn container_path(field: &'static str, p: &Path, file: bool) -> Result<Target, S
     })
 }
 
+/// [`container_path`] for the fuzz targets: `(shown, rel, names)`.
+#[cfg(fuzzing)]
+pub(crate) fn container_path_parts(p: &Path) -> Result<crate::fuzzing::PathParts, SpawnError> {
+    let t = container_path("mount target", p, false)?;
+    if t.prefixes.len() != t.names.len() {
+        return Err(invalid("mount target", p, "prefixes and names disagree"));
+    }
+    Ok((
+        t.shown,
+        t.rel.into_bytes(),
+        t.names.into_iter().map(CString::into_bytes).collect(),
+    ))
+}
+
 /// A host path that must exist: made absolute and canonical.
 fn host_path(field: &'static str, p: &Path, want_dir: Option<bool>) -> Result<PathBuf, SpawnError> {
     if !p.is_absolute() {

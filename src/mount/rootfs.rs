@@ -222,7 +222,7 @@ pub fn host_root_is_initramfs() -> bool {
 }
 
 /// The filesystem type of the visible (last) mount on `/` in a mountinfo text.
-fn root_fstype(mountinfo: &str) -> Option<&str> {
+pub(crate) fn root_fstype(mountinfo: &str) -> Option<&str> {
     let mut fstype = None;
     for line in mountinfo.lines() {
         if line.split(' ').nth(4) != Some("/") {

@@ -14,6 +14,8 @@ pub use list::{list_namespaces, NsInfo, NsListing, ProcessNs, Unreadable};
 pub use net::loopback_up;
 pub(crate) use time::validate_offsets;
 pub use time::TimeOffsets;
+#[cfg(fuzzing)]
+pub(crate) use user::parse_id_map;
 pub(crate) use user::{format_id_map, validate_id_maps};
 pub use user::{read_id_map, IdMap};
 pub(crate) use uts::validate_uts_name;
