@@ -109,7 +109,7 @@ fn a_failed_spawn_leaves_no_cgroup() {
         .unwrap_err();
     assert!(e.child_error().is_some(), "{e}");
     assert_eq!(children(&parent), 0);
-    assert!(common::zombie_children().is_empty());
+    assert!(common::lasting_zombies().is_empty());
 }
 
 #[test]

@@ -182,7 +182,7 @@ fn nothing_is_left_after_teardown() {
         assert!(holders.is_empty(), "holders alive: {holders:?}");
     }
     assert_eq!(common::open_fds(), fds_before, "descriptors leaked");
-    assert!(common::zombie_children().is_empty());
+    assert!(common::lasting_zombies().is_empty());
 }
 
 #[test]

@@ -135,7 +135,7 @@ fn thousand_containers_awaited_on_one_thread() {
         threads_during <= threads_before,
         "the wait started threads: {threads_before} -> {threads_during}"
     );
-    assert!(common::zombie_children().is_empty());
+    assert!(common::lasting_zombies().is_empty());
     // Every pidfd was closed with its Child.
     assert!(common::open_fds() <= fds_before + 1);
     // Concurrent, not one after another: far less than N × 1 s.

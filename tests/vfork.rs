@@ -75,7 +75,7 @@ fn child_errors_are_reported() {
         }
         e => panic!("unexpected {e}"),
     }
-    assert!(common::zombie_children().is_empty());
+    assert!(common::lasting_zombies().is_empty());
 }
 
 #[test]

@@ -125,8 +125,23 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
     };
     let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
     if !p.force_legacy {
+        // A new time namespace without offsets: let clone3 create it (the
+        // child is in it from the start) instead of the child's unshare.
+        // With offsets the child must unshare, write them, then exec.
+        let time_at_clone = p.namespaces.contains(Namespaces::TIME)
+            && p.plan.time.as_ref().is_some_and(|t| t.is_empty());
+        let saved_time = if time_at_clone {
+            p.plan.time.take()
+        } else {
+            None
+        };
+        let clone3_flags = if time_at_clone {
+            flags | CloneFlags::NEWTIME
+        } else {
+            flags
+        };
         let mut args = CloneArgs {
-            flags: flags.bits(),
+            flags: clone3_flags.bits(),
             pidfd: &mut pidfd as *mut i32 as u64,
             exit_signal: libc::SIGCHLD as u64,
             cgroup: p.cgroup_fd.as_ref().map_or(0, |f| f.as_raw_fd() as u64),
@@ -137,6 +152,11 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
         result = unsafe { sys::clone3(&mut args) };
         if let Ok(0) = result {
             child::run(&p.plan);
+        }
+        // The legacy fallback below cannot pass CLONE_NEWTIME: the child
+        // unshares it again there.
+        if saved_time.is_some() {
+            p.plan.time = saved_time;
         }
     }
     // clone3 missing (or hidden by an old seccomp profile that answers

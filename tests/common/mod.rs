@@ -105,6 +105,19 @@ pub fn zombie_children() -> Vec<i32> {
         .collect()
 }
 
+/// Zombie children that stay: present in two looks 300 ms apart. In a
+/// test binary whose other tests spawn concurrently, their children are
+/// zombies for a moment only; a leaked one stays.
+pub fn lasting_zombies() -> Vec<i32> {
+    let first = zombie_children();
+    if first.is_empty() {
+        return first;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = zombie_children();
+    first.into_iter().filter(|p| second.contains(p)).collect()
+}
+
 /// A unique name for things a test creates (cgroups, directories).
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
