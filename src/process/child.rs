@@ -286,7 +286,12 @@ fn cloexec_from_3() -> Result<(), ChildFailure> {
             let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
             let mut fd: i32 = 0;
             let mut digits = 0;
-            for &b in &buf[off + 19..(off + reclen).min(buf.len())] {
+            // `get`: a malformed record (reclen < 19) yields nothing, never
+            // a panic.
+            let name = buf
+                .get(off + 19..(off + reclen).min(buf.len()))
+                .unwrap_or(&[]);
+            for &b in name {
                 if !b.is_ascii_digit() {
                     break;
                 }
