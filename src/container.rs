@@ -418,15 +418,19 @@ impl ContainerBuilder {
     }
 
     /// Whether to spawn in the vfork shape (default: yes, where it applies):
-    /// `clone(CLONE_VM | CLONE_VFORK)` on a stack of our own, as
-    /// `posix_spawn` does, instead of a fork-like `clone3`. No page tables
+    /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
+    /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
     /// are copied and the parent takes no copy-on-write faults, which makes
-    /// the spawn 20–40 % faster (BENCHMARKS.md). It applies when no new user
-    /// namespace (the parent must write the id maps while the child waits),
-    /// no new time namespace, no cgroup (`CLONE_INTO_CGROUP` needs clone3),
-    /// no init and no joined PID namespace is asked; otherwise the fork shape
-    /// is used. The child keeps to the same rules either way (no allocation,
-    /// async-signal-safe calls only), so `false` is only for comparison.
+    /// the spawn 20–70 % faster (BENCHMARKS.md). It carries every namespace,
+    /// `CLONE_INTO_CGROUP` and time offsets; with a new user namespace a
+    /// short-lived helper thread writes the id maps while the spawning
+    /// thread is suspended. It does not apply (the fork shape is used) with
+    /// an [`init`](Self::init) (which never execs), when joining a running
+    /// container's PID or time namespace, on architectures other than
+    /// x86_64 (the child needs a few lines of assembly to start on its own
+    /// stack), or when clone3 is unavailable. The child keeps to the same
+    /// rules either way (no allocation, async-signal-safe calls only), so
+    /// `false` is only for comparison.
     pub fn vfork_spawn(&mut self, yes: bool) -> &mut Self {
         self.vfork = Some(yes);
         self
@@ -441,7 +445,10 @@ impl ContainerBuilder {
     /// (parent, name, removal on exit — default: removed when the child is
     /// reaped). Limits are validated and the cgroup is created after every
     /// other field was checked; a failed spawn removes it again. The
-    /// `oom_score_adj` of the resources is set in the child.
+    /// `oom_score_adj` of the resources is set in the child. The cgroup2
+    /// mount and the host's online CPUs and memory nodes (what the limits
+    /// are validated against) are read at the first spawn and reused by
+    /// later spawns of this builder.
     pub fn cgroup(&mut self, spec: impl Into<crate::cgroup::CgroupSpec>) -> &mut Self {
         self.cgroup = crate::cgroup::spec::CgroupConfig::new(spec.into());
         self
@@ -987,6 +994,7 @@ impl ContainerBuilder {
                 oom_score_adj,
                 err_fd: -1,
                 sync_fd: None,
+                time_at_clone: false,
                 become_root,
                 ids,
                 caps,

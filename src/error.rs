@@ -26,7 +26,8 @@ pub enum Step {
     SetGid,
     /// `setresuid(2)`.
     SetUid,
-    /// `unshare(CLONE_NEWTIME)`.
+    /// `unshare(CLONE_NEWTIME)` (index 0), then entering the new namespace
+    /// with `setns` once its offsets are written (index 1).
     UnshareTime,
     /// Writing `/proc/self/timens_offsets`.
     TimeOffsets,

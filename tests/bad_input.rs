@@ -195,14 +195,20 @@ fn inner_refused_map_helper() {
         return;
     }
     // Unprivileged, only our own uid may be mapped: the kernel refuses 0->0.
-    let e = fails(
-        Container::builder()
-            .namespaces(Namespaces::USER)
-            .uid_map([IdMap::single(0, 0)])
-            .command("/bin/true", [] as [&str; 0]),
-    );
-    let msg = e.to_string();
-    assert!(msg.contains("uid_map") && msg.contains("hint"), "{msg}");
+    // In the vfork shape too (the child shares our memory while it waits for
+    // the maps): the refusal is reported, the child killed and reaped.
+    for vfork in [true, false] {
+        let e = fails(
+            Container::builder()
+                .namespaces(Namespaces::USER)
+                .uid_map([IdMap::single(0, 0)])
+                .vfork_spawn(vfork)
+                .command("/bin/true", [] as [&str; 0]),
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("uid_map") && msg.contains("hint"), "{msg}");
+        assert!(common::lasting_zombies().is_empty(), "vfork_spawn({vfork})");
+    }
     println!("INNER-OK");
 }
 

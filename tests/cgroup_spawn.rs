@@ -97,6 +97,41 @@ fn child_starts_in_its_cgroup_and_it_is_removed_when_reaped() {
 }
 
 #[test]
+fn both_spawn_shapes_start_in_the_cgroup() {
+    require_root!();
+    let Some(parent) = Parent::new() else {
+        return common::skip(
+            "both_spawn_shapes_start_in_the_cgroup",
+            "no cgroup2 mount on this host",
+        );
+    };
+    // CLONE_INTO_CGROUP in the vfork shape (clone3 on our own stack) and in
+    // the fork shape, with a user namespace whose maps the parent writes
+    // while the child waits.
+    for vfork in [true, false] {
+        let name = if vfork { "vfork" } else { "fork" };
+        let mut child = Container::builder()
+            .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT)
+            .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            .cgroup(CgroupSpec::new().parent(&parent.0).name(name))
+            .vfork_spawn(vfork)
+            .command("/bin/sleep", ["30"])
+            .spawn()
+            .unwrap();
+        assert_eq!(
+            child.spawned_in_vfork_shape(),
+            vfork && containment::sys::HAS_CLONE3_ON_STACK
+        );
+        let line = cgroup_line(child.id());
+        assert!(line.ends_with(&format!("/{name}")), "{line}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(children(&parent), 0, "the cgroup was not removed");
+    }
+}
+
+#[test]
 fn a_failed_spawn_leaves_no_cgroup() {
     require_root!();
     let Some(parent) = Parent::new() else {

@@ -73,9 +73,21 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .unwrap_err();
         assert!(e.child_error().is_some());
     }
-    // The vfork shape (the default where it applies: no new user or time
-    // namespace, no init, no cgroup): the child shares our memory, so an
-    // allocation there would even corrupt the parent's heap.
+    // The vfork shape (the default where it applies: no init): the child
+    // shares our memory, so an allocation there would even corrupt the
+    // parent's heap. With a user namespace (the parent writes the maps while
+    // the child, sharing its memory, waits).
+    let out = Container::builder()
+        .namespaces(Namespaces::all())
+        .uid_map([IdMap::new(0, 100_000, 65_536)])
+        .gid_map([IdMap::new(0, 100_000, 65_536)])
+        .hostname("noalloc-vfork-user")
+        .capabilities(Capabilities::docker_default())
+        .stdout(Stdio::piped())
+        .command("sh", ["-c", "echo ok"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"ok\n", "{out:?}");
     let mut b = Container::builder();
     b.namespaces(
         Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET | Namespaces::IPC,

@@ -1,10 +1,12 @@
-//! The experimental vfork-shaped spawn (`vfork_spawn(true)`): same results
-//! as the clone3 path, as the kernel shows them.
+//! The vfork-shaped spawn (`clone3(CLONE_VM | CLONE_VFORK)`, the default):
+//! same results as the fork shape, as the kernel shows them, and taken for
+//! every kind of namespace (user with id maps and time with offsets too).
 
 #[macro_use]
 mod common;
 
-use containment::{Container, Namespace, Namespaces, SpawnError, Step};
+use containment::namespace::TimeOffsets;
+use containment::{Container, IdMap, Namespace, Namespaces, SpawnError, Stdio, Step};
 
 const SIX: Namespaces = Namespaces::UTS
     .union(Namespaces::PID)
@@ -78,14 +80,103 @@ fn child_errors_are_reported() {
     assert!(common::lasting_zombies().is_empty());
 }
 
+/// Spawns with `vfork_spawn(vfork)`, checks which shape the spawn took
+/// (the vfork shape where it applies and its x86_64 trampoline exists) and
+/// returns the program's stdout.
+fn run_in_shape(b: &mut containment::ContainerBuilder, vfork: bool, applies: bool) -> String {
+    let child = b.vfork_spawn(vfork).stdout(Stdio::piped()).spawn().unwrap();
+    let expected = vfork && applies && containment::sys::HAS_CLONE3_ON_STACK;
+    assert_eq!(
+        child.spawned_in_vfork_shape(),
+        expected,
+        "vfork_spawn({vfork})"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "vfork_spawn({vfork}): {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
-fn user_namespace_takes_the_clone3_path() {
+fn user_namespace_maps_in_both_shapes() {
     require_root!();
-    let st = Container::builder()
-        .namespaces(Namespaces::USER | Namespaces::UTS)
-        .vfork_spawn(true)
-        .command("/bin/true", [] as [&str; 0])
-        .status()
+    // Two ranges: the kernel accepts them from a privileged writer only
+    // (the parent, which writes them while the child, sharing its memory in
+    // the vfork shape, waits), not from the child itself.
+    for vfork in [true, false] {
+        let text = run_in_shape(
+            Container::builder()
+                .namespaces(Namespaces::USER | Namespaces::UTS | Namespaces::PID)
+                .uid_map([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 300_000, 10)])
+                .gid_map([IdMap::new(0, 200_000, 1000)])
+                .command(
+                    "/bin/sh",
+                    [
+                        "-c",
+                        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
+                    ],
+                ),
+            vfork,
+            true,
+        );
+        let fields: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                vec!["0"],
+                vec!["0"],
+                vec!["0", "100000", "1000"],
+                vec!["1000", "300000", "10"],
+                vec!["0", "200000", "1000"],
+            ],
+            "vfork_spawn({vfork})"
+        );
+    }
+    assert!(common::lasting_zombies().is_empty());
+}
+
+#[test]
+fn time_namespaces_in_both_shapes() {
+    require_root!();
+    let host = containment::NsFd::open_self(Namespace::Time)
+        .unwrap()
+        .id()
         .unwrap();
-    assert!(st.success());
+    for vfork in [true, false] {
+        // Offsets: the child unshares, writes them and enters the namespace
+        // itself (setns), which a child sharing our memory cannot do: the
+        // fork shape, whatever was asked.
+        let text = run_in_shape(
+            Container::builder()
+                .namespaces(Namespaces::TIME | Namespaces::USER)
+                .uid_map([IdMap::new(0, 100_000, 65_536)])
+                .gid_map([IdMap::new(0, 100_000, 65_536)])
+                .time_offsets(TimeOffsets::new().boottime_secs(2_000_000))
+                .command("/bin/cat", ["/proc/uptime", "/proc/self/timens_offsets"]),
+            vfork,
+            false,
+        );
+        let uptime: f64 = text.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(uptime > 2_000_000.0, "vfork_spawn({vfork}): {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().eq(["boottime", "2000000", "0"])),
+            "{text}"
+        );
+        // None: clone3 creates the namespace (CLONE_NEWTIME), in either shape.
+        let text = run_in_shape(
+            Container::builder()
+                .namespaces(Namespaces::TIME)
+                .command("/bin/readlink", ["/proc/self/ns/time"]),
+            vfork,
+            true,
+        );
+        assert!(text.starts_with("time:["), "{text}");
+        assert!(
+            !text.contains(&format!("[{}]", host.ino)),
+            "{text} vs {host:?}"
+        );
+    }
 }

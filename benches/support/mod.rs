@@ -649,12 +649,14 @@ impl Floor {
     }
 
     /// The vfork shape (what `posix_spawn` and std do, here with the same
-    /// namespace flags): glibc's `clone(2)` wrapper with
-    /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD | ns` on a separate stack, so no
-    /// page table is copied and the parent takes no copy-on-write faults;
-    /// the parent resumes once the child has exec'd (or exited). Not for a
-    /// new user namespace (the parent must write the maps while the child
-    /// waits). Evidence for a proposed spawn-path mode; returns the pidfd.
+    /// namespace flags): `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
+    /// CLONE_CLEAR_SIGHAND | ns)` on a separate stack through
+    /// `containment::sys::clone3_on_stack` (glibc's `clone()` cannot pass
+    /// `CLONE_NEWTIME`: it lies in the exit-signal byte), so no page table is
+    /// copied and the parent takes no copy-on-write faults; the parent
+    /// resumes once the child has exec'd (or exited). Not for a new user
+    /// namespace (the parent must write the maps while the child waits).
+    /// Returns the pidfd.
     pub fn vfork_to_exec(&self) -> OwnedFd {
         assert!(!self.userns, "vfork floor: no user namespace");
         extern "C" fn run(arg: *mut libc::c_void) -> libc::c_int {
@@ -676,15 +678,16 @@ impl Floor {
             mask: libc::sigset_t,
         }
         thread_local! {
-            static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
+            static STACK: std::cell::RefCell<Vec<u64>> = std::cell::RefCell::new(vec![0u64; 32 * 1024]);
         }
         let mut pidfd: i32 = -1;
         STACK.with(|st| {
             let mut st = st.borrow_mut();
             // SAFETY: all signals blocked around the clone (no handler may run
             // on the shared memory in the child); the child restores the mask
-            // just before execve. The stack is ours and outlives the child's
-            // use of it (the parent is suspended until exec).
+            // just before execve. The stack is ours (8-byte aligned, its size
+            // a multiple of 16) and outlives the child's use of it (the parent
+            // is suspended until exec).
             unsafe {
                 let mut all: libc::sigset_t = std::mem::zeroed();
                 let mut old: libc::sigset_t = std::mem::zeroed();
@@ -694,21 +697,24 @@ impl Floor {
                     floor: self,
                     mask: old,
                 };
-                let top = st.as_mut_ptr().add(st.len() & !15);
-                let flags = libc::CLONE_VM
-                    | libc::CLONE_VFORK
-                    | libc::CLONE_PIDFD
-                    | self.ns.bits() as libc::c_int
-                    | libc::SIGCHLD;
-                let pid = libc::clone(
+                let base = st.as_mut_ptr() as u64;
+                let aligned = (base + 15) & !15;
+                let size = ((st.len() as u64 * 8) - (aligned - base)) & !15;
+                let mut cargs = CloneArgs {
+                    flags: self.flags | (CloneFlags::VM | CloneFlags::VFORK).bits(),
+                    pidfd: &mut pidfd as *mut i32 as u64,
+                    exit_signal: libc::SIGCHLD as u64,
+                    stack: aligned,
+                    stack_size: size,
+                    ..CloneArgs::default()
+                };
+                let pid = sys::clone3_on_stack(
+                    &mut cargs,
                     run,
-                    top.cast(),
-                    flags,
                     &args as *const VforkArgs as *mut libc::c_void,
-                    &mut pidfd as *mut i32,
                 );
                 libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-                assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+                pid.expect("clone3 (vfork shape)");
             }
         });
         // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.

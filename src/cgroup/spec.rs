@@ -93,9 +93,15 @@ impl CgroupSpec {
 
 /// The builder's cgroup field: `None` = the child stays in the caller's
 /// cgroup.
+///
+/// The hierarchy (a parse of `/proc/self/mountinfo`) and the host facts
+/// (online CPUs and memory nodes) are read at the first spawn and kept for
+/// the next spawns of the same configuration (clones share them): ~70 µs a
+/// spawn here, more with a large mount table.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CgroupConfig {
     pub(crate) spec: Option<CgroupSpec>,
+    detected: std::sync::Arc<std::sync::OnceLock<(Hierarchy, super::HostInfo)>>,
 }
 
 // `new`, `prepare` and `remove_on_exit` are called by the container builder.
@@ -103,7 +109,10 @@ pub(crate) struct CgroupConfig {
 impl CgroupConfig {
     /// A config that creates `spec`.
     pub(crate) fn new(spec: CgroupSpec) -> CgroupConfig {
-        CgroupConfig { spec: Some(spec) }
+        CgroupConfig {
+            spec: Some(spec),
+            detected: Default::default(),
+        }
     }
 
     /// Whether the cgroup should be removed when the container ends.
@@ -121,7 +130,14 @@ impl CgroupConfig {
         if self.spec.is_none() {
             return Ok(None);
         }
-        self.prepare_in(&Hierarchy::detect()?, None)
+        let (hierarchy, host) = match self.detected.get() {
+            Some(d) => d,
+            None => {
+                let d = (Hierarchy::detect()?, super::HostInfo::detect()?);
+                self.detected.get_or_init(|| d)
+            }
+        };
+        self.prepare_in(hierarchy, Some(host))
     }
 
     /// [`prepare`](Self::prepare) on an explicit hierarchy and host (tests).

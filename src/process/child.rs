@@ -76,6 +76,10 @@ pub(crate) struct ChildPlan {
     pub pass_fds: Vec<(RawFd, RawFd)>,
     /// A new time namespace: `Some(offsets text)` (possibly empty).
     pub time: Option<Vec<u8>>,
+    /// clone3 created the time namespace (`CLONE_NEWTIME`, no offsets): the
+    /// child does not unshare it. Set before the clone, never after (a child
+    /// of the vfork shape reads the plan while the parent runs).
+    pub time_at_clone: bool,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
     pub mounts: Option<MountPlan>,
@@ -138,6 +142,7 @@ fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), ChildFailure> {
 }
 
 const TIMENS_OFFSETS: &CStr = c"/proc/self/timens_offsets";
+const TIME_FOR_CHILDREN: &CStr = c"/proc/self/ns/time_for_children";
 
 fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
     // SAFETY: prctl with integer arguments.
@@ -314,7 +319,32 @@ fn cloexec_from_3() -> Result<(), ChildFailure> {
 }
 
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
-    // 0. Die with the parent, if asked (again after the ids change below,
+    // 0. Wait until the parent has written the uid/gid maps. First of all:
+    //    in the shared-memory shape without CLONE_VFORK (a new user
+    //    namespace) the parent runs beside us until it releases us, and
+    //    then waits for our exec; doing nothing but this read meanwhile keeps
+    //    the two from ever making system calls at the same time (they share
+    //    the thread-local errno).
+    if let Some(fd) = plan.sync_fd {
+        let mut b = 0u8;
+        loop {
+            // SAFETY: reads one byte into a live stack variable.
+            let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+            if n == 1 {
+                break;
+            }
+            if n < 0 && sys::errno() == libc::EINTR {
+                continue;
+            }
+            // EOF: the parent gave up (it reports its own error).
+            return Err(ChildFailure {
+                step: Step::WaitIdMaps,
+                index: 0,
+                errno: if n == 0 { libc::EPIPE } else { sys::errno() },
+            });
+        }
+    }
+    // 0a. Die with the parent, if asked (again after the ids change below,
     //    which clears the setting).
     if let Some((sig, parent)) = plan.pdeathsig {
         set_pdeathsig(sig, parent)?;
@@ -338,31 +368,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             }
         }
     }
-    // 1. Wait until the parent has written the uid/gid maps.
-    if let Some(fd) = plan.sync_fd {
-        let mut b = 0u8;
-        loop {
-            // SAFETY: reads one byte into a live stack variable.
-            let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
-            if n == 1 {
-                break;
-            }
-            if n < 0 && sys::errno() == libc::EINTR {
-                continue;
-            }
-            // EOF: the parent gave up (it reports its own error).
-            return Err(ChildFailure {
-                step: Step::WaitIdMaps,
-                index: 0,
-                errno: if n == 0 { libc::EPIPE } else { sys::errno() },
-            });
-        }
-    }
     // 2. Time namespace: unshare now, offsets before the first process runs
     //    in it; execve moves us in. Before any change of ids: a change of
     //    ids makes the process non-dumpable, which turns /proc/self/* into
     //    root-owned files and the offsets write into EACCES.
-    if let Some(offsets) = &plan.time {
+    if let Some(offsets) = plan.time.as_ref().filter(|_| !plan.time_at_clone) {
         // SAFETY: plain system call.
         check(
             unsafe { libc::unshare(libc::CLONE_NEWTIME) } as libc::c_long,
@@ -374,6 +384,24 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
                 index: 0,
                 errno,
             })?;
+        }
+        // Enter it now: kernels before the exec-time switch (6.1 does not
+        // have it) would exec the program outside it, silently without the
+        // offsets. Only the fork shape gets here (a child sharing our
+        // memory cannot setns into a time namespace: EUSERS).
+        // SAFETY: open/setns/close on a NUL-terminated path and the
+        // descriptor just opened.
+        unsafe {
+            let fd = libc::open(TIME_FOR_CHILDREN.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(ChildFailure::last_at(Step::UnshareTime, 1));
+            }
+            let r = libc::setns(fd, libc::CLONE_NEWTIME);
+            let failure = (r != 0).then(|| ChildFailure::last_at(Step::UnshareTime, 1));
+            libc::close(fd);
+            if let Some(f) = failure {
+                return Err(f);
+            }
         }
     }
     // 2b. The OOM score, also before any change of ids (same reason).

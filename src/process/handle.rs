@@ -26,6 +26,7 @@ pub struct Child {
     status: Option<ExitStatus>,
     cgroup: Option<crate::cgroup::Cgroup>,
     remove_cgroup: bool,
+    vfork_shape: bool,
     /// The parent's end of the child's stdin, when it was [`crate::Stdio::Piped`].
     pub stdin: Option<ChildStdin>,
     /// The parent's end of the child's stdout, when it was [`crate::Stdio::Piped`].
@@ -50,10 +51,23 @@ impl Child {
             status: None,
             cgroup: None,
             remove_cgroup: false,
+            vfork_shape: false,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
         }
+    }
+
+    pub(crate) fn set_vfork_shape(&mut self, yes: bool) {
+        self.vfork_shape = yes;
+    }
+
+    /// Whether the spawn took the vfork shape (see
+    /// [`crate::ContainerBuilder::vfork_spawn`]). For tests and benches that
+    /// pin the fast path; not a stable interface.
+    #[doc(hidden)]
+    pub fn spawned_in_vfork_shape(&self) -> bool {
+        self.vfork_shape
     }
 
     pub(crate) fn set_cgroup(&mut self, cg: crate::cgroup::Cgroup, remove: bool) {

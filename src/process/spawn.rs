@@ -48,9 +48,13 @@ pub(crate) struct Prepared {
     pub program: OsString,
 }
 
-/// Kills and reaps the child unless disarmed: a failed spawn leaves no process.
+/// Kills and reaps the child unless disarmed: a failed spawn leaves no
+/// process. Holds the stack of a child sharing our memory: fields drop after
+/// `drop` has reaped it, and a disarmed guard is dropped only once the child
+/// has exec'd.
 struct KillGuard {
     pidfd: Option<OwnedFd>,
+    _stack: Option<ChildStack>,
 }
 
 impl KillGuard {
@@ -89,7 +93,36 @@ impl Drop for PidNsSwitch<'_> {
     }
 }
 
-fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
+/// What `clone_child` made.
+struct Cloned {
+    pid: i32,
+    pidfd: OwnedFd,
+    /// The stack of a child that shares our memory and may still run on it
+    /// (the vfork shape without `CLONE_VFORK`): unmapped only once it has
+    /// exec'd or been reaped.
+    stack: Option<ChildStack>,
+    vfork_shape: bool,
+}
+
+/// Whether the vfork shape applies: asked for, available on this
+/// architecture, and no step that keeps the child from exec'ing (an init
+/// never execs) or that a child sharing our memory cannot do: entering a
+/// time namespace with setns (EUSERS), which joining one and time offsets
+/// need (the offsets go into a namespace nobody is in yet, which the child
+/// then enters itself; only kernels with the exec-time switch would move a
+/// vfork-shaped child in, and 6.1 does not). Exec-into (a PID namespace
+/// entered on the spawning thread) keeps the fork shape.
+fn vfork_applies(p: &Prepared) -> bool {
+    p.vfork
+        && sys::HAS_CLONE3_ON_STACK
+        && !p.force_legacy
+        && p.join_pid_ns.is_none()
+        && !p.plan.init
+        && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
+        && !p.plan.time.as_ref().is_some_and(|t| !t.is_empty())
+}
+
+fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
     let create = p.namespaces - Namespaces::TIME - pooled;
     let mut flags = CloneFlags::from_bits_retain(create.bits() as u64)
@@ -100,24 +133,11 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
     }
     let mut pidfd: i32 = -1;
     let _block = crate::sys::SignalBlock::new();
-    // The vfork shape suspends us until the child execs: never with a step
-    // that waits for us (id maps) or an init that never execs.
-    if p.vfork
-        && !p.force_legacy
-        && p.cgroup_fd.is_none()
-        && p.join_pid_ns.is_none()
-        && !p.plan.init
-        // A child sharing our mm is not "single-threaded" to the kernel:
-        // it cannot enter a time namespace.
-        && p.plan.time.is_none()
-        && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
-        && !p.namespaces.contains(Namespaces::USER)
-    {
-        return clone_vfork(p, flags).map_err(|source| SpawnError::Setup {
-            op: "clone (vfork shape)",
-            hint: namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0)),
-            source,
-        });
+    if vfork_applies(p) {
+        if let Some(c) = clone_vfork(p, flags)? {
+            return Ok(c);
+        }
+        // clone3 missing or refused: the fork shape below falls back further.
     }
     let _pidns = match &p.join_pid_ns {
         Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
@@ -128,14 +148,8 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
         // A new time namespace without offsets: let clone3 create it (the
         // child is in it from the start) instead of the child's unshare.
         // With offsets the child must unshare, write them, then exec.
-        let time_at_clone = p.namespaces.contains(Namespaces::TIME)
-            && p.plan.time.as_ref().is_some_and(|t| t.is_empty());
-        let saved_time = if time_at_clone {
-            p.plan.time.take()
-        } else {
-            None
-        };
-        let clone3_flags = if time_at_clone {
+        p.plan.time_at_clone = time_at_clone(p);
+        let clone3_flags = if p.plan.time_at_clone {
             flags | CloneFlags::NEWTIME
         } else {
             flags
@@ -154,10 +168,9 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
             child::run(&p.plan);
         }
         // The legacy fallback below cannot pass CLONE_NEWTIME: the child
-        // unshares it again there.
-        if saved_time.is_some() {
-            p.plan.time = saved_time;
-        }
+        // unshares it there (the fork-shaped child has its own copy of the
+        // plan, so this does not change what it sees).
+        p.plan.time_at_clone = false;
     }
     // clone3 missing (or hidden by an old seccomp profile that answers
     // EPERM): the legacy clone(2) gives the same result, except it cannot
@@ -189,8 +202,13 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
     match result {
         Ok(pid) => {
             // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
-            let fd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-            Ok((pid, fd))
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Cloned {
+                pid,
+                pidfd,
+                stack: None,
+                vfork_shape: false,
+            })
         }
         Err(source) => {
             let hint = namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0))
@@ -210,6 +228,14 @@ fn clone_child(p: &mut Prepared) -> Result<(i32, OwnedFd), SpawnError> {
             })
         }
     }
+}
+
+/// A new time namespace without offsets: clone3 creates it (the child is in
+/// it from the start, or from its exec in the vfork shape) instead of the
+/// child's unshare. With offsets the child must unshare, write them, then
+/// exec.
+fn time_at_clone(p: &Prepared) -> bool {
+    p.namespaces.contains(Namespaces::TIME) && p.plan.time.as_ref().is_some_and(|t| t.is_empty())
 }
 
 /// A child stack of our own for the vfork shape: mmap'd, with a guard page
@@ -247,12 +273,6 @@ impl ChildStack {
         }
         Ok(stack)
     }
-
-    /// The initial stack pointer (the high end, 16-byte aligned).
-    fn top(&self) -> *mut libc::c_void {
-        // SAFETY: one past the end of our mapping; len is page-aligned.
-        unsafe { self.base.cast::<u8>().add(self.len).cast() }
-    }
 }
 
 impl Drop for ChildStack {
@@ -270,42 +290,72 @@ extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
     child::run(plan)
 }
 
-/// The vfork shape (what `posix_spawn` does), with the same namespace flags:
-/// no page tables are copied and the parent takes no copy-on-write faults
-/// afterwards. The calling thread is suspended until the child has exec'd or
-/// exited; the other threads run on, so the child keeps to the usual rules
-/// (no allocation, no locks, async-signal-safe calls only) and, sharing our
-/// memory, writes nothing but its own stack. All signals are blocked by the
-/// caller (`SignalBlock`) and the child resets every handler (glibc's
-/// `clone(2)` wrapper has no `CLONE_CLEAR_SIGHAND`) before unblocking.
-fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> io::Result<(i32, OwnedFd)> {
-    let stack = ChildStack::new()?;
-    p.plan.reset_handlers = true;
-    let ns = flags - CloneFlags::PIDFD - CloneFlags::CLEAR_SIGHAND;
-    let word = ns.bits() as libc::c_int
-        | libc::CLONE_PIDFD
-        | libc::CLONE_VM
-        | libc::CLONE_VFORK
-        | libc::SIGCHLD;
-    let mut pidfd: libc::c_int = -1;
-    // SAFETY: the stack is ours and outlives the child's use of it (we are
-    // suspended until it execs or exits, and drop it after); the argument is
-    // the plan, alive for as long; CLONE_PIDFD stores into `pidfd`.
-    let pid = unsafe {
-        libc::clone(
-            vfork_entry,
-            stack.top(),
-            word,
-            &p.plan as *const ChildPlan as *mut libc::c_void,
-            &mut pidfd as *mut libc::c_int,
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+/// The vfork shape (what `posix_spawn` does) on clone3, with the same
+/// namespace flags: no page tables are copied and the parent takes no
+/// copy-on-write faults afterwards. The child keeps to the usual rules (no
+/// allocation, no locks, async-signal-safe calls only) and, sharing our
+/// memory, writes nothing but its own stack. clone3 lets the shape carry
+/// `CLONE_INTO_CGROUP`, `CLONE_NEWTIME` and `CLONE_CLEAR_SIGHAND` (glibc's
+/// `clone()` cannot).
+///
+/// With `CLONE_VFORK` the calling thread is suspended until the child has
+/// exec'd or exited. A new user namespace needs its maps written from
+/// outside while the child waits, so it goes without `CLONE_VFORK`: the
+/// child's first step is to block on the sync pipe, this thread writes the
+/// maps and releases it, then blocks reading the error pipe until the exec
+/// closes it. The two never run library code at the same time (they share
+/// this thread's thread-local storage, errno included), and the stack is
+/// kept (in [`Cloned::stack`]) until the child has exec'd or exited. A
+/// helper thread instead costs ~50 µs here, as much as the whole clone.
+///
+/// `Ok(None)`: clone3 is missing or refused (ENOSYS, or EPERM from an old
+/// seccomp profile): the caller takes the fork shape and its fallbacks.
+fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> Result<Option<Cloned>, SpawnError> {
+    let stack = ChildStack::new().map_err(|e| SpawnError::setup("mmap (child stack)", e))?;
+    // No offsets here (see vfork_applies): a new time namespace is made by
+    // clone3.
+    p.plan.time_at_clone = time_at_clone(p);
+    let waits_for_maps = p.plan.sync_fd.is_some();
+    let mut clone_flags = flags | CloneFlags::VM;
+    if !waits_for_maps {
+        clone_flags |= CloneFlags::VFORK;
     }
-    drop(stack);
-    // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
-    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    if p.plan.time_at_clone {
+        clone_flags |= CloneFlags::NEWTIME;
+    }
+    let mut pidfd: i32 = -1;
+    let mut args = CloneArgs {
+        flags: clone_flags.bits(),
+        pidfd: &mut pidfd as *mut i32 as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack.base as u64,
+        stack_size: stack.len as u64,
+        cgroup: p.cgroup_fd.as_ref().map_or(0, |f| f.as_raw_fd() as u64),
+        ..CloneArgs::default()
+    };
+    let plan = &p.plan as *const ChildPlan as *mut libc::c_void;
+    // SAFETY: the stack is ours and stays mapped until the child has exec'd
+    // or exited (CLONE_VFORK suspends this thread until then; without it
+    // the caller keeps the stack until the error pipe closes or the child is
+    // reaped); the plan lives in `p`, which outlives the child's use and is
+    // not written meanwhile; the child runs child::run, which keeps to the
+    // post-fork rules; the kernel stores the pidfd into a live local.
+    let r = unsafe { sys::clone3_on_stack(&mut args, vfork_entry, plan) };
+    match r {
+        Ok(pid) => Ok(Some(Cloned {
+            pid,
+            // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+            stack: waits_for_maps.then_some(stack),
+            vfork_shape: true,
+        })),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(None),
+        Err(source) => Err(SpawnError::Setup {
+            op: "clone3 (vfork shape)",
+            hint: namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0)),
+            source,
+        }),
+    }
 }
 
 fn write_proc(pid: i32, file: &str, data: &[u8]) -> io::Result<()> {
@@ -411,8 +461,13 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
         p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
     }
 
-    let (pid, pidfd) = clone_child(&mut p)?;
-    let guard = KillGuard { pidfd: Some(pidfd) };
+    let cloned = clone_child(&mut p)?;
+    let pid = cloned.pid;
+    let vfork_shape = cloned.vfork_shape;
+    let guard = KillGuard {
+        pidfd: Some(cloned.pidfd),
+        _stack: cloned.stack,
+    };
     // Close the child's ends here, or EOF never comes.
     drop(err_w);
     let sync_w = sync.map(|(r, w)| {
@@ -450,7 +505,9 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
         ));
     };
     let [stdin, stdout, stderr] = parents;
-    Ok(Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr))
+    let mut child = Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr);
+    child.set_vfork_shape(vfork_shape);
+    Ok(child)
 }
 
 fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {

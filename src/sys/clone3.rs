@@ -25,6 +25,9 @@ bitflags::bitflags! {
         const PIDFD = 0x0000_1000;
         /// Suspend the parent until the child execs or exits.
         const VFORK = 0x0000_4000;
+        /// Store the child's pid at `CloneArgs::parent_tid` in the parent's
+        /// memory before the child runs (`CLONE_PARENT_SETTID`).
+        const PARENT_SETTID = 0x0010_0000;
         /// Same parent as the caller.
         const PARENT = 0x0000_8000;
         /// New mount namespace (`CLONE_NEWNS`).
@@ -106,6 +109,85 @@ pub unsafe fn clone3(args: &mut CloneArgs) -> io::Result<libc::pid_t> {
     }
 }
 
+/// Whether [`clone3_on_stack`] exists on this architecture.
+pub const HAS_CLONE3_ON_STACK: bool = cfg!(target_arch = "x86_64");
+
+/// `clone3(2)` whose child starts on the stack given in `args.stack` /
+/// `args.stack_size`, calls `entry(arg)` there and exits with its return
+/// value (`exit(2)`, not `exit_group`). The parent gets the child's pid.
+///
+/// This is the shape `posix_spawn` uses (glibc's internal `__clone3`), with
+/// clone3's 64-bit flags: `CLONE_VM | CLONE_VFORK` together with
+/// `CLONE_INTO_CGROUP`, `CLONE_NEWTIME` and `CLONE_CLEAR_SIGHAND`, which
+/// glibc's `clone()` wrapper cannot pass. The child cannot simply return
+/// from the system call (its stack is empty), hence this small piece of
+/// assembly; x86_64 only for now ([`HAS_CLONE3_ON_STACK`]); elsewhere it
+/// returns `ENOSYS` and callers take the fork shape.
+///
+/// # Safety
+///
+/// - `args.stack` must point to `args.stack_size` writable bytes that stay
+///   mapped until the child has exec'd or exited, 16-byte aligned at the top;
+/// - with `CLONE_VM` the child shares the caller's memory and (without
+///   `CLONE_SETTLS`) its thread-local storage: the calling thread must be
+///   suspended (`CLONE_VFORK`) while the child runs, and `entry` keeps to the
+///   post-fork rules (no allocation, no locks, no unwinding, async-signal-safe
+///   calls only) and must not return into anything but this trampoline;
+/// - the other pointers in `args` must be valid.
+///
+/// # References
+/// - glibc `sysdeps/unix/sysv/linux/x86_64/clone3.S` (the same shape)
+/// - [`clone3(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
+pub unsafe fn clone3_on_stack(
+    args: &mut CloneArgs,
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> io::Result<libc::pid_t> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: i64;
+        // SAFETY: the caller upholds the contract above. In the parent this
+        // is a plain system call (rcx and r11 clobbered by `syscall`). In the
+        // child (rax == 0) the stack pointer is the top of the new stack:
+        // clear the frame pointer (end of backtraces), call entry(arg) with
+        // the stack 16-byte aligned, then exit(2) with its result; the child
+        // never comes back into compiled code.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jnz 2f",
+                "xor ebp, ebp",
+                "mov rdi, r12",
+                "call r13",
+                "mov edi, eax",
+                "mov eax, 60", // SYS_exit
+                "syscall",
+                "ud2",
+                "2:",
+                inlateout("rax") libc::SYS_clone3 => ret,
+                in("rdi") args as *mut CloneArgs,
+                in("rsi") std::mem::size_of::<CloneArgs>(),
+                in("r12") arg,
+                in("r13") entry,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        if ret < 0 {
+            Err(io::Error::from_raw_os_error(-ret as i32))
+        } else {
+            Ok(ret as libc::pid_t)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (args, entry, arg);
+        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+}
+
 /// The legacy `clone(2)` system call with a null stack (fork-like), for
 /// kernels without `clone3`. Supports `CLONE_PIDFD` (the pidfd is stored in
 /// `*pidfd`) but neither `CLONE_INTO_CGROUP`, `CLONE_NEWTIME` nor
@@ -165,5 +247,9 @@ mod tests {
         assert_eq!(CloneFlags::NEWUSER.bits(), libc::CLONE_NEWUSER as u64);
         assert_eq!(CloneFlags::NEWNET.bits(), libc::CLONE_NEWNET as u64);
         assert_eq!(CloneFlags::PIDFD.bits(), libc::CLONE_PIDFD as u64);
+        assert_eq!(
+            CloneFlags::PARENT_SETTID.bits(),
+            libc::CLONE_PARENT_SETTID as u64
+        );
     }
 }

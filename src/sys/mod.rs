@@ -9,7 +9,9 @@ pub mod clone3;
 pub mod mount_api;
 pub mod pidfd;
 
-pub use clone3::{clone3, clone_legacy, CloneArgs, CloneFlags};
+pub use clone3::{
+    clone3, clone3_on_stack, clone_legacy, CloneArgs, CloneFlags, HAS_CLONE3_ON_STACK,
+};
 pub use pidfd::{pidfd_namespace, pidfd_open, pidfd_send_signal, pidfd_wait, WaitFlags};
 
 use std::ffi::CStr;
