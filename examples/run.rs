@@ -38,10 +38,11 @@
 use containment::cgroup::{CgroupSpec, Hierarchy, Resources};
 use containment::{Container, Namespaces, SpawnError, Step};
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 const USAGE: &str = "usage: run [--rootfs DIR] [--hostname H] [-e KEY=VALUE]... \
 [--net none|host] [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
@@ -170,33 +171,45 @@ fn setup_exit_code(e: &SpawnError) -> i32 {
     }
 }
 
-/// Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT in this process and forwards
-/// them to the container's program from a thread (`sigwait`). Called after
-/// the spawn, so the program does not inherit the blocked mask.
+/// The container's pidfd, for the signal handler below.
+static PIDFD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn forward(sig: libc::c_int) {
+    // SAFETY: async-signal-safe: an atomic load, a raw system call, and
+    // errno saved and restored around it.
+    unsafe {
+        let saved = *libc::__errno_location();
+        let fd = PIDFD.load(Ordering::Relaxed);
+        if fd >= 0 {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            );
+        }
+        *libc::__errno_location() = saved;
+    }
+}
+
+/// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container's program
+/// (a handler that sends them on through the pidfd: no thread, which would
+/// cost as much as the clone here). Called after the spawn, so the program
+/// starts with the default dispositions.
 fn forward_signals(pidfd: i32) {
-    // SAFETY: sigset operations on a local, zeroed set; pthread_sigmask
-    // changes the mask of this (the main) thread, which the forwarding
-    // thread spawned below inherits.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-            libc::sigaddset(&mut set, s);
+    PIDFD.store(pidfd, Ordering::Relaxed);
+    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: installs a handler that only makes async-signal-safe
+        // calls; SA_RESTART keeps the wait going.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(s, &sa, std::ptr::null_mut());
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
-    std::thread::spawn(move || loop {
-        let mut sig = 0;
-        // SAFETY: waits on a valid set for a blocked signal.
-        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-            return;
-        }
-        // SAFETY: the descriptor stays open until the process exits (the
-        // Child in main owns it and is never dropped before exit).
-        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
-        let _ = containment::sys::pidfd_send_signal(fd, sig);
-    });
+    }
 }
 
 fn run(o: Options) -> Result<i32, (i32, String)> {

@@ -657,25 +657,9 @@ impl ContainerBuilder {
             strings[argc..].iter().map(|s| s.as_ptr()).collect();
         envp.push(std::ptr::null());
 
-        // Namespaces the host can create.
-        let host = crate::probe::host();
-        for k in ns.kinds() {
-            if let Some(reason) = host.why_not(k) {
-                return Err(SpawnError::Unsupported {
-                    feature: match k {
-                        Namespace::Cgroup => "cgroup namespace",
-                        Namespace::Ipc => "IPC namespace",
-                        Namespace::Mount => "mount namespace",
-                        Namespace::Net => "network namespace",
-                        Namespace::Pid => "PID namespace",
-                        Namespace::Time => "time namespace",
-                        Namespace::User => "user namespace",
-                        Namespace::Uts => "UTS namespace",
-                    },
-                    reason,
-                });
-            }
-        }
+        // Namespaces the host cannot create are named when the clone fails
+        // (`spawn::clone_error`): probing the host up front reads a dozen
+        // /proc files, which a one-shot spawn pays in full.
 
         // UTS names.
         let uts = |field: &'static str,

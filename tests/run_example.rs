@@ -222,3 +222,34 @@ fn run_example_statuses_and_init() {
         - 2;
     assert_eq!(l.next(), Some(host_ifaces.to_string().as_str()), "{out}");
 }
+
+#[test]
+fn run_example_forwards_sigterm_to_the_program() {
+    require_root!();
+    use std::io::BufRead;
+    let tmp = TempDir::new("signal");
+    let root = busybox_root(&tmp.0);
+    // --init: PID 1 forwards to the shell (PID 2), which traps SIGTERM.
+    let mut c = Command::new(example())
+        .args([
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--init",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(c.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: a signal to our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(c.id() as i32, libc::SIGTERM) }, 0);
+    let st = c.wait().unwrap();
+    assert_eq!(st.code(), Some(42), "{st:?}");
+}

@@ -101,6 +101,20 @@ impl Namespace {
         Namespace::ALL.into_iter().find(|k| k.clone_flag() == flag)
     }
 
+    /// The kind as an error names it ("network namespace").
+    pub(crate) fn feature_name(self) -> &'static str {
+        match self {
+            Namespace::Cgroup => "cgroup namespace",
+            Namespace::Ipc => "IPC namespace",
+            Namespace::Mount => "mount namespace",
+            Namespace::Net => "network namespace",
+            Namespace::Pid => "PID namespace",
+            Namespace::Time => "time namespace",
+            Namespace::User => "user namespace",
+            Namespace::Uts => "UTS namespace",
+        }
+    }
+
     /// The sysctl that limits how many namespaces of this kind a user may create.
     pub fn max_sysctl(self) -> &'static str {
         match self {

@@ -210,24 +210,38 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
                 vfork_shape: false,
             })
         }
-        Err(source) => {
-            let hint = namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0))
-                .or_else(|| {
-                    (source.raw_os_error() == Some(libc::EBUSY) && p.cgroup_fd.is_some()).then(
-                        || {
-                            "CLONE_INTO_CGROUP into a cgroup that has controllers enabled in its \
-                         cgroup.subtree_control (the no-internal-processes rule)"
-                                .to_string()
-                        },
-                    )
-                });
-            Err(SpawnError::Setup {
-                op: "clone3",
-                source,
-                hint,
-            })
+        Err(source) => Err(clone_error(p, "clone3", source)),
+    }
+}
+
+/// The error of a failed clone: `Unsupported` naming the namespace kind
+/// when the host cannot create it (absent kind, a `max_*_namespaces` of 0,
+/// unprivileged user namespaces disabled; probed only now, on failure),
+/// otherwise `Setup` with a hint.
+fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError {
+    let errno = source.raw_os_error().unwrap_or(0);
+    if matches!(
+        errno,
+        libc::EINVAL | libc::ENOSPC | libc::EPERM | libc::ENOSYS | libc::EUSERS
+    ) {
+        let host = crate::probe::host();
+        for k in p.namespaces.kinds() {
+            if let Some(reason) = host.why_not(k) {
+                return SpawnError::Unsupported {
+                    feature: k.feature_name(),
+                    reason,
+                };
+            }
         }
     }
+    let hint = namespace::create_hint(p.namespaces, errno).or_else(|| {
+        (errno == libc::EBUSY && p.cgroup_fd.is_some()).then(|| {
+            "CLONE_INTO_CGROUP into a cgroup that has controllers enabled in its \
+             cgroup.subtree_control (the no-internal-processes rule)"
+                .to_string()
+        })
+    });
+    SpawnError::Setup { op, source, hint }
 }
 
 /// A new time namespace without offsets: clone3 creates it (the child is in
@@ -350,11 +364,7 @@ fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> Result<Option<Cloned>, Sp
             vfork_shape: true,
         })),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(None),
-        Err(source) => Err(SpawnError::Setup {
-            op: "clone3 (vfork shape)",
-            hint: namespace::create_hint(p.namespaces, source.raw_os_error().unwrap_or(0)),
-            source,
-        }),
+        Err(source) => Err(clone_error(p, "clone3 (vfork shape)", source)),
     }
 }
 
