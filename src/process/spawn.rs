@@ -55,6 +55,7 @@ pub(crate) struct Prepared {
 struct KillGuard {
     pidfd: Option<OwnedFd>,
     _stack: Option<ChildStack>,
+    _signals: Option<crate::sys::SignalBlock>,
 }
 
 impl KillGuard {
@@ -101,6 +102,9 @@ struct Cloned {
     /// (the vfork shape without `CLONE_VFORK`): unmapped only once it has
     /// exec'd or been reaped.
     stack: Option<ChildStack>,
+    /// Every signal stays blocked on this thread while such a child runs:
+    /// a handler here would share its errno.
+    signals: Option<crate::sys::SignalBlock>,
     vfork_shape: bool,
 }
 
@@ -132,9 +136,9 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
         flags |= CloneFlags::INTO_CGROUP;
     }
     let mut pidfd: i32 = -1;
-    let _block = crate::sys::SignalBlock::new();
+    let mut block = Some(crate::sys::SignalBlock::new());
     if vfork_applies(p) {
-        if let Some(c) = clone_vfork(p, flags)? {
+        if let Some(c) = clone_vfork(p, flags, &mut block)? {
             return Ok(c);
         }
         // clone3 missing or refused: the fork shape below falls back further.
@@ -207,6 +211,7 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
                 pid,
                 pidfd,
                 stack: None,
+                signals: None,
                 vfork_shape: false,
             })
         }
@@ -318,13 +323,19 @@ extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
 /// child's first step is to block on the sync pipe, this thread writes the
 /// maps and releases it, then blocks reading the error pipe until the exec
 /// closes it. The two never run library code at the same time (they share
-/// this thread's thread-local storage, errno included), and the stack is
-/// kept (in [`Cloned::stack`]) until the child has exec'd or exited. A
+/// this thread's thread-local storage, errno included; every signal stays
+/// blocked on this thread until then, so no handler runs either), and the
+/// stack is kept (in [`Cloned::stack`]) until the child has exec'd or
+/// exited. A
 /// helper thread instead costs ~50 µs here, as much as the whole clone.
 ///
 /// `Ok(None)`: clone3 is missing or refused (ENOSYS, or EPERM from an old
 /// seccomp profile): the caller takes the fork shape and its fallbacks.
-fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> Result<Option<Cloned>, SpawnError> {
+fn clone_vfork(
+    p: &mut Prepared,
+    flags: CloneFlags,
+    block: &mut Option<crate::sys::SignalBlock>,
+) -> Result<Option<Cloned>, SpawnError> {
     let stack = ChildStack::new().map_err(|e| SpawnError::setup("mmap (child stack)", e))?;
     // No offsets here (see vfork_applies): a new time namespace is made by
     // clone3.
@@ -361,6 +372,7 @@ fn clone_vfork(p: &mut Prepared, flags: CloneFlags) -> Result<Option<Cloned>, Sp
             // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
             stack: waits_for_maps.then_some(stack),
+            signals: if waits_for_maps { block.take() } else { None },
             vfork_shape: true,
         })),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(None),
@@ -477,6 +489,7 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     let guard = KillGuard {
         pidfd: Some(cloned.pidfd),
         _stack: cloned.stack,
+        _signals: cloned.signals,
     };
     // Close the child's ends here, or EOF never comes.
     drop(err_w);
