@@ -103,6 +103,15 @@
 //! `{step, index, errno}` to a close-on-exec pipe and calls `_exit`; the
 //! parent turns that into a [`SpawnError::Child`]. Spawning is therefore safe
 //! from any thread of a multi-threaded program.
+//!
+//! By default the child is cloned in the vfork shape, as `posix_spawn` does:
+//! `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of its own
+//! (on x86_64; see [`ContainerBuilder::vfork_spawn`]), so no page tables are
+//! copied. The child then shares the caller's memory, which the rules above
+//! already keep it from writing (and a test with a recording allocator
+//! proves it never allocates). The spawning thread waits, with every signal
+//! blocked, until the child has exec'd; a new user namespace is cloned
+//! without `CLONE_VFORK` so that thread can write the id maps meanwhile.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
