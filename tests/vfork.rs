@@ -180,3 +180,31 @@ fn time_namespaces_in_both_shapes() {
         );
     }
 }
+
+#[test]
+fn user_namespace_child_errors_are_reported_in_both_shapes() {
+    require_root!();
+    // The shared-memory shape without CLONE_VFORK: the parent writes the
+    // maps, then reads the child's report; the child's stack stays mapped
+    // until it is reaped. No process is left behind either way (descriptors:
+    // tests/stress.rs, with user namespaces in this shape, counts them alone).
+    for vfork in [true, false] {
+        let err = Container::builder()
+            .namespaces(Namespaces::USER | Namespaces::UTS | Namespaces::MOUNT)
+            .uid_map([IdMap::new(0, 100_000, 65_536)])
+            .gid_map([IdMap::new(0, 100_000, 65_536)])
+            .hostname("vf-user")
+            .vfork_spawn(vfork)
+            .command("/nonexistent/program", [] as [&str; 0])
+            .spawn()
+            .unwrap_err();
+        match err {
+            SpawnError::Child(e) => {
+                assert_eq!(e.step(), Step::Exec, "vfork_spawn({vfork})");
+                assert_eq!(e.errno(), libc::ENOENT);
+            }
+            e => panic!("vfork_spawn({vfork}): unexpected {e}"),
+        }
+    }
+    assert!(common::lasting_zombies().is_empty());
+}
