@@ -241,6 +241,51 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn clone3_on_stack_runs_entry_and_exits_with_its_value() {
+        extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: arg points to the parent's u32, alive while the parent
+            // is suspended (CLONE_VFORK); reading it is all we do.
+            unsafe { *(arg as *const u32) as libc::c_int }
+        }
+        let mut stack = vec![0u128; 4096]; // 64 KiB, 16-byte aligned
+        let value: u32 = 42;
+        let mut pidfd: i32 = -1;
+        let mut args = CloneArgs {
+            flags: (CloneFlags::VM | CloneFlags::VFORK | CloneFlags::PIDFD).bits(),
+            pidfd: &mut pidfd as *mut i32 as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: stack.as_mut_ptr() as u64,
+            stack_size: (stack.len() * 16) as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: the stack outlives the child (we are suspended until it
+        // exits); entry only reads the value and returns.
+        let pid =
+            unsafe { clone3_on_stack(&mut args, entry, &value as *const u32 as *mut libc::c_void) }
+                .unwrap();
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 42);
+        // SAFETY: CLONE_PIDFD stored a descriptor we own.
+        unsafe { libc::close(pidfd) };
+        // An invalid flag combination is an error, not a crash.
+        let mut bad = CloneArgs {
+            flags: (CloneFlags::VM | CloneFlags::SIGHAND | CloneFlags::CLEAR_SIGHAND).bits(),
+            stack: stack.as_mut_ptr() as u64,
+            stack_size: (stack.len() * 16) as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: the kernel refuses these flags before creating a child.
+        let e =
+            unsafe { clone3_on_stack(&mut bad, entry, &value as *const u32 as *mut libc::c_void) }
+                .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
     fn flags_match_kernel_values() {
         assert_eq!(CloneFlags::INTO_CGROUP.bits(), 0x200000000);
         assert_eq!(CloneFlags::NEWNS.bits(), libc::CLONE_NEWNS as u64);
