@@ -303,8 +303,9 @@ impl Drop for ChildStack {
 
 extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: arg is &ChildPlan in the parent's memory, which we share
-    // (CLONE_VM) and which stays alive: the parent thread is suspended
-    // (CLONE_VFORK) until we exec or _exit.
+    // (CLONE_VM) and which stays alive and unwritten until we exec or _exit:
+    // the parent thread is suspended (CLONE_VFORK), or (a new user
+    // namespace) waits for our exec or reaps us before it drops the plan.
     let plan = unsafe { &*(arg as *const ChildPlan) };
     child::run(plan)
 }
@@ -322,12 +323,13 @@ extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
 /// outside while the child waits, so it goes without `CLONE_VFORK`: the
 /// child's first step is to block on the sync pipe, this thread writes the
 /// maps and releases it, then blocks reading the error pipe until the exec
-/// closes it. The two never run library code at the same time (they share
-/// this thread's thread-local storage, errno included; every signal stays
-/// blocked on this thread until then, so no handler runs either), and the
-/// stack is kept (in [`Cloned::stack`]) until the child has exec'd or
-/// exited. A
-/// helper thread instead costs ~50 µs here, as much as the whole clone.
+/// closes it. So while one of the two makes system calls the other sits in
+/// a blocking `read` (they share this thread's thread-local storage, errno
+/// included; every signal stays blocked on this thread until the exec, so
+/// no handler runs either), and the stack is kept (in [`Cloned::stack`])
+/// until the child has exec'd or exited. A helper thread writing the maps
+/// while this one stays suspended would cost ~50 µs here, as much as the
+/// whole clone.
 ///
 /// `Ok(None)`: clone3 is missing or refused (ENOSYS, or EPERM from an old
 /// seccomp profile): the caller takes the fork shape and its fallbacks.
