@@ -978,6 +978,7 @@ impl ContainerBuilder {
                 oom_score_adj,
                 err_fd: -1,
                 sync_fd: None,
+                sync_close: None,
                 time_at_clone: false,
                 become_root,
                 ids,

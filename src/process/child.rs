@@ -41,6 +41,9 @@ pub(crate) struct ChildPlan {
     pub err_fd: RawFd,
     /// Read end of the id-map pipe, when a user namespace is new.
     pub sync_fd: Option<RawFd>,
+    /// Our copy of that pipe's write end, closed first so that the parent's
+    /// death (its copy closing) reads as EOF instead of blocking forever.
+    pub sync_close: Option<RawFd>,
     /// Become uid/gid 0 inside the new user namespace right after the maps.
     pub become_root: bool,
     /// Final ids, set just before exec.
@@ -325,6 +328,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     //    then waits for our exec; doing nothing but this read meanwhile keeps
     //    the two from ever making system calls at the same time (they share
     //    the thread-local errno).
+    if let Some(fd) = plan.sync_close {
+        // SAFETY: closes our copy of a descriptor the parent made for this.
+        unsafe { libc::close(fd) };
+    }
     if let Some(fd) = plan.sync_fd {
         let mut b = 0u8;
         loop {

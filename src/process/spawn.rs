@@ -481,6 +481,7 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     };
     p.plan.err_fd = err_w.as_raw_fd();
     p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
+    p.plan.sync_close = sync.as_ref().map(|(_, w)| w.as_raw_fd());
     for (i, s) in p.stdio.iter().enumerate() {
         p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
     }
