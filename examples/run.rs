@@ -23,7 +23,10 @@
 //! The exit status is the program's (128 + N when it was killed by signal
 //! N); like docker, 125 when the container could not be set up, 126 when the
 //! program could not be executed, 127 when it was not found. SIGINT,
-//! SIGTERM, SIGHUP and SIGQUIT sent to `run` are forwarded to the program.
+//! SIGTERM, SIGHUP and SIGQUIT sent to `run` are forwarded to the program
+//! (blocked from before the spawn, so one sent early is forwarded too), and
+//! the container is killed if `run` dies (`die_with_parent`, like bwrap's
+//! `--die-with-parent`).
 //! `--rm` is accepted for docker's sake: nothing outlives the container
 //! anyway (the cgroup is removed, no state is kept).
 //!
@@ -193,13 +196,31 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container's program
-/// (a handler that sends them on through the pidfd: no thread, which would
-/// cost as much as the clone here). Called after the spawn, so the program
-/// starts with the default dispositions.
-fn forward_signals(pidfd: i32) {
+const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Blocks the forwarded signals in this (the main, spawning) thread: one
+/// that arrives during the spawn stays pending until [`forward_signals`].
+/// The container's program starts with an empty mask (the spawn resets it).
+fn hold_signals() -> libc::sigset_t {
+    // SAFETY: sigset operations on a local, zeroed set; pthread_sigmask
+    // changes this thread's mask only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Forwards the held signals to the container's program (a handler that
+/// sends them on through the pidfd: no thread, which would cost as much as
+/// the clone here), then unblocks them, which delivers any pending one.
+fn forward_signals(pidfd: i32, held: libc::sigset_t) {
     PIDFD.store(pidfd, Ordering::Relaxed);
-    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+    for s in FORWARDED {
         // SAFETY: installs a handler that only makes async-signal-safe
         // calls; SA_RESTART keeps the wait going.
         unsafe {
@@ -210,6 +231,8 @@ fn forward_signals(pidfd: i32) {
             libc::sigaction(s, &sa, std::ptr::null_mut());
         }
     }
+    // SAFETY: unblocks the set blocked by hold_signals.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &held, std::ptr::null_mut()) };
 }
 
 fn run(o: Options) -> Result<i32, (i32, String)> {
@@ -235,7 +258,8 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
                 .resources(o.resources)
                 .remove_on_exit(true),
         )
-        .init(o.init);
+        .init(o.init)
+        .die_with_parent(true);
     if let Some(root) = &o.rootfs {
         // pivot_root into it; proc and a minimal /dev are the defaults.
         b.root(root).env_clear().env(
@@ -251,10 +275,11 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     let mut cmd = o.command.into_iter();
     let program = cmd.next().expect("checked by parse");
     b.command(program, cmd);
+    let held = hold_signals();
     let mut child = b
         .spawn()
         .map_err(|e| (setup_exit_code(&e), e.to_string()))?;
-    forward_signals(child.pidfd().as_raw_fd());
+    forward_signals(child.pidfd().as_raw_fd(), held);
     let status = child
         .wait()
         .map_err(|e| setup(format!("waiting for the container: {e}")))?;

@@ -227,13 +227,30 @@ fn run_example_statuses_and_init() {
 fn run_example_forwards_sigterm_to_the_program() {
     require_root!();
     use std::io::BufRead;
+    let Some(parent) = CgroupParent::new() else {
+        return common::skip(
+            "run_example_forwards_sigterm_to_the_program",
+            "no cgroup2 mount",
+        );
+    };
     let tmp = TempDir::new("signal");
     let root = busybox_root(&tmp.0);
     // --init: PID 1 forwards to the shell (PID 2), which traps SIGTERM.
-    let mut c = Command::new(example())
+    /// Kills `run` (and with it the container: die_with_parent) if the
+    /// test fails before it ended.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let c = Command::new(example())
         .args([
             "--rootfs",
             root.to_str().unwrap(),
+            "--cgroup-parent",
+            parent.0.to_str().unwrap(),
             "--init",
             "--",
             "sh",
@@ -243,13 +260,83 @@ fn run_example_forwards_sigterm_to_the_program() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut c = Reap(c);
     let mut line = String::new();
-    std::io::BufReader::new(c.stdout.take().unwrap())
+    std::io::BufReader::new(c.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
+    // The program is running, `run` may still be finishing its spawn: the
+    // signal is held until the handler is in place, then forwarded.
     // SAFETY: a signal to our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(c.id() as i32, libc::SIGTERM) }, 0);
-    let st = c.wait().unwrap();
+    assert_eq!(unsafe { libc::kill(c.0.id() as i32, libc::SIGTERM) }, 0);
+    let st = c.0.wait().unwrap();
     assert_eq!(st.code(), Some(42), "{st:?}");
+}
+
+/// A cgroup parent of the test's own under the cgroup2 mount, removed with
+/// its children on drop (a `run` killed by SIGKILL cannot remove its
+/// cgroup; waits out the brief EBUSY of a cgroup whose last task just left).
+struct CgroupParent(PathBuf);
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        if let Ok(rd) = std::fs::read_dir(&self.0) {
+            for e in rd.flatten().filter(|e| e.path().is_dir()) {
+                while std::fs::remove_dir(e.path()).is_err() && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+impl CgroupParent {
+    fn new() -> Option<CgroupParent> {
+        let mount = containment::cgroup::Hierarchy::detect()
+            .ok()?
+            .mount_point()?
+            .to_path_buf();
+        let parent = CgroupParent(mount.join(common::unique("containment-test-run")));
+        std::fs::create_dir(&parent.0).ok()?;
+        Some(parent)
+    }
+}
+
+#[test]
+fn run_example_container_dies_with_run() {
+    require_root!();
+    use std::io::BufRead;
+    let Some(parent) = CgroupParent::new() else {
+        return common::skip("run_example_container_dies_with_run", "no cgroup2 mount");
+    };
+    let tmp = TempDir::new("parent-death");
+    let root = busybox_root(&tmp.0);
+    let mut c = Command::new(example())
+        .args([
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--cgroup-parent",
+            parent.0.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 600",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    c.kill().unwrap();
+    c.wait().unwrap();
+    // The container's only process got SIGKILL from its parent's death:
+    // its stdout closes.
+    line.clear();
+    assert_eq!(out.read_line(&mut line).unwrap(), 0, "{line}");
 }

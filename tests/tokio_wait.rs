@@ -135,7 +135,15 @@ fn thousand_containers_awaited_on_one_thread() {
         threads_during <= threads_before,
         "the wait started threads: {threads_before} -> {threads_during}"
     );
-    assert!(common::lasting_zombies().is_empty());
+    // None of ours lingers as a zombie (other tests of this binary run
+    // beside this one: a sibling's child may be a zombie for a while, e.g.
+    // while a caught panic prints its backtrace).
+    let ours: Vec<i32> = results.iter().map(|r| r.3 as i32).collect();
+    let lasting = common::lasting_zombies();
+    assert!(
+        !lasting.iter().any(|z| ours.contains(z)),
+        "zombies of ours: {lasting:?}"
+    );
     // Every pidfd was closed with its Child.
     assert!(common::open_fds() <= fds_before + 1);
     // Concurrent, not one after another: far less than N × 1 s.
