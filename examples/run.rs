@@ -41,7 +41,7 @@
 use containment::cgroup::{CgroupSpec, Hierarchy, Resources};
 use containment::{Container, Namespaces, SpawnError, Step};
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -178,19 +178,14 @@ fn setup_exit_code(e: &SpawnError) -> i32 {
 static PIDFD: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn forward(sig: libc::c_int) {
-    // SAFETY: async-signal-safe: an atomic load, a raw system call, and
-    // errno saved and restored around it.
+    // SAFETY: async-signal-safe: an atomic load, one system call (whose
+    // error needs no allocation), errno saved and restored around it. The
+    // descriptor is open while PIDFD holds it (reset before the Child goes).
     unsafe {
         let saved = *libc::__errno_location();
         let fd = PIDFD.load(Ordering::Relaxed);
         if fd >= 0 {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd,
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            );
+            let _ = containment::sys::pidfd_send_signal(BorrowedFd::borrow_raw(fd), sig);
         }
         *libc::__errno_location() = saved;
     }
@@ -280,9 +275,9 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
         .spawn()
         .map_err(|e| (setup_exit_code(&e), e.to_string()))?;
     forward_signals(child.pidfd().as_raw_fd(), held);
-    let status = child
-        .wait()
-        .map_err(|e| setup(format!("waiting for the container: {e}")))?;
+    let status = child.wait();
+    PIDFD.store(-1, Ordering::Relaxed);
+    let status = status.map_err(|e| setup(format!("waiting for the container: {e}")))?;
     Ok(match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(s)) => 128 + s,

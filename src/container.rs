@@ -421,14 +421,18 @@ impl ContainerBuilder {
     /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
     /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
     /// are copied and the parent takes no copy-on-write faults, which makes
-    /// the spawn 20–70 % faster (BENCHMARKS.md). It carries every namespace,
-    /// `CLONE_INTO_CGROUP` and time offsets; with a new user namespace a
-    /// short-lived helper thread writes the id maps while the spawning
-    /// thread is suspended. It does not apply (the fork shape is used) with
-    /// an [`init`](Self::init) (which never execs), when joining a running
-    /// container's PID or time namespace, on architectures other than
-    /// x86_64 (the child needs a few lines of assembly to start on its own
-    /// stack), or when clone3 is unavailable. The child keeps to the same
+    /// the spawn 20–70 % faster (BENCHMARKS.md). It carries every namespace
+    /// and `CLONE_INTO_CGROUP`; a new user namespace is cloned without
+    /// `CLONE_VFORK`, so the spawning thread can write the id maps while the
+    /// child waits (it then waits for the exec, every signal blocked). It
+    /// does not apply (the fork shape is used) with time offsets (the child
+    /// must enter the time namespace with `setns`, which a child sharing our
+    /// memory cannot), an [`init`](Self::init) (which never execs), when
+    /// joining a running container's PID or time namespace, on
+    /// architectures other than x86_64 (the child needs a few lines of
+    /// assembly to start on its own stack), or when clone3 is unavailable.
+    /// Whether a spawn took it does not change what the child does or sees,
+    /// only the cost. The child keeps to the same
     /// rules either way (no allocation, async-signal-safe calls only), so
     /// `false` is only for comparison.
     pub fn vfork_spawn(&mut self, yes: bool) -> &mut Self {

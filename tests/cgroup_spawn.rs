@@ -6,32 +6,6 @@ mod common;
 
 use containment::cgroup::{CgroupSpec, Hierarchy, OomScoreAdj, Resources};
 use containment::{Container, Namespaces};
-use std::path::PathBuf;
-
-/// A parent cgroup of the test's own, removed (with anything left) on drop.
-struct Parent(PathBuf);
-
-impl Parent {
-    fn new() -> Option<Parent> {
-        let h = Hierarchy::detect().ok()?;
-        let p = h.mount_point()?.join(common::unique("containment-test"));
-        std::fs::create_dir(&p).ok()?;
-        Some(Parent(p))
-    }
-}
-
-impl Drop for Parent {
-    fn drop(&mut self) {
-        if let Ok(rd) = std::fs::read_dir(&self.0) {
-            for e in rd.flatten() {
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 fn cgroup_line(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
@@ -41,7 +15,7 @@ fn cgroup_line(pid: u32) -> String {
         .unwrap()
 }
 
-fn children(p: &Parent) -> usize {
+fn children(p: &common::TestCgroup) -> usize {
     std::fs::read_dir(&p.0)
         .unwrap()
         .flatten()
@@ -52,7 +26,7 @@ fn children(p: &Parent) -> usize {
 #[test]
 fn child_starts_in_its_cgroup_and_it_is_removed_when_reaped() {
     require_root!();
-    let Some(parent) = Parent::new() else {
+    let Some(parent) = common::TestCgroup::new("containment-test") else {
         return common::skip(
             "child_starts_in_its_cgroup",
             "no cgroup2 mount on this host",
@@ -99,7 +73,7 @@ fn child_starts_in_its_cgroup_and_it_is_removed_when_reaped() {
 #[test]
 fn both_spawn_shapes_start_in_the_cgroup() {
     require_root!();
-    let Some(parent) = Parent::new() else {
+    let Some(parent) = common::TestCgroup::new("containment-test") else {
         return common::skip(
             "both_spawn_shapes_start_in_the_cgroup",
             "no cgroup2 mount on this host",
@@ -134,7 +108,7 @@ fn both_spawn_shapes_start_in_the_cgroup() {
 #[test]
 fn a_failed_spawn_leaves_no_cgroup() {
     require_root!();
-    let Some(parent) = Parent::new() else {
+    let Some(parent) = common::TestCgroup::new("containment-test") else {
         return common::skip("a_failed_spawn_leaves_no_cgroup", "no cgroup2 mount");
     };
     let e = Container::builder()
@@ -159,7 +133,9 @@ fn a_limit_the_host_cannot_enforce_is_a_typed_error() {
         !has_memory,
         "this host has the memory controller (pure cgroup v2); the VM suite covers enforcement"
     );
-    let Some(parent) = Parent::new() else { return };
+    let Some(parent) = common::TestCgroup::new("containment-test") else {
+        return;
+    };
     let e = Container::builder()
         .cgroup(
             CgroupSpec::new()
@@ -180,7 +156,9 @@ fn a_limit_the_host_cannot_enforce_is_a_typed_error() {
 #[test]
 fn oom_score_adj_is_set_in_the_child() {
     require_root!();
-    let Some(parent) = Parent::new() else { return };
+    let Some(parent) = common::TestCgroup::new("containment-test") else {
+        return;
+    };
     let mut child = Container::builder()
         .cgroup(
             CgroupSpec::new()
@@ -200,7 +178,9 @@ fn oom_score_adj_is_set_in_the_child() {
 #[test]
 fn exec_into_lands_in_the_containers_cgroup() {
     require_root!();
-    let Some(parent) = Parent::new() else { return };
+    let Some(parent) = common::TestCgroup::new("containment-test") else {
+        return;
+    };
     let mut target = Container::builder()
         .namespaces(Namespaces::PID | Namespaces::UTS)
         .cgroup(CgroupSpec::new().parent(&parent.0).name("target"))

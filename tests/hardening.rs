@@ -55,16 +55,14 @@ fn only_stdio_and_passed_fds_reach_the_program() {
     std::fs::create_dir_all(root.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", root.join("bin/sleep")).unwrap();
-    let mount = containment::cgroup::Hierarchy::detect()
-        .ok()
-        .and_then(|h| h.mount_point().map(|p| p.to_path_buf()));
-    require!(mount.is_some(), "no cgroup2 mount");
-    let parent = mount.unwrap().join(common::unique("containment-fds"));
-    std::fs::create_dir(&parent).unwrap();
+    let cgroup = common::TestCgroup::new("containment-fds");
+    require!(cgroup.is_some(), "no cgroup2 mount");
+    let cgroup = cgroup.unwrap();
+    let parent = &cgroup.0;
     let mut child = Container::builder()
         .namespaces(Namespaces::PID | Namespaces::MOUNT)
         .root(&root)
-        .cgroup(containment::cgroup::CgroupSpec::new().parent(&parent))
+        .cgroup(containment::cgroup::CgroupSpec::new().parent(parent))
         .pass_fd(passed, 7)
         .pass_fd(std::fs::File::open("/dev/zero").unwrap(), 12)
         .stdin(Stdio::null())
@@ -80,7 +78,8 @@ fn only_stdio_and_passed_fds_reach_the_program() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(leaky);
-    std::fs::remove_dir(&parent).unwrap();
+    // Empty again: the container's cgroup went with it.
+    std::fs::remove_dir(parent).unwrap();
     std::fs::remove_dir_all(&root).unwrap();
 }
 

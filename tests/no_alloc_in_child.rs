@@ -77,7 +77,7 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     // shares our memory, so an allocation there would even corrupt the
     // parent's heap. With a user namespace (the parent writes the maps while
     // the child, sharing its memory, waits).
-    let out = Container::builder()
+    let child = Container::builder()
         .namespaces(Namespaces::all())
         .uid_map([IdMap::new(0, 100_000, 65_536)])
         .gid_map([IdMap::new(0, 100_000, 65_536)])
@@ -85,8 +85,13 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
         .capabilities(Capabilities::docker_default())
         .stdout(Stdio::piped())
         .command("sh", ["-c", "echo ok"])
-        .output()
+        .spawn()
         .unwrap();
+    assert_eq!(
+        child.spawned_in_vfork_shape(),
+        containment::sys::HAS_CLONE3_ON_STACK
+    );
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.stdout, b"ok\n", "{out:?}");
     let mut b = Container::builder();
     b.namespaces(

@@ -227,7 +227,7 @@ fn run_example_statuses_and_init() {
 fn run_example_forwards_sigterm_to_the_program() {
     require_root!();
     use std::io::BufRead;
-    let Some(parent) = CgroupParent::new() else {
+    let Some(parent) = common::TestCgroup::new("containment-test-run") else {
         return common::skip(
             "run_example_forwards_sigterm_to_the_program",
             "no cgroup2 mount",
@@ -235,7 +235,6 @@ fn run_example_forwards_sigterm_to_the_program() {
     };
     let tmp = TempDir::new("signal");
     let root = busybox_root(&tmp.0);
-    // --init: PID 1 forwards to the shell (PID 2), which traps SIGTERM.
     /// Kills `run` (and with it the container: die_with_parent) if the
     /// test fails before it ended.
     struct Reap(std::process::Child);
@@ -245,6 +244,8 @@ fn run_example_forwards_sigterm_to_the_program() {
             let _ = self.0.wait();
         }
     }
+    // --init: PID 1 forwards to the shell (PID 2), which traps SIGTERM. Its
+    // own cgroup parent: a `run` killed by the guard cannot remove its cgroup.
     let c = Command::new(example())
         .args([
             "--rootfs",
@@ -274,43 +275,11 @@ fn run_example_forwards_sigterm_to_the_program() {
     assert_eq!(st.code(), Some(42), "{st:?}");
 }
 
-/// A cgroup parent of the test's own under the cgroup2 mount, removed with
-/// its children on drop (a `run` killed by SIGKILL cannot remove its
-/// cgroup; waits out the brief EBUSY of a cgroup whose last task just left).
-struct CgroupParent(PathBuf);
-
-impl Drop for CgroupParent {
-    fn drop(&mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        if let Ok(rd) = std::fs::read_dir(&self.0) {
-            for e in rd.flatten().filter(|e| e.path().is_dir()) {
-                while std::fs::remove_dir(e.path()).is_err() && std::time::Instant::now() < deadline
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
-impl CgroupParent {
-    fn new() -> Option<CgroupParent> {
-        let mount = containment::cgroup::Hierarchy::detect()
-            .ok()?
-            .mount_point()?
-            .to_path_buf();
-        let parent = CgroupParent(mount.join(common::unique("containment-test-run")));
-        std::fs::create_dir(&parent.0).ok()?;
-        Some(parent)
-    }
-}
-
 #[test]
 fn run_example_container_dies_with_run() {
     require_root!();
     use std::io::BufRead;
-    let Some(parent) = CgroupParent::new() else {
+    let Some(parent) = common::TestCgroup::new("containment-test-run") else {
         return common::skip("run_example_container_dies_with_run", "no cgroup2 mount");
     };
     let tmp = TempDir::new("parent-death");

@@ -1,6 +1,7 @@
 //! The vfork-shaped spawn (`clone3(CLONE_VM | CLONE_VFORK)`, the default):
-//! same results as the fork shape, as the kernel shows them, and taken for
-//! every kind of namespace (user with id maps and time with offsets too).
+//! same results as the fork shape, as the kernel shows them; taken for every
+//! kind of namespace (a new user namespace with id maps too), not with time
+//! offsets.
 
 #[macro_use]
 mod common;

@@ -325,9 +325,9 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     // 0. Wait until the parent has written the uid/gid maps. First of all:
     //    in the shared-memory shape without CLONE_VFORK (a new user
     //    namespace) the parent runs beside us until it releases us, and
-    //    then waits for our exec; doing nothing but this read meanwhile keeps
-    //    the two from ever making system calls at the same time (they share
-    //    the thread-local errno).
+    //    then waits for our exec; doing nothing but this close (which cannot
+    //    fail) and read meanwhile keeps the two from making failing system
+    //    calls at the same time (they share the thread-local errno).
     if let Some(fd) = plan.sync_close {
         // SAFETY: closes our copy of a descriptor the parent made for this.
         unsafe { libc::close(fd) };

@@ -25,9 +25,6 @@ bitflags::bitflags! {
         const PIDFD = 0x0000_1000;
         /// Suspend the parent until the child execs or exits.
         const VFORK = 0x0000_4000;
-        /// Store the child's pid at `CloneArgs::parent_tid` in the parent's
-        /// memory before the child runs (`CLONE_PARENT_SETTID`).
-        const PARENT_SETTID = 0x0010_0000;
         /// Same parent as the caller.
         const PARENT = 0x0000_8000;
         /// New mount namespace (`CLONE_NEWNS`).
@@ -129,10 +126,13 @@ pub const HAS_CLONE3_ON_STACK: bool = cfg!(target_arch = "x86_64");
 /// - `args.stack` must point to `args.stack_size` writable bytes that stay
 ///   mapped until the child has exec'd or exited, 16-byte aligned at the top;
 /// - with `CLONE_VM` the child shares the caller's memory and (without
-///   `CLONE_SETTLS`) its thread-local storage: the calling thread must be
-///   suspended (`CLONE_VFORK`) while the child runs, and `entry` keeps to the
-///   post-fork rules (no allocation, no locks, no unwinding, async-signal-safe
-///   calls only) and must not return into anything but this trampoline;
+///   `CLONE_SETTLS`) its thread-local storage, errno included: `entry` keeps
+///   to the post-fork rules (no allocation, no locks, no unwinding,
+///   async-signal-safe calls only), and the calling thread must not use that
+///   storage while the child runs: either it is suspended (`CLONE_VFORK`),
+///   or, as the crate's spawn does for user namespaces, it keeps every
+///   signal blocked and the two take turns (one waits in a blocking system
+///   call while the other works) until the child has exec'd or exited;
 /// - the other pointers in `args` must be valid.
 ///
 /// # References
@@ -292,9 +292,5 @@ mod tests {
         assert_eq!(CloneFlags::NEWUSER.bits(), libc::CLONE_NEWUSER as u64);
         assert_eq!(CloneFlags::NEWNET.bits(), libc::CLONE_NEWNET as u64);
         assert_eq!(CloneFlags::PIDFD.bits(), libc::CLONE_PIDFD as u64);
-        assert_eq!(
-            CloneFlags::PARENT_SETTID.bits(),
-            libc::CLONE_PARENT_SETTID as u64
-        );
     }
 }

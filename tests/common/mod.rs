@@ -128,3 +128,41 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A cgroup of the test's own directly under the cgroup2 mount
+/// (`<prefix>-<pid>-<n>`), removed on drop with the cgroups left below it,
+/// also when the test fails. Waits up to 5 s for a cgroup whose last task
+/// just exited (rmdir says EBUSY for a moment).
+pub struct TestCgroup(pub std::path::PathBuf);
+
+impl TestCgroup {
+    /// `None` when the host has no cgroup2 mount (or it cannot be written).
+    pub fn new(prefix: &str) -> Option<TestCgroup> {
+        let h = containment::cgroup::Hierarchy::detect().ok()?;
+        let p = h.mount_point()?.join(unique(prefix));
+        std::fs::create_dir(&p).ok()?;
+        Some(TestCgroup(p))
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let remove = |p: &std::path::Path| {
+            while std::fs::remove_dir(p).is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        if let Ok(rd) = std::fs::read_dir(&self.0) {
+            for e in rd
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            {
+                remove(&e.path());
+            }
+        }
+        remove(&self.0);
+    }
+}
