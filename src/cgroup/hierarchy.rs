@@ -130,15 +130,8 @@ impl Hierarchy {
     ///
     /// [`Error::Io`] when mountinfo cannot be read.
     pub fn detect() -> Result<Hierarchy, Error> {
-        use std::io::Read;
-        let p = Path::new("/proc/self/mountinfo");
-        // procfs reports size 0, so `fs::read_to_string` starts with a 32-byte
-        // probe and grows: ~8 reads for a short table. Room for ~300 lines
-        // in the first read.
-        let mut text = String::with_capacity(64 << 10);
-        fs::File::open(p)
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|e| Error::io("read", p, e))?;
+        let text = crate::sys::read_mountinfo()
+            .map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
         Ok(Hierarchy::from_mountinfo(&text))
     }
 

@@ -216,13 +216,8 @@ pub enum DevSpec {
 /// Whether the host's `/` is the initial ramfs (`rootfs` in mountinfo),
 /// where `pivot_root` fails with `EINVAL`.
 pub fn host_root_is_initramfs() -> bool {
-    use std::io::Read;
-    // One read for a usual table (procfs reports size 0, and
-    // `fs::read_to_string` would start with a 32-byte probe and grow).
-    let mut info = String::with_capacity(64 << 10);
-    std::fs::File::open("/proc/self/mountinfo")
-        .and_then(|mut f| f.read_to_string(&mut info))
-        .map(|_| root_fstype(&info) == Some("rootfs"))
+    crate::sys::read_mountinfo()
+        .map(|info| root_fstype(&info) == Some("rootfs"))
         .unwrap_or(false)
 }
 

@@ -123,6 +123,16 @@ impl Drop for SignalBlock {
     }
 }
 
+/// `/proc/self/mountinfo` in one `read` for a usual table: procfs reports
+/// size 0, so `fs::read_to_string` would start with a 32-byte probe and grow
+/// (~8 reads for 20 lines). Room for ~300 lines up front.
+pub(crate) fn read_mountinfo() -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(64 << 10);
+    std::fs::File::open("/proc/self/mountinfo")?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// A pipe with both ends close-on-exec: (read, write).
 pub(crate) fn pipe_cloexec() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::fd::FromRawFd;
