@@ -967,8 +967,10 @@ impl ContainerBuilder {
             .and_then(|s| s.resources.child_oom_score_adj())
             .map(|v| v.get().to_string().into_bytes());
         let cgroup = self.cgroup.prepare()?;
-        let cgroup_fd = match cgroup.as_ref().map(|c| c.try_clone_fd()).transpose() {
-            Ok(fd) => fd.or(join.cgroup_fd),
+        // A cgroup v1 cgroup has no cgroup2 directory to start in: the
+        // spawn path moves the child with cgroup.procs writes instead.
+        let cgroup_fd = match cgroup.as_ref().map(|c| c.clone_into_fd()).transpose() {
+            Ok(fd) => fd.map_or(join.cgroup_fd, |fd| fd),
             Err(e) => {
                 if let Some(c) = cgroup {
                     let _ = c.destroy();

@@ -456,7 +456,7 @@ fn read_report(fd: BorrowedFd<'_>) -> io::Result<Option<ChildFailure>> {
 /// failed spawn removes the cgroup the builder created for it.
 pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     let cgroup = p.cgroup.take();
-    match spawn_inner(p) {
+    match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c)) {
         Ok(mut child) => {
             if let Some((cg, remove)) = cgroup {
                 child.set_cgroup(cg, remove);
@@ -472,9 +472,15 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     }
 }
 
-fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
+fn spawn_inner(
+    mut p: Prepared,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> Result<Child, SpawnError> {
     let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
-    let sync = if p.id_maps.is_some() {
+    // cgroup v1 directories cannot be entered at clone: the child waits on
+    // the sync pipe (as for id maps) until the parent has moved it in.
+    let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
+    let sync = if p.id_maps.is_some() || v1_attach.is_some() {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
         None
@@ -508,8 +514,13 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     drop(p.cgroup_fd.take());
     p.keep.clear();
 
-    if let (Some(m), Some(w)) = (&p.id_maps, sync_w) {
-        write_id_maps(pid, m)?;
+    if let Some(w) = sync_w {
+        if let Some(m) = &p.id_maps {
+            write_id_maps(pid, m)?;
+        }
+        if let Some(cg) = v1_attach {
+            cg.attach_v1(pid as u32)?;
+        }
         sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
             SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
         })?;
