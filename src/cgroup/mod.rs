@@ -1303,8 +1303,8 @@ impl Cgroup {
         for c in resources.controllers() {
             if on_v2.iter().any(|x| x == c) {
                 v2c.push(c);
-            } else if v1.hierarchy.v1_mount_of(c).is_some() {
-                v1c.push(c);
+            } else if v1.hierarchy.v1_mount_of(v1::v1_name(c)).is_some() {
+                v1c.push(v1::v1_name(c));
             } else {
                 return Err(Error::ControllerUnavailable {
                     controller: c.to_string(),

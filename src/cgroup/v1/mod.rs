@@ -53,6 +53,14 @@ pub const V1_CONTROLLERS: [&str; 7] = [
     "cpuset", "cpu", "cpuacct", "memory", "blkio", "pids", "freezer",
 ];
 
+/// The v1 name of a controller named as in v2 (`io` is v1's `blkio`).
+pub(crate) fn v1_name(v2: &str) -> &str {
+    match v2 {
+        "io" => "blkio",
+        c => c,
+    }
+}
+
 /// One directory of a cgroup in one v1 hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct V1Dir {

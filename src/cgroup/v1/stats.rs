@@ -5,7 +5,7 @@
 //! | memory `current`, `peak` | `memory.usage_in_bytes`, `memory.max_usage_in_bytes` |
 //! | memory `swap_current` | `memory.memsw.usage_in_bytes` − `memory.usage_in_bytes` |
 //! | memory `stat` | `memory.stat` |
-//! | memory `events.max`, `events.oom`, `events.oom_kill` | `memory.failcnt`, `oom_kill` of `memory.oom_control` (both) |
+//! | memory `events.max`, `events.oom`, `events.oom_kill` | `memory.failcnt` (0 on kernels that no longer count failures: 6.18 does not), `oom_kill` of `memory.oom_control` (both) |
 //! | cpu `usage_usec`, `user_usec`, `system_usec` | `cpuacct.usage`, `cpuacct.usage_user`, `cpuacct.usage_sys` (ns ÷ 1000) |
 //! | cpu `nr_periods`, `nr_throttled`, `throttled_usec` | `cpu.stat` (`throttled_time` ns ÷ 1000) |
 //! | pids | `pids.current`, `pids.peak`, `pids.events` (the same files as v2) |
