@@ -985,6 +985,7 @@ impl ContainerBuilder {
                 err_fd: -1,
                 sync_fd: None,
                 sync_close: None,
+                unshare_cgroup: false,
                 time_at_clone: false,
                 become_root,
                 ids,

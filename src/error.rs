@@ -92,6 +92,9 @@ pub enum Step {
     Fork,
     /// Joining an existing namespace with `setns(2)`.
     Setns,
+    /// `unshare(CLONE_NEWCGROUP)` once the parent has moved the child into
+    /// its cgroup v1 directories (so that the namespace is rooted there).
+    UnshareCgroup,
 }
 
 impl Step {
@@ -131,6 +134,7 @@ impl Step {
         Step::Chdir,
         Step::Exec,
         Step::Fork,
+        Step::UnshareCgroup,
         Step::Setns,
     ];
 
@@ -172,6 +176,7 @@ impl Step {
             Step::Chdir => "chdir",
             Step::Exec => "exec",
             Step::Fork => "fork",
+            Step::UnshareCgroup => "unshare_cgroup",
             Step::Setns => "setns",
         }
     }

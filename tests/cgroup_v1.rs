@@ -670,3 +670,38 @@ fn forced_v2_on_a_hybrid_host_still_refuses() {
         );
     }
 }
+
+#[test]
+fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
+    // v1 joins happen after clone: a cgroup namespace made at clone would
+    // be rooted at the caller's cgroups, and the container would see (and,
+    // mounting cgroupfs, reach) them: `4:memory:/../../containment/x`.
+    let p = setup!("cgv1-cgns");
+    for backend in [Backend::Hybrid, Backend::V1] {
+        let out = Container::builder()
+            .namespaces(containment::Namespaces::CGROUP)
+            .cgroup(
+                p.spec()
+                    .backend(backend)
+                    .resources(Resources::new().memory_max(64u64 << 20).pids_max(16)),
+            )
+            .command("/bin/cat", ["/proc/self/cgroup"])
+            .stdout(containment::Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for c in ["memory", "pids"] {
+            let line = text
+                .lines()
+                .find(|l| {
+                    l.split(':')
+                        .nth(1)
+                        .is_some_and(|x| x.split(',').any(|y| y == c))
+                })
+                .unwrap_or_else(|| panic!("{c} in {text}"));
+            assert!(line.ends_with(":/"), "{backend:?}: {line} (all: {text})");
+        }
+    }
+}

@@ -128,7 +128,11 @@ fn vfork_applies(p: &Prepared) -> bool {
 
 fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
-    let create = p.namespaces - Namespaces::TIME - pooled;
+    let mut create = p.namespaces - Namespaces::TIME - pooled;
+    if p.plan.unshare_cgroup {
+        // The child unshares it once in its cgroup v1 directories.
+        create -= Namespaces::CGROUP;
+    }
     let mut flags = CloneFlags::from_bits_retain(create.bits() as u64)
         | CloneFlags::PIDFD
         | CloneFlags::CLEAR_SIGHAND;
@@ -488,6 +492,10 @@ fn spawn_inner(
     p.plan.err_fd = err_w.as_raw_fd();
     p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
     p.plan.sync_close = sync.as_ref().map(|(_, w)| w.as_raw_fd());
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    p.plan.unshare_cgroup = v1_attach.is_some()
+        && p.namespaces.contains(Namespaces::CGROUP)
+        && !pooled.contains(Namespaces::CGROUP);
     for (i, s) in p.stdio.iter().enumerate() {
         p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
     }
