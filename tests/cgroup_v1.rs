@@ -332,7 +332,7 @@ fn cpuset_pins_the_process() {
     let online = read("/sys/devices/system/cpu/online");
     let last: u32 = online
         .trim()
-        .rsplit(|c| c == '-' || c == ',')
+        .rsplit(['-', ','])
         .next()
         .unwrap()
         .parse()
