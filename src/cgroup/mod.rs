@@ -1,5 +1,6 @@
-//! cgroup v2: create a cgroup, put processes in it, limit, pause, kill,
-//! measure and remove it.
+//! cgroups: create a cgroup, put processes in it, limit, pause, kill,
+//! measure and remove it, on cgroup v2, hybrid and cgroup v1 hosts behind
+//! one API ([`Backend`], chosen from the host or forced).
 //!
 //! - [`hierarchy`]: where the cgroup2 is mounted (from
 //!   `/proc/self/mountinfo`, never hard-coded), unified / hybrid / legacy
@@ -12,6 +13,7 @@
 //!   `clone3(CLONE_INTO_CGROUP)`.
 //! - [`resources`]: typed limits covering every `docker run` resource flag.
 //! - [`stats`]: usage, events, pressure, and blocking waits for events.
+//! - [`v1`]: the cgroup v1 backend (one directory per v1 hierarchy).
 //!
 //! # The default parent and the no-internal-processes rule
 //!
@@ -29,9 +31,20 @@
 //! On a hybrid host (v1 controllers plus a cgroup2 such as
 //! `/sys/fs/cgroup/unified`) the cgroup2 tracks processes and supports
 //! freeze, kill, events and `CLONE_INTO_CGROUP`, but controllers bound to a
-//! v1 hierarchy are not available on it: applying a limit that needs one
-//! returns [`Error::ControllerUnavailable`] naming the controller and the
-//! `cgroup.controllers` file that lacks it.
+//! v1 hierarchy are not available on it. The default backend there,
+//! [`Backend::Hybrid`], drives each controller where it is bound: a limit
+//! whose controller the cgroup2 lacks is written in a directory of the same
+//! relative path in its v1 hierarchy (`/sys/fs/cgroup/memory/containment/web`
+//! beside `/sys/fs/cgroup/unified/containment/web`), and the processes join
+//! it too. [`Backend::V2`] keeps to the cgroup2: such a limit is then
+//! refused with [`Error::ControllerUnavailable`] naming the controller and
+//! the `cgroup.controllers` file that lacks it. On a legacy (v1-only) host
+//! [`Backend::V1`] uses the v1 hierarchies alone (see [`v1`]).
+//!
+//! Interface files are read and written by name through the handle
+//! ([`read`](Cgroup::read), [`write`](Cgroup::write)): a file of a
+//! controller driven in v1 (`memory.limit_in_bytes`) is opened in that
+//! controller's directory.
 //!
 //! # Spawn integration contract
 //!
@@ -42,10 +55,13 @@
 //! `spec.name` or a generated unique name), enables the controllers the
 //! limits need and applies them, returning `Ok(Some(cgroup))` (or `Ok(None)`
 //! when no cgroup was asked for). Every validation error surfaces there,
-//! before any process exists. The spawn path then passes the directory fd
-//! (`cgroup.as_fd()`, or an owned duplicate from [`Cgroup::try_clone_fd`]
-//! for a plan's `cgroup_fd: Option<OwnedFd>`) as `clone_args.cgroup` with
-//! `CLONE_INTO_CGROUP`; writes `spec.resources.child_oom_score_adj()` (if
+//! before any process exists. The spawn path then passes the cgroup2
+//! directory fd (`clone_into_fd()`: `None` for a [`Backend::V1`] cgroup) as
+//! `clone_args.cgroup` with `CLONE_INTO_CGROUP`; when the cgroup has v1
+//! directories (`needs_v1_attach()`), the child waits on the sync pipe
+//! until the parent has written its pid to `cgroup.procs` of each
+//! (`attach_v1(pid)`), and a new cgroup namespace is unshared by the child
+//! only then (rooted in those directories, not the caller's); writes `spec.resources.child_oom_score_adj()` (if
 //! any, formatted in the parent: no allocation in the child) to
 //! `/proc/self/oom_score_adj` in the child (step `OomScoreAdj`); keeps the [`Cgroup`] in
 //! the `Child`/`Container` for stats, update, freeze and kill, and, when
@@ -1140,9 +1156,13 @@ impl Cgroup {
     /// [`Error::Timeout`] when processes remain; [`Error::Io`] (`rmdir`)
     /// naming the directory.
     pub fn remove(self) -> Result<(), Error> {
-        if let Some(dirs) = self.v1_dirs() {
+        if let Some(dirs) = self.v1_dirs().filter(|d| !d.dirs.is_empty()) {
             if !self.wait_until_empty(self.timeout)? {
-                return Err(self.timeout_error("no process left"));
+                return Err(self.timeout_error(if self.main_v2 {
+                    "populated 0"
+                } else {
+                    "no process left in any v1 directory"
+                }));
             }
             // The v1 directories (the main one too for a v1 cgroup), then
             // the cgroup2 one.
@@ -1237,7 +1257,7 @@ impl Cgroup {
                         hint: Some(
                             "the controller is not enabled in the parent's cgroup.subtree_control \
                              above this point, or (on a hybrid host) it is bound to a cgroup v1 \
-                             hierarchy; limits need a pure cgroup v2 host",
+                             hierarchy: Backend::Hybrid drives it there",
                         ),
                     });
                 }

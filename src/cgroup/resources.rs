@@ -7,8 +7,8 @@
 //! | `-m/--memory` | [`memory_max`](Resources::memory_max) | `memory.max` | `memory.limit_in_bytes` |
 //! | `--memory-swap` (total, `-1` unlimited) | [`memory_swap`](Resources::memory_swap) | `memory.swap.max` = total − memory | `memory.memsw.limit_in_bytes` = total |
 //! | `--memory-reservation` | [`memory_reservation`](Resources::memory_reservation) | `memory.low` | `memory.soft_limit_in_bytes` |
-//! | (v2 only) | [`memory_high`](Resources::memory_high), [`memory_oom_group`](Resources::memory_oom_group) | `memory.high`, `memory.oom.group` | none ([`Error::NoV1Equivalent`](super::Error::NoV1Equivalent)) |
-//! | `--kernel-memory` | [`kernel_memory`](Resources::kernel_memory) | none ([`Error::NoV2Equivalent`](super::Error::NoV2Equivalent)) | `memory.kmem.limit_in_bytes` (refused by kernels since 6.1) |
+//! | (v2 only) | [`memory_high`](Resources::memory_high), [`memory_oom_group`](Resources::memory_oom_group) | `memory.high`, `memory.oom.group` | none ([`Error::NoV1Equivalent`]) |
+//! | `--kernel-memory` | [`kernel_memory`](Resources::kernel_memory) | none ([`Error::NoV2Equivalent`]) | `memory.kmem.limit_in_bytes` (refused by kernels since 6.1) |
 //! | `--memory-swappiness` | [`memory_swappiness`](Resources::memory_swappiness) | none | `memory.swappiness` |
 //! | `--oom-kill-disable` | [`oom_kill_disable`](Resources::oom_kill_disable) | none | `memory.oom_control` |
 //! | `-c/--cpu-shares` | [`cpu_shares`](Resources::cpu_shares) | `cpu.weight` (converted, see [`shares_to_weight`]) | `cpu.shares` |
