@@ -85,6 +85,8 @@ struct JoinPlan {
     pid_ns: Option<(OwnedFd, OwnedFd)>,
     /// The target's cgroup v2 directory, when it differs from ours.
     cgroup_fd: Option<OwnedFd>,
+    /// The target's cgroup v1 directories that differ from ours.
+    cgroup_v1: crate::cgroup::v1::V1Dirs,
     become_root: bool,
     pidfd: Option<OwnedFd>,
 }
@@ -578,6 +580,10 @@ impl ContainerBuilder {
         }
         // Start in the target's cgroup v2 too (like `docker exec`).
         plan.cgroup_fd = target_cgroup_fd(pid);
+        // And its cgroup v1 directories (hybrid and v1 hosts).
+        if let Ok(h) = crate::cgroup::Hierarchy::detect() {
+            plan.cgroup_v1 = crate::cgroup::v1::of_process(&h, pid);
+        }
         // The /proc/<pid> files were opened for the process behind the pidfd.
         crate::sys::pidfd_send_signal(pidfd.as_fd(), 0).map_err(|e| SpawnError::Setup {
             op: "checking the process to join is alive",
@@ -1024,6 +1030,7 @@ impl ContainerBuilder {
             stdio,
             cgroup_fd,
             join_pid_ns: join.pid_ns,
+            join_cgroup_v1: join.cgroup_v1,
             keep: {
                 let mut keep = keep;
                 keep.extend(join.fds.into_iter().map(|(f, _)| f));

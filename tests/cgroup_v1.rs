@@ -705,3 +705,48 @@ fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
         }
     }
 }
+
+#[test]
+fn exec_into_a_container_joins_its_v1_cgroups() {
+    // `docker exec`: the new process is under the container's limits too,
+    // not only in its cgroup2 directory.
+    let p = setup!("cgv1-exec");
+    for backend in [Backend::Hybrid, Backend::V1] {
+        let mut target = Container::builder()
+            .namespaces(containment::Namespaces::MOUNT | containment::Namespaces::PID)
+            .cgroup(
+                p.spec()
+                    .backend(backend)
+                    .resources(Resources::new().memory_max(64u64 << 20).pids_max(16)),
+            )
+            .command("/bin/sleep", ["30"])
+            .spawn()
+            .unwrap();
+        let out = Container::builder()
+            .join_child(
+                &target,
+                containment::Namespaces::MOUNT | containment::Namespaces::PID,
+            )
+            .command("/bin/cat", ["/proc/self/cgroup"])
+            .stdout(containment::Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for c in ["memory", "pids"] {
+            let want = proc_cgroup(target.id(), c);
+            let got = text
+                .lines()
+                .find_map(|l| {
+                    let mut it = l.splitn(3, ':');
+                    let (_, cs, p) = (it.next()?, it.next()?, it.next()?);
+                    cs.split(',').any(|x| x == c).then(|| p.to_string())
+                })
+                .unwrap_or_else(|| panic!("{c} in {text:?} {out:?}"));
+            assert_eq!(got, want, "{backend:?} {c}: {text}");
+        }
+        target.kill().unwrap();
+        target.wait().unwrap();
+    }
+}

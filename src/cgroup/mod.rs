@@ -543,7 +543,12 @@ impl Cgroup {
         // On a hybrid host, the same cgroup's directories in the v1
         // hierarchies (as this layer creates them) come along.
         if h.kind() == HierarchyKind::Hybrid {
-            if let Ok(rel) = path.strip_prefix(mount) {
+            // Only a plain relative path (`a/b`, no `..`) is looked up in
+            // the v1 hierarchies.
+            if let Some(rel) = path.strip_prefix(mount).ok().filter(|r| {
+                r.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            }) {
                 let mut dirs = v1::V1Dirs::default();
                 for m in h.v1_mounts() {
                     let d = m.mount_point.join(rel);

@@ -31,6 +31,9 @@ pub(crate) struct Prepared {
     pub cgroup: Option<(crate::cgroup::Cgroup, bool)>,
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
+    /// cgroup v1 directories of a joined process to move the child into
+    /// before releasing it (exec into a container on a hybrid/v1 host).
+    pub join_cgroup_v1: crate::cgroup::v1::V1Dirs,
     /// Enter this PID namespace on the spawning thread around the clone,
     /// then restore the second descriptor (the thread's pid_for_children).
     pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
@@ -484,7 +487,9 @@ fn spawn_inner(
     // cgroup v1 directories cannot be entered at clone: the child waits on
     // the sync pipe (as for id maps) until the parent has moved it in.
     let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
-    let sync = if p.id_maps.is_some() || v1_attach.is_some() {
+    let join_v1 = std::mem::take(&mut p.join_cgroup_v1);
+    let any_v1 = v1_attach.is_some() || !join_v1.dirs.is_empty();
+    let sync = if p.id_maps.is_some() || any_v1 {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
         None
@@ -493,9 +498,8 @@ fn spawn_inner(
     p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
     p.plan.sync_close = sync.as_ref().map(|(_, w)| w.as_raw_fd());
     let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
-    p.plan.unshare_cgroup = v1_attach.is_some()
-        && p.namespaces.contains(Namespaces::CGROUP)
-        && !pooled.contains(Namespaces::CGROUP);
+    p.plan.unshare_cgroup =
+        any_v1 && p.namespaces.contains(Namespaces::CGROUP) && !pooled.contains(Namespaces::CGROUP);
     for (i, s) in p.stdio.iter().enumerate() {
         p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
     }
@@ -529,6 +533,7 @@ fn spawn_inner(
         if let Some(cg) = v1_attach {
             cg.attach_v1(pid as u32)?;
         }
+        join_v1.attach(pid as u32)?;
         sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
             SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
         })?;

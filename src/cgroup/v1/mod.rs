@@ -401,6 +401,57 @@ fn remove_tree(dir: &Path, timeout: Duration) -> Result<(), Error> {
     }
 }
 
+/// The v1 cgroups of process `pid` (from `/proc/<pid>/cgroup`) that differ
+/// from this process's, in the hierarchies of [`V1_CONTROLLERS`]: what a
+/// process joining `pid`'s container must also join (`docker exec`).
+/// Paths outside the mounted part (`/../x` above our cgroup namespace) are
+/// left out.
+pub(crate) fn of_process(hierarchy: &Hierarchy, pid: i32) -> V1Dirs {
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let (theirs, ours) = (
+        read(&format!("/proc/{pid}/cgroup")),
+        read("/proc/self/cgroup"),
+    );
+    let path_of = |text: &str, m: &V1Mount| -> Option<String> {
+        text.lines().find_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, cs, p) = (it.next()?, it.next()?, it.next()?);
+            let cs: Vec<&str> = cs.split(',').collect();
+            (cs.len() == m.controllers.len()
+                && m.controllers.iter().all(|c| cs.contains(&c.as_str())))
+            .then(|| p.to_string())
+        })
+    };
+    let mut dirs = V1Dirs::default();
+    for m in hierarchy.v1_mounts() {
+        if !m
+            .controllers
+            .iter()
+            .any(|c| V1_CONTROLLERS.contains(&c.as_str()))
+        {
+            continue;
+        }
+        let Some(t) = path_of(&theirs, m) else {
+            continue;
+        };
+        if path_of(&ours, m).as_deref() == Some(t.as_str()) {
+            continue;
+        }
+        let Ok(rel) = Path::new(&t).strip_prefix(&m.root) else {
+            continue;
+        };
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        dirs.dirs.push(V1Dir {
+            controllers: m.controllers.clone(),
+            path: m.mount_point.join(rel),
+            mount: m.mount_point.clone(),
+        });
+    }
+    dirs
+}
+
 // ------------------------------------------------------------------ freezer
 
 /// The v1 freezer state of a cgroup (`freezer.state`).

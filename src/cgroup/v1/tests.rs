@@ -205,6 +205,15 @@ fn v1_cgroup_dirs_cpuset_init_routing_and_apply() {
         Err(Error::NoV1Equivalent { setting, .. }) => assert_eq!(setting, "memory_high"),
         other => panic!("{other:?}"),
     }
+    // An absolute parent inside any hierarchy names the same relative path
+    // in all of them.
+    let abs = Cgroup::create_with(&h, Backend::V1, Some(&t.0.join("memory/abs")), "x").unwrap();
+    assert_eq!(abs.path(), t.0.join("freezer/abs/x"));
+    assert_eq!(abs.v1_path("pids").unwrap(), t.0.join("pids/abs/x"));
+    assert!(matches!(
+        Cgroup::create_with(&h, Backend::V1, Some(Path::new("/etc")), "y"),
+        Err(Error::NotInHierarchy { .. })
+    ));
     // A parent climbing out is refused.
     assert!(matches!(
         Cgroup::create_with(&h, Backend::V1, Some(Path::new("../x")), "y"),
