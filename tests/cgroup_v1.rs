@@ -453,6 +453,30 @@ fn live_update_and_a_controller_added_later() {
         ),
         Err(e) => panic!("{e}"),
     }
+    // cpu-shares is v1's own unit: written as given.
+    cg.apply(&Resources::new().cpu_shares(512)).unwrap();
+    assert_eq!(read(cpu.join("cpu.shares")).trim(), "512");
+    // A blkio weight needs a scheduler that offers one (CFQ's blkio.weight
+    // or BFQ's blkio.bfq.weight); with none (`none`/mq-deadline) the error
+    // names the file and says so.
+    match cg.apply(&Resources::new().blkio_weight(500)) {
+        Ok(()) => {
+            let b = cg.v1_path("blkio").unwrap();
+            let w = ["blkio.weight", "blkio.bfq.weight"]
+                .iter()
+                .find_map(|f| std::fs::read_to_string(b.join(f)).ok())
+                .unwrap();
+            assert!(w.contains("500"), "{w}");
+        }
+        Err(Error::Write {
+            path, source, hint, ..
+        }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{path:?}");
+            assert!(path.ends_with("blkio.weight"), "{path:?}");
+            assert!(hint.is_some_and(|h| h.contains("scheduler")));
+        }
+        Err(e) => panic!("{e}"),
+    }
     // Throttles (blkio.throttle.*) on the root disk, read back.
     let dev = containment::cgroup::Device::from_path("/dev/vda")
         .or_else(|_| containment::cgroup::Device::from_path("/dev/sda"));
