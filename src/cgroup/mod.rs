@@ -740,10 +740,12 @@ impl Cgroup {
 
     // ----------------------------------------------------------- processes
 
-    /// Moves a process into this cgroup (writes its pid to `cgroup.procs`).
+    /// Moves a process into this cgroup (writes its pid to `cgroup.procs`,
+    /// of the cgroup2 directory and of each v1 directory).
     ///
     /// Costs a `synchronize_rcu` in the kernel (~13 ms on an idle host);
-    /// starting the child there with `CLONE_INTO_CGROUP` costs ~40 µs.
+    /// starting the child there with `CLONE_INTO_CGROUP` costs ~40 µs (v1
+    /// has no such flag: one write per v1 hierarchy).
     ///
     /// # Errors
     ///

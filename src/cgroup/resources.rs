@@ -573,7 +573,8 @@ impl HostInfo {
 
 // ------------------------------------------------------------- Resources
 
-/// A set of cgroup v2 limits, built like `docker run`'s resource flags.
+/// A set of cgroup limits, built like `docker run`'s resource flags (the
+/// module docs map each onto its cgroup v2 and v1 files).
 ///
 /// ```
 /// use containment::cgroup::Resources;
