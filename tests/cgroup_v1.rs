@@ -701,9 +701,22 @@ fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
     // be rooted at the caller's cgroups, and the container would see (and,
     // mounting cgroupfs, reach) them: `4:memory:/../../containment/x`.
     let p = setup!("cgv1-cgns");
-    for backend in [Backend::Hybrid, Backend::V1] {
+    // With a new user namespace too: the parent then writes the id maps and
+    // moves the child before the one release.
+    for (backend, ns) in [
+        (Backend::Hybrid, containment::Namespaces::CGROUP),
+        (Backend::V1, containment::Namespaces::CGROUP),
+        (
+            Backend::V1,
+            containment::Namespaces::CGROUP | containment::Namespaces::USER,
+        ),
+        (
+            Backend::Hybrid,
+            containment::Namespaces::CGROUP | containment::Namespaces::USER,
+        ),
+    ] {
         let out = Container::builder()
-            .namespaces(containment::Namespaces::CGROUP)
+            .namespaces(ns)
             .cgroup(
                 p.spec()
                     .backend(backend)
@@ -725,7 +738,10 @@ fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
                         .is_some_and(|x| x.split(',').any(|y| y == c))
                 })
                 .unwrap_or_else(|| panic!("{c} in {text}"));
-            assert!(line.ends_with(":/"), "{backend:?}: {line} (all: {text})");
+            assert!(
+                line.ends_with(":/"),
+                "{backend:?} {ns:?}: {line} (all: {text})"
+            );
         }
     }
 }
