@@ -755,6 +755,12 @@ impl ContainerBuilder {
                     Ok(vec![IdMap::single(0, id)])
                 }
             };
+            // The maps given are checked first, then the missing ones filled.
+            for (field, m) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
+                if let Some(m) = m {
+                    validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
+                }
+            }
             let uid_map = match &self.uid_map {
                 Some(m) => m.clone(),
                 None => default_map("uid_map", euid)?,
@@ -763,9 +769,6 @@ impl ContainerBuilder {
                 Some(m) => m.clone(),
                 None => default_map("gid_map", egid)?,
             };
-            for (field, m) in [("uid_map", &uid_map), ("gid_map", &gid_map)] {
-                validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
-            }
             let (ub, gb) = (format_id_map(&uid_map), format_id_map(&gid_map));
             for (field, m, b) in [("uid_map", &uid_map, &ub), ("gid_map", &gid_map, &gb)] {
                 if b.len() >= 4096 {

@@ -12,6 +12,15 @@ use containment::{Capabilities, Container, IdMap, Namespaces, SpawnError, TimeOf
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// One test at a time: a copy of busybox made while another thread forks
+/// would fail to exec with ETXTBSY (the forked child holds the written
+/// descriptor until its own exec).
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn status_field(pid: u32, key: &str) -> String {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
@@ -41,6 +50,7 @@ fn is_inner(env: &str) -> bool {
 
 #[test]
 fn a_time_offset_beyond_i64_is_refused_not_wrapped() {
+    let _serial = serial();
     require_root!();
     require!(
         Path::new("/proc/self/ns/time").exists(),
@@ -129,6 +139,7 @@ fn inner_clone_into_a_cgroup_we_may_not_write() {
 
 #[test]
 fn clone_into_an_unwritable_cgroup_is_not_reported_as_missing_clone3() {
+    let _serial = serial();
     require_root!();
     let cg = common::TestCgroup::new("containment-errs-into");
     require!(cg.is_some(), "no cgroup2 mount");
@@ -216,11 +227,26 @@ fn inner_net_namespace_limit() {
         }
         _ => panic!("limit 1 reached: {e}"),
     }
+    // Root of a nested user namespace keeps the default map (its own uid 0
+    // is an unprivileged id of the host, as in the rootless case).
+    let mut c = Container::builder()
+        .namespaces(Namespaces::USER)
+        .command("/bin/sleep", ["30"])
+        .spawn()
+        .unwrap();
+    let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", c.id())).unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "1"]
+    );
     println!("INNER-OK");
 }
 
 #[test]
 fn an_exhausted_namespace_limit_is_read_when_the_clone_fails() {
+    let _serial = serial();
     require_root!();
     // The limit is changed only inside a user namespace made for this test
     // (ucount limits are per user namespace), never the host's sysctl.
@@ -286,6 +312,7 @@ fn inner_nproc() {
 
 #[test]
 fn clone_eagain_from_rlimit_nproc_has_a_hint() {
+    let _serial = serial();
     require_root!();
     inner_ok(54_413, "inner_nproc", NPROC_ENV);
 }
@@ -333,6 +360,7 @@ fn inner_nondumpable() {
 
 #[test]
 fn uid_map_eacces_after_a_privilege_drop_has_a_hint() {
+    let _serial = serial();
     require_root!();
     // Root re-executes itself, then drops to an unused uid in the test.
     inner_ok(0, "inner_nondumpable", NONDUMPABLE_ENV);
@@ -342,6 +370,7 @@ fn uid_map_eacces_after_a_privilege_drop_has_a_hint() {
 
 #[test]
 fn root_without_id_maps_is_not_mapped_to_host_root() {
+    let _serial = serial();
     require_root!();
     let r = Container::builder()
         .namespaces(Namespaces::USER)
@@ -426,6 +455,7 @@ fn inner_rootless_default_map() {
 
 #[test]
 fn an_unprivileged_caller_still_gets_its_own_id_as_root() {
+    let _serial = serial();
     require_root!();
     require!(
         containment::probe::host().unprivileged_user_namespaces(),
@@ -470,6 +500,7 @@ fn caps_of(b: &mut containment::ContainerBuilder) -> (String, String, String) {
 
 #[test]
 fn a_container_with_a_root_does_not_keep_every_capability() {
+    let _serial = serial();
     require_root!();
     require!(
         Path::new("/bin/busybox").exists(),
@@ -491,7 +522,10 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
             .gid_map([IdMap::single(0, 0)])
             .root(&root.0),
     );
-    assert_eq!((eff.as_str(), bnd.as_str()), ("00000000a80425fb", "00000000a80425fb"));
+    assert_eq!(
+        (eff.as_str(), bnd.as_str()),
+        ("00000000a80425fb", "00000000a80425fb")
+    );
     // The opt-in keeps what the caller has.
     let mine = status_field(std::process::id(), "CapBnd:");
     let (eff, _, bnd) = caps_of(
@@ -508,7 +542,10 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
             .capabilities(Capabilities::none())
             .root(&root.0),
     );
-    assert_eq!((eff.as_str(), bnd.as_str()), ("0000000000000000", "0000000000000000"));
+    assert_eq!(
+        (eff.as_str(), bnd.as_str()),
+        ("0000000000000000", "0000000000000000")
+    );
     // Without a root nothing changes (a process in a few namespaces, not a
     // container with its own filesystem).
     let (eff, _, _) = caps_of(Container::builder().namespaces(Namespaces::UTS));

@@ -495,12 +495,14 @@ fn id_map_hint(errno: Option<i32>) -> Option<String> {
         libc::EACCES => {
             // SAFETY: PR_GET_DUMPABLE takes no pointer and has no side effect.
             let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
-            Some(if dumpable == 1 {
-                MAP_EACCES_HINT
-            } else {
-                NON_DUMPABLE_MAP_HINT
-            })
-            .map(str::to_string)
+            Some(
+                if dumpable == 1 {
+                    MAP_EACCES_HINT
+                } else {
+                    NON_DUMPABLE_MAP_HINT
+                }
+                .to_string(),
+            )
         }
         _ => None,
     }
