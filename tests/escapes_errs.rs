@@ -551,3 +551,99 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     let (eff, _, _) = caps_of(Container::builder().namespaces(Namespaces::UTS));
     assert_eq!(eff, mine);
 }
+
+/// Installs on the calling thread only (no TSYNC) a seccomp filter that
+/// fails clone3 with EPERM, as old container profiles did.
+#[cfg(target_arch = "x86_64")]
+fn filter_clone3_on_this_thread() {
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let mut prog = [
+        stmt(ld, 4),            // seccomp_data.arch
+        jeq(0xc000_003e, 1, 0), // AUDIT_ARCH_X86_64
+        stmt(ret, SECCOMP_RET_ALLOW),
+        stmt(ld, 0), // seccomp_data.nr
+        jeq(libc::SYS_clone3 as u32, 0, 1),
+        stmt(ret, SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(ret, SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: a valid program for this thread; no_new_privs first.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog
+            ),
+            0
+        );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn clone3_filtered_with_eperm_still_falls_back() {
+    let _serial = serial();
+    require_root!();
+    let cg = common::TestCgroup::new("containment-errs-seccomp");
+    require!(cg.is_some(), "no cgroup2 mount");
+    let cg = cg.unwrap();
+    // On a thread of its own, which ends with the filter.
+    let parent = cg.0.clone();
+    std::thread::spawn(move || {
+        filter_clone3_on_this_thread();
+        // SAFETY: a null pointer with size 0 is rejected before any use.
+        let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+        assert_eq!(
+            (r, std::io::Error::last_os_error().raw_os_error()),
+            (-1, Some(libc::EPERM))
+        );
+        for vfork in [true, false] {
+            // Without a cgroup: the legacy clone(2) gives the same container.
+            let out = Container::builder()
+                .namespaces(Namespaces::UTS)
+                .hostname("legacy")
+                .vfork_spawn(vfork)
+                .command("/bin/hostname", [] as [&str; 0])
+                .output()
+                .unwrap();
+            assert_eq!(out.stdout, b"legacy\n");
+            // With a cgroup it cannot: said so, never silently without it.
+            let e = Container::builder()
+                .cgroup(CgroupSpec::new().parent(&parent))
+                .vfork_spawn(vfork)
+                .command("/bin/true", [] as [&str; 0])
+                .spawn()
+                .map(|_| ())
+                .unwrap_err();
+            match &e {
+                SpawnError::Unsupported { feature, .. } => {
+                    assert_eq!(*feature, "CLONE_INTO_CGROUP")
+                }
+                _ => panic!("{e}"),
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}
