@@ -570,8 +570,8 @@ fn filter_clone3_on_this_thread() {
         jf,
         k,
     };
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
     let mut prog = [
         stmt(ld, 4),            // seccomp_data.arch
         jeq(0xc000_003e, 1, 0), // AUDIT_ARCH_X86_64
