@@ -86,8 +86,8 @@
 //! | hostname over 64 bytes or with a NUL; hostname without a UTS namespace | `InvalidConfig` field `hostname` |
 //! | NUL in program, argument or environment | `InvalidConfig` field `program`/`arg`/`env` |
 //! | time offsets without a time namespace | `InvalidConfig` field `time_offsets` |
-//! | a time offset beyond what the kernel takes (`Duration::from_secs(u64::MAX)` saturates, never wraps negative) | `InvalidConfig` field `time_offsets` |
-//! | root (of the initial user namespace) asking for a user namespace without `uid_map`/`gid_map` | `InvalidConfig` field `uid_map`/`gid_map` (see "Defaults that contain") |
+//! | a time offset beyond what the kernel takes (`Duration::from_secs(u64::MAX)` saturates, never wraps negative) | `InvalidConfig` field `time_offsets` (test in `tests/escapes_errs.rs`) |
+//! | root (of the initial user namespace) asking for a user namespace without `uid_map`/`gid_map` | `InvalidConfig` field `uid_map`/`gid_map` (see "Defaults that contain"; test in `tests/escapes_errs.rs`) |
 //! | memory limit below 6 MiB | `SpawnError::Cgroup(Invalid)` field `memory` |
 //! | `cpuset_cpus` naming CPUs that are not online | field `cpuset_cpus` |
 //! | `cpus` above the online CPUs | field `cpus` |

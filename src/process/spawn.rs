@@ -237,9 +237,12 @@ fn clone3_missing(e: &io::Error) -> bool {
 /// process runs.
 fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError {
     let errno = source.raw_os_error().unwrap_or(0);
-    let kinds: Vec<_> = p.namespaces.kinds().collect();
+    // The kinds this clone created (pooled ones are joined, not made).
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    let created = p.namespaces - pooled;
+    let kinds: Vec<_> = created.kinds().collect();
     let pid_nesting = errno == libc::ENOSPC
-        && p.namespaces.contains(Namespaces::PID)
+        && created.contains(Namespaces::PID)
         && pid_namespace_level().is_some_and(|l| l >= MAX_PID_NS_LEVEL);
     if !kinds.is_empty()
         && !pid_nesting
@@ -273,7 +276,7 @@ fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError 
              and this process is at that depth"
         ));
     } else if !kinds.is_empty() {
-        hints.extend(namespace::create_hint(p.namespaces, errno));
+        hints.extend(namespace::create_hint(created, errno));
     }
     if p.cgroup_fd.is_some() {
         hints.extend(cgroup_hint(errno).map(str::to_string));
