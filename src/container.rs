@@ -197,6 +197,13 @@ impl ContainerBuilder {
 
     /// The working directory of the program (inside the container's root,
     /// when one is set).
+    ///
+    /// It is resolved after the root change, with none of the caller's
+    /// descriptors open (so `/proc/self/fd/N` cannot reach a directory the
+    /// caller holds), and must lie inside the root afterwards (`getcwd(2)`,
+    /// as runc checks against CVE-2024-21626): otherwise
+    /// [`SpawnError::Child`] at [`Step::Chdir`](crate::Step::Chdir) with
+    /// index 1 and `ENOENT`.
     pub fn current_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.cwd = Some(dir.into());
         self
@@ -349,7 +356,9 @@ impl ContainerBuilder {
     }
 
     /// Passes a descriptor to the program as number `target` (>= 3). Every
-    /// other descriptor of the parent is closed at exec, except stdio.
+    /// other descriptor of the parent except stdio is closed in the child
+    /// before it resolves any path (its setup cannot reach them through
+    /// `/proc/self/fd`), and the program gets exactly these at exec.
     pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
         self.pass_fds.push((fd.into(), target));
         self

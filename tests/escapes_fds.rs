@@ -397,7 +397,25 @@ fn closed_stdio_helper() {
                 Err(_) => return 13,
             }
         }
-        0
+        // A directory of the caller's (close-on-exec) now at 0, stdin
+        // inherited: not reachable before exec either.
+        let Ok(held) = std::fs::File::open("/") else {
+            return 14;
+        };
+        if held.as_raw_fd() != 0 {
+            return 15;
+        }
+        let r = Container::builder()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .current_dir("/proc/self/fd/0")
+            .command("/bin/true", [] as [&str; 0])
+            .status();
+        match r {
+            Ok(_) => 16,
+            Err(e) if step_of(&e) == Some((Step::Chdir, libc::ENOENT)) => 0,
+            Err(_) => 17,
+        }
     })();
     std::process::exit(code);
 }
@@ -413,7 +431,7 @@ fn spawn_with_the_callers_stdio_closed() {
         .status()
         .unwrap();
     // 10: a failed exec returned Ok; 11: the wrong error; 12/13: a good
-    // spawn misbehaved.
+    // spawn misbehaved; 16/17: the caller's directory at 0 was reachable.
     assert_eq!(st.code(), Some(0), "{st:?}");
 }
 

@@ -463,6 +463,18 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
                 unsafe { libc::dup2(*src, target as i32) } as libc::c_long,
                 Step::Stdio,
             )?;
+        } else {
+            // Inherited: a close-on-exec descriptor there (the caller's
+            // 0/1/2 were closed and something else took the number, the
+            // crate's own included) would be gone at exec anyway; close it
+            // now so that nothing resolves a path through it before.
+            // SAFETY: fcntl/close on a descriptor number of our own table.
+            unsafe {
+                let flags = libc::fcntl(target as i32, libc::F_GETFD);
+                if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                    libc::close(target as i32);
+                }
+            }
         }
     }
     // 0''. Nothing of the caller's stays reachable (CVE-2024-21626): close
