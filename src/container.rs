@@ -1057,6 +1057,7 @@ impl ContainerBuilder {
                 seccomp,
                 pdeathsig,
                 keep_fds,
+                fd_floor: floor,
                 pass_fds,
                 join: join_list,
                 join_root,

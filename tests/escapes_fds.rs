@@ -336,7 +336,15 @@ fn user_namespace_spawns_with_colliding_pass_fd_never_crash() {
             .namespaces(Namespaces::USER)
             .pass_fd(std::fs::File::open("/dev/null").unwrap(), target)
             .command("/bin/true", [] as [&str; 0])
-            .status();
+            .spawn()
+            .map(|mut c| {
+                // The shape this test is about, where it exists.
+                assert_eq!(
+                    c.spawned_in_vfork_shape(),
+                    containment::sys::HAS_CLONE3_ON_STACK
+                );
+                c.wait().unwrap()
+            });
         match r {
             Ok(s) if s.success() => {}
             Ok(s) => failures.push(format!("{target}: {s:?} (signal {:?})", s.signal())),

@@ -65,6 +65,10 @@ pub(crate) struct ChildPlan {
     /// and each of these as soon as it is done with it. Every one of them
     /// (and `err_fd`) is above every dup2 target (the parent made sure).
     pub keep_fds: Vec<RawFd>,
+    /// One above the highest number the child dup2s onto (2 and every
+    /// pass_fd target): every descriptor in `keep_fds`, `err_fd` included,
+    /// is at least this.
+    pub fd_floor: RawFd,
     /// Namespaces to join with setns: (descriptor, CLONE_NEW* type), user
     /// first and mount last.
     pub join: Vec<(RawFd, i32)>,

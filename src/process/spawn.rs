@@ -478,17 +478,9 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     // the pass_fd targets): a dup2 onto it would turn a failed step into an
     // EOF, a success. The id-map pipe needs no move: the child closes both
     // ends before its first dup2.
-    let floor = p
-        .plan
-        .pass_fds
-        .iter()
-        .map(|(_, t)| *t)
-        .max()
-        .unwrap_or(2)
-        .max(2)
-        + 1;
-    let err_w =
-        super::lift_fd(err_w, floor).map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
+    debug_assert!(p.plan.keep_fds.iter().all(|f| *f >= p.plan.fd_floor));
+    let err_w = super::lift_fd(err_w, p.plan.fd_floor)
+        .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
     let sync = if p.id_maps.is_some() {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
