@@ -461,3 +461,34 @@ fn init_keeps_no_descriptor_above_stdio() {
         .collect();
     assert!(fds.iter().all(|&f| f <= 2), "PID 1 holds {fds:?}");
 }
+
+/// Joining a running container (MOUNT|PID, into its root): the caller's
+/// directory is out of reach of the joined process's setup too.
+#[test]
+fn join_cannot_reach_a_directory_of_the_caller() {
+    require_root!();
+    let dir = TempDir::new("join");
+    let root = busybox_root(dir.path());
+    let mut target = Container::builder()
+        .namespaces(NS)
+        .root(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .command("/bin/sh", ["-c", "read x"])
+        .spawn()
+        .unwrap();
+    let held = std::fs::File::open(dir.path()).unwrap();
+    let n = held.as_raw_fd();
+    let r = output(
+        Container::builder()
+            .join_child(&target, NS)
+            .current_dir(format!("/proc/self/fd/{n}"))
+            .command("/bin/sh", ["-c", "cat HOST-SECRET"]),
+    );
+    drop(target.stdin.take());
+    let _ = target.wait();
+    match r {
+        Ok(out) => panic!("the joined process reached the caller's directory:\n{out}"),
+        Err(e) => assert_eq!(step_of(&e).map(|s| s.0), Some(Step::Chdir), "{e}"),
+    }
+}
