@@ -837,3 +837,82 @@ fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    /// Runs `close` in a forked child and returns the descriptors >= 3 left
+    /// open there (below 256), or None when it failed. The child reports
+    /// through shared memory (a pipe would be closed too).
+    fn left_open(
+        close: fn(&[RawFd], RawFd) -> Result<(), ChildFailure>,
+        keep: &[RawFd],
+        err: RawFd,
+    ) -> Option<Vec<RawFd>> {
+        // SAFETY: a fresh shared anonymous mapping of 4 KiB, unmapped
+        // below; the forked child makes only async-signal-safe calls
+        // (close, fcntl, _exit) and writes only into the mapping.
+        unsafe {
+            let m = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(m, libc::MAP_FAILED);
+            let bits = std::slice::from_raw_parts_mut(m as *mut u8, 33);
+            let pid = libc::fork();
+            assert!(pid >= 0);
+            if pid == 0 {
+                let ok = close(keep, err).is_ok();
+                for fd in 3..256 {
+                    if libc::fcntl(fd, libc::F_GETFD) >= 0 {
+                        bits[(fd / 8) as usize] |= 1 << (fd % 8);
+                    }
+                }
+                bits[32] = ok as u8;
+                libc::_exit(0);
+            }
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, 0);
+            let r = (bits[32] == 1).then(|| {
+                (3..256)
+                    .filter(|fd| bits[(fd / 8) as usize] & (1 << (fd % 8)) != 0)
+                    .collect()
+            });
+            libc::munmap(m, 4096);
+            r
+        }
+    }
+
+    #[test]
+    fn only_the_kept_descriptors_and_the_error_pipe_stay() {
+        let fds: Vec<OwnedFd> = (0..8)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect();
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        // err_fd before, between, after and equal to kept ones.
+        for (keep, err) in [
+            (vec![raw[2], raw[5]], raw[0]),
+            (vec![raw[1], raw[6]], raw[3]),
+            (vec![raw[0], raw[4]], raw[7]),
+            (vec![raw[3]], raw[3]),
+            (vec![], raw[1]),
+        ] {
+            let mut want: Vec<RawFd> = keep.iter().copied().chain([err]).collect();
+            want.sort_unstable();
+            want.dedup();
+            for close in [close_except, close_except_walk] {
+                assert_eq!(
+                    left_open(close, &keep, err),
+                    Some(want.clone()),
+                    "{keep:?} {err}"
+                );
+            }
+        }
+    }
+}
