@@ -6,6 +6,7 @@
 mod common;
 
 use containment::cgroup::CgroupSpec;
+use containment::mount::Mount;
 use containment::{Container, Namespaces, SpawnError, Stdio, Step};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
@@ -491,4 +492,51 @@ fn join_cannot_reach_a_directory_of_the_caller() {
         Ok(out) => panic!("the joined process reached the caller's directory:\n{out}"),
         Err(e) => assert_eq!(step_of(&e).map(|s| s.0), Some(Step::Chdir), "{e}"),
     }
+}
+
+/// With a root, mounts, a cgroup and die_with_parent (every descriptor the
+/// crate opens for a spawn), the program holds exactly its stdio and the
+/// passed descriptors, at their numbers, as the kernel shows them.
+#[test]
+fn the_program_holds_exactly_stdio_and_the_passed_descriptors() {
+    require_root!();
+    let Some(parent) = common::TestCgroup::new("containment-fds") else {
+        common::skip("the_program_holds_exactly", "no cgroup2 mount on this host");
+        return;
+    };
+    let dir = TempDir::new("exact");
+    let root = busybox_root(dir.path());
+    let _held = std::fs::File::open(dir.path()).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::write(&a, b"").unwrap();
+    std::fs::write(&b, b"").unwrap();
+    let mut c = Container::builder()
+        .namespaces(NS)
+        .root(&root)
+        .mount(Mount::tmpfs("/tmp"))
+        .cgroup(CgroupSpec::new().parent(&parent.0).name("exact"))
+        .die_with_parent(true)
+        .pass_fd(std::fs::File::open(&a).unwrap(), 4)
+        .pass_fd(std::fs::File::open(&b).unwrap(), 9)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .command("/bin/sh", ["-c", "read x"])
+        .spawn()
+        .unwrap();
+    let pid = c.id();
+    let mut fds: Vec<(i32, PathBuf)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let n = e.file_name().to_string_lossy().parse().unwrap();
+            (n, std::fs::read_link(e.path()).unwrap())
+        })
+        .collect();
+    fds.sort();
+    drop(c.stdin.take());
+    let _ = c.wait();
+    let numbers: Vec<i32> = fds.iter().map(|f| f.0).collect();
+    assert_eq!(numbers, [0, 1, 2, 4, 9], "{fds:?}");
+    assert_eq!(fds[3].1, a, "{fds:?}");
+    assert_eq!(fds[4].1, b, "{fds:?}");
 }
