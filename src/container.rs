@@ -216,6 +216,13 @@ impl ContainerBuilder {
 
     /// The working directory of the program (inside the container's root,
     /// when one is set).
+    ///
+    /// It is resolved after the root change, with none of the caller's
+    /// descriptors open (so `/proc/self/fd/N` cannot reach a directory the
+    /// caller holds), and must lie inside the root afterwards (`getcwd(2)`,
+    /// as runc checks against CVE-2024-21626): otherwise
+    /// [`SpawnError::Child`] at [`Step::Chdir`](crate::Step::Chdir) with
+    /// index 1 and `ENOENT`.
     pub fn current_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.cwd = Some(dir.into());
         self
@@ -397,7 +404,9 @@ impl ContainerBuilder {
     }
 
     /// Passes a descriptor to the program as number `target` (>= 3). Every
-    /// other descriptor of the parent is closed at exec, except stdio.
+    /// other descriptor of the parent except stdio is closed in the child
+    /// before it resolves any path (its setup cannot reach them through
+    /// `/proc/self/fd`), and the program gets exactly these at exec.
     pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
         self.pass_fds.push((fd.into(), target));
         self
@@ -956,18 +965,27 @@ impl ContainerBuilder {
             }
             rlimits.push((r.resource(), *soft, *hard));
         }
+        // Every descriptor the child needs lies above every number it dup2s
+        // onto (0, 1, 2 and the pass_fd targets), so that no dup2 replaces
+        // one it still needs (the error pipe included, see spawn).
+        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
+        let floor = max_target.max(2) + 1;
+        let lift = |fd: OwnedFd| {
+            crate::process::lift_fd(fd, floor)
+                .map_err(|e| SpawnError::setup("moving a descriptor above the dup2 targets", e))
+        };
         let mut keep = Vec::new();
         let pdeathsig = match self.pdeathsig {
             Some(sig) => {
                 let me = crate::sys::pidfd_open(std::process::id() as i32)
                     .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
+                let me = lift(me)?;
                 let raw = me.as_raw_fd();
                 keep.push(me);
                 Some((sig, raw))
             }
             None => None,
         };
-        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
         let mut pass_fds = Vec::new();
         for (i, (fd, target)) in self.pass_fds.iter().enumerate() {
             if *target < 3 {
@@ -1011,9 +1029,37 @@ impl ContainerBuilder {
         };
         #[cfg(not(feature = "landlock"))]
         let landlock: Option<OwnedFd> = None;
+        let landlock = landlock.map(lift).transpose()?;
 
         // Joining a running container.
-        let join = self.prepare_join(ns)?;
+        let mut join = self.prepare_join(ns)?;
+        join.fds = std::mem::take(&mut join.fds)
+            .into_iter()
+            .map(|(f, t)| Ok((lift(f)?, t)))
+            .collect::<Result<_, SpawnError>>()?;
+        join.root = match join.root.take() {
+            Some((r, c)) => Some((lift(r)?, lift(c)?)),
+            None => None,
+        };
+        // A pooled set's descriptors belong to the pool: copies above the
+        // floor when they are below it.
+        let mut pool_join = pool_join;
+        for (fd, _) in pool_join.iter_mut() {
+            if *fd < floor {
+                // SAFETY: the pool keeps the descriptor open while `pooled`
+                // lives; F_DUPFD_CLOEXEC returns a new one owned below.
+                let r = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, floor) };
+                if r < 0 {
+                    return Err(SpawnError::setup(
+                        "moving a descriptor above the dup2 targets",
+                        std::io::Error::last_os_error(),
+                    ));
+                }
+                // SAFETY: a new descriptor nobody else owns.
+                keep.push(unsafe { OwnedFd::from_raw_fd(r) });
+                *fd = r;
+            }
+        }
         let become_root = become_root || join.become_root;
 
         // Standard streams.
@@ -1056,6 +1102,24 @@ impl ContainerBuilder {
                 return Err(e.into());
             }
         };
+        let join_list: Vec<(i32, i32)> = pool_join
+            .into_iter()
+            .chain(join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)))
+            .collect();
+        let join_root = join
+            .root
+            .as_ref()
+            .map(|(r, c)| (r.as_raw_fd(), c.as_raw_fd()));
+        // What the child keeps past its first steps (see ChildPlan::keep_fds).
+        let mut keep_fds: Vec<i32> = pass_fds
+            .iter()
+            .map(|(src, _)| *src)
+            .chain(join_list.iter().map(|(f, _)| *f))
+            .chain(join_root.into_iter().flat_map(|(r, c)| [r, c]))
+            .chain(pdeathsig.map(|(_, fd)| fd))
+            .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
+            .collect();
+        keep_fds.sort_unstable();
         Ok(Prepared {
             cgroup: cgroup.map(|c| (c, self.cgroup.remove_on_exit())),
             plan: ChildPlan {
@@ -1072,16 +1136,11 @@ impl ContainerBuilder {
                 landlock: landlock.as_ref().map(|f| f.as_raw_fd()),
                 seccomp,
                 pdeathsig,
-                close_fds: true,
+                keep_fds,
+                fd_floor: floor,
                 pass_fds,
-                join: pool_join
-                    .into_iter()
-                    .chain(join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)))
-                    .collect(),
-                join_root: join
-                    .root
-                    .as_ref()
-                    .map(|(r, c)| (r.as_raw_fd(), c.as_raw_fd())),
+                join: join_list,
+                join_root,
                 init: self.init,
                 time,
                 hostname,

@@ -83,7 +83,8 @@ pub enum Step {
     CloseFds,
     /// Resetting signal dispositions and the signal mask.
     Signals,
-    /// `chdir(2)` into the working directory.
+    /// `chdir(2)` into the working directory; index 1: the directory it
+    /// reached lies outside the container's root (`getcwd(2)` check).
     Chdir,
     /// `execve(2)`.
     Exec,

@@ -583,6 +583,13 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
 
 fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
+    // The error pipe stays above every dup2 target of the child (0, 1, 2,
+    // the pass_fd targets): a dup2 onto it would turn a failed step into an
+    // EOF, a success. The id-map pipe needs no move: the child closes both
+    // ends before its first dup2.
+    debug_assert!(p.plan.keep_fds.iter().all(|f| *f >= p.plan.fd_floor));
+    let err_w = super::lift_fd(err_w, p.plan.fd_floor)
+        .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
     let sync = if p.id_maps.is_some() {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
@@ -625,6 +632,20 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     }
 
     match read_report(err_r.as_fd()) {
+        Ok(None) if guard._stack.is_some() && shares_our_memory(pid) => {
+            // EOF while the child still runs on our memory: it has not
+            // exec'd (nothing but exec or exit closes its error pipe; this
+            // is a defence against a bug). Kill and reap it before its
+            // stack and plan go.
+            drop(guard);
+            return Err(SpawnError::setup(
+                "reading the child's error pipe",
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the error pipe closed before the child exec'd",
+                ),
+            ));
+        }
         Ok(None) => {}
         Ok(Some(f)) => {
             // The child has _exit'ed (or will): reap it through the guard.
@@ -643,6 +664,17 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     let mut child = Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr);
     child.set_vfork_shape(vfork_shape);
     Ok(child)
+}
+
+/// Whether process `pid` still shares this process's memory (`kcmp(2)`
+/// `KCMP_VM`): a child of the vfork shape that has exec'd or exited does
+/// not. An error (no `kcmp` in this kernel, EPERM) reads as "no": the error
+/// pipe's EOF is then trusted, which the child's construction guarantees.
+fn shares_our_memory(pid: i32) -> bool {
+    const KCMP_VM: libc::c_int = 1;
+    // SAFETY: kcmp with integer arguments only compares kernel objects.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, libc::getpid(), pid, KCMP_VM, 0usize, 0usize) };
+    r == 0
 }
 
 fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
@@ -684,7 +716,12 @@ fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
             plan.cwd
                 .as_ref()
                 .map(|c| format!("directory {}", c.to_string_lossy())),
-            None,
+            (f.index == 1 && f.errno == libc::ENOENT).then(|| {
+                "the working directory lies outside the container's root (reached through \
+                 /proc/self/fd, /proc/self/cwd or a mount of the host), or was removed: \
+                 refused, as runc does against CVE-2024-21626"
+                    .to_string()
+            }),
         ),
         Step::Loopback => (Some("lo".into()), None),
         Step::OomScoreAdj => (
