@@ -59,7 +59,7 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
-    caps: Option<Capabilities>,
+    caps: Option<CapsChoice>,
     rlimits: Vec<(Rlimit, u64, u64)>,
     no_new_privs: bool,
     pdeathsig: Option<i32>,
@@ -74,6 +74,25 @@ pub struct ContainerBuilder {
     pool: Option<crate::pool::PoolHandle>,
     cgroup: crate::cgroup::spec::CgroupConfig,
     pub(crate) fs: FsConfig,
+}
+
+/// The capability setting of the builder (`None` in the builder: the
+/// default, which depends on whether the container has its own root).
+#[derive(Debug, Clone, Copy)]
+enum CapsChoice {
+    /// Exactly these sets.
+    Sets(Capabilities),
+    /// Whatever the caller's thread (or the new user namespace) has: the
+    /// explicit opt-out of the contained default.
+    KeepAll,
+}
+
+/// Whether this process is in the initial user namespace: its uid map is
+/// the identity over every id (`0 0 4294967295`).
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").map_or(true, |m| {
+        m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+    })
 }
 
 /// What joining needs, prepared in the parent.
@@ -256,16 +275,23 @@ impl ContainerBuilder {
 
     /// The uid map of the new user namespace (needs [`Namespaces::USER`]).
     ///
-    /// Default (rootless): the caller's effective uid appears as 0 inside.
-    /// More than one range, or ids other than your own, need root in the
-    /// parent namespace (or `newuidmap`, which this crate does not call).
+    /// Default, for a caller other than root: its effective uid appears as
+    /// 0 inside (rootless). Root of the initial user namespace has no
+    /// default: the spawn is refused ([`SpawnError::InvalidConfig`] naming
+    /// `uid_map`) rather than map host root to the container's root. Give
+    /// an unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to
+    /// host root with `IdMap::single(0, 0)`. More than one range, or ids
+    /// other than your own, need root in the parent namespace (or
+    /// `newuidmap`, which this crate does not call).
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.uid_map = Some(maps.into_iter().collect());
         self
     }
 
     /// The gid map of the new user namespace (needs [`Namespaces::USER`]).
-    /// Default: the caller's effective gid appears as 0 inside.
+    /// Default: the caller's effective gid appears as 0 inside, except for
+    /// root of the initial user namespace, which must give it (as for
+    /// [`uid_map`](Self::uid_map)).
     pub fn gid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.gid_map = Some(maps.into_iter().collect());
         self
@@ -302,11 +328,33 @@ impl ContainerBuilder {
 
     // ------------------------------------------------------------- privileges
 
-    /// The capability sets the program starts with (default: unchanged, so
-    /// root inside keeps every capability of its user namespace). See
+    /// The capability sets the program starts with. See
     /// [`Capabilities::docker_default`] and [`Capabilities::none`].
+    ///
+    /// Default, with a root filesystem ([`root`](Self::root) or
+    /// [`rootfs`](Self::rootfs)): docker's default set
+    /// ([`Capabilities::docker_default`], 14 capabilities; no
+    /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
+    /// …) in the bounding, permitted and effective sets, within what the
+    /// caller's thread holds, as docker and podman do (bubblewrap keeps
+    /// none). Without a root filesystem: unchanged (a process in a few new
+    /// namespaces, which sees the caller's filesystem anyway), so root
+    /// keeps every capability it has, and root of a new user namespace
+    /// every capability of that namespace. To keep every capability in a
+    /// container with its own root, say so with
+    /// [`keep_all_capabilities`](Self::keep_all_capabilities).
     pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
-        self.caps = Some(caps);
+        self.caps = Some(CapsChoice::Sets(caps));
+        self
+    }
+
+    /// Leaves the capability sets as they are (the caller's thread's, or
+    /// every capability of a new user namespace): the explicit opt-in to
+    /// the unsafe choice for a container with its own root, whose root
+    /// would then keep `CAP_SYS_ADMIN`, `CAP_SYS_MODULE`, `CAP_SYS_PTRACE`
+    /// and the rest. Replaces an earlier [`capabilities`](Self::capabilities).
+    pub fn keep_all_capabilities(&mut self) -> &mut Self {
+        self.caps = Some(CapsChoice::KeepAll);
         self
     }
 
@@ -695,17 +743,41 @@ impl ContainerBuilder {
         // User namespace and ids.
         let userns = ns.contains(Namespaces::USER);
         let (id_maps, become_root, ids) = if userns {
-            let uid_map = self
-                .uid_map
-                .clone()
-                .unwrap_or_else(|| vec![IdMap::single(0, euid)]);
-            let gid_map = self
-                .gid_map
-                .clone()
-                .unwrap_or_else(|| vec![IdMap::single(0, egid)]);
-            for (field, m) in [("uid_map", &uid_map), ("gid_map", &gid_map)] {
-                validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
+            // Root of the initial user namespace gets no default map: the
+            // caller's own id as root inside would be `0 0 1`, host root as
+            // the container's root, which the namespace then does not
+            // contain (crate docs, "Safety").
+            let default_map = |field: &'static str, id: u32| {
+                if id == 0 && euid == 0 && in_initial_user_namespace() {
+                    Err(SpawnError::invalid(
+                        field,
+                        "(not set)",
+                        format!(
+                            "root creating a user namespace must give {field}: the default \
+                             (the caller's own id as root inside) would map host root to the \
+                             container's root, which the user namespace then does not contain; \
+                             map an unprivileged range (IdMap::new(0, 100000, 65536)), or opt \
+                             in to host root explicitly with IdMap::single(0, 0)"
+                        ),
+                    ))
+                } else {
+                    Ok(vec![IdMap::single(0, id)])
+                }
+            };
+            // The maps given are checked first, then the missing ones filled.
+            for (field, m) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
+                if let Some(m) = m {
+                    validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
+                }
             }
+            let uid_map = match &self.uid_map {
+                Some(m) => m.clone(),
+                None => default_map("uid_map", euid)?,
+            };
+            let gid_map = match &self.gid_map {
+                Some(m) => m.clone(),
+                None => default_map("gid_map", egid)?,
+            };
             let (ub, gb) = (format_id_map(&uid_map), format_id_map(&gid_map));
             for (field, m, b) in [("uid_map", &uid_map, &ub), ("gid_map", &gid_map, &gb)] {
                 if b.len() >= 4096 {
@@ -853,7 +925,15 @@ impl ContainerBuilder {
         };
 
         // Privileges and descriptors.
-        let caps = match self.caps {
+        let chosen = match self.caps {
+            Some(CapsChoice::Sets(c)) => Some(c),
+            Some(CapsChoice::KeepAll) => None,
+            // A container with its own root does not keep every capability
+            // unless asked (crate docs, "Safety").
+            None if self.fs.root.is_some() => Some(crate::caps::contained_default(userns)),
+            None => None,
+        };
+        let caps = match chosen {
             Some(c) => {
                 c.validate()
                     .map_err(|r| SpawnError::invalid("capabilities", c, r))?;

@@ -7,7 +7,7 @@ mod common;
 
 use containment::cgroup::CgroupSpec;
 use containment::mount::Mount;
-use containment::{Container, Namespaces, SpawnError, Stdio, Step};
+use containment::{Container, ContainerBuilder, IdMap, Namespaces, SpawnError, Stdio, Step};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
 use std::os::unix::process::ExitStatusExt;
@@ -244,6 +244,18 @@ fn low_numbers() -> std::ops::Range<i32> {
 /// `pass_fd` onto each low number: a failed exec is an error (never `Ok`
 /// then exit 127), the passed descriptor is what the program gets, and the
 /// failure record is never written into the user's file.
+/// A builder in `ns`; with a new user namespace, root gives the maps (it
+/// has no default map: host root is not mapped unless asked).
+fn builder_in(ns: Namespaces) -> ContainerBuilder {
+    let mut b = Container::builder();
+    b.namespaces(ns);
+    if ns.contains(Namespaces::USER) && common::is_root() {
+        b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            .gid_map([IdMap::new(0, 100_000, 65_536)]);
+    }
+    b
+}
+
 fn pass_fd_onto_every_low_number(ns: Namespaces) {
     let dir = TempDir::new("pass");
     // Descriptors held open while spawning shift the numbers the crate
@@ -261,8 +273,7 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         let file = dir.join(format!("f{target}"));
         std::fs::write(&file, b"").unwrap();
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
-        let r = Container::builder()
-            .namespaces(ns)
+        let r = builder_in(ns)
             .pass_fd(f, target)
             .command("/nonexistent", [] as [&str; 0])
             .spawn();
@@ -284,8 +295,7 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         );
         // The program gets the user's descriptor at that number.
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
-        let o = Container::builder()
-            .namespaces(ns)
+        let o = builder_in(ns)
             .pass_fd(f, target)
             .command(
                 "/bin/sh",
@@ -333,8 +343,7 @@ fn user_namespace_spawns_with_colliding_pass_fd_never_crash() {
     let mut failures = Vec::new();
     for i in 0..300 {
         let target = 3 + (i % (base + 6 - 3).max(1));
-        let r = Container::builder()
-            .namespaces(Namespaces::USER)
+        let r = builder_in(Namespaces::USER)
             .pass_fd(std::fs::File::open("/dev/null").unwrap(), target)
             .command("/bin/true", [] as [&str; 0])
             .spawn()
@@ -379,8 +388,7 @@ fn closed_stdio_helper() {
     let code = (|| {
         for ns in [Namespaces::empty(), Namespaces::USER] {
             // A failed exec must be an error.
-            let r = Container::builder()
-                .namespaces(ns)
+            let r = builder_in(ns)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -395,8 +403,7 @@ fn closed_stdio_helper() {
                 Err(_) => {}
             }
             // And a good one runs with its streams.
-            let o = Container::builder()
-                .namespaces(ns)
+            let o = builder_in(ns)
                 .stdin(Stdio::null())
                 .command("/bin/sh", ["-c", "echo out; echo err >&2"])
                 .output();

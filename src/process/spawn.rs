@@ -180,10 +180,7 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     // EPERM): the legacy clone(2) gives the same result, except it cannot
     // start the child in a cgroup, so never fall back silently then.
     let fallback = match &result {
-        Err(e) => {
-            matches!(e.raw_os_error(), Some(libc::ENOSYS))
-                || (e.raw_os_error() == Some(libc::EPERM) && !p.force_legacy)
-        }
+        Err(e) => clone3_missing(e) && !p.force_legacy,
         Ok(_) => false,
     };
     if fallback || p.force_legacy {
@@ -219,18 +216,43 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     }
 }
 
+/// Whether a failed clone3 means clone3 itself is unusable: `ENOSYS`, or
+/// the `EPERM` of an old seccomp profile. The kernel's own `EPERM` (a
+/// namespace the caller may not create, a cgroup it may not enter) is told
+/// apart by asking clone3 again with an invalid size, which a filter
+/// refuses the same way and the kernel answers with `EINVAL`.
+fn clone3_missing(e: &io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(libc::ENOSYS) => true,
+        Some(libc::EPERM) => !crate::probe::clone3_usable(),
+        _ => false,
+    }
+}
+
 /// The error of a failed clone: `Unsupported` naming the namespace kind
 /// when the host cannot create it (absent kind, a `max_*_namespaces` of 0,
-/// unprivileged user namespaces disabled; probed only now, on failure),
-/// otherwise `Setup` with a hint.
+/// unprivileged user namespaces disabled), `NamespaceLimit` for `ENOSPC`,
+/// otherwise `Setup` with a hint. The host is probed now, on failure, not
+/// from the cache: the limits are per user namespace and change while a
+/// process runs.
 fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError {
     let errno = source.raw_os_error().unwrap_or(0);
-    if matches!(
-        errno,
-        libc::EINVAL | libc::ENOSPC | libc::EPERM | libc::ENOSYS | libc::EUSERS
-    ) {
-        let host = crate::probe::host();
-        for k in p.namespaces.kinds() {
+    // The kinds this clone created (pooled ones are joined, not made).
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    let created = p.namespaces - pooled;
+    let kinds: Vec<_> = created.kinds().collect();
+    let pid_nesting = errno == libc::ENOSPC
+        && created.contains(Namespaces::PID)
+        && pid_namespace_level().is_some_and(|l| l >= MAX_PID_NS_LEVEL);
+    if !kinds.is_empty()
+        && !pid_nesting
+        && matches!(
+            errno,
+            libc::EINVAL | libc::ENOSPC | libc::EPERM | libc::ENOSYS | libc::EUSERS
+        )
+    {
+        let host = crate::probe::host_now();
+        for &k in &kinds {
             if let Some(reason) = host.why_not(k) {
                 return SpawnError::Unsupported {
                     feature: k.feature_name(),
@@ -238,15 +260,72 @@ fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError 
                 };
             }
         }
+        if errno == libc::ENOSPC {
+            return SpawnError::NamespaceLimit {
+                limits: kinds
+                    .iter()
+                    .map(|&k| (k, host.namespace_limit(k)))
+                    .collect(),
+            };
+        }
     }
-    let hint = namespace::create_hint(p.namespaces, errno).or_else(|| {
-        (errno == libc::EBUSY && p.cgroup_fd.is_some()).then(|| {
+    let mut hints: Vec<String> = Vec::new();
+    if pid_nesting {
+        hints.push(format!(
+            "PID namespaces nest at most {MAX_PID_NS_LEVEL} levels deep below the initial one, \
+             and this process is at that depth"
+        ));
+    } else if !kinds.is_empty() {
+        hints.extend(namespace::create_hint(created, errno));
+    }
+    if p.cgroup_fd.is_some() {
+        hints.extend(cgroup_hint(errno).map(str::to_string));
+    }
+    if errno == libc::EAGAIN {
+        hints.push(
+            "a process limit is reached: RLIMIT_NPROC of the caller's real uid (it counts every \
+             process and thread of that uid on the host; root and holders of \
+             CAP_SYS_RESOURCE or CAP_SYS_ADMIN are exempt), the pids.max of the target cgroup \
+             or an ancestor, or /proc/sys/kernel/threads-max or pid_max"
+                .to_string(),
+        );
+    }
+    let hint = (!hints.is_empty()).then(|| hints.join("; or "));
+    SpawnError::Setup { op, source, hint }
+}
+
+/// `MAX_PID_NS_LEVEL` of the kernel: a new PID namespace below this level
+/// fails with `ENOSPC`.
+const MAX_PID_NS_LEVEL: usize = 32;
+
+/// The nesting level of our PID namespace (0: the initial one), from the
+/// number of ids on the `NSpid:` line of `/proc/self/status`.
+fn pid_namespace_level() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    line.split_whitespace().count().checked_sub(1)
+}
+
+/// Why `clone3(CLONE_INTO_CGROUP)` failed with this errno, when known.
+fn cgroup_hint(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::EACCES | libc::EPERM => {
+            "CLONE_INTO_CGROUP moves the child as a write to cgroup.procs would, with the \
+             caller's credentials: it needs write access to the target cgroup's cgroup.procs \
+             and to the cgroup.procs of the common ancestor of the caller's own cgroup and the \
+             target (a delegated subtree works only when the caller already runs inside it)"
+        }
+        libc::EBUSY => {
             "CLONE_INTO_CGROUP into a cgroup that has controllers enabled in its \
              cgroup.subtree_control (the no-internal-processes rule)"
-                .to_string()
-        })
-    });
-    SpawnError::Setup { op, source, hint }
+        }
+        libc::ENOENT => {
+            "the caller's or the target cgroup is outside the caller's cgroup namespace \
+             (nsdelegate), or the target was removed"
+        }
+        libc::EOPNOTSUPP => "the target is a threaded cgroup, not a domain one",
+        _ => return None,
+    })
 }
 
 /// A new time namespace without offsets: clone3 creates it (the child is in
@@ -377,7 +456,7 @@ fn clone_vfork(
             signals: if waits_for_maps { block.take() } else { None },
             vfork_shape: true,
         })),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(None),
+        Err(e) if clone3_missing(&e) => Ok(None),
         Err(source) => Err(clone_error(p, "clone3 (vfork shape)", source)),
     }
 }
@@ -401,11 +480,41 @@ const MAP_HINT: &str =
     root or newuidmap/newgidmap), and gid_map then needs setgroups=deny first; every outside \
     id must be mapped in the parent's user namespace";
 
+const NON_DUMPABLE_MAP_HINT: &str =
+    "this process is not dumpable (it changed its uid or gid, e.g. dropped privileges, or \
+    started set-user-ID), and so neither is the child it cloned: the child's /proc files, \
+    uid_map and gid_map among them, belong to root; spawn before dropping privileges, or \
+    make the process dumpable again with prctl(PR_SET_DUMPABLE, 1) if nothing in its memory \
+    must stay hidden from other processes of its uid";
+
+const MAP_EACCES_HINT: &str =
+    "the child's uid_map/gid_map could not be opened for writing: they belong to the child's \
+    owner, and only root or the same uid may write them (an LSM may also refuse)";
+
+/// The hint of a failed write to the child's id map files.
+fn id_map_hint(errno: Option<i32>) -> Option<String> {
+    match errno? {
+        libc::EINVAL | libc::EPERM => Some(MAP_HINT.to_string()),
+        libc::EACCES => {
+            // SAFETY: PR_GET_DUMPABLE takes no pointer and has no side effect.
+            let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+            Some(
+                if dumpable == 1 {
+                    MAP_EACCES_HINT
+                } else {
+                    NON_DUMPABLE_MAP_HINT
+                }
+                .to_string(),
+            )
+        }
+        _ => None,
+    }
+}
+
 fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
     let fail = |op: &'static str, source: io::Error| SpawnError::Setup {
         op,
-        hint: matches!(source.raw_os_error(), Some(libc::EINVAL | libc::EPERM))
-            .then(|| MAP_HINT.to_string()),
+        hint: id_map_hint(source.raw_os_error()),
         source,
     };
     write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?;
