@@ -29,9 +29,10 @@ use crate::namespace::Namespaces;
 use crate::sys::mount_api as m;
 use crate::SpawnError;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// What the builder collected about the container's filesystem view.
 #[derive(Debug, Default, Clone)]
@@ -107,6 +108,21 @@ struct MountOp {
     target: Target,
     action: Action,
     desc: String,
+    /// Slot in [`MountPlan::anchors`] that keeps a descriptor of this
+    /// mount's root, when a masked or read-only path lies under it.
+    anchor: Option<usize>,
+}
+
+/// A masked or read-only path, and where it is looked up in the child.
+#[derive(Debug)]
+struct Hidden {
+    target: Target,
+    /// `(slot, rest)`: the path lies under a mount this plan makes; `rest`
+    /// is looked up beneath that mount's root (`RESOLVE_BENEATH`), so the
+    /// mask lands on the filesystem that was mounted even when the root's
+    /// symlinks changed meanwhile (a racing container sharing the root).
+    /// `None`: looked up in the root (`RESOLVE_IN_ROOT`).
+    anchored: Option<(usize, CString)>,
 }
 
 #[derive(Debug)]
@@ -137,10 +153,15 @@ pub(crate) struct MountPlan {
     post_propagation: Option<libc::c_ulong>,
     root: Option<RootPlan>,
     proc_target: Option<Target>,
+    /// Slot of the proc mount in `anchors`.
+    proc_anchor: Option<usize>,
     dev: Option<DevPlan>,
     mounts: Vec<MountOp>,
-    masked: Vec<Target>,
-    readonly_paths: Vec<Target>,
+    masked: Vec<Hidden>,
+    readonly_paths: Vec<Hidden>,
+    /// Descriptors of mount roots kept from their mount to the masks (-1:
+    /// none), allocated in the parent; the child only stores and closes.
+    anchors: Box<[AtomicI32]>,
     readonly_root: bool,
     user_ns: bool,
 }
@@ -453,6 +474,7 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
         target,
         action,
         desc,
+        anchor: None,
     })
 }
 
@@ -461,6 +483,56 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
 #[inline]
 fn unreachable_kind() -> (&'static CStr, Option<String>) {
     (c"none", None)
+}
+
+/// Whether `prefix` is `names` or a leading part of it, component-wise.
+fn is_prefix(prefix: &[CString], names: &[CString]) -> bool {
+    prefix.len() <= names.len() && prefix.iter().zip(names).all(|(a, b)| a == b)
+}
+
+/// Where a masked or read-only path is looked up in the child: under the
+/// last mount of this plan whose target is a leading part of it (that
+/// mount covers every earlier one on the way), when the child can keep a
+/// descriptor of that mount's root (proc, the data-less filesystems, binds).
+fn anchor_for(
+    t: &Target,
+    proc_target: Option<&Target>,
+    proc_anchor: &mut Option<usize>,
+    mounts: &mut [MountOp],
+    slots: &mut usize,
+) -> Result<Option<(usize, CString)>, SpawnError> {
+    let mut slot = |s: &mut Option<usize>| {
+        *s.get_or_insert_with(|| {
+            *slots += 1;
+            *slots - 1
+        })
+    };
+    let over = |m: &Target| is_prefix(&m.names, &t.names);
+    let (s, depth) = match mounts.iter().rposition(|op| over(&op.target)) {
+        Some(i) => {
+            let op = &mut mounts[i];
+            let anchorable = match &op.action {
+                Action::Bind { .. } => true,
+                Action::Fs { data, .. } => data.is_none(),
+                Action::Overlay { .. } => false,
+            };
+            if !anchorable {
+                return Ok(None);
+            }
+            (slot(&mut op.anchor), op.target.names.len())
+        }
+        None => match proc_target.filter(|p| over(p)) {
+            Some(p) => (slot(proc_anchor), p.names.len()),
+            None => return Ok(None),
+        },
+    };
+    let rest: Vec<&[u8]> = t.names[depth..].iter().map(|n| n.as_bytes()).collect();
+    let rest = if rest.is_empty() {
+        b".".to_vec()
+    } else {
+        rest.join(&b'/')
+    };
+    Ok(Some((s, cstring("masked path", &rest)?)))
 }
 
 impl FsConfig {
@@ -588,32 +660,44 @@ impl FsConfig {
             }
         };
 
-        let mounts = self
+        let mut mounts = self
             .mounts
             .iter()
             .enumerate()
             .map(|(i, m)| prepare_mount(i, m))
             .collect::<Result<Vec<_>, _>>()?;
-        let masked = self
-            .masked_paths
-            .iter()
-            .map(|p| container_path("masked path", p, false))
-            .collect::<Result<Vec<_>, _>>()?;
-        let readonly_paths = self
-            .readonly_paths
-            .iter()
-            .map(|p| container_path("readonly path", p, false))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut anchors = 0usize;
+        let mut proc_anchor = None;
+        let mut hidden = |field: &'static str, paths: &[PathBuf]| {
+            paths
+                .iter()
+                .map(|p| {
+                    let target = container_path(field, p, false)?;
+                    let anchored = anchor_for(
+                        &target,
+                        proc_target.as_ref(),
+                        &mut proc_anchor,
+                        &mut mounts,
+                        &mut anchors,
+                    )?;
+                    Ok(Hidden { target, anchored })
+                })
+                .collect::<Result<Vec<_>, SpawnError>>()
+        };
+        let masked = hidden("masked path", &self.masked_paths)?;
+        let readonly_paths = hidden("readonly path", &self.readonly_paths)?;
 
         Ok(Some(MountPlan {
             propagation,
             post_propagation,
             root,
             proc_target,
+            proc_anchor,
             dev,
             mounts,
             masked,
             readonly_paths,
+            anchors: (0..anchors).map(|_| AtomicI32::new(-1)).collect(),
             readonly_root: self.readonly_root,
             user_ns,
         }))
@@ -769,6 +853,91 @@ fn mount_fs_on(
     m::mount(Some(fstype), target, Some(fstype), flags, data)
 }
 
+/// `MS_*` mount flags as `MOUNT_ATTR_*` attributes of `fsmount(2)`.
+fn mount_attrs(flags: libc::c_ulong) -> u64 {
+    let mut a = 0;
+    for (f, m) in [
+        (libc::MS_RDONLY, m::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, m::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, m::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, m::MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags & f != 0 {
+            a |= m;
+        }
+    }
+    a
+}
+
+/// A new `fstype` (no options) made with `fsopen`/`fsmount` and attached on
+/// `target`; returns the descriptor of the mount's root, which keeps naming
+/// this very mount whatever happens to the path it was attached on.
+fn new_mount_on(
+    target: BorrowedFd<'_>,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+) -> std::io::Result<OwnedFd> {
+    let fs = m::fsopen(fstype)?;
+    m::fsconfig_set_string(fs.as_fd(), c"source", fstype)?;
+    m::fsconfig_create(fs.as_fd())?;
+    let mnt = m::fsmount(fs.as_fd(), mount_attrs(flags) as u32)?;
+    m::move_mount(
+        Some(mnt.as_fd()),
+        c"",
+        Some(target),
+        c"",
+        m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(mnt)
+}
+
+/// Closes the kept mount roots when the mounts are done (or failed).
+struct Anchors<'a>(&'a [AtomicI32]);
+
+impl Anchors<'_> {
+    fn keep(&self, slot: Option<usize>, fd: OwnedFd) {
+        if let Some(a) = slot.and_then(|s| self.0.get(s)) {
+            let old = a.swap(fd.into_raw_fd(), Ordering::Relaxed);
+            if old >= 0 {
+                // SAFETY: a descriptor this guard owned, closed once.
+                unsafe { libc::close(old) };
+            }
+        }
+    }
+    fn get(&self, slot: usize) -> Option<BorrowedFd<'_>> {
+        let fd = self.0.get(slot)?.load(Ordering::Relaxed);
+        // SAFETY: the guard owns fd until its drop.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+}
+
+impl Drop for Anchors<'_> {
+    fn drop(&mut self) {
+        for a in self.0 {
+            let fd = a.swap(-1, Ordering::Relaxed);
+            if fd >= 0 {
+                // SAFETY: a descriptor this guard owned, closed once.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
+/// The host's null device as a detached bind mount, checked to be the
+/// character device 1:3 (runc's fix of CVE-2025-31133 checks the same):
+/// a mask is never anything else.
+fn null_tree() -> std::io::Result<OwnedFd> {
+    let tree = m::open_tree(None, c"/dev/null", m::OPEN_TREE_CLONE)?;
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: tree is live, st a valid out pointer.
+    check(unsafe { libc::fstat(tree.as_raw_fd(), &mut st) })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    Ok(tree)
+}
+
 /// A detached copy of `source` (a bind mount not yet attached anywhere),
 /// with `attr` set on it, attached on `target`.
 fn bind_onto(
@@ -778,6 +947,17 @@ fn bind_onto(
     attr: u64,
     target: BorrowedFd<'_>,
 ) -> std::io::Result<()> {
+    bind_tree_onto(src_dir, source, recursive, attr, target).map(drop)
+}
+
+/// [`bind_onto`], returning the attached mount's descriptor.
+fn bind_tree_onto(
+    src_dir: Option<BorrowedFd<'_>>,
+    source: &CStr,
+    recursive: bool,
+    attr: u64,
+    target: BorrowedFd<'_>,
+) -> std::io::Result<OwnedFd> {
     let rec = if recursive {
         libc::AT_RECURSIVE as u32
     } else {
@@ -807,7 +987,8 @@ fn bind_onto(
         Some(target),
         c"",
         m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
-    )
+    )?;
+    Ok(tree)
 }
 
 /// Descriptors closed on drop, in a fixed array (no allocation).
@@ -1042,17 +1223,27 @@ impl MountPlan {
         }
     }
 
-    fn apply_mounts(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    fn apply_mounts(
+        &self,
+        root: BorrowedFd<'_>,
+        anchors: &Anchors<'_>,
+    ) -> Result<(), ChildFailure> {
         for (i, op) in self.mounts.iter().enumerate() {
             let i = i as u32;
             let fd =
                 ensure_target(root, &op.target).map_err(|e| fail_errno(Step::MountTarget, i, e))?;
+            let keep = |mnt: OwnedFd| anchors.keep(op.anchor, mnt);
             let r = match &op.action {
                 Action::Bind {
                     source,
                     recursive,
                     attr,
-                } => bind_onto(None, source, *recursive, *attr, fd.as_fd()),
+                } => bind_tree_onto(None, source, *recursive, *attr, fd.as_fd()).map(keep),
+                Action::Fs {
+                    fstype,
+                    flags,
+                    data: None,
+                } if op.anchor.is_some() => new_mount_on(fd.as_fd(), fstype, *flags).map(keep),
                 Action::Fs {
                     fstype,
                     flags,
@@ -1066,10 +1257,31 @@ impl MountPlan {
         Ok(())
     }
 
-    fn apply_masks(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    /// Opens a masked or read-only path: beneath the root of the mount it
+    /// lies under when the plan kept one, else inside the root.
+    fn open_hidden(
+        root: BorrowedFd<'_>,
+        anchors: &Anchors<'_>,
+        h: &Hidden,
+    ) -> std::io::Result<OwnedFd> {
+        match &h.anchored {
+            Some((slot, rest)) => match anchors.get(*slot) {
+                Some(mnt) => m::openat2(
+                    Some(mnt),
+                    rest,
+                    libc::O_PATH,
+                    libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+                ),
+                None => Err(std::io::Error::from_raw_os_error(libc::EBADF)),
+            },
+            None => open_in(root, &h.target.rel),
+        }
+    }
+
+    fn apply_masks(&self, root: BorrowedFd<'_>, anchors: &Anchors<'_>) -> Result<(), ChildFailure> {
         for (i, t) in self.masked.iter().enumerate() {
             let i = i as u32;
-            let fd = match open_in(root, &t.rel) {
+            let fd = match Self::open_hidden(root, anchors, t) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(fail(Step::MaskPath, i)(e)),
@@ -1087,14 +1299,23 @@ impl MountPlan {
                     Some(c"size=4k,nr_inodes=1"),
                 )
             } else {
-                // The host's /dev/null: the rootfs's own may be anything.
-                bind_onto(None, c"/dev/null", false, 0, fd.as_fd())
+                // The host's /dev/null, checked: the rootfs's own may be
+                // anything (CVE-2025-31133).
+                null_tree().and_then(|null| {
+                    m::move_mount(
+                        Some(null.as_fd()),
+                        c"",
+                        Some(fd.as_fd()),
+                        c"",
+                        m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+                    )
+                })
             };
             r.map_err(fail(Step::MaskPath, i))?;
         }
         for (i, t) in self.readonly_paths.iter().enumerate() {
             let i = i as u32;
-            let fd = match open_in(root, &t.rel) {
+            let fd = match Self::open_hidden(root, anchors, t) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(fail(Step::ReadonlyPath, i)(e)),
@@ -1192,20 +1413,23 @@ impl MountPlan {
         // SAFETY: root was just opened and is owned only here.
         let root = unsafe { OwnedFd::from_raw_fd(root) };
         let rfd = root.as_fd();
+        let anchors = Anchors(&self.anchors);
 
         if let Some(t) = &self.proc_target {
             let fd = ensure_target(rfd, t).map_err(|e| fail_errno(Step::MountProc, 0, e))?;
-            mount_fs_on(
-                fd.as_fd(),
-                c"proc",
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                None,
-            )
-            .map_err(fail(Step::MountProc, 1))?;
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            if self.proc_anchor.is_some() {
+                let mnt =
+                    new_mount_on(fd.as_fd(), c"proc", flags).map_err(fail(Step::MountProc, 1))?;
+                anchors.keep(self.proc_anchor, mnt);
+            } else {
+                mount_fs_on(fd.as_fd(), c"proc", flags, None).map_err(fail(Step::MountProc, 1))?;
+            }
         }
         self.apply_dev(rfd)?;
-        self.apply_mounts(rfd)?;
-        self.apply_masks(rfd)?;
+        self.apply_mounts(rfd, &anchors)?;
+        self.apply_masks(rfd, &anchors)?;
+        drop(anchors);
         if self.readonly_root {
             let a = m::MountAttr {
                 attr_set: m::MOUNT_ATTR_RDONLY,
@@ -1326,14 +1550,14 @@ impl MountPlan {
             }),
             Step::MaskPath => self.masked.get(index as usize).map(|t| {
                 format!(
-                    "masking {} (/dev/null or an empty read-only tmpfs)",
-                    t.shown
+                    "masking {} (the host's /dev/null or an empty read-only tmpfs)",
+                    t.target.shown
                 )
             }),
             Step::ReadonlyPath => self
                 .readonly_paths
                 .get(index as usize)
-                .map(|t| format!("bind {} read-only onto itself", t.shown)),
+                .map(|t| format!("bind {} read-only onto itself", t.target.shown)),
             Step::RootReadonly => Some(format!("remounting the root {} read-only", root_shown())),
             Step::PivotRoot => Some(match index {
                 0 => "opening the old root /".into(),
@@ -1393,6 +1617,13 @@ impl MountPlan {
                 "a non-recursive bind of a tree with locked submounts is refused inside a user namespace \
                  (use .recursive(true)); a file cannot be bound onto a directory or the reverse",
             ),
+            (Step::Mount | Step::RootOverlay, libc::EINVAL)
+                if self.user_ns && (step == Step::RootOverlay || kind("overlay")) => s(
+                "inside a user namespace, overlayfs refuses a layer directory that has mounts below it: \
+                 they came from the host and are locked (clone_private_mount fails, dmesg: \"failed to \
+                 clone lowerpath\"); use layer directories without submounts (bind the layers' contents \
+                 elsewhere, or mount the overlay before entering the user namespace)",
+            ),
             (Step::Mount | Step::RootOverlay, libc::EINVAL) if step == Step::RootOverlay || kind("overlay") => s(
                 "overlayfs refuses: upper and work on different filesystems, a work dir that is not empty \
                  or in use by another overlay, an upper layer on a filesystem without d_type/xattrs (or on \
@@ -1415,6 +1646,9 @@ impl MountPlan {
             (Step::MountTarget, libc::ENOTDIR) => s("a component of the target path is not a directory"),
             (Step::MountTarget, libc::EXDEV) | (Step::MountTarget, libc::ELOOP) => s(
                 "the target path resolves through a magic link or a symlink loop inside the root",
+            ),
+            (Step::MaskPath, libc::ENODEV) => s(
+                "the host's /dev/null is not the null character device (1:3): refusing to mask with it",
             ),
             (Step::RootBind, libc::ENOENT) => s("the root directory does not exist (anymore)"),
             (Step::Dev, libc::EPERM) => s("binding host device nodes needs CAP_SYS_ADMIN in the mount namespace's user namespace"),
