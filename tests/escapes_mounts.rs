@@ -448,3 +448,48 @@ fn overlay_root_in_user_namespace_hint_names_the_locked_submount() {
         "hint lists causes that do not apply: {e}"
     );
 }
+
+/// Without a root, the minimal `/dev` is mounted over the host's `/dev` in
+/// the container's mount namespace: its nodes must still be the host's
+/// devices (not the empty files made as mount points), and masks with it.
+#[test]
+fn minimal_dev_without_a_root_binds_real_devices() {
+    require_root!();
+    let dir = TempDir::new("devnoroot");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, b"secret\n").unwrap();
+    let out = output(
+        Container::builder()
+            .namespaces(NS)
+            .dev(DevSpec::Minimal)
+            .masked_paths([&secret]),
+        &format!(
+            "stat -c '%F %t:%T' /dev/null /dev/zero {0}; cat {0}; echo end",
+            secret.display()
+        ),
+    );
+    assert_eq!(
+        out,
+        "character special file 1:3\ncharacter special file 1:5\ncharacter special file 1:3\nend\n"
+    );
+}
+
+/// A user-namespace container with docker's masked and read-only paths:
+/// the proc mount made with fsopen/fsmount (to keep its root for the masks)
+/// passes the same checks as mount(2) did.
+#[test]
+fn user_namespace_masks_land_on_its_proc() {
+    require_root!();
+    let dir = TempDir::new("userns-mask");
+    let root = busybox_root(dir.path());
+    let out = output(
+        Container::builder()
+            .namespaces(Namespaces::USER | NS)
+            .uid_map([IdMap::new(0, 100_000, 65_536)])
+            .gid_map([IdMap::new(0, 100_000, 65_536)])
+            .root(&root)
+            .docker_default_paths(),
+        "stat -c '%F %t:%T' /proc/keys; grep -c ' /proc/sys ro,' /proc/self/mountinfo",
+    );
+    assert_eq!(out, "character special file 1:3\n1\n");
+}

@@ -923,19 +923,26 @@ impl Drop for Anchors<'_> {
     }
 }
 
-/// The host's null device as a detached bind mount, checked to be the
-/// character device 1:3 (runc's fix of CVE-2025-31133 checks the same):
-/// a mask is never anything else.
-fn null_tree() -> std::io::Result<OwnedFd> {
-    let tree = m::open_tree(None, c"/dev/null", m::OPEN_TREE_CLONE)?;
+/// An `O_PATH` descriptor of the host's null device, checked to be the
+/// character device 1:3 (runc's fix of CVE-2025-31133 checks the same): a
+/// mask is never anything else. Opened before any mount of the plan, so a
+/// `/dev` mounted by the plan itself (the minimal one without a root)
+/// cannot stand in for the host's.
+fn open_host_null() -> std::io::Result<OwnedFd> {
+    let fd = m::openat2(
+        None,
+        c"/dev/null",
+        libc::O_PATH,
+        libc::RESOLVE_NO_MAGICLINKS,
+    )?;
     // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: tree is live, st a valid out pointer.
-    check(unsafe { libc::fstat(tree.as_raw_fd(), &mut st) })?;
+    // SAFETY: fd is live, st a valid out pointer (fstat accepts O_PATH).
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
     }
-    Ok(tree)
+    Ok(fd)
 }
 
 /// A detached copy of `source` (a bind mount not yet attached anywhere),
@@ -1155,6 +1162,16 @@ impl MountPlan {
             DevPlan::Minimal { target, shm_data } => {
                 let fd = ensure_target(root, target)
                     .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
+                // The host's nodes, opened before the tmpfs goes on: without
+                // a root the target is the host's /dev itself, and after the
+                // mount "/dev/null" would name the empty file made below.
+                let mut hosts: [Option<OwnedFd>; DEV_NODES.len()] = Default::default();
+                for (i, (_, host)) in DEV_NODES.iter().enumerate() {
+                    hosts[i] = Some(
+                        m::openat2(None, host, libc::O_PATH, libc::RESOLVE_NO_MAGICLINKS)
+                            .map_err(f(DEV_NODE0 + i as u32))?,
+                    );
+                }
                 mount_fs_on(
                     fd.as_fd(),
                     c"tmpfs",
@@ -1167,7 +1184,7 @@ impl MountPlan {
                 // directory under it: open again to get the new tmpfs.
                 let dev = open_in(root, &target.rel).map_err(f(DEV_REOPEN))?;
                 let d = dev.as_fd();
-                for (i, (name, host)) in DEV_NODES.iter().enumerate() {
+                for (i, (name, _)) in DEV_NODES.iter().enumerate() {
                     let idx = DEV_NODE0 + i as u32;
                     // SAFETY: d is live, name NUL-terminated; the new
                     // descriptor is closed right away.
@@ -1188,7 +1205,10 @@ impl MountPlan {
                     }
                     // SAFETY: nfd was just opened and is closed once.
                     unsafe { libc::close(nfd) };
-                    let tree = m::open_tree(None, host, m::OPEN_TREE_CLONE).map_err(f(idx))?;
+                    let src = hosts[i].as_ref().map(|h| h.as_fd());
+                    let tree =
+                        m::open_tree(src, c"", m::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32)
+                            .map_err(f(idx))?;
                     m::move_mount(
                         Some(tree.as_fd()),
                         c"",
@@ -1278,7 +1298,12 @@ impl MountPlan {
         }
     }
 
-    fn apply_masks(&self, root: BorrowedFd<'_>, anchors: &Anchors<'_>) -> Result<(), ChildFailure> {
+    fn apply_masks(
+        &self,
+        root: BorrowedFd<'_>,
+        anchors: &Anchors<'_>,
+        null: Option<BorrowedFd<'_>>,
+    ) -> Result<(), ChildFailure> {
         for (i, t) in self.masked.iter().enumerate() {
             let i = i as u32;
             let fd = match Self::open_hidden(root, anchors, t) {
@@ -1301,15 +1326,10 @@ impl MountPlan {
             } else {
                 // The host's /dev/null, checked: the rootfs's own may be
                 // anything (CVE-2025-31133).
-                null_tree().and_then(|null| {
-                    m::move_mount(
-                        Some(null.as_fd()),
-                        c"",
-                        Some(fd.as_fd()),
-                        c"",
-                        m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
-                    )
-                })
+                match null {
+                    Some(n) => bind_onto(Some(n), c"", false, 0, fd.as_fd()),
+                    None => Err(std::io::Error::from_raw_os_error(libc::EBADF)),
+                }
             };
             r.map_err(fail(Step::MaskPath, i))?;
         }
@@ -1380,6 +1400,11 @@ impl MountPlan {
     pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
         m::mount(None, c"/", None, self.propagation, None)
             .map_err(fail(Step::MountPropagation, 0))?;
+        let null = if self.masked.is_empty() {
+            None
+        } else {
+            Some(open_host_null().map_err(fail(Step::MaskPath, 0))?)
+        };
 
         if let Some(r) = &self.root {
             match &r.setup {
@@ -1428,7 +1453,8 @@ impl MountPlan {
         }
         self.apply_dev(rfd)?;
         self.apply_mounts(rfd, &anchors)?;
-        self.apply_masks(rfd, &anchors)?;
+        self.apply_masks(rfd, &anchors, null.as_ref().map(|n| n.as_fd()))?;
+        drop(null);
         drop(anchors);
         if self.readonly_root {
             let a = m::MountAttr {
