@@ -192,12 +192,14 @@ fn masks_follow_the_proc_mount_under_a_racing_root() {
         PathBuf::from("/realproc"),
         PathBuf::from("/fakeproc"),
     );
-    const SPAWNS: usize = 200;
+    const SPAWNS: usize = 100;
     let mut missed = Vec::new();
     for i in 0..SPAWNS {
         let mut child = match Container::builder()
             .namespaces(NS)
             .root(&root)
+            // Widen the window between the proc mount and the masks.
+            .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
             .masked_paths(["/proc/keys"])
             .readonly_paths(["/proc/sys"])
             .stdin(containment::Stdio::Piped)
@@ -492,4 +494,64 @@ fn user_namespace_masks_land_on_its_proc() {
         "stat -c '%F %t:%T' /proc/keys; grep -c ' /proc/sys ro,' /proc/self/mountinfo",
     );
     assert_eq!(out, "character special file 1:3\n1\n");
+}
+
+/// The race of `masks_follow_the_proc_mount_under_a_racing_root` for a
+/// user's mounts: a bind and a sysfs whose mount points a racing container
+/// swaps between two directories. The masks under them must land on them.
+#[test]
+fn masks_follow_user_mounts_under_a_racing_root() {
+    require_root!();
+    let dir = TempDir::new("bindrace");
+    let root = busybox_root(dir.path());
+    let share = dir.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    std::fs::write(share.join("secret"), b"secret\n").unwrap();
+    for d in ["real", "fake", "realsys", "fakesys/firmware"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("fake/secret"), b"").unwrap();
+    std::fs::remove_dir(root.join("sys")).unwrap();
+    let _r1 = Racer::start(root.join("data"), "/real".into(), "/fake".into());
+    let _r2 = Racer::start(root.join("sys"), "/realsys".into(), "/fakesys".into());
+    const SPAWNS: usize = 100;
+    let mut missed = Vec::new();
+    for i in 0..SPAWNS {
+        let mut child = Container::builder()
+            .namespaces(NS | Namespaces::NET)
+            .root(&root)
+            .mount(Mount::bind(&share, "/data"))
+            .mount(Mount::sysfs("/sys"))
+            // Widen the window between the mounts and the masks.
+            .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
+            .masked_paths(["/data/secret", "/sys/firmware"])
+            .stdin(containment::Stdio::Piped)
+            .command("/bin/cat", std::iter::empty::<&str>())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {i}: {e}"));
+        let info = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).unwrap();
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        let lines: Vec<Vec<&str>> = info.lines().map(|l| l.split(' ').collect()).collect();
+        let has = |p: &str| lines.iter().any(|f| f[4] == p);
+        for f in &lines {
+            let fstype = f.iter().skip_while(|x| **x != "-").nth(1).copied();
+            let want = if f[3].ends_with("/share") {
+                format!("{}/secret", f[4])
+            } else if fstype == Some("sysfs") && f[3] == "/" {
+                format!("{}/firmware", f[4])
+            } else {
+                continue;
+            };
+            if !has(&want) {
+                missed.push(format!("spawn {i}: {want} unmasked:\n{info}"));
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} unmasked in {SPAWNS} spawns; first:\n{}",
+        missed.len(),
+        missed[0]
+    );
 }
