@@ -16,7 +16,10 @@
 //!    symlink in the rootfs (`etc -> /etc`, `../../x`) stays inside it;
 //!    mounts go onto the resolved descriptor (`move_mount` with
 //!    `MOVE_MOUNT_T_EMPTY_PATH`, or `mount(2)` on `/proc/self/fd/N` as runc's
-//!    `mountViaFds` does, formatted into a stack buffer);
+//!    `mountViaFds` does, formatted into a stack buffer); a masked or
+//!    read-only path under a mount of the plan is looked up beneath that
+//!    mount's root (its descriptor kept in `MountPlan::anchors`), so a root
+//!    changed meanwhile cannot move the mask beside the mount;
 //! 4. `pivot_root(".", ".")` after `fchdir(root)`, then the old root made
 //!    private and detached with `umount2(".", MNT_DETACH)` (the trick runc
 //!    and lxc use: no directory for the old root is needed, so a read-only
