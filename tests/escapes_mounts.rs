@@ -446,6 +446,10 @@ fn overlay_root_in_user_namespace_hint_names_the_locked_submount() {
     let hint = c.hint().unwrap_or_else(|| panic!("no hint: {e}"));
     assert!(hint.contains("submount") && hint.contains("locked"), "{e}");
     assert!(
+        hint.contains(&*sub.to_string_lossy()),
+        "the hint does not name {sub:?}: {e}"
+    );
+    assert!(
         !hint.contains("work dir"),
         "hint lists causes that do not apply: {e}"
     );

@@ -488,6 +488,44 @@ fn unreachable_kind() -> (&'static CStr, Option<String>) {
     (c"none", None)
 }
 
+/// The host directories of an overlay's layers (lower, upper, work).
+fn layer_paths(d: &OverlayData) -> Vec<String> {
+    match d {
+        OverlayData::Ephemeral(lowers) => lowers
+            .iter()
+            .map(|l| l.to_string_lossy().into_owned())
+            .collect(),
+        OverlayData::Fixed(c) => c
+            .to_string_lossy()
+            .split(',')
+            .flat_map(|opt| match opt.split_once('=') {
+                Some(("lowerdir", v)) => v.split(':').map(str::to_string).collect(),
+                Some(("upperdir" | "workdir", v)) => vec![v.to_string()],
+                _ => Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// The mount points of a mountinfo text that lie strictly below one of
+/// `dirs` (at most 5).
+fn mounts_below(mountinfo: &str, dirs: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| {
+            dirs.iter().any(|d| {
+                let d = d.trim_end_matches('/');
+                p.len() > d.len() + 1 && p.starts_with(d) && p.as_bytes()[d.len()] == b'/'
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    v.dedup();
+    v.truncate(5);
+    v
+}
+
 /// Whether `prefix` is `names` or a leading part of it, component-wise.
 fn is_prefix(prefix: &[CString], names: &[CString]) -> bool {
     prefix.len() <= names.len() && prefix.iter().zip(names).all(|(a, b)| a == b)
@@ -1647,12 +1685,38 @@ impl MountPlan {
                  (use .recursive(true)); a file cannot be bound onto a directory or the reverse",
             ),
             (Step::Mount | Step::RootOverlay, libc::EINVAL)
-                if self.user_ns && (step == Step::RootOverlay || kind("overlay")) => s(
-                "inside a user namespace, overlayfs refuses a layer directory that has mounts below it: \
-                 they came from the host and are locked (clone_private_mount fails, dmesg: \"failed to \
-                 clone lowerpath\"); use layer directories without submounts (bind the layers' contents \
-                 elsewhere, or mount the overlay before entering the user namespace)",
-            ),
+                if self.user_ns && (step == Step::RootOverlay || kind("overlay")) =>
+            {
+                let data = match (step, &self.root, op) {
+                    (Step::RootOverlay, Some(r), _) => match &r.setup {
+                        RootSetup::Overlay { data, .. } => Some(data),
+                        RootSetup::Bind => None,
+                    },
+                    (_, _, Some(o)) => match &o.action {
+                        Action::Overlay { data, .. } => Some(data),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let below = data
+                    .map(|d| {
+                        crate::sys::read_mountinfo()
+                            .map(|info| mounts_below(&info, &layer_paths(d)))
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_default();
+                let found = if below.is_empty() {
+                    "a layer directory has mounts below it".to_string()
+                } else {
+                    format!("mounted below a layer: {}", below.join(", "))
+                };
+                Some(format!(
+                    "inside a user namespace, overlayfs refuses a layer directory with submounts: the \
+                     host's mounts below it are locked in the user namespace (clone_private_mount fails, \
+                     dmesg: \"failed to clone lowerpath\"); {found}; use layer directories without \
+                     submounts, or mount the overlay outside the user namespace"
+                ))
+            }
             (Step::Mount | Step::RootOverlay, libc::EINVAL) if step == Step::RootOverlay || kind("overlay") => s(
                 "overlayfs refuses: upper and work on different filesystems, a work dir that is not empty \
                  or in use by another overlay, an upper layer on a filesystem without d_type/xattrs (or on \
