@@ -403,6 +403,64 @@ fn joiner_procfs_write_is_not_redirected_by_the_container() {
     assert!(st.success());
 }
 
+/// The same redirect for `oom_score_adj` (written by the child when a
+/// cgroup spec asks for it): the joined process gets the score, the
+/// container's fake `/proc/self/oom_score_adj` (a symlink to a host canary)
+/// is not written.
+#[test]
+fn joiner_oom_score_adj_is_not_redirected_by_the_container() {
+    require_root!();
+    let Some(parent) = common::TestCgroup::new("containment-esc") else {
+        common::skip("joiner_oom_score_adj", "no writable cgroup2");
+        return;
+    };
+    let dir = TempDir::new("oomwrite");
+    let root = busybox_root(dir.path());
+    let share = dir.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    std::fs::write(share.join("canary"), b"canary\n").unwrap();
+    std::fs::create_dir_all(root.join("proc/self")).unwrap();
+    symlink("/data/canary", root.join("proc/self/oom_score_adj")).unwrap();
+    let mut target = Container::builder()
+        .namespaces(Namespaces::MOUNT)
+        .root(&root)
+        .mount_proc(false)
+        .mount(Mount::bind(&share, "/data"))
+        .stdin(containment::Stdio::Piped)
+        .command("/bin/cat", std::iter::empty::<&str>())
+        .spawn()
+        .unwrap();
+    let r = Container::builder()
+        .join_child(&target, Namespaces::MOUNT)
+        .cgroup(
+            containment::cgroup::CgroupSpec::new()
+                .parent(&parent.0)
+                .resources(
+                    containment::cgroup::Resources::new()
+                        .oom_score_adj(containment::cgroup::OomScoreAdj::new(321).unwrap()),
+                ),
+        )
+        .stdin(containment::Stdio::Piped)
+        .command("/bin/cat", std::iter::empty::<&str>())
+        .spawn();
+    let score = r
+        .as_ref()
+        .ok()
+        .map(|c| std::fs::read_to_string(format!("/proc/{}/oom_score_adj", c.id())).unwrap());
+    if let Ok(mut c) = r {
+        drop(c.stdin.take());
+        c.wait().unwrap();
+    }
+    drop(target.stdin.take());
+    target.wait().unwrap();
+    assert_eq!(
+        std::fs::read(share.join("canary")).unwrap(),
+        b"canary\n",
+        "oom_score_adj was written into the host canary"
+    );
+    assert_eq!(score.as_deref().map(str::trim), Some("321"));
+}
+
 /// Issue 11 item 7: an overlay root in a user namespace whose lower layer
 /// has a submount is refused by the kernel (the submount is locked); the
 /// hint must say so instead of listing upper/work causes.
