@@ -1740,6 +1740,10 @@ impl MountPlan {
             (Step::MountTarget, libc::EXDEV) | (Step::MountTarget, libc::ELOOP) => s(
                 "the target path resolves through a magic link or a symlink loop inside the root",
             ),
+            (Step::MaskPath | Step::ReadonlyPath, libc::EXDEV | libc::ELOOP) => s(
+                "the path lies under a mount of this container and is looked up beneath it: a \
+                 symlink on the way leaves that mount (an absolute link, `..`) or is a magic link",
+            ),
             (Step::MaskPath, libc::ENODEV) => s(
                 "the host's /dev/null is not the null character device (1:3): refusing to mask with it",
             ),
