@@ -617,3 +617,63 @@ fn masks_follow_user_mounts_under_a_racing_root() {
         missed[0]
     );
 }
+
+/// A racing container swaps `/dev` between two directories while
+/// containers spawn. The minimal `/dev` must be filled in the tmpfs that
+/// was mounted (never in a directory of the root on disk: no `null` file
+/// made there), and with `DevSpec::Host` a mask under `/dev` must land on
+/// the host's `/dev` that was bound.
+#[test]
+fn dev_setup_and_masks_follow_the_dev_mount_under_a_racing_root() {
+    require_root!();
+    let dir = TempDir::new("devrace");
+    let root = busybox_root(dir.path());
+    std::fs::remove_dir(root.join("dev")).unwrap();
+    for d in ["realdev", "fakedev"] {
+        std::fs::create_dir(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("fakedev/kmsg"), b"").unwrap();
+    let _racer = Racer::start(root.join("dev"), "/realdev".into(), "/fakedev".into());
+    const SPAWNS: usize = 120;
+    let mut missed = Vec::new();
+    for i in 0..SPAWNS {
+        let host = i % 4 != 0;
+        let mut b = Container::builder();
+        b.namespaces(NS)
+            .root(&root)
+            .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
+            .stdin(containment::Stdio::Piped)
+            .command("/bin/cat", std::iter::empty::<&str>());
+        if host {
+            b.dev(DevSpec::Host).masked_paths(["/dev/kmsg"]);
+        }
+        let mut child = b.spawn().unwrap_or_else(|e| panic!("spawn {i}: {e}"));
+        let info = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).unwrap();
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        if host {
+            let lines: Vec<Vec<&str>> = info.lines().map(|l| l.split(' ').collect()).collect();
+            for f in lines.iter().filter(|f| {
+                f[3] == "/" && f.iter().skip_while(|x| **x != "-").nth(1) == Some(&"devtmpfs")
+            }) {
+                let want = format!("{}/kmsg", f[4]);
+                if !lines.iter().any(|g| g[4] == want) {
+                    missed.push(format!("spawn {i}: {want} unmasked:\n{info}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} unmasked in {SPAWNS} spawns; first:\n{}",
+        missed.len(),
+        missed[0]
+    );
+    for d in ["realdev", "fakedev"] {
+        let e = entries(&root.join(d));
+        assert!(
+            e.is_empty() || e == ["kmsg"],
+            "the minimal /dev was filled in the root's {d} on disk: {e:?}"
+        );
+    }
+}

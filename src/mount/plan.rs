@@ -158,6 +158,8 @@ pub(crate) struct MountPlan {
     proc_target: Option<Target>,
     /// Slot of the proc mount in `anchors`.
     proc_anchor: Option<usize>,
+    /// Slot of the /dev mount in `anchors`.
+    dev_anchor: Option<usize>,
     dev: Option<DevPlan>,
     mounts: Vec<MountOp>,
     masked: Vec<Hidden>,
@@ -537,8 +539,7 @@ fn is_prefix(prefix: &[CString], names: &[CString]) -> bool {
 /// descriptor of that mount's root (proc, the data-less filesystems, binds).
 fn anchor_for(
     t: &Target,
-    proc_target: Option<&Target>,
-    proc_anchor: &mut Option<usize>,
+    early: [(Option<&Target>, &mut Option<usize>); 2],
     mounts: &mut [MountOp],
     slots: &mut usize,
 ) -> Result<Option<(usize, CString)>, SpawnError> {
@@ -562,8 +563,13 @@ fn anchor_for(
             }
             (slot(&mut op.anchor), op.target.names.len())
         }
-        None => match proc_target.filter(|p| over(p)) {
-            Some(p) => (slot(proc_anchor), p.names.len()),
+        // /proc, then /dev: the later one wins.
+        None => match early
+            .into_iter()
+            .rev()
+            .find_map(|(t, s)| t.filter(|t| over(t)).map(|t| (t, s)))
+        {
+            Some((t, s)) => (slot(s), t.names.len()),
             None => return Ok(None),
         },
     };
@@ -709,6 +715,11 @@ impl FsConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let mut anchors = 0usize;
         let mut proc_anchor = None;
+        let mut dev_anchor = None;
+        let dev_target = match &dev {
+            Some(DevPlan::Minimal { target, .. } | DevPlan::Host { target }) => Some(target),
+            None => None,
+        };
         let mut hidden = |field: &'static str, paths: &[PathBuf]| {
             paths
                 .iter()
@@ -716,8 +727,10 @@ impl FsConfig {
                     let target = container_path(field, p, false)?;
                     let anchored = anchor_for(
                         &target,
-                        proc_target.as_ref(),
-                        &mut proc_anchor,
+                        [
+                            (proc_target.as_ref(), &mut proc_anchor),
+                            (dev_target, &mut dev_anchor),
+                        ],
                         &mut mounts,
                         &mut anchors,
                     )?;
@@ -734,6 +747,7 @@ impl FsConfig {
             root,
             proc_target,
             proc_anchor,
+            dev_anchor,
             dev,
             mounts,
             masked,
@@ -1168,7 +1182,7 @@ const DEV_LINKS: [(&CStr, &CStr); 5] = [
 // Item numbers of Step::Dev.
 const DEV_RESOLVE: u32 = 0;
 const DEV_TMPFS: u32 = 1;
-const DEV_REOPEN: u32 = 2;
+const DEV_ATTACH: u32 = 2;
 const DEV_NODE0: u32 = 3;
 const DEV_LINK0: u32 = DEV_NODE0 + DEV_NODES.len() as u32;
 const DEV_PTS_DIR: u32 = DEV_LINK0 + DEV_LINKS.len() as u32;
@@ -1189,7 +1203,7 @@ fn subdir(dev: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> std::io::Resu
 }
 
 impl MountPlan {
-    fn apply_dev(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    fn apply_dev(&self, root: BorrowedFd<'_>, anchors: &Anchors<'_>) -> Result<(), ChildFailure> {
         let Some(dev) = &self.dev else {
             return Ok(());
         };
@@ -1198,7 +1212,10 @@ impl MountPlan {
             DevPlan::Host { target } => {
                 let fd = ensure_target(root, target)
                     .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
-                bind_onto(None, c"/dev", true, 0, fd.as_fd()).map_err(f(DEV_HOST_BIND))
+                let mnt = bind_tree_onto(None, c"/dev", true, 0, fd.as_fd())
+                    .map_err(f(DEV_HOST_BIND))?;
+                anchors.keep(self.dev_anchor, mnt);
+                Ok(())
             }
             DevPlan::Minimal { target, shm_data } => {
                 let fd = ensure_target(root, target)
@@ -1213,18 +1230,32 @@ impl MountPlan {
                             .map_err(f(DEV_NODE0 + i as u32))?,
                     );
                 }
-                mount_fs_on(
-                    fd.as_fd(),
-                    c"tmpfs",
-                    libc::MS_NOSUID | libc::MS_NOEXEC,
-                    Some(c"mode=755,size=65536k"),
-                )
+                // The tmpfs is made with fsopen/fsmount, attached, and filled
+                // through the descriptor of its root: never looked up again
+                // through the root's `dev`, which a racing container may
+                // have swapped meanwhile.
+                let dev = (|| {
+                    let fs = m::fsopen(c"tmpfs")?;
+                    m::fsconfig_set_string(fs.as_fd(), c"source", c"tmpfs")?;
+                    m::fsconfig_set_string(fs.as_fd(), c"mode", c"755")?;
+                    m::fsconfig_set_string(fs.as_fd(), c"size", c"65536k")?;
+                    m::fsconfig_create(fs.as_fd())?;
+                    m::fsmount(
+                        fs.as_fd(),
+                        (m::MOUNT_ATTR_NOSUID | m::MOUNT_ATTR_NOEXEC) as u32,
+                    )
+                })()
                 .map_err(f(DEV_TMPFS))?;
-                drop(fd);
-                // The descriptor from before the mount still names the
-                // directory under it: open again to get the new tmpfs.
-                let dev = open_in(root, &target.rel).map_err(f(DEV_REOPEN))?;
                 let d = dev.as_fd();
+                m::move_mount(
+                    Some(d),
+                    c"",
+                    Some(fd.as_fd()),
+                    c"",
+                    m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+                )
+                .map_err(f(DEV_ATTACH))?;
+                drop(fd);
                 for (i, (name, _)) in DEV_NODES.iter().enumerate() {
                     let idx = DEV_NODE0 + i as u32;
                     // SAFETY: d is live, name NUL-terminated; the new
@@ -1279,7 +1310,10 @@ impl MountPlan {
                     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                     Some(shm_data),
                 )
-                .map_err(f(DEV_SHM))
+                .map_err(f(DEV_SHM))?;
+                drop((pts, shm));
+                anchors.keep(self.dev_anchor, dev);
+                Ok(())
             }
         }
     }
@@ -1492,7 +1526,7 @@ impl MountPlan {
                 mount_fs_on(fd.as_fd(), c"proc", flags, None).map_err(fail(Step::MountProc, 1))?;
             }
         }
-        self.apply_dev(rfd)?;
+        self.apply_dev(rfd, &anchors)?;
         self.apply_mounts(rfd, &anchors)?;
         self.apply_masks(rfd, &anchors, null.as_ref().map(|n| n.as_fd()))?;
         drop(null);
@@ -1579,7 +1613,7 @@ impl MountPlan {
             Step::Dev => Some(match index {
                 DEV_RESOLVE => "resolving or creating /dev inside the root".into(),
                 DEV_TMPFS => "tmpfs on /dev (MS_NOSUID|MS_NOEXEC, mode=755,size=65536k)".into(),
-                DEV_REOPEN => "opening the new /dev".into(),
+                DEV_ATTACH => "attaching the new /dev tmpfs on /dev".into(),
                 i if (DEV_NODE0..DEV_LINK0).contains(&i) => {
                     let (n, h) = DEV_NODES[(i - DEV_NODE0) as usize];
                     format!(
