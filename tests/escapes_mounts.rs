@@ -634,7 +634,7 @@ fn dev_setup_and_masks_follow_the_dev_mount_under_a_racing_root() {
     }
     std::fs::write(root.join("fakedev/kmsg"), b"").unwrap();
     let _racer = Racer::start(root.join("dev"), "/realdev".into(), "/fakedev".into());
-    const SPAWNS: usize = 120;
+    const SPAWNS: usize = 200;
     let mut missed = Vec::new();
     for i in 0..SPAWNS {
         let host = i % 4 != 0;

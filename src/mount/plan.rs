@@ -1212,8 +1212,8 @@ impl MountPlan {
             DevPlan::Host { target } => {
                 let fd = ensure_target(root, target)
                     .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
-                let mnt = bind_tree_onto(None, c"/dev", true, 0, fd.as_fd())
-                    .map_err(f(DEV_HOST_BIND))?;
+                let mnt =
+                    bind_tree_onto(None, c"/dev", true, 0, fd.as_fd()).map_err(f(DEV_HOST_BIND))?;
                 anchors.keep(self.dev_anchor, mnt);
                 Ok(())
             }
