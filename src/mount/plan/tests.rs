@@ -808,3 +808,23 @@ fn masks_are_anchored_on_the_mount_they_lie_under() {
     assert_eq!(plan.mounts[1].anchor, None);
     assert_eq!(plan.mounts[2].anchor, Some(2));
 }
+
+#[test]
+fn masks_under_dev_are_anchored_on_the_dev_mount() {
+    for dev in [DevSpec::Minimal, DevSpec::Host] {
+        let cfg = FsConfig {
+            root: Some(Rootfs::dir("/")),
+            dev: Some(dev),
+            masked_paths: vec!["/dev/kmsg".into(), "/proc/keys".into()],
+            ..Default::default()
+        };
+        let plan = cfg.plan(Namespaces::MOUNT).unwrap().unwrap();
+        let got: Vec<_> = plan
+            .masked
+            .iter()
+            .map(|h| h.anchored.as_ref().map(|(s, r)| (*s, r.to_str().unwrap())))
+            .collect();
+        assert_eq!(got, [Some((0, "kmsg")), Some((1, "keys"))], "{dev:?}");
+        assert_eq!((plan.dev_anchor, plan.proc_anchor), (Some(0), Some(1)));
+    }
+}
