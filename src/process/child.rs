@@ -11,7 +11,7 @@ use crate::namespace::loopback_up;
 use crate::sys;
 use std::convert::Infallible;
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 /// Ids the program runs as, set last before exec.
 #[derive(Debug, Clone, Copy)]
@@ -154,8 +154,9 @@ fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), ChildFailure> {
     )
 }
 
-const TIMENS_OFFSETS: &CStr = c"/proc/self/timens_offsets";
-const TIME_FOR_CHILDREN: &CStr = c"/proc/self/ns/time_for_children";
+// Relative to our own /proc/self (`sys::mount_api::open_proc_self`).
+const TIMENS_OFFSETS: &CStr = c"timens_offsets";
+const TIME_FOR_CHILDREN: &CStr = c"ns/time_for_children";
 
 fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
     // SAFETY: prctl with integer arguments.
@@ -492,6 +493,23 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     if let Some((sig, parent)) = plan.pdeathsig {
         set_pdeathsig(sig, parent)?;
     }
+    // 0a'. Our own procfs directory, for the /proc/self writes of steps 2
+    //     and 2b: opened while the mount namespace is still the caller's,
+    //     since after a join `/proc` is the container's (CVE-2025-52881).
+    let proc_self = if plan.time.is_some() || plan.oom_score_adj.is_some() {
+        let step = if plan.time.is_some() {
+            Step::TimeOffsets
+        } else {
+            Step::OomScoreAdj
+        };
+        Some(sys::mount_api::open_proc_self().map_err(|e| ChildFailure {
+            step,
+            index: 1,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })?)
+    } else {
+        None
+    };
     // 0b. Join existing namespaces (user first, mount last), then the
     //     target's root and working directory.
     for (i, (fd, nstype)) in plan.join.iter().enumerate() {
@@ -524,12 +542,14 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             unsafe { libc::unshare(libc::CLONE_NEWTIME) } as libc::c_long,
             Step::UnshareTime,
         )?;
-        if !offsets.is_empty() {
-            sys::write_file_raw(TIMENS_OFFSETS, offsets).map_err(|errno| ChildFailure {
-                step: Step::TimeOffsets,
-                index: 0,
-                errno,
-            })?;
+        if let (false, Some(dir)) = (offsets.is_empty(), &proc_self) {
+            sys::mount_api::write_proc_file(dir.as_fd(), TIMENS_OFFSETS, offsets).map_err(
+                |errno| ChildFailure {
+                    step: Step::TimeOffsets,
+                    index: 0,
+                    errno,
+                },
+            )?;
         }
         // Enter it now: kernels before the exec-time switch (6.1 does not
         // have it) would exec the program outside it, silently without the
@@ -538,7 +558,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         // SAFETY: open/setns/close on a NUL-terminated path and the
         // descriptor just opened.
         unsafe {
-            let fd = libc::open(TIME_FOR_CHILDREN.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let fd = libc::openat(
+                proc_self.as_ref().map_or(libc::AT_FDCWD, |d| d.as_raw_fd()),
+                TIME_FOR_CHILDREN.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
             if fd < 0 {
                 return Err(ChildFailure::last_at(Step::UnshareTime, 1));
             }
@@ -551,13 +575,16 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
     }
     // 2b. The OOM score, also before any change of ids (same reason).
-    if let Some(v) = &plan.oom_score_adj {
-        sys::write_file_raw(c"/proc/self/oom_score_adj", v).map_err(|errno| ChildFailure {
-            step: Step::OomScoreAdj,
-            index: 0,
-            errno,
+    if let (Some(v), Some(dir)) = (&plan.oom_score_adj, &proc_self) {
+        sys::mount_api::write_proc_file(dir.as_fd(), c"oom_score_adj", v).map_err(|errno| {
+            ChildFailure {
+                step: Step::OomScoreAdj,
+                index: 0,
+                errno,
+            }
         })?;
     }
+    drop(proc_self);
     // 3. Root inside the new user namespace, for the privileged steps below.
     if plan.become_root {
         set_ids(0, 0, false)?;
