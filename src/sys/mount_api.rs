@@ -86,6 +86,15 @@ fn raw(dirfd: Option<BorrowedFd<'_>>) -> RawFd {
 /// the whole lookup: `..` and absolute symlinks cannot leave it. Linux 5.6.
 /// `dirfd` `None` means `AT_FDCWD`.
 ///
+/// With `RESOLVE_IN_ROOT` or `RESOLVE_BENEATH` the kernel answers `EAGAIN`
+/// when a rename or mount elsewhere on the system raced the lookup; the call
+/// is then retried (at most 64 times) before `EAGAIN` is returned.
+///
+/// # Errors
+/// The `openat2(2)` errno as an [`io::Error`], e.g. `ENOENT`, `ELOOP` (a
+/// symlink or magic link the `resolve` flags forbid), `EXDEV` (the path
+/// leaves `dirfd`), `ENOSYS` (Linux before 5.6).
+///
 /// # References
 /// - [`openat2(2)`](https://man7.org/linux/man-pages/man2/openat2.2.html)
 pub fn openat2(
@@ -99,17 +108,27 @@ pub fn openat2(
         mode: 0,
         resolve,
     };
-    // SAFETY: path is NUL-terminated, `how` is a live struct of the size we pass.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            raw(dirfd),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    fd_result(r)
+    let mut tries = 0;
+    loop {
+        // SAFETY: path is NUL-terminated, `how` is a live struct of the size
+        // we pass.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                raw(dirfd),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        // EAGAIN: a concurrent rename or mount invalidated a scoped lookup
+        // (RESOLVE_IN_ROOT/BENEATH); the kernel asks the caller to retry.
+        if r < 0 && crate::sys::errno() == libc::EAGAIN && tries < 64 {
+            tries += 1;
+            continue;
+        }
+        return fd_result(r);
+    }
 }
 
 /// `open_tree(dirfd, path, flags | OPEN_TREE_CLOEXEC)`: with
