@@ -63,6 +63,7 @@ pub struct ContainerBuilder {
     rlimits: Vec<(Rlimit, u64, u64)>,
     no_new_privs: bool,
     pdeathsig: Option<i32>,
+    keep_ignored_signals: bool,
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
@@ -397,9 +398,36 @@ impl ContainerBuilder {
     /// The kernel ties this to the spawning **thread**, not the process: a
     /// container spawned from a short-lived thread (a thread pool's worker)
     /// dies when that thread exits. The race where the parent dies before the
-    /// child asks is closed with a pidfd check.
+    /// child asks is closed by `poll(2)` on a pidfd of the spawning thread
+    /// (`PIDFD_THREAD`, Linux 6.9; of the process on older kernels), which
+    /// reports a dead or zombie parent from inside any PID namespace: the
+    /// child then exits (127) instead of running on as an orphan.
     pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
         self.pdeathsig = on.then_some(libc::SIGKILL);
+        self
+    }
+
+    /// Keep the signals the caller ignores (`SIG_IGN`) ignored in the
+    /// program (default: off).
+    ///
+    /// A container is a fresh system: by default its program starts with
+    /// every signal (1 to `SIGRTMAX`) at its default disposition and an
+    /// empty signal mask, whatever the caller did, in every shape of spawn
+    /// (clone3, the vfork shape, the legacy `clone(2)`, under an
+    /// [`init`](Self::init)). Handlers never survive (`execve(2)` would reset
+    /// them anyway); ignored signals do survive `execve`, so a caller that
+    /// ignores `SIGINT` would otherwise give a container whose traps on it
+    /// never fire. With `true`, ignored signals stay ignored, as with
+    /// `std::process::Command` or `nohup`, except `SIGPIPE`, which is always
+    /// reset (Rust ignores it in every program).
+    ///
+    /// # References
+    /// - [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
+    ///   ("Signal dispositions … during an execve(2), the dispositions of
+    ///   handled signals are reset to the default; the dispositions of
+    ///   ignored signals are left unchanged")
+    pub fn keep_ignored_signals(&mut self, keep: bool) -> &mut Self {
+        self.keep_ignored_signals = keep;
         self
     }
 
@@ -977,7 +1005,10 @@ impl ContainerBuilder {
         let mut keep = Vec::new();
         let pdeathsig = match self.pdeathsig {
             Some(sig) => {
-                let me = crate::sys::pidfd_open(std::process::id() as i32)
+                // The signal follows the spawning thread: a pidfd of that
+                // thread (PIDFD_THREAD, Linux 6.9), else of the process.
+                let me = crate::sys::pidfd_open_thread()
+                    .or_else(|_| crate::sys::pidfd_open(std::process::id() as i32))
                     .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
                 let me = lift(me)?;
                 let raw = me.as_raw_fd();
@@ -1150,6 +1181,7 @@ impl ContainerBuilder {
                 cwd,
                 stdio: [-1; 3],
                 reset_handlers: false,
+                keep_ignored_signals: self.keep_ignored_signals,
                 exec_paths,
                 argv,
                 envp,

@@ -103,6 +103,9 @@ pub(crate) struct ChildPlan {
     /// Reset every handled signal to SIG_DFL (when clone3's
     /// CLONE_CLEAR_SIGHAND was not available).
     pub reset_handlers: bool,
+    /// Keep signals the caller ignores ignored in the program (the
+    /// builder's opt-out; by default they are reset to SIG_DFL).
+    pub keep_ignored_signals: bool,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -163,20 +166,33 @@ fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
         return Err(ChildFailure::last(Step::ParentDeathSignal));
     }
     // The parent may have died before the prctl: then no signal will come.
-    // SAFETY: pidfd_send_signal with signal 0 only checks for existence.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            parent,
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r != 0 && sys::errno() == libc::ESRCH {
+    // `poll` on its pidfd reports a dead parent (exited or a zombie) from
+    // any PID namespace; `pidfd_send_signal(parent, 0)` did not (EINVAL from
+    // inside a new PID namespace, 0 for a zombie).
+    if parent_gone(parent) {
         sys::exit_immediately(127);
     }
     Ok(())
+}
+
+/// Whether the process (or thread, for a `PIDFD_THREAD` descriptor) behind
+/// `pidfd` has exited: `poll(2)` with a zero timeout; `POLLIN` means exited.
+/// An error of poll counts as gone (the conservative answer for a child
+/// that must not outlive its parent).
+pub(crate) fn parent_gone(pidfd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd on the stack; zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r < 0 && sys::errno() == libc::EINTR {
+            continue;
+        }
+        return r != 0;
+    }
 }
 
 fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
@@ -633,7 +649,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
     }
     // 12. Signals: default dispositions, empty mask.
-    reset_signals(plan.reset_handlers)?;
+    reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;
     // 13. No new privileges (after this, setuid binaries do not elevate).
     if plan.no_new_privs {
         // SAFETY: prctl with integer arguments.
@@ -804,24 +820,37 @@ mod init {
     }
 }
 
-fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
+/// Step 12, the one rule for every shape (clone3, the vfork shape, the
+/// legacy clone, an init's program): the program starts with every
+/// signal's default disposition and an empty mask, like a process of a
+/// fresh system. Handlers are reset by `CLONE_CLEAR_SIGHAND` (clone3) or
+/// here (`all_handlers`, the legacy clone); ignored signals (`SIG_IGN`
+/// survives both the flag and exec) are reset here too unless
+/// `keep_ignored` (the builder's opt-out); `SIGPIPE` is always reset (Rust
+/// programs ignore it). Signals 1..=SIGRTMAX except SIGKILL and SIGSTOP.
+fn reset_signals(all_handlers: bool, keep_ignored: bool) -> Result<(), ChildFailure> {
     // SAFETY: sigaction/sigprocmask on a zeroed (valid) sigaction and sigset;
     // all async-signal-safe.
     unsafe {
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut dfl.sa_mask);
-        if all_handlers {
-            for sig in 1..libc::SIGRTMAX() {
+        if all_handlers || !keep_ignored {
+            for sig in 1..=libc::SIGRTMAX() {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
                 let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                    && old.sa_sigaction != libc::SIG_DFL
-                    && old.sa_sigaction != libc::SIG_IGN
-                {
-                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                    continue;
+                }
+                let reset = match old.sa_sigaction {
+                    libc::SIG_DFL => false,
+                    libc::SIG_IGN => !keep_ignored,
+                    _ => all_handlers,
+                };
+                if reset && libc::sigaction(sig, &dfl, std::ptr::null_mut()) != 0 {
+                    return Err(ChildFailure::last_at(Step::Signals, sig as u32));
                 }
             }
         }
