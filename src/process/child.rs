@@ -169,30 +169,10 @@ fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
     // `poll` on its pidfd reports a dead parent (exited or a zombie) from
     // any PID namespace; `pidfd_send_signal(parent, 0)` did not (EINVAL from
     // inside a new PID namespace, 0 for a zombie).
-    if parent_gone(parent) {
+    if sys::pidfd_exited(parent) {
         sys::exit_immediately(127);
     }
     Ok(())
-}
-
-/// Whether the process (or thread, for a `PIDFD_THREAD` descriptor) behind
-/// `pidfd` has exited: `poll(2)` with a zero timeout; `POLLIN` means exited.
-/// An error of poll counts as gone (the conservative answer for a child
-/// that must not outlive its parent).
-pub(crate) fn parent_gone(pidfd: RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: pidfd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd on the stack; zero timeout.
-        let r = unsafe { libc::poll(&mut p, 1, 0) };
-        if r < 0 && sys::errno() == libc::EINTR {
-            continue;
-        }
-        return r != 0;
-    }
 }
 
 fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
@@ -820,6 +800,35 @@ mod init {
     }
 }
 
+/// Signals the kernel knows (`_NSIG`): 1..=64.
+const KERNEL_NSIG: i32 = 64;
+
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` (handler, flags,
+/// restorer, mask); all zero is `SIG_DFL` with no flags and an empty mask.
+#[repr(C)]
+#[derive(Default)]
+struct KSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `rt_sigaction(2)` as a raw system call (async-signal-safe).
+fn rt_sigaction(sig: i32, new: Option<&KSigaction>, old: Option<&mut KSigaction>) -> libc::c_long {
+    // SAFETY: the pointers are null or point to live structs of the size
+    // passed (8 bytes of mask).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new.map_or(std::ptr::null(), |n| n as *const KSigaction),
+            old.map_or(std::ptr::null_mut(), |o| o as *mut KSigaction),
+            8usize,
+        )
+    }
+}
+
 /// Step 12, the one rule for every shape (clone3, the vfork shape, the
 /// legacy clone, an init's program): the program starts with every
 /// signal's default disposition and an empty mask, like a process of a
@@ -827,7 +836,8 @@ mod init {
 /// here (`all_handlers`, the legacy clone); ignored signals (`SIG_IGN`
 /// survives both the flag and exec) are reset here too unless
 /// `keep_ignored` (the builder's opt-out); `SIGPIPE` is always reset (Rust
-/// programs ignore it). Signals 1..=SIGRTMAX except SIGKILL and SIGSTOP.
+/// programs ignore it). Signals 1..=64 (the kernel's `_NSIG`, glibc's
+/// reserved 32 and 33 included) except SIGKILL and SIGSTOP.
 fn reset_signals(all_handlers: bool, keep_ignored: bool) -> Result<(), ChildFailure> {
     // SAFETY: sigaction/sigprocmask on a zeroed (valid) sigaction and sigset;
     // all async-signal-safe.
@@ -836,20 +846,22 @@ fn reset_signals(all_handlers: bool, keep_ignored: bool) -> Result<(), ChildFail
         dfl.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut dfl.sa_mask);
         if all_handlers || !keep_ignored {
-            for sig in 1..=libc::SIGRTMAX() {
+            // The raw system call: glibc's sigaction refuses 32 and 33 (its
+            // own), which a caller's parent may have left ignored.
+            for sig in 1..=KERNEL_NSIG {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                let mut old = KSigaction::default();
+                if rt_sigaction(sig, None, Some(&mut old)) != 0 {
                     continue;
                 }
-                let reset = match old.sa_sigaction {
+                let reset = match old.handler {
                     libc::SIG_DFL => false,
                     libc::SIG_IGN => !keep_ignored,
                     _ => all_handlers,
                 };
-                if reset && libc::sigaction(sig, &dfl, std::ptr::null_mut()) != 0 {
+                if reset && rt_sigaction(sig, Some(&KSigaction::default()), None) != 0 {
                     return Err(ChildFailure::last_at(Step::Signals, sig as u32));
                 }
             }

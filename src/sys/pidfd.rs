@@ -148,6 +148,28 @@ pub fn pidfd_open_thread() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
+/// Whether the process (or thread, for a `PIDFD_THREAD` descriptor) behind
+/// `pidfd` has exited: `poll(2)` with a zero timeout, `POLLIN` meaning
+/// exited (a zombie counts), from any PID namespace. Any other answer of
+/// poll (an error, `POLLNVAL`) counts as exited: the conservative answer
+/// for a process that must not outlive another. Async-signal-safe, for use
+/// between clone and exec.
+pub(crate) fn pidfd_exited(pidfd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd on the stack; zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r < 0 && crate::sys::errno() == libc::EINTR {
+            continue;
+        }
+        return r != 0;
+    }
+}
+
 /// `struct pidfd_info` up to `exit_code` (`PIDFD_INFO_SIZE_VER0`, 64 bytes,
 /// `include/uapi/linux/pidfd.h` of Linux 6.15).
 #[repr(C)]
