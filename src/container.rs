@@ -107,6 +107,10 @@ struct JoinPlan {
     cgroup_fd: Option<OwnedFd>,
     become_root: bool,
     pidfd: Option<OwnedFd>,
+    /// The PID namespace is in `fds` (joined by the child after the user
+    /// namespace, from inside it); the child forks once more so that the
+    /// program is in it.
+    pid_in_child: bool,
 }
 
 /// The cgroup v2 directory of `pid` when it differs from ours (None on a
@@ -452,7 +456,11 @@ impl ContainerBuilder {
     /// working directory (unless [`current_dir`](Self::current_dir) is set).
     /// The PID namespace is entered by the spawning thread for the duration
     /// of the clone (`setns` on a PID namespace only affects children), so
-    /// no extra fork is needed. A kind cannot be both joined and created;
+    /// no extra fork is needed; when the user namespace is joined too, the
+    /// PID namespace is entered by the child from inside it (an
+    /// unprivileged caller has no right to enter it from outside), which
+    /// then forks the program as a child of the caller (`CLONE_PARENT`) and
+    /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
     /// joining a user namespace excludes creating any namespace.
     pub fn join(&mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> &mut Self {
         match pidfd.try_clone_to_owned() {
@@ -609,6 +617,15 @@ impl ContainerBuilder {
                 continue;
             }
             match k {
+                // With a user namespace joined (before this one: user comes
+                // first), the PID namespace is owned by it and, for an
+                // unprivileged caller, can only be entered from inside it
+                // (setns needs CAP_SYS_ADMIN in its owner): the child joins
+                // it after the user namespace and forks, as nsenter does.
+                Namespace::Pid if plan.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER) => {
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                    plan.pid_in_child = true;
+                }
                 Namespace::Pid => {
                     plan.pid_ns = Some((
                         fd.into(),
@@ -1173,6 +1190,7 @@ impl ContainerBuilder {
                 join: join_list,
                 join_root,
                 init: self.init,
+                join_fork: None,
                 time,
                 hostname,
                 domainname,
@@ -1192,6 +1210,7 @@ impl ContainerBuilder {
             stdio,
             cgroup_fd,
             join_pid_ns: join.pid_ns,
+            join_pid_in_child: join.pid_in_child,
             keep: {
                 let mut keep = keep;
                 keep.extend(join.fds.into_iter().map(|(f, _)| f));

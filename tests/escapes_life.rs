@@ -499,3 +499,67 @@ fn status_and_output_kept_when_reaped_elsewhere() {
     );
     run_role("role_reaped_elsewhere", "reaped_elsewhere");
 }
+
+// ------------------------------------------------------------ rootless join
+
+/// Role, as an unprivileged uid: a USER+MOUNT+PID container, then a join of
+/// all its namespaces (the PID namespace is owned by the container's user
+/// namespace: it can only be entered from inside it).
+#[test]
+fn role_rootless_join() {
+    if role().as_deref() != Some("rootless_join") {
+        return;
+    }
+    assert_ne!(unsafe { libc::geteuid() }, 0);
+    let mut target = Container::builder()
+        .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+        .stdout(Stdio::Piped)
+        .command("/bin/sh", ["-c", "echo ready; exec sleep 30"])
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(target.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let out = Container::builder()
+        .join_child(&target, Namespaces::all())
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                "echo $$; readlink /proc/self/ns/pid /proc/self/ns/user /proc/self/ns/mnt",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let got: Vec<&str> = text.lines().collect();
+    let pid: u32 = got[0].parse().unwrap();
+    assert!(pid > 1, "not in the container's PID namespace: pid {pid}");
+    for (i, k) in ["pid", "user", "mnt"].into_iter().enumerate() {
+        let theirs = std::fs::read_link(format!("/proc/{}/ns/{k}", target.id())).unwrap();
+        assert_eq!(got[1 + i], theirs.to_string_lossy(), "{k}");
+    }
+    target.kill().unwrap();
+    target.wait().unwrap();
+    println!("ROLE-OK");
+}
+
+#[test]
+fn rootless_join_of_user_mount_pid_container() {
+    require_root!();
+    require!(
+        containment::probe::host().unprivileged_user_namespaces(),
+        "unprivileged user namespaces are disabled on this host"
+    );
+    let out = common::run_test_as(54_322, "role_rootless_join", (ROLE, "rootless_join"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("ROLE-OK"),
+        "rootless join failed:\n{text}"
+    );
+}

@@ -75,6 +75,10 @@ pub(crate) struct ChildPlan {
     /// After joining a mount namespace: the target's root and working
     /// directory (O_PATH descriptors of /proc/<pid>/root and cwd).
     pub join_root: Option<(RawFd, RawFd)>,
+    /// Write end of a pipe: after the joins, fork the program into the
+    /// joined PID namespace as the caller's child (`CLONE_PARENT`), report
+    /// its pid here, and exit.
+    pub join_fork: Option<RawFd>,
     /// Run a minimal init as PID 1 that forks the program, forwards
     /// signals to it, reaps every zombie and exits with its status.
     pub init: bool,
@@ -173,6 +177,35 @@ fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
         sys::exit_immediately(127);
     }
     Ok(())
+}
+
+/// After `setns` into a PID namespace (which only affects children): forks
+/// the process that goes on to exec, as a child of our parent
+/// (`CLONE_PARENT`, so nothing of ours stays to wait for it), writes its pid
+/// (as the parent sees it) to `report` and exits; returns in the new child.
+fn fork_into_joined_pid_ns(report: RawFd) -> Result<(), ChildFailure> {
+    // SAFETY: raw clone with fork semantics (no shared memory, no stack
+    // argument); both sides continue with async-signal-safe calls only.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(ChildFailure::last(Step::Fork));
+    }
+    if pid == 0 {
+        // SAFETY: our copy of the report pipe; the parent reads to EOF.
+        unsafe { libc::close(report) };
+        return Ok(());
+    }
+    let _ = sys::write_all_fd(report, &(pid as i32).to_ne_bytes());
+    sys::exit_immediately(0)
 }
 
 fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
@@ -509,6 +542,9 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
         close_fd(root);
         close_fd(cwd);
+    }
+    if let Some(fd) = plan.join_fork {
+        fork_into_joined_pid_ns(fd)?;
     }
     // 2. Time namespace: unshare now, offsets before the first process runs
     //    in it; execve moves us in. Before any change of ids: a change of
