@@ -14,8 +14,16 @@
 //!
 //! The filler thread `clone3`s a tiny *holder* process with
 //! `CLONE_NEW{NET,IPC,UTS,NS}` (the kinds asked) and `exit_signal` 0, so that
-//! a `waitpid(-1)` elsewhere in the program never reaps it. The holder brings
-//! `lo` up (network), reports over a pipe and blocks. The thread takes one
+//! a `waitpid(-1)` elsewhere in the program never reaps it. The holder is a
+//! copy of the caller (no exec), so it first drops what it holds of the
+//! caller: it asks for `SIGKILL` when the filler thread dies
+//! (`PR_SET_PDEATHSIG`, checked against a pidfd of that thread for a death
+//! before the prctl), closes every descriptor but its two pipe ends (the
+//! caller's files, other pooled sets, the hold pipe's write end) and makes
+//! itself non-dumpable. Then it brings `lo` up (network), reports over a
+//! pipe and blocks until the pool kills it or its pipe reads EOF (the owner
+//! is gone): a pool's owner that is SIGKILLed or exits in the middle of a
+//! refill leaves no holder behind. The thread takes one
 //! descriptor per namespace through the holder's pidfd
 //! (`PIDFD_GET_*_NAMESPACE`, or `/proc/<pid>/ns/*` on older kernels), then
 //! kills and reaps the holder: from then on the namespaces live only through

@@ -510,6 +510,7 @@ fn role_rootless_join() {
     if role().as_deref() != Some("rootless_join") {
         return;
     }
+    // SAFETY: geteuid has no preconditions.
     assert_ne!(unsafe { libc::geteuid() }, 0);
     let mut target = Container::builder()
         .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
