@@ -263,7 +263,7 @@ pub(crate) fn reap(pidfd: BorrowedFd<'_>, block: bool) -> io::Result<Option<i32>
         }
         match sys::pidfd_exit_status(pidfd) {
             Ok(Some(raw)) => return Ok(Some(raw)),
-            Ok(None) if tries < 1000 => {
+            Ok(None) if tries < 100 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
