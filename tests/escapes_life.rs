@@ -12,7 +12,7 @@
 mod common;
 
 use containment::pool::NamespacePool;
-use containment::{Container, Namespaces, Stdio};
+use containment::{Container, IdMap, Namespaces, Stdio};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,9 +142,17 @@ fn run_and_kill(
         let mut c = role_command(test, role, &cg.0, env).spawn().unwrap();
         if kill {
             std::thread::sleep(Duration::from_micros(2000 + rng.below(max_ms * 1000)));
+            // The role runs until killed: one that ended by itself failed
+            // (and would make this test pass for nothing).
+            if let Some(st) = c.try_wait().unwrap() {
+                panic!("role {role} ended by itself ({st}) instead of running until killed");
+            }
             let _ = c.kill();
+            let _ = c.wait();
+        } else {
+            let st = c.wait().unwrap();
+            assert!(st.success(), "role {role} failed: {st}");
         }
-        let _ = c.wait();
     }
     leftovers(&cg.0, Duration::from_secs(30))
 }
@@ -291,7 +299,12 @@ fn role_dwp_spawner() {
     };
     let mut kept = Vec::with_capacity(1);
     loop {
-        let c = Container::builder()
+        let mut b = Container::builder();
+        if ns.contains(Namespaces::USER) {
+            b.uid_map([IdMap::new(0, 100_000, 65_536)])
+                .gid_map([IdMap::new(0, 100_000, 65_536)]);
+        }
+        let c = b
             .namespaces(ns)
             .die_with_parent(true)
             .command("/bin/sleep", ["1000"])

@@ -155,7 +155,13 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     // us its pid here.
     let report = if p.join_pid_in_child {
         let (r, w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
-        p.plan.join_fork = Some(w.as_raw_fd());
+        // Above every dup2 target, and kept by the child's first close.
+        let w = super::lift_fd(w, p.plan.fd_floor)
+            .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        let raw = w.as_raw_fd();
+        p.plan.join_fork = Some(raw);
+        let at = p.plan.keep_fds.partition_point(|f| *f < raw);
+        p.plan.keep_fds.insert(at, raw);
         Some((r, w))
     } else {
         None
