@@ -63,6 +63,7 @@ pub struct ContainerBuilder {
     rlimits: Vec<(Rlimit, u64, u64)>,
     no_new_privs: bool,
     pdeathsig: Option<i32>,
+    keep_ignored_signals: bool,
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
@@ -106,6 +107,10 @@ struct JoinPlan {
     cgroup_fd: Option<OwnedFd>,
     become_root: bool,
     pidfd: Option<OwnedFd>,
+    /// The PID namespace is in `fds` (joined by the child after the user
+    /// namespace, from inside it); the child forks once more so that the
+    /// program is in it.
+    pid_in_child: bool,
 }
 
 /// The cgroup v2 directory of `pid` when it differs from ours (None on a
@@ -397,9 +402,36 @@ impl ContainerBuilder {
     /// The kernel ties this to the spawning **thread**, not the process: a
     /// container spawned from a short-lived thread (a thread pool's worker)
     /// dies when that thread exits. The race where the parent dies before the
-    /// child asks is closed with a pidfd check.
+    /// child asks is closed by `poll(2)` on a pidfd of the spawning thread
+    /// (`PIDFD_THREAD`, Linux 6.9; of the process on older kernels), which
+    /// reports a dead or zombie parent from inside any PID namespace: the
+    /// child then exits (127) instead of running on as an orphan.
     pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
         self.pdeathsig = on.then_some(libc::SIGKILL);
+        self
+    }
+
+    /// Keep the signals the caller ignores (`SIG_IGN`) ignored in the
+    /// program (default: off).
+    ///
+    /// A container is a fresh system: by default its program starts with
+    /// every signal (1 to `SIGRTMAX`) at its default disposition and an
+    /// empty signal mask, whatever the caller did, in every shape of spawn
+    /// (clone3, the vfork shape, the legacy `clone(2)`, under an
+    /// [`init`](Self::init)). Handlers never survive (`execve(2)` would reset
+    /// them anyway); ignored signals do survive `execve`, so a caller that
+    /// ignores `SIGINT` would otherwise give a container whose traps on it
+    /// never fire. With `true`, ignored signals stay ignored, as with
+    /// `std::process::Command` or `nohup`, except `SIGPIPE`, which is always
+    /// reset (Rust ignores it in every program).
+    ///
+    /// # References
+    /// - [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
+    ///   ("Signal dispositions … during an execve(2), the dispositions of
+    ///   handled signals are reset to the default; the dispositions of
+    ///   ignored signals are left unchanged")
+    pub fn keep_ignored_signals(&mut self, keep: bool) -> &mut Self {
+        self.keep_ignored_signals = keep;
         self
     }
 
@@ -424,7 +456,11 @@ impl ContainerBuilder {
     /// working directory (unless [`current_dir`](Self::current_dir) is set).
     /// The PID namespace is entered by the spawning thread for the duration
     /// of the clone (`setns` on a PID namespace only affects children), so
-    /// no extra fork is needed. A kind cannot be both joined and created;
+    /// no extra fork is needed; when the user namespace is joined too, the
+    /// PID namespace is entered by the child from inside it (an
+    /// unprivileged caller has no right to enter it from outside), which
+    /// then forks the program as a child of the caller (`CLONE_PARENT`) and
+    /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
     /// joining a user namespace excludes creating any namespace.
     pub fn join(&mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> &mut Self {
         match pidfd.try_clone_to_owned() {
@@ -581,6 +617,15 @@ impl ContainerBuilder {
                 continue;
             }
             match k {
+                // With a user namespace joined (before this one: user comes
+                // first), the PID namespace is owned by it and, for an
+                // unprivileged caller, can only be entered from inside it
+                // (setns needs CAP_SYS_ADMIN in its owner): the child joins
+                // it after the user namespace and forks, as nsenter does.
+                Namespace::Pid if plan.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER) => {
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                    plan.pid_in_child = true;
+                }
                 Namespace::Pid => {
                     plan.pid_ns = Some((
                         fd.into(),
@@ -977,7 +1022,10 @@ impl ContainerBuilder {
         let mut keep = Vec::new();
         let pdeathsig = match self.pdeathsig {
             Some(sig) => {
-                let me = crate::sys::pidfd_open(std::process::id() as i32)
+                // The signal follows the spawning thread: a pidfd of that
+                // thread (PIDFD_THREAD, Linux 6.9), else of the process.
+                let me = crate::sys::pidfd_open_thread()
+                    .or_else(|_| crate::sys::pidfd_open(std::process::id() as i32))
                     .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
                 let me = lift(me)?;
                 let raw = me.as_raw_fd();
@@ -1142,6 +1190,7 @@ impl ContainerBuilder {
                 join: join_list,
                 join_root,
                 init: self.init,
+                join_fork: None,
                 time,
                 hostname,
                 domainname,
@@ -1150,6 +1199,7 @@ impl ContainerBuilder {
                 cwd,
                 stdio: [-1; 3],
                 reset_handlers: false,
+                keep_ignored_signals: self.keep_ignored_signals,
                 exec_paths,
                 argv,
                 envp,
@@ -1160,6 +1210,7 @@ impl ContainerBuilder {
             stdio,
             cgroup_fd,
             join_pid_ns: join.pid_ns,
+            join_pid_in_child: join.pid_in_child,
             keep: {
                 let mut keep = keep;
                 keep.extend(join.fds.into_iter().map(|(f, _)| f));

@@ -75,6 +75,10 @@ pub(crate) struct ChildPlan {
     /// After joining a mount namespace: the target's root and working
     /// directory (O_PATH descriptors of /proc/<pid>/root and cwd).
     pub join_root: Option<(RawFd, RawFd)>,
+    /// Write end of a pipe: after the joins, fork the program into the
+    /// joined PID namespace as the caller's child (`CLONE_PARENT`), report
+    /// its pid here, and exit.
+    pub join_fork: Option<RawFd>,
     /// Run a minimal init as PID 1 that forks the program, forwards
     /// signals to it, reaps every zombie and exits with its status.
     pub init: bool,
@@ -103,6 +107,9 @@ pub(crate) struct ChildPlan {
     /// Reset every handled signal to SIG_DFL (when clone3's
     /// CLONE_CLEAR_SIGHAND was not available).
     pub reset_handlers: bool,
+    /// Keep signals the caller ignores ignored in the program (the
+    /// builder's opt-out; by default they are reset to SIG_DFL).
+    pub keep_ignored_signals: bool,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -164,20 +171,42 @@ fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
         return Err(ChildFailure::last(Step::ParentDeathSignal));
     }
     // The parent may have died before the prctl: then no signal will come.
-    // SAFETY: pidfd_send_signal with signal 0 only checks for existence.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            parent,
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r != 0 && sys::errno() == libc::ESRCH {
+    // `poll` on its pidfd reports a dead parent (exited or a zombie) from
+    // any PID namespace; `pidfd_send_signal(parent, 0)` did not (EINVAL from
+    // inside a new PID namespace, 0 for a zombie).
+    if sys::pidfd_exited(parent) {
         sys::exit_immediately(127);
     }
     Ok(())
+}
+
+/// After `setns` into a PID namespace (which only affects children): forks
+/// the process that goes on to exec, as a child of our parent
+/// (`CLONE_PARENT`, so nothing of ours stays to wait for it), writes its pid
+/// (as the parent sees it) to `report` and exits; returns in the new child.
+fn fork_into_joined_pid_ns(report: RawFd) -> Result<(), ChildFailure> {
+    // SAFETY: raw clone with fork semantics (no shared memory, no stack
+    // argument); both sides continue with async-signal-safe calls only.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(ChildFailure::last(Step::Fork));
+    }
+    if pid == 0 {
+        // SAFETY: our copy of the report pipe; the parent reads to EOF.
+        unsafe { libc::close(report) };
+        return Ok(());
+    }
+    let _ = sys::write_all_fd(report, &(pid as i32).to_ne_bytes());
+    sys::exit_immediately(0)
 }
 
 fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
@@ -532,6 +561,9 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         close_fd(root);
         close_fd(cwd);
     }
+    if let Some(fd) = plan.join_fork {
+        fork_into_joined_pid_ns(fd)?;
+    }
     // 2. Time namespace: unshare now, offsets before the first process runs
     //    in it; execve moves us in. Before any change of ids: a change of
     //    ids makes the process non-dumpable, which turns /proc/self/* into
@@ -660,7 +692,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
     }
     // 12. Signals: default dispositions, empty mask.
-    reset_signals(plan.reset_handlers)?;
+    reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;
     // 13. No new privileges (after this, setuid binaries do not elevate).
     if plan.no_new_privs {
         // SAFETY: prctl with integer arguments.
@@ -831,24 +863,69 @@ mod init {
     }
 }
 
-fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
+/// Signals the kernel knows (`_NSIG`): 1..=64.
+const KERNEL_NSIG: i32 = 64;
+
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` (handler, flags,
+/// restorer, mask); all zero is `SIG_DFL` with no flags and an empty mask.
+#[repr(C)]
+#[derive(Default)]
+struct KSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `rt_sigaction(2)` as a raw system call (async-signal-safe).
+fn rt_sigaction(sig: i32, new: Option<&KSigaction>, old: Option<&mut KSigaction>) -> libc::c_long {
+    // SAFETY: the pointers are null or point to live structs of the size
+    // passed (8 bytes of mask).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new.map_or(std::ptr::null(), |n| n as *const KSigaction),
+            old.map_or(std::ptr::null_mut(), |o| o as *mut KSigaction),
+            8usize,
+        )
+    }
+}
+
+/// Step 12, the one rule for every shape (clone3, the vfork shape, the
+/// legacy clone, an init's program): the program starts with every
+/// signal's default disposition and an empty mask, like a process of a
+/// fresh system. Handlers are reset by `CLONE_CLEAR_SIGHAND` (clone3) or
+/// here (`all_handlers`, the legacy clone); ignored signals (`SIG_IGN`
+/// survives both the flag and exec) are reset here too unless
+/// `keep_ignored` (the builder's opt-out); `SIGPIPE` is always reset (Rust
+/// programs ignore it). Signals 1..=64 (the kernel's `_NSIG`, glibc's
+/// reserved 32 and 33 included) except SIGKILL and SIGSTOP.
+fn reset_signals(all_handlers: bool, keep_ignored: bool) -> Result<(), ChildFailure> {
     // SAFETY: sigaction/sigprocmask on a zeroed (valid) sigaction and sigset;
     // all async-signal-safe.
     unsafe {
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut dfl.sa_mask);
-        if all_handlers {
-            for sig in 1..libc::SIGRTMAX() {
+        if all_handlers || !keep_ignored {
+            // The raw system call: glibc's sigaction refuses 32 and 33 (its
+            // own), which a caller's parent may have left ignored.
+            for sig in 1..=KERNEL_NSIG {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                    && old.sa_sigaction != libc::SIG_DFL
-                    && old.sa_sigaction != libc::SIG_IGN
-                {
-                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                let mut old = KSigaction::default();
+                if rt_sigaction(sig, None, Some(&mut old)) != 0 {
+                    continue;
+                }
+                let reset = match old.handler {
+                    libc::SIG_DFL => false,
+                    libc::SIG_IGN => !keep_ignored,
+                    _ => all_handlers,
+                };
+                if reset && rt_sigaction(sig, Some(&KSigaction::default()), None) != 0 {
+                    return Err(ChildFailure::last_at(Step::Signals, sig as u32));
                 }
             }
         }

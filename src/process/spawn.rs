@@ -34,6 +34,9 @@ pub(crate) struct Prepared {
     /// Enter this PID namespace on the spawning thread around the clone,
     /// then restore the second descriptor (the thread's pid_for_children).
     pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
+    /// The child joins a PID namespace itself (after a user namespace) and
+    /// forks the program: the spawn adopts that grandchild.
+    pub join_pid_in_child: bool,
     /// Descriptors the child uses that the parent closes after clone.
     pub keep: Vec<OwnedFd>,
     /// A set of pooled namespaces the child joins instead of creating those
@@ -121,6 +124,7 @@ fn vfork_applies(p: &Prepared) -> bool {
         && sys::HAS_CLONE3_ON_STACK
         && !p.force_legacy
         && p.join_pid_ns.is_none()
+        && !p.join_pid_in_child
         && !p.plan.init
         && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
         && !p.plan.time.as_ref().is_some_and(|t| !t.is_empty())
@@ -146,6 +150,21 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     let _pidns = match &p.join_pid_ns {
         Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
         None => None,
+    };
+    // The child forks the program into the joined PID namespace and tells
+    // us its pid here.
+    let report = if p.join_pid_in_child {
+        let (r, w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
+        // Above every dup2 target, and kept by the child's first close.
+        let w = super::lift_fd(w, p.plan.fd_floor)
+            .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        let raw = w.as_raw_fd();
+        p.plan.join_fork = Some(raw);
+        let at = p.plan.keep_fds.partition_point(|f| *f < raw);
+        p.plan.keep_fds.insert(at, raw);
+        Some((r, w))
+    } else {
+        None
     };
     let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
     if !p.force_legacy {
@@ -204,6 +223,13 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
         Ok(pid) => {
             // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            let (pid, pidfd) = match report {
+                Some((r, w)) => {
+                    drop(w);
+                    adopt_grandchild(pid, pidfd, r)?
+                }
+                None => (pid, pidfd),
+            };
             Ok(Cloned {
                 pid,
                 pidfd,
@@ -227,6 +253,55 @@ fn clone3_missing(e: &io::Error) -> bool {
         Some(libc::EPERM) => !crate::probe::clone3_usable(),
         _ => false,
     }
+}
+
+/// The child that joined a PID namespace itself has forked the program as
+/// our child (`CLONE_PARENT`) and exits: reads the program's pid from
+/// `report`, reaps the intermediate child and opens a pidfd of the program
+/// (our own unreaped child: its pid cannot be recycled meanwhile, unless
+/// `SIGCHLD` is ignored and it has already exited). When the intermediate
+/// failed before the fork (EOF without a pid), returns it as is: its
+/// failure is on the error pipe.
+fn adopt_grandchild(
+    pid: i32,
+    pidfd: OwnedFd,
+    report: OwnedFd,
+) -> Result<(i32, OwnedFd), SpawnError> {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reads into the unfilled tail of a live buffer.
+        let n = unsafe {
+            libc::read(
+                report.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    // The intermediate exits right after the report (or after a failure).
+    let _ = sys::pidfd_wait(pidfd.as_fd(), sys::WaitFlags::empty());
+    if got < buf.len() {
+        return Ok((pid, pidfd));
+    }
+    let program = i32::from_ne_bytes(buf);
+    let fd = sys::pidfd_open(program).map_err(|e| {
+        // SAFETY: kill(2) and waitpid(2) of our own child (CLONE_PARENT),
+        // not yet reaped.
+        unsafe {
+            libc::kill(program, libc::SIGKILL);
+            libc::waitpid(program, std::ptr::null_mut(), 0);
+        }
+        SpawnError::setup("pidfd_open of the program forked into the PID namespace", e)
+    })?;
+    Ok((program, fd))
 }
 
 /// The error of a failed clone: `Unsupported` naming the namespace kind
