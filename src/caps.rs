@@ -299,6 +299,33 @@ impl Capabilities {
     }
 }
 
+/// What a program with its own root gets when no capability setting was
+/// given: docker's default set ([`CapSet::docker_default`]), within what the
+/// spawning thread can hand on: its bounding set and, without a new user
+/// namespace (in which the child holds every capability of it), its
+/// permitted set. A caller already confined (inside docker, say) therefore
+/// gets the intersection instead of a failed `capset(2)`.
+pub(crate) fn contained_default(new_user_namespace: bool) -> Capabilities {
+    let mut set = CapSet::docker_default().bits();
+    if let Ok(status) = std::fs::read_to_string("/proc/thread-self/status") {
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        };
+        if let Some(b) = field("CapBnd:") {
+            set &= b;
+        }
+        if !new_user_namespace {
+            if let Some(p) = field("CapPrm:") {
+                set &= p;
+            }
+        }
+    }
+    Capabilities::only(CapSet::from_bits(set))
+}
+
 /// `/proc/sys/kernel/cap_last_cap`, or 40 when unreadable.
 pub(crate) fn last_cap() -> u8 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -327,5 +354,9 @@ mod tests {
         let mut bad = Capabilities::none();
         bad.ambient.insert(Capability::Kill);
         assert!(bad.validate().is_err());
+        // The default never exceeds docker's set, whatever the caller holds.
+        let d = contained_default(false);
+        assert!(d.validate().is_ok());
+        assert!(d.bounding.is_subset(CapSet::docker_default()));
     }
 }

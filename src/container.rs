@@ -59,10 +59,11 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
-    caps: Option<Capabilities>,
+    caps: Option<CapsChoice>,
     rlimits: Vec<(Rlimit, u64, u64)>,
     no_new_privs: bool,
     pdeathsig: Option<i32>,
+    keep_ignored_signals: bool,
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
@@ -74,6 +75,25 @@ pub struct ContainerBuilder {
     pool: Option<crate::pool::PoolHandle>,
     cgroup: crate::cgroup::spec::CgroupConfig,
     pub(crate) fs: FsConfig,
+}
+
+/// The capability setting of the builder (`None` in the builder: the
+/// default, which depends on whether the container has its own root).
+#[derive(Debug, Clone, Copy)]
+enum CapsChoice {
+    /// Exactly these sets.
+    Sets(Capabilities),
+    /// Whatever the caller's thread (or the new user namespace) has: the
+    /// explicit opt-out of the contained default.
+    KeepAll,
+}
+
+/// Whether this process is in the initial user namespace: its uid map is
+/// the identity over every id (`0 0 4294967295`).
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").map_or(true, |m| {
+        m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+    })
 }
 
 /// What joining needs, prepared in the parent.
@@ -89,6 +109,10 @@ struct JoinPlan {
     cgroup_v1: crate::cgroup::v1::V1Dirs,
     become_root: bool,
     pidfd: Option<OwnedFd>,
+    /// The PID namespace is in `fds` (joined by the child after the user
+    /// namespace, from inside it); the child forks once more so that the
+    /// program is in it.
+    pid_in_child: bool,
 }
 
 /// The cgroup v2 directory of `pid` when it differs from ours (None on a
@@ -199,6 +223,13 @@ impl ContainerBuilder {
 
     /// The working directory of the program (inside the container's root,
     /// when one is set).
+    ///
+    /// It is resolved after the root change, with none of the caller's
+    /// descriptors open (so `/proc/self/fd/N` cannot reach a directory the
+    /// caller holds), and must lie inside the root afterwards (`getcwd(2)`,
+    /// as runc checks against CVE-2024-21626): otherwise
+    /// [`SpawnError::Child`] at [`Step::Chdir`](crate::Step::Chdir) with
+    /// index 1 and `ENOENT`.
     pub fn current_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.cwd = Some(dir.into());
         self
@@ -251,16 +282,23 @@ impl ContainerBuilder {
 
     /// The uid map of the new user namespace (needs [`Namespaces::USER`]).
     ///
-    /// Default (rootless): the caller's effective uid appears as 0 inside.
-    /// More than one range, or ids other than your own, need root in the
-    /// parent namespace (or `newuidmap`, which this crate does not call).
+    /// Default, for a caller other than root: its effective uid appears as
+    /// 0 inside (rootless). Root of the initial user namespace has no
+    /// default: the spawn is refused ([`SpawnError::InvalidConfig`] naming
+    /// `uid_map`) rather than map host root to the container's root. Give
+    /// an unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to
+    /// host root with `IdMap::single(0, 0)`. More than one range, or ids
+    /// other than your own, need root in the parent namespace (or
+    /// `newuidmap`, which this crate does not call).
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.uid_map = Some(maps.into_iter().collect());
         self
     }
 
     /// The gid map of the new user namespace (needs [`Namespaces::USER`]).
-    /// Default: the caller's effective gid appears as 0 inside.
+    /// Default: the caller's effective gid appears as 0 inside, except for
+    /// root of the initial user namespace, which must give it (as for
+    /// [`uid_map`](Self::uid_map)).
     pub fn gid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.gid_map = Some(maps.into_iter().collect());
         self
@@ -297,11 +335,33 @@ impl ContainerBuilder {
 
     // ------------------------------------------------------------- privileges
 
-    /// The capability sets the program starts with (default: unchanged, so
-    /// root inside keeps every capability of its user namespace). See
+    /// The capability sets the program starts with. See
     /// [`Capabilities::docker_default`] and [`Capabilities::none`].
+    ///
+    /// Default, with a root filesystem ([`root`](Self::root) or
+    /// [`rootfs`](Self::rootfs)): docker's default set
+    /// ([`Capabilities::docker_default`], 14 capabilities; no
+    /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
+    /// …) in the bounding, permitted and effective sets, within what the
+    /// caller's thread holds, as docker and podman do (bubblewrap keeps
+    /// none). Without a root filesystem: unchanged (a process in a few new
+    /// namespaces, which sees the caller's filesystem anyway), so root
+    /// keeps every capability it has, and root of a new user namespace
+    /// every capability of that namespace. To keep every capability in a
+    /// container with its own root, say so with
+    /// [`keep_all_capabilities`](Self::keep_all_capabilities).
     pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
-        self.caps = Some(caps);
+        self.caps = Some(CapsChoice::Sets(caps));
+        self
+    }
+
+    /// Leaves the capability sets as they are (the caller's thread's, or
+    /// every capability of a new user namespace): the explicit opt-in to
+    /// the unsafe choice for a container with its own root, whose root
+    /// would then keep `CAP_SYS_ADMIN`, `CAP_SYS_MODULE`, `CAP_SYS_PTRACE`
+    /// and the rest. Replaces an earlier [`capabilities`](Self::capabilities).
+    pub fn keep_all_capabilities(&mut self) -> &mut Self {
+        self.caps = Some(CapsChoice::KeepAll);
         self
     }
 
@@ -344,14 +404,43 @@ impl ContainerBuilder {
     /// The kernel ties this to the spawning **thread**, not the process: a
     /// container spawned from a short-lived thread (a thread pool's worker)
     /// dies when that thread exits. The race where the parent dies before the
-    /// child asks is closed with a pidfd check.
+    /// child asks is closed by `poll(2)` on a pidfd of the spawning thread
+    /// (`PIDFD_THREAD`, Linux 6.9; of the process on older kernels), which
+    /// reports a dead or zombie parent from inside any PID namespace: the
+    /// child then exits (127) instead of running on as an orphan.
     pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
         self.pdeathsig = on.then_some(libc::SIGKILL);
         self
     }
 
+    /// Keep the signals the caller ignores (`SIG_IGN`) ignored in the
+    /// program (default: off).
+    ///
+    /// A container is a fresh system: by default its program starts with
+    /// every signal (1 to `SIGRTMAX`) at its default disposition and an
+    /// empty signal mask, whatever the caller did, in every shape of spawn
+    /// (clone3, the vfork shape, the legacy `clone(2)`, under an
+    /// [`init`](Self::init)). Handlers never survive (`execve(2)` would reset
+    /// them anyway); ignored signals do survive `execve`, so a caller that
+    /// ignores `SIGINT` would otherwise give a container whose traps on it
+    /// never fire. With `true`, ignored signals stay ignored, as with
+    /// `std::process::Command` or `nohup`, except `SIGPIPE`, which is always
+    /// reset (Rust ignores it in every program).
+    ///
+    /// # References
+    /// - [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
+    ///   ("Signal dispositions … during an execve(2), the dispositions of
+    ///   handled signals are reset to the default; the dispositions of
+    ///   ignored signals are left unchanged")
+    pub fn keep_ignored_signals(&mut self, keep: bool) -> &mut Self {
+        self.keep_ignored_signals = keep;
+        self
+    }
+
     /// Passes a descriptor to the program as number `target` (>= 3). Every
-    /// other descriptor of the parent is closed at exec, except stdio.
+    /// other descriptor of the parent except stdio is closed in the child
+    /// before it resolves any path (its setup cannot reach them through
+    /// `/proc/self/fd`), and the program gets exactly these at exec.
     pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
         self.pass_fds.push((fd.into(), target));
         self
@@ -369,7 +458,11 @@ impl ContainerBuilder {
     /// working directory (unless [`current_dir`](Self::current_dir) is set).
     /// The PID namespace is entered by the spawning thread for the duration
     /// of the clone (`setns` on a PID namespace only affects children), so
-    /// no extra fork is needed. A kind cannot be both joined and created;
+    /// no extra fork is needed; when the user namespace is joined too, the
+    /// PID namespace is entered by the child from inside it (an
+    /// unprivileged caller has no right to enter it from outside), which
+    /// then forks the program as a child of the caller (`CLONE_PARENT`) and
+    /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
     /// joining a user namespace excludes creating any namespace.
     pub fn join(&mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> &mut Self {
         match pidfd.try_clone_to_owned() {
@@ -526,6 +619,15 @@ impl ContainerBuilder {
                 continue;
             }
             match k {
+                // With a user namespace joined (before this one: user comes
+                // first), the PID namespace is owned by it and, for an
+                // unprivileged caller, can only be entered from inside it
+                // (setns needs CAP_SYS_ADMIN in its owner): the child joins
+                // it after the user namespace and forks, as nsenter does.
+                Namespace::Pid if plan.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER) => {
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                    plan.pid_in_child = true;
+                }
                 Namespace::Pid => {
                     plan.pid_ns = Some((
                         fd.into(),
@@ -692,17 +794,41 @@ impl ContainerBuilder {
         // User namespace and ids.
         let userns = ns.contains(Namespaces::USER);
         let (id_maps, become_root, ids) = if userns {
-            let uid_map = self
-                .uid_map
-                .clone()
-                .unwrap_or_else(|| vec![IdMap::single(0, euid)]);
-            let gid_map = self
-                .gid_map
-                .clone()
-                .unwrap_or_else(|| vec![IdMap::single(0, egid)]);
-            for (field, m) in [("uid_map", &uid_map), ("gid_map", &gid_map)] {
-                validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
+            // Root of the initial user namespace gets no default map: the
+            // caller's own id as root inside would be `0 0 1`, host root as
+            // the container's root, which the namespace then does not
+            // contain (crate docs, "Safety").
+            let default_map = |field: &'static str, id: u32| {
+                if id == 0 && euid == 0 && in_initial_user_namespace() {
+                    Err(SpawnError::invalid(
+                        field,
+                        "(not set)",
+                        format!(
+                            "root creating a user namespace must give {field}: the default \
+                             (the caller's own id as root inside) would map host root to the \
+                             container's root, which the user namespace then does not contain; \
+                             map an unprivileged range (IdMap::new(0, 100000, 65536)), or opt \
+                             in to host root explicitly with IdMap::single(0, 0)"
+                        ),
+                    ))
+                } else {
+                    Ok(vec![IdMap::single(0, id)])
+                }
+            };
+            // The maps given are checked first, then the missing ones filled.
+            for (field, m) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
+                if let Some(m) = m {
+                    validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
+                }
             }
+            let uid_map = match &self.uid_map {
+                Some(m) => m.clone(),
+                None => default_map("uid_map", euid)?,
+            };
+            let gid_map = match &self.gid_map {
+                Some(m) => m.clone(),
+                None => default_map("gid_map", egid)?,
+            };
             let (ub, gb) = (format_id_map(&uid_map), format_id_map(&gid_map));
             for (field, m, b) in [("uid_map", &uid_map, &ub), ("gid_map", &gid_map, &gb)] {
                 if b.len() >= 4096 {
@@ -850,7 +976,15 @@ impl ContainerBuilder {
         };
 
         // Privileges and descriptors.
-        let caps = match self.caps {
+        let chosen = match self.caps {
+            Some(CapsChoice::Sets(c)) => Some(c),
+            Some(CapsChoice::KeepAll) => None,
+            // A container with its own root does not keep every capability
+            // unless asked (crate docs, "Safety").
+            None if self.fs.root.is_some() => Some(crate::caps::contained_default(userns)),
+            None => None,
+        };
+        let caps = match chosen {
             Some(c) => {
                 c.validate()
                     .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
@@ -882,18 +1016,30 @@ impl ContainerBuilder {
             }
             rlimits.push((r.resource(), *soft, *hard));
         }
+        // Every descriptor the child needs lies above every number it dup2s
+        // onto (0, 1, 2 and the pass_fd targets), so that no dup2 replaces
+        // one it still needs (the error pipe included, see spawn).
+        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
+        let floor = max_target.max(2) + 1;
+        let lift = |fd: OwnedFd| {
+            crate::process::lift_fd(fd, floor)
+                .map_err(|e| SpawnError::setup("moving a descriptor above the dup2 targets", e))
+        };
         let mut keep = Vec::new();
         let pdeathsig = match self.pdeathsig {
             Some(sig) => {
-                let me = crate::sys::pidfd_open(std::process::id() as i32)
+                // The signal follows the spawning thread: a pidfd of that
+                // thread (PIDFD_THREAD, Linux 6.9), else of the process.
+                let me = crate::sys::pidfd_open_thread()
+                    .or_else(|_| crate::sys::pidfd_open(std::process::id() as i32))
                     .map_err(|e| SpawnError::setup("pidfd_open of the parent", e))?;
+                let me = lift(me)?;
                 let raw = me.as_raw_fd();
                 keep.push(me);
                 Some((sig, raw))
             }
             None => None,
         };
-        let max_target = self.pass_fds.iter().map(|(_, t)| *t).max().unwrap_or(2);
         let mut pass_fds = Vec::new();
         for (i, (fd, target)) in self.pass_fds.iter().enumerate() {
             if *target < 3 {
@@ -937,9 +1083,37 @@ impl ContainerBuilder {
         };
         #[cfg(not(feature = "landlock"))]
         let landlock: Option<OwnedFd> = None;
+        let landlock = landlock.map(lift).transpose()?;
 
         // Joining a running container.
-        let join = self.prepare_join(ns)?;
+        let mut join = self.prepare_join(ns)?;
+        join.fds = std::mem::take(&mut join.fds)
+            .into_iter()
+            .map(|(f, t)| Ok((lift(f)?, t)))
+            .collect::<Result<_, SpawnError>>()?;
+        join.root = match join.root.take() {
+            Some((r, c)) => Some((lift(r)?, lift(c)?)),
+            None => None,
+        };
+        // A pooled set's descriptors belong to the pool: copies above the
+        // floor when they are below it.
+        let mut pool_join = pool_join;
+        for (fd, _) in pool_join.iter_mut() {
+            if *fd < floor {
+                // SAFETY: the pool keeps the descriptor open while `pooled`
+                // lives; F_DUPFD_CLOEXEC returns a new one owned below.
+                let r = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, floor) };
+                if r < 0 {
+                    return Err(SpawnError::setup(
+                        "moving a descriptor above the dup2 targets",
+                        std::io::Error::last_os_error(),
+                    ));
+                }
+                // SAFETY: a new descriptor nobody else owns.
+                keep.push(unsafe { OwnedFd::from_raw_fd(r) });
+                *fd = r;
+            }
+        }
         let become_root = become_root || join.become_root;
 
         // Standard streams.
@@ -984,6 +1158,24 @@ impl ContainerBuilder {
                 return Err(e.into());
             }
         };
+        let join_list: Vec<(i32, i32)> = pool_join
+            .into_iter()
+            .chain(join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)))
+            .collect();
+        let join_root = join
+            .root
+            .as_ref()
+            .map(|(r, c)| (r.as_raw_fd(), c.as_raw_fd()));
+        // What the child keeps past its first steps (see ChildPlan::keep_fds).
+        let mut keep_fds: Vec<i32> = pass_fds
+            .iter()
+            .map(|(src, _)| *src)
+            .chain(join_list.iter().map(|(f, _)| *f))
+            .chain(join_root.into_iter().flat_map(|(r, c)| [r, c]))
+            .chain(pdeathsig.map(|(_, fd)| fd))
+            .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
+            .collect();
+        keep_fds.sort_unstable();
         Ok(Prepared {
             cgroup: cgroup.map(|c| (c, self.cgroup.remove_on_exit())),
             plan: ChildPlan {
@@ -1001,17 +1193,13 @@ impl ContainerBuilder {
                 landlock: landlock.as_ref().map(|f| f.as_raw_fd()),
                 seccomp,
                 pdeathsig,
-                close_fds: true,
+                keep_fds,
+                fd_floor: floor,
                 pass_fds,
-                join: pool_join
-                    .into_iter()
-                    .chain(join.fds.iter().map(|(f, t)| (f.as_raw_fd(), *t)))
-                    .collect(),
-                join_root: join
-                    .root
-                    .as_ref()
-                    .map(|(r, c)| (r.as_raw_fd(), c.as_raw_fd())),
+                join: join_list,
+                join_root,
                 init: self.init,
+                join_fork: None,
                 time,
                 hostname,
                 domainname,
@@ -1020,6 +1208,7 @@ impl ContainerBuilder {
                 cwd,
                 stdio: [-1; 3],
                 reset_handlers: false,
+                keep_ignored_signals: self.keep_ignored_signals,
                 exec_paths,
                 argv,
                 envp,
@@ -1031,6 +1220,7 @@ impl ContainerBuilder {
             cgroup_fd,
             join_pid_ns: join.pid_ns,
             join_cgroup_v1: join.cgroup_v1,
+            join_pid_in_child: join.pid_in_child,
             keep: {
                 let mut keep = keep;
                 keep.extend(join.fds.into_iter().map(|(f, _)| f));

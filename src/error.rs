@@ -83,7 +83,8 @@ pub enum Step {
     CloseFds,
     /// Resetting signal dispositions and the signal mask.
     Signals,
-    /// `chdir(2)` into the working directory.
+    /// `chdir(2)` into the working directory; index 1: the directory it
+    /// reached lies outside the container's root (`getcwd(2)` check).
     Chdir,
     /// `execve(2)`.
     Exec,
@@ -357,6 +358,24 @@ pub enum SpawnError {
         /// What the probe found.
         reason: String,
     },
+    /// Creating the namespaces was refused with `ENOSPC`: a per-user limit
+    /// on namespaces of one of the kinds asked for is reached. The limits
+    /// are read when the clone failed (not from the cached probe). They
+    /// count every namespace of that kind the caller's uid owns in its user
+    /// namespace and each ancestor one, including namespaces whose last
+    /// process has exited but which the kernel has not freed yet (network
+    /// namespaces are freed asynchronously, seconds later).
+    ///
+    /// # References
+    /// - [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
+    ///   "The /proc/sys/user directory"
+    #[error("{}", namespace_limit_text(.limits))]
+    NamespaceLimit {
+        /// Each namespace kind asked for, with its
+        /// `/proc/sys/user/max_<kind>_namespaces` read at the failure
+        /// (`None`: unreadable).
+        limits: Vec<(crate::namespace::Namespace, Option<u64>)>,
+    },
     /// A system call in the parent failed (creating pipes, `clone3`, writing id maps).
     #[error("{op} failed: {source}{}", hint_suffix(.hint))]
     Setup {
@@ -384,6 +403,22 @@ pub enum SpawnError {
     /// Creating or configuring the container's cgroup failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
+}
+
+fn namespace_limit_text(limits: &[(crate::namespace::Namespace, Option<u64>)]) -> String {
+    let shown: Vec<String> = limits
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{} = {v}", k.max_sysctl()),
+            None => format!("{} unreadable", k.max_sysctl()),
+        })
+        .collect();
+    format!(
+        "creating the namespaces failed with ENOSPC: a per-user namespace limit is reached \
+         ({}); the count includes namespaces not freed yet (network namespaces are freed \
+         asynchronously) and those owned by the same uid in ancestor user namespaces",
+        shown.join(", ")
+    )
 }
 
 fn hint_suffix(h: &Option<String>) -> String {

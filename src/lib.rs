@@ -86,6 +86,8 @@
 //! | hostname over 64 bytes or with a NUL; hostname without a UTS namespace | `InvalidConfig` field `hostname` |
 //! | NUL in program, argument or environment | `InvalidConfig` field `program`/`arg`/`env` |
 //! | time offsets without a time namespace | `InvalidConfig` field `time_offsets` |
+//! | a time offset beyond what the kernel takes (`Duration::from_secs(u64::MAX)` saturates, never wraps negative) | `InvalidConfig` field `time_offsets` (test in `tests/escapes_errs.rs`) |
+//! | root (of the initial user namespace) asking for a user namespace without `uid_map`/`gid_map` | `InvalidConfig` field `uid_map`/`gid_map` (see "Defaults that contain"; test in `tests/escapes_errs.rs`) |
 //! | memory limit below 6 MiB | `SpawnError::Cgroup(Invalid)` field `memory` |
 //! | `cpuset_cpus` naming CPUs that are not online | field `cpuset_cpus` |
 //! | `cpus` above the online CPUs | field `cpus` |
@@ -117,6 +119,45 @@
 //! proves it never allocates). The spawning thread waits, with every signal
 //! blocked, until the child has exec'd; a new user namespace is cloned
 //! without `CLONE_VFORK` so that thread can write the id maps meanwhile.
+//!
+//! ### Defaults that contain
+//!
+//! What a container gets without asking is what a careful user would call
+//! contained; the unsafe choice is always spelled out in the caller's code.
+//!
+//! - **User namespaces.** A caller other than root gets its own uid and gid
+//!   as root inside (rootless: the namespace holds nothing the caller did
+//!   not). Root of the initial user namespace gets no default: its own id
+//!   would map host root to the container's root (`0 0 1`), and the
+//!   namespace would then contain nothing, so the spawn is refused with
+//!   [`SpawnError::InvalidConfig`] naming `uid_map` (or `gid_map`). Map an
+//!   unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to host
+//!   root with `.uid_map([IdMap::single(0, 0)]).gid_map([IdMap::single(0, 0)])`.
+//!   Root of a nested user namespace keeps the rootless default (its uid 0
+//!   is already an unprivileged id of the host).
+//! - **Capabilities.** A container with its own root filesystem
+//!   ([`ContainerBuilder::root`], [`ContainerBuilder::rootfs`]) and no
+//!   capability setting runs with docker's default set
+//!   ([`Capabilities::docker_default`]: no `CAP_SYS_ADMIN`,
+//!   `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`, `CAP_SYS_TIME` …)
+//!   as its bounding, permitted and effective sets, within what the caller
+//!   holds; in a new user namespace too. Keeping every capability is
+//!   [`ContainerBuilder::keep_all_capabilities`]; any other set is
+//!   [`ContainerBuilder::capabilities`]. Without a root filesystem the
+//!   capabilities are left as they are: that is a process in a few new
+//!   namespaces that still sees the caller's files, not a container.
+//!
+//! ### Errors that point the right way
+//!
+//! A failed clone is explained from the host as it is at the failure, not
+//! from the cached [`probe::host`]: a namespace kind the host cannot create
+//! is [`SpawnError::Unsupported`], a reached `max_<kind>_namespaces` is
+//! [`SpawnError::NamespaceLimit`] with the limits read then, and `EAGAIN`
+//! (`RLIMIT_NPROC`, `pids.max`), `EACCES`/`EPERM` of `CLONE_INTO_CGROUP`
+//! (the cgroup delegation rules) and `EACCES` on `uid_map` (a non-dumpable
+//! caller, after a privilege drop) carry a hint. The fallback to `clone(2)`
+//! is taken only when clone3 itself is missing or filtered, never for the
+//! kernel's own `EPERM`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -14,8 +14,16 @@
 //!
 //! The filler thread `clone3`s a tiny *holder* process with
 //! `CLONE_NEW{NET,IPC,UTS,NS}` (the kinds asked) and `exit_signal` 0, so that
-//! a `waitpid(-1)` elsewhere in the program never reaps it. The holder brings
-//! `lo` up (network), reports over a pipe and blocks. The thread takes one
+//! a `waitpid(-1)` elsewhere in the program never reaps it. The holder is a
+//! copy of the caller (no exec), so it first drops what it holds of the
+//! caller: it asks for `SIGKILL` when the filler thread dies
+//! (`PR_SET_PDEATHSIG`, checked against a pidfd of that thread for a death
+//! before the prctl), closes every descriptor but its two pipe ends (the
+//! caller's files, other pooled sets, the hold pipe's write end) and makes
+//! itself non-dumpable. Then it brings `lo` up (network), reports over a
+//! pipe and blocks until the pool kills it or its pipe reads EOF (the owner
+//! is gone): a pool's owner that is SIGKILLed or exits in the middle of a
+//! refill leaves no holder behind. The thread takes one
 //! descriptor per namespace through the holder's pidfd
 //! (`PIDFD_GET_*_NAMESPACE`, or `/proc/<pid>/ns/*` on older kernels), then
 //! kills and reaps the holder: from then on the namespaces live only through
@@ -166,8 +174,67 @@ fn check_kinds(kinds: Namespaces) -> Result<(), Error> {
     Ok(())
 }
 
-/// The holder: brings `lo` up, reports, blocks until killed. Never returns.
-fn holder(net: bool, report: i32, hold: i32) -> ! {
+/// Closes every descriptor but `keep` (the holder's two pipe ends):
+/// `close_range(2)` around them (Linux 5.9), else `close` up to the soft
+/// `RLIMIT_NOFILE`. Async-signal-safe, no allocation.
+fn close_all_but(keep: [i32; 2]) {
+    let (lo, hi) = (keep[0].min(keep[1]) as i64, keep[0].max(keep[1]) as i64);
+    let ranges = [(0, lo - 1), (lo + 1, hi - 1), (hi + 1, u32::MAX as i64)];
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        // SAFETY: plain system call with integer arguments.
+        let r = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
+        if r != 0 {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit fills a live struct; close on any number is
+            // harmless (EBADF for closed ones).
+            unsafe {
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                    lim.rlim_cur = 1024;
+                }
+                let top = (lim.rlim_cur as i64).min(last + 1);
+                for fd in first..top {
+                    libc::close(fd as i32);
+                }
+            }
+        }
+    }
+}
+
+/// The holder: holds nothing of its owner's, brings `lo` up, reports, blocks
+/// until killed or until its owner is gone. Never returns.
+///
+/// It is a copy of the owner (clone without exec): first it asks to be
+/// killed with the thread that cloned it (`PR_SET_PDEATHSIG`), exits if that
+/// thread is already gone (`poll` on its pidfd: the death came before the
+/// prctl), closes every descriptor but its two pipe ends (the owner's files,
+/// pooled namespaces, the hold pipe's write end, which would keep it blocked
+/// forever after its owner's death) and makes itself non-dumpable (no
+/// `/proc/<pid>/{mem,fd,exe,…}` for anyone but root in the owner's user
+/// namespace).
+fn holder(net: bool, report: i32, hold: i32, owner: i32) -> ! {
+    // SAFETY: prctl with integer arguments.
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    } != 0
+        || sys::pidfd_exited(owner)
+    {
+        sys::exit_immediately(1);
+    }
+    close_all_but([report, hold]);
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let status: u8 = if net && namespace::loopback_up().is_err() {
         1
     } else {
@@ -176,7 +243,8 @@ fn holder(net: bool, report: i32, hold: i32) -> ! {
     let _ = sys::write_all_fd(report, &[status]);
     let mut b = 0u8;
     // SAFETY: reads one byte into a live stack variable; returns at EOF (the
-    // pool closed the other end) unless the pool killed us first.
+    // pool, the only holder of the other end, closed it or is gone) unless
+    // the pool killed us first.
     unsafe { libc::read(hold, (&mut b as *mut u8).cast(), 1) };
     sys::exit_immediately(0)
 }
@@ -214,14 +282,18 @@ fn make_set(kinds: Namespaces) -> Result<PooledNamespaces, Error> {
         exit_signal: 0,
         ..CloneArgs::default()
     };
-    let (rw, hr) = (report_w.as_raw_fd(), hold_r.as_raw_fd());
+    // The thread that clones the holder: its exit kills the holder.
+    let owner = sys::pidfd_open_thread()
+        .or_else(|_| sys::pidfd_open(std::process::id() as i32))
+        .map_err(|e| create("pidfd_open of the filler", e))?;
+    let (rw, hr, ow) = (report_w.as_raw_fd(), hold_r.as_raw_fd(), owner.as_raw_fd());
     let pid = {
         let _block = crate::sys::SignalBlock::new();
         // SAFETY: the holder only makes async-signal-safe system calls on
         // stack data and descriptors, then _exits.
         let r = unsafe { sys::clone3(&mut args) };
         if let Ok(0) = r {
-            holder(net, rw, hr);
+            holder(net, rw, hr, ow);
         }
         r.map_err(|e| create("clone3", e))?
     };
@@ -230,6 +302,7 @@ fn make_set(kinds: Namespaces) -> Result<PooledNamespaces, Error> {
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop(report_w);
     drop(hold_r);
+    drop(owner);
     let result = (|| {
         let mut status = [1u8];
         // SAFETY: reads one byte into a live buffer.

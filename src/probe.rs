@@ -2,7 +2,11 @@
 //!
 //! [`host()`] answers without side effects visible outside the calling
 //! process: it reads `/proc` and `/sys` and makes harmless system calls
-//! (`clone3` with an invalid size, `pidfd_open` of itself).
+//! (`clone3` with an invalid size, `pidfd_open` of itself). Its answer is
+//! cached for the life of the process, and the sysctls in it can change
+//! meanwhile (`max_*_namespaces` are per user namespace and writable by its
+//! owner): [`host_now()`] probes again, and a failed spawn always explains
+//! itself from a fresh probe, never from the cache.
 
 use crate::namespace::{Namespace, Namespaces};
 use std::sync::OnceLock;
@@ -19,7 +23,8 @@ pub struct HostSupport {
     pub clone3: bool,
     /// `pidfd_open(2)` works (Linux 5.3).
     pub pidfd: bool,
-    /// `/proc/sys/user/max_<kind>_namespaces` for each kind (None: unreadable).
+    /// `/proc/sys/user/max_<kind>_namespaces` for each kind (None: unreadable),
+    /// as read when probed.
     pub max_namespaces: Vec<(Namespace, Option<u64>)>,
     /// `/proc/sys/kernel/unprivileged_userns_clone` (Debian's switch; None: absent).
     pub unprivileged_userns_clone: Option<u64>,
@@ -40,9 +45,15 @@ impl HostSupport {
 
     /// `max_user_namespaces`.
     pub fn user_namespace_limit(&self) -> Option<u64> {
+        self.namespace_limit(Namespace::User)
+    }
+
+    /// `/proc/sys/user/max_<kind>_namespaces` as read when probed (None:
+    /// unreadable).
+    pub fn namespace_limit(&self, kind: Namespace) -> Option<u64> {
         self.max_namespaces
             .iter()
-            .find(|(k, _)| *k == Namespace::User)
+            .find(|(k, _)| *k == kind)
             .and_then(|(_, v)| *v)
     }
 
@@ -60,12 +71,7 @@ impl HostSupport {
                 self.kernel_release
             ));
         }
-        let max = self
-            .max_namespaces
-            .iter()
-            .find(|(x, _)| *x == k)
-            .and_then(|(_, v)| *v);
-        if max == Some(0) {
+        if self.namespace_limit(k) == Some(0) {
             return Some(format!("{} is 0", k.max_sysctl()));
         }
         // SAFETY: geteuid has no preconditions (asked live: the caller may have
@@ -95,10 +101,7 @@ fn detect() -> HostSupport {
             namespaces |= k.flag();
         }
     }
-    // clone3 with size 0 fails with EINVAL when the call exists, ENOSYS when not.
-    // SAFETY: a null pointer with size 0 is rejected before any use.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
-    let clone3 = r < 0 && crate::sys::errno() == libc::EINVAL;
+    let clone3 = clone3_usable();
     let pidfd = crate::sys::pidfd_open(std::process::id() as i32).is_ok();
     let kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
@@ -121,8 +124,28 @@ fn detect() -> HostSupport {
     }
 }
 
+/// Whether `clone3(2)` can be called here, asked now: with size 0 it fails
+/// with `EINVAL` when the call exists and is not filtered, `ENOSYS` when the
+/// kernel lacks it, and whatever a seccomp profile returns (`EPERM` in old
+/// ones) when it is filtered. A seccomp filter cannot read the arguments
+/// behind the pointer, so this answer holds for every flag.
+pub(crate) fn clone3_usable() -> bool {
+    // SAFETY: a null pointer with size 0 is rejected before any use.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+    r < 0 && crate::sys::errno() == libc::EINVAL
+}
+
 /// The host's support, probed on first call and cached for the process.
+///
+/// The sysctls in it may have changed since (see [`host_now`]).
 pub fn host() -> &'static HostSupport {
     static CACHE: OnceLock<HostSupport> = OnceLock::new();
     CACHE.get_or_init(detect)
+}
+
+/// The host's support, probed now (not cached): what a caller that changed
+/// its user namespace, its ids or a `max_*_namespaces` sysctl since the
+/// first [`host`] call sees. Reads about a dozen `/proc` files.
+pub fn host_now() -> HostSupport {
+    detect()
 }

@@ -715,7 +715,13 @@ fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
             containment::Namespaces::CGROUP | containment::Namespaces::USER,
         ),
     ] {
-        let out = Container::builder()
+        let mut b = Container::builder();
+        if ns.contains(containment::Namespaces::USER) {
+            // An unprivileged range: root may not default to host root.
+            b.uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+                .gid_map([containment::IdMap::new(0, 100_000, 65_536)]);
+        }
+        let out = b
             .namespaces(ns)
             .cgroup(
                 p.spec()

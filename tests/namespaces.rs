@@ -41,7 +41,13 @@ fn stdout(o: &std::process::Output) -> String {
 fn each_kind_alone_changes_only_that_kind() {
     require_root!();
     for kind in Namespace::ALL {
-        let mut child = Container::builder()
+        let mut b = Container::builder();
+        if kind == Namespace::User {
+            // Root must give the maps (host root is not mapped by default).
+            b.uid_map([IdMap::new(0, 100_000, 65_536)])
+                .gid_map([IdMap::new(0, 100_000, 65_536)]);
+        }
+        let mut child = b
             .namespaces(kind.flag())
             .command("/bin/sleep", ["30"])
             .spawn()

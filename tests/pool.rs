@@ -192,6 +192,8 @@ fn pool_and_new_user_namespace_are_refused() {
     let pool = NamespacePool::new(Namespaces::UTS, 1).unwrap();
     let err = Container::builder()
         .namespaces(Namespaces::UTS | Namespaces::USER)
+        .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+        .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
         .namespace_pool(&pool)
         .command("/bin/true", [] as [&str; 0])
         .spawn()

@@ -927,7 +927,9 @@ fn std_method(ns: Namespaces) -> MethodFn {
 ///   no `cgroup.procs` path);
 /// - `PivotRoot`: `floor` (bare six), `floor_work` (the builder's default
 ///   root work on raw `mount(2)`: rprivate, bind, proc, minimal /dev,
-///   pivot_root, lo), `containment` with `.root(<busybox root>)`.
+///   pivot_root, lo), `containment` with `.root(<busybox root>)` (which
+///   also drops to docker's default capabilities, the default with a root,
+///   which the floor does not do).
 pub fn methods(v: Variant) -> Vec<(&'static str, MethodFn)> {
     use containment::cgroup::CgroupSpec;
     use std::rc::Rc;

@@ -69,9 +69,17 @@ impl ContainerBuilder {
         self
     }
 
-    /// Adds paths (inside the container) to hide: `/dev/null` is bound over
-    /// a file, an empty read-only tmpfs over a directory. Paths that do not
-    /// exist are skipped.
+    /// Adds paths (inside the container) to hide: the host's `/dev/null`
+    /// (checked to be the character device 1:3) is bound over a file, an
+    /// empty read-only tmpfs over a directory. Paths that do not exist are
+    /// skipped. A path under a mount of this container (`/proc`, a bind, a
+    /// sysfs …) is looked up beneath that mount, so a symlink of the root
+    /// swapped meanwhile cannot move the mask beside it.
+    ///
+    /// # Errors
+    /// At spawn, a [`ChildError`](crate::ChildError) at
+    /// [`Step::MaskPath`](crate::Step::MaskPath): `ENODEV` when the host's
+    /// `/dev/null` is not the null device, else the mount's errno.
     pub fn masked_paths<I, P>(&mut self, paths: I) -> &mut Self
     where
         I: IntoIterator<Item = P>,
@@ -84,7 +92,9 @@ impl ContainerBuilder {
     }
 
     /// Adds paths (inside the container) to bind read-only onto themselves
-    /// (recursively). Paths that do not exist are skipped.
+    /// (recursively). Paths that do not exist are skipped; a path under a
+    /// mount of this container is looked up beneath that mount, as for
+    /// [`masked_paths`](Self::masked_paths).
     pub fn readonly_paths<I, P>(&mut self, paths: I) -> &mut Self
     where
         I: IntoIterator<Item = P>,

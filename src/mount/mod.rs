@@ -22,6 +22,21 @@
 //! refused in the parent. This is the approach of runc's
 //! `securejoin`/`mountViaFds` and crun's `safe_openat`, written anew.
 //!
+//! A root shared with a running container can change under the child (a
+//! process of that container swaps `proc` for a symlink between the proc
+//! mount and the masks). So a masked or read-only path that lies under a
+//! mount of the plan (the proc mount, a bind, proc/sysfs/mqueue/cgroup2) is
+//! looked up *beneath that mount's root*, from the descriptor the mount was
+//! made with (`fsopen`/`fsmount`, `open_tree`), never again through the
+//! root's symlinks: the mask lands on the filesystem that was mounted. Files
+//! are masked with the host's `/dev/null`, opened before any mount and
+//! checked to be the character device 1:3, never the root's own (runc
+//! CVE-2025-31133). The child's own `/proc/self` writes (`timens_offsets`,
+//! `oom_score_adj`) go through a procfs directory it opened before joining
+//! anything, with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`
+//! and an `fstatfs` check, so a container's `/proc` cannot redirect them
+//! (runc CVE-2025-52881). `tests/escapes_mounts.rs` has each attack.
+//!
 //! # References
 //! - [`mount_namespaces(7)`](https://man7.org/linux/man-pages/man7/mount_namespaces.7.html)
 //! - [`pivot_root(2)`](https://man7.org/linux/man-pages/man2/pivot_root.2.html)

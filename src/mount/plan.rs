@@ -16,7 +16,10 @@
 //!    symlink in the rootfs (`etc -> /etc`, `../../x`) stays inside it;
 //!    mounts go onto the resolved descriptor (`move_mount` with
 //!    `MOVE_MOUNT_T_EMPTY_PATH`, or `mount(2)` on `/proc/self/fd/N` as runc's
-//!    `mountViaFds` does, formatted into a stack buffer);
+//!    `mountViaFds` does, formatted into a stack buffer); a masked or
+//!    read-only path under a mount of the plan is looked up beneath that
+//!    mount's root (its descriptor kept in `MountPlan::anchors`), so a root
+//!    changed meanwhile cannot move the mask beside the mount;
 //! 4. `pivot_root(".", ".")` after `fchdir(root)`, then the old root made
 //!    private and detached with `umount2(".", MNT_DETACH)` (the trick runc
 //!    and lxc use: no directory for the old root is needed, so a read-only
@@ -29,9 +32,10 @@ use crate::namespace::Namespaces;
 use crate::sys::mount_api as m;
 use crate::SpawnError;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// What the builder collected about the container's filesystem view.
 #[derive(Debug, Default, Clone)]
@@ -107,6 +111,21 @@ struct MountOp {
     target: Target,
     action: Action,
     desc: String,
+    /// Slot in [`MountPlan::anchors`] that keeps a descriptor of this
+    /// mount's root, when a masked or read-only path lies under it.
+    anchor: Option<usize>,
+}
+
+/// A masked or read-only path, and where it is looked up in the child.
+#[derive(Debug)]
+struct Hidden {
+    target: Target,
+    /// `(slot, rest)`: the path lies under a mount this plan makes; `rest`
+    /// is looked up beneath that mount's root (`RESOLVE_BENEATH`), so the
+    /// mask lands on the filesystem that was mounted even when the root's
+    /// symlinks changed meanwhile (a racing container sharing the root).
+    /// `None`: looked up in the root (`RESOLVE_IN_ROOT`).
+    anchored: Option<(usize, CString)>,
 }
 
 #[derive(Debug)]
@@ -137,10 +156,17 @@ pub(crate) struct MountPlan {
     post_propagation: Option<libc::c_ulong>,
     root: Option<RootPlan>,
     proc_target: Option<Target>,
+    /// Slot of the proc mount in `anchors`.
+    proc_anchor: Option<usize>,
+    /// Slot of the /dev mount in `anchors`.
+    dev_anchor: Option<usize>,
     dev: Option<DevPlan>,
     mounts: Vec<MountOp>,
-    masked: Vec<Target>,
-    readonly_paths: Vec<Target>,
+    masked: Vec<Hidden>,
+    readonly_paths: Vec<Hidden>,
+    /// Descriptors of mount roots kept from their mount to the masks (-1:
+    /// none), allocated in the parent; the child only stores and closes.
+    anchors: Box<[AtomicI32]>,
     readonly_root: bool,
     user_ns: bool,
 }
@@ -453,6 +479,7 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
         target,
         action,
         desc,
+        anchor: None,
     })
 }
 
@@ -461,6 +488,98 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
 #[inline]
 fn unreachable_kind() -> (&'static CStr, Option<String>) {
     (c"none", None)
+}
+
+/// The host directories of an overlay's layers (lower, upper, work).
+fn layer_paths(d: &OverlayData) -> Vec<String> {
+    match d {
+        OverlayData::Ephemeral(lowers) => lowers
+            .iter()
+            .map(|l| l.to_string_lossy().into_owned())
+            .collect(),
+        OverlayData::Fixed(c) => c
+            .to_string_lossy()
+            .split(',')
+            .flat_map(|opt| match opt.split_once('=') {
+                Some(("lowerdir", v)) => v.split(':').map(str::to_string).collect(),
+                Some(("upperdir" | "workdir", v)) => vec![v.to_string()],
+                _ => Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// The mount points of a mountinfo text that lie strictly below one of
+/// `dirs` (at most 5).
+fn mounts_below(mountinfo: &str, dirs: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| {
+            dirs.iter().any(|d| {
+                let d = d.trim_end_matches('/');
+                p.len() > d.len() + 1 && p.starts_with(d) && p.as_bytes()[d.len()] == b'/'
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    v.dedup();
+    v.truncate(5);
+    v
+}
+
+/// Whether `prefix` is `names` or a leading part of it, component-wise.
+fn is_prefix(prefix: &[CString], names: &[CString]) -> bool {
+    prefix.len() <= names.len() && prefix.iter().zip(names).all(|(a, b)| a == b)
+}
+
+/// Where a masked or read-only path is looked up in the child: under the
+/// last mount of this plan whose target is a leading part of it (that
+/// mount covers every earlier one on the way), when the child can keep a
+/// descriptor of that mount's root (proc, the data-less filesystems, binds).
+fn anchor_for(
+    t: &Target,
+    early: [(Option<&Target>, &mut Option<usize>); 2],
+    mounts: &mut [MountOp],
+    slots: &mut usize,
+) -> Result<Option<(usize, CString)>, SpawnError> {
+    let mut slot = |s: &mut Option<usize>| {
+        *s.get_or_insert_with(|| {
+            *slots += 1;
+            *slots - 1
+        })
+    };
+    let over = |m: &Target| is_prefix(&m.names, &t.names);
+    let (s, depth) = match mounts.iter().rposition(|op| over(&op.target)) {
+        Some(i) => {
+            let op = &mut mounts[i];
+            let anchorable = match &op.action {
+                Action::Bind { .. } => true,
+                Action::Fs { data, .. } => data.is_none(),
+                Action::Overlay { .. } => false,
+            };
+            if !anchorable {
+                return Ok(None);
+            }
+            (slot(&mut op.anchor), op.target.names.len())
+        }
+        // /proc, then /dev: the later one wins.
+        None => match early
+            .into_iter()
+            .rev()
+            .find_map(|(t, s)| t.filter(|t| over(t)).map(|t| (t, s)))
+        {
+            Some((t, s)) => (slot(s), t.names.len()),
+            None => return Ok(None),
+        },
+    };
+    let rest: Vec<&[u8]> = t.names[depth..].iter().map(|n| n.as_bytes()).collect();
+    let rest = if rest.is_empty() {
+        b".".to_vec()
+    } else {
+        rest.join(&b'/')
+    };
+    Ok(Some((s, cstring("masked path", &rest)?)))
 }
 
 impl FsConfig {
@@ -588,32 +707,52 @@ impl FsConfig {
             }
         };
 
-        let mounts = self
+        let mut mounts = self
             .mounts
             .iter()
             .enumerate()
             .map(|(i, m)| prepare_mount(i, m))
             .collect::<Result<Vec<_>, _>>()?;
-        let masked = self
-            .masked_paths
-            .iter()
-            .map(|p| container_path("masked path", p, false))
-            .collect::<Result<Vec<_>, _>>()?;
-        let readonly_paths = self
-            .readonly_paths
-            .iter()
-            .map(|p| container_path("readonly path", p, false))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut anchors = 0usize;
+        let mut proc_anchor = None;
+        let mut dev_anchor = None;
+        let dev_target = match &dev {
+            Some(DevPlan::Minimal { target, .. } | DevPlan::Host { target }) => Some(target),
+            None => None,
+        };
+        let mut hidden = |field: &'static str, paths: &[PathBuf]| {
+            paths
+                .iter()
+                .map(|p| {
+                    let target = container_path(field, p, false)?;
+                    let anchored = anchor_for(
+                        &target,
+                        [
+                            (proc_target.as_ref(), &mut proc_anchor),
+                            (dev_target, &mut dev_anchor),
+                        ],
+                        &mut mounts,
+                        &mut anchors,
+                    )?;
+                    Ok(Hidden { target, anchored })
+                })
+                .collect::<Result<Vec<_>, SpawnError>>()
+        };
+        let masked = hidden("masked path", &self.masked_paths)?;
+        let readonly_paths = hidden("readonly path", &self.readonly_paths)?;
 
         Ok(Some(MountPlan {
             propagation,
             post_propagation,
             root,
             proc_target,
+            proc_anchor,
+            dev_anchor,
             dev,
             mounts,
             masked,
             readonly_paths,
+            anchors: (0..anchors).map(|_| AtomicI32::new(-1)).collect(),
             readonly_root: self.readonly_root,
             user_ns,
         }))
@@ -769,6 +908,98 @@ fn mount_fs_on(
     m::mount(Some(fstype), target, Some(fstype), flags, data)
 }
 
+/// `MS_*` mount flags as `MOUNT_ATTR_*` attributes of `fsmount(2)`.
+fn mount_attrs(flags: libc::c_ulong) -> u64 {
+    let mut a = 0;
+    for (f, m) in [
+        (libc::MS_RDONLY, m::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, m::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, m::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, m::MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags & f != 0 {
+            a |= m;
+        }
+    }
+    a
+}
+
+/// A new `fstype` (no options) made with `fsopen`/`fsmount` and attached on
+/// `target`; returns the descriptor of the mount's root, which keeps naming
+/// this very mount whatever happens to the path it was attached on.
+fn new_mount_on(
+    target: BorrowedFd<'_>,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+) -> std::io::Result<OwnedFd> {
+    let fs = m::fsopen(fstype)?;
+    m::fsconfig_set_string(fs.as_fd(), c"source", fstype)?;
+    m::fsconfig_create(fs.as_fd())?;
+    let mnt = m::fsmount(fs.as_fd(), mount_attrs(flags) as u32)?;
+    m::move_mount(
+        Some(mnt.as_fd()),
+        c"",
+        Some(target),
+        c"",
+        m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(mnt)
+}
+
+/// Closes the kept mount roots when the mounts are done (or failed).
+struct Anchors<'a>(&'a [AtomicI32]);
+
+impl Anchors<'_> {
+    fn keep(&self, slot: Option<usize>, fd: OwnedFd) {
+        if let Some(a) = slot.and_then(|s| self.0.get(s)) {
+            let old = a.swap(fd.into_raw_fd(), Ordering::Relaxed);
+            if old >= 0 {
+                // SAFETY: a descriptor this guard owned, closed once.
+                unsafe { libc::close(old) };
+            }
+        }
+    }
+    fn get(&self, slot: usize) -> Option<BorrowedFd<'_>> {
+        let fd = self.0.get(slot)?.load(Ordering::Relaxed);
+        // SAFETY: the guard owns fd until its drop.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+}
+
+impl Drop for Anchors<'_> {
+    fn drop(&mut self) {
+        for a in self.0 {
+            let fd = a.swap(-1, Ordering::Relaxed);
+            if fd >= 0 {
+                // SAFETY: a descriptor this guard owned, closed once.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
+/// An `O_PATH` descriptor of the host's null device, checked to be the
+/// character device 1:3 (runc's fix of CVE-2025-31133 checks the same): a
+/// mask is never anything else. Opened before any mount of the plan, so a
+/// `/dev` mounted by the plan itself (the minimal one without a root)
+/// cannot stand in for the host's.
+fn open_host_null() -> std::io::Result<OwnedFd> {
+    let fd = m::openat2(
+        None,
+        c"/dev/null",
+        libc::O_PATH,
+        libc::RESOLVE_NO_MAGICLINKS,
+    )?;
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is live, st a valid out pointer (fstat accepts O_PATH).
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    Ok(fd)
+}
+
 /// A detached copy of `source` (a bind mount not yet attached anywhere),
 /// with `attr` set on it, attached on `target`.
 fn bind_onto(
@@ -778,6 +1009,17 @@ fn bind_onto(
     attr: u64,
     target: BorrowedFd<'_>,
 ) -> std::io::Result<()> {
+    bind_tree_onto(src_dir, source, recursive, attr, target).map(drop)
+}
+
+/// [`bind_onto`], returning the attached mount's descriptor.
+fn bind_tree_onto(
+    src_dir: Option<BorrowedFd<'_>>,
+    source: &CStr,
+    recursive: bool,
+    attr: u64,
+    target: BorrowedFd<'_>,
+) -> std::io::Result<OwnedFd> {
     let rec = if recursive {
         libc::AT_RECURSIVE as u32
     } else {
@@ -807,7 +1049,8 @@ fn bind_onto(
         Some(target),
         c"",
         m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
-    )
+    )?;
+    Ok(tree)
 }
 
 /// Descriptors closed on drop, in a fixed array (no allocation).
@@ -939,7 +1182,7 @@ const DEV_LINKS: [(&CStr, &CStr); 5] = [
 // Item numbers of Step::Dev.
 const DEV_RESOLVE: u32 = 0;
 const DEV_TMPFS: u32 = 1;
-const DEV_REOPEN: u32 = 2;
+const DEV_ATTACH: u32 = 2;
 const DEV_NODE0: u32 = 3;
 const DEV_LINK0: u32 = DEV_NODE0 + DEV_NODES.len() as u32;
 const DEV_PTS_DIR: u32 = DEV_LINK0 + DEV_LINKS.len() as u32;
@@ -960,7 +1203,7 @@ fn subdir(dev: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> std::io::Resu
 }
 
 impl MountPlan {
-    fn apply_dev(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    fn apply_dev(&self, root: BorrowedFd<'_>, anchors: &Anchors<'_>) -> Result<(), ChildFailure> {
         let Some(dev) = &self.dev else {
             return Ok(());
         };
@@ -969,24 +1212,51 @@ impl MountPlan {
             DevPlan::Host { target } => {
                 let fd = ensure_target(root, target)
                     .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
-                bind_onto(None, c"/dev", true, 0, fd.as_fd()).map_err(f(DEV_HOST_BIND))
+                let mnt =
+                    bind_tree_onto(None, c"/dev", true, 0, fd.as_fd()).map_err(f(DEV_HOST_BIND))?;
+                anchors.keep(self.dev_anchor, mnt);
+                Ok(())
             }
             DevPlan::Minimal { target, shm_data } => {
                 let fd = ensure_target(root, target)
                     .map_err(|e| fail_errno(Step::Dev, DEV_RESOLVE, e))?;
-                mount_fs_on(
-                    fd.as_fd(),
-                    c"tmpfs",
-                    libc::MS_NOSUID | libc::MS_NOEXEC,
-                    Some(c"mode=755,size=65536k"),
-                )
+                // The host's nodes, opened before the tmpfs goes on: without
+                // a root the target is the host's /dev itself, and after the
+                // mount "/dev/null" would name the empty file made below.
+                let mut hosts: [Option<OwnedFd>; DEV_NODES.len()] = Default::default();
+                for (i, (_, host)) in DEV_NODES.iter().enumerate() {
+                    hosts[i] = Some(
+                        m::openat2(None, host, libc::O_PATH, libc::RESOLVE_NO_MAGICLINKS)
+                            .map_err(f(DEV_NODE0 + i as u32))?,
+                    );
+                }
+                // The tmpfs is made with fsopen/fsmount, attached, and filled
+                // through the descriptor of its root: never looked up again
+                // through the root's `dev`, which a racing container may
+                // have swapped meanwhile.
+                let dev = (|| {
+                    let fs = m::fsopen(c"tmpfs")?;
+                    m::fsconfig_set_string(fs.as_fd(), c"source", c"tmpfs")?;
+                    m::fsconfig_set_string(fs.as_fd(), c"mode", c"755")?;
+                    m::fsconfig_set_string(fs.as_fd(), c"size", c"65536k")?;
+                    m::fsconfig_create(fs.as_fd())?;
+                    m::fsmount(
+                        fs.as_fd(),
+                        (m::MOUNT_ATTR_NOSUID | m::MOUNT_ATTR_NOEXEC) as u32,
+                    )
+                })()
                 .map_err(f(DEV_TMPFS))?;
-                drop(fd);
-                // The descriptor from before the mount still names the
-                // directory under it: open again to get the new tmpfs.
-                let dev = open_in(root, &target.rel).map_err(f(DEV_REOPEN))?;
                 let d = dev.as_fd();
-                for (i, (name, host)) in DEV_NODES.iter().enumerate() {
+                m::move_mount(
+                    Some(d),
+                    c"",
+                    Some(fd.as_fd()),
+                    c"",
+                    m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+                )
+                .map_err(f(DEV_ATTACH))?;
+                drop(fd);
+                for (i, (name, _)) in DEV_NODES.iter().enumerate() {
                     let idx = DEV_NODE0 + i as u32;
                     // SAFETY: d is live, name NUL-terminated; the new
                     // descriptor is closed right away.
@@ -1007,7 +1277,10 @@ impl MountPlan {
                     }
                     // SAFETY: nfd was just opened and is closed once.
                     unsafe { libc::close(nfd) };
-                    let tree = m::open_tree(None, host, m::OPEN_TREE_CLONE).map_err(f(idx))?;
+                    let src = hosts[i].as_ref().map(|h| h.as_fd());
+                    let tree =
+                        m::open_tree(src, c"", m::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32)
+                            .map_err(f(idx))?;
                     m::move_mount(
                         Some(tree.as_fd()),
                         c"",
@@ -1037,22 +1310,35 @@ impl MountPlan {
                     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                     Some(shm_data),
                 )
-                .map_err(f(DEV_SHM))
+                .map_err(f(DEV_SHM))?;
+                drop((pts, shm));
+                anchors.keep(self.dev_anchor, dev);
+                Ok(())
             }
         }
     }
 
-    fn apply_mounts(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    fn apply_mounts(
+        &self,
+        root: BorrowedFd<'_>,
+        anchors: &Anchors<'_>,
+    ) -> Result<(), ChildFailure> {
         for (i, op) in self.mounts.iter().enumerate() {
             let i = i as u32;
             let fd =
                 ensure_target(root, &op.target).map_err(|e| fail_errno(Step::MountTarget, i, e))?;
+            let keep = |mnt: OwnedFd| anchors.keep(op.anchor, mnt);
             let r = match &op.action {
                 Action::Bind {
                     source,
                     recursive,
                     attr,
-                } => bind_onto(None, source, *recursive, *attr, fd.as_fd()),
+                } => bind_tree_onto(None, source, *recursive, *attr, fd.as_fd()).map(keep),
+                Action::Fs {
+                    fstype,
+                    flags,
+                    data: None,
+                } if op.anchor.is_some() => new_mount_on(fd.as_fd(), fstype, *flags).map(keep),
                 Action::Fs {
                     fstype,
                     flags,
@@ -1066,10 +1352,36 @@ impl MountPlan {
         Ok(())
     }
 
-    fn apply_masks(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    /// Opens a masked or read-only path: beneath the root of the mount it
+    /// lies under when the plan kept one, else inside the root.
+    fn open_hidden(
+        root: BorrowedFd<'_>,
+        anchors: &Anchors<'_>,
+        h: &Hidden,
+    ) -> std::io::Result<OwnedFd> {
+        match &h.anchored {
+            Some((slot, rest)) => match anchors.get(*slot) {
+                Some(mnt) => m::openat2(
+                    Some(mnt),
+                    rest,
+                    libc::O_PATH,
+                    libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+                ),
+                None => Err(std::io::Error::from_raw_os_error(libc::EBADF)),
+            },
+            None => open_in(root, &h.target.rel),
+        }
+    }
+
+    fn apply_masks(
+        &self,
+        root: BorrowedFd<'_>,
+        anchors: &Anchors<'_>,
+        null: Option<BorrowedFd<'_>>,
+    ) -> Result<(), ChildFailure> {
         for (i, t) in self.masked.iter().enumerate() {
             let i = i as u32;
-            let fd = match open_in(root, &t.rel) {
+            let fd = match Self::open_hidden(root, anchors, t) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(fail(Step::MaskPath, i)(e)),
@@ -1087,14 +1399,18 @@ impl MountPlan {
                     Some(c"size=4k,nr_inodes=1"),
                 )
             } else {
-                // The host's /dev/null: the rootfs's own may be anything.
-                bind_onto(None, c"/dev/null", false, 0, fd.as_fd())
+                // The host's /dev/null, checked: the rootfs's own may be
+                // anything (CVE-2025-31133).
+                match null {
+                    Some(n) => bind_onto(Some(n), c"", false, 0, fd.as_fd()),
+                    None => Err(std::io::Error::from_raw_os_error(libc::EBADF)),
+                }
             };
             r.map_err(fail(Step::MaskPath, i))?;
         }
         for (i, t) in self.readonly_paths.iter().enumerate() {
             let i = i as u32;
-            let fd = match open_in(root, &t.rel) {
+            let fd = match Self::open_hidden(root, anchors, t) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(fail(Step::ReadonlyPath, i)(e)),
@@ -1159,6 +1475,11 @@ impl MountPlan {
     pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
         m::mount(None, c"/", None, self.propagation, None)
             .map_err(fail(Step::MountPropagation, 0))?;
+        let null = if self.masked.is_empty() {
+            None
+        } else {
+            Some(open_host_null().map_err(fail(Step::MaskPath, 0))?)
+        };
 
         if let Some(r) = &self.root {
             match &r.setup {
@@ -1192,20 +1513,24 @@ impl MountPlan {
         // SAFETY: root was just opened and is owned only here.
         let root = unsafe { OwnedFd::from_raw_fd(root) };
         let rfd = root.as_fd();
+        let anchors = Anchors(&self.anchors);
 
         if let Some(t) = &self.proc_target {
             let fd = ensure_target(rfd, t).map_err(|e| fail_errno(Step::MountProc, 0, e))?;
-            mount_fs_on(
-                fd.as_fd(),
-                c"proc",
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                None,
-            )
-            .map_err(fail(Step::MountProc, 1))?;
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            if self.proc_anchor.is_some() {
+                let mnt =
+                    new_mount_on(fd.as_fd(), c"proc", flags).map_err(fail(Step::MountProc, 1))?;
+                anchors.keep(self.proc_anchor, mnt);
+            } else {
+                mount_fs_on(fd.as_fd(), c"proc", flags, None).map_err(fail(Step::MountProc, 1))?;
+            }
         }
-        self.apply_dev(rfd)?;
-        self.apply_mounts(rfd)?;
-        self.apply_masks(rfd)?;
+        self.apply_dev(rfd, &anchors)?;
+        self.apply_mounts(rfd, &anchors)?;
+        self.apply_masks(rfd, &anchors, null.as_ref().map(|n| n.as_fd()))?;
+        drop(null);
+        drop(anchors);
         if self.readonly_root {
             let a = m::MountAttr {
                 attr_set: m::MOUNT_ATTR_RDONLY,
@@ -1288,7 +1613,7 @@ impl MountPlan {
             Step::Dev => Some(match index {
                 DEV_RESOLVE => "resolving or creating /dev inside the root".into(),
                 DEV_TMPFS => "tmpfs on /dev (MS_NOSUID|MS_NOEXEC, mode=755,size=65536k)".into(),
-                DEV_REOPEN => "opening the new /dev".into(),
+                DEV_ATTACH => "attaching the new /dev tmpfs on /dev".into(),
                 i if (DEV_NODE0..DEV_LINK0).contains(&i) => {
                     let (n, h) = DEV_NODES[(i - DEV_NODE0) as usize];
                     format!(
@@ -1326,14 +1651,14 @@ impl MountPlan {
             }),
             Step::MaskPath => self.masked.get(index as usize).map(|t| {
                 format!(
-                    "masking {} (/dev/null or an empty read-only tmpfs)",
-                    t.shown
+                    "masking {} (the host's /dev/null or an empty read-only tmpfs)",
+                    t.target.shown
                 )
             }),
             Step::ReadonlyPath => self
                 .readonly_paths
                 .get(index as usize)
-                .map(|t| format!("bind {} read-only onto itself", t.shown)),
+                .map(|t| format!("bind {} read-only onto itself", t.target.shown)),
             Step::RootReadonly => Some(format!("remounting the root {} read-only", root_shown())),
             Step::PivotRoot => Some(match index {
                 0 => "opening the old root /".into(),
@@ -1393,6 +1718,39 @@ impl MountPlan {
                 "a non-recursive bind of a tree with locked submounts is refused inside a user namespace \
                  (use .recursive(true)); a file cannot be bound onto a directory or the reverse",
             ),
+            (Step::Mount | Step::RootOverlay, libc::EINVAL)
+                if self.user_ns && (step == Step::RootOverlay || kind("overlay")) =>
+            {
+                let data = match (step, &self.root, op) {
+                    (Step::RootOverlay, Some(r), _) => match &r.setup {
+                        RootSetup::Overlay { data, .. } => Some(data),
+                        RootSetup::Bind => None,
+                    },
+                    (_, _, Some(o)) => match &o.action {
+                        Action::Overlay { data, .. } => Some(data),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let below = data
+                    .map(|d| {
+                        crate::sys::read_mountinfo()
+                            .map(|info| mounts_below(&info, &layer_paths(d)))
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_default();
+                let found = if below.is_empty() {
+                    "a layer directory has mounts below it".to_string()
+                } else {
+                    format!("mounted below a layer: {}", below.join(", "))
+                };
+                Some(format!(
+                    "inside a user namespace, overlayfs refuses a layer directory with submounts: the \
+                     host's mounts below it are locked in the user namespace (clone_private_mount fails, \
+                     dmesg: \"failed to clone lowerpath\"); {found}; use layer directories without \
+                     submounts, or mount the overlay outside the user namespace"
+                ))
+            }
             (Step::Mount | Step::RootOverlay, libc::EINVAL) if step == Step::RootOverlay || kind("overlay") => s(
                 "overlayfs refuses: upper and work on different filesystems, a work dir that is not empty \
                  or in use by another overlay, an upper layer on a filesystem without d_type/xattrs (or on \
@@ -1415,6 +1773,13 @@ impl MountPlan {
             (Step::MountTarget, libc::ENOTDIR) => s("a component of the target path is not a directory"),
             (Step::MountTarget, libc::EXDEV) | (Step::MountTarget, libc::ELOOP) => s(
                 "the target path resolves through a magic link or a symlink loop inside the root",
+            ),
+            (Step::MaskPath | Step::ReadonlyPath, libc::EXDEV | libc::ELOOP) => s(
+                "the path lies under a mount of this container and is looked up beneath it: a \
+                 symlink on the way leaves that mount (an absolute link, `..`) or is a magic link",
+            ),
+            (Step::MaskPath, libc::ENODEV) => s(
+                "the host's /dev/null is not the null character device (1:3): refusing to mask with it",
             ),
             (Step::RootBind, libc::ENOENT) => s("the root directory does not exist (anymore)"),
             (Step::Dev, libc::EPERM) => s("binding host device nodes needs CAP_SYS_ADMIN in the mount namespace's user namespace"),

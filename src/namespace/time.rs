@@ -36,14 +36,19 @@ impl TimeOffsets {
     }
 
     /// Sets the monotonic clock's offset as a [`std::time::Duration`] forward.
+    ///
+    /// A duration beyond `i64::MAX` seconds saturates there (it never wraps
+    /// into a negative offset), and the spawn then refuses it: the kernel
+    /// takes at most `KTIME_SEC_MAX / 2` seconds (about 146 years).
     pub fn monotonic(mut self, d: std::time::Duration) -> TimeOffsets {
-        self.monotonic = (d.as_secs() as i64, d.subsec_nanos());
+        self.monotonic = forward(d);
         self
     }
 
-    /// Sets the boot-time clock's offset as a [`std::time::Duration`] forward.
+    /// Sets the boot-time clock's offset as a [`std::time::Duration`]
+    /// forward (saturating as [`monotonic`](Self::monotonic) does).
     pub fn boottime(mut self, d: std::time::Duration) -> TimeOffsets {
-        self.boottime = (d.as_secs() as i64, d.subsec_nanos());
+        self.boottime = forward(d);
         self
     }
 
@@ -55,6 +60,15 @@ impl TimeOffsets {
         )
         .into_bytes()
     }
+}
+
+/// A forward offset: seconds saturated at `i64::MAX` (refused later by
+/// [`validate_offsets`]), never wrapped.
+fn forward(d: std::time::Duration) -> (i64, u32) {
+    (
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        d.subsec_nanos(),
+    )
 }
 
 fn clock_secs(clock: libc::clockid_t) -> i64 {
@@ -106,5 +120,12 @@ mod tests {
             boottime: (0, 0),
         };
         assert!(validate_offsets(&bad).is_err());
+        // u64 seconds beyond i64 saturate (not wrap to -1) and are refused.
+        let huge = TimeOffsets::new().monotonic(std::time::Duration::from_secs(u64::MAX));
+        assert_eq!(huge.monotonic.0, i64::MAX);
+        assert!(validate_offsets(&huge).is_err());
+        let huge = TimeOffsets::new().boottime(std::time::Duration::from_secs(1 << 63));
+        assert_eq!(huge.boottime.0, i64::MAX);
+        assert!(validate_offsets(&huge).is_err());
     }
 }

@@ -7,7 +7,6 @@
 //! runtime thread can supervise thousands of containers.
 
 use super::Child;
-use crate::sys::{self, WaitFlags};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
@@ -76,7 +75,7 @@ impl Child {
             .map_err(io::Error::from)?;
             loop {
                 let mut guard = afd.readable().await?;
-                match sys::pidfd_wait(afd.get_ref().0, WaitFlags::NOHANG)? {
+                match super::handle::reap(afd.get_ref().0, false)? {
                     Some(raw) => break raw,
                     // Woken without an exit (spurious or stale readiness):
                     // forget the readiness and wait for the next edge.

@@ -11,7 +11,7 @@ use crate::namespace::loopback_up;
 use crate::sys;
 use std::convert::Infallible;
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 /// Ids the program runs as, set last before exec.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +37,7 @@ pub(crate) struct CapsPlan {
 /// Everything the child needs, prepared by the parent.
 #[derive(Debug)]
 pub(crate) struct ChildPlan {
-    /// Write end of the error pipe (close-on-exec).
+    /// Write end of the error pipe (close-on-exec), above every dup2 target.
     pub err_fd: RawFd,
     /// Read end of the id-map pipe, when a user namespace is new.
     pub sync_fd: Option<RawFd>,
@@ -62,14 +62,28 @@ pub(crate) struct ChildPlan {
     /// Signal on parent death, and a pidfd of the parent to close the race
     /// where the parent died before the child asked.
     pub pdeathsig: Option<(i32, RawFd)>,
-    /// Mark every descriptor >= 3 close-on-exec (then dup the passed ones).
-    pub close_fds: bool,
+    /// Descriptors >= 3 the child still needs after its first steps,
+    /// besides `err_fd`, sorted: pass_fd sources, namespaces to join, the
+    /// join root and cwd, the parent's pidfd, the Landlock ruleset. The
+    /// child closes every other descriptor >= 3 before it resolves any path
+    /// (a `/proc/self/fd/N` must never reach a descriptor of the caller),
+    /// and each of these as soon as it is done with it. Every one of them
+    /// (and `err_fd`) is above every dup2 target (the parent made sure).
+    pub keep_fds: Vec<RawFd>,
+    /// One above the highest number the child dup2s onto (2 and every
+    /// pass_fd target): every descriptor in `keep_fds`, `err_fd` included,
+    /// is at least this.
+    pub fd_floor: RawFd,
     /// Namespaces to join with setns: (descriptor, CLONE_NEW* type), user
     /// first and mount last.
     pub join: Vec<(RawFd, i32)>,
     /// After joining a mount namespace: the target's root and working
     /// directory (O_PATH descriptors of /proc/<pid>/root and cwd).
     pub join_root: Option<(RawFd, RawFd)>,
+    /// Write end of a pipe: after the joins, fork the program into the
+    /// joined PID namespace as the caller's child (`CLONE_PARENT`), report
+    /// its pid here, and exit.
+    pub join_fork: Option<RawFd>,
     /// Run a minimal init as PID 1 that forks the program, forwards
     /// signals to it, reaps every zombie and exits with its status.
     pub init: bool,
@@ -98,6 +112,9 @@ pub(crate) struct ChildPlan {
     /// Reset every handled signal to SIG_DFL (when clone3's
     /// CLONE_CLEAR_SIGHAND was not available).
     pub reset_handlers: bool,
+    /// Keep signals the caller ignores ignored in the program (the
+    /// builder's opt-out; by default they are reset to SIG_DFL).
+    pub keep_ignored_signals: bool,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -149,8 +166,9 @@ fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), ChildFailure> {
     )
 }
 
-const TIMENS_OFFSETS: &CStr = c"/proc/self/timens_offsets";
-const TIME_FOR_CHILDREN: &CStr = c"/proc/self/ns/time_for_children";
+// Relative to our own /proc/self (`sys::mount_api::open_proc_self`).
+const TIMENS_OFFSETS: &CStr = c"timens_offsets";
+const TIME_FOR_CHILDREN: &CStr = c"ns/time_for_children";
 
 fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
     // SAFETY: prctl with integer arguments.
@@ -158,20 +176,42 @@ fn set_pdeathsig(sig: i32, parent: RawFd) -> Result<(), ChildFailure> {
         return Err(ChildFailure::last(Step::ParentDeathSignal));
     }
     // The parent may have died before the prctl: then no signal will come.
-    // SAFETY: pidfd_send_signal with signal 0 only checks for existence.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            parent,
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r != 0 && sys::errno() == libc::ESRCH {
+    // `poll` on its pidfd reports a dead parent (exited or a zombie) from
+    // any PID namespace; `pidfd_send_signal(parent, 0)` did not (EINVAL from
+    // inside a new PID namespace, 0 for a zombie).
+    if sys::pidfd_exited(parent) {
         sys::exit_immediately(127);
     }
     Ok(())
+}
+
+/// After `setns` into a PID namespace (which only affects children): forks
+/// the process that goes on to exec, as a child of our parent
+/// (`CLONE_PARENT`, so nothing of ours stays to wait for it), writes its pid
+/// (as the parent sees it) to `report` and exits; returns in the new child.
+fn fork_into_joined_pid_ns(report: RawFd) -> Result<(), ChildFailure> {
+    // SAFETY: raw clone with fork semantics (no shared memory, no stack
+    // argument); both sides continue with async-signal-safe calls only.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(ChildFailure::last(Step::Fork));
+    }
+    if pid == 0 {
+        // SAFETY: our copy of the report pipe; the parent reads to EOF.
+        unsafe { libc::close(report) };
+        return Ok(());
+    }
+    let _ = sys::write_all_fd(report, &(pid as i32).to_ne_bytes());
+    sys::exit_immediately(0)
 }
 
 fn apply_caps_before_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
@@ -260,17 +300,69 @@ fn apply_caps_after_ids(c: &CapsPlan) -> Result<(), ChildFailure> {
     }
 }
 
-/// Marks every descriptor >= 3 close-on-exec: `close_range(2)` with
-/// `CLOSE_RANGE_CLOEXEC` (Linux 5.11), else a walk of `/proc/self/fd` with
-/// `getdents64` into a stack buffer.
-fn cloexec_from_3() -> Result<(), ChildFailure> {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: plain system call with integer arguments.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if r == 0 {
-        return Ok(());
+/// Closes every descriptor >= 3 except `err_fd` and those in `keep`
+/// (sorted): `close_range(2)` over each gap (Linux 5.9), else a walk of
+/// `/proc/self/fd` with `getdents64` into a stack buffer. Nothing here
+/// resolves a path through a descriptor: the fallback opens an absolute
+/// path of the host's (or the caller's) /proc.
+fn close_except(keep: &[RawFd], err_fd: RawFd) -> Result<(), ChildFailure> {
+    let mut lo: i64 = 3;
+    let mut i = 0;
+    let mut err_done = false;
+    loop {
+        // The next kept descriptor: a merge of err_fd into the sorted list.
+        let next = match (err_done, keep.get(i).copied()) {
+            (false, Some(k)) if k <= err_fd => {
+                i += 1;
+                err_done = k == err_fd;
+                Some(k)
+            }
+            (false, _) => {
+                err_done = true;
+                Some(err_fd)
+            }
+            (true, Some(k)) => {
+                i += 1;
+                Some(k)
+            }
+            (true, None) => None,
+        };
+        let hi = match next {
+            Some(k) if (k as i64) < lo => continue,
+            Some(k) => k as i64 - 1,
+            None => u32::MAX as i64,
+        };
+        if hi >= lo && !close_range(lo as u32, hi as u32) {
+            return close_except_walk(keep, err_fd);
+        }
+        match next {
+            Some(k) => lo = k as i64 + 1,
+            None => return Ok(()),
+        }
     }
-    // SAFETY: NUL-terminated path.
+}
+
+/// `close_range(lo, hi, 0)`; false when the kernel lacks it.
+fn close_range(lo: u32, hi: u32) -> bool {
+    // SAFETY: plain system call with integer arguments; it only closes
+    // descriptors of this (unshared) table.
+    unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) == 0 }
+}
+
+/// Closes every descriptor >= 3 (what a process that will never exec keeps
+/// of the spawn: nothing).
+pub(crate) fn close_from_3() {
+    if !close_range(3, u32::MAX) {
+        let _ = close_except_walk(&[], -1);
+    }
+}
+
+/// The fallback of [`close_except`]: read `/proc/self/fd`, close what is
+/// not kept, and read again from the start until a pass closes nothing (as
+/// glibc's `closefrom` fallback does: closing while reading may skip
+/// entries).
+fn close_except_walk(keep: &[RawFd], err_fd: RawFd) -> Result<(), ChildFailure> {
+    // SAFETY: NUL-terminated absolute path.
     let dir = unsafe {
         libc::open(
             c"/proc/self/fd".as_ptr(),
@@ -281,6 +373,7 @@ fn cloexec_from_3() -> Result<(), ChildFailure> {
         return Err(ChildFailure::last(Step::CloseFds));
     }
     let mut buf = [0u8; 2048];
+    let mut closed_any = false;
     loop {
         // SAFETY: buf is a live buffer of the given length.
         let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
@@ -291,7 +384,13 @@ fn cloexec_from_3() -> Result<(), ChildFailure> {
             return Err(f);
         }
         if n == 0 {
-            break;
+            if !closed_any {
+                break;
+            }
+            closed_any = false;
+            // SAFETY: rewinds the directory opened above.
+            unsafe { libc::lseek(dir, 0, libc::SEEK_SET) };
+            continue;
         }
         let mut off = 0usize;
         while off + 19 < n as usize {
@@ -311,9 +410,15 @@ fn cloexec_from_3() -> Result<(), ChildFailure> {
                 fd = fd.saturating_mul(10).saturating_add((b - b'0') as i32);
                 digits += 1;
             }
-            if digits > 0 && fd >= 3 && fd != dir {
-                // SAFETY: fcntl on a descriptor number; a closed one gives EBADF.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            if digits > 0
+                && fd >= 3
+                && fd != dir
+                && fd != err_fd
+                && keep.binary_search(&fd).is_err()
+            {
+                // SAFETY: closes a descriptor number of our own table.
+                unsafe { libc::close(fd) };
+                closed_any = true;
             }
             if reclen == 0 {
                 break;
@@ -323,6 +428,35 @@ fn cloexec_from_3() -> Result<(), ChildFailure> {
     }
     // SAFETY: dir was opened above.
     unsafe { libc::close(dir) };
+    Ok(())
+}
+
+/// Closes a descriptor of the plan the child no longer needs.
+#[inline]
+fn close_fd(fd: RawFd) {
+    // SAFETY: a descriptor the parent opened for this child; closing our
+    // copy touches nothing else.
+    unsafe { libc::close(fd) };
+}
+
+/// Fails unless the working directory is reachable from the root: a cwd
+/// reached through a descriptor or mount outside the root reads as
+/// `(unreachable)/...` (runc's check against CVE-2024-21626). `getcwd(2)`
+/// into a stack buffer of PATH_MAX bytes (the kernel never returns more).
+fn check_cwd_inside_root() -> Result<(), ChildFailure> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is a live buffer of the given length.
+    let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if r < 0 {
+        return Err(ChildFailure::last_at(Step::Chdir, 1));
+    }
+    if buf[0] != b'/' {
+        return Err(ChildFailure {
+            step: Step::Chdir,
+            index: 1,
+            errno: libc::ENOENT,
+        });
+    }
     Ok(())
 }
 
@@ -355,8 +489,9 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
                 errno: if n == 0 { libc::EPIPE } else { sys::errno() },
             });
         }
+        close_fd(fd);
     }
-    // 0'. The cgroup namespace, now that the parent has moved us into our
+    // 0-. The cgroup namespace, now that the parent has moved us into our
     //     cgroup v1 directories.
     if plan.unshare_cgroup {
         // SAFETY: unshare(2) with a namespace flag touches no memory of ours.
@@ -364,11 +499,59 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             return Err(ChildFailure::last(Step::UnshareCgroup));
         }
     }
+    // 0'. Standard streams: sources are >= 3 (the parent made sure), so no
+    //     dup2 clobbers a later source; dup2 clears close-on-exec on the
+    //     copy. Before anything resolves a path: a replaced 0/1/2 of the
+    //     caller's is then out of reach too.
+    for (target, src) in plan.stdio.iter().enumerate() {
+        if *src >= 0 {
+            // SAFETY: both are valid descriptor numbers.
+            check(
+                unsafe { libc::dup2(*src, target as i32) } as libc::c_long,
+                Step::Stdio,
+            )?;
+        } else {
+            // Inherited: a close-on-exec descriptor there (the caller's
+            // 0/1/2 were closed and something else took the number, the
+            // crate's own included) would be gone at exec anyway; close it
+            // now so that nothing resolves a path through it before.
+            // SAFETY: fcntl/close on a descriptor number of our own table.
+            unsafe {
+                let flags = libc::fcntl(target as i32, libc::F_GETFD);
+                if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                    libc::close(target as i32);
+                }
+            }
+        }
+    }
+    // 0''. Nothing of the caller's stays reachable (CVE-2024-21626): close
+    //     every descriptor >= 3 but the error pipe and the plan's own, so
+    //     that no path resolved from here on (setns targets, /proc files,
+    //     mount sources and targets, the working directory, the program)
+    //     can go through /proc/self/fd/N to a directory the caller holds.
+    close_except(&plan.keep_fds, plan.err_fd)?;
     // 0a. Die with the parent, if asked (again after the ids change below,
     //    which clears the setting).
     if let Some((sig, parent)) = plan.pdeathsig {
         set_pdeathsig(sig, parent)?;
     }
+    // 0a'. Our own procfs directory, for the /proc/self writes of steps 2
+    //     and 2b: opened while the mount namespace is still the caller's,
+    //     since after a join `/proc` is the container's (CVE-2025-52881).
+    let proc_self = if plan.time.is_some() || plan.oom_score_adj.is_some() {
+        let step = if plan.time.is_some() {
+            Step::TimeOffsets
+        } else {
+            Step::OomScoreAdj
+        };
+        Some(sys::mount_api::open_proc_self().map_err(|e| ChildFailure {
+            step,
+            index: 1,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })?)
+    } else {
+        None
+    };
     // 0b. Join existing namespaces (user first, mount last), then the
     //     target's root and working directory.
     for (i, (fd, nstype)) in plan.join.iter().enumerate() {
@@ -376,6 +559,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         if unsafe { libc::setns(*fd, *nstype) } != 0 {
             return Err(ChildFailure::last_at(Step::Setns, i as u32));
         }
+        close_fd(*fd);
     }
     if let Some((root, cwd)) = plan.join_root {
         // SAFETY: fchdir/chroot/fchdir on descriptors the parent opened.
@@ -387,6 +571,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
                 return Err(ChildFailure::last(Step::Chdir));
             }
         }
+        close_fd(root);
+        close_fd(cwd);
+    }
+    if let Some(fd) = plan.join_fork {
+        fork_into_joined_pid_ns(fd)?;
     }
     // 2. Time namespace: unshare now, offsets before the first process runs
     //    in it; execve moves us in. Before any change of ids: a change of
@@ -398,12 +587,14 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             unsafe { libc::unshare(libc::CLONE_NEWTIME) } as libc::c_long,
             Step::UnshareTime,
         )?;
-        if !offsets.is_empty() {
-            sys::write_file_raw(TIMENS_OFFSETS, offsets).map_err(|errno| ChildFailure {
-                step: Step::TimeOffsets,
-                index: 0,
-                errno,
-            })?;
+        if let (false, Some(dir)) = (offsets.is_empty(), &proc_self) {
+            sys::mount_api::write_proc_file(dir.as_fd(), TIMENS_OFFSETS, offsets).map_err(
+                |errno| ChildFailure {
+                    step: Step::TimeOffsets,
+                    index: 0,
+                    errno,
+                },
+            )?;
         }
         // Enter it now: kernels before the exec-time switch (6.1 does not
         // have it) would exec the program outside it, silently without the
@@ -412,7 +603,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         // SAFETY: open/setns/close on a NUL-terminated path and the
         // descriptor just opened.
         unsafe {
-            let fd = libc::open(TIME_FOR_CHILDREN.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let fd = libc::openat(
+                proc_self.as_ref().map_or(libc::AT_FDCWD, |d| d.as_raw_fd()),
+                TIME_FOR_CHILDREN.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
             if fd < 0 {
                 return Err(ChildFailure::last_at(Step::UnshareTime, 1));
             }
@@ -425,13 +620,16 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
     }
     // 2b. The OOM score, also before any change of ids (same reason).
-    if let Some(v) = &plan.oom_score_adj {
-        sys::write_file_raw(c"/proc/self/oom_score_adj", v).map_err(|errno| ChildFailure {
-            step: Step::OomScoreAdj,
-            index: 0,
-            errno,
+    if let (Some(v), Some(dir)) = (&plan.oom_score_adj, &proc_self) {
+        sys::mount_api::write_proc_file(dir.as_fd(), c"oom_score_adj", v).map_err(|errno| {
+            ChildFailure {
+                step: Step::OomScoreAdj,
+                index: 0,
+                errno,
+            }
         })?;
     }
+    drop(proc_self);
     // 3. Root inside the new user namespace, for the privileged steps below.
     if plan.become_root {
         set_ids(0, 0, false)?;
@@ -479,8 +677,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     }
     if let Some((sig, parent)) = plan.pdeathsig {
         set_pdeathsig(sig, parent)?;
+        close_fd(parent);
     }
-    // 9. Working directory.
+    // 9. Working directory, which must lie inside the root (a path through
+    //    a descriptor or a mount can leave it).
     if let Some(cwd) = &plan.cwd {
         // SAFETY: NUL-terminated path.
         check(
@@ -488,26 +688,16 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::Chdir,
         )?;
     }
+    if plan.cwd.is_some() || plan.join_root.is_some() {
+        check_cwd_inside_root()?;
+    }
     // 9b. A minimal init as PID 1: forks the program and never returns here.
     if plan.init {
-        init::run(plan.err_fd)?;
+        init::run()?;
     }
-    // 10. Standard streams. Sources are >= 3 (the parent made sure), so no
-    //    dup2 clobbers a later source; dup2 clears close-on-exec on the copy.
-    for (target, src) in plan.stdio.iter().enumerate() {
-        if *src >= 0 {
-            // SAFETY: both are valid descriptor numbers.
-            check(
-                unsafe { libc::dup2(*src, target as i32) } as libc::c_long,
-                Step::Stdio,
-            )?;
-        }
-    }
-    // 11. Descriptors: nothing but stdio and the passed ones reaches the
-    //     program.
-    if plan.close_fds {
-        cloexec_from_3()?;
-    }
+    // 11. Descriptors: the passed ones, above every target (so no dup2
+    //     clobbers a later source or the error pipe). Everything else the
+    //     parent left is closed already or close-on-exec.
     for (i, (src, target)) in plan.pass_fds.iter().enumerate() {
         // SAFETY: valid descriptor numbers; dup2 clears close-on-exec.
         if unsafe { libc::dup2(*src, *target) } < 0 {
@@ -515,7 +705,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
     }
     // 12. Signals: default dispositions, empty mask.
-    reset_signals(plan.reset_handlers)?;
+    reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;
     // 13. No new privileges (after this, setuid binaries do not elevate).
     if plan.no_new_privs {
         // SAFETY: prctl with integer arguments.
@@ -531,6 +721,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) },
             Step::Landlock,
         )?;
+        close_fd(fd);
     }
     // 13c. Seccomp: last, so that the filter sees only the program.
     if let Some(prog) = &plan.seccomp {
@@ -608,7 +799,7 @@ mod init {
 
     /// Returns Ok(()) in the forked program (which goes on to exec); in
     /// PID 1, never returns.
-    pub(super) fn run(err_fd: RawFd) -> Result<(), ChildFailure> {
+    pub(super) fn run() -> Result<(), ChildFailure> {
         // SAFETY: signal-mask and sigaction calls on zeroed (valid) structs;
         // raw clone with fork semantics; waitpid/kill/sigwaitinfo/_exit.
         // All async-signal-safe.
@@ -649,8 +840,10 @@ mod init {
             }
             let main = main as libc::pid_t;
             // Only the program reports on the error pipe from now on; the
-            // parent sees EOF once it has exec'd.
-            libc::close(err_fd);
+            // parent sees EOF once it has exec'd. PID 1 never execs: it
+            // keeps no descriptor >= 3 (the error pipe, passed sources, a
+            // Landlock ruleset).
+            close_from_3();
             loop {
                 let mut info: libc::siginfo_t = std::mem::zeroed();
                 let sig = libc::sigwaitinfo(&all, &mut info);
@@ -683,24 +876,69 @@ mod init {
     }
 }
 
-fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
+/// Signals the kernel knows (`_NSIG`): 1..=64.
+const KERNEL_NSIG: i32 = 64;
+
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` (handler, flags,
+/// restorer, mask); all zero is `SIG_DFL` with no flags and an empty mask.
+#[repr(C)]
+#[derive(Default)]
+struct KSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `rt_sigaction(2)` as a raw system call (async-signal-safe).
+fn rt_sigaction(sig: i32, new: Option<&KSigaction>, old: Option<&mut KSigaction>) -> libc::c_long {
+    // SAFETY: the pointers are null or point to live structs of the size
+    // passed (8 bytes of mask).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new.map_or(std::ptr::null(), |n| n as *const KSigaction),
+            old.map_or(std::ptr::null_mut(), |o| o as *mut KSigaction),
+            8usize,
+        )
+    }
+}
+
+/// Step 12, the one rule for every shape (clone3, the vfork shape, the
+/// legacy clone, an init's program): the program starts with every
+/// signal's default disposition and an empty mask, like a process of a
+/// fresh system. Handlers are reset by `CLONE_CLEAR_SIGHAND` (clone3) or
+/// here (`all_handlers`, the legacy clone); ignored signals (`SIG_IGN`
+/// survives both the flag and exec) are reset here too unless
+/// `keep_ignored` (the builder's opt-out); `SIGPIPE` is always reset (Rust
+/// programs ignore it). Signals 1..=64 (the kernel's `_NSIG`, glibc's
+/// reserved 32 and 33 included) except SIGKILL and SIGSTOP.
+fn reset_signals(all_handlers: bool, keep_ignored: bool) -> Result<(), ChildFailure> {
     // SAFETY: sigaction/sigprocmask on a zeroed (valid) sigaction and sigset;
     // all async-signal-safe.
     unsafe {
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut dfl.sa_mask);
-        if all_handlers {
-            for sig in 1..libc::SIGRTMAX() {
+        if all_handlers || !keep_ignored {
+            // The raw system call: glibc's sigaction refuses 32 and 33 (its
+            // own), which a caller's parent may have left ignored.
+            for sig in 1..=KERNEL_NSIG {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                    && old.sa_sigaction != libc::SIG_DFL
-                    && old.sa_sigaction != libc::SIG_IGN
-                {
-                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                let mut old = KSigaction::default();
+                if rt_sigaction(sig, None, Some(&mut old)) != 0 {
+                    continue;
+                }
+                let reset = match old.handler {
+                    libc::SIG_DFL => false,
+                    libc::SIG_IGN => !keep_ignored,
+                    _ => all_handlers,
+                };
+                if reset && rt_sigaction(sig, Some(&KSigaction::default()), None) != 0 {
+                    return Err(ChildFailure::last_at(Step::Signals, sig as u32));
                 }
             }
         }
@@ -715,4 +953,83 @@ fn reset_signals(all_handlers: bool) -> Result<(), ChildFailure> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    /// Runs `close` in a forked child and returns the descriptors >= 3 left
+    /// open there (below 256), or None when it failed. The child reports
+    /// through shared memory (a pipe would be closed too).
+    fn left_open(
+        close: fn(&[RawFd], RawFd) -> Result<(), ChildFailure>,
+        keep: &[RawFd],
+        err: RawFd,
+    ) -> Option<Vec<RawFd>> {
+        // SAFETY: a fresh shared anonymous mapping of 4 KiB, unmapped
+        // below; the forked child makes only async-signal-safe calls
+        // (close, fcntl, _exit) and writes only into the mapping.
+        unsafe {
+            let m = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(m, libc::MAP_FAILED);
+            let bits = std::slice::from_raw_parts_mut(m as *mut u8, 33);
+            let pid = libc::fork();
+            assert!(pid >= 0);
+            if pid == 0 {
+                let ok = close(keep, err).is_ok();
+                for fd in 3..256 {
+                    if libc::fcntl(fd, libc::F_GETFD) >= 0 {
+                        bits[(fd / 8) as usize] |= 1 << (fd % 8);
+                    }
+                }
+                bits[32] = ok as u8;
+                libc::_exit(0);
+            }
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, 0);
+            let r = (bits[32] == 1).then(|| {
+                (3..256)
+                    .filter(|fd| bits[(fd / 8) as usize] & (1 << (fd % 8)) != 0)
+                    .collect()
+            });
+            libc::munmap(m, 4096);
+            r
+        }
+    }
+
+    #[test]
+    fn only_the_kept_descriptors_and_the_error_pipe_stay() {
+        let fds: Vec<OwnedFd> = (0..8)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect();
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        // err_fd before, between, after and equal to kept ones.
+        for (keep, err) in [
+            (vec![raw[2], raw[5]], raw[0]),
+            (vec![raw[1], raw[6]], raw[3]),
+            (vec![raw[0], raw[4]], raw[7]),
+            (vec![raw[3]], raw[3]),
+            (vec![], raw[1]),
+        ] {
+            let mut want: Vec<RawFd> = keep.iter().copied().chain([err]).collect();
+            want.sort_unstable();
+            want.dedup();
+            for close in [close_except, close_except_walk] {
+                assert_eq!(
+                    left_open(close, &keep, err),
+                    Some(want.clone()),
+                    "{keep:?} {err}"
+                );
+            }
+        }
+    }
 }

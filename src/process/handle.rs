@@ -154,12 +154,28 @@ impl Child {
 
     /// Waits for the child to exit and returns its status. Closes the
     /// child's stdin first (so a program reading it sees EOF).
+    ///
+    /// # Reaped elsewhere
+    ///
+    /// When the caller sets `SIGCHLD` to `SIG_IGN` (the kernel then reaps
+    /// children at once) or another part of the program reaps with
+    /// `waitpid(-1)`, `waitid` on the pidfd finds nothing (`ECHILD`). The
+    /// status is then taken from the pidfd with `PIDFD_GET_INFO` and
+    /// `PIDFD_INFO_EXIT` (Linux 6.15), which keeps it after the reap. On
+    /// older kernels it is lost: `wait` returns the `ECHILD` error (and
+    /// [`wait_with_output`](Self::wait_with_output) returns that error too,
+    /// after reading the output).
+    ///
+    /// # Errors
+    ///
+    /// The `waitid(2)` error, `ECHILD` as above, or removing the container's
+    /// cgroup failed.
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         if let Some(s) = self.status {
             return Ok(s);
         }
-        let raw = sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::empty())?
+        let raw = reap(self.pidfd.as_fd(), true)?
             .ok_or_else(|| io::Error::other("waitid returned no status"))?;
         let s = ExitStatus::from_raw(raw);
         self.status = Some(s);
@@ -172,7 +188,7 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        match sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::NOHANG)? {
+        match reap(self.pidfd.as_fd(), false)? {
             Some(raw) => {
                 let s = ExitStatus::from_raw(raw);
                 self.status = Some(s);
@@ -204,6 +220,56 @@ impl Drop for Child {
             let _ = sys::pidfd_wait(self.pidfd.as_fd(), WaitFlags::empty());
         }
         let _ = self.finish();
+    }
+}
+
+/// The wait status of the process behind `pidfd` once it has exited
+/// (`None`: still running, with `block` false). `waitid(P_PIDFD)` first;
+/// when the process was reaped elsewhere (`ECHILD`), waits for the pidfd to
+/// report the exit (`poll`) and reads the status the kernel kept
+/// (`PIDFD_GET_INFO`, Linux 6.15); the `ECHILD` error stands on kernels
+/// without it.
+pub(crate) fn reap(pidfd: BorrowedFd<'_>, block: bool) -> io::Result<Option<i32>> {
+    let flags = if block {
+        WaitFlags::empty()
+    } else {
+        WaitFlags::NOHANG
+    };
+    let echild = match sys::pidfd_wait(pidfd, flags) {
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => e,
+        r => return r,
+    };
+    // The exit information is stored when the reaper releases the process,
+    // just after the pidfd turns readable: a reap by another thread's
+    // waitpid(-1) may still be under way. A bounded number of short waits.
+    let mut tries = 0;
+    loop {
+        let mut p = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd on the stack.
+        let r = unsafe { libc::poll(&mut p, 1, if block { -1 } else { 0 }) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        match sys::pidfd_exit_status(pidfd) {
+            Ok(Some(raw)) => return Ok(Some(raw)),
+            Ok(None) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(None) if !block => return Ok(None),
+            _ => return Err(echild),
+        }
     }
 }
 

@@ -74,8 +74,10 @@ pub(crate) fn step_hint(step: Step, errno: i32) -> Option<&'static str> {
         (Stdio, libc::EMFILE) => "RLIMIT_NOFILE is lower than a passed descriptor's number",
         (CloseFds, _) => "close_range and /proc/self/fd both failed (no /proc?)",
         (Signals, _) => "resetting the signal mask or dispositions failed",
-        (Chdir, libc::ENOENT | libc::ENOTDIR) => {
-            "the working directory does not exist inside the container's root"
+        (Chdir, libc::ENOENT) => "the working directory does not exist inside the container's root",
+        (Chdir, libc::ENOTDIR) => {
+            "the working directory, or a component of its path, is not a directory (a file or a \
+             symlink to one)"
         }
         (Chdir, libc::EACCES) => "the working directory is not searchable by the program's user",
         (Fork, libc::EAGAIN) => "the pids limit of the cgroup or RLIMIT_NPROC is reached",
@@ -126,6 +128,7 @@ mod tests {
             (TimeOffsets, libc::EACCES),
             (Hostname, libc::EINVAL),
             (Chdir, libc::ENOENT),
+            (Chdir, libc::ENOTDIR),
             (Chdir, libc::EACCES),
             (Seccomp, libc::EACCES),
             (Fork, libc::EAGAIN),

@@ -21,4 +21,4 @@ pub use stdio::Stdio;
 
 pub(crate) use child::{CapsPlan, ChildPlan, IdsPlan};
 pub(crate) use spawn::{spawn, IdMapsPlan, Prepared};
-pub(crate) use stdio::PreparedStdio;
+pub(crate) use stdio::{lift_fd, PreparedStdio};

@@ -37,6 +37,9 @@ pub(crate) struct Prepared {
     /// Enter this PID namespace on the spawning thread around the clone,
     /// then restore the second descriptor (the thread's pid_for_children).
     pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
+    /// The child joins a PID namespace itself (after a user namespace) and
+    /// forks the program: the spawn adopts that grandchild.
+    pub join_pid_in_child: bool,
     /// Descriptors the child uses that the parent closes after clone.
     pub keep: Vec<OwnedFd>,
     /// A set of pooled namespaces the child joins instead of creating those
@@ -124,6 +127,7 @@ fn vfork_applies(p: &Prepared) -> bool {
         && sys::HAS_CLONE3_ON_STACK
         && !p.force_legacy
         && p.join_pid_ns.is_none()
+        && !p.join_pid_in_child
         && !p.plan.init
         && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
         && !p.plan.time.as_ref().is_some_and(|t| !t.is_empty())
@@ -153,6 +157,21 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     let _pidns = match &p.join_pid_ns {
         Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
         None => None,
+    };
+    // The child forks the program into the joined PID namespace and tells
+    // us its pid here.
+    let report = if p.join_pid_in_child {
+        let (r, w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
+        // Above every dup2 target, and kept by the child's first close.
+        let w = super::lift_fd(w, p.plan.fd_floor)
+            .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        let raw = w.as_raw_fd();
+        p.plan.join_fork = Some(raw);
+        let at = p.plan.keep_fds.partition_point(|f| *f < raw);
+        p.plan.keep_fds.insert(at, raw);
+        Some((r, w))
+    } else {
+        None
     };
     let mut result = Err(io::Error::from_raw_os_error(libc::ENOSYS));
     if !p.force_legacy {
@@ -187,10 +206,7 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     // EPERM): the legacy clone(2) gives the same result, except it cannot
     // start the child in a cgroup, so never fall back silently then.
     let fallback = match &result {
-        Err(e) => {
-            matches!(e.raw_os_error(), Some(libc::ENOSYS))
-                || (e.raw_os_error() == Some(libc::EPERM) && !p.force_legacy)
-        }
+        Err(e) => clone3_missing(e) && !p.force_legacy,
         Ok(_) => false,
     };
     if fallback || p.force_legacy {
@@ -214,6 +230,13 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
         Ok(pid) => {
             // SAFETY: CLONE_PIDFD stored a new descriptor owned by us.
             let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            let (pid, pidfd) = match report {
+                Some((r, w)) => {
+                    drop(w);
+                    adopt_grandchild(pid, pidfd, r)?
+                }
+                None => (pid, pidfd),
+            };
             Ok(Cloned {
                 pid,
                 pidfd,
@@ -226,18 +249,92 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     }
 }
 
+/// Whether a failed clone3 means clone3 itself is unusable: `ENOSYS`, or
+/// the `EPERM` of an old seccomp profile. The kernel's own `EPERM` (a
+/// namespace the caller may not create, a cgroup it may not enter) is told
+/// apart by asking clone3 again with an invalid size, which a filter
+/// refuses the same way and the kernel answers with `EINVAL`.
+fn clone3_missing(e: &io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(libc::ENOSYS) => true,
+        Some(libc::EPERM) => !crate::probe::clone3_usable(),
+        _ => false,
+    }
+}
+
+/// The child that joined a PID namespace itself has forked the program as
+/// our child (`CLONE_PARENT`) and exits: reads the program's pid from
+/// `report`, reaps the intermediate child and opens a pidfd of the program
+/// (our own unreaped child: its pid cannot be recycled meanwhile, unless
+/// `SIGCHLD` is ignored and it has already exited). When the intermediate
+/// failed before the fork (EOF without a pid), returns it as is: its
+/// failure is on the error pipe.
+fn adopt_grandchild(
+    pid: i32,
+    pidfd: OwnedFd,
+    report: OwnedFd,
+) -> Result<(i32, OwnedFd), SpawnError> {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reads into the unfilled tail of a live buffer.
+        let n = unsafe {
+            libc::read(
+                report.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    // The intermediate exits right after the report (or after a failure).
+    let _ = sys::pidfd_wait(pidfd.as_fd(), sys::WaitFlags::empty());
+    if got < buf.len() {
+        return Ok((pid, pidfd));
+    }
+    let program = i32::from_ne_bytes(buf);
+    let fd = sys::pidfd_open(program).map_err(|e| {
+        // SAFETY: kill(2) and waitpid(2) of our own child (CLONE_PARENT),
+        // not yet reaped.
+        unsafe {
+            libc::kill(program, libc::SIGKILL);
+            libc::waitpid(program, std::ptr::null_mut(), 0);
+        }
+        SpawnError::setup("pidfd_open of the program forked into the PID namespace", e)
+    })?;
+    Ok((program, fd))
+}
+
 /// The error of a failed clone: `Unsupported` naming the namespace kind
 /// when the host cannot create it (absent kind, a `max_*_namespaces` of 0,
-/// unprivileged user namespaces disabled; probed only now, on failure),
-/// otherwise `Setup` with a hint.
+/// unprivileged user namespaces disabled), `NamespaceLimit` for `ENOSPC`,
+/// otherwise `Setup` with a hint. The host is probed now, on failure, not
+/// from the cache: the limits are per user namespace and change while a
+/// process runs.
 fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError {
     let errno = source.raw_os_error().unwrap_or(0);
-    if matches!(
-        errno,
-        libc::EINVAL | libc::ENOSPC | libc::EPERM | libc::ENOSYS | libc::EUSERS
-    ) {
-        let host = crate::probe::host();
-        for k in p.namespaces.kinds() {
+    // The kinds this clone created (pooled ones are joined, not made).
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    let created = p.namespaces - pooled;
+    let kinds: Vec<_> = created.kinds().collect();
+    let pid_nesting = errno == libc::ENOSPC
+        && created.contains(Namespaces::PID)
+        && pid_namespace_level().is_some_and(|l| l >= MAX_PID_NS_LEVEL);
+    if !kinds.is_empty()
+        && !pid_nesting
+        && matches!(
+            errno,
+            libc::EINVAL | libc::ENOSPC | libc::EPERM | libc::ENOSYS | libc::EUSERS
+        )
+    {
+        let host = crate::probe::host_now();
+        for &k in &kinds {
             if let Some(reason) = host.why_not(k) {
                 return SpawnError::Unsupported {
                     feature: k.feature_name(),
@@ -245,15 +342,72 @@ fn clone_error(p: &Prepared, op: &'static str, source: io::Error) -> SpawnError 
                 };
             }
         }
+        if errno == libc::ENOSPC {
+            return SpawnError::NamespaceLimit {
+                limits: kinds
+                    .iter()
+                    .map(|&k| (k, host.namespace_limit(k)))
+                    .collect(),
+            };
+        }
     }
-    let hint = namespace::create_hint(p.namespaces, errno).or_else(|| {
-        (errno == libc::EBUSY && p.cgroup_fd.is_some()).then(|| {
+    let mut hints: Vec<String> = Vec::new();
+    if pid_nesting {
+        hints.push(format!(
+            "PID namespaces nest at most {MAX_PID_NS_LEVEL} levels deep below the initial one, \
+             and this process is at that depth"
+        ));
+    } else if !kinds.is_empty() {
+        hints.extend(namespace::create_hint(created, errno));
+    }
+    if p.cgroup_fd.is_some() {
+        hints.extend(cgroup_hint(errno).map(str::to_string));
+    }
+    if errno == libc::EAGAIN {
+        hints.push(
+            "a process limit is reached: RLIMIT_NPROC of the caller's real uid (it counts every \
+             process and thread of that uid on the host; root and holders of \
+             CAP_SYS_RESOURCE or CAP_SYS_ADMIN are exempt), the pids.max of the target cgroup \
+             or an ancestor, or /proc/sys/kernel/threads-max or pid_max"
+                .to_string(),
+        );
+    }
+    let hint = (!hints.is_empty()).then(|| hints.join("; or "));
+    SpawnError::Setup { op, source, hint }
+}
+
+/// `MAX_PID_NS_LEVEL` of the kernel: a new PID namespace below this level
+/// fails with `ENOSPC`.
+const MAX_PID_NS_LEVEL: usize = 32;
+
+/// The nesting level of our PID namespace (0: the initial one), from the
+/// number of ids on the `NSpid:` line of `/proc/self/status`.
+fn pid_namespace_level() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    line.split_whitespace().count().checked_sub(1)
+}
+
+/// Why `clone3(CLONE_INTO_CGROUP)` failed with this errno, when known.
+fn cgroup_hint(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::EACCES | libc::EPERM => {
+            "CLONE_INTO_CGROUP moves the child as a write to cgroup.procs would, with the \
+             caller's credentials: it needs write access to the target cgroup's cgroup.procs \
+             and to the cgroup.procs of the common ancestor of the caller's own cgroup and the \
+             target (a delegated subtree works only when the caller already runs inside it)"
+        }
+        libc::EBUSY => {
             "CLONE_INTO_CGROUP into a cgroup that has controllers enabled in its \
              cgroup.subtree_control (the no-internal-processes rule)"
-                .to_string()
-        })
-    });
-    SpawnError::Setup { op, source, hint }
+        }
+        libc::ENOENT => {
+            "the caller's or the target cgroup is outside the caller's cgroup namespace \
+             (nsdelegate), or the target was removed"
+        }
+        libc::EOPNOTSUPP => "the target is a threaded cgroup, not a domain one",
+        _ => return None,
+    })
 }
 
 /// A new time namespace without offsets: clone3 creates it (the child is in
@@ -384,7 +538,7 @@ fn clone_vfork(
             signals: if waits_for_maps { block.take() } else { None },
             vfork_shape: true,
         })),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(None),
+        Err(e) if clone3_missing(&e) => Ok(None),
         Err(source) => Err(clone_error(p, "clone3 (vfork shape)", source)),
     }
 }
@@ -408,11 +562,41 @@ const MAP_HINT: &str =
     root or newuidmap/newgidmap), and gid_map then needs setgroups=deny first; every outside \
     id must be mapped in the parent's user namespace";
 
+const NON_DUMPABLE_MAP_HINT: &str =
+    "this process is not dumpable (it changed its uid or gid, e.g. dropped privileges, or \
+    started set-user-ID), and so neither is the child it cloned: the child's /proc files, \
+    uid_map and gid_map among them, belong to root; spawn before dropping privileges, or \
+    make the process dumpable again with prctl(PR_SET_DUMPABLE, 1) if nothing in its memory \
+    must stay hidden from other processes of its uid";
+
+const MAP_EACCES_HINT: &str =
+    "the child's uid_map/gid_map could not be opened for writing: they belong to the child's \
+    owner, and only root or the same uid may write them (an LSM may also refuse)";
+
+/// The hint of a failed write to the child's id map files.
+fn id_map_hint(errno: Option<i32>) -> Option<String> {
+    match errno? {
+        libc::EINVAL | libc::EPERM => Some(MAP_HINT.to_string()),
+        libc::EACCES => {
+            // SAFETY: PR_GET_DUMPABLE takes no pointer and has no side effect.
+            let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+            Some(
+                if dumpable == 1 {
+                    MAP_EACCES_HINT
+                } else {
+                    NON_DUMPABLE_MAP_HINT
+                }
+                .to_string(),
+            )
+        }
+        _ => None,
+    }
+}
+
 fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
     let fail = |op: &'static str, source: io::Error| SpawnError::Setup {
         op,
-        hint: matches!(source.raw_os_error(), Some(libc::EINVAL | libc::EPERM))
-            .then(|| MAP_HINT.to_string()),
+        hint: id_map_hint(source.raw_os_error()),
         source,
     };
     write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?;
@@ -484,6 +668,13 @@ fn spawn_inner(
     cgroup: Option<&crate::cgroup::Cgroup>,
 ) -> Result<Child, SpawnError> {
     let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
+    // The error pipe stays above every dup2 target of the child (0, 1, 2,
+    // the pass_fd targets): a dup2 onto it would turn a failed step into an
+    // EOF, a success. The id-map pipe needs no move: the child closes both
+    // ends before its first dup2.
+    debug_assert!(p.plan.keep_fds.iter().all(|f| *f >= p.plan.fd_floor));
+    let err_w = super::lift_fd(err_w, p.plan.fd_floor)
+        .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
     // cgroup v1 directories cannot be entered at clone: the child waits on
     // the sync pipe (as for id maps) until the parent has moved it in.
     let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
@@ -540,6 +731,20 @@ fn spawn_inner(
     }
 
     match read_report(err_r.as_fd()) {
+        Ok(None) if guard._stack.is_some() && shares_our_memory(pid) => {
+            // EOF while the child still runs on our memory: it has not
+            // exec'd (nothing but exec or exit closes its error pipe; this
+            // is a defence against a bug). Kill and reap it before its
+            // stack and plan go.
+            drop(guard);
+            return Err(SpawnError::setup(
+                "reading the child's error pipe",
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the error pipe closed before the child exec'd",
+                ),
+            ));
+        }
         Ok(None) => {}
         Ok(Some(f)) => {
             // The child has _exit'ed (or will): reap it through the guard.
@@ -558,6 +763,17 @@ fn spawn_inner(
     let mut child = Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr);
     child.set_vfork_shape(vfork_shape);
     Ok(child)
+}
+
+/// Whether process `pid` still shares this process's memory (`kcmp(2)`
+/// `KCMP_VM`): a child of the vfork shape that has exec'd or exited does
+/// not. An error (no `kcmp` in this kernel, EPERM) reads as "no": the error
+/// pipe's EOF is then trusted, which the child's construction guarantees.
+fn shares_our_memory(pid: i32) -> bool {
+    const KCMP_VM: libc::c_int = 1;
+    // SAFETY: kcmp with integer arguments only compares kernel objects.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, libc::getpid(), pid, KCMP_VM, 0usize, 0usize) };
+    r == 0
 }
 
 fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
@@ -599,7 +815,12 @@ fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
             plan.cwd
                 .as_ref()
                 .map(|c| format!("directory {}", c.to_string_lossy())),
-            None,
+            (f.index == 1 && f.errno == libc::ENOENT).then(|| {
+                "the working directory lies outside the container's root (reached through \
+                 /proc/self/fd, /proc/self/cwd or a mount of the host), or was removed: \
+                 refused, as runc does against CVE-2024-21626"
+                    .to_string()
+            }),
         ),
         Step::Loopback => (Some("lo".into()), None),
         Step::OomScoreAdj => (

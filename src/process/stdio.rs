@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// What a standard stream of the container's program is connected to.
 ///
@@ -57,18 +57,20 @@ pub(crate) struct PreparedStdio {
 
 pub(crate) use crate::sys::pipe_cloexec;
 
-/// Moves a descriptor to a number >= 3 (close-on-exec), so that dup2 onto
-/// 0, 1 and 2 in the child can never clobber a source it still needs.
-fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
+/// Moves a descriptor to a number >= `floor` (close-on-exec), as glibc's
+/// `posix_spawn` does with its own: the child dup2s onto 0, 1, 2 and the
+/// `pass_fd` targets, and must never clobber a descriptor it still needs.
+/// No system call when it is there already.
+pub(crate) fn lift_fd(fd: OwnedFd, floor: RawFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= floor {
         return Ok(fd);
     }
     // SAFETY: F_DUPFD_CLOEXEC on a live descriptor returns a new one.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: new descriptor owned by nobody else.
+    // SAFETY: new descriptor owned by nobody else; the old one closes on drop.
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
@@ -108,7 +110,7 @@ impl Stdio {
             },
         };
         Ok(PreparedStdio {
-            child: p.child.map(above_stdio).transpose()?,
+            child: p.child.map(|f| lift_fd(f, 3)).transpose()?,
             parent: p.parent,
         })
     }

@@ -12,7 +12,11 @@ pub mod pidfd;
 pub use clone3::{
     clone3, clone3_on_stack, clone_legacy, CloneArgs, CloneFlags, HAS_CLONE3_ON_STACK,
 };
-pub use pidfd::{pidfd_namespace, pidfd_open, pidfd_send_signal, pidfd_wait, WaitFlags};
+pub(crate) use pidfd::pidfd_exited;
+pub use pidfd::{
+    pidfd_exit_status, pidfd_namespace, pidfd_open, pidfd_open_thread, pidfd_send_signal,
+    pidfd_wait, WaitFlags,
+};
 
 use std::ffi::CStr;
 use std::io;

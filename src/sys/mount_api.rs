@@ -86,6 +86,15 @@ fn raw(dirfd: Option<BorrowedFd<'_>>) -> RawFd {
 /// the whole lookup: `..` and absolute symlinks cannot leave it. Linux 5.6.
 /// `dirfd` `None` means `AT_FDCWD`.
 ///
+/// With `RESOLVE_IN_ROOT` or `RESOLVE_BENEATH` the kernel answers `EAGAIN`
+/// when a rename or mount elsewhere on the system raced the lookup; the call
+/// is then retried (at most 64 times) before `EAGAIN` is returned.
+///
+/// # Errors
+/// The `openat2(2)` errno as an [`io::Error`], e.g. `ENOENT`, `ELOOP` (a
+/// symlink or magic link the `resolve` flags forbid), `EXDEV` (the path
+/// leaves `dirfd`), `ENOSYS` (Linux before 5.6).
+///
 /// # References
 /// - [`openat2(2)`](https://man7.org/linux/man-pages/man2/openat2.2.html)
 pub fn openat2(
@@ -99,17 +108,27 @@ pub fn openat2(
         mode: 0,
         resolve,
     };
-    // SAFETY: path is NUL-terminated, `how` is a live struct of the size we pass.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            raw(dirfd),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    fd_result(r)
+    let mut tries = 0;
+    loop {
+        // SAFETY: path is NUL-terminated, `how` is a live struct of the size
+        // we pass.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                raw(dirfd),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        // EAGAIN: a concurrent rename or mount invalidated a scoped lookup
+        // (RESOLVE_IN_ROOT/BENEATH); the kernel asks the caller to retry.
+        if r < 0 && crate::sys::errno() == libc::EAGAIN && tries < 64 {
+            tries += 1;
+            continue;
+        }
+        return fd_result(r);
+    }
 }
 
 /// `open_tree(dirfd, path, flags | OPEN_TREE_CLOEXEC)`: with
@@ -293,4 +312,67 @@ pub fn umount2(target: &CStr, flags: i32) -> io::Result<()> {
     // SAFETY: target NUL-terminated.
     let r = unsafe { libc::umount2(target.as_ptr(), flags) };
     unit_result(r as libc::c_long)
+}
+
+/// `f_type` of a procfs superblock (`statfs(2)`).
+pub const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+
+/// Whether `fd` lies on a procfs (`fstatfs(2)` `f_type`).
+fn is_procfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero statfs is a valid value to be overwritten.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is live, st a valid out pointer.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as libc::c_long == PROC_SUPER_MAGIC)
+}
+
+/// `openat2(AT_FDCWD, "/proc/self", O_PATH | O_DIRECTORY)`, checked to be
+/// on a procfs (`EXDEV` otherwise): the calling process's own procfs
+/// directory, for writes that must reach it after the process has entered
+/// another mount namespace or root, whose `/proc` may be anything (runc
+/// CVE-2025-52881). Open it while the mount namespace is still the caller's.
+///
+/// # Errors
+/// The `openat2`/`fstatfs` errno; `EXDEV` when `/proc` is not a procfs.
+///
+/// # References
+/// - [`proc_pid(5)`](https://man7.org/linux/man-pages/man5/proc_pid.5.html)
+pub fn open_proc_self() -> io::Result<OwnedFd> {
+    use std::os::fd::AsFd;
+    let fd = openat2(None, c"/proc/self", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    if !is_procfs(fd.as_fd())? {
+        return Err(io::Error::from_raw_os_error(libc::EXDEV));
+    }
+    Ok(fd)
+}
+
+/// Writes `data` to the procfs file `name` beneath the procfs directory
+/// `dir` (from [`open_proc_self`]): looked up with `openat2(RESOLVE_BENEATH
+/// | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`, so no symlink and no mount
+/// (a bind over the file) can redirect it, and checked to be on a procfs.
+/// No allocation: callable in the child.
+///
+/// # Errors
+/// The errno of `openat2`, `fstatfs` or `write`; `EXDEV` when the file is
+/// not on a procfs.
+///
+/// # References
+/// - [`openat2(2)`](https://man7.org/linux/man-pages/man2/openat2.2.html)
+pub fn write_proc_file(dir: BorrowedFd<'_>, name: &CStr, data: &[u8]) -> Result<(), i32> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    let fd = openat2(
+        Some(dir),
+        name,
+        libc::O_WRONLY,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV,
+    )
+    .map_err(errno)?;
+    if !is_procfs(fd.as_fd()).map_err(errno)? {
+        return Err(libc::EXDEV);
+    }
+    super::write_all_fd(fd.as_raw_fd(), data)
 }

@@ -126,3 +126,106 @@ pub fn pidfd_namespace(pidfd: BorrowedFd<'_>, kind: PidfdNs) -> io::Result<Owned
     // SAFETY: the kernel returned a new descriptor (O_CLOEXEC) nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
+
+/// `pidfd_open(gettid(), PIDFD_THREAD)`: a pidfd (close-on-exec) of the
+/// calling **thread** (Linux 6.9; `EINVAL` before). `poll(2)` on it reports
+/// when that thread exits, which is when a `PR_SET_PDEATHSIG` of a child it
+/// cloned fires.
+///
+/// # References
+/// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+pub fn pidfd_open_thread() -> io::Result<OwnedFd> {
+    const PIDFD_THREAD: libc::c_long = libc::O_EXCL as libc::c_long;
+    // SAFETY: plain system calls with integer arguments.
+    let r = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD)
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// Whether the process (or thread, for a `PIDFD_THREAD` descriptor) behind
+/// `pidfd` has exited: `poll(2)` with a zero timeout, `POLLIN` meaning
+/// exited (a zombie counts), from any PID namespace. Any other answer of
+/// poll (an error, `POLLNVAL`) counts as exited: the conservative answer
+/// for a process that must not outlive another. Async-signal-safe, for use
+/// between clone and exec.
+pub(crate) fn pidfd_exited(pidfd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd on the stack; zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r < 0 && crate::sys::errno() == libc::EINTR {
+            continue;
+        }
+        return r != 0;
+    }
+}
+
+/// `struct pidfd_info` up to `exit_code` (`PIDFD_INFO_SIZE_VER0`, 64 bytes,
+/// `include/uapi/linux/pidfd.h` of Linux 6.15).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+}
+
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+/// `_IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info)` with the 64-byte size.
+const PIDFD_GET_INFO: u64 =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as u64) << 16) | (0xFF << 8) | 11;
+
+/// `ioctl(pidfd, PIDFD_GET_INFO)` with `PIDFD_INFO_EXIT` (Linux 6.15): the
+/// wait status of a process that has exited **and been reaped**, also when
+/// someone else reaped it (a `waitpid(-1)` elsewhere, or `SIGCHLD` set to
+/// `SIG_IGN`, which reaps at once). `Ok(None)`: the kernel has no exit
+/// information (yet) for it; `Err` with `ENOTTY`/`EINVAL`: a kernel before
+/// 6.13 (no `PIDFD_GET_INFO`); a 6.13/6.14 kernel answers without the
+/// `PIDFD_INFO_EXIT` bit, which is `Ok(None)` too.
+///
+/// # References
+/// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html),
+///   `include/uapi/linux/pidfd.h`
+pub fn pidfd_exit_status(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: the ioctl writes at most size_of::<PidfdInfo>() bytes (encoded
+    // in the request) into a live struct.
+    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((info.mask & PIDFD_INFO_EXIT != 0).then_some(info.exit_code))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pidfd_info_is_ver0() {
+        assert_eq!(std::mem::size_of::<super::PidfdInfo>(), 64);
+        assert_eq!(super::PIDFD_GET_INFO, 0xc040_ff0b);
+    }
+}

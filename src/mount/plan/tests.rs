@@ -742,3 +742,89 @@ fn no_root_private_namespace_and_chroot_mode() {
     assert_eq!(out, "inside\n");
     assert_eq!(mountinfo(), before);
 }
+
+#[test]
+fn overlay_hint_finds_mounts_below_the_layers() {
+    let fixed = OverlayData::Fixed(c"lowerdir=/l1:/l2,upperdir=/u/up,workdir=/u/wk".into());
+    assert_eq!(layer_paths(&fixed), ["/l1", "/l2", "/u/up", "/u/wk"]);
+    let eph = OverlayData::Ephemeral(vec![c"/img/a".into(), c"/img/b".into()]);
+    assert_eq!(layer_paths(&eph), ["/img/a", "/img/b"]);
+    let info = "1 0 8:1 / / rw - ext4 /dev/sda rw\n\
+                2 1 0:5 / /img/a rw - tmpfs t rw\n\
+                3 1 0:6 / /img/a/mnt rw - tmpfs t rw\n\
+                4 1 0:7 / /img/ab/x rw - tmpfs t rw\n\
+                5 1 0:8 / /u/up/deep/er rw - tmpfs t rw\n";
+    assert_eq!(mounts_below(info, &layer_paths(&eph)), ["/img/a/mnt"]);
+    assert_eq!(mounts_below(info, &layer_paths(&fixed)), ["/u/up/deep/er"]);
+}
+
+#[test]
+fn masks_are_anchored_on_the_mount_they_lie_under() {
+    let cfg = FsConfig {
+        root: Some(Rootfs::dir("/")),
+        mounts: vec![
+            Mount::bind("/tmp", "/data"),
+            Mount::tmpfs("/data/t").size(4096),
+            Mount::sysfs("/sys"),
+        ],
+        masked_paths: vec![
+            "/proc/keys".into(),
+            "/data/x/y".into(),
+            "/data/t/z".into(),
+            "/sys/firmware".into(),
+            "/etc/shadow".into(),
+            "/proc".into(),
+        ],
+        readonly_paths: vec!["/proc/sys".into()],
+        ..Default::default()
+    };
+    let plan = cfg
+        .plan(Namespaces::MOUNT | Namespaces::PID)
+        .unwrap()
+        .unwrap();
+    let got: Vec<Option<(usize, &str)>> = plan
+        .masked
+        .iter()
+        .chain(&plan.readonly_paths)
+        .map(|h| h.anchored.as_ref().map(|(s, r)| (*s, r.to_str().unwrap())))
+        .collect();
+    // proc gets slot 0, the bind 1, sysfs 2; the tmpfs (with options) is
+    // not kept, so paths under it are looked up in the root.
+    assert_eq!(
+        got,
+        [
+            Some((0, "keys")),
+            Some((1, "x/y")),
+            None,
+            Some((2, "firmware")),
+            None,
+            Some((0, ".")),
+            Some((0, "sys")),
+        ]
+    );
+    assert_eq!(plan.anchors.len(), 3);
+    assert_eq!(plan.proc_anchor, Some(0));
+    assert_eq!(plan.mounts[0].anchor, Some(1));
+    assert_eq!(plan.mounts[1].anchor, None);
+    assert_eq!(plan.mounts[2].anchor, Some(2));
+}
+
+#[test]
+fn masks_under_dev_are_anchored_on_the_dev_mount() {
+    for dev in [DevSpec::Minimal, DevSpec::Host] {
+        let cfg = FsConfig {
+            root: Some(Rootfs::dir("/")),
+            dev: Some(dev),
+            masked_paths: vec!["/dev/kmsg".into(), "/proc/keys".into()],
+            ..Default::default()
+        };
+        let plan = cfg.plan(Namespaces::MOUNT).unwrap().unwrap();
+        let got: Vec<_> = plan
+            .masked
+            .iter()
+            .map(|h| h.anchored.as_ref().map(|(s, r)| (*s, r.to_str().unwrap())))
+            .collect();
+        assert_eq!(got, [Some((0, "kmsg")), Some((1, "keys"))], "{dev:?}");
+        assert_eq!((plan.dev_anchor, plan.proc_anchor), (Some(0), Some(1)));
+    }
+}
