@@ -140,7 +140,19 @@ fn every_docker_row_maps_to_its_v1_file() {
         .pids_max(crate::cgroup::PidsLimit::Max);
     let w = writes(&r);
     let v: Vec<&str> = w.iter().map(|w| w.value.as_str()).collect();
-    assert_eq!(v, ["2597", "100000", "-1", "-1", "max"]);
+    assert_eq!(v, ["1024", "100000", "-1", "-1", "max"]);
+}
+
+#[test]
+fn weight_and_shares_round_trip() {
+    use super::writes::weight_to_shares;
+    use crate::cgroup::resources::shares_to_weight;
+    assert_eq!(weight_to_shares(100), 1024);
+    assert_eq!(weight_to_shares(1), 2);
+    assert_eq!(weight_to_shares(10_000), 262_144);
+    for w in [1, 2, 50, 100, 500, 1000, 5000, 9999, 10_000] {
+        assert_eq!(shares_to_weight(weight_to_shares(w)), w, "weight {w}");
+    }
 }
 
 #[allow(non_upper_case_globals)]

@@ -26,10 +26,27 @@ fn limit(v: MemoryLimit) -> String {
     }
 }
 
-/// `cpu.weight` (1..=10000) back to `cpu.shares` (2..=262144), the inverse
-/// of runc's linear map.
+/// `cpu.weight` (1..=10000) back to `cpu.shares` (2..=262144): the
+/// largest shares that [`shares_to_weight`] maps to at most `w`, so that
+/// the two conversions agree (100, the v2 default, gives 1024, the v1
+/// default).
+///
+/// [`shares_to_weight`]: super::super::resources::shares_to_weight
 pub(crate) fn weight_to_shares(w: u64) -> u64 {
-    2 + (w.clamp(1, 10_000) - 1) * 262_142 / 9_999
+    use super::super::resources::shares_to_weight;
+    let w = w.clamp(1, 10_000);
+    // shares_to_weight is monotonic: binary search for the last share
+    // count whose weight does not exceed w.
+    let (mut lo, mut hi) = (2u64, 262_144u64);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if shares_to_weight(mid) <= w {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 /// The v1 writes of `r` (no validation), in order: cpuset, cpu, blkio,
