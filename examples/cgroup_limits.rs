@@ -1,12 +1,15 @@
-//! Runs a command in a fresh cgroup under docker-style limits, started there
-//! directly with `CLONE_INTO_CGROUP`, and prints its stats (root; limits
-//! need a pure cgroup v2 host — `cargo xtask vm-test` boots one).
+//! Runs a command in a fresh cgroup under docker-style limits and prints its
+//! stats (root). On a pure cgroup v2 host the child starts in its cgroup
+//! with `CLONE_INTO_CGROUP`; on a hybrid or cgroup v1 host the limits are
+//! written in the v1 hierarchies and the child joins them (`cgroup.procs`)
+//! before its program runs. `--cgroup-backend v1|v2|hybrid` forces one.
 //!
 //! ```text
 //! cargo run --example cgroup_limits -- --memory 64m --cpus 0.5 --pids-limit 32 -- sh -c 'echo hi'
+//! cargo run --example cgroup_limits -- --memory 32m --oom-kill-disable true -- sh -c 'echo hi'
 //! ```
 
-use containment::cgroup::{CgroupSpec, Resources};
+use containment::cgroup::{Backend, CgroupSpec, Resources};
 use containment::{Container, Namespaces};
 use std::time::Duration;
 
@@ -20,18 +23,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     }
     let mut r = Resources::new();
+    let mut spec = CgroupSpec::new();
     for pair in flags.chunks(2) {
+        if pair[0] == "--cgroup-backend" {
+            spec = spec.backend(match pair[1].as_str() {
+                "v1" => Backend::V1,
+                "v2" => Backend::V2,
+                "hybrid" => Backend::Hybrid,
+                other => return Err(format!("unknown backend {other:?}").into()),
+            });
+            continue;
+        }
         r = r.docker_flag(&pair[0], &pair[1])?;
     }
-    println!("limits: {:?}", r.writes());
+    println!("limits: {r:?}");
     // Kept on exit so that its stats can be read after the program ends.
     let mut child = Container::builder()
         .namespaces(Namespaces::PID | Namespaces::MOUNT | Namespaces::CGROUP)
-        .cgroup(CgroupSpec::new().resources(r).remove_on_exit(false))
+        .cgroup(spec.resources(r).remove_on_exit(false))
         .command(&cmd[0], &cmd[1..])
         .spawn()?;
     let cg = child.take_cgroup().ok_or("no cgroup")?;
-    println!("cgroup {}", cg.path().display());
+    println!("cgroup {} ({:?})", cg.path().display(), cg.backend());
+    for c in ["memory", "cpu", "cpuset", "pids", "blkio", "freezer"] {
+        if let Some(p) = cg.v1_path(c) {
+            println!("  v1 {c}: {}", p.display());
+        }
+    }
     let status = child.wait()?;
     cg.wait_until_empty(Duration::from_secs(5))?;
     let s = cg.stats()?;

@@ -11,11 +11,12 @@
 //! The container gets new UTS, PID, mount and IPC namespaces, plus a network
 //! namespace with only `lo` (up) unless `--net host`; with `--rootfs` it
 //! `pivot_root`s into DIR with a fresh `/proc` and a minimal `/dev`. It
-//! always runs in a new cgroup v2 (`<cgroup2 mount>/containment-run-<id>`,
+//! always runs in a new cgroup (`<cgroup2 mount>/containment-run-<id>`,
 //! or under `--cgroup-parent`), entered with `clone3(CLONE_INTO_CGROUP)` and
-//! removed when the program ends; limits are applied there when given (a
-//! hybrid host whose cgroup2 mount has no controllers can only run without
-//! limits, and says so). Resource flags are parsed by
+//! removed when the program ends; limits are applied there when given. On a
+//! hybrid or cgroup v1 host the limits go into the same path in each v1
+//! hierarchy (`/sys/fs/cgroup/memory/containment-run-<id>` …), which the
+//! program joins before it starts. Resource flags are parsed by
 //! [`Resources::docker_flag`], so `--memory-swap`, `--cpuset-cpus`,
 //! `--cpu-shares`, `--oom-score-adj` … work as well, as `--flag VALUE` or
 //! `--flag=VALUE`.

@@ -105,6 +105,8 @@ struct JoinPlan {
     pid_ns: Option<(OwnedFd, OwnedFd)>,
     /// The target's cgroup v2 directory, when it differs from ours.
     cgroup_fd: Option<OwnedFd>,
+    /// The target's cgroup v1 directories that differ from ours.
+    cgroup_v1: crate::cgroup::v1::V1Dirs,
     become_root: bool,
     pidfd: Option<OwnedFd>,
     /// The PID namespace is in `fds` (joined by the child after the user
@@ -680,6 +682,10 @@ impl ContainerBuilder {
         }
         // Start in the target's cgroup v2 too (like `docker exec`).
         plan.cgroup_fd = target_cgroup_fd(pid);
+        // And its cgroup v1 directories (hybrid and v1 hosts).
+        if let Ok(h) = crate::cgroup::Hierarchy::detect() {
+            plan.cgroup_v1 = crate::cgroup::v1::of_process(&h, pid);
+        }
         // The /proc/<pid> files were opened for the process behind the pidfd.
         crate::sys::pidfd_send_signal(pidfd.as_fd(), 0).map_err(|e| SpawnError::Setup {
             op: "checking the process to join is alive",
@@ -1141,8 +1147,10 @@ impl ContainerBuilder {
             .and_then(|s| s.resources.child_oom_score_adj())
             .map(|v| v.get().to_string().into_bytes());
         let cgroup = self.cgroup.prepare()?;
-        let cgroup_fd = match cgroup.as_ref().map(|c| c.try_clone_fd()).transpose() {
-            Ok(fd) => fd.or(join.cgroup_fd),
+        // A cgroup v1 cgroup has no cgroup2 directory to start in: the
+        // spawn path moves the child with cgroup.procs writes instead.
+        let cgroup_fd = match cgroup.as_ref().map(|c| c.clone_into_fd()).transpose() {
+            Ok(fd) => fd.map_or(join.cgroup_fd, |fd| fd),
             Err(e) => {
                 if let Some(c) = cgroup {
                     let _ = c.destroy();
@@ -1175,6 +1183,7 @@ impl ContainerBuilder {
                 err_fd: -1,
                 sync_fd: None,
                 sync_close: None,
+                unshare_cgroup: false,
                 time_at_clone: false,
                 become_root,
                 ids,
@@ -1210,6 +1219,7 @@ impl ContainerBuilder {
             stdio,
             cgroup_fd,
             join_pid_ns: join.pid_ns,
+            join_cgroup_v1: join.cgroup_v1,
             join_pid_in_child: join.pid_in_child,
             keep: {
                 let mut keep = keep;

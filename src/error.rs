@@ -93,6 +93,9 @@ pub enum Step {
     Fork,
     /// Joining an existing namespace with `setns(2)`.
     Setns,
+    /// `unshare(CLONE_NEWCGROUP)` once the parent has moved the child into
+    /// its cgroup v1 directories (so that the namespace is rooted there).
+    UnshareCgroup,
 }
 
 impl Step {
@@ -132,6 +135,7 @@ impl Step {
         Step::Chdir,
         Step::Exec,
         Step::Fork,
+        Step::UnshareCgroup,
         Step::Setns,
     ];
 
@@ -173,6 +177,7 @@ impl Step {
             Step::Chdir => "chdir",
             Step::Exec => "exec",
             Step::Fork => "fork",
+            Step::UnshareCgroup => "unshare_cgroup",
             Step::Setns => "setns",
         }
     }

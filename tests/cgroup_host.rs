@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use containment::cgroup::{Cgroup, Error, Hierarchy, HierarchyKind, Resources};
+use containment::cgroup::{Backend, Cgroup, Error, Hierarchy, HierarchyKind, Resources};
 
 /// Kills and removes a test's cgroup tree even when the test panics.
 struct Guard(PathBuf);
@@ -306,8 +306,18 @@ fn clone_into_cgroup_places_the_child() {
 #[test]
 fn a_limit_needing_a_missing_controller_is_a_typed_error() {
     let (cg, _g) = setup!("cg-noctl");
-    let path = cg.path().to_path_buf();
     let h = Hierarchy::detect().unwrap();
+    // Forced onto the cgroup2 alone (a hybrid host would otherwise drive
+    // these controllers in their v1 hierarchies: tests/cgroup_v1.rs).
+    let name = cg
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    cg.remove().unwrap();
+    let cg = Cgroup::create_with(&h, Backend::V2, h.mount_point(), &name).unwrap();
+    let path = cg.path().to_path_buf();
     let root = h.root_controllers().unwrap();
     let r = Resources::new().memory_max(64u64 << 20).pids_max(16);
     let missing: Vec<&str> = r

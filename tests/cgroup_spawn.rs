@@ -138,8 +138,11 @@ fn a_limit_the_host_cannot_enforce_is_a_typed_error() {
     };
     let e = Container::builder()
         .cgroup(
+            // Forced onto the cgroup2 alone: the default on a hybrid host
+            // drives memory in its v1 hierarchy (tests/cgroup_v1.rs).
             CgroupSpec::new()
                 .parent(&parent.0)
+                .backend(containment::cgroup::Backend::V2)
                 .resources(Resources::new().memory_max(64 << 20)),
         )
         .command("/bin/true", [] as [&str; 0])

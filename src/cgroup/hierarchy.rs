@@ -25,9 +25,14 @@ pub enum HierarchyKind {
     /// cgroup v1 controllers are mounted and a cgroup2 is mounted beside them
     /// (e.g. `/sys/fs/cgroup/unified`). Process tracking, freezing, killing and
     /// `CLONE_INTO_CGROUP` work on the cgroup2; resource controllers bound to
-    /// a v1 hierarchy are not available on it.
+    /// a v1 hierarchy are not available on it: the [`Backend::Hybrid`]
+    /// backend drives those in their v1 hierarchy.
+    ///
+    /// [`Backend::Hybrid`]: super::Backend::Hybrid
     Hybrid,
-    /// Only cgroup v1 hierarchies are mounted: this layer cannot be used.
+    /// Only cgroup v1 hierarchies are mounted: the [`Backend::V1`] backend.
+    ///
+    /// [`Backend::V1`]: super::Backend::V1
     Legacy,
 }
 
@@ -39,6 +44,20 @@ pub struct Hierarchy {
     mount_root: PathBuf,
     kind: HierarchyKind,
     v1_controllers: Vec<String>,
+    v1_mounts: Vec<V1Mount>,
+}
+
+/// A cgroup v1 hierarchy mounted on this host: its controllers and where it
+/// is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Mount {
+    /// The controllers bound to it (`["cpu", "cpuacct"]` for a co-mounted
+    /// `cpu,cpuacct`).
+    pub controllers: Vec<String>,
+    /// Where it is mounted (`/sys/fs/cgroup/memory`).
+    pub mount_point: PathBuf,
+    /// The cgroup the mount shows as its root (field 4 of mountinfo).
+    pub root: PathBuf,
 }
 
 /// One cgroup mount found in `mountinfo`.
@@ -153,6 +172,22 @@ impl Hierarchy {
             .collect();
         v1.sort();
         v1.dedup();
+        let mut v1_mounts: Vec<V1Mount> = Vec::new();
+        for m in mounts.iter().filter(|m| m.fstype == "cgroup") {
+            let controllers: Vec<String> = v1_controllers_of(&m.super_options)
+                .map(str::to_string)
+                .collect();
+            // A named hierarchy without controllers (`name=systemd`) and a
+            // second mount of the same hierarchy add nothing.
+            if controllers.is_empty() || v1_mounts.iter().any(|x| x.controllers == controllers) {
+                continue;
+            }
+            v1_mounts.push(V1Mount {
+                controllers,
+                mount_point: m.mount_point.clone(),
+                root: m.root.clone(),
+            });
+        }
         let kind = match (v2.is_some(), v1.is_empty()) {
             (true, true) => HierarchyKind::Unified,
             (true, false) => HierarchyKind::Hybrid,
@@ -163,6 +198,7 @@ impl Hierarchy {
             mount_root: v2.map(|m| m.root.clone()).unwrap_or_else(|| "/".into()),
             kind,
             v1_controllers: v1,
+            v1_mounts,
         }
     }
 
@@ -175,7 +211,52 @@ impl Hierarchy {
             mount_root: "/".into(),
             kind: HierarchyKind::Unified,
             v1_controllers: Vec::new(),
+            v1_mounts: Vec::new(),
         }
+    }
+
+    /// A hierarchy of cgroup v1 mounts only (and the cgroup2 at `unified`,
+    /// when given), which need not be real: tests point the mount points at
+    /// temporary directories. Each entry is `(controllers, mount point)`.
+    pub fn v1_at(unified: Option<PathBuf>, mounts: &[(&[&str], PathBuf)]) -> Hierarchy {
+        let v1_mounts: Vec<V1Mount> = mounts
+            .iter()
+            .map(|(c, p)| V1Mount {
+                controllers: c.iter().map(|c| c.to_string()).collect(),
+                mount_point: p.clone(),
+                root: "/".into(),
+            })
+            .collect();
+        let mut v1: Vec<String> = v1_mounts
+            .iter()
+            .flat_map(|m| m.controllers.clone())
+            .collect();
+        v1.sort();
+        v1.dedup();
+        Hierarchy {
+            kind: if unified.is_some() {
+                HierarchyKind::Hybrid
+            } else {
+                HierarchyKind::Legacy
+            },
+            mount: unified,
+            mount_root: "/".into(),
+            v1_controllers: v1,
+            v1_mounts,
+        }
+    }
+
+    /// The cgroup v1 hierarchies mounted on this host (empty on a unified
+    /// host), named `name=…` hierarchies without controllers left out.
+    pub fn v1_mounts(&self) -> &[V1Mount] {
+        &self.v1_mounts
+    }
+
+    /// The v1 hierarchy `controller` is bound to, if any.
+    pub fn v1_mount_of(&self, controller: &str) -> Option<&V1Mount> {
+        self.v1_mounts
+            .iter()
+            .find(|m| m.controllers.iter().any(|c| c == controller))
     }
 
     /// Unified, hybrid or legacy.
@@ -316,6 +397,13 @@ mod tests {
         assert_eq!(h.kind(), HierarchyKind::Hybrid);
         assert_eq!(h.mount_point(), Some(Path::new("/sys/fs/cgroup/unified")));
         assert_eq!(h.v1_controllers(), ["cpu", "memory"]);
+        // name=systemd has no controller: not a v1 mount we drive.
+        assert_eq!(h.v1_mounts().len(), 2);
+        assert_eq!(
+            h.v1_mount_of("memory").map(|m| m.mount_point.as_path()),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
+        assert!(h.v1_mount_of("pids").is_none());
 
         let u = Hierarchy::from_mountinfo(UNIFIED);
         assert_eq!(u.kind(), HierarchyKind::Unified);
@@ -326,6 +414,9 @@ mod tests {
         assert_eq!(l.kind(), HierarchyKind::Legacy);
         assert_eq!(l.mount_point(), None);
         assert_eq!(l.v1_controllers(), ["cpu", "cpuacct"]);
+        let m = l.v1_mount_of("cpuacct").unwrap();
+        assert_eq!(m.controllers, ["cpu", "cpuacct"]);
+        assert_eq!(m.mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert!(matches!(l.require_mount(), Err(Error::NoCgroup2)));
     }
 

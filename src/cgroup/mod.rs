@@ -1,5 +1,6 @@
-//! cgroup v2: create a cgroup, put processes in it, limit, pause, kill,
-//! measure and remove it.
+//! cgroups: create a cgroup, put processes in it, limit, pause, kill,
+//! measure and remove it, on cgroup v2, hybrid and cgroup v1 hosts behind
+//! one API ([`Backend`], chosen from the host or forced).
 //!
 //! - [`hierarchy`]: where the cgroup2 is mounted (from
 //!   `/proc/self/mountinfo`, never hard-coded), unified / hybrid / legacy
@@ -12,6 +13,7 @@
 //!   `clone3(CLONE_INTO_CGROUP)`.
 //! - [`resources`]: typed limits covering every `docker run` resource flag.
 //! - [`stats`]: usage, events, pressure, and blocking waits for events.
+//! - [`v1`]: the cgroup v1 backend (one directory per v1 hierarchy).
 //!
 //! # The default parent and the no-internal-processes rule
 //!
@@ -29,9 +31,20 @@
 //! On a hybrid host (v1 controllers plus a cgroup2 such as
 //! `/sys/fs/cgroup/unified`) the cgroup2 tracks processes and supports
 //! freeze, kill, events and `CLONE_INTO_CGROUP`, but controllers bound to a
-//! v1 hierarchy are not available on it: applying a limit that needs one
-//! returns [`Error::ControllerUnavailable`] naming the controller and the
-//! `cgroup.controllers` file that lacks it.
+//! v1 hierarchy are not available on it. The default backend there,
+//! [`Backend::Hybrid`], drives each controller where it is bound: a limit
+//! whose controller the cgroup2 lacks is written in a directory of the same
+//! relative path in its v1 hierarchy (`/sys/fs/cgroup/memory/containment/web`
+//! beside `/sys/fs/cgroup/unified/containment/web`), and the processes join
+//! it too. [`Backend::V2`] keeps to the cgroup2: such a limit is then
+//! refused with [`Error::ControllerUnavailable`] naming the controller and
+//! the `cgroup.controllers` file that lacks it. On a legacy (v1-only) host
+//! [`Backend::V1`] uses the v1 hierarchies alone (see [`v1`]).
+//!
+//! Interface files are read and written by name through the handle
+//! ([`read`](Cgroup::read), [`write`](Cgroup::write)): a file of a
+//! controller driven in v1 (`memory.limit_in_bytes`) is opened in that
+//! controller's directory.
 //!
 //! # Spawn integration contract
 //!
@@ -42,10 +55,13 @@
 //! `spec.name` or a generated unique name), enables the controllers the
 //! limits need and applies them, returning `Ok(Some(cgroup))` (or `Ok(None)`
 //! when no cgroup was asked for). Every validation error surfaces there,
-//! before any process exists. The spawn path then passes the directory fd
-//! (`cgroup.as_fd()`, or an owned duplicate from [`Cgroup::try_clone_fd`]
-//! for a plan's `cgroup_fd: Option<OwnedFd>`) as `clone_args.cgroup` with
-//! `CLONE_INTO_CGROUP`; writes `spec.resources.child_oom_score_adj()` (if
+//! before any process exists. The spawn path then passes the cgroup2
+//! directory fd (`clone_into_fd()`: `None` for a [`Backend::V1`] cgroup) as
+//! `clone_args.cgroup` with `CLONE_INTO_CGROUP`; when the cgroup has v1
+//! directories (`needs_v1_attach()`), the child waits on the sync pipe
+//! until the parent has written its pid to `cgroup.procs` of each
+//! (`attach_v1(pid)`), and a new cgroup namespace is unshared by the child
+//! only then (rooted in those directories, not the caller's); writes `spec.resources.child_oom_score_adj()` (if
 //! any, formatted in the parent: no allocation in the child) to
 //! `/proc/self/oom_score_adj` in the child (step `OomScoreAdj`); keeps the [`Cgroup`] in
 //! the `Child`/`Container` for stats, update, freeze and kill, and, when
@@ -68,8 +84,9 @@ pub mod hierarchy;
 pub mod resources;
 pub(crate) mod spec;
 pub mod stats;
+pub mod v1;
 
-pub use hierarchy::{Hierarchy, HierarchyKind};
+pub use hierarchy::{Hierarchy, HierarchyKind, V1Mount};
 pub use resources::{
     CpuMax, CpuSet, Device, HostInfo, IoLimit, IoLimitKind, MemoryLimit, OomScoreAdj, PidsLimit,
     Resources,
@@ -80,6 +97,7 @@ pub use spec::CgroupSpec;
 pub use stats::{
     CpuStats, IoDeviceStats, MemoryEvents, MemoryStats, PidsStats, Pressure, PressureLine, Stats,
 };
+pub use v1::{FreezerState, OomControl};
 
 /// Errors of the cgroup layer. Each carries the path or value involved.
 #[non_exhaustive]
@@ -125,6 +143,15 @@ pub enum Error {
         /// The docker flag.
         flag: &'static str,
         /// What v2 does instead.
+        reason: &'static str,
+    },
+    /// A setting that cgroup v1 has no equivalent for (applied where a v1
+    /// hierarchy drives its controller).
+    #[error("{setting} has no cgroup v1 equivalent: {reason}")]
+    NoV1Equivalent {
+        /// The setting (`"memory_high"`).
+        setting: &'static str,
+        /// Why.
         reason: &'static str,
     },
     /// A limit needs a controller that the hierarchy does not offer here.
@@ -198,7 +225,52 @@ impl Error {
 /// How long waits for a cgroup state (frozen, thawed, empty) last by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A cgroup v2 directory, held open.
+/// Which cgroup version a [`Cgroup`] is driven through.
+///
+/// Chosen from the host by default ([`Backend::for_host`]); forced with
+/// [`CgroupSpec::backend`] or [`Cgroup::create_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// cgroup v2 only: every controller must be available on the cgroup2
+    /// (a pure v2 host; on a hybrid host limits are refused with
+    /// [`Error::ControllerUnavailable`]).
+    V2,
+    /// The cgroup2 tracks the processes (`CLONE_INTO_CGROUP`, freeze,
+    /// kill, events) and each controller is driven where it is bound: on
+    /// the cgroup2 when it offers it, else in its v1 hierarchy (a directory
+    /// there is made when a limit first needs it).
+    Hybrid,
+    /// cgroup v1 only: a directory in each v1 hierarchy of
+    /// [`v1::V1_CONTROLLERS`] that is mounted (docker's layout), the
+    /// freezer's the main one; processes join with `cgroup.procs` writes.
+    V1,
+}
+
+impl Backend {
+    /// The backend for a host: [`V2`](Backend::V2) on a unified host,
+    /// [`Hybrid`](Backend::Hybrid) on a hybrid one, [`V1`](Backend::V1) on
+    /// a legacy one.
+    pub fn for_host(kind: HierarchyKind) -> Backend {
+        match kind {
+            HierarchyKind::Unified => Backend::V2,
+            HierarchyKind::Hybrid => Backend::Hybrid,
+            HierarchyKind::Legacy => Backend::V1,
+        }
+    }
+}
+
+/// The v1 side of a cgroup: its directories, and what is needed to add one
+/// later (a hybrid cgroup gets a v1 directory when a limit first needs it).
+#[derive(Debug)]
+struct V1State {
+    dirs: std::sync::RwLock<v1::V1Dirs>,
+    hierarchy: Hierarchy,
+    rel_parent: PathBuf,
+    name: String,
+}
+
+/// A cgroup, held open: a cgroup v2 directory, and (on a hybrid or legacy
+/// host) its directories in the cgroup v1 hierarchies.
 ///
 /// The handle keeps an `O_DIRECTORY | O_CLOEXEC` descriptor of the cgroup
 /// (interface files are opened relative to it with `openat`) and its path.
@@ -212,6 +284,10 @@ pub struct Cgroup {
     /// The cgroup path the mount at `root` shows (mountinfo's root field).
     root_cgroup: PathBuf,
     timeout: Duration,
+    /// Whether `dir` is a cgroup2 directory (else the main v1 directory).
+    main_v2: bool,
+    /// The v1 directories (`Backend::Hybrid`, `Backend::V1`).
+    v1: Option<Box<V1State>>,
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
@@ -240,6 +316,68 @@ fn check_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The parent as a path relative to the hierarchies' roots: `None` is the
+/// default parent; an absolute path must lie inside the cgroup2 mount or a
+/// v1 hierarchy; a relative one is taken as is. No `..`.
+fn relative_parent(h: &Hierarchy, parent: Option<&Path>) -> Result<PathBuf, Error> {
+    let Some(p) = parent else {
+        return Ok(PathBuf::from(hierarchy::DEFAULT_PARENT_NAME));
+    };
+    let outside = || Error::NotInHierarchy {
+        path: p.to_path_buf(),
+        mount: h
+            .mount_point()
+            .map(Path::to_path_buf)
+            .or_else(|| h.v1_mounts().first().map(|m| m.mount_point.clone()))
+            .unwrap_or_default(),
+    };
+    let rel = if p.is_relative() {
+        p.to_path_buf()
+    } else {
+        h.mount_point()
+            .into_iter()
+            .chain(h.v1_mounts().iter().map(|m| m.mount_point.as_path()))
+            .find_map(|m| p.strip_prefix(m).ok())
+            .ok_or_else(outside)?
+            .to_path_buf()
+    };
+    if !rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    Ok(rel)
+}
+
+/// `mkdir -p mount/rel` (never above `mount`), then `mkdir mount/rel/name`.
+fn mkdir_under(mount: &Path, rel: &Path, name: &str) -> Result<PathBuf, Error> {
+    let mut dir = mount.to_path_buf();
+    for c in rel.components() {
+        dir.push(c);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("mkdir", &dir, e)),
+        }
+    }
+    let path = dir.join(name);
+    std::fs::create_dir(&path).map_err(|e| Error::io("mkdir", &path, e))?;
+    Ok(path)
+}
+
+/// The controller whose directory is a v1 cgroup's main one.
+fn main_controller(dirs: &v1::V1Dirs) -> &str {
+    if dirs.freezer().is_some() {
+        "freezer"
+    } else {
+        dirs.dirs
+            .first()
+            .and_then(|d| d.controllers.first())
+            .map_or("", String::as_str)
+    }
+}
+
 impl Cgroup {
     /// Creates the cgroup `name` under the default parent,
     /// `<cgroup2 mount>/containment` (created when absent; see the module
@@ -253,13 +391,15 @@ impl Cgroup {
         Cgroup::create_in(&Hierarchy::detect()?, None, name)
     }
 
-    /// Creates the cgroup `name` under `parent`, a directory inside the
-    /// cgroup2 mount (created with its missing ancestors, like docker's
-    /// `--cgroup-parent`).
+    /// Creates the cgroup `name` under `parent` (created with its missing
+    /// ancestors, like docker's `--cgroup-parent`): a directory inside the
+    /// cgroup2 mount or a v1 hierarchy, or a path relative to the
+    /// hierarchies' roots; on a hybrid or legacy host the same relative
+    /// path is used in every v1 hierarchy.
     ///
     /// # Errors
     ///
-    /// [`Error::NotInHierarchy`] when `parent` is outside the cgroup2 mount;
+    /// [`Error::NotInHierarchy`] when `parent` is outside the cgroup mounts;
     /// [`Error::Io`] (`mkdir`) when the cgroup exists already or cannot be
     /// created.
     pub fn create_under(parent: impl AsRef<Path>, name: &str) -> Result<Cgroup, Error> {
@@ -267,7 +407,8 @@ impl Cgroup {
     }
 
     /// Creates `name` under `parent` (or the hierarchy's default parent) of
-    /// an explicit hierarchy; with [`Hierarchy::at`] this works on a
+    /// an explicit hierarchy, with the backend of its host kind
+    /// ([`Backend::for_host`]); with [`Hierarchy::at`] this works on a
     /// temporary directory, which is how the file formats are unit-tested.
     ///
     /// # Errors
@@ -278,44 +419,101 @@ impl Cgroup {
         parent: Option<&Path>,
         name: &str,
     ) -> Result<Cgroup, Error> {
+        Cgroup::create_with(hierarchy, Backend::for_host(hierarchy.kind()), parent, name)
+    }
+
+    /// [`create_in`](Self::create_in) with a forced backend (e.g.
+    /// [`Backend::V1`] on a hybrid host, or [`Backend::V2`] to refuse
+    /// limits that the cgroup2 cannot enforce).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cgroup::create_under`]; [`Error::NoCgroup2`] for
+    /// [`Backend::V2`]/[`Backend::Hybrid`] on a legacy host;
+    /// [`Error::ControllerUnavailable`] for [`Backend::V1`] on a host
+    /// without v1 hierarchies.
+    pub fn create_with(
+        hierarchy: &Hierarchy,
+        backend: Backend,
+        parent: Option<&Path>,
+        name: &str,
+    ) -> Result<Cgroup, Error> {
         check_name(name)?;
-        let mount = hierarchy.require_mount()?.to_path_buf();
-        let parent = match parent {
-            Some(p) => p.to_path_buf(),
-            None => hierarchy.default_parent()?,
-        };
-        let rel = parent
-            .strip_prefix(&mount)
-            .map_err(|_| Error::NotInHierarchy {
-                path: parent.clone(),
-                mount: mount.clone(),
-            })?;
-        // mkdir -p below the mount, one component at a time (never above it).
-        let mut dir = mount.clone();
-        for c in rel.components() {
-            let std::path::Component::Normal(c) = c else {
-                return Err(Error::NotInHierarchy {
-                    path: parent.clone(),
-                    mount: mount.clone(),
+        let rel = relative_parent(hierarchy, parent)?;
+        match backend {
+            Backend::V2 | Backend::Hybrid => {
+                let mount = hierarchy.require_mount()?.to_path_buf();
+                let path = mkdir_under(&mount, &rel, name)?;
+                let dir = open_dir(&path)?;
+                Ok(Cgroup {
+                    dir,
+                    path,
+                    root: mount,
+                    root_cgroup: hierarchy.mount_root().to_path_buf(),
+                    timeout: DEFAULT_TIMEOUT,
+                    main_v2: true,
+                    v1: (backend == Backend::Hybrid).then(|| {
+                        Box::new(V1State {
+                            dirs: Default::default(),
+                            hierarchy: hierarchy.clone(),
+                            rel_parent: rel.clone(),
+                            name: name.to_string(),
+                        })
+                    }),
+                })
+            }
+            Backend::V1 => {
+                let want: Vec<&str> = v1::V1_CONTROLLERS
+                    .iter()
+                    .copied()
+                    .filter(|c| hierarchy.v1_mount_of(c).is_some())
+                    .collect();
+                if want.is_empty() {
+                    return Err(Error::ControllerUnavailable {
+                        controller: "freezer".into(),
+                        file: PathBuf::from("/proc/self/mountinfo"),
+                        available: hierarchy.v1_controllers().join(" "),
+                        hint: Some("no cgroup v1 hierarchy is mounted on this host"),
+                    });
+                }
+                let dirs = v1::V1Dirs::create(hierarchy, &want, &rel, name)?;
+                let main = dirs.freezer().map(Path::to_path_buf).unwrap_or_else(|| {
+                    // `want` is not empty, so neither is `dirs`.
+                    dirs.dirs[0].path.clone()
                 });
-            };
-            dir.push(c);
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io("mkdir", &dir, e)),
+                let main_dir = dirs.dir_of(main_controller(&dirs)).cloned();
+                let dir = match open_dir(&main) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        dirs.rmdir_all();
+                        return Err(e);
+                    }
+                };
+                let (root, root_cgroup) = match main_dir.as_ref().and_then(|d| {
+                    hierarchy
+                        .v1_mounts()
+                        .iter()
+                        .find(|m| m.mount_point == d.mount)
+                }) {
+                    Some(m) => (m.mount_point.clone(), m.root.clone()),
+                    None => (main.parent().unwrap_or(&main).to_path_buf(), "/".into()),
+                };
+                Ok(Cgroup {
+                    dir,
+                    path: main,
+                    root,
+                    root_cgroup,
+                    timeout: DEFAULT_TIMEOUT,
+                    main_v2: false,
+                    v1: Some(Box::new(V1State {
+                        dirs: std::sync::RwLock::new(dirs),
+                        hierarchy: hierarchy.clone(),
+                        rel_parent: rel,
+                        name: name.to_string(),
+                    })),
+                })
             }
         }
-        let path = parent.join(name);
-        std::fs::create_dir(&path).map_err(|e| Error::io("mkdir", &path, e))?;
-        let dir = open_dir(&path)?;
-        Ok(Cgroup {
-            dir,
-            path,
-            root: mount,
-            root_cgroup: hierarchy.mount_root().to_path_buf(),
-            timeout: DEFAULT_TIMEOUT,
-        })
     }
 
     /// Opens an existing cgroup directory inside this host's cgroup2 mount.
@@ -342,6 +540,40 @@ impl Cgroup {
             return Err(outside());
         }
         cg.root_cgroup = h.mount_root().to_path_buf();
+        // On a hybrid host, the same cgroup's directories in the v1
+        // hierarchies (as this layer creates them) come along.
+        if h.kind() == HierarchyKind::Hybrid {
+            // Only a plain relative path (`a/b`, no `..`) is looked up in
+            // the v1 hierarchies.
+            if let Some(rel) = path.strip_prefix(mount).ok().filter(|r| {
+                r.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            }) {
+                let mut dirs = v1::V1Dirs::default();
+                for m in h.v1_mounts() {
+                    let d = m.mount_point.join(rel);
+                    if !rel.as_os_str().is_empty() && d.is_dir() {
+                        dirs.dirs.push(v1::V1Dir {
+                            controllers: m.controllers.clone(),
+                            path: d,
+                            mount: m.mount_point.clone(),
+                        });
+                    }
+                }
+                let (parent, name) = (
+                    rel.parent().unwrap_or(Path::new("")).to_path_buf(),
+                    rel.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+                cg.v1 = Some(Box::new(V1State {
+                    dirs: std::sync::RwLock::new(dirs),
+                    hierarchy: h.clone(),
+                    rel_parent: parent,
+                    name,
+                }));
+            }
+        }
         Ok(cg)
     }
 
@@ -368,6 +600,8 @@ impl Cgroup {
             root: root.to_path_buf(),
             root_cgroup: PathBuf::from("/"),
             timeout: DEFAULT_TIMEOUT,
+            main_v2: true,
+            v1: None,
         })
     }
 
@@ -395,10 +629,34 @@ impl Cgroup {
     // ------------------------------------------------------------ file I/O
 
     fn file_path(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+        match self.route(name) {
+            Some(d) => d.join(name),
+            None => self.path.join(name),
+        }
+    }
+
+    /// The v1 directory holding `name` (`memory.limit_in_bytes` → the
+    /// memory hierarchy's), when the file's controller is driven in v1 and
+    /// that is not the main directory.
+    fn route(&self, name: &str) -> Option<PathBuf> {
+        let v1 = self.v1.as_ref()?;
+        let controller = name.split('.').next()?;
+        // The cgroup2's core files (`cgroup.*`, PSI `*.pressure`) stay in
+        // the main directory.
+        if controller == "cgroup" || name.ends_with(".pressure") {
+            return None;
+        }
+        let dirs = v1.dirs.read().unwrap_or_else(|e| e.into_inner());
+        let d = dirs.dir_of(controller)?;
+        (d.path != self.path).then(|| d.path.clone())
     }
 
     fn open_file(&self, name: &str, flags: OFlag) -> io::Result<File> {
+        if let Some(d) = self.route(name) {
+            let fd = fcntl::open(&d.join(name), flags | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(io::Error::from)?;
+            return Ok(File::from(fd));
+        }
         let fd = fcntl::openat(
             self.dir.as_fd(),
             name,
@@ -482,16 +740,129 @@ impl Cgroup {
 
     // ----------------------------------------------------------- processes
 
-    /// Moves a process into this cgroup (writes its pid to `cgroup.procs`).
+    /// Moves a process into this cgroup (writes its pid to `cgroup.procs`,
+    /// of the cgroup2 directory and of each v1 directory).
     ///
     /// Costs a `synchronize_rcu` in the kernel (~13 ms on an idle host);
-    /// starting the child there with `CLONE_INTO_CGROUP` costs ~40 µs.
+    /// starting the child there with `CLONE_INTO_CGROUP` costs ~40 µs (v1
+    /// has no such flag: one write per v1 hierarchy).
     ///
     /// # Errors
     ///
     /// [`Error::Write`] naming `cgroup.procs` and the pid.
     pub fn attach(&self, pid: u32) -> Result<(), Error> {
-        self.write("cgroup.procs", &pid.to_string())
+        if self.main_v2 {
+            self.write("cgroup.procs", &pid.to_string())?;
+        }
+        self.attach_v1(pid)
+    }
+
+    /// Writes `pid` into `cgroup.procs` of each v1 directory (what the
+    /// spawn path does between clone and releasing the child; the cgroup2
+    /// directory was joined by `CLONE_INTO_CGROUP`).
+    pub(crate) fn attach_v1(&self, pid: u32) -> Result<(), Error> {
+        match &self.v1 {
+            Some(v1) => v1
+                .dirs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .attach(pid),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a new process must be moved into v1 directories after
+    /// clone (it cannot start there).
+    pub(crate) fn needs_v1_attach(&self) -> bool {
+        self.v1.as_ref().is_some_and(|v| {
+            !v.dirs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .dirs
+                .is_empty()
+        })
+    }
+
+    /// A descriptor for `clone3(CLONE_INTO_CGROUP)`: the cgroup2 directory,
+    /// `None` for a cgroup v1 ([`Backend::V1`]) cgroup.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_clone_fd`](Self::try_clone_fd).
+    pub(crate) fn clone_into_fd(&self) -> Result<Option<OwnedFd>, Error> {
+        if self.main_v2 {
+            self.try_clone_fd().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Best-effort `rmdir` of every directory of a cgroup that no process
+    /// has joined (a spawn that failed before clone).
+    pub(crate) fn discard(self) {
+        if let Some(d) = self.v1_dirs() {
+            d.rmdir_all();
+        }
+        if self.main_v2 {
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+
+    /// How this cgroup is driven.
+    pub fn backend(&self) -> Backend {
+        match (self.main_v2, self.v1.is_some()) {
+            (true, false) => Backend::V2,
+            (true, true) => Backend::Hybrid,
+            (false, _) => Backend::V1,
+        }
+    }
+
+    /// The cgroup's directory in the v1 hierarchy of `controller`, if it
+    /// has one (`/sys/fs/cgroup/memory/containment/web`).
+    pub fn v1_path(&self, controller: &str) -> Option<PathBuf> {
+        let v1 = self.v1.as_ref()?;
+        let dirs = v1.dirs.read().unwrap_or_else(|e| e.into_inner());
+        dirs.dir_of(controller).map(|d| d.path.clone())
+    }
+
+    fn v1_dirs(&self) -> Option<v1::V1Dirs> {
+        self.v1
+            .as_ref()
+            .map(|v| v.dirs.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// The v1 freezer directory used for freezing: only when the cgroup2
+    /// cannot (a [`Backend::V1`] cgroup).
+    fn v1_freezer(&self) -> Option<PathBuf> {
+        if self.main_v2 {
+            return None;
+        }
+        self.v1_path("freezer")
+    }
+
+    /// `freezer.state` of the v1 freezer directory, `None` without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::Malformed`] naming `freezer.state`.
+    pub fn freezer_state(&self) -> Result<Option<FreezerState>, Error> {
+        self.v1_path("freezer")
+            .map(|d| v1::freezer_state(&d))
+            .transpose()
+    }
+
+    /// `memory.oom_control` of the v1 memory directory, `None` without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file.
+    pub fn oom_control(&self) -> Result<Option<OomControl>, Error> {
+        match self.v1_path("memory") {
+            Some(d) => Ok(Some(v1::parse_oom_control(&v1::read(
+                &d.join("memory.oom_control"),
+            )?))),
+            None => Ok(None),
+        }
     }
 
     /// The processes in this cgroup (not its children), from `cgroup.procs`.
@@ -519,6 +890,9 @@ impl Cgroup {
     ///
     /// [`Error::Io`] naming `cgroup.events`.
     pub fn is_populated(&self) -> Result<bool, Error> {
+        if !self.main_v2 {
+            return Ok(!self.v1_dirs().unwrap_or_default().all_procs()?.is_empty());
+        }
         Ok(self.event("populated")? == Some(1))
     }
 
@@ -528,6 +902,9 @@ impl Cgroup {
     ///
     /// [`Error::Io`] naming `cgroup.events`.
     pub fn is_frozen(&self) -> Result<bool, Error> {
+        if let Some(d) = self.v1_freezer() {
+            return Ok(v1::freezer_state(&d)? == FreezerState::Frozen);
+        }
         Ok(self.event("frozen")? == Some(1))
     }
 
@@ -540,6 +917,12 @@ impl Cgroup {
     /// [`Error::Write`] naming `cgroup.freeze`; [`Error::Timeout`] when the
     /// cgroup is not frozen within the timeout.
     pub fn freeze(&self) -> Result<(), Error> {
+        if let Some(d) = self.v1_freezer() {
+            if !v1::freeze(&d, self.timeout)? {
+                return Err(self.timeout_error("freezer.state FROZEN"));
+            }
+            return Ok(());
+        }
         self.write("cgroup.freeze", "1")?;
         if !self.wait_event("frozen", 1, self.timeout)? {
             return Err(self.timeout_error("frozen 1"));
@@ -554,6 +937,12 @@ impl Cgroup {
     ///
     /// As [`freeze`](Self::freeze).
     pub fn thaw(&self) -> Result<(), Error> {
+        if let Some(d) = self.v1_freezer() {
+            if !v1::thaw(&d, self.timeout)? {
+                return Err(self.timeout_error("freezer.state THAWED"));
+            }
+            return Ok(());
+        }
         self.write("cgroup.freeze", "0")?;
         if !self.wait_event("frozen", 0, self.timeout)? {
             return Err(self.timeout_error("frozen 0"));
@@ -582,6 +971,9 @@ impl Cgroup {
     ///
     /// [`Error::Write`] naming `cgroup.kill`, or the fallback's errors.
     pub fn kill(&self) -> Result<(), Error> {
+        if !self.main_v2 {
+            return self.kill_v1();
+        }
         match self.write_raw("cgroup.kill", "1") {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => self.kill_each(),
@@ -617,6 +1009,36 @@ impl Cgroup {
         result
     }
 
+    /// cgroup v1 has no `cgroup.kill`: freeze (so that nothing forks
+    /// meanwhile), `SIGKILL` every task of every directory, thaw (frozen
+    /// tasks die only once thawed); without a freezer, signal until empty.
+    fn kill_v1(&self) -> Result<(), Error> {
+        use nix::sys::signal::{kill, Signal};
+        let dirs = self.v1_dirs().unwrap_or_default();
+        let Some(fz) = self.v1_freezer() else {
+            return self.kill_loop();
+        };
+        let frozen = v1::freeze(&fz, self.timeout)?;
+        let mut result = Ok(());
+        for pid in dirs.all_procs()? {
+            match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => {
+                    result = Err(Error::io("kill", format!("/proc/{pid}"), e.into()));
+                    break;
+                }
+            }
+        }
+        v1::thaw(&fz, self.timeout)?;
+        result?;
+        if !frozen {
+            // Some task was stuck in FREEZING: fall back to signalling
+            // until none is left.
+            return self.kill_loop();
+        }
+        Ok(())
+    }
+
     fn kill_loop(&self) -> Result<(), Error> {
         use nix::sys::signal::{kill, Signal};
         let start = Instant::now();
@@ -640,6 +1062,9 @@ impl Cgroup {
 
     /// Pids of this cgroup and all its descendants.
     fn all_procs(&self) -> Result<Vec<u32>, Error> {
+        if !self.main_v2 {
+            return self.v1_dirs().unwrap_or_default().all_procs();
+        }
         let mut v = self.procs()?;
         for child in self.children()? {
             let c = Cgroup::open_in(&self.root, &child)?;
@@ -673,6 +1098,9 @@ impl Cgroup {
     ///
     /// [`Error::Io`] naming `cgroup.events`.
     pub fn wait_until_empty(&self, timeout: Duration) -> Result<bool, Error> {
+        if !self.main_v2 {
+            return self.v1_dirs().unwrap_or_default().wait_until_empty(timeout);
+        }
         self.wait_event("populated", 0, timeout)
     }
 
@@ -735,6 +1163,21 @@ impl Cgroup {
     /// [`Error::Timeout`] when processes remain; [`Error::Io`] (`rmdir`)
     /// naming the directory.
     pub fn remove(self) -> Result<(), Error> {
+        if let Some(dirs) = self.v1_dirs().filter(|d| !d.dirs.is_empty()) {
+            if !self.wait_until_empty(self.timeout)? {
+                return Err(self.timeout_error(if self.main_v2 {
+                    "populated 0"
+                } else {
+                    "no process left in any v1 directory"
+                }));
+            }
+            // The v1 directories (the main one too for a v1 cgroup), then
+            // the cgroup2 one.
+            dirs.remove(self.timeout)?;
+            if !self.main_v2 {
+                return Ok(());
+            }
+        }
         self.remove_tree()
     }
 
@@ -821,7 +1264,7 @@ impl Cgroup {
                         hint: Some(
                             "the controller is not enabled in the parent's cgroup.subtree_control \
                              above this point, or (on a hybrid host) it is bound to a cgroup v1 \
-                             hierarchy; limits need a pure cgroup v2 host",
+                             hierarchy: Backend::Hybrid drives it there",
                         ),
                     });
                 }
@@ -866,12 +1309,200 @@ impl Cgroup {
     /// As [`apply`](Self::apply).
     pub fn apply_with_host(&self, resources: &Resources, host: &HostInfo) -> Result<(), Error> {
         resources.validate(host)?;
-        self.enable_controllers(&resources.controllers())?;
-        for w in resources.writes() {
-            self.write(w.file, &w.value)?;
+        let Some(v1) = &self.v1 else {
+            if let Some((flag, _, reason)) = resources.v1_only().first() {
+                return Err(Error::NoV2Equivalent { flag, reason });
+            }
+            self.enable_controllers(&resources.controllers())?;
+            for w in resources.writes() {
+                self.write(w.file, &w.value)?;
+            }
+            return Ok(());
+        };
+        // Where each controller is driven: the cgroup2 when it offers it
+        // (hybrid), else its v1 hierarchy.
+        let on_v2: Vec<String> = if self.main_v2 {
+            v1.hierarchy.root_controllers().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let (mut v2c, mut v1c) = (Vec::new(), Vec::new());
+        for c in resources.controllers() {
+            if on_v2.iter().any(|x| x == c) {
+                v2c.push(c);
+            } else if v1.hierarchy.v1_mount_of(v1::v1_name(c)).is_some() {
+                v1c.push(v1::v1_name(c));
+            } else {
+                return Err(Error::ControllerUnavailable {
+                    controller: c.to_string(),
+                    file: if self.main_v2 {
+                        self.root.join("cgroup.controllers")
+                    } else {
+                        PathBuf::from("/proc/self/mountinfo")
+                    },
+                    available: if self.main_v2 {
+                        on_v2.join(" ")
+                    } else {
+                        v1.hierarchy.v1_controllers().join(" ")
+                    },
+                    hint: Some(
+                        "neither the cgroup2 nor any cgroup v1 hierarchy offers this controller",
+                    ),
+                });
+            }
+        }
+        if let Some((flag, c, reason)) =
+            resources.v1_only().into_iter().find(|x| v2c.contains(&x.1))
+        {
+            let _ = c;
+            return Err(Error::NoV2Equivalent { flag, reason });
+        }
+        if let Some((setting, _, reason)) =
+            resources.v2_only().into_iter().find(|x| v1c.contains(&x.1))
+        {
+            return Err(Error::NoV1Equivalent { setting, reason });
+        }
+        // The cgroup2 part.
+        if !v2c.is_empty() {
+            self.enable_controllers(&v2c)?;
+            for w in resources.writes() {
+                let c = w.file.split('.').next().unwrap_or("");
+                if v2c.contains(&c) {
+                    self.write(w.file, &w.value)?;
+                }
+            }
+        }
+        if v1c.is_empty() {
+            return Ok(());
+        }
+        // v1 directories a hybrid cgroup does not have yet: make them, and
+        // move the cgroup's processes in (frozen, so that none forks past).
+        let added = {
+            let mut dirs = v1.dirs.write().unwrap_or_else(|e| e.into_inner());
+            let before = dirs.dirs.len();
+            let r = dirs.add(&v1.hierarchy, &v1c, &v1.rel_parent, &v1.name);
+            if r.is_err() {
+                for d in dirs.dirs.drain(before..) {
+                    let _ = std::fs::remove_dir(&d.path);
+                }
+            }
+            r?;
+            v1::V1Dirs {
+                dirs: dirs.dirs[before..].to_vec(),
+            }
+        };
+        if !added.dirs.is_empty() && self.main_v2 {
+            self.move_into(&added)?;
+        }
+        let dirs = self.v1_dirs().unwrap_or_default();
+        let writes = v1::writes::writes(resources);
+        let mut i = 0;
+        while i < writes.len() {
+            let w = &writes[i];
+            if !v1c.contains(&w.controller) {
+                i += 1;
+                continue;
+            }
+            let Some(d) = dirs.dir_of(w.controller) else {
+                i += 1;
+                continue;
+            };
+            let file = w
+                .files
+                .iter()
+                .map(|f| d.path.join(f))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| d.path.join(w.files[0]));
+            match v1::write(&file, &w.value) {
+                // memory+swap may not go below memory: raising both, the
+                // memsw limit goes first.
+                Err(Error::Write { source, .. })
+                    if source.raw_os_error() == Some(libc::EINVAL)
+                        && w.files == ["memory.limit_in_bytes"]
+                        && writes
+                            .get(i + 1)
+                            .is_some_and(|n| n.files == ["memory.memsw.limit_in_bytes"]) =>
+                {
+                    let n = &writes[i + 1];
+                    v1::write(&d.path.join(n.files[0]), &n.value)?;
+                    v1::write(&file, &w.value)?;
+                    i += 2;
+                    continue;
+                }
+                Err(Error::Write {
+                    path,
+                    value,
+                    source,
+                    ..
+                }) if w.files == ["memory.kmem.limit_in_bytes"] => {
+                    return Err(Error::Write {
+                        hint: Some(kmem_hint()),
+                        path,
+                        value,
+                        source,
+                    })
+                }
+                r => r?,
+            }
+            v1::writes::verify(&file, &w.value).map_err(|e| match e {
+                Error::Write {
+                    path,
+                    value,
+                    source,
+                    ..
+                } if w.files == ["memory.kmem.limit_in_bytes"] => Error::Write {
+                    hint: Some(kmem_hint()),
+                    path,
+                    value,
+                    source,
+                },
+                e => e,
+            })?;
+            i += 1;
         }
         Ok(())
     }
+
+    /// Moves every process of the cgroup2 directory (and its descendants)
+    /// into the new v1 directories `added`, with the cgroup frozen.
+    fn move_into(&self, added: &v1::V1Dirs) -> Result<(), Error> {
+        // A cgroup being prepared for a spawn holds nothing yet.
+        if self.all_procs()?.is_empty() {
+            return Ok(());
+        }
+        let frozen = self.read_optional("cgroup.freeze")?.is_some() && self.freeze().is_ok();
+        let r = (|| {
+            for pid in self.all_procs()? {
+                match added.attach(pid) {
+                    Ok(()) => {}
+                    // Exited meanwhile.
+                    Err(Error::Write { source, .. })
+                        if source.raw_os_error() == Some(libc::ESRCH) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })();
+        if frozen {
+            self.thaw()?;
+        }
+        r
+    }
+}
+
+/// The hint for a refused `memory.kmem.limit_in_bytes`, naming this kernel.
+fn kmem_hint() -> &'static str {
+    static HINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HINT.get_or_init(|| {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "this kernel".into());
+        format!(
+            "kernel {release} does not enforce kernel memory limits: they were deprecated in \
+             Linux 5.4 and removed in 6.1 (the file stays; a write is refused or ignored); \
+             kernel memory is charged to memory.limit_in_bytes instead"
+        )
+    })
 }
 
 fn write_hint(name: &str, e: &io::Error) -> Option<&'static str> {

@@ -1,20 +1,24 @@
 //! Typed resource limits, the one place that parses human strings, and the
-//! mapping of every `docker run` resource flag onto cgroup v2 files.
+//! mapping of every `docker run` resource flag onto cgroup v2 files (and,
+//! through [`super::v1`], onto cgroup v1 files).
 //!
-//! | docker flag | [`Resources`] setter | cgroup v2 file |
-//! |---|---|---|
-//! | `-m/--memory` | [`memory_max`](Resources::memory_max) | `memory.max` |
-//! | `--memory-swap` (total, `-1` unlimited) | [`memory_swap`](Resources::memory_swap) | `memory.swap.max` = total − memory |
-//! | `--memory-reservation` | [`memory_reservation`](Resources::memory_reservation) | `memory.low` |
-//! | (v2 only) | [`memory_high`](Resources::memory_high), [`memory_oom_group`](Resources::memory_oom_group) | `memory.high`, `memory.oom.group` |
-//! | `-c/--cpu-shares` | [`cpu_shares`](Resources::cpu_shares) | `cpu.weight` (converted, see [`shares_to_weight`]) |
-//! | `--cpus`, `--cpu-period`, `--cpu-quota` | [`cpus`](Resources::cpus), [`cpu_period`](Resources::cpu_period), [`cpu_quota`](Resources::cpu_quota) | `cpu.max` |
-//! | `--cpuset-cpus`, `--cpuset-mems` | [`cpuset_cpus`](Resources::cpuset_cpus), [`cpuset_mems`](Resources::cpuset_mems) | `cpuset.cpus`, `cpuset.mems` |
-//! | `--pids-limit` | [`pids_max`](Resources::pids_max) | `pids.max` |
-//! | `--blkio-weight`, `--blkio-weight-device` | [`blkio_weight`](Resources::blkio_weight), [`blkio_weight_device`](Resources::blkio_weight_device) | `io.weight` (converted, see [`blkio_to_io_weight`]) |
-//! | `--device-{read,write}-{bps,iops}` | [`io_limit`](Resources::io_limit) | `io.max` |
-//! | `--oom-score-adj` | [`oom_score_adj`](Resources::oom_score_adj) | `/proc/<pid>/oom_score_adj`, written **in the child** by the spawn path |
-//! | `--kernel-memory`, `--memory-swappiness`, `--cpu-rt-runtime`, `--cpu-rt-period`, `--oom-kill-disable` | setters that always return [`Error::NoV2Equivalent`] | none |
+//! | docker flag | [`Resources`] setter | cgroup v2 file | cgroup v1 file |
+//! |---|---|---|---|
+//! | `-m/--memory` | [`memory_max`](Resources::memory_max) | `memory.max` | `memory.limit_in_bytes` |
+//! | `--memory-swap` (total, `-1` unlimited) | [`memory_swap`](Resources::memory_swap) | `memory.swap.max` = total − memory | `memory.memsw.limit_in_bytes` = total |
+//! | `--memory-reservation` | [`memory_reservation`](Resources::memory_reservation) | `memory.low` | `memory.soft_limit_in_bytes` |
+//! | (v2 only) | [`memory_high`](Resources::memory_high), [`memory_oom_group`](Resources::memory_oom_group) | `memory.high`, `memory.oom.group` | none ([`Error::NoV1Equivalent`]) |
+//! | `--kernel-memory` | [`kernel_memory`](Resources::kernel_memory) | none ([`Error::NoV2Equivalent`]) | `memory.kmem.limit_in_bytes` (refused by kernels since 6.1) |
+//! | `--memory-swappiness` | [`memory_swappiness`](Resources::memory_swappiness) | none | `memory.swappiness` |
+//! | `--oom-kill-disable` | [`oom_kill_disable`](Resources::oom_kill_disable) | none | `memory.oom_control` |
+//! | `-c/--cpu-shares` | [`cpu_shares`](Resources::cpu_shares) | `cpu.weight` (converted, see [`shares_to_weight`]) | `cpu.shares` |
+//! | `--cpus`, `--cpu-period`, `--cpu-quota` | [`cpus`](Resources::cpus), [`cpu_period`](Resources::cpu_period), [`cpu_quota`](Resources::cpu_quota) | `cpu.max` | `cpu.cfs_period_us`, `cpu.cfs_quota_us` |
+//! | `--cpu-rt-period`, `--cpu-rt-runtime` | [`cpu_rt_period`](Resources::cpu_rt_period), [`cpu_rt_runtime`](Resources::cpu_rt_runtime) | none | `cpu.rt_period_us`, `cpu.rt_runtime_us` |
+//! | `--cpuset-cpus`, `--cpuset-mems` | [`cpuset_cpus`](Resources::cpuset_cpus), [`cpuset_mems`](Resources::cpuset_mems) | `cpuset.cpus`, `cpuset.mems` | the same |
+//! | `--pids-limit` | [`pids_max`](Resources::pids_max) | `pids.max` | the same |
+//! | `--blkio-weight`, `--blkio-weight-device` | [`blkio_weight`](Resources::blkio_weight), [`blkio_weight_device`](Resources::blkio_weight_device) | `io.weight` (converted, see [`blkio_to_io_weight`]) | `blkio.weight`/`blkio.weight_device` (CFQ) or `blkio.bfq.weight`/`blkio.bfq.weight_device` (BFQ), whichever the scheduler offers |
+//! | `--device-{read,write}-{bps,iops}` | [`io_limit`](Resources::io_limit) | `io.max` | `blkio.throttle.{read,write}_{bps,iops}_device` |
+//! | `--oom-score-adj` | [`oom_score_adj`](Resources::oom_score_adj) | `/proc/<pid>/oom_score_adj`, written **in the child** by the spawn path | the same |
 //!
 //! Human strings (`"512m"`, `"1.5"`, `"0-3,7"`, `"8:0 1mb"`) are parsed by
 //! [`parse_bytes`], [`parse_cpus`], [`CpuSet`]'s `FromStr`, [`IoLimit::parse`]
@@ -477,7 +481,7 @@ impl OomScoreAdj {
 
 /// How the CPU weight was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum CpuWeightSetting {
+pub(crate) enum CpuWeightSetting {
     Shares(u64),
     Weight(u64),
 }
@@ -569,7 +573,8 @@ impl HostInfo {
 
 // ------------------------------------------------------------- Resources
 
-/// A set of cgroup v2 limits, built like `docker run`'s resource flags.
+/// A set of cgroup limits, built like `docker run`'s resource flags (the
+/// module docs map each onto its cgroup v2 and v1 files).
 ///
 /// ```
 /// use containment::cgroup::Resources;
@@ -583,23 +588,33 @@ impl HostInfo {
 /// it (`docker update`): only the fields that are set are written.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
-    memory_max: Option<MemoryLimit>,
-    memory_swap: Option<MemoryLimit>,
-    memory_low: Option<MemoryLimit>,
-    memory_high: Option<MemoryLimit>,
-    memory_oom_group: Option<bool>,
-    cpu_weight: Option<CpuWeightSetting>,
-    cpus: Option<f64>,
-    cpu_period: Option<u64>,
-    cpu_quota: Option<i64>,
-    cpuset_cpus: Option<CpuSet>,
-    cpuset_mems: Option<CpuSet>,
-    pids_max: Option<PidsLimit>,
-    blkio_weight: Option<u64>,
-    blkio_weight_device: Vec<(Device, u64)>,
-    io_limits: Vec<IoLimit>,
-    oom_score_adj: Option<OomScoreAdj>,
+    pub(crate) memory_max: Option<MemoryLimit>,
+    pub(crate) memory_swap: Option<MemoryLimit>,
+    pub(crate) memory_low: Option<MemoryLimit>,
+    pub(crate) memory_high: Option<MemoryLimit>,
+    pub(crate) memory_oom_group: Option<bool>,
+    pub(crate) cpu_weight: Option<CpuWeightSetting>,
+    pub(crate) cpus: Option<f64>,
+    pub(crate) cpu_period: Option<u64>,
+    pub(crate) cpu_quota: Option<i64>,
+    pub(crate) cpuset_cpus: Option<CpuSet>,
+    pub(crate) cpuset_mems: Option<CpuSet>,
+    pub(crate) pids_max: Option<PidsLimit>,
+    pub(crate) blkio_weight: Option<u64>,
+    pub(crate) blkio_weight_device: Vec<(Device, u64)>,
+    pub(crate) io_limits: Vec<IoLimit>,
+    pub(crate) oom_score_adj: Option<OomScoreAdj>,
+    // cgroup v1 only (refused with `NoV2Equivalent` where v2 drives the
+    // controller).
+    pub(crate) kernel_memory: Option<MemoryLimit>,
+    pub(crate) memory_swappiness: Option<u64>,
+    pub(crate) oom_kill_disable: Option<bool>,
+    pub(crate) cpu_rt_runtime: Option<i64>,
+    pub(crate) cpu_rt_period: Option<u64>,
 }
+
+/// Docker's minimum kernel memory limit (4 MiB, `linuxMinKernelMemory`).
+pub const MIN_KERNEL_MEMORY: u64 = 4 << 20;
 
 /// Docker's minimum memory limit (6 MiB, `linuxMinMemory` in moby's
 /// daemon/daemon_unix.go): below it a container cannot start reliably.
@@ -612,10 +627,6 @@ pub struct FileWrite {
     pub file: &'static str,
     /// The exact bytes written (`"268435456"`, `"150000 100000"`).
     pub value: String,
-}
-
-fn no_v2(flag: &'static str, reason: &'static str) -> Error {
-    Error::NoV2Equivalent { flag, reason }
 }
 
 impl Resources {
@@ -762,65 +773,101 @@ impl Resources {
         self.oom_score_adj
     }
 
-    /// `--kernel-memory`: no cgroup v2 equivalent (kernel memory is
-    /// accounted in `memory.max`).
+    /// `--kernel-memory`: `memory.kmem.limit_in_bytes` (cgroup v1 only).
     ///
-    /// # Errors
-    ///
-    /// Always [`Error::NoV2Equivalent`].
-    pub fn kernel_memory(self, _bytes: u64) -> Result<Resources, Error> {
-        Err(no_v2(
-            "--kernel-memory",
-            "cgroup v2 accounts kernel memory inside memory.max; there is no separate limit",
-        ))
+    /// cgroup v2 accounts kernel memory inside `memory.max` and has no
+    /// separate limit: applying this where v2 drives the memory controller
+    /// returns [`Error::NoV2Equivalent`]. Kernels since 6.1 refuse the
+    /// write on v1 too (`EOPNOTSUPP`, the limit was removed): the
+    /// [`Error::Write`] then names the kernel release.
+    pub fn kernel_memory(mut self, v: impl Into<MemoryLimit>) -> Resources {
+        self.kernel_memory = Some(v.into());
+        self
     }
 
-    /// `--memory-swappiness`: no cgroup v2 equivalent.
-    ///
-    /// # Errors
-    ///
-    /// Always [`Error::NoV2Equivalent`].
-    pub fn memory_swappiness(self, _swappiness: u64) -> Result<Resources, Error> {
-        Err(no_v2(
-            "--memory-swappiness",
-            "cgroup v2 has no per-cgroup swappiness (only the global vm.swappiness)",
-        ))
+    /// `--memory-swappiness` (0..=100): `memory.swappiness` (cgroup v1
+    /// only; v2 has only the global `vm.swappiness`).
+    pub fn memory_swappiness(mut self, swappiness: u64) -> Resources {
+        self.memory_swappiness = Some(swappiness);
+        self
     }
 
-    /// `--cpu-rt-runtime`: no cgroup v2 equivalent.
-    ///
-    /// # Errors
-    ///
-    /// Always [`Error::NoV2Equivalent`].
-    pub fn cpu_rt_runtime(self, _us: u64) -> Result<Resources, Error> {
-        Err(no_v2(
-            "--cpu-rt-runtime",
-            "the cgroup v2 cpu controller does not support realtime bandwidth (cpu.rt_runtime_us is v1 only)",
-        ))
+    /// `--cpu-rt-runtime`: `cpu.rt_runtime_us`, realtime µs per
+    /// [`cpu_rt_period`](Self::cpu_rt_period) (`-1` for no limit; cgroup v1
+    /// with `CONFIG_RT_GROUP_SCHED` only). The parent cgroup must have at
+    /// least this much realtime budget itself (`cpu.rt_runtime_us` of the
+    /// parent), or the kernel refuses the write (`EINVAL`).
+    pub fn cpu_rt_runtime(mut self, us: i64) -> Resources {
+        self.cpu_rt_runtime = Some(us);
+        self
     }
 
-    /// `--cpu-rt-period`: no cgroup v2 equivalent.
-    ///
-    /// # Errors
-    ///
-    /// Always [`Error::NoV2Equivalent`].
-    pub fn cpu_rt_period(self, _us: u64) -> Result<Resources, Error> {
-        Err(no_v2(
-            "--cpu-rt-period",
-            "the cgroup v2 cpu controller does not support realtime bandwidth (cpu.rt_period_us is v1 only)",
-        ))
+    /// `--cpu-rt-period`: `cpu.rt_period_us` (cgroup v1 only).
+    pub fn cpu_rt_period(mut self, us: u64) -> Resources {
+        self.cpu_rt_period = Some(us);
+        self
     }
 
-    /// `--oom-kill-disable`: no cgroup v2 equivalent.
-    ///
-    /// # Errors
-    ///
-    /// Always [`Error::NoV2Equivalent`].
-    pub fn oom_kill_disable(self, _disable: bool) -> Result<Resources, Error> {
-        Err(no_v2(
-            "--oom-kill-disable",
-            "cgroup v2 cannot disable the OOM killer (memory.oom_control is v1 only); use memory.high to throttle instead",
-        ))
+    /// `--oom-kill-disable`: `1` in `memory.oom_control` (cgroup v1 only):
+    /// at its memory limit the cgroup's tasks are paused (`under_oom 1`)
+    /// instead of killed, until the limit is raised or memory is freed.
+    pub fn oom_kill_disable(mut self, disable: bool) -> Resources {
+        self.oom_kill_disable = Some(disable);
+        self
+    }
+
+    /// The cgroup-v1-only settings that are set, as `(docker flag,
+    /// controller, why v2 has none)`.
+    pub(crate) fn v1_only(&self) -> Vec<(&'static str, &'static str, &'static str)> {
+        let mut v = Vec::new();
+        if self.kernel_memory.is_some() {
+            v.push((
+                "--kernel-memory",
+                "memory",
+                "cgroup v2 accounts kernel memory inside memory.max; there is no separate limit",
+            ));
+        }
+        if self.memory_swappiness.is_some() {
+            v.push((
+                "--memory-swappiness",
+                "memory",
+                "cgroup v2 has no per-cgroup swappiness (only the global vm.swappiness)",
+            ));
+        }
+        if self.oom_kill_disable.is_some() {
+            v.push(("--oom-kill-disable", "memory",
+                "cgroup v2 cannot disable the OOM killer (memory.oom_control is v1 only); use memory.high to throttle instead"));
+        }
+        if self.cpu_rt_runtime.is_some() {
+            v.push(("--cpu-rt-runtime", "cpu",
+                "the cgroup v2 cpu controller does not support realtime bandwidth (cpu.rt_runtime_us is v1 only)"));
+        }
+        if self.cpu_rt_period.is_some() {
+            v.push(("--cpu-rt-period", "cpu",
+                "the cgroup v2 cpu controller does not support realtime bandwidth (cpu.rt_period_us is v1 only)"));
+        }
+        v
+    }
+
+    /// The cgroup-v2-only settings that are set, as `(setting, controller,
+    /// why v1 has none)`.
+    pub(crate) fn v2_only(&self) -> Vec<(&'static str, &'static str, &'static str)> {
+        let mut v = Vec::new();
+        if self.memory_high.is_some() {
+            v.push((
+                "memory_high",
+                "memory",
+                "cgroup v1 has no throttling limit (memory.high is v2 only)",
+            ));
+        }
+        if self.memory_oom_group.is_some() {
+            v.push((
+                "memory_oom_group",
+                "memory",
+                "cgroup v1 cannot OOM-kill a group together (memory.oom.group is v2 only)",
+            ));
+        }
+        v
     }
 
     /// Sets one `docker run` resource flag from its command-line text:
@@ -833,13 +880,15 @@ impl Resources {
     /// `--blkio-weight`, `--blkio-weight-device` (`/dev/sda:300` or
     /// `8:0 300`), `--device-read-bps`, `--device-write-bps`,
     /// `--device-read-iops`, `--device-write-iops`, `--oom-score-adj`, and the
-    /// v1-only `--kernel-memory`, `--memory-swappiness`, `--cpu-rt-runtime`,
-    /// `--cpu-rt-period`, `--oom-kill-disable` (always an error).
+    /// cgroup-v1-only `--kernel-memory`, `--memory-swappiness` (`-1`: the
+    /// parent's), `--cpu-rt-runtime`, `--cpu-rt-period`, `--oom-kill-disable`
+    /// (refused with [`Error::NoV2Equivalent`] when applied where v2 drives
+    /// their controller).
     ///
     /// # Errors
     ///
     /// [`Error::Invalid`] naming the flag for unknown flags and malformed
-    /// values; [`Error::NoV2Equivalent`] for v1-only flags.
+    /// values.
     pub fn docker_flag(self, flag: &str, value: &str) -> Result<Resources, Error> {
         let v = value.trim();
         Ok(match flag {
@@ -885,11 +934,22 @@ impl Resources {
                     .map_err(|_| invalid("oom_score_adj", n, "must be within -1000..=1000"))?;
                 self.oom_score_adj(OomScoreAdj::new(n)?)
             }
-            "--kernel-memory" => return self.kernel_memory(0),
-            "--memory-swappiness" => return self.memory_swappiness(0),
-            "--cpu-rt-runtime" => return self.cpu_rt_runtime(0),
-            "--cpu-rt-period" => return self.cpu_rt_period(0),
-            "--oom-kill-disable" => return self.oom_kill_disable(true),
+            "--kernel-memory" => self.kernel_memory(v.parse::<MemoryLimit>()?),
+            "--memory-swappiness" => match parse_i64("--memory-swappiness", v)? {
+                // docker's default, -1: inherit the parent's.
+                -1 => self,
+                n => self.memory_swappiness(
+                    u64::try_from(n)
+                        .map_err(|_| invalid("memory_swappiness", n, "must be within 0..=100"))?,
+                ),
+            },
+            "--cpu-rt-runtime" => self.cpu_rt_runtime(parse_i64("--cpu-rt-runtime", v)?),
+            "--cpu-rt-period" => self.cpu_rt_period(parse_u64("--cpu-rt-period", v)?),
+            "--oom-kill-disable" => self.oom_kill_disable(match v {
+                // A bare `--oom-kill-disable` (empty value) means true.
+                "" => true,
+                _ => parse_bool("--oom-kill-disable", v)?,
+            }),
             other => {
                 return Err(invalid(
                     "flag",
@@ -917,6 +977,8 @@ impl Resources {
             || self.cpus.is_some()
             || self.cpu_period.is_some()
             || self.cpu_quota.is_some()
+            || self.cpu_rt_runtime.is_some()
+            || self.cpu_rt_period.is_some()
         {
             v.push("cpu");
         }
@@ -931,6 +993,9 @@ impl Resources {
             || self.memory_low.is_some()
             || self.memory_high.is_some()
             || self.memory_oom_group.is_some()
+            || self.kernel_memory.is_some()
+            || self.memory_swappiness.is_some()
+            || self.oom_kill_disable.is_some()
         {
             v.push("memory");
         }
@@ -1101,6 +1166,35 @@ impl Resources {
         }
         for l in &self.io_limits {
             check_block_device(host, "io_limit", l.device)?;
+        }
+        if let Some(MemoryLimit::Bytes(b)) = self.kernel_memory {
+            if b < MIN_KERNEL_MEMORY {
+                return Err(invalid(
+                    "kernel_memory",
+                    b,
+                    format!("below the minimum kernel memory limit of {MIN_KERNEL_MEMORY} bytes (4 MiB)"),
+                ));
+            }
+        }
+        if let Some(s) = self.memory_swappiness {
+            if s > 100 {
+                return Err(invalid("memory_swappiness", s, "must be within 0..=100"));
+            }
+        }
+        if let Some(p) = self.cpu_rt_period {
+            if !(1..=1_000_000).contains(&p) {
+                return Err(invalid("cpu_rt_period", p, "must be within 1..=1000000 µs"));
+            }
+        }
+        if let Some(r) = self.cpu_rt_runtime {
+            let period = self.cpu_rt_period.unwrap_or(1_000_000);
+            if r < -1 || r > period as i64 {
+                return Err(invalid(
+                    "cpu_rt_runtime",
+                    r,
+                    format!("must be -1 (no limit) or within 0..={period} µs (the rt period)"),
+                ));
+            }
         }
         Ok(())
     }
@@ -1580,27 +1674,58 @@ mod tests {
     }
 
     #[test]
-    fn v1_only_flags_are_typed_errors() {
-        for flag in [
-            "--kernel-memory",
-            "--memory-swappiness",
-            "--cpu-rt-runtime",
-            "--cpu-rt-period",
-            "--oom-kill-disable",
+    fn v1_only_flags_are_recorded_and_validated() {
+        let r = Resources::new()
+            .docker_flag("--kernel-memory", "8m")
+            .unwrap()
+            .docker_flag("--memory-swappiness", "10")
+            .unwrap()
+            .docker_flag("--cpu-rt-runtime", "5000")
+            .unwrap()
+            .docker_flag("--cpu-rt-period", "100000")
+            .unwrap()
+            .docker_flag("--oom-kill-disable", "")
+            .unwrap();
+        let flags: Vec<&str> = r.v1_only().iter().map(|(f, _, _)| *f).collect();
+        assert_eq!(
+            flags,
+            [
+                "--kernel-memory",
+                "--memory-swappiness",
+                "--oom-kill-disable",
+                "--cpu-rt-runtime",
+                "--cpu-rt-period"
+            ]
+        );
+        assert_eq!(r.controllers(), ["cpu", "memory"]);
+        // Neither do they appear among the v2 writes.
+        assert!(r.writes().is_empty());
+        let (h, d) = host();
+        r.validate(&h).unwrap();
+        for (r, f) in [
+            (Resources::new().memory_swappiness(101), "memory_swappiness"),
+            (Resources::new().cpu_rt_runtime(-2), "cpu_rt_runtime"),
+            (
+                Resources::new().cpu_rt_period(1000).cpu_rt_runtime(2000),
+                "cpu_rt_runtime",
+            ),
+            (Resources::new().cpu_rt_period(0), "cpu_rt_period"),
+            (Resources::new().kernel_memory(1u64 << 20), "kernel_memory"),
         ] {
-            match Resources::new().docker_flag(flag, "1") {
-                Err(Error::NoV2Equivalent { flag: f, .. }) => assert_eq!(f, flag),
-                other => panic!("{flag}: {other:?}"),
-            }
+            assert_eq!(r.validate(&h).unwrap_err().field(), Some(f));
         }
-        assert!(matches!(
-            Resources::new().kernel_memory(1 << 20),
-            Err(Error::NoV2Equivalent { .. })
-        ));
+        assert!(Resources::new()
+            .docker_flag("--memory-swappiness", "-1")
+            .unwrap()
+            .is_empty());
+        assert!(Resources::new()
+            .docker_flag("--memory-swappiness", "-5")
+            .is_err());
         assert!(matches!(
             Resources::new().docker_flag("--memroy", "1"),
             Err(Error::Invalid { field: "flag", .. })
         ));
         assert!(Resources::new().docker_flag("-m", "lots").is_err());
+        std::fs::remove_dir_all(d).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{Cgroup, Error, Hierarchy, Resources};
+use super::{Backend, Cgroup, Error, Hierarchy, Resources};
 
 /// The cgroup a container should run in: where, under which name, with
 /// which limits, and whether to remove it when the container ends.
@@ -20,8 +20,10 @@ use super::{Cgroup, Error, Hierarchy, Resources};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CgroupSpec {
-    /// The parent directory inside the cgroup2 mount (docker's
-    /// `--cgroup-parent`); `None` for `<cgroup2 mount>/containment`.
+    /// The parent (docker's `--cgroup-parent`): a directory inside the
+    /// cgroup2 mount or a v1 hierarchy, or a path relative to their roots
+    /// (the same relative path is used in every hierarchy); `None` for
+    /// `containment` at the root of each.
     pub parent: Option<PathBuf>,
     /// The cgroup's name; `None` for a generated unique one
     /// (`ctr-<pid>-<n>`).
@@ -31,6 +33,9 @@ pub struct CgroupSpec {
     /// Remove the cgroup when the container ends (as docker removes its
     /// scope when the container is killed). Default: yes.
     pub remove_on_exit: bool,
+    /// The cgroup version to drive it through; `None` for the host's
+    /// ([`Backend::for_host`]).
+    pub backend: Option<Backend>,
 }
 
 impl Default for CgroupSpec {
@@ -40,6 +45,7 @@ impl Default for CgroupSpec {
             name: None,
             resources: Resources::default(),
             remove_on_exit: true,
+            backend: None,
         }
     }
 }
@@ -75,6 +81,13 @@ impl CgroupSpec {
     /// Sets [`remove_on_exit`](Self::remove_on_exit).
     pub fn remove_on_exit(mut self, on: bool) -> CgroupSpec {
         self.remove_on_exit = on;
+        self
+    }
+
+    /// Sets [`backend`](Self::backend): e.g. [`Backend::V1`] to use only
+    /// the v1 hierarchies of a hybrid host.
+    pub fn backend(mut self, backend: Backend) -> CgroupSpec {
+        self.backend = Some(backend);
         self
     }
 
@@ -159,9 +172,19 @@ impl CgroupConfig {
             }
         };
         spec.resources.validate(host)?;
+        let backend = spec
+            .backend
+            .unwrap_or_else(|| Backend::for_host(hierarchy.kind()));
         // A controller the hierarchy's root lacks can never be enabled
         // below it: say so before creating any directory.
-        if let (Ok(root), Some(mount)) = (hierarchy.root_controllers(), hierarchy.mount_point()) {
+        if let (Backend::V2, Ok(root), Some(mount)) = (
+            backend,
+            hierarchy.root_controllers(),
+            hierarchy.mount_point(),
+        ) {
+            if let Some((flag, _, reason)) = spec.resources.v1_only().first() {
+                return Err(Error::NoV2Equivalent { flag, reason });
+            }
             for c in spec.resources.controllers() {
                 if !root.iter().any(|x| x == c) {
                     return Err(Error::ControllerUnavailable {
@@ -169,17 +192,22 @@ impl CgroupConfig {
                         file: mount.join("cgroup.controllers"),
                         available: root.join(" "),
                         hint: Some(
-                            "on a hybrid host the controller is bound to a cgroup v1 hierarchy; \
-                             limits need a pure cgroup v2 host (or one where the controller is \
-                             not used by v1)",
+                            "on a hybrid host the controller is bound to a cgroup v1 hierarchy: \
+                             use Backend::Hybrid (the default there) or Backend::V1",
                         ),
                     });
                 }
             }
         }
-        let cg = Cgroup::create_in(hierarchy, spec.parent.as_deref(), &spec.effective_name())?;
+        let cg = Cgroup::create_with(
+            hierarchy,
+            backend,
+            spec.parent.as_deref(),
+            &spec.effective_name(),
+        )?;
         if let Err(e) = cg.apply_with_host(&spec.resources, host) {
-            let _ = std::fs::remove_dir(cg.path());
+            // Nothing joined it yet: remove every directory made.
+            cg.discard();
             return Err(e);
         }
         Ok(Some(cg))

@@ -265,6 +265,9 @@ impl Cgroup {
     ///
     /// [`Error::Io`] or [`Error::Malformed`] naming the file.
     pub fn memory_stats(&self) -> Result<MemoryStats, Error> {
+        if let Some(d) = self.v1_path("memory") {
+            return super::v1::stats::memory(&d);
+        }
         Ok(MemoryStats {
             current: self.read_u64_optional("memory.current")?,
             peak: self.read_u64_optional("memory.peak")?,
@@ -283,6 +286,9 @@ impl Cgroup {
     ///
     /// [`Error::Io`] naming the file.
     pub fn memory_events(&self) -> Result<Option<MemoryEvents>, Error> {
+        if let Some(d) = self.v1_path("memory") {
+            return Ok(super::v1::stats::memory(&d)?.events);
+        }
         Ok(self
             .read_optional("memory.events")?
             .map(|t| parse_memory_events(&t)))
@@ -295,10 +301,23 @@ impl Cgroup {
     ///
     /// [`Error::Io`] naming the file.
     pub fn cpu_stats(&self) -> Result<CpuStats, Error> {
-        Ok(self
-            .read_optional("cpu.stat")?
-            .map(|t| parse_cpu_stat(&t))
-            .unwrap_or_default())
+        let (cpu, cpuacct) = (self.v1_path("cpu"), self.v1_path("cpuacct"));
+        if cpu.is_none() && cpuacct.is_none() {
+            return Ok(self
+                .read_optional("cpu.stat")?
+                .map(|t| parse_cpu_stat(&t))
+                .unwrap_or_default());
+        }
+        let mut s = super::v1::stats::cpu(cpu.as_deref(), cpuacct.as_deref())?;
+        if s.usage_usec.is_none() && self.backend() == super::Backend::Hybrid {
+            // Usage without cpuacct: the cgroup2's core cpu.stat.
+            if let Some(t) = super::v1::read_optional(&self.path().join("cpu.stat"))? {
+                let v2 = parse_cpu_stat(&t);
+                (s.usage_usec, s.user_usec, s.system_usec) =
+                    (v2.usage_usec, v2.user_usec, v2.system_usec);
+            }
+        }
+        Ok(s)
     }
 
     /// `pids.current`, `pids.peak` and `pids.events`.
@@ -322,6 +341,9 @@ impl Cgroup {
     ///
     /// [`Error::Io`] naming the file.
     pub fn io_stats(&self) -> Result<Vec<IoDeviceStats>, Error> {
+        if let Some(d) = self.v1_path("blkio") {
+            return super::v1::stats::blkio(&d);
+        }
         Ok(self
             .read_optional("io.stat")?
             .map(|t| parse_io_stat(&t))
@@ -366,7 +388,9 @@ impl Cgroup {
     /// Blocks until `memory.events` counts an `oom_kill` above `seen`, or
     /// the timeout passes. Returns the new count, `None` on timeout. Pass
     /// 0 to wait for the first, or the last returned count to wait for the
-    /// next. Woken by `poll(POLLPRI)` on `memory.events`.
+    /// next. Woken by `poll(POLLPRI)` on `memory.events`; on cgroup v1 by
+    /// an eventfd registered in `cgroup.event_control` for
+    /// `memory.oom_control`, whose `oom_kill` it counts.
     ///
     /// # Errors
     ///
@@ -377,6 +401,9 @@ impl Cgroup {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, Error> {
+        if let Some(d) = self.v1_path("memory") {
+            return super::v1::wait_for_oom_kill_after(&d, seen, timeout);
+        }
         let mut count = 0;
         let hit = self.wait_file("memory.events", timeout, |t| {
             count = parse_memory_events(t).oom_kill;

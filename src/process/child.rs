@@ -44,6 +44,11 @@ pub(crate) struct ChildPlan {
     /// Our copy of that pipe's write end, closed first so that the parent's
     /// death (its copy closing) reads as EOF instead of blocking forever.
     pub sync_close: Option<RawFd>,
+    /// `unshare(CLONE_NEWCGROUP)` right after the parent releases the child
+    /// (set by the spawn path, which then leaves `CLONE_NEWCGROUP` out of
+    /// clone, when the parent moves the child into cgroup v1 directories:
+    /// the namespace must be rooted in those, not the caller's).
+    pub unshare_cgroup: bool,
     /// Become uid/gid 0 inside the new user namespace right after the maps.
     pub become_root: bool,
     /// Final ids, set just before exec.
@@ -485,6 +490,14 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             });
         }
         close_fd(fd);
+    }
+    // 0-. The cgroup namespace, now that the parent has moved us into our
+    //     cgroup v1 directories.
+    if plan.unshare_cgroup {
+        // SAFETY: unshare(2) with a namespace flag touches no memory of ours.
+        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+            return Err(ChildFailure::last(Step::UnshareCgroup));
+        }
     }
     // 0'. Standard streams: sources are >= 3 (the parent made sure), so no
     //     dup2 clobbers a later source; dup2 clears close-on-exec on the

@@ -31,6 +31,9 @@ pub(crate) struct Prepared {
     pub cgroup: Option<(crate::cgroup::Cgroup, bool)>,
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
+    /// cgroup v1 directories of a joined process to move the child into
+    /// before releasing it (exec into a container on a hybrid/v1 host).
+    pub join_cgroup_v1: crate::cgroup::v1::V1Dirs,
     /// Enter this PID namespace on the spawning thread around the clone,
     /// then restore the second descriptor (the thread's pid_for_children).
     pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
@@ -132,7 +135,11 @@ fn vfork_applies(p: &Prepared) -> bool {
 
 fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
-    let create = p.namespaces - Namespaces::TIME - pooled;
+    let mut create = p.namespaces - Namespaces::TIME - pooled;
+    if p.plan.unshare_cgroup {
+        // The child unshares it once in its cgroup v1 directories.
+        create -= Namespaces::CGROUP;
+    }
     let mut flags = CloneFlags::from_bits_retain(create.bits() as u64)
         | CloneFlags::PIDFD
         | CloneFlags::CLEAR_SIGHAND;
@@ -640,7 +647,7 @@ fn read_report(fd: BorrowedFd<'_>) -> io::Result<Option<ChildFailure>> {
 /// failed spawn removes the cgroup the builder created for it.
 pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     let cgroup = p.cgroup.take();
-    match spawn_inner(p) {
+    match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c)) {
         Ok(mut child) => {
             if let Some((cg, remove)) = cgroup {
                 child.set_cgroup(cg, remove);
@@ -656,7 +663,10 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     }
 }
 
-fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
+fn spawn_inner(
+    mut p: Prepared,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> Result<Child, SpawnError> {
     let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
     // The error pipe stays above every dup2 target of the child (0, 1, 2,
     // the pass_fd targets): a dup2 onto it would turn a failed step into an
@@ -665,7 +675,12 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     debug_assert!(p.plan.keep_fds.iter().all(|f| *f >= p.plan.fd_floor));
     let err_w = super::lift_fd(err_w, p.plan.fd_floor)
         .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
-    let sync = if p.id_maps.is_some() {
+    // cgroup v1 directories cannot be entered at clone: the child waits on
+    // the sync pipe (as for id maps) until the parent has moved it in.
+    let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
+    let join_v1 = std::mem::take(&mut p.join_cgroup_v1);
+    let any_v1 = v1_attach.is_some() || !join_v1.dirs.is_empty();
+    let sync = if p.id_maps.is_some() || any_v1 {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
         None
@@ -673,6 +688,9 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     p.plan.err_fd = err_w.as_raw_fd();
     p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
     p.plan.sync_close = sync.as_ref().map(|(_, w)| w.as_raw_fd());
+    let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
+    p.plan.unshare_cgroup =
+        any_v1 && p.namespaces.contains(Namespaces::CGROUP) && !pooled.contains(Namespaces::CGROUP);
     for (i, s) in p.stdio.iter().enumerate() {
         p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
     }
@@ -699,8 +717,14 @@ fn spawn_inner(mut p: Prepared) -> Result<Child, SpawnError> {
     drop(p.cgroup_fd.take());
     p.keep.clear();
 
-    if let (Some(m), Some(w)) = (&p.id_maps, sync_w) {
-        write_id_maps(pid, m)?;
+    if let Some(w) = sync_w {
+        if let Some(m) = &p.id_maps {
+            write_id_maps(pid, m)?;
+        }
+        if let Some(cg) = v1_attach {
+            cg.attach_v1(pid as u32)?;
+        }
+        join_v1.attach(pid as u32)?;
         sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
             SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
         })?;

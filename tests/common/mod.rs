@@ -155,14 +155,24 @@ impl Drop for TestCgroup {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         };
-        if let Ok(rd) = std::fs::read_dir(&self.0) {
-            for e in rd
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            {
-                remove(&e.path());
+        // The same relative path in the cgroup v1 hierarchies (a hybrid
+        // host's default backend makes v1 directories there for limits).
+        let mut dirs = vec![self.0.clone()];
+        if let Ok(h) = containment::cgroup::Hierarchy::detect() {
+            if let Some(rel) = h.mount_point().and_then(|m| self.0.strip_prefix(m).ok()) {
+                dirs.extend(h.v1_mounts().iter().map(|m| m.mount_point.join(rel)));
             }
         }
-        remove(&self.0);
+        for d in dirs.iter().filter(|d| d.exists()) {
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for e in rd
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                {
+                    remove(&e.path());
+                }
+            }
+            remove(d);
+        }
     }
 }
