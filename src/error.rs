@@ -93,6 +93,11 @@ pub enum Step {
     Fork,
     /// Joining an existing namespace with `setns(2)`.
     Setns,
+    /// `execveat(2)` of the crate's sealed exec helper (a memfd), which
+    /// execs the program (or stays as its init) so that the caller's binary
+    /// never crosses into the container. Index 1: keeping the error pipe
+    /// across that exec.
+    ExecHelper,
 }
 
 impl Step {
@@ -133,6 +138,7 @@ impl Step {
         Step::Exec,
         Step::Fork,
         Step::Setns,
+        Step::ExecHelper,
     ];
 
     /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
@@ -174,6 +180,7 @@ impl Step {
             Step::Exec => "exec",
             Step::Fork => "fork",
             Step::Setns => "setns",
+            Step::ExecHelper => "exec_helper",
         }
     }
 
