@@ -532,8 +532,7 @@ impl ContainerBuilder {
     /// child waits (it then waits for the exec, every signal blocked). It
     /// does not apply (the fork shape is used) with time offsets (the child
     /// must enter the time namespace with `setns`, which a child sharing our
-    /// memory cannot), an [`init`](Self::init) (which never execs), when
-    /// joining a running container's PID or time namespace, on
+    /// memory cannot), when joining a running container's PID or time namespace, on
     /// architectures other than x86_64 (the child needs a few lines of
     /// assembly to start on its own stack), or when clone3 is unavailable.
     /// Whether a spawn took it does not change what the child does or sees,
