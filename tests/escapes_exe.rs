@@ -311,30 +311,54 @@ fn the_init_is_not_the_caller_and_holds_nothing_of_it() {
     // The caller holds a directory open (close-on-exec, as std opens it).
     let held = std::fs::File::open(&host.0).unwrap();
     let n = held.as_raw_fd();
+    // Every capability kept (not the default): the program may look at
+    // PID 1 through /proc as the original report did.
     let script = format!(
-        "echo exe=$(readlink /proc/1/exe); echo fds=$(ls /proc/1/fd | wc -l); \
-         cat /proc/1/fd/{n}/HOST-SECRET 2>/dev/null; ls /proc/1/fd/{n}/../../.. 2>/dev/null; \
-         grep -c containment-helper /proc/1/cmdline"
+        "cat /proc/1/fd/{n}/HOST-SECRET 2>/dev/null; ls /proc/1/fd/{n}/../../.. 2>/dev/null; \
+         echo fds=$(ls /proc/1/fd | wc -l); echo ready; exec sleep 30"
     );
-    let out = Container::builder()
+    let mut child = Container::builder()
         .root(&root)
         .namespaces(NS)
         .init(true)
+        .keep_all_capabilities()
+        .stdout(Stdio::Piped)
         .command("/bin/sh", ["-c", &script])
-        .output()
+        .spawn()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{:?}\n{text}", out.status);
+    let mut text = String::new();
+    {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap() > 0 {
+            text.push_str(&line);
+            if line == "ready\n" {
+                break;
+            }
+            line.clear();
+        }
+    }
+    // What the kernel shows of PID 1 (child.id()), from the host.
+    let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
     let me = std::fs::read_link("/proc/self/exe").unwrap();
+    assert_ne!(exe, me, "PID 1 is the caller's binary");
     assert!(
-        !text.contains(me.to_str().unwrap()),
-        "PID 1 is the caller's binary: {text}"
+        exe.to_string_lossy()
+            .starts_with("/memfd:containment-helper"),
+        "PID 1 is not the sealed helper: {exe:?}"
     );
-    assert!(
-        text.contains("exe=/memfd:containment-helper"),
-        "PID 1 is not the sealed helper: {text}"
-    );
-    assert!(text.contains("fds=0\n"), "PID 1 holds descriptors: {text}");
+    assert!(fds.is_empty(), "PID 1 holds descriptors: {fds:?}");
+    assert!(cmdline.starts_with(b"containment-helper/1\0init\0"));
+    assert!(text.contains("fds=0\n"), "{text}");
     assert!(!text.contains("host-secret-text"), "{text}");
     drop(held);
 
