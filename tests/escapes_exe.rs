@@ -494,3 +494,77 @@ fn plain_spawns_beside_init_spawns_are_not_held() {
     }
     assert_eq!(alive, n, "an init container exited before the plain spawns");
 }
+
+#[test]
+fn exec_failures_through_the_helper_are_typed() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("esc-enoent");
+    let root = root_with_libs(&dir.0);
+    for (init, program) in [
+        (false, "/nonexistent"),
+        (true, "/nonexistent"),
+        (false, "no-such-program"),
+        (true, "no-such-program"),
+    ] {
+        let e = Container::builder()
+            .root(&root)
+            .namespaces(NS)
+            .init(init)
+            .command(program, [] as [&str; 0])
+            .spawn()
+            .unwrap_err();
+        match &e {
+            containment::SpawnError::Child(c) => {
+                assert_eq!(c.step(), containment::Step::Exec, "{e}");
+                assert_eq!(c.errno(), libc::ENOENT, "{e}");
+            }
+            other => panic!("init {init}, {program}: {other}"),
+        }
+        assert!(
+            common::lasting_zombies().is_empty(),
+            "init {init}, {program}"
+        );
+    }
+}
+
+const ROOTLESS_ENV: &str = "CONTAINMENT_ESCAPES_EXE_ROOTLESS";
+
+#[test]
+fn rootless_init_and_trampoline() {
+    require_root!();
+    let out = common::run_test_as(
+        1000,
+        "inner_rootless_init_and_trampoline",
+        (ROOTLESS_ENV, "1"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("INNER-OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn inner_rootless_init_and_trampoline() {
+    if std::env::var_os(ROOTLESS_ENV).is_none() {
+        return;
+    }
+    let ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::PID;
+    for (init, helper) in [(true, false), (false, true)] {
+        let out = Container::builder()
+            .namespaces(ns)
+            .init(init)
+            .force_exec_helper(helper)
+            .command("/bin/sh", ["-c", "echo $$; readlink /proc/$$/exe"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{:?} {text}", out.status);
+        let pid = if init { "2\n" } else { "1\n" };
+        assert!(text.starts_with(pid), "init {init}: {text}");
+        assert!(text.contains("/bin/dash") || text.contains("/bin/bash") || text.contains("sh"));
+    }
+    println!("INNER-OK");
+}
