@@ -165,7 +165,7 @@
 //! once the caller exits. So wherever the container's filesystem is not the
 //! caller's (a root of its own, a read-only or masked view, a joined mount
 //! namespace), and always for an [`init`](ContainerBuilder::init), the child
-//! execs a tiny static helper program of the crate's (~9 KB, no libc),
+//! execs a tiny static helper program of the crate's (~2.5 KB, no libc),
 //! written once per process into a memfd sealed against writes, growth,
 //! shrinking and mode changes, with `execveat(memfd, "", AT_EMPTY_PATH)`;
 //! the helper execs the program (or, as the init, forks it and stays as

@@ -200,13 +200,12 @@ struct proto {
 	u32 step_exec, step_fork, step_seccomp, step_landlock;
 	long landlock_fd;
 	unsigned short filter_len;
+	struct sock_filter *filter;
 	long ncand;
 	char **cand;
 	char **argv;
 	char **envp;
 };
-
-static struct sock_filter filter[MAX_INSNS];
 
 static __attribute__((noreturn)) void exit_now(int code)
 {
@@ -290,14 +289,14 @@ static int hexval(char c)
 
 static int parse_filter(const char *s, struct proto *p)
 {
-	unsigned char *out = (unsigned char *)filter;
+	unsigned char *out = (unsigned char *)p->filter;
 	ulong n = 0;
 	while (s[0]) {
 		int hi = hexval(s[0]), lo;
 		if (hi < 0 || !s[1])
 			return 0;
 		lo = hexval(s[1]);
-		if (lo < 0 || n >= sizeof(filter))
+		if (lo < 0 || n >= MAX_INSNS * sizeof(struct sock_filter))
 			return 0;
 		out[n++] = (unsigned char)(hi << 4 | lo);
 		s += 2;
@@ -360,7 +359,7 @@ static __attribute__((noreturn)) void run_program(const struct proto *p)
 		sys1(NR_close, p->landlock_fd);
 	}
 	if (p->filter_len) {
-		struct sock_fprog prog = { p->filter_len, filter };
+		struct sock_fprog prog = { p->filter_len, p->filter };
 		r = sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 		if (r < 0)
 			fail(p, p->step_seccomp, 0, -r);
@@ -457,10 +456,14 @@ __attribute__((used)) void helper_main(long *sp)
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
 	struct proto p;
+	/* On the stack (touched only when there is a filter): no .bss, so the
+	 * program is two mappings, text and nothing else. */
+	struct sock_filter filter[MAX_INSNS];
 
 	/* Nothing of ours for a process of the container to read or ptrace. */
 	sys2(NR_prctl, PR_SET_DUMPABLE, 0);
 	memset(&p, 0, sizeof(p));
+	p.filter = filter;
 	if (!parse(argc, argv, envp, &p))
 		exit_now(EXIT_PROTOCOL);
 	if (streq(argv[1], "exec"))
