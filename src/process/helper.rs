@@ -50,6 +50,12 @@ use std::sync::Mutex;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const EXIT_PROTOCOL: i32 = 126;
 
+/// The most PATH candidates and BPF instructions the helper takes (its
+/// buffers); more is refused here, never left to the helper's refusal
+/// (which would look like an exec'd program exiting 126).
+const MAX_CANDIDATES: usize = 65536;
+const MAX_INSNS: usize = 4096;
+
 /// `argv[0]` of the protocol.
 const MAGIC: &CStr = c"containment-helper/1";
 
@@ -213,6 +219,20 @@ pub(crate) fn prepare(
     exec_paths: &[CString],
     program_argv: &[*const libc::c_char],
 ) -> Result<HelperExec, SpawnError> {
+    if exec_paths.is_empty() || exec_paths.len() > MAX_CANDIDATES {
+        return Err(SpawnError::invalid(
+            "program",
+            exec_paths.len(),
+            "the PATH search has no candidate or more than 65536",
+        ));
+    }
+    if let Some(f) = seccomp.filter(|f| f.len() > MAX_INSNS) {
+        return Err(SpawnError::invalid(
+            "seccomp",
+            f.len(),
+            "a filter longer than the kernel's BPF_MAXINSNS (4096 instructions)",
+        ));
+    }
     let mut fd = sealed_fd()?;
     // Never a dup2 target of the child (stdio, pass_fd): a dup2 onto it
     // would make the child exec whatever was put there.
@@ -337,17 +357,45 @@ mod tests {
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
     }
 
-    #[test]
-    fn the_helper_refuses_a_foreign_argv() {
-        // Run as an interpreter would run it: argv[0] is not the magic.
+    /// Runs the helper with `argv0` and `args` (through an inherited dup of
+    /// the memfd); returns its exit code.
+    fn run(argv0: &str, args: &[&str]) -> Option<i32> {
+        use std::os::unix::process::CommandExt;
         let fd = sealed_fd().unwrap();
-        // The memfd is close-on-exec: run it through an inherited dup.
         // SAFETY: dup of our descriptor (without close-on-exec).
         let d = unsafe { libc::dup(fd) };
         assert!(d >= 0);
         let st = std::process::Command::new(format!("/proc/self/fd/{d}"))
-            .args([
-                "exec",
+            .arg0(argv0)
+            .args(args)
+            .status()
+            .unwrap();
+        // SAFETY: closes the dup made above.
+        unsafe { libc::close(d) };
+        st.code()
+    }
+
+    #[test]
+    fn the_helper_refuses_anything_but_its_protocol() {
+        let magic = MAGIC.to_str().unwrap();
+        let good = [
+            "exec",
+            "2",
+            "34,35,28,29",
+            "-1",
+            "",
+            "1",
+            "/bin/true",
+            "true",
+        ];
+        // The positive control: the protocol runs the program.
+        assert_eq!(run(magic, &good), Some(0));
+        // As an interpreter runs it (`#!/proc/self/exe`): argv[0] is a path.
+        assert_eq!(run("/proc/self/exe", &["/evil"]), Some(EXIT_PROTOCOL));
+        assert_eq!(run("/proc/self/exe", &good), Some(EXIT_PROTOCOL));
+        let bad: &[&[&str]] = &[
+            &[
+                "run",
                 "2",
                 "34,35,28,29",
                 "-1",
@@ -355,11 +403,92 @@ mod tests {
                 "1",
                 "/bin/true",
                 "true",
-            ])
-            .status()
-            .unwrap();
-        // SAFETY: closes the dup made above.
-        unsafe { libc::close(d) };
-        assert_eq!(st.code(), Some(EXIT_PROTOCOL));
+            ],
+            &[
+                "exec",
+                "x",
+                "34,35,28,29",
+                "-1",
+                "",
+                "1",
+                "/bin/true",
+                "true",
+            ],
+            &[
+                "exec",
+                "-2",
+                "34,35,28,29",
+                "-1",
+                "",
+                "1",
+                "/bin/true",
+                "true",
+            ],
+            &["exec", "2", "34,35,28", "-1", "", "1", "/bin/true", "true"],
+            &[
+                "exec",
+                "2",
+                "34,35,28,29",
+                "-2",
+                "",
+                "1",
+                "/bin/true",
+                "true",
+            ],
+            &[
+                "exec",
+                "2",
+                "34,35,28,29",
+                "-1",
+                "0g",
+                "1",
+                "/bin/true",
+                "true",
+            ],
+            &[
+                "exec",
+                "2",
+                "34,35,28,29",
+                "-1",
+                "00",
+                "1",
+                "/bin/true",
+                "true",
+            ],
+            &[
+                "exec",
+                "2",
+                "34,35,28,29",
+                "-1",
+                "",
+                "0",
+                "/bin/true",
+                "true",
+            ],
+            &[
+                "exec",
+                "2",
+                "34,35,28,29",
+                "-1",
+                "",
+                "2",
+                "/bin/true",
+                "true",
+            ],
+            &[
+                "exec",
+                "2",
+                "34,35,28,29",
+                "-1",
+                "",
+                "99999999999",
+                "/bin/true",
+            ],
+            &["exec", "2", "34,35,28,29", "-1", "", "1", "/bin/true"],
+            &[],
+        ];
+        for args in bad {
+            assert_eq!(run(magic, args), Some(EXIT_PROTOCOL), "{args:?}");
+        }
     }
 }

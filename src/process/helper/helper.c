@@ -22,7 +22,7 @@
  *            crate's `Step` numbers for the 12-byte failure record
  *   argv[4]  Landlock ruleset fd, or -1
  *   argv[5]  seccomp BPF program, hex of the raw sock_filter array, or ""
- *   argv[6]  N, the number of candidate paths (PATH search), 1..=4096
+ *   argv[6]  N, the number of candidate paths (PATH search), 1..=65536
  *   argv[7 .. 7+N]   candidate paths, tried in order
  *   argv[7+N ..]     the program's argv (at least one entry)
  *   envp     the program's environment, passed on unchanged
@@ -155,6 +155,8 @@ __asm__(".text\n"
 #define WNOHANG 1
 #define SECCOMP_SET_MODE_FILTER 1
 #define MAX_INSNS 4096
+/* Kept equal to MAX_CANDIDATES in helper.rs, which refuses more. */
+#define MAX_CANDIDATES 65536
 
 /* gcc may emit calls to these for struct copies and zeroing. */
 void *memset(void *d, int c, ulong n)
@@ -314,7 +316,7 @@ static int parse(long argc, char **argv, char **envp, struct proto *p)
 		return 0;
 	if (!parse_num(argv[2], 0, 0x7fffffff, &p->err_fd) || !parse_steps(argv[3], p) ||
 	    !parse_num(argv[4], -1, 0x7fffffff, &p->landlock_fd) || !parse_filter(argv[5], p) ||
-	    !parse_num(argv[6], 1, 4096, &p->ncand))
+	    !parse_num(argv[6], 1, MAX_CANDIDATES, &p->ncand))
 		return 0;
 	tail = 7 + p->ncand;
 	if (tail >= argc)
