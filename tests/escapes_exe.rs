@@ -568,3 +568,67 @@ fn inner_rootless_init_and_trampoline() {
     }
     println!("INNER-OK");
 }
+
+const NOEXEC_ENV: &str = "CONTAINMENT_ESCAPES_EXE_NOEXEC";
+
+/// `vm.memfd_noexec = 2` (per PID namespace: set only in a container's)
+/// forbids executable memfds: a spawn that needs the helper fails closed,
+/// with a typed error naming the setting; a plain spawn still works.
+#[test]
+fn memfd_noexec_fails_closed() {
+    require_root!();
+    require!(
+        Path::new("/proc/sys/vm/memfd_noexec").exists(),
+        "no vm.memfd_noexec (Linux 6.3)"
+    );
+    let out = Container::builder()
+        .namespaces(NS)
+        .env(NOEXEC_ENV, "1")
+        .command(
+            std::env::current_exe().unwrap(),
+            ["--exact", "inner_memfd_noexec", "--nocapture"],
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("INNER-OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn inner_memfd_noexec() {
+    if std::env::var_os(NOEXEC_ENV).is_none() {
+        return;
+    }
+    std::fs::write("/proc/sys/vm/memfd_noexec", "2").unwrap();
+    let e = Container::builder()
+        .init(true)
+        .command("/bin/true", [] as [&str; 0])
+        .spawn()
+        .unwrap_err();
+    match &e {
+        containment::SpawnError::Unsupported { reason, .. } => {
+            assert!(reason.contains("memfd_noexec = 2"), "{e}")
+        }
+        other => panic!("{other}"),
+    }
+    let e = Container::builder()
+        .force_exec_helper(true)
+        .command("/bin/true", [] as [&str; 0])
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(e, containment::SpawnError::Unsupported { .. }),
+        "{e}"
+    );
+    // Without a changed root the plain spawn needs no helper.
+    let st = Container::builder()
+        .command("/bin/true", [] as [&str; 0])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    println!("INNER-OK");
+}
