@@ -166,8 +166,9 @@
 //! caller's (a root of its own, a read-only or masked view, a joined mount
 //! namespace), and always for an [`init`](ContainerBuilder::init), the child
 //! execs a tiny static helper program of the crate's (~2.5 KB, no libc),
-//! written once per process into a memfd sealed against writes, growth,
-//! shrinking and mode changes, with `execveat(memfd, "", AT_EMPTY_PATH)`;
+//! written once per process (at the first spawn that needs it; the
+//! close-on-exec descriptor then stays open for the process's life) into a
+//! memfd sealed against writes, growth, shrinking and mode changes, with `execveat(memfd, "", AT_EMPTY_PATH)`;
 //! the helper execs the program (or, as the init, forks it and stays as
 //! PID 1, keeping no descriptor at all). `/proc/self/exe` at the program's
 //! exec is then the sealed helper, which refuses any invocation but the
