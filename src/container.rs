@@ -8,6 +8,7 @@ use crate::namespace::{
     format_id_map, validate_id_maps, validate_offsets, validate_uts_name, IdMap, Namespace,
     Namespaces, NsFd, TimeOffsets,
 };
+use crate::process::helper::Mode as HelperMode;
 use crate::process::Rlimit;
 use crate::process::{
     self, CapsPlan, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
@@ -59,6 +60,7 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
+    force_exec_helper: bool,
     caps: Option<CapsChoice>,
     rlimits: Vec<(Rlimit, u64, u64)>,
     no_new_privs: bool,
@@ -491,6 +493,16 @@ impl ContainerBuilder {
     /// terminal stop signals to it, reaps every orphan, and exits with the
     /// program's status (128 + N when the program was killed by signal N).
     ///
+    /// The init is a tiny static program of the crate's, exec'd from a
+    /// sealed memfd (see the crate docs' safety story): not a copy of the
+    /// caller. It is not dumpable, keeps no descriptor (not the standard
+    /// streams, not the passed ones), and a Landlock ruleset or seccomp
+    /// filter applies to the program only. Its `/proc/1/cmdline` starts with
+    /// `containment-helper/1 init`. A spawn with an init fails with
+    /// [`SpawnError::Unsupported`] where the kernel refuses executable
+    /// memfds (`vm.memfd_noexec = 2`) or on targets without the helper
+    /// (other than x86_64 and aarch64).
+    ///
     /// Without it (the default) the program itself is PID 1 of a new PID
     /// namespace: it receives only signals it handles, orphans are
     /// re-parented to it (zombies stay unless it reaps them), and when it
@@ -522,8 +534,7 @@ impl ContainerBuilder {
     /// child waits (it then waits for the exec, every signal blocked). It
     /// does not apply (the fork shape is used) with time offsets (the child
     /// must enter the time namespace with `setns`, which a child sharing our
-    /// memory cannot), an [`init`](Self::init) (which never execs), when
-    /// joining a running container's PID or time namespace, on
+    /// memory cannot), when joining a running container's PID or time namespace, on
     /// architectures other than x86_64 (the child needs a few lines of
     /// assembly to start on its own stack), or when clone3 is unavailable.
     /// Whether a spawn took it does not change what the child does or sees,
@@ -558,6 +569,15 @@ impl ContainerBuilder {
     #[doc(hidden)]
     pub fn force_legacy_clone(&mut self, yes: bool) -> &mut Self {
         self.force_legacy_clone = yes;
+        self
+    }
+
+    /// Exec the program through the crate's sealed helper even where it is
+    /// not needed (no changed root, no joined mount namespace): for
+    /// measuring what the extra exec costs, and for tests.
+    #[doc(hidden)]
+    pub fn force_exec_helper(&mut self, yes: bool) -> &mut Self {
+        self.force_exec_helper = yes;
         self
     }
 
@@ -1138,6 +1158,22 @@ impl ContainerBuilder {
             }
         }
 
+        // The sealed helper (process/helper.rs): always for an init; as an
+        // exec trampoline whenever the program's filesystem is not the
+        // caller's (a root of its own, a read-only or masked view, a joined
+        // mount namespace), where the caller's binary is otherwise out of
+        // the container's reach.
+        let helper_mode = if self.init {
+            Some(HelperMode::Init)
+        } else if self.force_exec_helper
+            || mounts.as_ref().is_some_and(|m| m.hides_host())
+            || join.root.is_some()
+        {
+            Some(HelperMode::Exec)
+        } else {
+            None
+        };
+
         // The cgroup last: nothing after this can fail, so a refused field
         // never leaves a cgroup behind.
         let oom_score_adj = self
@@ -1198,8 +1234,10 @@ impl ContainerBuilder {
                 pass_fds,
                 join: join_list,
                 join_root,
-                init: self.init,
                 join_fork: None,
+                helper_mode,
+                helper: None,
+                nondumpable: false,
                 time,
                 hostname,
                 domainname,

@@ -96,6 +96,11 @@ pub enum Step {
     /// `unshare(CLONE_NEWCGROUP)` once the parent has moved the child into
     /// its cgroup v1 directories (so that the namespace is rooted there).
     UnshareCgroup,
+    /// `execveat(2)` of the crate's sealed exec helper (a memfd), which
+    /// execs the program (or stays as its init) so that the caller's binary
+    /// never crosses into the container. Index 1: keeping the error pipe
+    /// across that exec.
+    ExecHelper,
 }
 
 impl Step {
@@ -137,6 +142,7 @@ impl Step {
         Step::Fork,
         Step::UnshareCgroup,
         Step::Setns,
+        Step::ExecHelper,
     ];
 
     /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
@@ -179,6 +185,7 @@ impl Step {
             Step::Fork => "fork",
             Step::UnshareCgroup => "unshare_cgroup",
             Step::Setns => "setns",
+            Step::ExecHelper => "exec_helper",
         }
     }
 

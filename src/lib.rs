@@ -158,6 +158,36 @@
 //! caller, after a privilege drop) carry a hint. The fallback to `clone(2)`
 //! is taken only when clone3 itself is missing or filtered, never for the
 //! kernel's own `EPERM`.
+//!
+//! ### The caller's binary stays out
+//!
+//! Nothing of the caller's binary crosses into a container (the
+//! CVE-2019-5736 kind). Until its first exec the child is a copy of the
+//! caller, and the kernel resolves `/proc/self/exe` (a `#!/proc/self/exe`
+//! script, an ELF whose interpreter is `/proc/self/exe`) at that exec: a
+//! program chosen by the image would run the caller's own binary inside the
+//! container, where a process holding its `/proc/<pid>/exe` could rewrite it
+//! once the caller exits. So wherever the container's filesystem is not the
+//! caller's (a root of its own, a read-only or masked view, a joined mount
+//! namespace), and always for an [`init`](ContainerBuilder::init), the child
+//! execs a tiny static helper program of the crate's (~2.5 KB, no libc),
+//! written once per process (at the first spawn that needs it; the
+//! close-on-exec descriptor then stays open for the process's life) into a
+//! memfd sealed against writes, growth, shrinking and mode changes, with `execveat(memfd, "", AT_EMPTY_PATH)`;
+//! the helper execs the program (or, as the init, forks it and stays as
+//! PID 1, keeping no descriptor at all). `/proc/self/exe` at the program's
+//! exec is then the sealed helper, which refuses any invocation but the
+//! crate's own (exit status 126). The helper is not dumpable, and neither is
+//! a child with memory of its own (the fork shape, which is how a joined
+//! PID namespace is entered) from its first step: a process of the
+//! container cannot open its `/proc/<pid>/exe` or read its memory. Landlock
+//! and seccomp are applied by the helper right before the program's exec
+//! (an init is not filtered). Without a changed root the caller's binary is
+//! reachable by its path anyway, and the spawn skips the extra exec (its
+//! cost is in BENCHMARKS.md). Where the kernel refuses executable memfds
+//! (`vm.memfd_noexec = 2`) or the target has no helper (other than x86_64
+//! and aarch64), those spawns fail with [`SpawnError::Unsupported`]: never
+//! a fallback that exposes the caller.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -1472,6 +1472,17 @@ impl MountPlan {
     /// no locks. Must run after the ids, the time namespace and the hostname
     /// are set, and before the loopback, `chdir(cwd)` and exec (the program
     /// path and cwd are then looked up inside the new root).
+    /// Whether the container's view of the filesystem differs from the
+    /// caller's in a way that hides or protects the caller's files: a root
+    /// of its own, a read-only root, masked or read-only paths. Then the
+    /// program is exec'd through the sealed helper (process/helper.rs).
+    pub(crate) fn hides_host(&self) -> bool {
+        self.root.is_some()
+            || self.readonly_root
+            || !self.masked.is_empty()
+            || !self.readonly_paths.is_empty()
+    }
+
     pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
         m::mount(None, c"/", None, self.propagation, None)
             .map_err(fail(Step::MountPropagation, 0))?;

@@ -9,6 +9,7 @@
 mod async_wait;
 mod child;
 mod handle;
+pub(crate) mod helper;
 mod hints;
 mod limits;
 mod spawn;
