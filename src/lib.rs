@@ -64,6 +64,10 @@
 //!   the crate without it keeps its own `rust-version`.
 //! - `seccomp`, `landlock`: seccomp filters and Landlock rules built in the
 //!   parent.
+//! - `image`: the `image` module: OCI image layouts and `docker save`
+//!   archives unpacked into a content-addressed layer store and stacked by
+//!   overlayfs as a container's root (`tar`, `flate2`, `zstd`, `sha2`,
+//!   `serde_json`, `oci-spec`).
 //! - `full`: every optional feature whose tests run on the host (what
 //!   `cargo xtask test` builds).
 //!
@@ -123,6 +127,8 @@ pub mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "image")]
+pub mod image;
 #[cfg(feature = "landlock")]
 pub mod landlock;
 pub mod mount;
