@@ -131,7 +131,11 @@ impl Image {
             entrypoint: c.entrypoint().clone().unwrap_or_default(),
             cmd: c.cmd().clone().unwrap_or_default(),
             env,
-            working_dir: c.working_dir().as_deref().filter(|d| !d.is_empty()).map(PathBuf::from),
+            working_dir: c
+                .working_dir()
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
             user,
             stop_signal,
         })
@@ -145,7 +149,11 @@ pub(crate) fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| bad());
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     Signal::from_str(&name).map_err(|_| bad())
 }
 
@@ -213,7 +221,9 @@ mod tests {
 
     fn files(p: &str) -> Result<Option<Vec<u8>>> {
         Ok(match p {
-            "/etc/passwd" => Some(b"root:x:0:0:root:/root:/bin/sh\nweb:x:33:44::/srv:/bin/false\n".to_vec()),
+            "/etc/passwd" => {
+                Some(b"root:x:0:0:root:/root:/bin/sh\nweb:x:33:44::/srv:/bin/false\n".to_vec())
+            }
             "/etc/group" => Some(b"root:x:0:\nstaff:x:50:web\n".to_vec()),
             _ => None,
         })
@@ -229,8 +239,14 @@ mod tests {
         assert_eq!((u.uid, u.gid, u.home), (1000, 0, None));
         let u = resolve_user("33:7", files).unwrap();
         assert_eq!((u.uid, u.gid), (33, 7));
-        assert!(matches!(resolve_user("nobody", files), Err(Error::User { .. })));
-        assert!(matches!(resolve_user("web:nogroup", files), Err(Error::User { .. })));
+        assert!(matches!(
+            resolve_user("nobody", files),
+            Err(Error::User { .. })
+        ));
+        assert!(matches!(
+            resolve_user("web:nogroup", files),
+            Err(Error::User { .. })
+        ));
     }
 
     #[test]

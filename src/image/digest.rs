@@ -119,7 +119,7 @@ impl<R: Read> Read for Hashing<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         if self.count > self.limit {
-            return Err(io::Error::new(io::ErrorKind::FileTooLarge, OVER_LIMIT));
+            return Err(io::Error::other(OVER_LIMIT));
         }
         Ok(n)
     }

@@ -49,7 +49,7 @@ pub use config::{ImageDefaults, ImageUser};
 pub use digest::Digest;
 pub use source::{Image, ImageSource, LayerDescriptor};
 pub use store::{ContainerRoot, LayerProgress, Store, StoreOptions, UnpackedImage, UnpackedLayer};
-pub use unpack::{unpack_layer, DeviceNodes, UnpackOptions, UnpackStats};
+pub use unpack::{unpack_layer, DeviceNodes, UnpackOptions, UnpackStats, DEFAULT_MAX_LAYER_BYTES};
 
 use std::io;
 use std::path::PathBuf;

@@ -117,10 +117,17 @@ impl ImageSource {
         let md = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
         let kind = if md.is_dir() {
             let fd = OwnedFd::from(File::open(&path).map_err(|e| Error::io(&path, e))?);
-            let layout = read_limited(open_in(&fd, "oci-layout").map_err(|e| Error::io(path.join("oci-layout"), e))?, MAX_JSON)
-                .map_err(|e| Error::io(path.join("oci-layout"), e))?;
-            let v: serde_json::Value = serde_json::from_slice(&layout).map_err(|e| Error::format("oci-layout", e))?;
-            if v.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
+            let layout = read_limited(
+                open_in(&fd, "oci-layout").map_err(|e| Error::io(path.join("oci-layout"), e))?,
+                MAX_JSON,
+            )
+            .map_err(|e| Error::io(path.join("oci-layout"), e))?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&layout).map_err(|e| Error::format("oci-layout", e))?;
+            if v.get("imageLayoutVersion")
+                .and_then(|v| v.as_str())
+                .is_none()
+            {
                 return Err(Error::format("oci-layout", "no imageLayoutVersion"));
             }
             Kind::Layout(fd)
@@ -233,42 +240,58 @@ impl ImageSource {
                 || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
             {
                 let bytes = self.json_blob(&desc)?;
-                let idx = ImageIndex::from_reader(&bytes[..]).map_err(|e| Error::format(desc.digest().to_string(), e))?;
+                let idx = ImageIndex::from_reader(&bytes[..])
+                    .map_err(|e| Error::format(desc.digest().to_string(), e))?;
                 desc = idx
                     .manifests()
                     .iter()
                     .find(|d| {
                         d.platform().as_ref().is_some_and(|p| {
-                            p.os().to_string() == "linux" && p.architecture().to_string() == current_arch()
+                            p.os().to_string() == "linux"
+                                && p.architecture().to_string() == current_arch()
                         })
                     })
                     .cloned()
                     .ok_or_else(|| {
-                        Error::Unsupported(format!("no linux/{} image in index {}", current_arch(), desc.digest()))
+                        Error::Unsupported(format!(
+                            "no linux/{} image in index {}",
+                            current_arch(),
+                            desc.digest()
+                        ))
                     })?;
                 continue;
             }
             let bytes = self.json_blob(&desc)?;
-            let manifest =
-                ImageManifest::from_reader(&bytes[..]).map_err(|e| Error::format(desc.digest().to_string(), e))?;
+            let manifest = ImageManifest::from_reader(&bytes[..])
+                .map_err(|e| Error::format(desc.digest().to_string(), e))?;
             let cdesc = manifest.config();
             let cbytes = self.json_blob(cdesc)?;
             let config = ImageConfiguration::from_reader(&cbytes[..])
                 .map_err(|e| Error::format(cdesc.digest().to_string(), e))?;
-            let diff_ids = diff_ids(&config, &cdesc.digest().to_string())?;
+            let diff_ids = diff_ids(&config, cdesc.digest().as_ref())?;
             if diff_ids.len() != manifest.layers().len() {
                 return Err(Error::format(
                     desc.digest().to_string(),
-                    format!("{} layers but {} diff_ids", manifest.layers().len(), diff_ids.len()),
+                    format!(
+                        "{} layers but {} diff_ids",
+                        manifest.layers().len(),
+                        diff_ids.len()
+                    ),
                 ));
             }
             let mut layers = Vec::new();
             for (l, diff_id) in manifest.layers().iter().zip(diff_ids) {
                 let mt = l.media_type().to_string();
-                if mt.contains("encrypted") || mt.contains("foreign") || mt.contains("nondistributable") && l.urls().is_some() {
-                    return Err(Error::Unsupported(format!("layer {} of media type {mt}", l.digest())));
+                if mt.contains("encrypted")
+                    || mt.contains("foreign")
+                    || mt.contains("nondistributable") && l.urls().is_some()
+                {
+                    return Err(Error::Unsupported(format!(
+                        "layer {} of media type {mt}",
+                        l.digest()
+                    )));
                 }
-                let digest = Digest::parse(&l.digest().to_string())?;
+                let digest = Digest::parse(l.digest().as_ref())?;
                 layers.push(LayerDescriptor {
                     digest: Some(digest.clone()),
                     diff_id,
@@ -280,16 +303,19 @@ impl ImageSource {
                 source: self.clone(),
                 reference: reference.to_string(),
                 config,
-                config_digest: Digest::parse(&cdesc.digest().to_string())?,
+                config_digest: Digest::parse(cdesc.digest().as_ref())?,
                 layers,
             });
         }
-        Err(Error::format("index.json", "indexes nested more than 4 deep"))
+        Err(Error::format(
+            "index.json",
+            "indexes nested more than 4 deep",
+        ))
     }
 
     /// A JSON blob of a layout, verified against its descriptor.
     fn json_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
-        let digest = Digest::parse(&d.digest().to_string())?;
+        let digest = Digest::parse(d.digest().as_ref())?;
         if d.size() > MAX_JSON {
             return Err(Error::TooLarge {
                 layer: digest.to_string(),
@@ -298,7 +324,13 @@ impl ImageSource {
             });
         }
         let r = self.open_loc(&Loc::Layout(digest.clone()))?;
-        verified(r, &digest.to_string(), Some(&digest), Some(d.size()), "its descriptor")
+        verified(
+            r,
+            &digest.to_string(),
+            Some(&digest),
+            Some(d.size()),
+            "its descriptor",
+        )
     }
 
     fn open_loc(&self, loc: &Loc) -> Result<Box<dyn Read + Send>> {
@@ -310,7 +342,10 @@ impl ImageSource {
             }
             (Kind::Archive { file, entries, .. }, Loc::Archive(name)) => {
                 let (off, size) = archive_entry(entries, name).ok_or_else(|| {
-                    Error::format(self.path.display().to_string(), format!("no entry {name:?}"))
+                    Error::format(
+                        self.path.display().to_string(),
+                        format!("no entry {name:?}"),
+                    )
                 })?;
                 let file = file.try_clone().map_err(|e| Error::io(&self.path, e))?;
                 Ok(Box::new(ReadAt {
@@ -332,7 +367,12 @@ impl ImageSource {
         else {
             unreachable!()
         };
-        let full = if reference.is_empty() || reference.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+        let full = if reference.is_empty()
+            || reference
+                .rsplit('/')
+                .next()
+                .is_some_and(|l| l.contains(':'))
+        {
             reference.to_string()
         } else {
             format!("{reference}:latest")
@@ -344,9 +384,11 @@ impl ImageSource {
         let by_repo = || {
             let (name, tag) = full.rsplit_once(':')?;
             let id = repositories.get(name)?.get(tag)?;
-            manifest
-                .iter()
-                .find(|m| m.layers.last().is_some_and(|l| normalise(l).starts_with(&format!("{id}/"))))
+            manifest.iter().find(|m| {
+                m.layers
+                    .last()
+                    .is_some_and(|l| normalise(l).starts_with(&format!("{id}/")))
+            })
         };
         let m = match by_tag.or_else(by_repo) {
             Some(m) => m,
@@ -355,16 +397,27 @@ impl ImageSource {
         };
         // The config's name is its digest (`<hex>.json` or `blobs/sha256/<hex>`).
         let cname = normalise(&m.config);
-        let chex = cname.rsplit('/').next().unwrap_or("").trim_end_matches(".json");
-        let cdigest = Digest::from_hex(chex)
-            .ok_or_else(|| Error::format("manifest.json", format!("config {cname:?} is not named by its digest")))?;
+        let chex = cname
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(".json");
+        let cdigest = Digest::from_hex(chex).ok_or_else(|| {
+            Error::format(
+                "manifest.json",
+                format!("config {cname:?} is not named by its digest"),
+            )
+        })?;
         let r = self.open_loc(&Loc::Archive(cname.clone()))?;
         let cbytes = verified(r, &cname, Some(&cdigest), None, "its name")?;
-        let config =
-            ImageConfiguration::from_reader(&cbytes[..]).map_err(|e| Error::format(cname.clone(), e))?;
+        let config = ImageConfiguration::from_reader(&cbytes[..])
+            .map_err(|e| Error::format(cname.clone(), e))?;
         let diff_ids = diff_ids(&config, &cname)?;
         if diff_ids.len() != m.layers.len() {
-            return Err(Error::format("manifest.json", "layer count differs from the config's diff_ids"));
+            return Err(Error::format(
+                "manifest.json",
+                "layer count differs from the config's diff_ids",
+            ));
         }
         let Kind::Archive { entries, .. } = &*self.kind else {
             unreachable!()
@@ -375,8 +428,9 @@ impl ImageSource {
             let digest = name
                 .strip_prefix("blobs/sha256/")
                 .and_then(Digest::from_hex);
-            let (_, size) = archive_entry(entries, &name)
-                .ok_or_else(|| Error::format("manifest.json", format!("no layer entry {name:?}")))?;
+            let (_, size) = archive_entry(entries, &name).ok_or_else(|| {
+                Error::format("manifest.json", format!("no layer entry {name:?}"))
+            })?;
             layers.push(LayerDescriptor {
                 digest,
                 diff_id,
@@ -406,7 +460,7 @@ fn diff_ids(config: &ImageConfiguration, what: &str) -> Result<Vec<Digest>> {
 /// Opens `rel` inside the layout directory, never leaving it.
 fn open_in(dir: &OwnedFd, rel: &str) -> io::Result<File> {
     let c = CString::new(rel).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS) as u64;
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     let fd = openat2(Some(dir.as_fd()), &c, libc::O_RDONLY, resolve)?;
     let f = File::from(fd);
     if !f.metadata()?.is_file() {
@@ -419,7 +473,7 @@ fn read_limited(r: impl Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut v = Vec::new();
     r.take(limit + 1).read_to_end(&mut v)?;
     if v.len() as u64 > limit {
-        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "over 4 MiB"));
+        return Err(io::Error::other("over 4 MiB"));
     }
     Ok(v)
 }
@@ -457,7 +511,10 @@ fn verified(
 
 /// An archive entry's data (offset, size), following symlinks inside the
 /// archive (docker writes repeated layers as links), at most 8.
-fn archive_entry(entries: &HashMap<String, (u64, u64, Option<String>)>, name: &str) -> Option<(u64, u64)> {
+fn archive_entry(
+    entries: &HashMap<String, (u64, u64, Option<String>)>,
+    name: &str,
+) -> Option<(u64, u64)> {
     let mut name = normalise(name);
     for _ in 0..8 {
         let (off, size, link) = entries.get(&name)?;
@@ -494,7 +551,8 @@ fn open_archive(path: &Path) -> Result<Kind> {
             let name = normalise(&String::from_utf8_lossy(&e.path_bytes()));
             let kind = e.header().entry_type();
             let link = if kind.is_symlink() || kind.is_hard_link() {
-                e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned())
+                e.link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
             } else if kind.is_file() {
                 None
             } else {
@@ -503,7 +561,11 @@ fn open_archive(path: &Path) -> Result<Kind> {
             // A hard link's name is relative to the archive's root: make it
             // relative to the entry's directory like a symlink's.
             let link = match (kind.is_hard_link(), link) {
-                (true, Some(l)) => Some(format!("{}{}", "../".repeat(name.matches('/').count()), normalise(&l))),
+                (true, Some(l)) => Some(format!(
+                    "{}{}",
+                    "../".repeat(name.matches('/').count()),
+                    normalise(&l)
+                )),
                 (_, l) => l,
             };
             entries.insert(name, (e.raw_file_position(), e.size(), link));

@@ -104,7 +104,8 @@ impl UnpackedImage {
     pub fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         let lowers = self.lowers();
         let refs: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
-        super::unpack::read_layered(&refs, path, limit, self.user_xattrs).map_err(|e| Error::io(path, e))
+        super::unpack::read_layered(&refs, path, limit, self.user_xattrs)
+            .map_err(|e| Error::io(path, e))
     }
 }
 
@@ -163,7 +164,11 @@ impl Store {
     /// [`Error::DigestMismatch`] / [`Error::SizeMismatch`] naming the blob,
     /// the unpack errors of [`unpack_layer`](super::unpack_layer),
     /// [`Error::Io`] for the store.
-    pub fn unpack(&self, image: &Image, progress: &mut dyn FnMut(LayerProgress)) -> Result<UnpackedImage> {
+    pub fn unpack(
+        &self,
+        image: &Image,
+        progress: &mut dyn FnMut(LayerProgress),
+    ) -> Result<UnpackedImage> {
         let mut done: Vec<UnpackedLayer> = Vec::new();
         let count = image.layers().len();
         for (index, l) in image.layers().iter().enumerate() {
@@ -171,7 +176,10 @@ impl Store {
             let dir = self.root.join("layers").join(chain.hex());
             let mut fresh = false;
             if !dir.exists() {
-                let lock_path = self.root.join("locks").join(format!("{}.lock", chain.hex()));
+                let lock_path = self
+                    .root
+                    .join("locks")
+                    .join(format!("{}.lock", chain.hex()));
                 let lock = OpenOptions::new()
                     .create(true)
                     .truncate(false)
@@ -267,7 +275,15 @@ impl Store {
                         actual: hashing.count,
                     })
                 }
-                r => r?,
+                // A blob that is not what the manifest names: say so
+                // rather than what its bytes broke.
+                Err(e) => {
+                    return Err(match check_blob(hashing, l) {
+                        Err(m @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. })) => m,
+                        _ => e,
+                    })
+                }
+                Ok(s) => s,
             };
             let (cb_done, total) = (hashing.count, l.size);
             let cb = &mut hashing.get_mut().cb;

@@ -175,7 +175,7 @@ pub(crate) fn unpack_named<R: Read>(
     };
     let res = u.run(&mut hashing);
     let res = res.and_then(|()| u.finish());
-    let over = |e: &io::Error| e.kind() == io::ErrorKind::FileTooLarge && e.to_string() == OVER_LIMIT;
+    let over = |e: &io::Error| e.kind() == io::ErrorKind::Other && e.to_string() == OVER_LIMIT;
     let res = res.map_err(|e| match e {
         Error::Format { ref reason, .. } if reason == OVER_LIMIT => too_large(layer, opts),
         Error::Entry { ref source, .. } if over(source) => too_large(layer, opts),
@@ -218,10 +218,10 @@ pub(crate) fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<Box<dyn Read + 'a
     }
 }
 
-const RESOLVE: u64 = (libc::RESOLVE_IN_ROOT
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT
     | libc::RESOLVE_NO_MAGICLINKS
     | libc::RESOLVE_NO_SYMLINKS
-    | libc::RESOLVE_NO_XDEV) as u64;
+    | libc::RESOLVE_NO_XDEV;
 
 /// Pending long name, long link name and PAX records for the next entry.
 #[derive(Default)]
@@ -429,7 +429,9 @@ impl<'a> Unpacker<'a> {
         let h = entry.header();
         let hdr_err = |e: io::Error| Error::format(self.layer, format!("tar header: {e}"));
         let mut path = p.name.unwrap_or_else(|| h.path_bytes().into_owned());
-        let mut link = p.link.or_else(|| h.link_name_bytes().map(|c| c.into_owned()));
+        let mut link = p
+            .link
+            .or_else(|| h.link_name_bytes().map(|c| c.into_owned()));
         let mut uid = h.uid().map_err(hdr_err)?;
         let mut gid = h.gid().map_err(hdr_err)?;
         let mut mtime = libc::timespec {
@@ -441,21 +443,27 @@ impl<'a> Unpacker<'a> {
             for ext in tar::PaxExtensions::new(pax) {
                 let ext = ext.map_err(|e| Error::format(self.layer, format!("PAX: {e}")))?;
                 let (k, v) = (ext.key_bytes(), ext.value_bytes());
-                let num = || std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok());
+                let num = || {
+                    std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                };
                 match k {
                     b"path" => path = v.to_vec(),
                     b"linkpath" => link = Some(v.to_vec()),
-                    b"uid" => uid = num().ok_or_else(|| hdr_err(io::ErrorKind::InvalidData.into()))?,
-                    b"gid" => gid = num().ok_or_else(|| hdr_err(io::ErrorKind::InvalidData.into()))?,
-                    b"size" => {
-                        // The raw reader framed the data with the header's
-                        // size; a different PAX size would desynchronise it.
-                        if num() != Some(h.entry_size().map_err(hdr_err)?) {
-                            return Err(Error::Unsupported(format!(
-                                "layer {}: PAX size records (entries over 8 GiB)",
-                                self.layer
-                            )));
-                        }
+                    b"uid" => {
+                        uid = num().ok_or_else(|| hdr_err(io::ErrorKind::InvalidData.into()))?
+                    }
+                    b"gid" => {
+                        gid = num().ok_or_else(|| hdr_err(io::ErrorKind::InvalidData.into()))?
+                    }
+                    // The raw reader framed the data with the header's size;
+                    // a different PAX size would desynchronise it.
+                    b"size" if num() != Some(h.entry_size().map_err(hdr_err)?) => {
+                        return Err(Error::Unsupported(format!(
+                            "layer {}: PAX size records (entries over 8 GiB)",
+                            self.layer
+                        )));
                     }
                     b"mtime" => {
                         let s = std::str::from_utf8(v).unwrap_or("");
@@ -608,7 +616,10 @@ impl<'a> Unpacker<'a> {
             let tname = cstr(target).map_err(|err| e(self, err))?;
             let dir = self.dir(parents);
             let dir = dir.map_err(|err| e(self, err))?;
-            if stat_at(dir.as_fd(), &tname).map_err(|err| e(self, err))?.is_some() {
+            if stat_at(dir.as_fd(), &tname)
+                .map_err(|err| e(self, err))?
+                .is_some()
+            {
                 return Ok(()); // same-layer content is not hidden by its whiteout
             }
             // SAFETY: valid fd and name; a 0/0 character device.
@@ -631,7 +642,8 @@ impl<'a> Unpacker<'a> {
                 }
                 let fd = openat2(Some(d), &name, libc::O_RDONLY | libc::O_DIRECTORY, RESOLVE)
                     .map_err(|err| e(self, err))?;
-                self.fd_meta(fd.as_fd(), &m, false).map_err(|err| e(self, err))?;
+                self.fd_meta(fd.as_fd(), &m, false)
+                    .map_err(|err| e(self, err))?;
                 self.dirs.push((join(&comps), m.mtime));
             }
             T::Regular | T::Continuous => {
@@ -642,7 +654,8 @@ impl<'a> Unpacker<'a> {
                 if n != size {
                     return Err(e(self, io::ErrorKind::UnexpectedEof.into()));
                 }
-                self.fd_meta(f.as_fd(), &m, true).map_err(|err| e(self, err))?;
+                self.fd_meta(f.as_fd(), &m, true)
+                    .map_err(|err| e(self, err))?;
             }
             T::Symlink => {
                 let target = m.link.clone().unwrap_or_default();
@@ -659,8 +672,7 @@ impl<'a> Unpacker<'a> {
             }
             T::Link => {
                 let target = m.link.clone().unwrap_or_default();
-                let tcomps =
-                    components(&target).map_err(|r| self.unsafe_entry(&path, r))?;
+                let tcomps = components(&target).map_err(|r| self.unsafe_entry(&path, r))?;
                 if tcomps.is_empty() || tcomps == comps {
                     return Err(self.unsafe_entry(&path, "hard link to itself or the root"));
                 }
@@ -684,7 +696,13 @@ impl<'a> Unpacker<'a> {
                         // SAFETY: valid fds and names; flags 0: no symlink
                         // followed, the link is made to the name itself.
                         cvt(unsafe {
-                            libc::linkat(t.as_raw_fd(), tname.as_ptr(), d.as_raw_fd(), name.as_ptr(), 0)
+                            libc::linkat(
+                                t.as_raw_fd(),
+                                tname.as_ptr(),
+                                d.as_raw_fd(),
+                                name.as_ptr(),
+                                0,
+                            )
                         })
                         .map_err(|err| e(self, err))?;
                     }
@@ -698,7 +716,9 @@ impl<'a> Unpacker<'a> {
                         DeviceNodes::Create => {}
                         DeviceNodes::Skip => return Ok(()),
                         DeviceNodes::Refuse => {
-                            return Err(self.unsafe_entry(&path, "device node in a store without them"));
+                            return Err(
+                                self.unsafe_entry(&path, "device node in a store without them")
+                            );
                         }
                     }
                 }
@@ -711,7 +731,12 @@ impl<'a> Unpacker<'a> {
                 self.clear(d, &name, false).map_err(|err| e(self, err))?;
                 // SAFETY: valid fd and name.
                 cvt(unsafe {
-                    libc::mknodat(d.as_raw_fd(), name.as_ptr(), fmt | 0o600, libc::makedev(maj, min))
+                    libc::mknodat(
+                        d.as_raw_fd(),
+                        name.as_ptr(),
+                        fmt | 0o600,
+                        libc::makedev(maj, min),
+                    )
                 })
                 .map_err(|err| e(self, err))?;
                 self.path_meta(d, &name, &m).map_err(|err| e(self, err))?;
@@ -737,7 +762,12 @@ impl<'a> Unpacker<'a> {
         let e = |err: io::Error| self.entry_err(path, err);
         let t = cstr(target).map_err(e)?;
         for lower in self.lowers {
-            let src = match openat2(Some(lower.as_fd()), &t, libc::O_RDONLY | libc::O_NOFOLLOW, RESOLVE) {
+            let src = match openat2(
+                Some(lower.as_fd()),
+                &t,
+                libc::O_RDONLY | libc::O_NOFOLLOW,
+                RESOLVE,
+            ) {
                 Ok(fd) => fd,
                 Err(err)
                     if matches!(
@@ -861,12 +891,21 @@ fn set_xattr(fd: BorrowedFd<'_>, key: &CString, value: &[u8]) -> io::Result<()> 
 /// parent directory in a higher layer hides the lower ones. Each layer is
 /// resolved with `RESOLVE_IN_ROOT` (a symlink is followed inside that
 /// layer only). `Ok(None)` when no layer has it.
-pub(crate) fn read_layered(layers: &[&Path], path: &str, limit: u64, user_xattrs: bool) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_layered(
+    layers: &[&Path],
+    path: &str,
+    limit: u64,
+    user_xattrs: bool,
+) -> io::Result<Option<Vec<u8>>> {
     let comps = components(path.trim_start_matches('/').as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let rel = cstr(&join(&comps))?;
-    let opaque = cstr(if user_xattrs { b"user.overlay.opaque" } else { b"trusted.overlay.opaque" })?;
-    let resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV) as u64;
+    let opaque = cstr(if user_xattrs {
+        b"user.overlay.opaque"
+    } else {
+        b"trusted.overlay.opaque"
+    })?;
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
     for layer in layers {
         let root = File::open(layer)?;
         match openat2(Some(root.as_fd()), &rel, libc::O_RDONLY, resolve) {
@@ -889,7 +928,12 @@ pub(crate) fn read_layered(layers: &[&Path], path: &str, limit: u64, user_xattrs
                         let mut buf = [0u8; 4];
                         // SAFETY: valid fd, key and buffer.
                         let n = unsafe {
-                            libc::fgetxattr(d.as_raw_fd(), opaque.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+                            libc::fgetxattr(
+                                d.as_raw_fd(),
+                                opaque.as_ptr(),
+                                buf.as_mut_ptr().cast(),
+                                buf.len(),
+                            )
                         };
                         if n == 1 && buf[0] == b'y' {
                             return Ok(None);
