@@ -700,6 +700,7 @@ fn hostile_layers_are_refused_and_the_host_untouched() {
         let c = Canaries::new("hostile");
         let tar = make(&c).tar();
         let r = unpack_layer(&tar[..], &c.dest(), &[], opts);
+        c.assert_untouched(name);
         match &r {
             Err(Error::UnsafeEntry { .. } | Error::TooLarge { .. } | Error::UnmappedId { .. }) => {}
             Err(Error::Entry { source, .. }) if source.raw_os_error() == Some(libc::ELOOP) => {}
@@ -818,6 +819,25 @@ fn digest_mismatch_is_named_and_nothing_is_stored() {
     );
     assert_eq!(
         std::fs::read_dir(t.path().join("store/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // Same size, same uncompressed tar (so the diff_id matches), one byte
+    // of the gzip header (its OS field) changed: only the blob digest
+    // tells.
+    let mut same = layers[0].blob.clone();
+    same[9] ^= 0xff;
+    std::fs::write(&p, &same).unwrap();
+    match store.unpack(&image, &mut no_progress) {
+        Err(Error::DigestMismatch { blob, what, .. }) => {
+            assert_eq!((blob, what), (digest.to_string(), "the manifest"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir(t.path().join("store/layers"))
             .unwrap()
             .count(),
         0
