@@ -980,3 +980,46 @@ fn references_and_lookups() {
         Err(Error::Io { .. })
     ));
 }
+
+#[test]
+fn special_files_in_lower_layers_are_never_opened() {
+    require_root!();
+    let t = TempDir::new("fifo");
+    // Layer 1: /etc/passwd is a FIFO (opening it for reading would block
+    // until a writer came), /tmp is 1777.
+    let mut fifo = header(tar::EntryType::Fifo, "etc/passwd", 0o644, 0);
+    fifo.set_cksum();
+    let l1 = Layer::new()
+        .dir("etc", 0o755)
+        .raw(fifo, &[])
+        .dir("tmp", 0o1777)
+        .tar();
+    // Layer 2: a hard link to the FIFO, and a file in /tmp without a /tmp entry.
+    let l2 = Layer::new().file("tmp/new", b"x").tar();
+    let l3 = Layer::new().hardlink("copy", "etc/passwd").tar();
+    let config = serde_json::json!({"User": "app"});
+    let dir = layout(
+        &t.path().join("oci"),
+        "v1",
+        &[blob(l1, plain), blob(l2, plain)],
+        config.clone(),
+    );
+    let image = ImageSource::open(&dir).unwrap().image("v1").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    // The image's /etc/passwd is not a file: no user, and no hang.
+    assert!(matches!(image.defaults(&layers), Err(Error::User { .. })));
+    // The implicit /tmp of layer 2 keeps layer 1's mode, owner and mtime.
+    let md = std::fs::metadata(layers.layers()[1].path.join("tmp")).unwrap();
+    assert_eq!(
+        (md.permissions().mode() & 0o7777, md.mtime()),
+        (0o1777, 1_600_000_000)
+    );
+    // A hard link to a lower FIFO is refused, not opened.
+    let dest = t.path().join("l3");
+    std::fs::create_dir(&dest).unwrap();
+    let lowers: Vec<PathBuf> = layers.lowers();
+    let lowers: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
+    let r = unpack_layer(&l3[..], &dest, &lowers, &UnpackOptions::new());
+    assert!(matches!(r, Err(Error::UnsafeEntry { .. })), "{r:?}");
+}

@@ -3,7 +3,6 @@
 
 use super::digest::{Digest, Hashing};
 use super::{Error, Result};
-use crate::sys::mount_api::openat2;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -461,12 +460,12 @@ fn diff_ids(config: &ImageConfiguration, what: &str) -> Result<Vec<Digest>> {
 fn open_in(dir: &OwnedFd, rel: &str) -> io::Result<File> {
     let c = CString::new(rel).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let fd = openat2(Some(dir.as_fd()), &c, libc::O_RDONLY, resolve)?;
-    let f = File::from(fd);
-    if !f.metadata()?.is_file() {
+    // O_PATH first: a FIFO or device named like a blob is never opened.
+    let (f, md) = super::unpack::lookup(dir.as_fd(), &c, 0, resolve)?;
+    if !md.is_file() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    Ok(f)
+    super::unpack::reopen_file(&f)
 }
 
 fn read_limited(r: impl Read, limit: u64) -> io::Result<Vec<u8>> {

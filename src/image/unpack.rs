@@ -536,7 +536,7 @@ impl<'a> Unpacker<'a> {
         self.cache.as_ref().expect("just set").1.try_clone()
     }
 
-    fn open_dir(&self, comps: &[&[u8]]) -> io::Result<OwnedFd> {
+    fn open_dir(&mut self, comps: &[&[u8]]) -> io::Result<OwnedFd> {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY;
         if comps.is_empty() {
             return openat2(Some(self.root), c".", flags, RESOLVE);
@@ -546,7 +546,7 @@ impl<'a> Unpacker<'a> {
             r => return r,
         }
         let mut cur = openat2(Some(self.root), c".", flags, RESOLVE)?;
-        for c in comps {
+        for (i, c) in comps.iter().enumerate() {
             let name = cstr(c)?;
             match openat2(Some(cur.as_fd()), &name, flags, RESOLVE) {
                 Ok(fd) => cur = fd,
@@ -554,18 +554,55 @@ impl<'a> Unpacker<'a> {
                     // SAFETY: valid fd and NUL-terminated single name.
                     cvt(unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), 0o755) })?;
                     let fd = openat2(Some(cur.as_fd()), &name, flags, RESOLVE)?;
-                    let (uid, gid) = (
-                        map_id(&self.opts.uid_map, 0).unwrap_or(0),
-                        map_id(&self.opts.gid_map, 0).unwrap_or(0),
-                    );
-                    // SAFETY: valid fd.
-                    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
+                    if let Some(t) = self.implicit_dir_meta(fd.as_fd(), &comps[..=i])? {
+                        self.dirs.push((join(&comps[..=i]), t));
+                    }
                     cur = fd;
                 }
                 Err(e) => return Err(e),
             }
         }
         Ok(cur)
+    }
+
+    /// A directory the archive did not list but a later entry needs: it
+    /// takes the owner, mode and mtime of the same directory in the
+    /// highest lower layer that has it (else 0755, the image's root), so
+    /// the overlay does not show it changed.
+    fn implicit_dir_meta(
+        &self,
+        fd: BorrowedFd<'_>,
+        comps: &[&[u8]],
+    ) -> io::Result<Option<libc::timespec>> {
+        use std::os::unix::fs::MetadataExt;
+        let rel = cstr(&join(comps))?;
+        let lower = self.lowers.iter().find_map(|l| {
+            lookup(l.as_fd(), &rel, libc::O_DIRECTORY, RESOLVE)
+                .ok()
+                .filter(|(_, md)| md.is_dir())
+        });
+        let (uid, gid, mode, mtime) = match lower {
+            Some((_, md)) => (
+                md.uid(),
+                md.gid(),
+                md.mode() & 0o7777,
+                Some(libc::timespec {
+                    tv_sec: md.mtime(),
+                    tv_nsec: md.mtime_nsec(),
+                }),
+            ),
+            None => (
+                map_root(&self.opts.uid_map),
+                map_root(&self.opts.gid_map),
+                0o755,
+                None,
+            ),
+        };
+        // SAFETY: valid fd.
+        cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
+        // SAFETY: valid fd.
+        cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+        Ok(mtime)
     }
 
     /// Removes what is at `name` unless both it and the new entry are
@@ -762,13 +799,8 @@ impl<'a> Unpacker<'a> {
         let e = |err: io::Error| self.entry_err(path, err);
         let t = cstr(target).map_err(e)?;
         for lower in self.lowers {
-            let src = match openat2(
-                Some(lower.as_fd()),
-                &t,
-                libc::O_RDONLY | libc::O_NOFOLLOW,
-                RESOLVE,
-            ) {
-                Ok(fd) => fd,
+            let (src, st) = match lookup(lower.as_fd(), &t, libc::O_NOFOLLOW, RESOLVE) {
+                Ok(x) => x,
                 Err(err)
                     if matches!(
                         err.raw_os_error(),
@@ -779,8 +811,6 @@ impl<'a> Unpacker<'a> {
                 }
                 Err(err) => return Err(e(err)),
             };
-            let src = File::from(src);
-            let st = src.metadata().map_err(e)?;
             use std::os::unix::fs::{FileTypeExt, MetadataExt};
             if st.file_type().is_char_device() && st.rdev() == 0 {
                 break; // deleted by a whiteout
@@ -788,6 +818,7 @@ impl<'a> Unpacker<'a> {
             if !st.is_file() {
                 return Err(self.unsafe_entry(path, "hard link to a lower layer's non-file"));
             }
+            let src = reopen_file(&src).map_err(e)?;
             let out = File::from(create_file(d, name).map_err(e)?);
             io::copy(&mut (&src).take(st.len()), &mut (&out)).map_err(e)?;
             // SAFETY: valid fd; ids and mode of a file the store already holds.
@@ -857,6 +888,34 @@ impl<'a> Unpacker<'a> {
     }
 }
 
+/// Looks `path` up under `dir` with `O_PATH` (opening a FIFO would block,
+/// opening a device can act on it) and gives the descriptor and its
+/// metadata; [`reopen_file`] then opens a regular file for reading.
+pub(crate) fn lookup(
+    dir: BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    flags: i32,
+    resolve: u64,
+) -> io::Result<(File, std::fs::Metadata)> {
+    let f = File::from(openat2(Some(dir), path, libc::O_PATH | flags, resolve)?);
+    let md = f.metadata()?;
+    Ok((f, md))
+}
+
+/// Opens for reading the regular file an `O_PATH` descriptor names (the
+/// same inode: through `/proc/self/fd`, our own descriptor).
+pub(crate) fn reopen_file(f: &File) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(f)
+}
+
 fn create_file(d: BorrowedFd<'_>, name: &CString) -> io::Result<OwnedFd> {
     // SAFETY: valid fd and name. O_EXCL|O_NOFOLLOW: a new file, never through
     // a link.
@@ -908,14 +967,12 @@ pub(crate) fn read_layered(
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
     for layer in layers {
         let root = File::open(layer)?;
-        match openat2(Some(root.as_fd()), &rel, libc::O_RDONLY, resolve) {
-            Ok(fd) => {
-                let f = File::from(fd);
-                use std::os::unix::fs::FileTypeExt;
-                let ft = f.metadata()?.file_type();
-                if ft.is_char_device() || !ft.is_file() {
-                    return Ok(None);
+        match lookup(root.as_fd(), &rel, 0, resolve) {
+            Ok((f, md)) => {
+                if !md.is_file() {
+                    return Ok(None); // a whiteout, a directory, a device …
                 }
+                let f = reopen_file(&f)?;
                 let mut v = Vec::new();
                 (&f).take(limit).read_to_end(&mut v)?;
                 return Ok(Some(v));
@@ -924,7 +981,8 @@ pub(crate) fn read_layered(
                 // An opaque parent directory in this layer hides the rest.
                 for i in 1..comps.len() {
                     let p = cstr(&join(&comps[..i]))?;
-                    if let Ok(d) = openat2(Some(root.as_fd()), &p, libc::O_RDONLY, resolve) {
+                    let dir_flags = libc::O_RDONLY | libc::O_DIRECTORY;
+                    if let Ok(d) = openat2(Some(root.as_fd()), &p, dir_flags, resolve) {
                         let mut buf = [0u8; 4];
                         // SAFETY: valid fd, key and buffer.
                         let n = unsafe {
