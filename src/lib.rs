@@ -47,6 +47,10 @@
 //!   `setdomainname`).
 //! - `net` (feature `netlink`, on by default): veth pairs between network
 //!   namespaces, configured over rtnetlink in-process.
+//! - `image` (feature `image`): OCI image layouts and `docker save`
+//!   archives, verified and unpacked into a content-addressed layer store,
+//!   stacked by overlayfs as a container's root with the image config's
+//!   defaults.
 //!
 //! ## Living with running containers
 //!
