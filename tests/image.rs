@@ -1023,3 +1023,121 @@ fn special_files_in_lower_layers_are_never_opened() {
     let r = unpack_layer(&l3[..], &dest, &lowers, &UnpackOptions::new());
     assert!(matches!(r, Err(Error::UnsafeEntry { .. })), "{r:?}");
 }
+
+/// A `docker save` archive of docker 25+ (layers and config under
+/// `blobs/sha256/`), with a repeated layer written as a symlink to the
+/// first copy, as docker writes it.
+#[test]
+fn docker_archive_with_blobs_and_a_linked_layer() {
+    require_root!();
+    let t = TempDir::new("docker25");
+    let l0 = Layer::new().file("a", b"base\n").tar();
+    let l1 = Layer::new().file("b", b"top\n").tar();
+    let layers = [blob(l0.clone(), plain), blob(l1, plain), blob(l0, plain)];
+    let cfg = config_json(&layers, serde_json::json!({"Cmd": ["/b"]}));
+    let mut ar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        ar.append(&h, data).unwrap();
+    };
+    let cname = format!("blobs/sha256/{}", sha(&cfg));
+    add(&cname, &cfg);
+    let names: Vec<String> = layers
+        .iter()
+        .map(|l| format!("blobs/sha256/{}", sha(&l.blob)))
+        .collect();
+    add(&names[0], &layers[0].blob);
+    add(&names[1], &layers[1].blob);
+    // The third layer is the first again: a symlink entry, once.
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_path("dup/layer.tar").unwrap();
+    h.set_link_name(format!("../{}", names[0])).unwrap();
+    h.set_size(0);
+    h.set_cksum();
+    ar.append(&h, &[][..]).unwrap();
+    let manifest = serde_json::json!([{"Config": cname, "RepoTags": ["busy:2"],
+        "Layers": [names[0], names[1], "dup/layer.tar"]}]);
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        ar.append(&h, data).unwrap();
+    };
+    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let path = t.path().join("d.tar");
+    std::fs::write(&path, ar.into_inner().unwrap()).unwrap();
+
+    let src = ImageSource::open(&path).unwrap();
+    let image = src.image("busy:2").unwrap();
+    assert_eq!(
+        image.layers()[0].digest.as_ref().unwrap().hex(),
+        sha(&layers[0].blob)
+    );
+    assert_eq!(
+        image.layers()[2].digest,
+        None,
+        "the link is checked by its diff_id"
+    );
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let u = store.unpack(&image, &mut no_progress).unwrap();
+    // Same diff_id, other place in the stack: another chain, another layer.
+    assert_eq!(u.layers()[0].diff_id, u.layers()[2].diff_id);
+    assert_ne!(u.layers()[0].chain_id, u.layers()[2].chain_id);
+    assert_eq!(
+        std::fs::read(u.layers()[2].path.join("a")).unwrap(),
+        b"base\n"
+    );
+    assert_eq!(image.defaults(&u).unwrap().cmd, ["/b"]);
+}
+
+/// An unpack interrupted half way (here: the progress callback panics after
+/// the first MiB) leaves nothing that looks like a layer; the next unpack
+/// starts over and completes.
+#[test]
+fn an_interrupted_unpack_never_looks_complete() {
+    require_root!();
+    let t = TempDir::new("interrupt");
+    let mut l = Layer::new();
+    let chunk = vec![1u8; 256 << 10];
+    for i in 0..16 {
+        l = l.file(&format!("f{i}"), &chunk);
+    }
+    let dir = layout(
+        &t.path().join("oci"),
+        "v1",
+        &[blob(l.tar(), plain)],
+        serde_json::json!({}),
+    );
+    let image = ImageSource::open(&dir).unwrap().image("v1").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.unpack(&image, &mut |p| {
+            if !p.cached && p.done > 0 && p.done < p.total {
+                panic!("interrupted at {} of {}", p.done, p.total);
+            }
+        })
+    }));
+    assert!(r.is_err(), "the callback was called mid-layer");
+    assert_eq!(
+        std::fs::read_dir(t.path().join("store/layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let u = store.unpack(&image, &mut no_progress).unwrap();
+    assert!(u.layers()[0].fresh);
+    assert_eq!(std::fs::read_dir(&u.layers()[0].path).unwrap().count(), 16);
+    assert_eq!(
+        std::fs::read_dir(t.path().join("store/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
