@@ -768,10 +768,22 @@ fn rootless_store_shifts_owners_and_uses_user_xattrs() {
         outside: 200000,
         count: 65536,
     }];
+    // cap_net_raw (bit 13) permitted and effective, revision 2.
+    let mut caps = 0x0200_0001u32.to_le_bytes().to_vec();
+    caps.extend_from_slice(&(1u32 << 13).to_le_bytes());
+    caps.extend_from_slice(&[0; 12]);
     let tar = Layer::new()
         .owned("f", b"x", 1000, 1001)
         .dir("d", 0o755)
         .file("d/.wh..wh..opq", b"")
+        .pax(
+            &[
+                ("SCHILY.xattr.security.capability", &caps),
+                ("SCHILY.xattr.trusted.x", b"1"),
+            ],
+            header(tar::EntryType::Regular, "ping", 0o755, 0),
+            &[],
+        )
         .tar();
     let dest = t.path().join("dest");
     std::fs::create_dir(&dest).unwrap();
@@ -790,6 +802,14 @@ fn rootless_store_shifts_owners_and_uses_user_xattrs() {
         Some(&b"y"[..])
     );
     assert_eq!(xattr(&dest.join("d"), "trusted.overlay.opaque"), None);
+    // The file capability is namespaced: revision 3, root id 200000 (the
+    // host's root reads it back as v3: its root is not that id).
+    let got = xattr(&dest.join("ping"), "security.capability").unwrap();
+    assert_eq!(got.len(), 24, "{got:?}");
+    assert_eq!(&got[..4], &0x0300_0001u32.to_le_bytes());
+    assert_eq!(&got[4..20], &caps[4..20]);
+    assert_eq!(&got[20..], &200000u32.to_le_bytes());
+    assert_eq!(xattr(&dest.join("ping"), "trusted.x"), None);
 }
 
 #[test]

@@ -69,8 +69,9 @@ impl UnpackOptions {
     /// every owner is shifted through them (an unmapped id refuses the
     /// layer with [`Error::UnmappedId`]), opaque directories get
     /// `user.overlay.opaque` (mount the overlay with `userxattr`), device
-    /// nodes are refused, `trusted.*` and `security.capability` xattrs of
-    /// the image are left out.
+    /// nodes are refused, `trusted.*` xattrs of the image are left out and
+    /// file capabilities (`security.capability`) become namespaced ones
+    /// (revision 3) whose root is the image root's host id.
     pub fn rootless(uid_map: Vec<IdMap>, gid_map: Vec<IdMap>) -> UnpackOptions {
         UnpackOptions {
             uid_map: Some(uid_map),
@@ -516,13 +517,47 @@ impl<'a> Unpacker<'a> {
         if name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.") {
             return Err(self.unsafe_entry(path, "overlayfs xattr in a layer"));
         }
-        let keep = name.starts_with(b"user.")
-            || (self.opts.uid_map.is_none()
-                && (name == b"security.capability" || name.starts_with(b"trusted.")));
-        if !keep || name.contains(&0) || value.len() > 65536 {
+        if name.contains(&0) || value.len() > 65536 {
             return Ok(None);
         }
-        Ok(Some((cstr(name).expect("no NUL"), value.to_vec())))
+        let value = if name == b"security.capability" {
+            match &self.opts.uid_map {
+                None => value.to_vec(),
+                Some(_) => match self.namespaced_caps(value) {
+                    Some(v) => v,
+                    None => return Ok(None),
+                },
+            }
+        } else if name.starts_with(b"user.")
+            || (self.opts.uid_map.is_none() && name.starts_with(b"trusted."))
+        {
+            value.to_vec()
+        } else {
+            return Ok(None);
+        };
+        Ok(Some((cstr(name).expect("no NUL"), value)))
+    }
+
+    /// A file capability xattr for a rootless store: revision 3, whose
+    /// root id is the host id of the image's root (or of the image's v3
+    /// root id), so the capabilities hold for the container's root only
+    /// (`capabilities(7)`, "Namespaced file capabilities"). Revision 1 and
+    /// malformed values are left out.
+    fn namespaced_caps(&self, v: &[u8]) -> Option<Vec<u8>> {
+        const V2: u32 = 0x0200_0000;
+        const V3: u32 = 0x0300_0000;
+        let magic = u32::from_le_bytes(v.get(..4)?.try_into().ok()?);
+        let image_root = match (magic & 0xff00_0000, v.len()) {
+            (V2, 20) => 0,
+            (V3, 24) => u64::from(u32::from_le_bytes(v[20..24].try_into().ok()?)),
+            _ => return None,
+        };
+        let rootid = map_id(&self.opts.uid_map, image_root)?;
+        let mut out = Vec::with_capacity(24);
+        out.extend_from_slice(&(V3 | (magic & 1)).to_le_bytes());
+        out.extend_from_slice(&v[4..20]);
+        out.extend_from_slice(&rootid.to_le_bytes());
+        Some(out)
     }
 
     /// Opens the directory `comps` of the layer, creating missing ones
