@@ -652,6 +652,8 @@ impl<'a> Unpacker<'a> {
             }
             // SAFETY: valid fd and name.
             cvt(unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) })?;
+            // The cached parent may have been this directory.
+            self.cache = None;
         } else {
             // SAFETY: valid fd and name.
             cvt(unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0) })?;
