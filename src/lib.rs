@@ -72,6 +72,8 @@
 //!   archives unpacked into a content-addressed layer store and stacked by
 //!   overlayfs as a container's root (`tar`, `flate2`, `zstd`, `sha2`,
 //!   `serde_json`, `oci-spec`).
+//! - `pull` (not in `full`: its test needs Debian's `docker-registry`):
+//!   `image::Store::pull`, images from a registry through `oci-client`.
 //! - `full`: every optional feature whose tests run on the host (what
 //!   `cargo xtask test` builds).
 //!

@@ -41,12 +41,16 @@
 
 mod config;
 mod digest;
+#[cfg(feature = "pull")]
+mod pull;
 mod source;
 mod store;
 mod unpack;
 
 pub use config::{ImageDefaults, ImageUser};
 pub use digest::Digest;
+#[cfg(feature = "pull")]
+pub use pull::PullOptions;
 pub use source::{Image, ImageSource, LayerDescriptor};
 pub use store::{ContainerRoot, LayerProgress, Store, StoreOptions, UnpackedImage, UnpackedLayer};
 pub use unpack::{unpack_layer, DeviceNodes, UnpackOptions, UnpackStats, DEFAULT_MAX_LAYER_BYTES};

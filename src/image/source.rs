@@ -232,6 +232,22 @@ impl ImageSource {
             None if reference.is_empty() && m.len() == 1 => m[0].clone(),
             None => return Err(self.not_found(reference)),
         };
+        self.resolve(desc, reference)
+    }
+
+    /// A directory whose `blobs/sha256/` holds the blobs (the store's
+    /// content cache of pulled images): a layout without `index.json`.
+    #[cfg(feature = "pull")]
+    pub(crate) fn blob_dir(path: &Path) -> Result<ImageSource> {
+        let fd = OwnedFd::from(File::open(path).map_err(|e| Error::io(path, e))?);
+        Ok(ImageSource {
+            path: path.to_path_buf(),
+            kind: Arc::new(Kind::Layout(fd)),
+        })
+    }
+
+    /// The image a manifest (or index) descriptor of this layout names.
+    pub(crate) fn resolve(&self, desc: Descriptor, reference: &str) -> Result<Image> {
         let mut desc = desc;
         for _ in 0..4 {
             let mt = desc.media_type().to_string();
