@@ -47,6 +47,10 @@
 //!   `setdomainname`).
 //! - `net` (feature `netlink`, on by default): veth pairs between network
 //!   namespaces, configured over rtnetlink in-process.
+//! - `image` (feature `image`): OCI image layouts and `docker save`
+//!   archives, verified and unpacked into a content-addressed layer store,
+//!   stacked by overlayfs as a container's root with the image config's
+//!   defaults.
 //!
 //! ## Living with running containers
 //!
@@ -64,6 +68,12 @@
 //!   the crate without it keeps its own `rust-version`.
 //! - `seccomp`, `landlock`: seccomp filters and Landlock rules built in the
 //!   parent.
+//! - `image`: the `image` module: OCI image layouts and `docker save`
+//!   archives unpacked into a content-addressed layer store and stacked by
+//!   overlayfs as a container's root (`tar`, `flate2`, `zstd`, `sha2`,
+//!   `serde_json`, `oci-spec`).
+//! - `pull` (not in `full`: its test needs Debian's `docker-registry`):
+//!   `image::Store::pull`, images from a registry through `oci-client`.
 //! - `full`: every optional feature whose tests run on the host (what
 //!   `cargo xtask test` builds).
 //!
@@ -199,6 +209,8 @@ pub mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "image")]
+pub mod image;
 #[cfg(feature = "landlock")]
 pub mod landlock;
 pub mod mount;
