@@ -66,6 +66,9 @@ pub struct ContainerBuilder {
     no_new_privs: bool,
     pdeathsig: Option<i32>,
     keep_ignored_signals: bool,
+    arg0: Option<OsString>,
+    process_group: Option<i32>,
+    umask: Option<u32>,
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
@@ -234,6 +237,53 @@ impl ContainerBuilder {
     /// index 1 and `ENOENT`.
     pub fn current_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets `argv[0]` of the program (default: the program as given),
+    /// as [`CommandExt::arg0`](std::os::unix::process::CommandExt::arg0):
+    /// the program executed is still the one set with
+    /// [`command`](Self::command) or [`program`](Self::program). A login
+    /// shell is `.arg0("-sh")`; `/proc/<pid>/cmdline` shows it.
+    ///
+    /// # References
+    /// - [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html)
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Self {
+        self.arg0 = Some(arg0.as_ref().to_owned());
+        self
+    }
+
+    /// Puts the program in process group `pgid` (`setpgid(0, pgid)` in the
+    /// child), as
+    /// [`CommandExt::process_group`](std::os::unix::process::CommandExt::process_group):
+    /// `0` makes it the leader of a new group whose id is its pid, so that a
+    /// terminal's `SIGINT` sent to the caller's group does not reach it and
+    /// `kill(-pgid, sig)` reaches it and its children.
+    ///
+    /// A non-zero `pgid` names a group of the caller's session, as seen from
+    /// the caller's PID namespace: it cannot be combined with a new PID
+    /// namespace, where that group does not exist (refused at spawn with
+    /// [`SpawnError::InvalidConfig`] naming `process_group`).
+    ///
+    /// # References
+    /// - [`setpgid(2)`](https://man7.org/linux/man-pages/man2/setpgid.2.html):
+    ///   at spawn, `EPERM` (a group of another session) arrives as
+    ///   [`SpawnError::Child`] at [`Step::ProcessGroup`](crate::Step::ProcessGroup)
+    pub fn process_group(&mut self, pgid: i32) -> &mut Self {
+        self.process_group = Some(pgid);
+        self
+    }
+
+    /// Sets the program's file mode creation mask (`umask(2)` in the child,
+    /// just before exec; the caller's own mask is untouched). Only the
+    /// permission bits (`0o777`) count; others are refused at spawn with
+    /// [`SpawnError::InvalidConfig`] naming `umask`. Default: the caller's
+    /// mask is inherited. `/proc/<pid>/status` shows it as `Umask:`.
+    ///
+    /// # References
+    /// - [`umask(2)`](https://man7.org/linux/man-pages/man2/umask.2.html)
+    pub fn umask(&mut self, mode: u32) -> &mut Self {
+        self.umask = Some(mode);
         self
     }
 
@@ -733,7 +783,7 @@ impl ContainerBuilder {
             CString::new(s.as_bytes())
                 .map_err(|_| SpawnError::invalid(field, s.to_string_lossy(), "contains a NUL byte"))
         };
-        let mut strings = vec![cstr("program", &program)?];
+        let mut strings = vec![cstr("program", self.arg0.as_ref().unwrap_or(&program))?];
         for a in &self.args {
             strings.push(cstr("arg", a)?);
         }
@@ -765,7 +815,7 @@ impl ContainerBuilder {
         }
         // The PATH search happens in the child over candidates made here.
         let exec_paths = if program.as_bytes().contains(&b'/') {
-            vec![strings[0].clone()]
+            vec![cstr("program", &program)?]
         } else {
             let path = env
                 .iter()
@@ -990,6 +1040,30 @@ impl ContainerBuilder {
         }
 
         let mounts = self.fs.plan(ns)?;
+        if let Some(pg) = self.process_group {
+            if pg < 0 {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a process group id is not negative",
+                ));
+            }
+            if pg != 0 && ns.contains(Namespaces::PID) {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a group of the caller's PID namespace cannot be joined from a new PID \
+                     namespace (use 0: a new group)",
+                ));
+            }
+        }
+        if let Some(m) = self.umask.filter(|m| *m & !0o777 != 0) {
+            return Err(SpawnError::invalid(
+                "umask",
+                format!("{m:#o}"),
+                "only the permission bits (0o777) make a file mode creation mask",
+            ));
+        }
         let cwd = match &self.cwd {
             Some(d) => Some(cstr("current_dir", d.as_os_str())?),
             None => None,
@@ -1247,6 +1321,8 @@ impl ContainerBuilder {
                 stdio: [-1; 3],
                 reset_handlers: false,
                 keep_ignored_signals: self.keep_ignored_signals,
+                process_group: self.process_group,
+                umask: self.umask,
                 exec_paths,
                 argv,
                 envp,

@@ -101,6 +101,9 @@ pub enum Step {
     /// never crosses into the container. Index 1: keeping the error pipe
     /// across that exec.
     ExecHelper,
+    /// `setpgid(2)`: putting the program in the process group asked for
+    /// with [`process_group`](crate::ContainerBuilder::process_group).
+    ProcessGroup,
 }
 
 impl Step {
@@ -143,6 +146,7 @@ impl Step {
         Step::UnshareCgroup,
         Step::Setns,
         Step::ExecHelper,
+        Step::ProcessGroup,
     ];
 
     /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
@@ -186,6 +190,7 @@ impl Step {
             Step::UnshareCgroup => "unshare_cgroup",
             Step::Setns => "setns",
             Step::ExecHelper => "exec_helper",
+            Step::ProcessGroup => "setpgid",
         }
     }
 
@@ -256,7 +261,10 @@ impl ChildFailure {
 
 /// A step of the child's setup failed: which step, with which errno, on
 /// which item, and what usually causes that.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` form (what `main() -> Result<(), Box<dyn Error>>` prints)
+/// names the errno (`errno: EROFS`), as [`Display`](fmt::Display) does.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ChildError {
     step: Step,
     index: u32,
@@ -328,6 +336,18 @@ impl fmt::Display for ChildError {
 }
 
 impl std::error::Error for ChildError {}
+
+impl fmt::Debug for ChildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildError")
+            .field("step", &self.step)
+            .field("index", &self.index)
+            .field("errno", &format_args!("{}", errno_name(self.errno)))
+            .field("detail", &self.detail)
+            .field("hint", &self.hint)
+            .finish()
+    }
+}
 
 /// The symbolic name of an errno (`"EINVAL"`), or `"errno N"`.
 pub fn errno_name(errno: i32) -> String {
@@ -513,5 +533,20 @@ mod tests {
         assert!(s.contains("ENOENT"), "{s}");
         assert!(s.contains("/nonexistent"), "{s}");
         assert!(s.contains("hint"), "{s}");
+    }
+
+    #[test]
+    fn debug_names_the_errno() {
+        let e = ChildError::new(Step::Mount, 2, libc::EROFS, None, None);
+        let d = format!("{e:?}");
+        assert!(d.contains("errno: EROFS"), "{d}");
+        assert!(!d.contains("30"), "{d}");
+        // Through SpawnError, as `main() -> Result<(), Box<dyn Error>>` shows it.
+        let d = format!("{:?}", SpawnError::Child(e));
+        assert!(d.contains("errno: EROFS"), "{d}");
+        assert!(
+            format!("{:?}", ChildError::new(Step::Exec, 0, 4095, None, None))
+                .contains("errno 4095")
+        );
     }
 }

@@ -228,4 +228,4 @@ pub use caps::{CapSet, Capabilities, Capability};
 pub use container::{Container, ContainerBuilder};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
-pub use process::{Child, Stdio};
+pub use process::{Child, Signal, Stdio};

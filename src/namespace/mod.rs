@@ -136,6 +136,51 @@ impl fmt::Display for Namespace {
     }
 }
 
+impl std::str::FromStr for Namespace {
+    type Err = Error;
+
+    /// Parses the name [`Display`](fmt::Display) shows: the file name under
+    /// `/proc/<pid>/ns/` (`"cgroup"`, `"ipc"`, `"mnt"`, `"net"`, `"pid"`,
+    /// `"time"`, `"user"`, `"uts"`). `"mount"` and `"network"` (the words
+    /// `unshare(1)` uses in `--mount`, `--net`) are accepted too; case
+    /// matters, as in `/proc`.
+    ///
+    /// ```
+    /// use containment::Namespace;
+    ///
+    /// assert_eq!("net".parse::<Namespace>()?, Namespace::Net);
+    /// assert_eq!("mnt".parse::<Namespace>()?, Namespace::Mount);
+    /// assert_eq!(Namespace::Mount.to_string().parse::<Namespace>()?, Namespace::Mount);
+    /// # Ok::<(), containment::namespace::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] (what: `"namespace kind"`) for any other string.
+    ///
+    /// # References
+    /// - [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
+    ///   "The /proc/pid/ns/ directory"
+    fn from_str(s: &str) -> Result<Namespace, Error> {
+        let k = match s {
+            "mount" => Namespace::Mount,
+            "network" => Namespace::Net,
+            _ => match Namespace::ALL.into_iter().find(|k| k.proc_name() == s) {
+                Some(k) => k,
+                None => {
+                    return Err(Error::Parse {
+                        what: "namespace kind",
+                        input: s.to_string(),
+                        reason: "expected one of cgroup, ipc, mnt, net, pid, time, user, uts"
+                            .into(),
+                    })
+                }
+            },
+        };
+        Ok(k)
+    }
+}
+
 bitflags::bitflags! {
     /// A set of namespace kinds. The bits are the kernel's `CLONE_NEW*` flags.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
