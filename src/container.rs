@@ -635,12 +635,25 @@ impl ContainerBuilder {
 
     /// Spawns the container and returns once the program has been exec'd
     /// (or a step failed: then the error says which, and no process is left).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`]: a field that cannot work ([`SpawnError::InvalidConfig`],
+    /// naming it, before any process exists); a namespace kind, mount or
+    /// cgroup the host refuses; a step in the child that failed
+    /// ([`SpawnError::Child`], with the step, errno and a hint). No process,
+    /// cgroup or mount is left behind.
     pub fn spawn(&mut self) -> Result<Child, SpawnError> {
         let p = self.prepare(None)?;
         process::spawn(p)
     }
 
     /// Spawns, waits, and returns the exit status (streams inherited unless set).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); waiting failed
+    /// ([`SpawnError::Setup`], op "waiting for the child").
     pub fn status(&mut self) -> Result<ExitStatus, SpawnError> {
         let mut c = self.spawn()?;
         c.wait()
@@ -649,6 +662,11 @@ impl ContainerBuilder {
 
     /// Spawns with stdout and stderr piped (unless set) and stdin null
     /// (unless set), waits, and returns everything the program wrote.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); reading the pipes or waiting failed
+    /// ([`SpawnError::Setup`], op "collecting the child's output").
     pub fn output(&mut self) -> Result<Output, SpawnError> {
         let p = self.prepare(Some(()))?;
         let c = process::spawn(p)?;

@@ -54,6 +54,12 @@ impl Child {
     /// running and unreaped, and a later `wait_async`, [`Child::wait`] or
     /// [`Child::try_wait`] still returns its status.
     ///
+    /// # Errors
+    ///
+    /// Registering the pidfd with the tokio reactor failed (no runtime with
+    /// I/O enabled); the `waitid(2)` error; removing the container's cgroup
+    /// failed.
+    ///
     /// # References
     /// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
     ///   ("the file descriptor becomes readable when the process terminates")

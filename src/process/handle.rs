@@ -122,6 +122,11 @@ impl Child {
 
     /// A handle on the child's namespace of `kind` (new or inherited), taken
     /// through its pidfd. Fails once the child has exited.
+    ///
+    /// # Errors
+    ///
+    /// [`namespace::Error`] once the child has exited (`ESRCH`) or when the
+    /// namespace cannot be opened.
     pub fn namespace(&self, kind: Namespace) -> Result<NsFd, namespace::Error> {
         NsFd::from_pidfd(self.pidfd.as_fd(), kind)
     }
@@ -300,6 +305,12 @@ impl Child {
     }
 
     /// Returns the status if the child has exited, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// The `waitid(2)` error (`ECHILD` when reaped elsewhere and the kernel
+    /// keeps no status, see [`wait`](Self::wait)), or removing the
+    /// container's cgroup failed.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Some(s) = self.status {
             return Ok(Some(s));
@@ -317,6 +328,10 @@ impl Child {
 
     /// Waits for the child and collects its stdout and stderr (those that
     /// were piped).
+    ///
+    /// # Errors
+    ///
+    /// Reading a pipe failed, or [`wait`](Self::wait) failed.
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = read2(self.stdout.take(), self.stderr.take())?;
