@@ -436,6 +436,7 @@ impl ContainerBuilder {
     /// Installs a seccomp filter as the last step before exec (feature
     /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
     #[cfg(feature = "seccomp")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
     pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
         self.seccomp = Some(filter);
         self
@@ -445,6 +446,7 @@ impl ContainerBuilder {
     /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
     /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
     #[cfg(feature = "landlock")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
     pub fn landlock(&mut self, rules: crate::landlock::Landlock) -> &mut Self {
         self.landlock = Some(rules);
         self
@@ -578,7 +580,7 @@ impl ContainerBuilder {
     /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
     /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
     /// are copied and the parent takes no copy-on-write faults, which makes
-    /// the spawn 20–70 % faster (BENCHMARKS.md). It carries every namespace
+    /// the spawn 20–70 % faster (the crate's benches). It carries every namespace
     /// and `CLONE_INTO_CGROUP`; a new user namespace is cloned without
     /// `CLONE_VFORK`, so the spawning thread can write the id maps while the
     /// child waits (it then waits for the exec, every signal blocked). It

@@ -425,6 +425,7 @@ pub enum SpawnError {
     Mount(#[from] crate::mount::Error),
     /// The Landlock ruleset cannot be built or enforced.
     #[cfg(feature = "landlock")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
     #[error(transparent)]
     Landlock(#[from] crate::landlock::Error),
     /// Creating or configuring the container's cgroup failed.

@@ -65,6 +65,7 @@ impl Child {
     ///   ("the file descriptor becomes readable when the process terminates")
     /// - [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) (`P_PIDFD`)
     /// - [`epoll(7)`](https://man7.org/linux/man-pages/man7/epoll.7.html)
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "tokio")))]
     pub async fn wait_async(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         if let Some(s) = *self.status_slot() {
