@@ -364,8 +364,11 @@ pub fn errno_name(errno: i32) -> String {
 /// Errors the caller can cause are reported as [`SpawnError::InvalidConfig`]
 /// before any process exists. Failures inside the child arrive as
 /// [`SpawnError::Child`] with the step and errno.
+///
+/// The `Debug` form (what `main() -> Result<(), Box<dyn Error>>` prints)
+/// names errnos (`EROFS (Read-only file system)`), not their numbers.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum SpawnError {
     /// A field of the builder holds a value that cannot work.
     #[error("invalid {field} {value:?}: {reason}")]
@@ -431,6 +434,62 @@ pub enum SpawnError {
     /// Creating or configuring the container's cgroup failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
+}
+
+impl fmt::Debug for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::InvalidConfig {
+                field,
+                value,
+                reason,
+            } => f
+                .debug_struct("InvalidConfig")
+                .field("field", field)
+                .field("value", value)
+                .field("reason", reason)
+                .finish(),
+            SpawnError::Unsupported { feature, reason } => f
+                .debug_struct("Unsupported")
+                .field("feature", feature)
+                .field("reason", reason)
+                .finish(),
+            SpawnError::NamespaceLimit { limits } => f
+                .debug_struct("NamespaceLimit")
+                .field("limits", limits)
+                .finish(),
+            SpawnError::Setup { op, source, hint } => f
+                .debug_struct("Setup")
+                .field("op", op)
+                .field("source", &IoErrorDebug(source))
+                .field("hint", hint)
+                .finish(),
+            SpawnError::Child(e) => f.debug_tuple("Child").field(e).finish(),
+            SpawnError::Namespace(e) => f.debug_tuple("Namespace").field(e).finish(),
+            SpawnError::Mount(e) => f.debug_tuple("Mount").field(e).finish(),
+            #[cfg(feature = "landlock")]
+            SpawnError::Landlock(e) => f.debug_tuple("Landlock").field(e).finish(),
+            SpawnError::Cgroup(e) => f.debug_tuple("Cgroup").field(e).finish(),
+        }
+    }
+}
+
+/// An [`io::Error`] in a `Debug` form that names its errno
+/// (`EROFS (Read-only file system)`); others as std shows them.
+struct IoErrorDebug<'a>(&'a io::Error);
+
+impl fmt::Debug for IoErrorDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.raw_os_error() {
+            Some(n) => write!(
+                f,
+                "{} ({})",
+                errno_name(n),
+                nix::errno::Errno::from_raw(n).desc()
+            ),
+            None => fmt::Debug::fmt(self.0, f),
+        }
+    }
 }
 
 fn namespace_limit_text(limits: &[(crate::namespace::Namespace, Option<u64>)]) -> String {
@@ -549,5 +608,20 @@ mod tests {
             format!("{:?}", ChildError::new(Step::Exec, 0, 4095, None, None))
                 .contains("errno 4095")
         );
+    }
+
+    #[test]
+    fn debug_names_the_errno_of_a_parent_step() {
+        let d = format!(
+            "{:?}",
+            SpawnError::setup("clone3", io::Error::from_raw_os_error(libc::ENOSPC))
+        );
+        assert!(
+            d.contains("source: ENOSPC (No space left on device)"),
+            "{d}"
+        );
+        assert!(!d.contains("28"), "{d}");
+        let d = format!("{:?}", SpawnError::setup("x", io::Error::other("plain")));
+        assert!(d.contains("plain"), "{d}");
     }
 }
