@@ -212,6 +212,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "image")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "image")))]
 pub mod image;
 #[cfg(feature = "landlock")]
 #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
