@@ -15,6 +15,18 @@ fn main() {
     println!("cargo::rerun-if-changed=src/process/helper/helper.c");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(containment_no_helper)");
+    // `doc(cfg)` marks (which feature an item needs) are nightly-only: set
+    // `containment_nightly` for a nightly compiler (docs.rs), so that
+    // `--cfg docsrs` on a stable toolchain still builds (lib.rs).
+    println!("cargo::rustc-check-cfg=cfg(containment_nightly)");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    if Command::new(rustc)
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("-nightly"))
+    {
+        println!("cargo::rustc-cfg=containment_nightly");
+    }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let bin = out.join("containment-helper");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

@@ -66,6 +66,9 @@ pub struct ContainerBuilder {
     no_new_privs: bool,
     pdeathsig: Option<i32>,
     keep_ignored_signals: bool,
+    arg0: Option<OsString>,
+    process_group: Option<i32>,
+    umask: Option<u32>,
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
@@ -237,6 +240,53 @@ impl ContainerBuilder {
         self
     }
 
+    /// Sets `argv[0]` of the program (default: the program as given),
+    /// as [`CommandExt::arg0`](std::os::unix::process::CommandExt::arg0):
+    /// the program executed is still the one set with
+    /// [`command`](Self::command) or [`program`](Self::program). A login
+    /// shell is `.arg0("-sh")`; `/proc/<pid>/cmdline` shows it.
+    ///
+    /// # References
+    /// - [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html)
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Self {
+        self.arg0 = Some(arg0.as_ref().to_owned());
+        self
+    }
+
+    /// Puts the program in process group `pgid` (`setpgid(0, pgid)` in the
+    /// child), as
+    /// [`CommandExt::process_group`](std::os::unix::process::CommandExt::process_group):
+    /// `0` makes it the leader of a new group whose id is its pid, so that a
+    /// terminal's `SIGINT` sent to the caller's group does not reach it and
+    /// `kill(-pgid, sig)` reaches it and its children.
+    ///
+    /// A non-zero `pgid` names a group of the caller's session, as seen from
+    /// the caller's PID namespace: it cannot be combined with a new PID
+    /// namespace, where that group does not exist (refused at spawn with
+    /// [`SpawnError::InvalidConfig`] naming `process_group`).
+    ///
+    /// # References
+    /// - [`setpgid(2)`](https://man7.org/linux/man-pages/man2/setpgid.2.html):
+    ///   at spawn, `EPERM` (a group of another session) arrives as
+    ///   [`SpawnError::Child`] at [`Step::ProcessGroup`](crate::Step::ProcessGroup)
+    pub fn process_group(&mut self, pgid: i32) -> &mut Self {
+        self.process_group = Some(pgid);
+        self
+    }
+
+    /// Sets the program's file mode creation mask (`umask(2)` in the child,
+    /// just before exec; the caller's own mask is untouched). Only the
+    /// permission bits (`0o777`) count; others are refused at spawn with
+    /// [`SpawnError::InvalidConfig`] naming `umask`. Default: the caller's
+    /// mask is inherited. `/proc/<pid>/status` shows it as `Umask:`.
+    ///
+    /// # References
+    /// - [`umask(2)`](https://man7.org/linux/man-pages/man2/umask.2.html)
+    pub fn umask(&mut self, mode: u32) -> &mut Self {
+        self.umask = Some(mode);
+        self
+    }
+
     /// The program's standard input (default: inherited).
     pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Self {
         self.stdin = Some(s.into());
@@ -386,6 +436,7 @@ impl ContainerBuilder {
     /// Installs a seccomp filter as the last step before exec (feature
     /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
     #[cfg(feature = "seccomp")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
     pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
         self.seccomp = Some(filter);
         self
@@ -395,6 +446,7 @@ impl ContainerBuilder {
     /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
     /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
     #[cfg(feature = "landlock")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
     pub fn landlock(&mut self, rules: crate::landlock::Landlock) -> &mut Self {
         self.landlock = Some(rules);
         self
@@ -528,7 +580,7 @@ impl ContainerBuilder {
     /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
     /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
     /// are copied and the parent takes no copy-on-write faults, which makes
-    /// the spawn 20–70 % faster (BENCHMARKS.md). It carries every namespace
+    /// the spawn 20–70 % faster (the crate's benches). It carries every namespace
     /// and `CLONE_INTO_CGROUP`; a new user namespace is cloned without
     /// `CLONE_VFORK`, so the spawning thread can write the id maps while the
     /// child waits (it then waits for the exec, every signal blocked). It
@@ -585,12 +637,25 @@ impl ContainerBuilder {
 
     /// Spawns the container and returns once the program has been exec'd
     /// (or a step failed: then the error says which, and no process is left).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`]: a field that cannot work ([`SpawnError::InvalidConfig`],
+    /// naming it, before any process exists); a namespace kind, mount or
+    /// cgroup the host refuses; a step in the child that failed
+    /// ([`SpawnError::Child`], with the step, errno and a hint). No process,
+    /// cgroup or mount is left behind.
     pub fn spawn(&mut self) -> Result<Child, SpawnError> {
         let p = self.prepare(None)?;
         process::spawn(p)
     }
 
     /// Spawns, waits, and returns the exit status (streams inherited unless set).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); waiting failed
+    /// ([`SpawnError::Setup`], op "waiting for the child").
     pub fn status(&mut self) -> Result<ExitStatus, SpawnError> {
         let mut c = self.spawn()?;
         c.wait()
@@ -599,6 +664,11 @@ impl ContainerBuilder {
 
     /// Spawns with stdout and stderr piped (unless set) and stdin null
     /// (unless set), waits, and returns everything the program wrote.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); reading the pipes or waiting failed
+    /// ([`SpawnError::Setup`], op "collecting the child's output").
     pub fn output(&mut self) -> Result<Output, SpawnError> {
         let p = self.prepare(Some(()))?;
         let c = process::spawn(p)?;
@@ -733,7 +803,7 @@ impl ContainerBuilder {
             CString::new(s.as_bytes())
                 .map_err(|_| SpawnError::invalid(field, s.to_string_lossy(), "contains a NUL byte"))
         };
-        let mut strings = vec![cstr("program", &program)?];
+        let mut strings = vec![cstr("program", self.arg0.as_ref().unwrap_or(&program))?];
         for a in &self.args {
             strings.push(cstr("arg", a)?);
         }
@@ -765,7 +835,7 @@ impl ContainerBuilder {
         }
         // The PATH search happens in the child over candidates made here.
         let exec_paths = if program.as_bytes().contains(&b'/') {
-            vec![strings[0].clone()]
+            vec![cstr("program", &program)?]
         } else {
             let path = env
                 .iter()
@@ -990,6 +1060,30 @@ impl ContainerBuilder {
         }
 
         let mounts = self.fs.plan(ns)?;
+        if let Some(pg) = self.process_group {
+            if pg < 0 {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a process group id is not negative",
+                ));
+            }
+            if pg != 0 && ns.contains(Namespaces::PID) {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a group of the caller's PID namespace cannot be joined from a new PID \
+                     namespace (use 0: a new group)",
+                ));
+            }
+        }
+        if let Some(m) = self.umask.filter(|m| *m & !0o777 != 0) {
+            return Err(SpawnError::invalid(
+                "umask",
+                format!("{m:#o}"),
+                "only the permission bits (0o777) make a file mode creation mask",
+            ));
+        }
         let cwd = match &self.cwd {
             Some(d) => Some(cstr("current_dir", d.as_os_str())?),
             None => None,
@@ -1247,6 +1341,8 @@ impl ContainerBuilder {
                 stdio: [-1; 3],
                 reset_handlers: false,
                 keep_ignored_signals: self.keep_ignored_signals,
+                process_group: self.process_group,
+                umask: self.umask,
                 exec_paths,
                 argv,
                 envp,

@@ -194,12 +194,14 @@
 //! and seccomp are applied by the helper right before the program's exec
 //! (an init is not filtered). Without a changed root the caller's binary is
 //! reachable by its path anyway, and the spawn skips the extra exec (its
-//! cost is in BENCHMARKS.md). Where the kernel refuses executable memfds
+//! cost is measured by the crate's benches). Where the kernel refuses executable memfds
 //! (`vm.memfd_noexec = 2`) or the target has no helper (other than x86_64
 //! and aarch64), those spawns fail with [`SpawnError::Unsupported`]: never
 //! a fallback that exposes the caller.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// docs.rs (nightly, `--cfg docsrs`): mark what each feature adds.
+#![cfg_attr(all(docsrs, containment_nightly), feature(doc_cfg))]
 
 pub mod caps;
 pub mod cgroup;
@@ -210,22 +212,31 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "image")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "image")))]
 pub mod image;
 #[cfg(feature = "landlock")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
 pub mod landlock;
 pub mod mount;
 pub mod namespace;
 #[cfg(feature = "netlink")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "netlink")))]
 pub mod net;
 pub mod pool;
 pub mod probe;
 pub mod process;
 #[cfg(feature = "seccomp")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
 pub mod seccomp;
 pub mod sys;
+
+// The README's code blocks, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use caps::{CapSet, Capabilities, Capability};
 pub use container::{Container, ContainerBuilder};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
-pub use process::{Child, Stdio};
+pub use process::{Child, Signal, Stdio};

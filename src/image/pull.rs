@@ -23,6 +23,7 @@ const MAX_MANIFEST: usize = 4 << 20;
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "pull")))]
 pub struct PullOptions {
     http: Vec<String>,
     auth: Option<(String, String)>,
@@ -76,6 +77,7 @@ impl Store {
     /// [`Error::Format`] for the registry's errors and malformed
     /// manifests, [`Error::DigestMismatch`] / [`Error::SizeMismatch`] for a
     /// blob that is not what its descriptor says, [`Error::Io`] for the store.
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "pull")))]
     pub fn pull(
         &self,
         reference: &str,

@@ -585,17 +585,34 @@ fn anchor_for(
 impl FsConfig {
     /// The first setting that needs a mount namespace, with its value.
     fn is_default(&self) -> Option<(&'static str, String)> {
+        // Plain text: the error quotes the value once (a Debug dump here
+        // was quoted again, escapes and all).
         let v = |x: &dyn std::fmt::Debug| format!("{x:?}");
+        let paths = |p: &[PathBuf]| {
+            p.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if let Some(r) = &self.root {
-            Some(("root", v(r)))
+            Some((
+                "root",
+                match &r.kind {
+                    RootKind::Dir(d) => d.display().to_string(),
+                    RootKind::Overlay(_) => "an overlay".into(),
+                },
+            ))
         } else if let Some(m) = self.mounts.first() {
-            Some(("mount", v(m)))
+            Some((
+                "mount",
+                format!("{} on {}", m.kind.name(), m.target.display()),
+            ))
         } else if self.readonly_root {
             Some(("readonly_root", "true".into()))
         } else if !self.masked_paths.is_empty() {
-            Some(("masked_paths", v(&self.masked_paths)))
+            Some(("masked_paths", paths(&self.masked_paths)))
         } else if !self.readonly_paths.is_empty() {
-            Some(("readonly_paths", v(&self.readonly_paths)))
+            Some(("readonly_paths", paths(&self.readonly_paths)))
         } else if self.propagation != Propagation::Private {
             Some(("propagation", v(&self.propagation)))
         } else if let Some(d) = &self.dev {

@@ -127,6 +127,10 @@ pub(crate) struct ChildPlan {
     /// Keep signals the caller ignores ignored in the program (the
     /// builder's opt-out; by default they are reset to SIG_DFL).
     pub keep_ignored_signals: bool,
+    /// `setpgid(0, pgid)` just before exec (the builder's `process_group`).
+    pub process_group: Option<i32>,
+    /// `umask(2)` just before exec.
+    pub umask: Option<u32>,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -723,6 +727,20 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         if unsafe { libc::dup2(*src, *target) } < 0 {
             return Err(ChildFailure::last_at(Step::Stdio, 3 + i as u32));
         }
+    }
+    // 11b. Process group and file mode creation mask (std's CommandExt
+    //     `process_group` and a umask): attributes of the process that exec
+    //     and the helper keep.
+    if let Some(pg) = plan.process_group {
+        // SAFETY: plain system call with integer arguments.
+        check(
+            unsafe { libc::setpgid(0, pg) } as libc::c_long,
+            Step::ProcessGroup,
+        )?;
+    }
+    if let Some(mask) = plan.umask {
+        // SAFETY: umask(2) always succeeds and touches nothing but the mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
     }
     // 12. Signals: default dispositions, empty mask.
     reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;

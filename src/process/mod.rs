@@ -12,11 +12,13 @@ mod handle;
 pub(crate) mod helper;
 mod hints;
 mod limits;
+mod signal;
 mod spawn;
 mod stdio;
 
 pub use handle::Child;
 pub use limits::{Rlimit, RLIM_INFINITY};
+pub use signal::{ParseSignalError, Signal};
 pub use std::process::Output;
 pub use stdio::Stdio;
 
