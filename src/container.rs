@@ -341,16 +341,20 @@ impl ContainerBuilder {
     /// [`Capabilities::docker_default`] and [`Capabilities::none`].
     ///
     /// Default, with a root filesystem ([`root`](Self::root) or
-    /// [`rootfs`](Self::rootfs)): docker's default set
+    /// [`rootfs`](Self::rootfs)) or a joined mount namespace
+    /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
+    /// another one: the program is then the container's, like `docker
+    /// exec`): docker's default set
     /// ([`Capabilities::docker_default`], 14 capabilities; no
     /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
     /// …) in the bounding, permitted and effective sets, within what the
-    /// caller's thread holds, as docker and podman do (bubblewrap keeps
-    /// none). Without a root filesystem: unchanged (a process in a few new
-    /// namespaces, which sees the caller's filesystem anyway), so root
-    /// keeps every capability it has, and root of a new user namespace
-    /// every capability of that namespace. To keep every capability in a
-    /// container with its own root, say so with
+    /// caller's thread holds (in a joined or new user namespace, within
+    /// that namespace), as docker and podman do (bubblewrap keeps none).
+    /// Otherwise: unchanged (a process in a few new namespaces, which sees
+    /// the caller's filesystem anyway), so root keeps every capability it
+    /// has, and root of a new user namespace every capability of that
+    /// namespace. To keep every capability in a container with its own
+    /// root or in a joined one, say so with
     /// [`keep_all_capabilities`](Self::keep_all_capabilities).
     pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
         self.caps = Some(CapsChoice::Sets(caps));
@@ -996,35 +1000,6 @@ impl ContainerBuilder {
         };
 
         // Privileges and descriptors.
-        let chosen = match self.caps {
-            Some(CapsChoice::Sets(c)) => Some(c),
-            Some(CapsChoice::KeepAll) => None,
-            // A container with its own root does not keep every capability
-            // unless asked (crate docs, "Safety").
-            None if self.fs.root.is_some() => Some(crate::caps::contained_default(userns)),
-            None => None,
-        };
-        let caps = match chosen {
-            Some(c) => {
-                c.validate()
-                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
-                let last_cap = crate::caps::last_cap().min(63);
-                let known = if last_cap == 63 {
-                    u64::MAX
-                } else {
-                    (1u64 << (last_cap + 1)) - 1
-                };
-                Some(CapsPlan {
-                    drop_bounding: known & !c.bounding.bits(),
-                    last_cap,
-                    effective: c.effective.bits(),
-                    permitted: c.permitted.bits(),
-                    inheritable: c.inheritable.bits(),
-                    ambient: c.ambient.bits(),
-                })
-            }
-            None => None,
-        };
         let mut rlimits = Vec::new();
         for (r, soft, hard) in &self.rlimits {
             if soft > hard {
@@ -1135,6 +1110,44 @@ impl ContainerBuilder {
             }
         }
         let become_root = become_root || join.become_root;
+
+        // Capabilities (after the joins: a joined mount namespace is a
+        // container's filesystem too).
+        let chosen = match self.caps {
+            Some(CapsChoice::Sets(c)) => Some(c),
+            Some(CapsChoice::KeepAll) => None,
+            // A container with its own root, or a program run in a joined
+            // mount namespace (the container's filesystem and programs, like
+            // `docker exec`), does not keep every capability unless asked
+            // (crate docs, "Safety"). Within a joined user namespace the
+            // caller's own sets say nothing.
+            None if self.fs.root.is_some() || join.root.is_some() => {
+                let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
+                Some(crate::caps::contained_default(userns || joins_user))
+            }
+            None => None,
+        };
+        let caps = match chosen {
+            Some(c) => {
+                c.validate()
+                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
+                let last_cap = crate::caps::last_cap().min(63);
+                let known = if last_cap == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (last_cap + 1)) - 1
+                };
+                Some(CapsPlan {
+                    drop_bounding: known & !c.bounding.bits(),
+                    last_cap,
+                    effective: c.effective.bits(),
+                    permitted: c.permitted.bits(),
+                    inheritable: c.inheritable.bits(),
+                    ambient: c.ambient.bits(),
+                })
+            }
+            None => None,
+        };
 
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {

@@ -1,0 +1,249 @@
+//! Attacks on the issue-11 fixes by someone who did not write them: the
+//! container's root filesystem, image and program are the attacker's
+//! (and, for races, another container already running on the same root).
+//! Each test asserts the safe outcome: a test that fails is a hole. (root)
+
+#[macro_use]
+mod common;
+
+use containment::caps::{CapSet, Capabilities};
+use containment::{Container, Namespaces, Stdio};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(common::unique(&format!("containment-brk-{tag}")));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+macro_rules! require_busybox {
+    () => {
+        require!(
+            busybox().is_some(),
+            "busybox-static is not installed (cargo xtask test installs it)"
+        );
+    };
+}
+
+/// A busybox root (every applet) under `dir/root`.
+fn busybox_root(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "mnt"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let bb = busybox().unwrap();
+    std::fs::copy(&bb, root.join("bin/busybox")).unwrap();
+    let list = std::process::Command::new(&bb)
+        .arg("--list")
+        .output()
+        .unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = symlink("busybox", root.join("bin").join(applet));
+    }
+    root
+}
+
+/// Compiles `src` (C) into a static binary at `out`; false without gcc or
+/// a static libc.
+fn compile_static(src: &str, out: &Path) -> bool {
+    let c = out.with_extension("c");
+    std::fs::write(&c, src).unwrap();
+    let ok = std::process::Command::new("gcc")
+        .args(["-O2", "-static", "-o"])
+        .arg(out)
+        .arg(&c)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    ok
+}
+
+fn cap_eff(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// A joined mount namespace is the container's filesystem, not the
+/// caller's: a `docker exec` of the container's own (attacker-replaced)
+/// `/bin/sh` must not run with every capability of the caller (host root:
+/// CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_DAC_READ_SEARCH, CAP_MKNOD of the
+/// host's user namespace), when the container itself has docker's set.
+#[test]
+fn joined_program_does_not_keep_every_capability() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("joincaps");
+    let root = busybox_root(&dir.0);
+    let mut target = Container::builder()
+        .root(&root)
+        .namespaces(NS)
+        .command("/bin/sleep", ["60"])
+        .spawn()
+        .unwrap();
+    let out = Container::builder()
+        .join_child(&target, NS)
+        .command("/bin/cat", ["/proc/self/status"])
+        .output();
+    let target_status = std::fs::read_to_string(format!("/proc/{}/status", target.id())).unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let out = out.unwrap();
+    let joined = cap_eff(&String::from_utf8_lossy(&out.stdout));
+    let container = cap_eff(&target_status);
+    assert_eq!(
+        container,
+        CapSet::docker_default().bits(),
+        "{target_status}"
+    );
+    assert_eq!(
+        joined & !container,
+        0,
+        "the joined program (the container's own /bin/cat) runs with capabilities the \
+         container does not have: CapEff {joined:#x} vs the container's {container:#x}"
+    );
+}
+
+/// The attacker inside the container: a static program that watches the
+/// PID namespace's last pid and tries to open `/proc/<pid>/fd/N` (N >= 3)
+/// of every new process (a joining one), recording every descriptor it got
+/// in /tmp/stolen. Bounded: stops at /tmp/stop or after ~2^31 tries.
+const FD_THIEF: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
+static int last_pid(void) {
+    char b[32] = {0};
+    int f = open("/proc/sys/kernel/ns_last_pid", O_RDONLY);
+    if (f < 0) return -1;
+    int n = read(f, b, sizeof b - 1);
+    close(f);
+    return n > 0 ? atoi(b) : -1;
+}
+int main(void) {
+    int out = open("/tmp/stolen", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int me = getpid();
+    char path[64], line[160];
+    int procs = getenv("THIEVES") ? atoi(getenv("THIEVES")) : 1;
+    for (int i = 1; i < procs && i < 8; i++) if (fork() == 0) break;
+    close(open("/tmp/ready", O_WRONLY | O_CREAT, 0644));
+    for (long round = 0; round < (1L << 31); round++) {
+        if ((round & 0x3ff) == 0 && access("/tmp/stop", F_OK) == 0) break;
+        int l = last_pid();
+        /* The thieves are pids 1..=8 of the namespace. */
+        if (l <= 8 || l == me) continue;
+        for (int k = 0; k < 400; k++) {
+            for (int n = 3; n < 8; n++) {
+                snprintf(path, sizeof path, "/proc/%d/fd/%d", l, n);
+                int f = open(path, O_RDONLY | O_NONBLOCK);
+                if (f < 0) continue;
+                struct stat st;
+                fstat(f, &st);
+                char exe[64] = {0};
+                snprintf(path, sizeof path, "/proc/%d/cmdline", l);
+                int c = open(path, O_RDONLY);
+                if (c >= 0) { read(c, exe, sizeof exe - 1); close(c); }
+                int len = snprintf(line, sizeof line, "pid %d fd %d mode %o cmd %s\n", l, n,
+                                   st.st_mode, exe);
+                write(out, line, len);
+                close(f);
+            }
+        }
+    }
+    return 0;
+}
+"#;
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// CVE-2016-9962 kind: the joining process, once it has exec'd the sealed
+/// helper, is dumpable again (execve resets the flag) until the helper's
+/// first instruction makes it not: a process of the container with the
+/// same uid and capabilities can open the helper's descriptors through
+/// `/proc/<pid>/fd` meanwhile: the error pipe (held open, `spawn()` never
+/// sees EOF and hangs; written, it reports a forged failure).
+#[test]
+fn joiner_descriptors_are_never_reachable_from_the_container() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("thief");
+    let root = busybox_root(&dir.0);
+    require!(
+        compile_static(FD_THIEF, &root.join("thief")),
+        "gcc with a static libc is needed to build the attacker"
+    );
+    let mut target = Container::builder()
+        .root(&root)
+        .namespaces(NS)
+        .command("/thief", [] as [&str; 0])
+        .env(
+            "THIEVES",
+            std::env::var("BRK_THIEVES").unwrap_or("4".into()),
+        )
+        .spawn()
+        .unwrap();
+    wait_for(&root.join("tmp/ready"));
+    let mut errors = Vec::new();
+    let nargs: usize = std::env::var("BRK_NARGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let args: Vec<String> = (0..nargs).map(|i| i.to_string()).collect();
+    for _ in 0..300 {
+        let r = Container::builder()
+            .join_child(&target, NS)
+            .capabilities(Capabilities::docker_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .command("/bin/true", &args)
+            .status();
+        if let Err(e) = r {
+            errors.push(e.to_string());
+        }
+    }
+    std::fs::write(root.join("tmp/stop"), b"").unwrap();
+    let _ = target.kill();
+    target.wait().unwrap();
+    let stolen = std::fs::read_to_string(root.join("tmp/stolen")).unwrap_or_default();
+    assert!(
+        stolen.is_empty(),
+        "a process of the container opened descriptors of joining processes:\n{}",
+        stolen.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+}
