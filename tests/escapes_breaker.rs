@@ -370,3 +370,144 @@ fn dwp_setuid(init: bool) {
     );
     eprintln!("container ids: {uids}");
 }
+
+// ------------------------------------------------- the sealed helper itself
+
+/// The helper's memfd is shared by every spawn of the caller: a container
+/// that could change it would run its code in every later container (as
+/// PID 1, before seccomp and Landlock). With `CAP_SYS_PTRACE` (docker's
+/// `--cap-add SYS_PTRACE`) a container's root can open `/proc/1/exe` of
+/// its init: every way to write it must fail, and the helper run by hand
+/// with a hostile protocol must refuse or fail without a crash.
+#[test]
+fn the_helper_memfd_cannot_be_changed_from_a_container() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("memfd");
+    let root = busybox_root(&dir.0);
+    let mut caps = CapSet::docker_default();
+    caps.insert(containment::caps::Capability::SysPtrace);
+    std::fs::write(root.join("tmp/hexmax"), "00".repeat(4096 * 8)).unwrap();
+    std::fs::write(root.join("tmp/hexover"), "00".repeat(4096 * 8 + 8)).unwrap();
+    let (hex_max, hex_over) = ("$(cat /tmp/hexmax)", "$(cat /tmp/hexover)");
+    let script = format!(
+        r#"
+        cat /proc/1/exe > /tmp/before || echo NO-READ
+        echo x >> /proc/1/exe 2>/dev/null && echo WROTE-APPEND
+        printf 'AAAA' | dd of=/proc/1/exe conv=notrunc 2>/dev/null && echo WROTE-DD
+        truncate -s 0 /proc/1/exe 2>/dev/null && echo WROTE-TRUNC
+        truncate -s 100000 /proc/1/exe 2>/dev/null && echo WROTE-GROW
+        chmod 666 /proc/1/exe 2>/dev/null && echo WROTE-CHMOD
+        cp /proc/1/exe /tmp/h; mkdir -p /tmp/containment-helper; cp /tmp/h /tmp/containment-helper/1
+        chmod 755 /tmp/containment-helper/1
+        cd /tmp
+        for args in \
+            "" "exec" "init 2 1,2,3,4 -1" \
+            "exec 2 1,2,3,4 -1 {hex_max} 1 /bin/true /bin/true" \
+            "exec 2 1,2,3,4 -1 {hex_over} 1 /bin/true /bin/true" \
+            "exec 2 1,2,3,4 -1 0 1 /bin/true /bin/true" \
+            "exec 2 1,2,3,4 -1 zz 1 /bin/true /bin/true" \
+            "exec 2 1,2,3,4 -1 '' 65536 /bin/true /bin/true" \
+            "exec 2 1,2,3,4 -1 '' 2 /bin/true /bin/true" \
+            "exec 9999999999 99999999999,1,2,3 -2 '' 1 /bin/true /bin/true" \
+            "init 2 4294967295,1,2,3 0 '' 1 /nonexistent /bin/true" \
+            "exec 2 1,2,3,4 1 '' 1 /bin/true /bin/true"; do
+          eval "containment-helper/1 $args" </dev/null >/dev/null 2>&1
+          echo "rc $?"
+        done
+        cat /proc/1/exe > /tmp/after
+        cmp /tmp/before /tmp/after && echo SAME
+        "#
+    );
+    let mut c = Container::builder()
+        .root(&root)
+        .namespaces(NS)
+        .init(true)
+        .capabilities(Capabilities::only(caps))
+        .command("/bin/sh", ["-c", &script])
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let host_before = std::fs::read(format!("/proc/{}/exe", c.id())).unwrap();
+    let out = c.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    // A later init runs the same, unchanged helper.
+    let mut later = Container::builder()
+        .root(&root)
+        .namespaces(NS)
+        .init(true)
+        .command("/bin/sleep", ["5"])
+        .spawn()
+        .unwrap();
+    let host_after = std::fs::read(format!("/proc/{}/exe", later.id())).unwrap();
+    later.kill().unwrap();
+    later.wait().unwrap();
+    assert!(!text.contains("WROTE"), "{text}\n{err}");
+    assert!(text.contains("SAME"), "{text}\n{err}");
+    assert_eq!(host_before, host_after, "the helper changed");
+    for line in text.lines().filter(|l| l.starts_with("rc ")) {
+        let rc: i32 = line[3..].trim().parse().unwrap();
+        // 126 refused, 127 a reported failure, 0 the program ran; never a
+        // signal (128 + N).
+        assert!(matches!(rc, 0 | 126 | 127), "{text}\n{err}");
+    }
+    assert!(out.status.success(), "{:?}\n{text}\n{err}", out.status);
+}
+
+/// The memfd's mode is the inode's, shared by every spawn of the caller: a
+/// container whose root may open its init's `/proc/1/exe` (CAP_SYS_PTRACE)
+/// can try to `chmod 000` it, after which every later spawn through the
+/// helper (any init, any root) would fail with EACCES. Held on 6.3+ by
+/// `F_SEAL_EXEC` (chmod of the exec bits is EPERM); kernels without it
+/// would not hold. Set-user-ID bits on it are ignored (its internal mount is
+/// in no mount namespace), and an owner change does not matter (mode 0777).
+#[test]
+fn a_container_cannot_change_the_helper_for_later_spawns() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("memfd-mode");
+    let root = busybox_root(&dir.0);
+    let mut caps = CapSet::docker_default();
+    caps.insert(containment::caps::Capability::SysPtrace);
+    let out = Container::builder()
+        .root(&root)
+        .namespaces(NS)
+        .init(true)
+        .capabilities(Capabilities::only(caps))
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                "chmod 0 /proc/1/exe; chmod 4000 /proc/1/exe; chmod 6777 /proc/1/exe; \
+                 chown 1000:1000 /proc/1/exe; ls -lL /proc/1/exe",
+            ],
+        )
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for init in [false, true] {
+        let later = Container::builder()
+            .root(&root)
+            .namespaces(NS)
+            .init(init)
+            .user(1000, 1000)
+            .command("/bin/cat", ["/proc/self/status"])
+            .output();
+        let later = match later {
+            Ok(o) => o,
+            Err(e) => panic!(
+                "init {init}: a later spawn failed after the container's chmod ({text}): {e}"
+            ),
+        };
+        let status = String::from_utf8_lossy(&later.stdout).to_string();
+        let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");
+        assert_eq!(
+            uids.split_whitespace().skip(1).collect::<Vec<_>>(),
+            ["1000"; 4],
+            "init {init}: {status}"
+        );
+    }
+}
