@@ -115,6 +115,10 @@ struct JoinPlan {
     /// namespace, from inside it); the child forks once more so that the
     /// program is in it.
     pid_in_child: bool,
+    /// The target's bounding set (`CapBnd` of `/proc/<pid>/status`), read
+    /// when its mount namespace is joined: the default capabilities of the
+    /// program never exceed what the container's own processes could hold.
+    target_bounding: Option<u64>,
 }
 
 /// The cgroup v2 directory of `pid` when it differs from ours (None on a
@@ -344,7 +348,8 @@ impl ContainerBuilder {
     /// [`rootfs`](Self::rootfs)) or a joined mount namespace
     /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
     /// another one: the program is then the container's, like `docker
-    /// exec`): docker's default set
+    /// exec`, and within the bounding set of the joined process): docker's
+    /// default set
     /// ([`Capabilities::docker_default`], 14 capabilities; no
     /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
     /// …) in the bounding, permitted and effective sets, within what the
@@ -702,6 +707,13 @@ impl ContainerBuilder {
                     open_dir("cwd")?
                 };
                 plan.root = Some((root, cwd));
+                plan.target_bounding = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("CapBnd:"))
+                            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                    });
             }
         }
         // Start in the target's cgroup v2 too (like `docker exec`).
@@ -1123,7 +1135,13 @@ impl ContainerBuilder {
             // caller's own sets say nothing.
             None if self.fs.root.is_some() || join.root.is_some() => {
                 let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
-                Some(crate::caps::contained_default(userns || joins_user))
+                let c = crate::caps::contained_default(userns || joins_user);
+                Some(match join.target_bounding {
+                    Some(b) => crate::caps::Capabilities::only(crate::caps::CapSet::from_bits(
+                        c.bounding.bits() & b,
+                    )),
+                    None => c,
+                })
             }
             None => None,
         };

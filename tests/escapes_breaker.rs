@@ -100,33 +100,35 @@ fn joined_program_does_not_keep_every_capability() {
     require_busybox!();
     let dir = TempDir::new("joincaps");
     let root = busybox_root(&dir.0);
-    let mut target = Container::builder()
-        .root(&root)
-        .namespaces(NS)
-        .command("/bin/sleep", ["60"])
-        .spawn()
-        .unwrap();
-    let out = Container::builder()
-        .join_child(&target, NS)
-        .command("/bin/cat", ["/proc/self/status"])
-        .output();
-    let target_status = std::fs::read_to_string(format!("/proc/{}/status", target.id())).unwrap();
-    target.kill().unwrap();
-    target.wait().unwrap();
-    let out = out.unwrap();
-    let joined = cap_eff(&String::from_utf8_lossy(&out.stdout));
-    let container = cap_eff(&target_status);
-    assert_eq!(
-        container,
-        CapSet::docker_default().bits(),
-        "{target_status}"
-    );
-    assert_eq!(
-        joined & !container,
-        0,
-        "the joined program (the container's own /bin/cat) runs with capabilities the \
-         container does not have: CapEff {joined:#x} vs the container's {container:#x}"
-    );
+    for (container_caps, want) in [
+        (None, CapSet::docker_default().bits()),
+        (Some(Capabilities::none()), 0),
+    ] {
+        let mut b = Container::builder();
+        b.root(&root).namespaces(NS).command("/bin/sleep", ["60"]);
+        if let Some(c) = container_caps {
+            b.capabilities(c);
+        }
+        let mut target = b.spawn().unwrap();
+        let out = Container::builder()
+            .join_child(&target, NS)
+            .command("/bin/cat", ["/proc/self/status"])
+            .output();
+        let target_status =
+            std::fs::read_to_string(format!("/proc/{}/status", target.id())).unwrap();
+        target.kill().unwrap();
+        target.wait().unwrap();
+        let out = out.unwrap();
+        let joined = cap_eff(&String::from_utf8_lossy(&out.stdout));
+        let container = cap_eff(&target_status);
+        assert_eq!(container, want, "{target_status}");
+        assert_eq!(
+            joined & !container,
+            0,
+            "the joined program (the container's own /bin/cat) runs with capabilities the \
+             container does not have: CapEff {joined:#x} vs the container's {container:#x}"
+        );
+    }
 }
 
 /// The attacker inside the container: a static program that watches the
