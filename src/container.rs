@@ -543,7 +543,13 @@ impl ContainerBuilder {
     /// child waits (it then waits for the exec, every signal blocked). It
     /// does not apply (the fork shape is used) with time offsets (the child
     /// must enter the time namespace with `setns`, which a child sharing our
-    /// memory cannot), when joining a running container's PID or time namespace, on
+    /// memory cannot), when the child drops capabilities before its exec
+    /// (the default with a root of its own; a process holding only the
+    /// dropped set could otherwise open the child's `/proc/<pid>/mem`,
+    /// which is the caller's memory), when host root makes a new user
+    /// namespace or a user namespace is joined (whoever owns it holds
+    /// `CAP_SYS_PTRACE` in it), when joining a running container's PID or
+    /// time namespace, on
     /// architectures other than x86_64 (the child needs a few lines of
     /// assembly to start on its own stack), or when clone3 is unavailable.
     /// Whether a spawn took it does not change what the child does or sees,
@@ -1269,6 +1275,7 @@ impl ContainerBuilder {
                 helper_mode,
                 helper: None,
                 nondumpable: false,
+                nondumpable_first: false,
                 time,
                 hostname,
                 domainname,

@@ -421,7 +421,7 @@ fn the_helper_memfd_cannot_be_changed_from_a_container() {
         cmp /tmp/before /tmp/after && echo SAME
         "#
     );
-    let mut c = Container::builder()
+    let c = Container::builder()
         .root(&root)
         .namespaces(NS)
         .init(true)
@@ -512,4 +512,166 @@ fn a_container_cannot_change_the_helper_for_later_spawns() {
             "init {init}: {status}"
         );
     }
+}
+
+// ------------------------------------------- the vfork shape's shared memory
+
+/// The attacker: a root process of a container without a PID namespace
+/// (docker's `--pid=host`), with docker's capabilities. For each new pid of
+/// the host, it tries to open `/proc/<pid>/mem` for writing; when it can,
+/// it reads `/proc/<pid>/cmdline` (the command line in that memory) and
+/// records it. It never writes.
+const MEM_THIEF: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+static int last_pid(void) {
+    char b[32] = {0};
+    int f = open("/proc/sys/kernel/ns_last_pid", O_RDONLY);
+    if (f < 0) return -1;
+    int n = read(f, b, sizeof b - 1);
+    close(f);
+    return n > 0 ? atoi(b) : -1;
+}
+int main(int argc, char **argv) {
+    const char *mark = argc > 1 ? argv[1] : "escapes_breaker";
+    int out = open("/tmp/stolen", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    char path[64], line[600], cmd[512];
+    for (int i = 1; i < 4; i++)
+        if (fork() == 0) { prctl(PR_SET_PDEATHSIG, SIGKILL); break; }
+    close(open("/tmp/ready", O_WRONLY | O_CREAT, 0644));
+    {
+        char st[2048];
+        int c = open("/proc/self/status", O_RDONLY);
+        int n = read(c, st, sizeof st - 1);
+        close(c);
+        int o = open("/tmp/self", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        write(o, st, n);
+        close(o);
+    }
+    for (long round = 0; round < (1L << 31); round++) {
+        if ((round & 0xff) == 0 && access("/tmp/stop", F_OK) == 0) break;
+        int l = last_pid();
+        if (l <= 0) continue;
+        for (int k = 0; k < 200; k++) {
+            for (int d = 0; d < 3; d++) {
+                snprintf(path, sizeof path, "/proc/%d/mem", l - d);
+                int f = open(path, O_RDWR);
+                if (f < 0) continue;
+                close(f);
+                snprintf(path, sizeof path, "/proc/%d/cmdline", l - d);
+                int c = open(path, O_RDONLY);
+                int n = c >= 0 ? read(c, cmd, sizeof cmd - 1) : 0;
+                if (c >= 0) close(c);
+                if (n <= 0) continue;
+                cmd[n] = 0;
+                for (int j = 0; j < n; j++) if (!cmd[j]) cmd[j] = ' ';
+                if (!strstr(cmd, mark) || !strncmp(cmd, "/thief", 6)) continue;
+                int len = snprintf(line, sizeof line, "pid %d mem rw, cmdline %s\n", l - d, cmd);
+                write(out, line, len);
+                snprintf(path, sizeof path, "/proc/%d/status", l - d);
+                c = open(path, O_RDONLY);
+                char st[2048];
+                n = c >= 0 ? read(c, st, sizeof st - 1) : 0;
+                if (c >= 0) close(c);
+                if (n > 0) write(out, st, n);
+            }
+        }
+    }
+    return 0;
+}
+"#;
+
+/// A child of the vfork shape runs on the caller's memory until its exec,
+/// and after its capabilities are dropped (docker's set) nothing but
+/// dumpability guards that memory: a root process with docker's
+/// capabilities in the caller's PID namespace (here: another container
+/// without a PID namespace) can open `/proc/<child>/mem` for writing, which
+/// is the caller's memory (host root, every capability).
+#[test]
+fn vfork_child_memory_is_never_writable_from_another_container() {
+    child_memory_attack(false);
+}
+
+/// The same with a new user namespace made by host root: a process of
+/// euid 0 in the parent namespace holds every capability in it (the owner
+/// rule), CAP_SYS_PTRACE included. Found by this file and NOT fixed: the
+/// child (fork shape, PID 1 of its new PID namespace, uid 0, every
+/// capability of the new user namespace, still running the caller's code)
+/// has its `/proc/<pid>/mem` opened for writing by another container's
+/// root with docker's capabilities, although it makes itself non-dumpable
+/// first thing (`ChildPlan::nondumpable_first`); see the report.
+#[test]
+#[ignore = "open hole: a root-owned new user namespace child's memory is reachable"]
+fn user_namespace_child_memory_is_never_writable_from_another_container() {
+    child_memory_attack(true);
+}
+
+fn child_memory_attack(userns: bool) {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("memthief");
+    let attacker_root = busybox_root(&dir.0.join("a"));
+    require!(
+        compile_static(MEM_THIEF, &attacker_root.join("thief")),
+        "gcc with a static libc is needed to build the attacker"
+    );
+    let victim_root = busybox_root(&dir.0.join("b"));
+    let mark = std::env::current_exe()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut attacker = Container::builder()
+        .root(&attacker_root)
+        .namespaces(Namespaces::MOUNT)
+        .command("/thief", [mark.as_str()])
+        .spawn()
+        .unwrap();
+    wait_for(&attacker_root.join("tmp/ready"));
+    let mut errors = Vec::new();
+    for _ in 0..300 {
+        let mut b = Container::builder();
+        if userns {
+            // A new user namespace made by host root: while the child waits
+            // for its maps it is in a namespace that uid 0 anywhere owns.
+            b.namespaces(NS | Namespaces::USER)
+                .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+                .gid_map([containment::IdMap::new(0, 100_000, 65_536)]);
+        } else {
+            b.namespaces(NS);
+        }
+        let r = b
+            .root(&victim_root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .command("/bin/true", [] as [&str; 0])
+            .status();
+        if let Err(e) = r {
+            errors.push(e.to_string());
+        }
+        if attacker_root
+            .join("tmp/stolen")
+            .metadata()
+            .is_ok_and(|m| m.len() > 0)
+        {
+            break;
+        }
+    }
+    std::fs::write(attacker_root.join("tmp/stop"), b"").unwrap();
+    let _ = attacker.kill();
+    attacker.wait().unwrap();
+    let stolen = std::fs::read_to_string(attacker_root.join("tmp/stolen")).unwrap_or_default();
+    assert!(
+        stolen.is_empty(),
+        "another container could open the caller's memory for writing:\n{}",
+        stolen.lines().take(60).collect::<Vec<_>>().join("\n")
+    );
+    assert!(errors.is_empty(), "{errors:?}");
 }
