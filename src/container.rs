@@ -118,6 +118,10 @@ struct JoinPlan {
     /// namespace, from inside it); the child forks once more so that the
     /// program is in it.
     pid_in_child: bool,
+    /// The target's bounding set (`CapBnd` of `/proc/<pid>/status`), read
+    /// when its mount namespace is joined: the default capabilities of the
+    /// program never exceed what the container's own processes could hold.
+    target_bounding: Option<u64>,
 }
 
 /// The cgroup v2 directory of `pid` when it differs from ours (None on a
@@ -391,16 +395,21 @@ impl ContainerBuilder {
     /// [`Capabilities::docker_default`] and [`Capabilities::none`].
     ///
     /// Default, with a root filesystem ([`root`](Self::root) or
-    /// [`rootfs`](Self::rootfs)): docker's default set
+    /// [`rootfs`](Self::rootfs)) or a joined mount namespace
+    /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
+    /// another one: the program is then the container's, like `docker
+    /// exec`, and within the bounding set of the joined process): docker's
+    /// default set
     /// ([`Capabilities::docker_default`], 14 capabilities; no
     /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
     /// …) in the bounding, permitted and effective sets, within what the
-    /// caller's thread holds, as docker and podman do (bubblewrap keeps
-    /// none). Without a root filesystem: unchanged (a process in a few new
-    /// namespaces, which sees the caller's filesystem anyway), so root
-    /// keeps every capability it has, and root of a new user namespace
-    /// every capability of that namespace. To keep every capability in a
-    /// container with its own root, say so with
+    /// caller's thread holds (in a joined or new user namespace, within
+    /// that namespace), as docker and podman do (bubblewrap keeps none).
+    /// Otherwise: unchanged (a process in a few new namespaces, which sees
+    /// the caller's filesystem anyway), so root keeps every capability it
+    /// has, and root of a new user namespace every capability of that
+    /// namespace. To keep every capability in a container with its own
+    /// root or in a joined one, say so with
     /// [`keep_all_capabilities`](Self::keep_all_capabilities).
     pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
         self.caps = Some(CapsChoice::Sets(caps));
@@ -586,7 +595,13 @@ impl ContainerBuilder {
     /// child waits (it then waits for the exec, every signal blocked). It
     /// does not apply (the fork shape is used) with time offsets (the child
     /// must enter the time namespace with `setns`, which a child sharing our
-    /// memory cannot), when joining a running container's PID or time namespace, on
+    /// memory cannot), when the child drops capabilities before its exec
+    /// (the default with a root of its own; a process holding only the
+    /// dropped set could otherwise open the child's `/proc/<pid>/mem`,
+    /// which is the caller's memory), when host root makes a new user
+    /// namespace or a user namespace is joined (whoever owns it holds
+    /// `CAP_SYS_PTRACE` in it), when joining a running container's PID or
+    /// time namespace, on
     /// architectures other than x86_64 (the child needs a few lines of
     /// assembly to start on its own stack), or when clone3 is unavailable.
     /// Whether a spawn took it does not change what the child does or sees,
@@ -768,6 +783,13 @@ impl ContainerBuilder {
                     open_dir("cwd")?
                 };
                 plan.root = Some((root, cwd));
+                plan.target_bounding = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("CapBnd:"))
+                            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                    });
             }
         }
         // Start in the target's cgroup v2 too (like `docker exec`).
@@ -1090,35 +1112,6 @@ impl ContainerBuilder {
         };
 
         // Privileges and descriptors.
-        let chosen = match self.caps {
-            Some(CapsChoice::Sets(c)) => Some(c),
-            Some(CapsChoice::KeepAll) => None,
-            // A container with its own root does not keep every capability
-            // unless asked (crate docs, "Safety").
-            None if self.fs.root.is_some() => Some(crate::caps::contained_default(userns)),
-            None => None,
-        };
-        let caps = match chosen {
-            Some(c) => {
-                c.validate()
-                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
-                let last_cap = crate::caps::last_cap().min(63);
-                let known = if last_cap == 63 {
-                    u64::MAX
-                } else {
-                    (1u64 << (last_cap + 1)) - 1
-                };
-                Some(CapsPlan {
-                    drop_bounding: known & !c.bounding.bits(),
-                    last_cap,
-                    effective: c.effective.bits(),
-                    permitted: c.permitted.bits(),
-                    inheritable: c.inheritable.bits(),
-                    ambient: c.ambient.bits(),
-                })
-            }
-            None => None,
-        };
         let mut rlimits = Vec::new();
         for (r, soft, hard) in &self.rlimits {
             if soft > hard {
@@ -1230,6 +1223,50 @@ impl ContainerBuilder {
         }
         let become_root = become_root || join.become_root;
 
+        // Capabilities (after the joins: a joined mount namespace is a
+        // container's filesystem too).
+        let chosen = match self.caps {
+            Some(CapsChoice::Sets(c)) => Some(c),
+            Some(CapsChoice::KeepAll) => None,
+            // A container with its own root, or a program run in a joined
+            // mount namespace (the container's filesystem and programs, like
+            // `docker exec`), does not keep every capability unless asked
+            // (crate docs, "Safety"). Within a joined user namespace the
+            // caller's own sets say nothing.
+            None if self.fs.root.is_some() || join.root.is_some() => {
+                let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
+                let c = crate::caps::contained_default(userns || joins_user);
+                Some(match join.target_bounding {
+                    Some(b) => crate::caps::Capabilities::only(crate::caps::CapSet::from_bits(
+                        c.bounding.bits() & b,
+                    )),
+                    None => c,
+                })
+            }
+            None => None,
+        };
+        let caps = match chosen {
+            Some(c) => {
+                c.validate()
+                    .map_err(|r| SpawnError::invalid("capabilities", c, r))?;
+                let last_cap = crate::caps::last_cap().min(63);
+                let known = if last_cap == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (last_cap + 1)) - 1
+                };
+                Some(CapsPlan {
+                    drop_bounding: known & !c.bounding.bits(),
+                    last_cap,
+                    effective: c.effective.bits(),
+                    permitted: c.permitted.bits(),
+                    inheritable: c.inheritable.bits(),
+                    ambient: c.ambient.bits(),
+                })
+            }
+            None => None,
+        };
+
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
             Some(_) => None,
@@ -1332,6 +1369,7 @@ impl ContainerBuilder {
                 helper_mode,
                 helper: None,
                 nondumpable: false,
+                nondumpable_first: false,
                 time,
                 hostname,
                 domainname,

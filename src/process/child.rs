@@ -99,6 +99,10 @@ pub(crate) struct ChildPlan {
     /// shape cannot: the flag lives in the memory it shares with the
     /// caller.
     pub nondumpable: bool,
+    /// With `nondumpable`: before anything else, even the wait for the id
+    /// maps (the caller is host root, who may still write our /proc files;
+    /// decided by the parent: our own euid reads 65534 until the maps).
+    pub nondumpable_first: bool,
     /// Bytes for `/proc/self/oom_score_adj` (docker's `--oom-score-adj`).
     pub oom_score_adj: Option<Vec<u8>>,
     /// A Landlock ruleset descriptor to restrict the program with.
@@ -485,6 +489,19 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     if let Some(fd) = plan.sync_close {
         // SAFETY: closes our copy of a descriptor the parent made for this.
         unsafe { libc::close(fd) };
+    }
+    // 0-0. A child with memory of its own, cloned by host root: not
+    //     dumpable before anything else, and above all before the wait for
+    //     the id maps. In a new user namespace that host root owns, any
+    //     process of euid 0 (another container's root, whatever its
+    //     capabilities) holds CAP_SYS_PTRACE over us, and we hold every
+    //     descriptor and a copy of the memory of the caller. Root may still
+    //     write our id maps and /proc/self files (they belong to root once
+    //     we are not dumpable); a caller of another uid may not, so its
+    //     child stays dumpable until its /proc writes are done (below), as
+    //     the caller itself is to processes of its uid.
+    if plan.nondumpable && plan.nondumpable_first {
+        set_nondumpable();
     }
     if let Some(fd) = plan.sync_fd {
         let mut b = 0u8;

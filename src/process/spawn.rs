@@ -122,8 +122,23 @@ struct Cloned {
 /// then enters itself; only kernels with the exec-time switch would move a
 /// vfork-shaped child in, and 6.1 does not). Exec-into (a PID namespace
 /// entered on the spawning thread) keeps the fork shape.
+///
+/// Nor does it when the child, before its exec, would be open to processes
+/// that cannot reach the caller (a child of this shape runs on the caller's
+/// memory, and dumpability is the memory's, not the child's: nothing but
+/// the credentials check guards `/proc/<child>/mem`, which is the caller's
+/// memory): capabilities dropped before exec (a root process holding only
+/// the dropped set, such as another container's root in this PID
+/// namespace, passes the check), or a user namespace created by host root
+/// or joined (a process whose euid owns the namespace holds every
+/// capability in it, `CAP_SYS_PTRACE` included, whatever its own sets).
 fn vfork_applies(p: &Prepared) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root_owner = unsafe { libc::geteuid() } == 0;
     p.vfork
+        && p.plan.caps.is_none()
+        && !(root_owner && p.namespaces.contains(Namespaces::USER))
+        && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER)
         && sys::HAS_CLONE3_ON_STACK
         && !p.force_legacy
         && p.join_pid_ns.is_none()
@@ -155,6 +170,8 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     }
     // A child with memory of its own turns non-dumpable first thing.
     p.plan.nondumpable = true;
+    // SAFETY: geteuid has no preconditions.
+    p.plan.nondumpable_first = unsafe { libc::geteuid() } == 0;
     let _pidns = match &p.join_pid_ns {
         Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
         None => None,
