@@ -95,9 +95,7 @@ fn both_spawn_shapes_start_in_the_cgroup() {
             .unwrap();
         assert_eq!(
             child.spawned_in_vfork_shape(),
-            // Not for host root's user namespaces (any euid-0 process owns
-            // them and could reach the child, which runs on our memory).
-            vfork && containment::sys::HAS_CLONE3_ON_STACK && !common::is_root()
+            vfork && containment::sys::HAS_CLONE3_ON_STACK
         );
         let line = cgroup_line(child.id());
         assert!(line.ends_with(&format!("/{name}")), "{line}");

@@ -599,14 +599,16 @@ fn vfork_child_memory_is_never_writable_from_another_container() {
 
 /// The same with a new user namespace made by host root: a process of
 /// euid 0 in the parent namespace holds every capability in it (the owner
-/// rule), CAP_SYS_PTRACE included. Found by this file and NOT fixed: the
-/// child (fork shape, PID 1 of its new PID namespace, uid 0, every
-/// capability of the new user namespace, still running the caller's code)
-/// has its `/proc/<pid>/mem` opened for writing by another container's
-/// root with docker's capabilities, although it makes itself non-dumpable
-/// first thing (`ChildPlan::nondumpable_first`); see the report.
+/// rule), CAP_SYS_PTRACE included. Found by this file: the child (PID 1
+/// of its new PID namespace, uid 0, every capability of the new user
+/// namespace, still running the caller's code) had its `/proc/<pid>/mem`
+/// opened for writing by another container's root with docker's
+/// capabilities in the window between clone and its own prctl (under load
+/// the child may not run for milliseconds). Fixed by making a root caller
+/// non-dumpable while a spawn is in flight, which the child shares (vfork
+/// shape) or inherits at clone (fork shape): the dumpable check then wants
+/// CAP_SYS_PTRACE in the initial user namespace.
 #[test]
-#[ignore = "open hole: a root-owned new user namespace child's memory is reachable"]
 fn user_namespace_child_memory_is_never_writable_from_another_container() {
     child_memory_attack(true);
 }
@@ -674,4 +676,43 @@ fn child_memory_attack(userns: bool) {
         stolen.lines().take(60).collect::<Vec<_>>().join("\n")
     );
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// The caller's own dumpable flag is the one it had before its spawns: the
+/// vfork-shaped child's uid change (`.user`) flipped the flag of the memory
+/// it shares with the caller, which stayed non-dumpable for good, and the
+/// guard that keeps a root caller non-dumpable while a spawn is in flight
+/// restores it once the child has exec'd.
+#[test]
+fn the_callers_dumpable_flag_survives_its_spawns() {
+    require_root!();
+    // SAFETY: prctl with integer arguments.
+    let before = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+    assert_eq!(before, 1, "the test process starts dumpable");
+    for shape in [true, false] {
+        let st = Container::builder()
+            .namespaces(Namespaces::UTS)
+            .user(1000, 1000)
+            .vfork_spawn(shape)
+            .stdout(Stdio::null())
+            .command("/bin/true", [] as [&str; 0])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Other tests of this binary spawn at the same time (the flag is 0
+        // while any spawn is in flight): wait for a moment without one.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            // SAFETY: as above.
+            let now = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+            if now == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the caller stayed non-dumpable after a spawn (vfork {shape})"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }

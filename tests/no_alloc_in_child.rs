@@ -78,12 +78,14 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     }
     // The vfork shape (the default where it applies: no init): the child
     // shares our memory, so an allocation there would even corrupt the
-    // parent's heap. Without a user namespace or dropped capabilities: host
-    // root's child takes the fork shape then (its memory, the caller's,
-    // would be open to other processes of euid 0 before the exec).
+    // parent's heap. With a user namespace (the parent writes the maps while
+    // the child, sharing its memory, waits).
     let child = Container::builder()
-        .namespaces(Namespaces::all() - Namespaces::USER)
+        .namespaces(Namespaces::all())
+        .uid_map([IdMap::new(0, 100_000, 65_536)])
+        .gid_map([IdMap::new(0, 100_000, 65_536)])
         .hostname("noalloc-vfork-user")
+        .capabilities(Capabilities::docker_default())
         .stdout(Stdio::piped())
         .command("sh", ["-c", "echo ok"])
         .spawn()

@@ -123,21 +123,16 @@ struct Cloned {
 /// vfork-shaped child in, and 6.1 does not). Exec-into (a PID namespace
 /// entered on the spawning thread) keeps the fork shape.
 ///
-/// Nor does it when the child, before its exec, would be open to processes
-/// that cannot reach the caller (a child of this shape runs on the caller's
-/// memory, and dumpability is the memory's, not the child's: nothing but
-/// the credentials check guards `/proc/<child>/mem`, which is the caller's
-/// memory): capabilities dropped before exec (a root process holding only
-/// the dropped set, such as another container's root in this PID
-/// namespace, passes the check), or a user namespace created by host root
-/// or joined (a process whose euid owns the namespace holds every
-/// capability in it, `CAP_SYS_PTRACE` included, whatever its own sets).
+/// A child of this shape runs on the caller's memory, and dumpability is
+/// the memory's: once it has dropped capabilities (or sits in a user
+/// namespace that host root owns), a root process holding only the dropped
+/// set (another container's root in this PID namespace) passes the
+/// credentials check on `/proc/<child>/mem`, which is the caller's memory.
+/// A root caller is therefore not dumpable while any of its spawns is in
+/// flight ([`NotDumpable`]), which the fork shape's copy inherits from
+/// birth. Joining a user namespace keeps the fork shape.
 fn vfork_applies(p: &Prepared) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root_owner = unsafe { libc::geteuid() } == 0;
     p.vfork
-        && p.plan.caps.is_none()
-        && !(root_owner && p.namespaces.contains(Namespaces::USER))
         && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER)
         && sys::HAS_CLONE3_ON_STACK
         && !p.force_legacy
@@ -681,10 +676,66 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     }
 }
 
+/// While alive, a root caller is not dumpable (`PR_SET_DUMPABLE` 0): a
+/// child between clone and exec runs on the caller's memory (vfork shape)
+/// or on a copy of it holding the caller's descriptors (fork shape, which
+/// inherits the flag at clone), and once it drops capabilities, or sits in
+/// a user namespace host root owns, another root process without
+/// `CAP_SYS_PTRACE` (another container's root in this PID namespace) would
+/// pass the credentials check on `/proc/<child>/mem`; the dumpable check
+/// stops it. Spawns from several threads share one count: the caller's
+/// flag is restored when the last one has exec'd (a uid change in a
+/// vfork-shaped child used to leave the caller non-dumpable for good). Not
+/// for other callers: their child's id maps and /proc files would turn
+/// root-owned, and a process of their uid can reach the caller anyway.
+struct NotDumpable {
+    active: bool,
+}
+
+/// (spawns in flight, the caller's flag before the first of them).
+static NOT_DUMPABLE: std::sync::Mutex<(usize, libc::c_int)> = std::sync::Mutex::new((0, 1));
+
+impl NotDumpable {
+    fn enter() -> NotDumpable {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return NotDumpable { active: false };
+        }
+        let mut g = NOT_DUMPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 == 0 {
+            // SAFETY: prctl with integer arguments.
+            g.1 = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+            // SAFETY: as above.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        }
+        g.0 += 1;
+        NotDumpable { active: true }
+    }
+}
+
+impl Drop for NotDumpable {
+    fn drop(&mut self) {
+        if !self.active {
+            return;
+        }
+        let mut g = NOT_DUMPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 -= 1;
+        // PR_SET_DUMPABLE takes 0 or 1 (2, set by the kernel for suid_dumpable,
+        // cannot be restored and stays 0).
+        if g.0 == 0 && g.1 == 1 {
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+        }
+    }
+}
+
 fn spawn_inner(
     mut p: Prepared,
     cgroup: Option<&crate::cgroup::Cgroup>,
 ) -> Result<Child, SpawnError> {
+    // Declared first, dropped last: after the child has exec'd, or has
+    // been reaped by the guard below.
+    let _not_dumpable = NotDumpable::enter();
     let (err_r, err_w) = pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?;
     // The error pipe stays above every dup2 target of the child (0, 1, 2,
     // the pass_fd targets): a dup2 onto it would turn a failed step into an
