@@ -78,6 +78,7 @@ pub struct ContainerBuilder {
     landlock: Option<crate::landlock::Landlock>,
     vfork: Option<bool>,
     pool: Option<crate::pool::PoolHandle>,
+    start_gate: Option<OwnedFd>,
     cgroup: crate::cgroup::spec::CgroupConfig,
     pub(crate) fs: FsConfig,
 }
@@ -497,6 +498,41 @@ impl ContainerBuilder {
     /// `/proc/self/fd`), and the program gets exactly these at exec.
     pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
         self.pass_fds.push((fd.into(), target));
+        self
+    }
+
+    /// Holds the program back until it is started: the `create` / `start`
+    /// split of an OCI runtime (runc makes it with an exec FIFO).
+    ///
+    /// The child runs every setup step (namespaces, ids, mounts and root,
+    /// limits, capabilities, working directory, descriptors, signals),
+    /// checks that the program exists and is executable (else the spawn
+    /// fails with [`Step::Exec`](crate::Step::Exec), as an exec would),
+    /// then blocks reading one byte from `gate`. [`spawn`](Self::spawn)
+    /// returns as soon as the child waits there, with the pid of the
+    /// process that will become the program. Writing one byte to the
+    /// gate's other end (a pipe's write end, or a FIFO the gate was opened
+    /// from) starts it: the child then sets no-new-privileges, Landlock and
+    /// seccomp and execs. End of file on the gate (every writer gone) makes
+    /// the child exit with status 0 without running the program; so does
+    /// a kill. An exec that fails after the gate can no longer be
+    /// reported: the child exits (status 127, or `SIGPIPE` when the
+    /// spawning process is gone).
+    ///
+    /// Every spawn of the builder gets a copy of `gate`. The spawn never
+    /// takes the vfork shape with a gate (the parent does not wait for the
+    /// exec). [`status`](Self::status) and [`output`](Self::output) would
+    /// wait for a program nobody starts: use `spawn`.
+    ///
+    /// # Errors
+    /// [`SpawnError::Setup`] when the descriptor cannot be duplicated or the
+    /// ready pipe cannot be made; a failed step of the child is reported as
+    /// usual ([`SpawnError::Child`]).
+    ///
+    /// # References
+    /// - [OCI runtime spec, lifecycle](https://github.com/opencontainers/runtime-spec/blob/main/runtime.md#lifecycle)
+    pub fn start_gate(&mut self, gate: impl Into<OwnedFd>) -> &mut Self {
+        self.start_gate = Some(gate.into());
         self
     }
 
@@ -1230,6 +1266,27 @@ impl ContainerBuilder {
         }
         let become_root = become_root || join.become_root;
 
+        // The start gate: our copy of the gate and a ready pipe, above the
+        // floor (see `process/gate.rs`).
+        let (gate, gate_ready) = match &self.start_gate {
+            Some(g) => {
+                let g = g
+                    .try_clone()
+                    .map_err(|e| SpawnError::setup("duplicating the start gate", e))?;
+                let (ready_r, ready_w) = crate::sys::pipe_cloexec()
+                    .map_err(|e| SpawnError::setup("pipe2 (start gate)", e))?;
+                let (g, ready_w) = (lift(g)?, lift(ready_w)?);
+                let plan = crate::process::GatePlan {
+                    ready: ready_w.as_raw_fd(),
+                    gate: g.as_raw_fd(),
+                };
+                keep.push(g);
+                keep.push(ready_w);
+                (Some(plan), Some(ready_r))
+            }
+            None => (None, None),
+        };
+
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
             Some(_) => None,
@@ -1304,6 +1361,7 @@ impl ContainerBuilder {
             .chain(join_root.into_iter().flat_map(|(r, c)| [r, c]))
             .chain(pdeathsig.map(|(_, fd)| fd))
             .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
+            .chain(gate.iter().flat_map(|g| [g.ready, g.gate]))
             .collect();
         keep_fds.sort_unstable();
         Ok(Prepared {
@@ -1343,6 +1401,7 @@ impl ContainerBuilder {
                 keep_ignored_signals: self.keep_ignored_signals,
                 process_group: self.process_group,
                 umask: self.umask,
+                gate,
                 exec_paths,
                 argv,
                 envp,
@@ -1370,6 +1429,7 @@ impl ContainerBuilder {
             force_legacy: self.force_legacy_clone,
             vfork: self.vfork.unwrap_or(true),
             program,
+            gate_ready,
         })
     }
 }

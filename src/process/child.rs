@@ -131,6 +131,8 @@ pub(crate) struct ChildPlan {
     pub process_group: Option<i32>,
     /// `umask(2)` just before exec.
     pub umask: Option<u32>,
+    /// Wait at a start gate before the last steps and exec (see `gate.rs`).
+    pub gate: Option<super::GatePlan>,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -744,6 +746,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     }
     // 12. Signals: default dispositions, empty mask.
     reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;
+    // 12b. The start gate: report ready, wait for the start byte.
+    if let Some(g) = plan.gate {
+        super::gate::wait(g, &plan.exec_paths)?;
+    }
     // 13. No new privileges (after this, setuid binaries do not elevate).
     if plan.no_new_privs {
         // SAFETY: prctl with integer arguments.
