@@ -74,6 +74,8 @@ pub struct ContainerBuilder {
     init: bool,
     #[cfg(feature = "seccomp")]
     seccomp: Option<crate::seccomp::Filter>,
+    #[cfg(feature = "seccomp")]
+    seccomp_privileged: bool,
     #[cfg(feature = "landlock")]
     landlock: Option<crate::landlock::Landlock>,
     vfork: Option<bool>,
@@ -440,6 +442,25 @@ impl ContainerBuilder {
     #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
     pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
         self.seccomp = Some(filter);
+        self
+    }
+
+    /// Installs the [`seccomp`](Self::seccomp) filter without setting
+    /// `no_new_privs` (default: off), as runc does when `config.json` has
+    /// `noNewPrivileges: false`: the kernel then requires `CAP_SYS_ADMIN`,
+    /// so the filter is installed while the child still holds its
+    /// capabilities, before they and the ids are changed. The filter then
+    /// also sees the child's last steps (`capset`, `setresuid`, `prctl`,
+    /// `chdir`, `dup2`, `rt_sigaction`, `read`/`write` of a
+    /// [`start_gate`](Self::start_gate), `execve`): a filter that denies one
+    /// of them fails the spawn at that step. `no_new_privs(true)` still
+    /// sets it (after the filter).
+    ///
+    /// # References
+    /// - [`seccomp(2)`](https://man7.org/linux/man-pages/man2/seccomp.2.html)
+    #[cfg(feature = "seccomp")]
+    pub fn seccomp_privileged(&mut self, on: bool) -> &mut Self {
+        self.seccomp_privileged = on;
         self
     }
 
@@ -1225,6 +1246,10 @@ impl ContainerBuilder {
         let seccomp = self.seccomp.clone().map(|f| f.into_program());
         #[cfg(not(feature = "seccomp"))]
         let seccomp: Option<Vec<libc::sock_filter>> = None;
+        #[cfg(feature = "seccomp")]
+        let seccomp_early = seccomp.is_some() && self.seccomp_privileged;
+        #[cfg(not(feature = "seccomp"))]
+        let seccomp_early = false;
 
         #[cfg(feature = "landlock")]
         let landlock = match &self.landlock {
@@ -1377,7 +1402,10 @@ impl ContainerBuilder {
                 ids,
                 caps,
                 rlimits,
-                no_new_privs: self.no_new_privs || seccomp.is_some() || landlock.is_some(),
+                no_new_privs: self.no_new_privs
+                    || (seccomp.is_some() && !seccomp_early)
+                    || landlock.is_some(),
+                seccomp_early,
                 landlock: landlock.as_ref().map(|f| f.as_raw_fd()),
                 seccomp,
                 pdeathsig,

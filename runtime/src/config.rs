@@ -20,6 +20,8 @@ pub struct Plan {
     /// The cgroup (its absolute directory) the builder creates.
     pub cgroup: PathBuf,
     pub own_pid_ns: bool,
+    /// Make /dev/ptmx a link to pts/ptmx (a devpts is mounted there).
+    pub ptmx_link: bool,
 }
 
 fn cap_set(field: &str, caps: &Option<oci_spec::runtime::Capabilities>) -> Result<CapSet> {
@@ -164,6 +166,16 @@ fn split_options(opts: &[String]) -> MountOpts {
         }
     }
     o
+}
+
+/// The runtime-spec's default devices (null, zero, full, random, urandom,
+/// tty), bound from the host's nodes (what the library's minimal /dev
+/// does).
+fn default_devices() -> Vec<Mount> {
+    ["null", "zero", "full", "random", "urandom", "tty"]
+        .iter()
+        .map(|d| Mount::bind(Path::new("/dev").join(d), Path::new("/dev").join(d)).nosuid(true))
+        .collect()
 }
 
 /// Translates `spec` (from the bundle `bundle`) for container `id`.
@@ -462,12 +474,11 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             "device nodes beyond the default ones are not supported yet",
         ));
     }
-    if linux.seccomp().is_some() {
-        return Err(Error::field(
-            "linux.seccomp",
-            "OCI seccomp profiles are not supported yet (the library's filters have no \
-             argument conditions)",
-        ));
+    if let Some(s) = linux.seccomp() {
+        b.seccomp(crate::seccomp::compile(s)?);
+        // Without noNewPrivileges the filter is installed with
+        // CAP_SYS_ADMIN, as runc does, and no_new_privs stays off.
+        b.seccomp_privileged(process.no_new_privileges() != Some(true));
     }
     if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(Error::field("linux.mountLabel", "SELinux is not supported"));
@@ -487,7 +498,9 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
 
     // mounts: /proc and /dev come from the list, not the library's defaults.
     b.mount_proc(false);
-    let mut dev = DevSpec::Keep;
+    b.dev(DevSpec::Keep);
+    let mut dev_done = false;
+    let mounts_at = spec.mounts().iter().flatten().count();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}]");
         let dest = m.destination();
@@ -509,8 +522,16 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 ))
             }
         };
+        let source_name = m
+            .source()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
         let flags = |mut mount: Mount, o: &MountOpts| {
             mount = mount.read_only(o.ro);
+            // Shown in mountinfo (ignored by binds).
+            if let Some(n) = &source_name {
+                mount = mount.source_name(n.clone());
+            }
             if o.nosuid {
                 mount = mount.nosuid(true);
             }
@@ -537,13 +558,6 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 unsupported(&o)?;
                 b.mount(flags(Mount::proc(dest), &o));
             }
-            "tmpfs" if dest == Path::new("/dev") => {
-                // The library's minimal /dev is a tmpfs with the spec's
-                // default devices, /dev/pts, /dev/shm and the links.
-                o.rest.retain(|s| s != "strictatime");
-                unsupported(&o)?;
-                dev = DevSpec::Minimal;
-            }
             "tmpfs" => {
                 o.rest.retain(|s| s != "strictatime");
                 unsupported(&o)?;
@@ -561,6 +575,11 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                     t = t.nodev(false);
                 }
                 b.mount(flags(t, &o));
+                if dest == Path::new("/dev") {
+                    // The spec's default devices, on the new /dev.
+                    b.mounts(default_devices());
+                    dev_done = true;
+                }
             }
             "sysfs" => {
                 unsupported(&o)?;
@@ -600,7 +619,11 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             }
         }
     }
-    b.dev(dev);
+    if !dev_done {
+        // No /dev mount: the default devices go on the root's /dev.
+        let _ = mounts_at;
+        b.mounts(default_devices());
+    }
 
     // cgroup: always one (ps, pause, kill --all need it), on the cgroup2
     // hierarchy; resources the host cannot honour fail with the library's
@@ -661,6 +684,11 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         rootfs,
         cgroup: parent.join(name),
         own_pid_ns: ns.contains(Namespaces::PID),
+        ptmx_link: spec
+            .mounts()
+            .iter()
+            .flatten()
+            .any(|m| m.destination() == Path::new("/dev/pts")),
     })
 }
 

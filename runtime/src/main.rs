@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod hooks;
 mod log;
+mod seccomp;
 mod state;
 
 use clap::Parser;
@@ -212,6 +213,57 @@ fn apply_sysctls(pid: i32, list: &[(containment::Namespace, PathBuf, String)]) -
     .map_err(|_| Error::msg("the sysctl thread panicked"))?
 }
 
+/// The spec's default links in the container's /dev (`fd`, `stdin`,
+/// `stdout`, `stderr`, and `ptmx` with a devpts), made from here while the
+/// container waits at its gate: /dev is opened inside the container's root
+/// (`openat2` with `RESOLVE_IN_ROOT`, no symlinks followed). A link that
+/// exists is kept; a read-only /dev is left as it is.
+fn dev_links(pid: i32, ptmx: bool) {
+    let open = |dir: i32, path: &std::ffi::CStr, resolve: u64| -> Option<OwnedFd> {
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        how.resolve = resolve;
+        // SAFETY: openat2 with a valid path and open_how of the given size.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        // SAFETY: a new descriptor we own.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    let Ok(root) = std::ffi::CString::new(format!("/proc/{pid}/root")) else {
+        return;
+    };
+    let Some(root) = open(libc::AT_FDCWD, &root, 0) else {
+        return;
+    };
+    let Some(dev) = open(
+        root.as_raw_fd(),
+        c"dev",
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    ) else {
+        return;
+    };
+    let mut links = vec![
+        (c"/proc/self/fd", c"fd"),
+        (c"/proc/self/fd/0", c"stdin"),
+        (c"/proc/self/fd/1", c"stdout"),
+        (c"/proc/self/fd/2", c"stderr"),
+    ];
+    if ptmx {
+        links.push((c"pts/ptmx", c"ptmx"));
+    }
+    for (target, name) in links {
+        // SAFETY: NUL-terminated strings and a directory descriptor.
+        unsafe { libc::symlinkat(target.as_ptr(), dev.as_raw_fd(), name.as_ptr()) };
+    }
+}
+
 fn create(root: &Path, a: &CreateArgs) -> Result<(Child, Dir)> {
     if a.console_socket.is_some() {
         return Err(Error::msg(
@@ -299,6 +351,7 @@ fn create_in(
     if let Err(e) = apply_sysctls(pid, &plan.sysctls) {
         return Err(undo(child, e));
     }
+    dev_links(pid, plan.ptmx_link);
     let saved = Saved {
         id: a.id.clone(),
         pid,

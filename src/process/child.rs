@@ -105,6 +105,9 @@ pub(crate) struct ChildPlan {
     pub landlock: Option<RawFd>,
     /// A seccomp BPF program installed just before exec.
     pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// Install it before capabilities and ids change instead, without
+    /// no_new_privs (it needs CAP_SYS_ADMIN then).
+    pub seccomp_early: bool,
     /// Descriptors passed to the program: (source, number in the program).
     /// Sources are above every target (the parent made sure).
     pub pass_fds: Vec<(RawFd, RawFd)>,
@@ -477,6 +480,25 @@ fn set_nondumpable() {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
+fn install_seccomp(prog: &[libc::sock_filter]) -> Result<(), ChildFailure> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fprog points to the plan's instructions, alive until exec.
+    check(
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog,
+            )
+        },
+        Step::Seccomp,
+    )
+}
+
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     // 0. Wait until the parent has written the uid/gid maps. First of all:
     //    in the shared-memory shape without CLONE_VFORK (a new user
@@ -695,6 +717,13 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             return Err(ChildFailure::last_at(Step::Rlimit, i as u32));
         }
     }
+    // 7b. A filter installed without no_new_privs needs CAP_SYS_ADMIN:
+    //     before the capabilities and ids change (runc's order).
+    if plan.seccomp_early {
+        if let Some(prog) = &plan.seccomp {
+            install_seccomp(prog)?;
+        }
+    }
     // 8. Capabilities and final ids, in runc's order.
     if let Some(c) = &plan.caps {
         apply_caps_before_ids(c)?;
@@ -769,7 +798,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         close_fd(fd);
     }
     // 13c. Seccomp: last, so that the filter sees only the program.
-    if let Some(prog) = plan.seccomp.as_ref().filter(|_| plan.helper.is_none()) {
+    if let Some(prog) = plan
+        .seccomp
+        .as_ref()
+        .filter(|_| plan.helper.is_none() && !plan.seccomp_early)
+    {
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,
