@@ -57,6 +57,7 @@ pub struct ContainerBuilder {
     gid_map: Option<Vec<IdMap>>,
     deny_setgroups: Option<bool>,
     user: Option<(u32, u32)>,
+    groups: Vec<u32>,
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
@@ -373,6 +374,23 @@ impl ContainerBuilder {
     /// the kernel allows it.
     pub fn user(&mut self, uid: u32, gid: u32) -> &mut Self {
         self.user = Some((uid, gid));
+        self
+    }
+
+    /// Supplementary groups of the program (`setgroups(2)` with the final
+    /// ids; default: none, the caller's are dropped). Needs
+    /// [`user`](Self::user); in a new user namespace every gid must be in
+    /// `gid_map` and setgroups must be allowed (not
+    /// [`deny_setgroups`](Self::deny_setgroups)).
+    ///
+    /// # Errors
+    /// [`SpawnError::InvalidConfig`] (field `groups`) at spawn when the
+    /// rules above are broken; `Step::SetGroups` when the kernel refuses.
+    ///
+    /// # References
+    /// - [`setgroups(2)`](https://man7.org/linux/man-pages/man2/setgroups.2.html)
+    pub fn groups(&mut self, gids: impl IntoIterator<Item = u32>) -> &mut Self {
+        self.groups = gids.into_iter().collect();
         self
     }
 
@@ -1048,6 +1066,48 @@ impl ContainerBuilder {
             (None, false, ids)
         };
 
+        if !self.groups.is_empty() {
+            if self.user.is_none() {
+                return Err(SpawnError::invalid(
+                    "groups",
+                    format!("{:?}", self.groups),
+                    "supplementary groups need user(uid, gid)",
+                ));
+            }
+            if let Some(m) = id_maps.as_ref() {
+                if m.deny_setgroups {
+                    return Err(SpawnError::invalid(
+                        "groups",
+                        format!("{:?}", self.groups),
+                        "setgroups is denied in this user namespace (deny_setgroups)",
+                    ));
+                }
+                let map = self.gid_map.clone().unwrap_or_default();
+                for g in &self.groups {
+                    let mapped = map
+                        .iter()
+                        .any(|r| *g >= r.inside && (*g as u64) < r.inside as u64 + r.count as u64);
+                    if !mapped {
+                        return Err(SpawnError::invalid(
+                            "groups",
+                            g,
+                            "this gid is not in gid_map",
+                        ));
+                    }
+                }
+            }
+        }
+
+        // Groups are set with the ids: make sure there is an ids step.
+        let ids = match (ids, self.user) {
+            (None, Some((uid, gid))) if !self.groups.is_empty() => Some(IdsPlan {
+                uid,
+                gid,
+                clear_groups: false,
+            }),
+            (ids, _) => ids,
+        };
+
         // Time namespace.
         let time = if ns.contains(Namespaces::TIME) {
             let o = self.time_offsets.unwrap_or_default();
@@ -1400,6 +1460,7 @@ impl ContainerBuilder {
                 time_at_clone: false,
                 become_root,
                 ids,
+                groups: self.groups.clone(),
                 caps,
                 rlimits,
                 no_new_privs: self.no_new_privs

@@ -22,6 +22,9 @@ pub struct Plan {
     pub own_pid_ns: bool,
     /// Make /dev/ptmx a link to pts/ptmx (a devpts is mounted there).
     pub ptmx_link: bool,
+    /// The host uid and gid of the container's root (its user namespace's
+    /// id 0; 0 without one).
+    pub root_owner: (u32, u32),
 }
 
 fn cap_set(field: &str, caps: &Option<oci_spec::runtime::Capabilities>) -> Result<CapSet> {
@@ -229,15 +232,8 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     b.current_dir(cwd);
     let user = process.user();
     b.user(user.uid(), user.gid());
-    if user
-        .additional_gids()
-        .as_ref()
-        .is_some_and(|g| !g.is_empty())
-    {
-        return Err(Error::field(
-            "process.user.additionalGids",
-            "supplementary groups are not supported yet",
-        ));
+    if let Some(g) = user.additional_gids() {
+        b.groups(g.iter().copied());
     }
     if user.username().is_some() {
         return Err(Error::field("process.user.username", "Windows only"));
@@ -394,6 +390,12 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         }
         let _ = m;
     }
+    let host_of = |m: &Option<(String, Vec<IdMap>)>| {
+        m.as_ref().map_or(0, |(_, v)| {
+            v.iter().find(|r| r.inside == 0).map_or(0, |r| r.outside)
+        })
+    };
+    let root_owner = (host_of(&uid), host_of(&gid));
     if let Some((_, m)) = uid {
         b.uid_map(m);
     }
@@ -684,6 +686,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         rootfs,
         cgroup: parent.join(name),
         own_pid_ns: ns.contains(Namespaces::PID),
+        root_owner,
         ptmx_link: spec
             .mounts()
             .iter()

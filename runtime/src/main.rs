@@ -218,7 +218,23 @@ fn apply_sysctls(pid: i32, list: &[(containment::Namespace, PathBuf, String)]) -
 /// container waits at its gate: /dev is opened inside the container's root
 /// (`openat2` with `RESOLVE_IN_ROOT`, no symlinks followed). A link that
 /// exists is kept; a read-only /dev is left as it is.
-fn dev_links(pid: i32, ptmx: bool) {
+fn dev_links(pid: i32, ptmx: bool, owner: (u32, u32)) {
+    // In a user namespace the container's tmpfs accepts only ids mapped
+    // there (else EOVERFLOW): a thread takes the host ids of the
+    // container's root as its filesystem ids (setfsuid is per thread).
+    let _ = std::thread::spawn(move || {
+        // SAFETY: setfsgid/setfsuid with integer arguments, on this
+        // thread only (raw system calls).
+        unsafe {
+            libc::syscall(libc::SYS_setfsgid, owner.1);
+            libc::syscall(libc::SYS_setfsuid, owner.0);
+        }
+        dev_links_here(pid, ptmx);
+    })
+    .join();
+}
+
+fn dev_links_here(pid: i32, ptmx: bool) {
     let open = |dir: i32, path: &std::ffi::CStr, resolve: u64| -> Option<OwnedFd> {
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
         how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
@@ -351,7 +367,7 @@ fn create_in(
     if let Err(e) = apply_sysctls(pid, &plan.sysctls) {
         return Err(undo(child, e));
     }
-    dev_links(pid, plan.ptmx_link);
+    dev_links(pid, plan.ptmx_link, plan.root_owner);
     let saved = Saved {
         id: a.id.clone(),
         pid,
@@ -560,7 +576,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
     let s = dir.load()?;
     let status = s.status(&dir);
     match status {
-        Status::Running | Status::Paused if !force => {
+        Status::Created | Status::Running | Status::Paused if !force => {
             return Err(Error::msg(format!(
                 "cannot delete container {:?} that is {} (use --force)",
                 s.id,

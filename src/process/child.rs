@@ -53,6 +53,9 @@ pub(crate) struct ChildPlan {
     pub become_root: bool,
     /// Final ids, set just before exec.
     pub ids: Option<IdsPlan>,
+    /// Supplementary groups set with the final ids (empty: cleared, as
+    /// `ids.clear_groups` says).
+    pub groups: Vec<libc::gid_t>,
     /// Capability sets.
     pub caps: Option<CapsPlan>,
     /// Resource limits: (resource, soft, hard).
@@ -729,7 +732,17 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         apply_caps_before_ids(c)?;
     }
     if let Some(ids) = plan.ids {
-        set_ids(ids.uid, ids.gid, ids.clear_groups)?;
+        // Supplementary groups replace the cleared list.
+        if !plan.groups.is_empty() {
+            // SAFETY: a pointer to the plan's gids and their count.
+            check(
+                unsafe {
+                    libc::syscall(libc::SYS_setgroups, plan.groups.len(), plan.groups.as_ptr())
+                },
+                Step::SetGroups,
+            )?;
+        }
+        set_ids(ids.uid, ids.gid, ids.clear_groups && plan.groups.is_empty())?;
     }
     if let Some(c) = &plan.caps {
         apply_caps_after_ids(c)?;
