@@ -105,13 +105,28 @@ impl Bundle {
         serde_json::Value::Array(a)
     }
 
+    /// Runs contrun with stdout and stderr in files: a container created
+    /// by it inherits them, so pipes would stay open as long as it lives.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let (o, e) = (
+            self.dir.join(format!("out{n}")),
+            self.dir.join(format!("err{n}")),
+        );
+        let status = Command::new(BIN)
             .arg("--root")
             .arg(&self.root)
             .args(args)
-            .output()
-            .unwrap()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -338,14 +353,14 @@ fn json_log_has_rfc3339_time() {
         return;
     };
     let log = b.dir.join("log.json");
-    let out = Command::new(BIN)
-        .arg("--root")
-        .arg(&b.root)
-        .arg("--log")
-        .arg(&log)
-        .args(["--log-format", "json", "state", "no-such-container"])
-        .output()
-        .unwrap();
+    let out = b.run(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
     assert!(!out.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
     let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
