@@ -255,8 +255,24 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         };
         b.capabilities(caps);
     } else {
-        // runc keeps every capability when the field is absent.
-        let all = CapSet::all();
+        // runc keeps every capability when the field is absent: every one
+        // this process may hold (its bounding set).
+        let bnd = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(0);
+        let mut all = CapSet::empty();
+        for n in 0..64u8 {
+            if bnd & (1 << n) != 0 {
+                if let Some(c) = Capability::from_number(n) {
+                    all.insert(c);
+                }
+            }
+        }
         b.capabilities(Capabilities::only(all));
     }
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
@@ -729,14 +745,10 @@ fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
             ));
         }
         if let Some(s) = m.swappiness() {
-            res = res
-                .memory_swappiness(s)
-                .map_err(|e| Error::field("linux.resources.memory.swappiness", e))?;
+            res = res.memory_swappiness(s);
         }
         if let Some(d) = m.disable_oom_killer() {
-            res = res
-                .oom_kill_disable(d)
-                .map_err(|e| Error::field("linux.resources.memory.disableOOMKiller", e))?;
+            res = res.oom_kill_disable(d);
         }
     }
     if let Some(c) = r.cpu() {

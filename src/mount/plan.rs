@@ -967,8 +967,18 @@ fn new_mount_on(
     fstype: &CStr,
     flags: libc::c_ulong,
 ) -> std::io::Result<OwnedFd> {
+    new_mount_named_on(target, fstype, fstype, flags)
+}
+
+/// [`new_mount_on`] with a source name other than the type.
+fn new_mount_named_on(
+    target: BorrowedFd<'_>,
+    fstype: &CStr,
+    source: &CStr,
+    flags: libc::c_ulong,
+) -> std::io::Result<OwnedFd> {
     let fs = m::fsopen(fstype)?;
-    m::fsconfig_set_string(fs.as_fd(), c"source", fstype)?;
+    m::fsconfig_set_string(fs.as_fd(), c"source", source)?;
     m::fsconfig_create(fs.as_fd())?;
     let mnt = m::fsmount(fs.as_fd(), mount_attrs(flags) as u32)?;
     m::move_mount(
@@ -1371,9 +1381,16 @@ impl MountPlan {
                 } => bind_tree_onto(None, source, *recursive, *attr, fd.as_fd()).map(keep),
                 Action::Fs {
                     fstype,
+                    source,
                     flags,
                     data: None,
-                } if op.anchor.is_some() => new_mount_on(fd.as_fd(), fstype, *flags).map(keep),
+                } if op.anchor.is_some() => new_mount_named_on(
+                    fd.as_fd(),
+                    fstype,
+                    source.as_deref().unwrap_or(fstype),
+                    *flags,
+                )
+                .map(keep),
                 Action::Fs {
                     fstype,
                     source,
