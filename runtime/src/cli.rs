@@ -185,7 +185,7 @@ pub struct ExecArgs {
     /// Environment variables (K=V), repeatable.
     #[arg(short, long)]
     pub env: Vec<String>,
-    /// uid[:gid] to run as.
+    /// `uid[:gid]` to run as.
     #[arg(short, long)]
     pub user: Option<String>,
     /// Pass this many descriptors after stdio to the process.
