@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 /// What `create` does besides spawning the builder.
 pub struct Plan {
     pub builder: ContainerBuilder,
-    pub umask: u32,
     /// (namespace to enter, /proc/sys path, value).
     pub sysctls: Vec<(Namespace, PathBuf, String)>,
     pub rootfs: PathBuf,
@@ -245,6 +244,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{umask:o} is not a mode"),
         ));
     }
+    b.umask(umask);
     if let Some(c) = process.capabilities() {
         let caps = Capabilities {
             bounding: cap_set("bounding", c.bounding())?,
@@ -697,7 +697,6 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     );
     Ok(Plan {
         builder: b,
-        umask,
         sysctls,
         rootfs,
         cgroup: parent.join(name),

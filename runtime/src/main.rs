@@ -344,13 +344,7 @@ fn create_in(
         plan.builder
             .pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
-    // The program's umask is inherited through clone: ours for the spawn.
-    // SAFETY: umask has no preconditions; this process is single-threaded.
-    let old = unsafe { libc::umask(plan.umask as libc::mode_t) };
-    let spawned = plan.builder.spawn();
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    let child = spawned?;
+    let child = plan.builder.spawn()?;
     let pid = child.id() as i32;
     let undo = |child: Child, e: Error| -> Error {
         let start = state::proc_stat(pid).map_or(0, |s| s.0);
