@@ -57,6 +57,7 @@ pub struct ContainerBuilder {
     gid_map: Option<Vec<IdMap>>,
     deny_setgroups: Option<bool>,
     user: Option<(u32, u32)>,
+    groups: Vec<u32>,
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
@@ -74,10 +75,13 @@ pub struct ContainerBuilder {
     init: bool,
     #[cfg(feature = "seccomp")]
     seccomp: Option<crate::seccomp::Filter>,
+    #[cfg(feature = "seccomp")]
+    seccomp_privileged: bool,
     #[cfg(feature = "landlock")]
     landlock: Option<crate::landlock::Landlock>,
     vfork: Option<bool>,
     pool: Option<crate::pool::PoolHandle>,
+    start_gate: Option<OwnedFd>,
     cgroup: crate::cgroup::spec::CgroupConfig,
     pub(crate) fs: FsConfig,
 }
@@ -377,6 +381,23 @@ impl ContainerBuilder {
         self
     }
 
+    /// Supplementary groups of the program (`setgroups(2)` with the final
+    /// ids; default: none, the caller's are dropped). Needs
+    /// [`user`](Self::user); in a new user namespace every gid must be in
+    /// `gid_map` and setgroups must be allowed (not
+    /// [`deny_setgroups`](Self::deny_setgroups)).
+    ///
+    /// # Errors
+    /// [`SpawnError::InvalidConfig`] (field `groups`) at spawn when the
+    /// rules above are broken; `Step::SetGroups` when the kernel refuses.
+    ///
+    /// # References
+    /// - [`setgroups(2)`](https://man7.org/linux/man-pages/man2/setgroups.2.html)
+    pub fn groups(&mut self, gids: impl IntoIterator<Item = u32>) -> &mut Self {
+        self.groups = gids.into_iter().collect();
+        self
+    }
+
     /// Clock offsets of the new time namespace (needs [`Namespaces::TIME`]).
     pub fn time_offsets(&mut self, offsets: TimeOffsets) -> &mut Self {
         self.time_offsets = Some(offsets);
@@ -451,6 +472,25 @@ impl ContainerBuilder {
         self
     }
 
+    /// Installs the [`seccomp`](Self::seccomp) filter without setting
+    /// `no_new_privs` (default: off), as runc does when `config.json` has
+    /// `noNewPrivileges: false`: the kernel then requires `CAP_SYS_ADMIN`,
+    /// so the filter is installed while the child still holds its
+    /// capabilities, before they and the ids are changed. The filter then
+    /// also sees the child's last steps (`capset`, `setresuid`, `prctl`,
+    /// `chdir`, `dup2`, `rt_sigaction`, `read`/`write` of a
+    /// [`start_gate`](Self::start_gate), `execve`): a filter that denies one
+    /// of them fails the spawn at that step. `no_new_privs(true)` still
+    /// sets it (after the filter).
+    ///
+    /// # References
+    /// - [`seccomp(2)`](https://man7.org/linux/man-pages/man2/seccomp.2.html)
+    #[cfg(feature = "seccomp")]
+    pub fn seccomp_privileged(&mut self, on: bool) -> &mut Self {
+        self.seccomp_privileged = on;
+        self
+    }
+
     /// Restricts the program's filesystem access with Landlock (feature
     /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
     /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
@@ -506,6 +546,41 @@ impl ContainerBuilder {
     /// `/proc/self/fd`), and the program gets exactly these at exec.
     pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, target: i32) -> &mut Self {
         self.pass_fds.push((fd.into(), target));
+        self
+    }
+
+    /// Holds the program back until it is started: the `create` / `start`
+    /// split of an OCI runtime (runc makes it with an exec FIFO).
+    ///
+    /// The child runs every setup step (namespaces, ids, mounts and root,
+    /// limits, capabilities, working directory, descriptors, signals),
+    /// checks that the program exists and is executable (else the spawn
+    /// fails with [`Step::Exec`](crate::Step::Exec), as an exec would),
+    /// then blocks reading one byte from `gate`. [`spawn`](Self::spawn)
+    /// returns as soon as the child waits there, with the pid of the
+    /// process that will become the program. Writing one byte to the
+    /// gate's other end (a pipe's write end, or a FIFO the gate was opened
+    /// from) starts it: the child then sets no-new-privileges, Landlock and
+    /// seccomp and execs. End of file on the gate (every writer gone) makes
+    /// the child exit with status 0 without running the program; so does
+    /// a kill. An exec that fails after the gate can no longer be
+    /// reported: the child exits (status 127, or `SIGPIPE` when the
+    /// spawning process is gone).
+    ///
+    /// Every spawn of the builder gets a copy of `gate`. The spawn never
+    /// takes the vfork shape with a gate (the parent does not wait for the
+    /// exec). [`status`](Self::status) and [`output`](Self::output) would
+    /// wait for a program nobody starts: use `spawn`.
+    ///
+    /// # Errors
+    /// [`SpawnError::Setup`] when the descriptor cannot be duplicated or the
+    /// ready pipe cannot be made; a failed step of the child is reported as
+    /// usual ([`SpawnError::Child`]).
+    ///
+    /// # References
+    /// - [OCI runtime spec, lifecycle](https://github.com/opencontainers/runtime-spec/blob/main/runtime.md#lifecycle)
+    pub fn start_gate(&mut self, gate: impl Into<OwnedFd>) -> &mut Self {
+        self.start_gate = Some(gate.into());
         self
     }
 
@@ -1013,6 +1088,48 @@ impl ContainerBuilder {
             (None, false, ids)
         };
 
+        if !self.groups.is_empty() {
+            if self.user.is_none() {
+                return Err(SpawnError::invalid(
+                    "groups",
+                    format!("{:?}", self.groups),
+                    "supplementary groups need user(uid, gid)",
+                ));
+            }
+            if let Some(m) = id_maps.as_ref() {
+                if m.deny_setgroups {
+                    return Err(SpawnError::invalid(
+                        "groups",
+                        format!("{:?}", self.groups),
+                        "setgroups is denied in this user namespace (deny_setgroups)",
+                    ));
+                }
+                let map = self.gid_map.clone().unwrap_or_default();
+                for g in &self.groups {
+                    let mapped = map
+                        .iter()
+                        .any(|r| *g >= r.inside && (*g as u64) < r.inside as u64 + r.count as u64);
+                    if !mapped {
+                        return Err(SpawnError::invalid(
+                            "groups",
+                            g,
+                            "this gid is not in gid_map",
+                        ));
+                    }
+                }
+            }
+        }
+
+        // Groups are set with the ids: make sure there is an ids step.
+        let ids = match (ids, self.user) {
+            (None, Some((uid, gid))) if !self.groups.is_empty() => Some(IdsPlan {
+                uid,
+                gid,
+                clear_groups: false,
+            }),
+            (ids, _) => ids,
+        };
+
         // Time namespace.
         let time = if ns.contains(Namespaces::TIME) {
             let o = self.time_offsets.unwrap_or_default();
@@ -1182,6 +1299,10 @@ impl ContainerBuilder {
         let seccomp = self.seccomp.clone().map(|f| f.into_program());
         #[cfg(not(feature = "seccomp"))]
         let seccomp: Option<Vec<libc::sock_filter>> = None;
+        #[cfg(feature = "seccomp")]
+        let seccomp_early = seccomp.is_some() && self.seccomp_privileged;
+        #[cfg(not(feature = "seccomp"))]
+        let seccomp_early = false;
 
         #[cfg(feature = "landlock")]
         let landlock = match &self.landlock {
@@ -1267,6 +1388,27 @@ impl ContainerBuilder {
             None => None,
         };
 
+        // The start gate: our copy of the gate and a ready pipe, above the
+        // floor (see `process/gate.rs`).
+        let (gate, gate_ready) = match &self.start_gate {
+            Some(g) => {
+                let g = g
+                    .try_clone()
+                    .map_err(|e| SpawnError::setup("duplicating the start gate", e))?;
+                let (ready_r, ready_w) = crate::sys::pipe_cloexec()
+                    .map_err(|e| SpawnError::setup("pipe2 (start gate)", e))?;
+                let (g, ready_w) = (lift(g)?, lift(ready_w)?);
+                let plan = crate::process::GatePlan {
+                    ready: ready_w.as_raw_fd(),
+                    gate: g.as_raw_fd(),
+                };
+                keep.push(g);
+                keep.push(ready_w);
+                (Some(plan), Some(ready_r))
+            }
+            None => (None, None),
+        };
+
         // Standard streams.
         let piped_if_unset = |s: &Option<Stdio>, dflt: Stdio| match s {
             Some(_) => None,
@@ -1341,6 +1483,7 @@ impl ContainerBuilder {
             .chain(join_root.into_iter().flat_map(|(r, c)| [r, c]))
             .chain(pdeathsig.map(|(_, fd)| fd))
             .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
+            .chain(gate.iter().flat_map(|g| [g.ready, g.gate]))
             .collect();
         keep_fds.sort_unstable();
         Ok(Prepared {
@@ -1354,9 +1497,13 @@ impl ContainerBuilder {
                 time_at_clone: false,
                 become_root,
                 ids,
+                groups: self.groups.clone(),
                 caps,
                 rlimits,
-                no_new_privs: self.no_new_privs || seccomp.is_some() || landlock.is_some(),
+                no_new_privs: self.no_new_privs
+                    || (seccomp.is_some() && !seccomp_early)
+                    || landlock.is_some(),
+                seccomp_early,
                 landlock: landlock.as_ref().map(|f| f.as_raw_fd()),
                 seccomp,
                 pdeathsig,
@@ -1381,6 +1528,7 @@ impl ContainerBuilder {
                 keep_ignored_signals: self.keep_ignored_signals,
                 process_group: self.process_group,
                 umask: self.umask,
+                gate,
                 exec_paths,
                 argv,
                 envp,
@@ -1408,6 +1556,7 @@ impl ContainerBuilder {
             force_legacy: self.force_legacy_clone,
             vfork: self.vfork.unwrap_or(true),
             program,
+            gate_ready,
         })
     }
 }

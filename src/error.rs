@@ -88,6 +88,9 @@ pub enum Step {
     Chdir,
     /// `execve(2)`.
     Exec,
+    /// The start gate ([`ContainerBuilder::start_gate`](crate::ContainerBuilder::start_gate)):
+    /// reporting ready (index 0) or reading the start byte (index 1).
+    StartGate,
     /// A new process could not be forked inside the new PID namespace
     /// (used by joins and the init).
     Fork,
@@ -142,6 +145,7 @@ impl Step {
         Step::Signals,
         Step::Chdir,
         Step::Exec,
+        Step::StartGate,
         Step::Fork,
         Step::UnshareCgroup,
         Step::Setns,
@@ -186,6 +190,7 @@ impl Step {
             Step::Signals => "signals",
             Step::Chdir => "chdir",
             Step::Exec => "exec",
+            Step::StartGate => "start_gate",
             Step::Fork => "fork",
             Step::UnshareCgroup => "unshare_cgroup",
             Step::Setns => "setns",

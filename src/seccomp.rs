@@ -121,6 +121,29 @@ impl Filter {
         Filter::new(syscalls, Action::Errno(errno), Action::Allow)
     }
 
+    /// A filter from a classic BPF program compiled elsewhere (an OCI
+    /// runtime compiles the profile of `config.json`, with argument
+    /// conditions, and hands the program over). The kernel checks the
+    /// program when the child installs it: a program it refuses fails the
+    /// spawn at [`Step::Seccomp`](crate::Step::Seccomp) with `EINVAL`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the program is empty or longer than the
+    /// kernel's `BPF_MAXINSNS` (4096 instructions).
+    ///
+    /// # References
+    /// - [`seccomp(2)`](https://man7.org/linux/man-pages/man2/seccomp.2.html),
+    ///   `SECCOMP_SET_MODE_FILTER`
+    pub fn from_bpf(program: Vec<libc::sock_filter>) -> Result<Filter, Error> {
+        if program.is_empty() || program.len() > 4096 {
+            return Err(Error::Invalid(format!(
+                "a BPF program has 1 to 4096 instructions, this one {}",
+                program.len()
+            )));
+        }
+        Ok(Filter { program })
+    }
+
     /// Number of BPF instructions.
     pub fn len(&self) -> usize {
         self.program.len()

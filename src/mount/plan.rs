@@ -97,6 +97,8 @@ enum Action {
     },
     Fs {
         fstype: &'static CStr,
+        /// The source name (`None`: the type).
+        source: Option<CString>,
         flags: libc::c_ulong,
         data: Option<CString>,
     },
@@ -453,9 +455,14 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
                 Some(d) => Some(cstring("mount data", d.as_bytes())?),
                 None => None,
             };
+            let source = match &mnt.source_name {
+                Some(n) => Some(cstring("mount source name", n.as_bytes())?),
+                None => None,
+            };
             (
                 Action::Fs {
                     fstype,
+                    source,
                     flags,
                     data,
                 },
@@ -920,9 +927,20 @@ fn mount_fs_on(
     flags: libc::c_ulong,
     data: Option<&CStr>,
 ) -> std::io::Result<()> {
+    mount_fs_named_on(fd, fstype, fstype, flags, data)
+}
+
+/// [`mount_fs_on`] with a source name other than the type.
+fn mount_fs_named_on(
+    fd: BorrowedFd<'_>,
+    fstype: &CStr,
+    source: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> std::io::Result<()> {
     let mut buf = [0u8; 32];
     let target = procfd(fd, &mut buf);
-    m::mount(Some(fstype), target, Some(fstype), flags, data)
+    m::mount(Some(source), target, Some(fstype), flags, data)
 }
 
 /// `MS_*` mount flags as `MOUNT_ATTR_*` attributes of `fsmount(2)`.
@@ -949,8 +967,18 @@ fn new_mount_on(
     fstype: &CStr,
     flags: libc::c_ulong,
 ) -> std::io::Result<OwnedFd> {
+    new_mount_named_on(target, fstype, fstype, flags)
+}
+
+/// [`new_mount_on`] with a source name other than the type.
+fn new_mount_named_on(
+    target: BorrowedFd<'_>,
+    fstype: &CStr,
+    source: &CStr,
+    flags: libc::c_ulong,
+) -> std::io::Result<OwnedFd> {
     let fs = m::fsopen(fstype)?;
-    m::fsconfig_set_string(fs.as_fd(), c"source", fstype)?;
+    m::fsconfig_set_string(fs.as_fd(), c"source", source)?;
     m::fsconfig_create(fs.as_fd())?;
     let mnt = m::fsmount(fs.as_fd(), mount_attrs(flags) as u32)?;
     m::move_mount(
@@ -1353,14 +1381,28 @@ impl MountPlan {
                 } => bind_tree_onto(None, source, *recursive, *attr, fd.as_fd()).map(keep),
                 Action::Fs {
                     fstype,
+                    source,
                     flags,
                     data: None,
-                } if op.anchor.is_some() => new_mount_on(fd.as_fd(), fstype, *flags).map(keep),
+                } if op.anchor.is_some() => new_mount_named_on(
+                    fd.as_fd(),
+                    fstype,
+                    source.as_deref().unwrap_or(fstype),
+                    *flags,
+                )
+                .map(keep),
                 Action::Fs {
                     fstype,
+                    source,
                     flags,
                     data,
-                } => mount_fs_on(fd.as_fd(), fstype, *flags, data.as_deref()),
+                } => mount_fs_named_on(
+                    fd.as_fd(),
+                    fstype,
+                    source.as_deref().unwrap_or(fstype),
+                    *flags,
+                    data.as_deref(),
+                ),
                 Action::Overlay { flags, data } => mount_overlay(fd.as_fd(), *flags, data)
                     .map_err(|(_, e)| std::io::Error::from_raw_os_error(e)),
             };

@@ -29,6 +29,8 @@ pub struct Mount {
     pub(crate) nosuid: bool,
     pub(crate) nodev: bool,
     pub(crate) noexec: bool,
+    /// The source shown in mountinfo for a filesystem mount.
+    pub(crate) source_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,7 @@ impl Mount {
             nosuid: true,
             nodev: true,
             noexec: false,
+            source_name: None,
         }
     }
 
@@ -210,6 +213,20 @@ impl Mount {
     /// Programs cannot be executed (`MS_NOEXEC`).
     pub fn noexec(mut self, yes: bool) -> Mount {
         self.noexec = yes;
+        self
+    }
+
+    /// For a filesystem mount (tmpfs, proc, sysfs, devpts, mqueue,
+    /// cgroup2): the source name the kernel records, shown in the fifth
+    /// column of `/proc/self/mountinfo` and by `mount(8)` (default: the
+    /// filesystem type, e.g. `tmpfs`; an OCI `config.json` gives `shm` for
+    /// `/dev/shm`). Ignored by binds and overlays. A name containing a NUL
+    /// byte fails the spawn with [`SpawnError::InvalidConfig`](crate::SpawnError::InvalidConfig).
+    ///
+    /// # References
+    /// - [`mount(2)`](https://man7.org/linux/man-pages/man2/mount.2.html), `source`
+    pub fn source_name(mut self, name: impl Into<String>) -> Mount {
+        self.source_name = Some(name.into());
         self
     }
 

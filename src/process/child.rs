@@ -53,6 +53,9 @@ pub(crate) struct ChildPlan {
     pub become_root: bool,
     /// Final ids, set just before exec.
     pub ids: Option<IdsPlan>,
+    /// Supplementary groups set with the final ids (empty: cleared, as
+    /// `ids.clear_groups` says).
+    pub groups: Vec<libc::gid_t>,
     /// Capability sets.
     pub caps: Option<CapsPlan>,
     /// Resource limits: (resource, soft, hard).
@@ -109,6 +112,9 @@ pub(crate) struct ChildPlan {
     pub landlock: Option<RawFd>,
     /// A seccomp BPF program installed just before exec.
     pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// Install it before capabilities and ids change instead, without
+    /// no_new_privs (it needs CAP_SYS_ADMIN then).
+    pub seccomp_early: bool,
     /// Descriptors passed to the program: (source, number in the program).
     /// Sources are above every target (the parent made sure).
     pub pass_fds: Vec<(RawFd, RawFd)>,
@@ -135,6 +141,8 @@ pub(crate) struct ChildPlan {
     pub process_group: Option<i32>,
     /// `umask(2)` just before exec.
     pub umask: Option<u32>,
+    /// Wait at a start gate before the last steps and exec (see `gate.rs`).
+    pub gate: Option<super::GatePlan>,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -479,6 +487,25 @@ fn set_nondumpable() {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
+fn install_seccomp(prog: &[libc::sock_filter]) -> Result<(), ChildFailure> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fprog points to the plan's instructions, alive until exec.
+    check(
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog,
+            )
+        },
+        Step::Seccomp,
+    )
+}
+
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     // 0. Wait until the parent has written the uid/gid maps. First of all:
     //    in the shared-memory shape without CLONE_VFORK (a new user
@@ -710,12 +737,29 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             return Err(ChildFailure::last_at(Step::Rlimit, i as u32));
         }
     }
+    // 7b. A filter installed without no_new_privs needs CAP_SYS_ADMIN:
+    //     before the capabilities and ids change (runc's order).
+    if plan.seccomp_early {
+        if let Some(prog) = &plan.seccomp {
+            install_seccomp(prog)?;
+        }
+    }
     // 8. Capabilities and final ids, in runc's order.
     if let Some(c) = &plan.caps {
         apply_caps_before_ids(c)?;
     }
     if let Some(ids) = plan.ids {
-        set_ids(ids.uid, ids.gid, ids.clear_groups)?;
+        // Supplementary groups replace the cleared list.
+        if !plan.groups.is_empty() {
+            // SAFETY: a pointer to the plan's gids and their count.
+            check(
+                unsafe {
+                    libc::syscall(libc::SYS_setgroups, plan.groups.len(), plan.groups.as_ptr())
+                },
+                Step::SetGroups,
+            )?;
+        }
+        set_ids(ids.uid, ids.gid, ids.clear_groups && plan.groups.is_empty())?;
     }
     if let Some(c) = &plan.caps {
         apply_caps_after_ids(c)?;
@@ -761,6 +805,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     }
     // 12. Signals: default dispositions, empty mask.
     reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;
+    // 12b. The start gate: report ready, wait for the start byte.
+    if let Some(g) = plan.gate {
+        super::gate::wait(g, &plan.exec_paths)?;
+    }
     // 13. No new privileges (after this, setuid binaries do not elevate).
     if plan.no_new_privs {
         // SAFETY: prctl with integer arguments.
@@ -780,7 +828,11 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         close_fd(fd);
     }
     // 13c. Seccomp: last, so that the filter sees only the program.
-    if let Some(prog) = plan.seccomp.as_ref().filter(|_| plan.helper.is_none()) {
+    if let Some(prog) = plan
+        .seccomp
+        .as_ref()
+        .filter(|_| plan.helper.is_none() && !plan.seccomp_early)
+    {
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,

@@ -8,6 +8,7 @@
 #[cfg(feature = "tokio")]
 mod async_wait;
 mod child;
+mod gate;
 mod handle;
 pub(crate) mod helper;
 mod hints;
@@ -23,5 +24,6 @@ pub use std::process::Output;
 pub use stdio::Stdio;
 
 pub(crate) use child::{CapsPlan, ChildPlan, IdsPlan};
+pub(crate) use gate::GatePlan;
 pub(crate) use spawn::{spawn, IdMapsPlan, Prepared};
 pub(crate) use stdio::{lift_fd, PreparedStdio};

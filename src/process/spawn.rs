@@ -1,6 +1,7 @@
 //! The parent's side of a spawn: pipes, `clone3`, id maps, the error pipe.
 
 use super::child::{self, ChildPlan};
+use super::gate;
 use super::handle::Child;
 use super::stdio::{pipe_cloexec, PreparedStdio};
 use crate::error::{ChildError, ChildFailure, SpawnError, Step};
@@ -52,6 +53,9 @@ pub(crate) struct Prepared {
     pub vfork: bool,
     /// For error messages.
     pub program: OsString,
+    /// The read end of the start gate's ready pipe: the spawn returns when
+    /// the child reports ready there, not at its exec (see `gate.rs`).
+    pub gate_ready: Option<OwnedFd>,
 }
 
 /// Kills and reaps the child unless disarmed: a failed spawn leaves no
@@ -138,6 +142,7 @@ fn vfork_applies(p: &Prepared) -> bool {
         && !p.force_legacy
         && p.join_pid_ns.is_none()
         && !p.join_pid_in_child
+        && p.plan.gate.is_none()
         && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
         && !p.plan.time.as_ref().is_some_and(|t| !t.is_empty())
 }
@@ -769,7 +774,8 @@ fn spawn_inner(
             p.plan.fd_floor,
             p.plan.err_fd,
             p.plan.landlock,
-            p.plan.seccomp.as_deref(),
+            // An early filter is in already (ContainerBuilder::seccomp_privileged).
+            p.plan.seccomp.as_deref().filter(|_| !p.plan.seccomp_early),
             &p.plan.exec_paths,
             &p.plan.argv,
         )?;
@@ -815,7 +821,28 @@ fn spawn_inner(
         })?;
     }
 
-    match read_report(err_r.as_fd()) {
+    // A start gate: "ready" means set up and waiting; an empty close means
+    // the child failed (its report follows on the error pipe) or died.
+    let gated = match &p.gate_ready {
+        Some(r) => gate::read_ready(r.as_fd())
+            .map_err(|e| SpawnError::setup("reading the start gate's ready pipe", e))?,
+        None => false,
+    };
+    match if gated {
+        Ok(None)
+    } else {
+        read_report(err_r.as_fd())
+    } {
+        Ok(None) if p.gate_ready.is_some() && !gated => {
+            drop(guard);
+            return Err(SpawnError::setup(
+                "reading the child's error pipe",
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the child ended before it reached the start gate",
+                ),
+            ));
+        }
         Ok(None) if guard._stack.is_some() && shares_our_memory(pid) => {
             // EOF while the child still runs on our memory: it has not
             // exec'd (nothing but exec or exit closes its error pipe; this

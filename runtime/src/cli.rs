@@ -1,0 +1,199 @@
+//! The command line: runc's, as go-runc and containerd's runc shim call it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// An OCI runtime on the containment crate (the runc command line).
+#[derive(Debug, Parser)]
+#[command(name = "contrun", disable_version_flag = true)]
+pub struct Cli {
+    /// Directory of the containers' state.
+    #[arg(long, global = true, default_value = "/run/contrun")]
+    pub root: PathBuf,
+    /// Write errors and debug lines to this file (default: stderr).
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Format of the log: text or json (one object a line, `time` in RFC 3339).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Use systemd to manage cgroups (not available: an error).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Log debug lines.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Rootless mode (`true`, `false` or `auto`; only `false`/`auto` as root).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Print the version and the runtime-spec version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `time="..." level=error msg="..."`.
+    Text,
+    /// `{"level":"error","msg":"...","time":"..."}`.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; its program waits for `start`.
+    Create(CreateArgs),
+    /// Run the program of a created container.
+    Start {
+        /// Container id.
+        id: String,
+    },
+    /// Create, start and wait for a container; exit with its status.
+    Run(RunArgs),
+    /// Print the state of a container (runtime-spec state JSON).
+    State {
+        /// Container id.
+        id: String,
+    },
+    /// Send a signal to the container's process (default SIGTERM).
+    Kill {
+        /// Send to every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        /// Container id.
+        id: String,
+        /// Signal name or number.
+        signal: Option<String>,
+    },
+    /// Delete a container and its resources.
+    Delete {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        /// Container id.
+        id: String,
+    },
+    /// List the containers.
+    List {
+        /// table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Run a process in a running container.
+    Exec(ExecArgs),
+    /// List the processes of a container.
+    Ps {
+        /// table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Container id.
+        id: String,
+        /// Options passed to ps(1) for the table format.
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of the container.
+    Pause {
+        /// Container id.
+        id: String,
+    },
+    /// Thaw a paused container.
+    Resume {
+        /// Container id.
+        id: String,
+    },
+    /// Print the features document (runtime-spec features.md).
+    Features,
+    /// Write a default config.json.
+    Spec {
+        /// Directory to write config.json into.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+}
+
+/// Flags of `create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory (config.json and the root filesystem).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container's pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the terminal's master to.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket to send the container's pidfd to.
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Do not use pivot_root (chroot instead).
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many descriptors after stdio (3, 4, …) to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id.
+    pub id: String,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Do not wait: return after start.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Accepted for runc compatibility (no subreaper is used).
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+/// Flags of `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A process.json (runtime-spec `process`) instead of ARGS.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Do not wait for the process.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Allocate a terminal (not available yet: an error).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket to send the terminal's master to.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket to send the process's pidfd to.
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Environment variables (K=V), repeatable.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// `uid[:gid]` to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Pass this many descriptors after stdio to the process.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id.
+    pub id: String,
+    /// The program and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

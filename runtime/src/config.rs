@@ -1,0 +1,840 @@
+//! config.json → the containment builder. Every field the runtime cannot
+//! honour is an error naming the field; nothing is silently ignored.
+
+use crate::error::{Error, Result};
+use containment::caps::{CapSet, Capabilities, Capability};
+use containment::cgroup::{CgroupSpec, CpuSet, Resources};
+use containment::mount::{DevSpec, Mount, Propagation};
+use containment::process::Rlimit;
+use containment::{Container, ContainerBuilder, IdMap, Namespace, Namespaces, TimeOffsets};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Path, PathBuf};
+
+/// What `create` does besides spawning the builder.
+pub struct Plan {
+    pub builder: ContainerBuilder,
+    /// (namespace to enter, /proc/sys path, value).
+    pub sysctls: Vec<(Namespace, PathBuf, String)>,
+    pub rootfs: PathBuf,
+    /// The cgroup (its absolute directory) the builder creates.
+    pub cgroup: PathBuf,
+    pub own_pid_ns: bool,
+    /// Make /dev/ptmx a link to pts/ptmx (a devpts is mounted there).
+    pub ptmx_link: bool,
+    /// The host uid and gid of the container's root (its user namespace's
+    /// id 0; 0 without one).
+    pub root_owner: (u32, u32),
+}
+
+fn cap_set(field: &str, caps: &Option<oci_spec::runtime::Capabilities>) -> Result<CapSet> {
+    let mut set = CapSet::empty();
+    for c in caps.iter().flatten() {
+        // The spec's spelling ("CAP_CHOWN") is the serde form.
+        let name = serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let cap = Capability::parse(&name).ok_or_else(|| {
+            Error::field(
+                format!("process.capabilities.{field}"),
+                format!("{name}: unknown to this runtime"),
+            )
+        })?;
+        set.insert(cap);
+    }
+    Ok(set)
+}
+
+fn rlimit(name: &str) -> Option<Rlimit> {
+    Some(match name {
+        "RLIMIT_AS" => Rlimit::As,
+        "RLIMIT_CORE" => Rlimit::Core,
+        "RLIMIT_CPU" => Rlimit::Cpu,
+        "RLIMIT_DATA" => Rlimit::Data,
+        "RLIMIT_FSIZE" => Rlimit::Fsize,
+        "RLIMIT_LOCKS" => Rlimit::Locks,
+        "RLIMIT_MEMLOCK" => Rlimit::Memlock,
+        "RLIMIT_MSGQUEUE" => Rlimit::Msgqueue,
+        "RLIMIT_NICE" => Rlimit::Nice,
+        "RLIMIT_NOFILE" => Rlimit::Nofile,
+        "RLIMIT_NPROC" => Rlimit::Nproc,
+        "RLIMIT_RTPRIO" => Rlimit::Rtprio,
+        "RLIMIT_RTTIME" => Rlimit::Rttime,
+        "RLIMIT_SIGPENDING" => Rlimit::Sigpending,
+        "RLIMIT_STACK" => Rlimit::Stack,
+        _ => return None,
+    })
+}
+
+fn ns_kind(t: LinuxNamespaceType) -> Namespace {
+    match t {
+        LinuxNamespaceType::Mount => Namespace::Mount,
+        LinuxNamespaceType::Cgroup => Namespace::Cgroup,
+        LinuxNamespaceType::Uts => Namespace::Uts,
+        LinuxNamespaceType::Ipc => Namespace::Ipc,
+        LinuxNamespaceType::User => Namespace::User,
+        LinuxNamespaceType::Pid => Namespace::Pid,
+        LinuxNamespaceType::Network => Namespace::Net,
+        LinuxNamespaceType::Time => Namespace::Time,
+    }
+}
+
+/// The namespace a sysctl belongs to (runc's list of namespaced sysctls).
+fn sysctl_ns(key: &str) -> Option<Namespace> {
+    if key.starts_with("net.") {
+        return Some(Namespace::Net);
+    }
+    if key.starts_with("fs.mqueue.")
+        || matches!(
+            key,
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        )
+    {
+        return Some(Namespace::Ipc);
+    }
+    if matches!(key, "kernel.hostname" | "kernel.domainname") {
+        return Some(Namespace::Uts);
+    }
+    None
+}
+
+fn resolve(bundle: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        bundle.join(p)
+    }
+}
+
+/// Options of a mount entry, split.
+struct MountOpts {
+    ro: bool,
+    nosuid: bool,
+    nodev: bool,
+    noexec: bool,
+    bind: Option<bool>,
+    size: Option<u64>,
+    mode: Option<u32>,
+    rest: Vec<String>,
+}
+
+fn split_options(opts: &[String]) -> MountOpts {
+    let mut o = MountOpts {
+        ro: false,
+        nosuid: false,
+        nodev: false,
+        noexec: false,
+        bind: None,
+        size: None,
+        mode: None,
+        rest: Vec::new(),
+    };
+    for opt in opts {
+        match opt.as_str() {
+            "ro" => o.ro = true,
+            "rw" => o.ro = false,
+            "nosuid" => o.nosuid = true,
+            "suid" => o.nosuid = false,
+            "nodev" => o.nodev = true,
+            "dev" => o.nodev = false,
+            "noexec" => o.noexec = true,
+            "exec" => o.noexec = false,
+            "bind" => o.bind = Some(false),
+            "rbind" => o.bind = Some(true),
+            // The container's mount namespace is private already.
+            "private" | "rprivate" => {}
+            s => {
+                if let Some(v) = s.strip_prefix("size=") {
+                    if let Ok(b) = containment::mount::parse_size(v) {
+                        o.size = Some(b);
+                        continue;
+                    }
+                }
+                if let Some(v) = s.strip_prefix("mode=") {
+                    if let Ok(m) = u32::from_str_radix(v, 8) {
+                        o.mode = Some(m);
+                        continue;
+                    }
+                }
+                o.rest.push(s.to_string());
+            }
+        }
+    }
+    o
+}
+
+/// The runtime-spec's default devices (null, zero, full, random, urandom,
+/// tty), bound from the host's nodes (what the library's minimal /dev
+/// does).
+fn default_devices() -> Vec<Mount> {
+    ["null", "zero", "full", "random", "urandom", "tty"]
+        .iter()
+        .map(|d| Mount::bind(Path::new("/dev").join(d), Path::new("/dev").join(d)).nosuid(true))
+        .collect()
+}
+
+/// Translates `spec` (from the bundle `bundle`) for container `id`.
+pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result<Plan> {
+    let v = spec.version();
+    if !v.starts_with("1.") {
+        return Err(Error::field(
+            "ociVersion",
+            format!("{v:?}: only 1.x is supported"),
+        ));
+    }
+    let mut b = Container::builder();
+    b.env_clear().vfork_spawn(true);
+
+    // process
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::field("process", "missing (create needs a process)"))?;
+    if process.terminal() == Some(true) {
+        return Err(Error::field(
+            "process.terminal",
+            "terminals are not supported yet (the pty support of the library is pending)",
+        ));
+    }
+    if process.command_line().is_some() {
+        return Err(Error::field("process.commandLine", "Windows only"));
+    }
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::field("process.args", "missing or empty"))?;
+    b.command(&args[0], &args[1..]);
+    for kv in process.env().iter().flatten() {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            Error::field(
+                "process.env",
+                format!("{kv:?} is not of the form KEY=VALUE"),
+            )
+        })?;
+        b.env(k, v);
+    }
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        return Err(Error::field(
+            "process.cwd",
+            format!("{} is not absolute", cwd.display()),
+        ));
+    }
+    b.current_dir(cwd);
+    let user = process.user();
+    b.user(user.uid(), user.gid());
+    if let Some(g) = user.additional_gids() {
+        b.groups(g.iter().copied());
+    }
+    if user.username().is_some() {
+        return Err(Error::field("process.user.username", "Windows only"));
+    }
+    let umask = user.umask().unwrap_or(0o022);
+    if umask > 0o777 {
+        return Err(Error::field(
+            "process.user.umask",
+            format!("{umask:o} is not a mode"),
+        ));
+    }
+    b.umask(umask);
+    if let Some(c) = process.capabilities() {
+        let caps = Capabilities {
+            bounding: cap_set("bounding", c.bounding())?,
+            permitted: cap_set("permitted", c.permitted())?,
+            effective: cap_set("effective", c.effective())?,
+            inheritable: cap_set("inheritable", c.inheritable())?,
+            ambient: cap_set("ambient", c.ambient())?,
+        };
+        b.capabilities(caps);
+    } else {
+        // runc keeps every capability when the field is absent: every one
+        // this process may hold (its bounding set).
+        let bnd = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(0);
+        let mut all = CapSet::empty();
+        for n in 0..64u8 {
+            if bnd & (1 << n) != 0 {
+                if let Some(c) = Capability::from_number(n) {
+                    all.insert(c);
+                }
+            }
+        }
+        b.capabilities(Capabilities::only(all));
+    }
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let res = rlimit(&name).ok_or_else(|| {
+            Error::field(
+                format!("process.rlimits[{i}].type"),
+                format!("{name}: unknown"),
+            )
+        })?;
+        if r.soft() > r.hard() {
+            return Err(Error::field(
+                format!("process.rlimits[{i}]"),
+                "soft is above hard",
+            ));
+        }
+        b.rlimit(res, r.soft(), r.hard());
+    }
+    if process.no_new_privileges() == Some(true) {
+        b.no_new_privs(true);
+    }
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_ref()
+        .filter(|p| !p.is_empty())
+    {
+        return Err(Error::field(
+            "process.apparmorProfile",
+            format!("{p:?}: AppArmor is not supported by this runtime"),
+        ));
+    }
+    if let Some(p) = process.selinux_label().as_ref().filter(|p| !p.is_empty()) {
+        return Err(Error::field(
+            "process.selinuxLabel",
+            format!("{p:?}: SELinux is not supported by this runtime"),
+        ));
+    }
+    if process.io_priority().is_some() {
+        return Err(Error::field("process.ioPriority", "not supported yet"));
+    }
+    if process.scheduler().is_some() {
+        return Err(Error::field("process.scheduler", "not supported yet"));
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return Err(Error::field("process.execCPUAffinity", "not supported yet"));
+    }
+
+    // root
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::field("root", "missing"))?;
+    let rootfs = resolve(bundle, root.path());
+    let rootfs = rootfs
+        .canonicalize()
+        .map_err(|e| Error::field("root.path", format!("{}: {e}", rootfs.display())))?;
+    b.root(&rootfs);
+    if root.readonly() == Some(true) {
+        b.readonly_root(true);
+    }
+    if no_pivot {
+        b.root_mode(containment::mount::RootMode::Chroot);
+    }
+
+    // linux
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::field("linux", "missing (this is a Linux runtime)"))?;
+    let mut ns = Namespaces::empty();
+    for (i, n) in linux.namespaces().iter().flatten().enumerate() {
+        let kind = ns_kind(n.typ());
+        if n.path().is_some() {
+            return Err(Error::field(
+                format!("linux.namespaces[{i}].path"),
+                format!(
+                    "joining a {} namespace by path is not supported yet",
+                    kind.proc_name()
+                ),
+            ));
+        }
+        if ns.contains(kind.flag()) {
+            return Err(Error::field(
+                format!("linux.namespaces[{i}]"),
+                format!("the {} namespace is listed twice", kind.proc_name()),
+            ));
+        }
+        ns |= kind.flag();
+    }
+    if !ns.contains(Namespaces::MOUNT) {
+        return Err(Error::field(
+            "linux.namespaces",
+            "a mount namespace is needed (the root filesystem is changed in it)",
+        ));
+    }
+    b.namespaces(ns);
+    if let Some(h) = spec.hostname() {
+        if !ns.contains(Namespaces::UTS) {
+            return Err(Error::field("hostname", "needs a new uts namespace"));
+        }
+        b.hostname(h);
+    }
+    if let Some(d) = spec.domainname() {
+        if !ns.contains(Namespaces::UTS) {
+            return Err(Error::field("domainname", "needs a new uts namespace"));
+        }
+        b.domainname(d);
+    }
+    let idmap = |field: &str, m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.as_ref()
+            .map(|v| {
+                v.iter()
+                    .map(|m| IdMap {
+                        inside: m.container_id(),
+                        outside: m.host_id(),
+                        count: m.size(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .map(|v| (field.to_string(), v))
+    };
+    let uid = idmap("linux.uidMappings", linux.uid_mappings());
+    let gid = idmap("linux.gidMappings", linux.gid_mappings());
+    for (field, m) in [&uid, &gid].into_iter().flatten() {
+        if !ns.contains(Namespaces::USER) {
+            return Err(Error::field(field, "needs a new user namespace"));
+        }
+        let _ = m;
+    }
+    let host_of = |m: &Option<(String, Vec<IdMap>)>| {
+        m.as_ref().map_or(0, |(_, v)| {
+            v.iter().find(|r| r.inside == 0).map_or(0, |r| r.outside)
+        })
+    };
+    let root_owner = (host_of(&uid), host_of(&gid));
+    if let Some((_, m)) = uid {
+        b.uid_map(m);
+    }
+    if let Some((_, m)) = gid {
+        b.gid_map(m);
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        if !ns.contains(Namespaces::TIME) {
+            return Err(Error::field(
+                "linux.timeOffsets",
+                "needs a new time namespace",
+            ));
+        }
+        let mut t = TimeOffsets::default();
+        for (clock, o) in offsets {
+            let secs = o.secs().unwrap_or(0);
+            let d = std::time::Duration::new(
+                u64::try_from(secs).map_err(|_| {
+                    Error::field(
+                        format!("linux.timeOffsets.{clock}.secs"),
+                        "negative offsets are not supported",
+                    )
+                })?,
+                o.nanosecs().unwrap_or(0),
+            );
+            t = match clock.as_str() {
+                "monotonic" => t.monotonic(d),
+                "boottime" => t.boottime(d),
+                c => {
+                    return Err(Error::field(
+                        format!("linux.timeOffsets.{c}"),
+                        "unknown clock (monotonic or boottime)",
+                    ))
+                }
+            };
+        }
+        b.time_offsets(t);
+    }
+    let mut sysctls = Vec::new();
+    for (k, val) in linux.sysctl().iter().flatten() {
+        let kind = sysctl_ns(k).ok_or_else(|| {
+            Error::field(
+                format!("linux.sysctl.{k}"),
+                "not a namespaced sysctl (it would change the host)",
+            )
+        })?;
+        if !ns.contains(kind.flag()) {
+            return Err(Error::field(
+                format!("linux.sysctl.{k}"),
+                format!("needs a new {} namespace", kind.proc_name()),
+            ));
+        }
+        if k.contains("..") || k.contains('/') {
+            return Err(Error::field(format!("linux.sysctl.{k}"), "invalid name"));
+        }
+        let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+        sysctls.push((kind, path, val.clone()));
+    }
+    if let Some(p) = linux.rootfs_propagation() {
+        let prop = match p.as_str() {
+            "private" | "rprivate" | "" => Propagation::Private,
+            "slave" | "rslave" => Propagation::Slave,
+            "shared" | "rshared" => Propagation::Shared,
+            other => {
+                return Err(Error::field(
+                    "linux.rootfsPropagation",
+                    format!("{other:?} is not supported"),
+                ))
+            }
+        };
+        b.propagation(prop);
+    }
+    b.masked_paths(linux.masked_paths().iter().flatten());
+    b.readonly_paths(linux.readonly_paths().iter().flatten());
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::field(
+            "linux.devices",
+            "device nodes beyond the default ones are not supported yet",
+        ));
+    }
+    if let Some(s) = linux.seccomp() {
+        b.seccomp(crate::seccomp::compile(s)?);
+        // Without noNewPrivileges the filter is installed with
+        // CAP_SYS_ADMIN, as runc does, and no_new_privs stays off.
+        b.seccomp_privileged(process.no_new_privileges() != Some(true));
+    }
+    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(Error::field("linux.mountLabel", "SELinux is not supported"));
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(Error::field("linux.intelRdt", "Intel RDT is not supported"));
+    }
+    if linux.personality().is_some() {
+        return Err(Error::field("linux.personality", "not supported yet"));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(Error::field("linux.memoryPolicy", "not supported yet"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::field("linux.netDevices", "not supported yet"));
+    }
+
+    // mounts: /proc and /dev come from the list, not the library's defaults.
+    b.mount_proc(false);
+    b.dev(DevSpec::Keep);
+    let mut dev_done = false;
+    let mounts_at = spec.mounts().iter().flatten().count();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let field = format!("mounts[{i}]");
+        let dest = m.destination();
+        if !dest.is_absolute() {
+            return Err(Error::field(
+                format!("{field}.destination"),
+                format!("{} is not absolute", dest.display()),
+            ));
+        }
+        let o = split_options(m.options().as_deref().unwrap_or(&[]));
+        let typ = m.typ().as_deref().unwrap_or("");
+        let unsupported = |o: &MountOpts| -> Result<()> {
+            if o.rest.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::field(
+                    format!("{field}.options"),
+                    format!("{:?} not supported for a {typ} mount", o.rest),
+                ))
+            }
+        };
+        let source_name = m
+            .source()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        let flags = |mut mount: Mount, o: &MountOpts| {
+            mount = mount.read_only(o.ro);
+            // Shown in mountinfo (ignored by binds).
+            if let Some(n) = &source_name {
+                mount = mount.source_name(n.clone());
+            }
+            if o.nosuid {
+                mount = mount.nosuid(true);
+            }
+            if o.nodev {
+                mount = mount.nodev(true);
+            }
+            if o.noexec {
+                mount = mount.noexec(true);
+            }
+            mount
+        };
+        if typ == "bind" || o.bind.is_some() {
+            let src = m.source().as_ref().ok_or_else(|| {
+                Error::field(format!("{field}.source"), "a bind mount needs a source")
+            })?;
+            unsupported(&o)?;
+            let mount = Mount::bind(resolve(bundle, src), dest).recursive(o.bind != Some(false));
+            b.mount(flags(mount, &o));
+            continue;
+        }
+        let mut o = o;
+        match typ {
+            "proc" => {
+                unsupported(&o)?;
+                b.mount(flags(Mount::proc(dest), &o));
+            }
+            "tmpfs" => {
+                o.rest.retain(|s| s != "strictatime");
+                unsupported(&o)?;
+                let mut t = Mount::tmpfs(dest);
+                if let Some(s) = o.size {
+                    t = t.size(s);
+                }
+                if let Some(md) = o.mode {
+                    t = t.mode(md);
+                }
+                if !o.nosuid {
+                    t = t.nosuid(false);
+                }
+                if !o.nodev {
+                    t = t.nodev(false);
+                }
+                b.mount(flags(t, &o));
+                if dest == Path::new("/dev") {
+                    // The spec's default devices, on the new /dev.
+                    b.mounts(default_devices());
+                    dev_done = true;
+                }
+            }
+            "sysfs" => {
+                unsupported(&o)?;
+                let mut s = Mount::sysfs(dest);
+                if !o.ro {
+                    s = s.read_only(false);
+                }
+                b.mount(flags(s, &o));
+            }
+            "devpts" => {
+                // What the library mounts: newinstance,ptmxmode=0666,mode=0620.
+                o.rest.retain(|s| {
+                    !matches!(
+                        s.as_str(),
+                        "newinstance" | "ptmxmode=0666" | "mode=0620" | "mode=620" | "gid=5"
+                    )
+                });
+                if o.mode == Some(0o620) {
+                    o.mode = None;
+                }
+                unsupported(&o)?;
+                b.mount(flags(Mount::devpts(dest), &o));
+            }
+            "mqueue" => {
+                unsupported(&o)?;
+                b.mount(flags(Mount::mqueue(dest), &o));
+            }
+            "cgroup" | "cgroup2" => {
+                unsupported(&o)?;
+                b.mount(flags(Mount::cgroup2(dest), &o));
+            }
+            other => {
+                return Err(Error::field(
+                    format!("{field}.type"),
+                    format!("{other:?} is not supported"),
+                ))
+            }
+        }
+    }
+    if !dev_done {
+        // No /dev mount: the default devices go on the root's /dev.
+        let _ = mounts_at;
+        b.mounts(default_devices());
+    }
+
+    // cgroup: always one (ps, pause, kill --all need it), on the cgroup2
+    // hierarchy; resources the host cannot honour fail with the library's
+    // error naming the controller.
+    let hierarchy = containment::cgroup::Hierarchy::detect()?;
+    let mount = hierarchy
+        .mount_point()
+        .ok_or_else(|| Error::msg("no cgroup2 hierarchy on this host"))?
+        .to_path_buf();
+    let cg_rel = match linux.cgroups_path() {
+        Some(p) => {
+            let rel = p.strip_prefix("/").unwrap_or(p).to_path_buf();
+            if rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(Error::field(
+                    "linux.cgroupsPath",
+                    format!("{}: no '..' or empty path", p.display()),
+                ));
+            }
+            if p.to_string_lossy().contains(':') {
+                return Err(Error::field(
+                    "linux.cgroupsPath",
+                    "the systemd form slice:prefix:name needs --systemd-cgroup, which is not available",
+                ));
+            }
+            rel
+        }
+        None => PathBuf::from("contrun").join(id),
+    };
+    let name = cg_rel
+        .file_name()
+        .ok_or_else(|| Error::field("linux.cgroupsPath", "empty"))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = mount.join(cg_rel.parent().unwrap_or(Path::new("")));
+    let mut res = Resources::new();
+    if let Some(r) = linux.resources() {
+        res = resources(r)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        let v = containment::cgroup::OomScoreAdj::new(adj)
+            .map_err(|e| Error::field("process.oomScoreAdj", e))?;
+        res = res.oom_score_adj(v);
+    }
+    b.cgroup(
+        CgroupSpec::new()
+            .parent(&parent)
+            .name(&name)
+            .resources(res)
+            .remove_on_exit(false),
+    );
+    Ok(Plan {
+        builder: b,
+        sysctls,
+        rootfs,
+        cgroup: parent.join(name),
+        own_pid_ns: ns.contains(Namespaces::PID),
+        root_owner,
+        ptmx_link: spec
+            .mounts()
+            .iter()
+            .flatten()
+            .any(|m| m.destination() == Path::new("/dev/pts")),
+    })
+}
+
+fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
+    let mut res = Resources::new();
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        // A deny-all rule is honoured in effect: the minimal /dev has only
+        // the spec's harmless nodes and no rule allows more.
+        let deny_all = !d.allow()
+            && d.typ().is_none()
+            && d.major().is_none()
+            && d.minor().is_none()
+            && d.access().as_deref().is_none_or(|a| a == "rwm");
+        if !deny_all {
+            return Err(Error::field(
+                format!("linux.resources.devices[{i}]"),
+                "device cgroup rules other than deny-all are not supported yet",
+            ));
+        }
+    }
+    if let Some(m) = r.memory() {
+        if let Some(l) = m.limit() {
+            res = res.memory_max(u64::try_from(l).unwrap_or(u64::MAX));
+        }
+        if let Some(l) = m.reservation() {
+            res = res.memory_reservation(u64::try_from(l).unwrap_or(u64::MAX));
+        }
+        if let Some(l) = m.swap() {
+            res = res.memory_swap(u64::try_from(l).unwrap_or(u64::MAX));
+        }
+        if m.kernel().is_some() || m.kernel_tcp().is_some() {
+            return Err(Error::field(
+                "linux.resources.memory.kernel",
+                "kernel memory limits do not exist on this kernel",
+            ));
+        }
+        if let Some(s) = m.swappiness() {
+            res = res.memory_swappiness(s);
+        }
+        if let Some(d) = m.disable_oom_killer() {
+            res = res.oom_kill_disable(d);
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares() {
+            res = res.cpu_shares(s);
+        }
+        if let Some(q) = c.quota() {
+            res = res.cpu_quota(q);
+        }
+        if let Some(p) = c.period() {
+            res = res.cpu_period(p);
+        }
+        if let Some(cpus) = c.cpus().as_ref().filter(|s| !s.is_empty()) {
+            let set: CpuSet = cpus
+                .parse()
+                .map_err(|e| Error::field("linux.resources.cpu.cpus", e))?;
+            res = res.cpuset_cpus(set);
+        }
+        if let Some(mems) = c.mems().as_ref().filter(|s| !s.is_empty()) {
+            let set: CpuSet = mems
+                .parse()
+                .map_err(|e| Error::field("linux.resources.cpu.mems", e))?;
+            res = res.cpuset_mems(set);
+        }
+        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+            return Err(Error::field(
+                "linux.resources.cpu.realtimeRuntime",
+                "real-time budgets are not supported yet",
+            ));
+        }
+        if c.idle().is_some() || c.burst().is_some() {
+            return Err(Error::field(
+                "linux.resources.cpu.idle",
+                "cpu idle and burst are not supported yet",
+            ));
+        }
+    }
+    if let Some(p) = r.pids() {
+        let l = p.limit();
+        res = res.pids_max(if l <= 0 { u64::MAX } else { l as u64 });
+    }
+    if let Some(io) = r.block_io() {
+        if let Some(w) = io.weight() {
+            res = res.blkio_weight(w as u64);
+        }
+        if io.leaf_weight().is_some()
+            || io.weight_device().as_ref().is_some_and(|v| !v.is_empty())
+            || io
+                .throttle_read_bps_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || io
+                .throttle_write_bps_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || io
+                .throttle_read_iops_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || io
+                .throttle_write_iops_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+        {
+            return Err(Error::field(
+                "linux.resources.blockIO",
+                "per-device weights and throttles are not supported yet",
+            ));
+        }
+    }
+    if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(Error::field(
+            "linux.resources.hugepageLimits",
+            "not supported yet",
+        ));
+    }
+    if r.network().is_some() {
+        return Err(Error::field(
+            "linux.resources.network",
+            "net_cls/net_prio are not supported",
+        ));
+    }
+    if r.rdma().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(Error::field("linux.resources.rdma", "not supported"));
+    }
+    if r.unified().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(Error::field("linux.resources.unified", "not supported yet"));
+    }
+    Ok(res)
+}

@@ -1,0 +1,927 @@
+//! `contrun`: an OCI runtime with runc's command line, on the containment
+//! crate's public API.
+
+mod cli;
+mod config;
+mod error;
+mod hooks;
+mod log;
+mod seccomp;
+mod state;
+
+use clap::Parser;
+use cli::{Cli, Command, CreateArgs, ExecArgs};
+use containment::{Child, Container, Namespaces};
+use error::{Error, Result};
+use oci_spec::runtime::Spec;
+use state::{Dir, Saved, Status};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The runtime-spec version this runtime implements.
+pub const SPEC_VERSION: &str = "1.2.0";
+
+fn main() {
+    let cli = Cli::parse();
+    log::init(cli.log.clone(), cli.log_format, cli.debug);
+    if cli.version {
+        println!(
+            "contrun version {}\nspec: {SPEC_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+    let code = match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = e.to_string();
+            log::log("error", &msg);
+            if cli.log.is_some() {
+                eprintln!("contrun: {msg}");
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        return Err(Error::msg(
+            "--systemd-cgroup: no systemd cgroup driver yet (use the cgroupfs driver)",
+        ));
+    }
+    if cli.rootless.as_deref() == Some("true") {
+        return Err(Error::msg(
+            "--rootless=true: rootless mode is not supported yet",
+        ));
+    }
+    let root = &cli.root;
+    let Some(cmd) = &cli.command else {
+        return Err(Error::msg("no command given (see --help)"));
+    };
+    log::debug(&format!("{cmd:?}"));
+    match cmd {
+        Command::Create(a) => {
+            let (child, _dir) = create(root, a)?;
+            // The container outlives us: leave its process running.
+            std::mem::forget(child);
+            Ok(0)
+        }
+        Command::Start { id } => {
+            let dir = Dir::open(root, id)?;
+            start(&dir)?;
+            Ok(0)
+        }
+        Command::Run(a) => run(root, a),
+        Command::State { id } => {
+            let dir = Dir::open(root, id)?;
+            let s = dir.load()?;
+            let st = s.status(&dir);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&s.state_json(st)).unwrap_or_default()
+            );
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            let dir = Dir::open(root, id)?;
+            kill(&dir, sig, *all)?;
+            Ok(0)
+        }
+        Command::Delete { force, id } => {
+            let dir = match Dir::open(root, id) {
+                Ok(d) => d,
+                // runc: deleting a missing container with --force succeeds.
+                Err(_) if *force && !root.join(id).exists() => return Ok(0),
+                Err(e) => return Err(e),
+            };
+            delete(dir, *force)?;
+            Ok(0)
+        }
+        Command::List { format, quiet } => list(root, format, *quiet),
+        Command::Exec(a) => exec(root, a),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(root, id, format, ps_args),
+        Command::Pause { id } => freeze(root, id, true),
+        Command::Resume { id } => freeze(root, id, false),
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&features()).unwrap_or_default()
+            );
+            Ok(0)
+        }
+        Command::Spec { bundle } => {
+            let p = bundle.join("config.json");
+            if p.exists() {
+                return Err(Error::msg(format!("{} exists already", p.display())));
+            }
+            let text = serde_json::to_string_pretty(&default_spec()).unwrap_or_default();
+            std::fs::write(&p, text).map_err(|e| Error::io(p.display(), e))?;
+            Ok(0)
+        }
+    }
+}
+
+fn load_spec(path: &Path) -> Result<Spec> {
+    Spec::load(path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("contrun-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+}
+
+/// Kills a container's processes and waits until its first one is gone.
+fn kill_and_wait(pid: i32, pid_start: u64, cgroup: Option<&Path>) {
+    if let Some(cg) = cgroup.and_then(|p| containment::cgroup::Cgroup::open(p).ok()) {
+        let _ = cg.kill();
+    }
+    if let Some(fd) = pidfd_of(pid, pid_start) {
+        // SAFETY: pidfd_send_signal on our pidfd.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a pidfd is readable once the process
+        // has exited.
+        unsafe { libc::poll(&mut p, 1, 10_000) };
+    }
+    if let Some(cg) = cgroup.and_then(|p| containment::cgroup::Cgroup::open(p).ok()) {
+        let _ = cg.wait_until_empty(Duration::from_secs(10));
+    }
+}
+
+/// A pidfd of `pid` if it is still the process that started at `start`.
+fn pidfd_of(pid: i32, start: u64) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Checked after the open: the pidfd pins the process from here on.
+    match state::proc_stat(pid) {
+        Some((s, _)) if s == start => Some(fd),
+        _ => None,
+    }
+}
+
+/// Writes the sysctls from inside the container's namespaces: a thread
+/// enters the namespace (net, ipc and uts can be entered by one thread of
+/// a multi-threaded process) and writes /proc/sys, which shows the
+/// namespace of the writer.
+fn apply_sysctls(pid: i32, list: &[(containment::Namespace, PathBuf, String)]) -> Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let list = list.to_vec();
+    std::thread::spawn(move || -> Result<()> {
+        for (kind, path, value) in &list {
+            let ns = containment::namespace::NsFd::open_pid(pid, *kind)
+                .map_err(|e| Error::msg(format!("sysctl {}: {e}", path.display())))?;
+            ns.join()
+                .map_err(|e| Error::msg(format!("sysctl {}: {e}", path.display())))?;
+            std::fs::write(path, value).map_err(|e| {
+                Error::io(
+                    format!("config.json: linux.sysctl: writing {}", path.display()),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| Error::msg("the sysctl thread panicked"))?
+}
+
+/// The spec's default links in the container's /dev (`fd`, `stdin`,
+/// `stdout`, `stderr`, and `ptmx` with a devpts), made from here while the
+/// container waits at its gate: /dev is opened inside the container's root
+/// (`openat2` with `RESOLVE_IN_ROOT`, no symlinks followed). A link that
+/// exists is kept; a read-only /dev is left as it is.
+fn dev_links(pid: i32, ptmx: bool, owner: (u32, u32)) {
+    // In a user namespace the container's tmpfs accepts only ids mapped
+    // there (else EOVERFLOW): a thread takes the host ids of the
+    // container's root as its filesystem ids (setfsuid is per thread).
+    let _ = std::thread::spawn(move || {
+        // SAFETY: setfsgid/setfsuid with integer arguments, on this
+        // thread only (raw system calls).
+        unsafe {
+            libc::syscall(libc::SYS_setfsgid, owner.1);
+            libc::syscall(libc::SYS_setfsuid, owner.0);
+        }
+        dev_links_here(pid, ptmx);
+    })
+    .join();
+}
+
+fn dev_links_here(pid: i32, ptmx: bool) {
+    let open = |dir: i32, path: &std::ffi::CStr, resolve: u64| -> Option<OwnedFd> {
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        how.resolve = resolve;
+        // SAFETY: openat2 with a valid path and open_how of the given size.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        // SAFETY: a new descriptor we own.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    let Ok(root) = std::ffi::CString::new(format!("/proc/{pid}/root")) else {
+        return;
+    };
+    let Some(root) = open(libc::AT_FDCWD, &root, 0) else {
+        return;
+    };
+    let Some(dev) = open(
+        root.as_raw_fd(),
+        c"dev",
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    ) else {
+        return;
+    };
+    let mut links = vec![
+        (c"/proc/self/fd", c"fd"),
+        (c"/proc/self/fd/0", c"stdin"),
+        (c"/proc/self/fd/1", c"stdout"),
+        (c"/proc/self/fd/2", c"stderr"),
+    ];
+    if ptmx {
+        links.push((c"pts/ptmx", c"ptmx"));
+    }
+    for (target, name) in links {
+        // SAFETY: NUL-terminated strings and a directory descriptor.
+        unsafe { libc::symlinkat(target.as_ptr(), dev.as_raw_fd(), name.as_ptr()) };
+    }
+}
+
+fn create(root: &Path, a: &CreateArgs) -> Result<(Child, Dir)> {
+    if a.console_socket.is_some() {
+        return Err(Error::msg(
+            "--console-socket: terminals are not supported yet",
+        ));
+    }
+    if a.pidfd_socket.is_some() {
+        return Err(Error::msg("--pidfd-socket: not supported yet"));
+    }
+    let bundle = a
+        .bundle
+        .canonicalize()
+        .map_err(|e| Error::io(format!("bundle {}", a.bundle.display()), e))?;
+    let spec = load_spec(&bundle.join("config.json"))?;
+    state::check_id(&a.id)?;
+    let mut plan = config::translate(&spec, &bundle, &a.id, a.no_pivot)?;
+    let dir = Dir::create(root, &a.id)?;
+    match create_in(&dir, a, &spec, &bundle, &mut plan) {
+        Ok(child) => Ok((child, dir)),
+        Err(e) => {
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn create_in(
+    dir: &Dir,
+    a: &CreateArgs,
+    spec: &Spec,
+    bundle: &Path,
+    plan: &mut config::Plan,
+) -> Result<Child> {
+    // The gate: a FIFO in the state dir that `start` writes one byte to.
+    let fifo = dir.fifo();
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::msg("state path contains a NUL byte"))?;
+    // SAFETY: NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(Error::io(
+            format!("mkfifo {}", fifo.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let gate = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .map_err(|e| Error::io(fifo.display(), e))?;
+    plan.builder.start_gate(OwnedFd::from(gate));
+    for fd in 3..3 + a.preserve_fds as i32 {
+        // SAFETY: F_DUPFD_CLOEXEC on a descriptor number the caller passed
+        // (fails with EBADF when it is not open).
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if copy < 0 {
+            return Err(Error::io(
+                format!("--preserve-fds: descriptor {fd}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: a new descriptor we own.
+        plan.builder
+            .pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
+    }
+    let child = plan.builder.spawn()?;
+    let pid = child.id() as i32;
+    let undo = |child: Child, e: Error| -> Error {
+        let start = state::proc_stat(pid).map_or(0, |s| s.0);
+        kill_and_wait(pid, start, Some(&plan.cgroup));
+        drop(child);
+        if let Ok(cg) = containment::cgroup::Cgroup::open(&plan.cgroup) {
+            let _ = cg.remove();
+        }
+        e
+    };
+    let Some((pid_start, _)) = state::proc_stat(pid) else {
+        return Err(undo(child, Error::msg("the container's process vanished")));
+    };
+    if let Err(e) = apply_sysctls(pid, &plan.sysctls) {
+        return Err(undo(child, e));
+    }
+    dev_links(pid, plan.ptmx_link, plan.root_owner);
+    let saved = Saved {
+        id: a.id.clone(),
+        pid,
+        pid_start,
+        bundle: bundle.to_path_buf(),
+        rootfs: plan.rootfs.clone(),
+        created: log::rfc3339(SystemTime::now()),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(plan.cgroup.clone()),
+        hooks: spec.hooks().clone(),
+        own_pid_ns: plan.own_pid_ns,
+    };
+    if let Err(e) = dir.save(&saved) {
+        return Err(undo(child, e));
+    }
+    // A copy of the config as created (exec reads the process defaults).
+    if let Err(e) = spec.save(dir.path.join("config.json")) {
+        return Err(undo(child, Error::msg(format!("saving the config: {e}"))));
+    }
+    let st = serde_json::to_vec(&saved.state_json(Status::Created)).unwrap_or_default();
+    if let Some(h) = spec.hooks() {
+        let r = hooks::run_all("prestart", h.prestart(), &st, hooks::Place::Runtime)
+            .and_then(|_| {
+                hooks::run_all(
+                    "createRuntime",
+                    h.create_runtime(),
+                    &st,
+                    hooks::Place::Runtime,
+                )
+            })
+            .and_then(|_| {
+                hooks::run_all(
+                    "createContainer",
+                    h.create_container(),
+                    &st,
+                    hooks::Place::Runtime,
+                )
+            });
+        if let Err(e) = r {
+            return Err(undo(child, e));
+        }
+    }
+    if let Some(p) = &a.pid_file {
+        if let Err(e) = write_pid_file(p, pid) {
+            return Err(undo(child, e));
+        }
+    }
+    Ok(child)
+}
+
+fn start(dir: &Dir) -> Result<()> {
+    let s = dir.load()?;
+    let status = s.status(dir);
+    if status != Status::Created {
+        return Err(Error::msg(format!(
+            "cannot start a container that is {}",
+            status.as_str()
+        )));
+    }
+    let st = serde_json::to_vec(&s.state_json(Status::Created)).unwrap_or_default();
+    if let Some(h) = &s.hooks {
+        hooks::run_all(
+            "startContainer",
+            h.start_container(),
+            &st,
+            hooks::Place::Container(s.pid),
+        )?;
+    }
+    let fifo = dir.fifo();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .map_err(|e| Error::io(format!("opening {}", fifo.display()), e))?;
+    use std::io::Write;
+    f.write_all(b"0")
+        .map_err(|e| Error::io(format!("writing {}", fifo.display()), e))?;
+    let _ = std::fs::remove_file(&fifo);
+    let st = serde_json::to_vec(&s.state_json(Status::Running)).unwrap_or_default();
+    if let Some(h) = &s.hooks {
+        if let Err(e) = hooks::run_all("poststart", h.poststart(), &st, hooks::Place::Runtime) {
+            log::warn(&e.to_string());
+        }
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+fn run(root: &Path, a: &cli::RunArgs) -> Result<i32> {
+    let (mut child, dir) = create(root, &a.create)?;
+    if let Err(e) = start(&dir) {
+        let s = dir.load().ok();
+        if let Some(s) = s {
+            kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
+        }
+        drop(child);
+        let _ = delete(dir, true);
+        return Err(e);
+    }
+    if a.detach {
+        std::mem::forget(child);
+        return Ok(0);
+    }
+    // Others may query or kill it meanwhile: release the lock.
+    let id = a.create.id.clone();
+    drop(dir);
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the container", e))?;
+    let dir = Dir::open(root, &id)?;
+    delete(dir, true)?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(Error::msg(format!("unknown signal {s:?}"))),
+    };
+    Ok(n)
+}
+
+fn kill(dir: &Dir, sig: i32, all: bool) -> Result<()> {
+    let s = dir.load()?;
+    let status = s.status(dir);
+    if status == Status::Stopped {
+        return Err(Error::msg(format!("container {:?} is not running", s.id)));
+    }
+    if all {
+        if let Some(cg) = s
+            .cgroup
+            .as_ref()
+            .and_then(|p| containment::cgroup::Cgroup::open(p).ok())
+        {
+            for p in cg.procs()? {
+                // SAFETY: kill with integer arguments; these are the
+                // container's processes (its cgroup lists them).
+                unsafe { libc::kill(p as i32, sig) };
+            }
+            return Ok(());
+        }
+    }
+    let fd = pidfd_of(s.pid, s.pid_start)
+        .ok_or_else(|| Error::msg(format!("container {:?} is not running", s.id)))?;
+    // SAFETY: pidfd_send_signal on our pidfd.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(Error::io(
+            format!("sending signal {sig}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn delete(dir: Dir, force: bool) -> Result<()> {
+    let s = dir.load()?;
+    let status = s.status(&dir);
+    match status {
+        Status::Created | Status::Running | Status::Paused if !force => {
+            return Err(Error::msg(format!(
+                "cannot delete container {:?} that is {} (use --force)",
+                s.id,
+                status.as_str()
+            )))
+        }
+        Status::Stopped => {
+            // Stragglers of a container without its own PID namespace.
+            if let Some(cg) = s
+                .cgroup
+                .as_ref()
+                .and_then(|p| containment::cgroup::Cgroup::open(p).ok())
+            {
+                if cg.procs().map(|p| !p.is_empty()).unwrap_or(false) {
+                    kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
+                }
+            }
+        }
+        _ => kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref()),
+    }
+    if let Some(cg) = s
+        .cgroup
+        .as_ref()
+        .and_then(|p| containment::cgroup::Cgroup::open(p).ok())
+    {
+        if cg.is_frozen().unwrap_or(false) {
+            let _ = cg.thaw();
+        }
+        cg.remove()?;
+    }
+    let st = serde_json::to_vec(&s.state_json(Status::Stopped)).unwrap_or_default();
+    if let Some(h) = &s.hooks {
+        if let Err(e) = hooks::run_all("poststop", h.poststop(), &st, hooks::Place::Runtime) {
+            log::warn(&e.to_string());
+        }
+    }
+    dir.remove()
+}
+
+fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
+    let mut rows = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let Ok(dir) = Dir::open(root, &id) else {
+                continue;
+            };
+            let Ok(s) = dir.load() else { continue };
+            let st = s.status(&dir);
+            rows.push((s, st));
+        }
+    }
+    rows.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    if quiet {
+        for (s, _) in &rows {
+            println!("{}", s.id);
+        }
+        return Ok(0);
+    }
+    match format {
+        "json" => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(s, st)| {
+                    serde_json::json!({
+                        "ociVersion": SPEC_VERSION,
+                        "id": s.id,
+                        "pid": if *st == Status::Stopped { 0 } else { s.pid },
+                        "status": st.as_str(),
+                        "bundle": s.bundle,
+                        "rootfs": s.rootfs,
+                        "created": s.created,
+                        "owner": "root",
+                        "annotations": s.annotations,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        "table" => {
+            println!("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
+            for (s, st) in &rows {
+                let pid = if *st == Status::Stopped { 0 } else { s.pid };
+                println!(
+                    "{}\t{pid}\t{}\t{}\t{}\troot",
+                    s.id,
+                    st.as_str(),
+                    s.bundle.display(),
+                    s.created
+                );
+            }
+        }
+        f => return Err(Error::msg(format!("unknown format {f:?} (table or json)"))),
+    }
+    Ok(0)
+}
+
+fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
+    if a.tty || a.console_socket.is_some() {
+        return Err(Error::msg("exec --tty: terminals are not supported yet"));
+    }
+    if a.pidfd_socket.is_some() {
+        return Err(Error::msg("--pidfd-socket: not supported yet"));
+    }
+    let dir = Dir::open(root, &a.id)?;
+    let s = dir.load()?;
+    let status = s.status(&dir);
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(Error::msg(format!(
+            "cannot exec in a container that is {}",
+            status.as_str()
+        )));
+    }
+    let spec = load_spec(&dir.path.join("config.json"))?;
+    let base = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::msg("the saved config has no process"))?;
+    let process = match &a.process {
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|e| Error::io(p.display(), e))?;
+            serde_json::from_slice::<oci_spec::runtime::Process>(&text)
+                .map_err(|e| Error::msg(format!("{}: {e}", p.display())))?
+        }
+        None => {
+            if a.args.is_empty() {
+                return Err(Error::msg("exec: no program given (ARGS or --process)"));
+            }
+            let mut p = base.clone();
+            p.set_args(Some(a.args.clone()));
+            let mut env = p.env().clone().unwrap_or_default();
+            env.extend(a.env.iter().cloned());
+            p.set_env(Some(env));
+            if let Some(c) = &a.cwd {
+                p.set_cwd(c.clone());
+            }
+            if let Some(u) = &a.user {
+                let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+                let mut user = p.user().clone();
+                user.set_uid(
+                    uid.parse()
+                        .map_err(|_| Error::msg(format!("--user {u:?}: not uid[:gid]")))?,
+                );
+                user.set_gid(
+                    gid.parse()
+                        .map_err(|_| Error::msg(format!("--user {u:?}: not uid[:gid]")))?,
+                );
+                p.set_user(user);
+            }
+            p
+        }
+    };
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::msg("process.args: missing or empty"))?;
+    if process.terminal() == Some(true) {
+        return Err(Error::msg(
+            "process.terminal: terminals are not supported yet",
+        ));
+    }
+    let mut b = Container::builder();
+    b.join_pid(s.pid, Namespaces::all())
+        .command(&args[0], &args[1..])
+        .env_clear()
+        .current_dir(process.cwd())
+        .user(process.user().uid(), process.user().gid());
+    for kv in process.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            b.env(k, v);
+        }
+    }
+    if process.no_new_privileges() == Some(true) {
+        b.no_new_privs(true);
+    }
+    if let Some(c) = process.capabilities() {
+        let set = |v: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = containment::caps::CapSet::empty();
+            for c in v.iter().flatten() {
+                if let Some(c) = serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().and_then(containment::caps::Capability::parse))
+                {
+                    s.insert(c);
+                }
+            }
+            s
+        };
+        b.capabilities(containment::caps::Capabilities {
+            bounding: set(c.bounding()),
+            permitted: set(c.permitted()),
+            effective: set(c.effective()),
+            inheritable: set(c.inheritable()),
+            ambient: set(c.ambient()),
+        });
+    }
+    for fd in 3..3 + a.preserve_fds as i32 {
+        // SAFETY: as in create.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if copy < 0 {
+            return Err(Error::io(
+                format!("--preserve-fds: descriptor {fd}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: a new descriptor we own.
+        b.pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
+    }
+    let mut child = b.spawn()?;
+    if let Some(p) = &a.pid_file {
+        write_pid_file(p, child.id() as i32)?;
+    }
+    drop(dir);
+    if a.detach {
+        std::mem::forget(child);
+        return Ok(0);
+    }
+    let st = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the process", e))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)))
+}
+
+fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
+    let dir = Dir::open(root, id)?;
+    let s = dir.load()?;
+    let pids = match s
+        .cgroup
+        .as_ref()
+        .and_then(|p| containment::cgroup::Cgroup::open(p).ok())
+    {
+        Some(cg) => cg.procs()?,
+        None => Vec::new(),
+    };
+    match format {
+        "json" => println!("{}", serde_json::to_string(&pids).unwrap_or_default()),
+        "table" => {
+            let args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                ps_args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .map_err(|e| Error::io("running ps", e))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or("");
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .ok_or_else(|| Error::msg("ps printed no PID column"))?;
+            println!("{header}");
+            for l in lines {
+                let hit = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| pids.contains(&p));
+                if hit {
+                    println!("{l}");
+                }
+            }
+        }
+        f => return Err(Error::msg(format!("unknown format {f:?} (table or json)"))),
+    }
+    Ok(0)
+}
+
+fn freeze(root: &Path, id: &str, on: bool) -> Result<i32> {
+    let dir = Dir::open(root, id)?;
+    let s = dir.load()?;
+    let status = s.status(&dir);
+    let want = if on { Status::Running } else { Status::Paused };
+    if status != want {
+        return Err(Error::msg(format!(
+            "cannot {} a container that is {}",
+            if on { "pause" } else { "resume" },
+            status.as_str()
+        )));
+    }
+    let cg = containment::cgroup::Cgroup::open(
+        s.cgroup
+            .as_ref()
+            .ok_or_else(|| Error::msg("the container has no cgroup"))?,
+    )?;
+    if on {
+        cg.freeze()?;
+    } else {
+        cg.thaw()?;
+    }
+    Ok(0)
+}
+
+/// The runtime-spec features document (features.md).
+fn features() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind", "private", "rprivate", "size=", "mode="],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": containment::caps::CapSet::all().iter().map(|c| c.name()).collect::<Vec<_>>(),
+            "cgroup": {"v1": false, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {"org.opencontainers.runtime-spec.features": "contrun"}
+    })
+}
+
+/// A default config.json (the shape of `runc spec`).
+fn default_spec() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": SPEC_VERSION,
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "contrun",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}

@@ -1,0 +1,210 @@
+//! The state directory: `<root>/<id>/state.json`, the exec FIFO, and a lock
+//! (`flock` on the directory) that serializes commands on one container.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// What `create` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub id: String,
+    pub pid: i32,
+    /// `starttime` of the pid (field 22 of /proc/PID/stat): a recycled pid
+    /// does not pass for the container.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// The container's cgroup directory (absolute), if it has one.
+    pub cgroup: Option<PathBuf>,
+    /// The hooks as they were at create (config.json may change since).
+    pub hooks: Option<Hooks>,
+    /// Whether the container has its own PID namespace (then killing the
+    /// init kills everything).
+    pub own_pid_ns: bool,
+}
+
+/// The status a container is in (runtime-spec `status`, plus paused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// One container's state directory, locked while this lives.
+pub struct Dir {
+    pub path: PathBuf,
+    _lock: File,
+}
+
+/// Container ids: what runc accepts (`^[\w+-\.]+$`), never `.` or `..`.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "invalid container id {id:?}: letters, digits, '_', '+', '-' and '.' only"
+        )))
+    }
+}
+
+fn lock(path: &Path) -> Result<File> {
+    let f = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(
+            format!("locking {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(f)
+}
+
+impl Dir {
+    /// Makes and locks the directory of a new container (fails when it
+    /// exists).
+    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+        check_id(id)?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+        let path = root.join(id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::msg(format!("container {id:?} already exists")))
+            }
+            Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+        let lock = lock(&path)?;
+        Ok(Dir { path, _lock: lock })
+    }
+
+    /// Locks the directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        check_id(id)?;
+        let path = root.join(id);
+        let lock = match lock(&path) {
+            Ok(l) => l,
+            Err(_) if !path.exists() => {
+                return Err(Error::msg(format!("container {id:?} does not exist")))
+            }
+            Err(e) => return Err(e),
+        };
+        // Deleted while we waited for the lock.
+        if !path.join("state.json").exists() {
+            return Err(Error::msg(format!("container {id:?} does not exist")));
+        }
+        Ok(Dir { path, _lock: lock })
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join("exec.fifo")
+    }
+
+    pub fn load(&self) -> Result<Saved> {
+        let p = self.path.join("state.json");
+        let text =
+            std::fs::read(&p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        serde_json::from_slice(&text)
+            .map_err(|e| Error::msg(format!("reading {}: {e}", p.display())))
+    }
+
+    pub fn save(&self, s: &Saved) -> Result<()> {
+        let p = self.path.join("state.json");
+        let tmp = self.path.join("state.json.tmp");
+        let text = serde_json::to_vec(s).map_err(|e| Error::msg(e.to_string()))?;
+        std::fs::write(&tmp, text)
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::rename(&tmp, &p).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+    }
+
+    /// Removes the directory (the lock goes with the last descriptor).
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.path)
+            .map_err(|e| Error::io(format!("removing {}", self.path.display()), e))
+    }
+}
+
+/// `starttime` (clock ticks since boot) and state letter of a process.
+pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: split after the
+    // last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Field 22 overall is index 19 after the state (field 3).
+    let start = fields.get(19)?.parse().ok()?;
+    Some((start, state))
+}
+
+impl Saved {
+    /// Whether the container's process is alive (and is still the one
+    /// that was created: same start time; a zombie is not alive).
+    pub fn alive(&self) -> bool {
+        matches!(proc_stat(self.pid), Some((start, st)) if start == self.pid_start && st != 'Z' && st != 'X')
+    }
+
+    pub fn status(&self, dir: &Dir) -> Status {
+        if !self.alive() {
+            return Status::Stopped;
+        }
+        if dir.fifo().exists() {
+            return Status::Created;
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Ok(c) = containment::cgroup::Cgroup::open(cg) {
+                if c.is_frozen().unwrap_or(false) {
+                    return Status::Paused;
+                }
+            }
+        }
+        Status::Running
+    }
+
+    /// The runtime-spec state document.
+    pub fn state_json(&self, status: Status) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": crate::SPEC_VERSION,
+            "id": self.id,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+        });
+        if status != Status::Stopped {
+            v["pid"] = self.pid.into();
+        }
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+        }
+        v
+    }
+}

@@ -1,0 +1,97 @@
+//! The start gate (`ContainerBuilder::start_gate`): the child is set up and
+//! waits; the program runs only once a byte arrives on the gate.
+
+#[macro_use]
+mod common;
+
+use containment::{Container, Namespaces, SpawnError, Stdio, Step};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+/// The tests here look at this process's children: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn pipe() -> (std::fs::File, std::fs::File) {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    (std::fs::File::from(r), std::fs::File::from(w))
+}
+
+fn exe_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn program_runs_only_after_the_start_byte() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (gate_r, mut gate_w) = pipe();
+    let mut child = Container::builder()
+        .namespaces(Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS)
+        .hostname("gated")
+        .command("/bin/sh", ["-c", "hostname; echo started"])
+        .stdout(Stdio::Piped)
+        .start_gate(OwnedFd::from(gate_r))
+        .spawn()
+        .unwrap();
+    // Set up (its UTS namespace has the name already) but not exec'd: its
+    // executable is still this test binary, not the shell.
+    let pid = child.id();
+    let me = std::fs::read_link("/proc/self/exe").unwrap();
+    assert_eq!(exe_of(pid), me.to_string_lossy());
+    assert_ne!(
+        std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap(),
+        std::fs::read_link("/proc/self/ns/uts").unwrap()
+    );
+    assert_eq!(child.try_wait().unwrap(), None);
+    gate_w.write_all(b"1").unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out, "gated\nstarted\n");
+}
+
+#[test]
+fn eof_on_the_gate_exits_without_running_the_program() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (gate_r, gate_w) = pipe();
+    let dir = std::env::temp_dir().join(format!("gate-eof-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let mut child = Container::builder()
+        .command("/bin/touch", [&dir])
+        .start_gate(OwnedFd::from(gate_r))
+        .spawn()
+        .unwrap();
+    drop(gate_w);
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0));
+    assert!(!dir.exists(), "the program ran without a start byte");
+}
+
+#[test]
+fn a_missing_program_fails_the_spawn_and_leaves_no_process() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (gate_r, _gate_w) = pipe();
+    let err = Container::builder()
+        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        .command("/no/such/program", [""; 0])
+        .start_gate(OwnedFd::from(gate_r))
+        .spawn()
+        .unwrap_err();
+    match err {
+        SpawnError::Child(c) => {
+            assert_eq!(c.step(), Step::Exec);
+            assert_eq!(c.errno(), libc::ENOENT);
+        }
+        e => panic!("unexpected error {e}"),
+    }
+    assert!(common::children().is_empty(), "{:?}", common::children());
+}
