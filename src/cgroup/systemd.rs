@@ -15,7 +15,7 @@
 //!    `org.freedesktop.systemd1.Manager` with `Slice`, `Delegate=yes`,
 //!    `PIDs=[placeholder]`, `DefaultDependencies=no`,
 //!    `CollectMode=inactive-or-failed`, a description, and the limits
-//!    systemd knows ([`properties`]: `MemoryMax`, `MemoryHigh`, `MemoryLow`,
+//!    systemd knows (`MemoryMax`, `MemoryHigh`, `MemoryLow`,
 //!    `MemorySwapMax`, `CPUWeight`, `CPUQuotaPerSecUSec`,
 //!    `CPUQuotaPeriodUSec`, `TasksMax`, `AllowedCPUs`, `AllowedMemoryNodes`,
 //!    `IOWeight`), and waits for the job's `JobRemoved` signal (result
@@ -231,6 +231,7 @@ pub fn slice_path(slice: &str) -> Result<PathBuf, Error> {
 }
 
 /// One property of `StartTransientUnit` (name and typed value).
+#[cfg_attr(not(feature = "systemd"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PropValue {
     /// `s`
@@ -247,6 +248,7 @@ pub(crate) enum PropValue {
 
 /// `(property, value)` pairs systemd knows for `resources`, and the file
 /// writes left for the delegated cgroup.
+#[cfg_attr(not(feature = "systemd"), allow(dead_code))]
 pub(crate) fn properties(
     resources: &super::Resources,
 ) -> (
