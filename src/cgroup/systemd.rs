@@ -39,9 +39,8 @@
 //! The manager: [`Manager::System`] (the system bus; root), [`Manager::User`]
 //! (the caller's session bus, its `systemd --user`: the only way an
 //! unprivileged user gets a delegated cgroup on a modern distribution), or
-//! [`Manager::Private`], a manager's private peer-to-peer socket
-//! (`/run/systemd/private` for root, `$XDG_RUNTIME_DIR/systemd/private`),
-//! which needs no bus daemon.
+//! [`Manager::Private`], a peer serving the Manager interface on a socket
+//! (no bus daemon; the tests' mock manager).
 //!
 //! The D-Bus side needs the crate's `systemd` feature (zbus, blocking);
 //! without it [`CgroupSpec::systemd`](super::CgroupSpec::systemd) is refused
@@ -74,8 +73,13 @@ pub enum Manager {
     /// (`$DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`): rootless
     /// cgroups.
     User,
-    /// A manager's private peer-to-peer socket (no bus daemon):
-    /// `/run/systemd/private` (root), `$XDG_RUNTIME_DIR/systemd/private`.
+    /// A peer that serves the Manager interface directly on this socket
+    /// (peer-to-peer, no bus daemon), e.g. a test double.
+    ///
+    /// Not systemd's own `/run/systemd/private`: systemd 252 puts its
+    /// well-known name in the sender field of what it sends there, which
+    /// zbus 5.19 refuses (its connection thread panics on the message and
+    /// the call times out, [`SystemdFailure::Timeout`]).
     Private(PathBuf),
 }
 

@@ -32,6 +32,9 @@ fn bus_err(unit: &str, method: &'static str, e: zbus::Error) -> Error {
             name: name.to_string(),
             message: message.unwrap_or_default(),
         },
+        zbus::Error::InputOutput(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            SystemdFailure::Timeout(0)
+        }
         zbus::Error::InputOutput(e) => SystemdFailure::Connect(e.to_string()),
         zbus::Error::Handshake(m) | zbus::Error::Address(m) => SystemdFailure::Connect(m),
         e => SystemdFailure::Protocol(e.to_string()),
@@ -98,10 +101,13 @@ pub(crate) struct Scope {
     placeholder: Mutex<Option<Placeholder>>,
 }
 
-fn connect(manager: &Manager) -> zbus::Result<(Connection, bool)> {
+/// Connects to the manager; every method call then fails after `timeout`
+/// without an answer.
+fn connect(manager: &Manager, timeout: Duration) -> zbus::Result<(Connection, bool)> {
+    use zbus::blocking::connection::Builder;
     match manager {
-        Manager::System => Ok((Connection::system()?, true)),
-        Manager::User => Ok((Connection::session()?, true)),
+        Manager::System => Ok((Builder::system()?.method_timeout(timeout).build()?, true)),
+        Manager::User => Ok((Builder::session()?.method_timeout(timeout).build()?, true)),
         Manager::Private(path) => {
             let s = UnixStream::connect(path).map_err(|e| {
                 zbus::Error::InputOutput(
@@ -109,8 +115,9 @@ fn connect(manager: &Manager) -> zbus::Result<(Connection, bool)> {
                 )
             })?;
             Ok((
-                zbus::blocking::connection::Builder::async_io_unix_stream(s)
+                Builder::async_io_unix_stream(s)
                     .p2p()
+                    .method_timeout(timeout)
                     .build()?,
                 false,
             ))
@@ -140,8 +147,8 @@ impl Scope {
         limits: &[(&'static str, PropValue)],
         timeout: Duration,
     ) -> Result<(Scope, PathBuf), Error> {
-        let (conn, bus) =
-            connect(&opts.manager).map_err(|e| bus_err(unit, "connecting to the manager", e))?;
+        let (conn, bus) = connect(&opts.manager, timeout)
+            .map_err(|e| bus_err(unit, "connecting to the manager", e))?;
         let placeholder = Placeholder::spawn().map_err(|e| {
             err(
                 unit,
@@ -222,7 +229,7 @@ impl Scope {
         let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let next = zbus::block_on(futures_lite::future::or(
+            let next = async_io::block_on(futures_lite::future::or(
                 async { Some(stream.next().await) },
                 async {
                     async_io::Timer::after(left).await;
