@@ -6,7 +6,8 @@
 //!    compare the listing against), `iproute2`, `python3`.
 //! 2. Runs the host suite: `cargo test --workspace --features full`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
-//!    kernel under QEMU).
+//!    kernel under QEMU), then `cargo xtask vm-test --systemd
+//!    --require-tests` (the same kernel with systemd as PID 1, ~25 s).
 //!
 //! `--host-only` and `--vm-only` run one half; arguments after `--` go to
 //! the host test binaries.
@@ -21,7 +22,8 @@ cargo xtask test [--host-only | --vm-only] [-- TEST-ARGS]
 
 Runs the whole suite as CI does: installs the Debian packages the host tests
 need (as root, when missing), runs `cargo test --workspace --features full`,
-then the VM suite (`cargo xtask vm-test --require-tests`).
+then the VM suites (`cargo xtask vm-test --require-tests`, and with
+`--systemd`: systemd as PID 1).
 Set CONTAINMENT_NO_SKIP=1 to turn every skipped test into a failure.
 ";
 
@@ -83,7 +85,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<()> {
     }
     if vm {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        run_cmd(Command::new(exe).args(["vm-test", "--require-tests"]))?;
+        run_cmd(Command::new(&exe).args(["vm-test", "--require-tests"]))?;
+        run_cmd(Command::new(&exe).args(["vm-test", "--systemd", "--require-tests"]))?;
     }
     Ok(())
 }
