@@ -18,8 +18,19 @@ fn under_systemd() -> bool {
         && std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
 }
 
+/// The uid whose user manager the rootless test uses.
+const USER: u32 = 1000;
+
+fn user_mode() -> bool {
+    std::env::var_os("VM_SYSTEMD_USER_SIDE").is_some()
+}
+
 fn systemctl(args: &[&str]) -> String {
-    let out = Command::new("systemctl").args(args).output().unwrap();
+    let mut c = Command::new("systemctl");
+    if user_mode() {
+        c.arg("--user");
+    }
+    let out = c.args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -44,7 +55,8 @@ fn read(p: &Path) -> String {
         .to_string()
 }
 
-fn scope_under(manager: Manager, tag: &str) {
+/// `root`: the manager's own cgroup (`""` for PID 1).
+fn scope_under(manager: Manager, tag: &str, root: &str) {
     let id = common::unique(tag);
     let unit = format!("containment-{id}.scope");
     // 12 background sleeps against a pids.max of 8: some forks fail.
@@ -70,7 +82,7 @@ fn scope_under(manager: Manager, tag: &str) {
         )
         .spawn()
         .unwrap();
-    let cg_rel = format!("/ctest.slice/ctest-a.slice/{unit}");
+    let cg_rel = format!("{root}/ctest.slice/ctest-a.slice/{unit}");
     let dir = PathBuf::from("/sys/fs/cgroup").join(&cg_rel[1..]);
     // The scope: its name, slice and cgroup as systemd shows them.
     assert_eq!(show(&unit, "ActiveState"), "active");
@@ -129,5 +141,103 @@ fn a_scope_from_the_system_manager_over_the_bus() {
             "not in the systemd guest (cargo xtask vm-test --systemd)",
         );
     }
-    scope_under(Manager::System, "bus");
+    scope_under(Manager::System, "bus", "");
+}
+
+/// The user side of [`a_scope_from_the_user_manager`]: runs only as its
+/// child (uid 1000, in the user manager's cgroup tree); a no-op otherwise.
+#[test]
+fn user_side_of_the_user_manager_test() {
+    if !user_mode() {
+        return;
+    }
+    assert_eq!(unsafe { libc::getuid() }, USER);
+    scope_under(
+        Manager::User,
+        "user",
+        &format!("/user.slice/user-{USER}.slice/user@{USER}.service"),
+    );
+}
+
+#[test]
+fn a_scope_from_the_user_manager() {
+    if !under_systemd() {
+        return common::skip(
+            "a_scope_from_the_user_manager",
+            "not in the systemd guest (cargo xtask vm-test --systemd)",
+        );
+    }
+    if user_mode() {
+        return;
+    }
+    require_root!();
+    // The user's manager and its session bus.
+    let out = Command::new("systemctl")
+        .args(["start", &format!("user@{USER}.service")])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let st = Command::new("sh")
+            .args(["-c", &format!("systemctl status --no-pager user@{USER}.service user-runtime-dir@{USER}.service; journalctl --no-pager -n 40")])
+            .output()
+            .unwrap();
+        panic!("{out:?}\n{}", String::from_utf8_lossy(&st.stdout));
+    }
+    let runtime = format!("/run/user/{USER}");
+    let bus = format!("{runtime}/bus");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Path::new(&bus).exists() {
+        assert!(Instant::now() < deadline, "no {bus}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A leaf of our own in the user manager's delegated tree, owned by the
+    // user (as `systemd-run --user --scope` would give): the user manager
+    // can move a process from there (the common ancestor is its own).
+    let base = format!("/sys/fs/cgroup/user.slice/user-{USER}.slice/user@{USER}.service");
+    let leaf = PathBuf::from(&base).join(common::unique("vmtest-user"));
+    std::fs::create_dir(&leaf).unwrap();
+    std::os::unix::fs::chown(&leaf, Some(USER), Some(USER)).unwrap();
+    std::os::unix::fs::chown(leaf.join("cgroup.procs"), Some(USER), Some(USER)).unwrap();
+    let procs = std::ffi::CString::new(
+        leaf.join("cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "user_side_of_the_user_manager_test",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("VM_SYSTEMD_USER_SIDE", "1")
+    .env("XDG_RUNTIME_DIR", &runtime)
+    .env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={bus}"))
+    .current_dir("/");
+    // SAFETY: only async-signal-safe calls in the forked child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0
+                || libc::write(fd, b"0".as_ptr().cast(), 1) != 1
+                || libc::close(fd) != 0
+                || libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(USER, USER, USER) != 0
+                || libc::setresuid(USER, USER, USER) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_dir(&leaf);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -29,6 +29,8 @@ const PACKAGES: &[&str] = &[
     "dbus-bin",
     "dbus-system-bus-common",
     "libdbus-1-3",
+    "dbus-user-session",
+    "dbus-session-bus-common",
 ];
 
 /// Paths of those packages the guest does not need.
@@ -59,6 +61,7 @@ fn dpkg_files() -> Result<Vec<String>> {
                     "--no-install-recommends",
                     "systemd",
                     "dbus",
+                    "dbus-user-session",
                 ])
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )?;
@@ -175,6 +178,13 @@ pub fn add_to(ar: &mut Archive, run_script: &str) -> Result<usize> {
          Type=oneshot\n\
          ExecStart=/vmtest/run.sh\n\
          StandardInput=null\n",
+        0o644,
+    );
+    // The user manager (`systemctl start user@1000.service`) without PAM:
+    // the guest has no PAM configuration.
+    ar.bytes(
+        "etc/systemd/system/user@.service.d/vmtest.conf",
+        "[Service]\nPAMName=\nEnvironment=XDG_RUNTIME_DIR=/run/user/%i\n",
         0o644,
     );
     ar.bytes("vmtest/run.sh", run_script, 0o755);
