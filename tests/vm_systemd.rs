@@ -151,6 +151,7 @@ fn user_side_of_the_user_manager_test() {
     if !user_mode() {
         return;
     }
+    // SAFETY: getuid has no preconditions.
     assert_eq!(unsafe { libc::getuid() }, USER);
     scope_under(
         Manager::User,
@@ -239,5 +240,73 @@ fn a_scope_from_the_user_manager() {
         out.status.success() && text.contains("1 passed"),
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Spawn with limits, `/bin/true`, reaped with its cgroup removed: through
+/// the systemd driver vs a v2 cgroup written directly (`CLONE_INTO_CGROUP`
+/// both), in the same run. Printed for BENCHMARKS.md; asserts nothing about
+/// time.
+#[test]
+fn spawn_cost_systemd_vs_v2() {
+    if !under_systemd() || user_mode() {
+        return common::skip(
+            "spawn_cost_systemd_vs_v2",
+            "not in the systemd guest (cargo xtask vm-test --systemd)",
+        );
+    }
+    const N: usize = 10;
+    let limits = || Resources::new().pids_max(64).memory_max(64u64 << 20);
+    let run = |spec: CgroupSpec| {
+        let t = Instant::now();
+        let mut c = Container::builder()
+            .cgroup(spec)
+            .command("/bin/true", [] as [&str; 0])
+            .spawn()
+            .unwrap();
+        let spawned = t.elapsed();
+        c.wait().unwrap();
+        (spawned, t.elapsed())
+    };
+    let (mut sd, mut sd_all, mut v2, mut v2_all, mut fork) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for i in 0..N {
+        let (a, b) = run(CgroupSpec::new()
+            .systemd(SystemdOptions::new())
+            .name(format!("bench-{}-{i}", std::process::id()))
+            .resources(limits()));
+        sd.push(a);
+        sd_all.push(b);
+        let (a, b) = run(CgroupSpec::new().resources(limits()));
+        v2.push(a);
+        v2_all.push(b);
+        // What the placeholder costs: a fork of this process, kill, reap.
+        let t = Instant::now();
+        // SAFETY: the child only calls pause/_exit; the parent kills and
+        // reaps exactly it.
+        unsafe {
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::pause();
+                libc::_exit(0);
+            }
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        fork.push(t.elapsed());
+    }
+    println!(
+        "spawn with limits (median of {N}, TCG guest): systemd scope {:?} to spawned, {:?} with \
+         removal; v2 cgroup {:?} to spawned, {:?} with removal; placeholder fork+kill+reap {:?}",
+        median(sd),
+        median(sd_all),
+        median(v2),
+        median(v2_all),
+        median(fork)
     );
 }
