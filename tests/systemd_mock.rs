@@ -45,6 +45,8 @@ struct State {
     units: HashMap<String, PathBuf>,
     /// The result of the next start job (`done` when None).
     fail_next: Option<String>,
+    /// Send no JobRemoved for the next start job.
+    silent_next: bool,
     jobs: u32,
 }
 
@@ -134,6 +136,13 @@ impl Mock {
                 return Err(SdError::UnitExists(format!("Unit {name} already exists.")));
             }
             st.jobs += 1;
+            if std::mem::take(&mut st.silent_next) {
+                return Ok(OwnedObjectPath::try_from(format!(
+                    "/org/freedesktop/systemd1/job/{}",
+                    st.jobs
+                ))
+                .map_err(zbus::Error::from)?);
+            }
             (st.jobs, st.fail_next.take())
         };
         let job_path = OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{job}"))
@@ -512,4 +521,34 @@ fn a_path_parent_or_bad_name_is_refused_before_any_request() {
             .unwrap_err();
         assert_eq!(e.field(), Some(field), "{e}");
     }
+}
+
+#[test]
+fn a_job_that_never_ends_times_out() {
+    let f = fixture!("a_job_that_never_ends_times_out");
+    f.state.lock().unwrap().silent_next = true;
+    let id = common::unique("t");
+    let t = Instant::now();
+    let e = Container::builder()
+        .cgroup(
+            CgroupSpec::new()
+                .systemd(f.options().timeout(Duration::from_millis(300)))
+                .name(&id),
+        )
+        .command("/bin/true", [] as [&str; 0])
+        .spawn()
+        .unwrap_err();
+    let (unit, method, failure) = systemd_error(e);
+    assert_eq!(unit, format!("ctest-{id}.scope"));
+    assert_eq!(method, "StartTransientUnit");
+    assert_eq!(failure, SystemdFailure::Timeout(300));
+    // Generous: only that it did not wait for the default 10 s.
+    assert!(t.elapsed() < Duration::from_secs(9), "{:?}", t.elapsed());
+    // Its placeholder was reaped.
+    let st = f.state.lock().unwrap();
+    let pids: Vec<u32> = get(&st.started[0].2, "PIDs")
+        .and_then(|v| Vec::<u32>::try_from(v).ok())
+        .unwrap();
+    drop(st);
+    assert!(!is_our_child(pids[0]));
 }

@@ -14,6 +14,8 @@
 //! - [`resources`]: typed limits covering every `docker run` resource flag.
 //! - [`stats`]: usage, events, pressure, and blocking waits for events.
 //! - [`v1`]: the cgroup v1 backend (one directory per v1 hierarchy).
+//! - [`systemd`]: the systemd driver (each container a transient scope
+//!   made over D-Bus, [`CgroupSpec::systemd`]; the `systemd` feature).
 //!
 //! # The default parent and the no-internal-processes rule
 //!

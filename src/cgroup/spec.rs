@@ -246,7 +246,7 @@ fn prepare_scope(
     let mount = hierarchy.require_mount()?.to_path_buf();
     let (props, rest) = super::systemd::properties(&spec.resources);
     let (scope, cgroup_path) =
-        super::systemd::Scope::start(opts, &slice, &unit, &props, super::DEFAULT_TIMEOUT)?;
+        super::systemd::Scope::start(opts, &slice, &unit, &props, opts.timeout)?;
     let cg = (|| {
         let dir = hierarchy
             .dir_of(&cgroup_path)

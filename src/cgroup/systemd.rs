@@ -91,6 +91,10 @@ pub struct SystemdOptions {
     /// The unit name's prefix: `<prefix>-<name>.scope` (docker: `docker`).
     /// Default `containment`.
     pub prefix: String,
+    /// How long to wait for each answer and job of the manager (default
+    /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)); then
+    /// [`SystemdFailure::Timeout`].
+    pub timeout: std::time::Duration,
 }
 
 impl Default for SystemdOptions {
@@ -98,6 +102,7 @@ impl Default for SystemdOptions {
         SystemdOptions {
             manager: Manager::System,
             prefix: "containment".into(),
+            timeout: super::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -115,6 +120,11 @@ impl SystemdOptions {
     /// Sets [`prefix`](Self::prefix).
     pub fn prefix(mut self, prefix: impl Into<String>) -> SystemdOptions {
         self.prefix = prefix.into();
+        self
+    }
+    /// Sets [`timeout`](Self::timeout).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> SystemdOptions {
+        self.timeout = timeout;
         self
     }
     /// The default slice: `system.slice` for the system manager,
@@ -143,7 +153,8 @@ pub enum SystemdFailure {
     /// The job ended with another result than `done` (`failed`,
     /// `canceled`, `timeout`, `dependency`, `skipped`).
     Job(String),
-    /// No `JobRemoved` for the job within this many milliseconds.
+    /// No answer to a call, or no `JobRemoved` for the job, within this
+    /// many milliseconds ([`SystemdOptions::timeout`]).
     Timeout(u64),
     /// An answer of an unexpected shape.
     Protocol(String),

@@ -195,7 +195,23 @@ impl Scope {
     {
         self.conn
             .call_method(self.dest(), PATH, Some(MANAGER), method, body)
-            .map_err(|e| bus_err(&self.unit, method, e))
+            .map_err(|e| self.timed(bus_err(&self.unit, method, e)))
+    }
+
+    /// A method call's own timeout, with the time waited.
+    fn timed(&self, e: Error) -> Error {
+        match e {
+            Error::Systemd {
+                unit,
+                method,
+                failure: SystemdFailure::Timeout(_),
+            } => Error::Systemd {
+                unit,
+                method,
+                failure: SystemdFailure::Timeout(self.timeout.as_millis() as u64),
+            },
+            e => e,
+        }
     }
 
     /// Calls a Manager method that returns a job and waits for its
