@@ -348,3 +348,18 @@ pub(crate) fn properties(
     props.extend(acct);
     (props, rest)
 }
+
+#[cfg(all(test, not(feature = "systemd")))]
+mod without_the_feature {
+    use crate::cgroup::{CgroupConfig, CgroupSpec, Hierarchy, SystemdOptions};
+
+    #[test]
+    fn the_driver_is_refused_naming_the_feature() {
+        let cfg = CgroupConfig::new(CgroupSpec::new().systemd(SystemdOptions::new()).name("x"));
+        let e = cfg
+            .prepare_in(&Hierarchy::at("/nonexistent"), None)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("cgroup driver"), "{e}");
+        assert!(e.to_string().contains("containment-x.scope"), "{e}");
+    }
+}
