@@ -45,23 +45,34 @@ fn bus_err(unit: &str, method: &'static str, e: zbus::Error) -> Error {
 /// A process systemd can put in the new scope until the container's child
 /// is there (a scope cannot start empty). It closes every descriptor,
 /// becomes non-dumpable, dies with its parent and sleeps.
+///
+/// Made with `clone3(CLONE_PIDFD)` and exit signal 0: killed and reaped
+/// through its pidfd (never a pid that may have been reused), and a
+/// caller's own `waitpid(-1)` (a SIGCHLD reaper) does not take it (a child
+/// with no exit signal is waited for only with `__WALL`/`__WCLONE`).
 #[derive(Debug)]
 struct Placeholder {
     pid: libc::pid_t,
+    pidfd: std::os::fd::OwnedFd,
 }
 
 impl Placeholder {
     fn spawn() -> std::io::Result<Placeholder> {
+        use std::os::fd::FromRawFd;
         let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the child runs only async-signal-safe calls (prctl,
-        // getppid, close_range, pause, _exit) and never returns.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let mut pidfd: libc::c_int = -1;
+        let mut args = crate::sys::CloneArgs {
+            flags: crate::sys::CloneFlags::PIDFD.bits(),
+            pidfd: &mut pidfd as *mut libc::c_int as u64,
+            exit_signal: 0,
+            ..Default::default()
+        };
+        // SAFETY: fork-like (no stack given); the child runs only
+        // async-signal-safe calls (prctl, getppid, close_range, pause,
+        // _exit) and never returns into Rust code.
+        let pid = unsafe { crate::sys::clone3(&mut args)? };
         if pid == 0 {
-            // SAFETY: plain syscalls on no memory of ours; the child never
-            // returns into Rust code.
+            // SAFETY: plain syscalls on no memory of ours.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
                 if libc::getppid() != parent {
@@ -74,17 +85,28 @@ impl Placeholder {
                 }
             }
         }
-        Ok(Placeholder { pid })
+        // SAFETY: CLONE_PIDFD stored a descriptor that is ours alone.
+        let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
+        Ok(Placeholder { pid, pidfd })
     }
 }
 
 impl Drop for Placeholder {
     fn drop(&mut self) {
-        // SAFETY: `pid` is our unreaped child (a zombie at worst), so the
-        // number cannot name another process; waitpid reaps exactly it.
+        use std::os::fd::AsFd;
+        let _ = crate::sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        // SAFETY: siginfo_t is plain data; waitid reaps exactly the process
+        // of our pidfd (`__WALL`: it has no exit signal).
         unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), libc::__WALL);
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            while libc::waitid(
+                libc::P_PIDFD,
+                std::os::fd::AsRawFd::as_raw_fd(&self.pidfd) as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::__WALL,
+            ) < 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
         }
     }
 }
