@@ -2,11 +2,21 @@
 //! API only.
 //!
 //! ```text
-//! run [--rootfs DIR] [--hostname H] [-e KEY=VALUE]… [--net none|host]
-//!     [--init] [--rm] [--cgroup-parent DIR]
+//! run [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H]
+//!     [-e KEY=VALUE]… [--net none|host] [--init] [--rm] [--cgroup-parent DIR]
 //!     [--memory 64m] [--pids-limit N] [--cpus X] [any docker resource flag]
 //!     -- CMD [ARGS…]
 //! ```
+//!
+//! With `--image` (feature `image`), PATH is an OCI image layout directory
+//! or a `docker save` archive and REF the tag in it (`latest`, or
+//! `name:tag` in an archive; none picks the only image). Its layers are
+//! unpacked once into the layer store (`--store`, default
+//! `/var/tmp/containment-run-store`; a progress line on a terminal) and
+//! stacked by overlayfs under a fresh writable layer; the image config
+//! gives the program (`Entrypoint` + `Cmd`; CMD ARGS replace `Cmd`), `Env`,
+//! `WorkingDir` and `User`, and `-e` wins. The writable layer is removed
+//! with `--rm`, else kept and its path printed (docker's container layer).
 //!
 //! The container gets new UTS, PID, mount and IPC namespaces, plus a network
 //! namespace with only `lo` (up) unless `--net host`; with `--rootfs` it
@@ -48,13 +58,16 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-const USAGE: &str = "usage: run [--rootfs DIR] [--hostname H] [-e KEY=VALUE]... \
+const USAGE: &str = "usage: run [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H] [-e KEY=VALUE]... \
 [--net none|host] [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
 [--cpus X] [other docker resource flags] -- CMD [ARGS...]";
 
 /// The parsed command line.
 struct Options {
     rootfs: Option<PathBuf>,
+    image: Option<String>,
+    store: Option<PathBuf>,
+    rm: bool,
     hostname: Option<String>,
     env: Vec<(OsString, OsString)>,
     net_host: bool,
@@ -68,6 +81,9 @@ struct Options {
 fn parse(args: Vec<OsString>) -> Result<Options, String> {
     let mut o = Options {
         rootfs: None,
+        image: None,
+        store: None,
+        rm: false,
         hostname: None,
         env: Vec::new(),
         net_host: false,
@@ -100,7 +116,10 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
                 o.init = true;
                 continue;
             }
-            "--rm" => continue,
+            "--rm" => {
+                o.rm = true;
+                continue;
+            }
             "--help" => return Err(String::new()),
             _ => {}
         }
@@ -112,6 +131,8 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
         };
         match flag.as_str() {
             "--rootfs" => o.rootfs = Some(value()?.into()),
+            "--image" => o.image = Some(utf8(&flag, value()?)?),
+            "--store" => o.store = Some(value()?.into()),
             "--hostname" | "-h" => o.hostname = Some(utf8(&flag, value()?)?),
             "-e" | "--env" => {
                 let kv = value()?.into_vec();
@@ -144,7 +165,10 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
             }
         }
     }
-    if o.command.is_empty() {
+    if o.image.is_some() && o.rootfs.is_some() {
+        return Err("--image and --rootfs exclude each other".into());
+    }
+    if o.command.is_empty() && o.image.is_none() {
         return Err("no command given".into());
     }
     Ok(o)
@@ -267,10 +291,29 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
         }
         b.env("HOME", "/root");
     }
+    #[cfg(feature = "image")]
+    let _layer = match &o.image {
+        Some(reference) => Some(image::prepare(
+            &mut b,
+            reference,
+            o.store.as_deref(),
+            o.rm,
+            &o.command,
+        )?),
+        None => None,
+    };
+    #[cfg(not(feature = "image"))]
+    if o.image.is_some() {
+        return Err(setup(
+            "--image: this example was built without the `image` feature".into(),
+        ));
+    }
     b.envs(o.env);
-    let mut cmd = o.command.into_iter();
-    let program = cmd.next().expect("checked by parse");
-    b.command(program, cmd);
+    if !o.command.is_empty() && o.image.is_none() {
+        let mut cmd = o.command.into_iter();
+        let program = cmd.next().expect("not empty");
+        b.command(program, cmd);
+    }
     let held = hold_signals();
     let mut child = b
         .spawn()
@@ -284,6 +327,131 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
         (None, Some(s)) => 128 + s,
         _ => 125,
     })
+}
+
+/// `--image`: the image's layers in the store, a fresh writable layer over
+/// them, the config's defaults on the builder.
+#[cfg(feature = "image")]
+mod image {
+    use containment::image::{ContainerRoot, ImageSource, LayerProgress, Store, StoreOptions};
+    use containment::ContainerBuilder;
+    use std::ffi::OsString;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    /// The guard of the container's writable layer: removed with `--rm`,
+    /// else kept (and its path printed) when `run` ends.
+    pub struct Layer {
+        root: Option<ContainerRoot>,
+        rm: bool,
+    }
+
+    impl Drop for Layer {
+        fn drop(&mut self) {
+            if let Some(r) = self.root.take() {
+                if !self.rm {
+                    eprintln!("run: container layer kept in {}", r.keep().display());
+                }
+            }
+        }
+    }
+
+    /// `PATH[:REF]`: the longest prefix that exists is the path.
+    fn split(reference: &str) -> (PathBuf, String) {
+        if Path::new(reference).exists() {
+            return (reference.into(), String::new());
+        }
+        for (i, _) in reference.match_indices(':') {
+            if Path::new(&reference[..i]).exists() {
+                return (reference[..i].into(), reference[i + 1..].to_string());
+            }
+        }
+        (reference.into(), String::new())
+    }
+
+    /// A progress line on a terminal (stderr), nothing otherwise.
+    fn progress() -> impl FnMut(LayerProgress) {
+        // SAFETY: isatty on a descriptor number has no preconditions.
+        let tty = unsafe { libc::isatty(2) } == 1;
+        move |p: LayerProgress| {
+            if !tty {
+                return;
+            }
+            let mib = |b: u64| b as f64 / (1 << 20) as f64;
+            let state = if p.cached {
+                "already unpacked"
+            } else {
+                "unpacking"
+            };
+            let mut e = std::io::stderr().lock();
+            let _ = write!(
+                e,
+                "\r\x1b[Klayer {}/{} {}: {:.1}/{:.1} MiB",
+                p.index + 1,
+                p.count,
+                state,
+                mib(p.done),
+                mib(p.total)
+            );
+            if p.done >= p.total && p.index + 1 == p.count {
+                let _ = writeln!(e);
+            }
+        }
+    }
+
+    pub fn prepare(
+        b: &mut ContainerBuilder,
+        reference: &str,
+        store: Option<&Path>,
+        rm: bool,
+        command: &[OsString],
+    ) -> Result<Layer, (i32, String)> {
+        let setup = |e: String| (125, e);
+        let (path, tag) = split(reference);
+        let image = ImageSource::open(&path)
+            .and_then(|s| s.image(&tag))
+            .map_err(|e| setup(format!("--image {reference}: {e}")))?;
+        let store_dir = store
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| "/var/tmp/containment-run-store".into());
+        let store = Store::open(&store_dir, StoreOptions::new())
+            .map_err(|e| setup(format!("--store {}: {e}", store_dir.display())))?;
+        let layers = store
+            .unpack(&image, &mut progress())
+            .map_err(|e| setup(format!("--image {reference}: {e}")))?;
+        let defaults = image
+            .defaults(&layers)
+            .map_err(|e| setup(format!("--image {reference}: {e}")))?;
+        let root = store
+            .container_root(&layers)
+            .map_err(|e| setup(format!("--store {}: {e}", store_dir.display())))?;
+        b.rootfs(root.rootfs()).env_clear();
+        defaults.apply(b);
+        if !defaults.env.iter().any(|(k, _)| k == "PATH") {
+            b.env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        }
+        if let Some(term) = std::env::var_os("TERM") {
+            b.env("TERM", term);
+        }
+        let args: Vec<String> = command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let argv = defaults.argv(&args);
+        let Some((program, rest)) = argv.split_first() else {
+            return Err(setup(format!(
+                "--image {reference}: no command given and the image has none"
+            )));
+        };
+        b.command(program, rest);
+        Ok(Layer {
+            root: Some(root),
+            rm,
+        })
+    }
 }
 
 fn main() {

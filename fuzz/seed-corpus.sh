@@ -98,4 +98,29 @@ i=0
 for s in CAP_NET_ADMIN net_admin SYS_ADMIN cap_bpf " CAP_KILL " nope; do
     i=$((i + 1)); seed capabilities "s$i" "$s"
 done
+# image_layer: a mode byte (0 privileged, 1 rootless) then a layer tar made
+# by GNU tar: files, a directory, symlinks in and out, a hard link,
+# whiteouts and an opaque marker; plain, gzip and zstd (when installed).
+mkdir -p "$c/image_layer"
+t=$(mktemp -d)
+mkdir -p "$t/l/d/sub" "$t/l/op"
+printf 'data\n' > "$t/l/d/file"
+ln -s file "$t/l/d/rel"
+ln -s /etc/passwd "$t/l/abs"
+ln -s ../../.. "$t/l/d/up"
+ln "$t/l/d/file" "$t/l/d/hard"
+: > "$t/l/.wh.gone"
+: > "$t/l/op/.wh..wh..opq"
+mkfifo "$t/l/fifo"
+tar -C "$t/l" -cf "$t/layer.tar" .
+tar -C "$t/l" --format=pax -cf "$t/pax.tar" .
+for m in 0 1; do
+    { printf "\\$m"; cat "$t/layer.tar"; } > "$c/image_layer/tar$m"
+    { printf "\\$m"; gzip -c "$t/layer.tar"; } > "$c/image_layer/gz$m"
+done
+{ printf '\000'; cat "$t/pax.tar"; } > "$c/image_layer/pax"
+if command -v zstd >/dev/null; then
+    { printf '\000'; zstd -q -c "$t/layer.tar"; } > "$c/image_layer/zst"
+fi
+rm -rf "$t"
 echo "seeded: $(for d in "$c"/*; do printf '%s=%s ' "${d#"$c"/}" "$(ls "$d" | wc -l)"; done)"

@@ -8,6 +8,7 @@ use crate::namespace::{
     format_id_map, validate_id_maps, validate_offsets, validate_uts_name, IdMap, Namespace,
     Namespaces, NsFd, TimeOffsets,
 };
+use crate::process::helper::Mode as HelperMode;
 use crate::process::Rlimit;
 use crate::process::{
     self, CapsPlan, Child, ChildPlan, IdMapsPlan, IdsPlan, Output, Prepared, PreparedStdio, Stdio,
@@ -59,11 +60,15 @@ pub struct ContainerBuilder {
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
+    force_exec_helper: bool,
     caps: Option<CapsChoice>,
     rlimits: Vec<(Rlimit, u64, u64)>,
     no_new_privs: bool,
     pdeathsig: Option<i32>,
     keep_ignored_signals: bool,
+    arg0: Option<OsString>,
+    process_group: Option<i32>,
+    umask: Option<u32>,
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
@@ -235,6 +240,53 @@ impl ContainerBuilder {
         self
     }
 
+    /// Sets `argv[0]` of the program (default: the program as given),
+    /// as [`CommandExt::arg0`](std::os::unix::process::CommandExt::arg0):
+    /// the program executed is still the one set with
+    /// [`command`](Self::command) or [`program`](Self::program). A login
+    /// shell is `.arg0("-sh")`; `/proc/<pid>/cmdline` shows it.
+    ///
+    /// # References
+    /// - [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html)
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Self {
+        self.arg0 = Some(arg0.as_ref().to_owned());
+        self
+    }
+
+    /// Puts the program in process group `pgid` (`setpgid(0, pgid)` in the
+    /// child), as
+    /// [`CommandExt::process_group`](std::os::unix::process::CommandExt::process_group):
+    /// `0` makes it the leader of a new group whose id is its pid, so that a
+    /// terminal's `SIGINT` sent to the caller's group does not reach it and
+    /// `kill(-pgid, sig)` reaches it and its children.
+    ///
+    /// A non-zero `pgid` names a group of the caller's session, as seen from
+    /// the caller's PID namespace: it cannot be combined with a new PID
+    /// namespace, where that group does not exist (refused at spawn with
+    /// [`SpawnError::InvalidConfig`] naming `process_group`).
+    ///
+    /// # References
+    /// - [`setpgid(2)`](https://man7.org/linux/man-pages/man2/setpgid.2.html):
+    ///   at spawn, `EPERM` (a group of another session) arrives as
+    ///   [`SpawnError::Child`] at [`Step::ProcessGroup`](crate::Step::ProcessGroup)
+    pub fn process_group(&mut self, pgid: i32) -> &mut Self {
+        self.process_group = Some(pgid);
+        self
+    }
+
+    /// Sets the program's file mode creation mask (`umask(2)` in the child,
+    /// just before exec; the caller's own mask is untouched). Only the
+    /// permission bits (`0o777`) count; others are refused at spawn with
+    /// [`SpawnError::InvalidConfig`] naming `umask`. Default: the caller's
+    /// mask is inherited. `/proc/<pid>/status` shows it as `Umask:`.
+    ///
+    /// # References
+    /// - [`umask(2)`](https://man7.org/linux/man-pages/man2/umask.2.html)
+    pub fn umask(&mut self, mode: u32) -> &mut Self {
+        self.umask = Some(mode);
+        self
+    }
+
     /// The program's standard input (default: inherited).
     pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Self {
         self.stdin = Some(s.into());
@@ -384,6 +436,7 @@ impl ContainerBuilder {
     /// Installs a seccomp filter as the last step before exec (feature
     /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
     #[cfg(feature = "seccomp")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
     pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
         self.seccomp = Some(filter);
         self
@@ -393,6 +446,7 @@ impl ContainerBuilder {
     /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
     /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
     #[cfg(feature = "landlock")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
     pub fn landlock(&mut self, rules: crate::landlock::Landlock) -> &mut Self {
         self.landlock = Some(rules);
         self
@@ -491,6 +545,16 @@ impl ContainerBuilder {
     /// terminal stop signals to it, reaps every orphan, and exits with the
     /// program's status (128 + N when the program was killed by signal N).
     ///
+    /// The init is a tiny static program of the crate's, exec'd from a
+    /// sealed memfd (see the crate docs' safety story): not a copy of the
+    /// caller. It is not dumpable, keeps no descriptor (not the standard
+    /// streams, not the passed ones), and a Landlock ruleset or seccomp
+    /// filter applies to the program only. Its `/proc/1/cmdline` starts with
+    /// `containment-helper/1 init`. A spawn with an init fails with
+    /// [`SpawnError::Unsupported`] where the kernel refuses executable
+    /// memfds (`vm.memfd_noexec = 2`) or on targets without the helper
+    /// (other than x86_64 and aarch64).
+    ///
     /// Without it (the default) the program itself is PID 1 of a new PID
     /// namespace: it receives only signals it handles, orphans are
     /// re-parented to it (zombies stay unless it reaps them), and when it
@@ -516,14 +580,13 @@ impl ContainerBuilder {
     /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
     /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
     /// are copied and the parent takes no copy-on-write faults, which makes
-    /// the spawn 20–70 % faster (BENCHMARKS.md). It carries every namespace
+    /// the spawn 20–70 % faster (the crate's benches). It carries every namespace
     /// and `CLONE_INTO_CGROUP`; a new user namespace is cloned without
     /// `CLONE_VFORK`, so the spawning thread can write the id maps while the
     /// child waits (it then waits for the exec, every signal blocked). It
     /// does not apply (the fork shape is used) with time offsets (the child
     /// must enter the time namespace with `setns`, which a child sharing our
-    /// memory cannot), an [`init`](Self::init) (which never execs), when
-    /// joining a running container's PID or time namespace, on
+    /// memory cannot), when joining a running container's PID or time namespace, on
     /// architectures other than x86_64 (the child needs a few lines of
     /// assembly to start on its own stack), or when clone3 is unavailable.
     /// Whether a spawn took it does not change what the child does or sees,
@@ -561,16 +624,38 @@ impl ContainerBuilder {
         self
     }
 
+    /// Exec the program through the crate's sealed helper even where it is
+    /// not needed (no changed root, no joined mount namespace): for
+    /// measuring what the extra exec costs, and for tests.
+    #[doc(hidden)]
+    pub fn force_exec_helper(&mut self, yes: bool) -> &mut Self {
+        self.force_exec_helper = yes;
+        self
+    }
+
     // --------------------------------------------------------------- running
 
     /// Spawns the container and returns once the program has been exec'd
     /// (or a step failed: then the error says which, and no process is left).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`]: a field that cannot work ([`SpawnError::InvalidConfig`],
+    /// naming it, before any process exists); a namespace kind, mount or
+    /// cgroup the host refuses; a step in the child that failed
+    /// ([`SpawnError::Child`], with the step, errno and a hint). No process,
+    /// cgroup or mount is left behind.
     pub fn spawn(&mut self) -> Result<Child, SpawnError> {
         let p = self.prepare(None)?;
         process::spawn(p)
     }
 
     /// Spawns, waits, and returns the exit status (streams inherited unless set).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); waiting failed
+    /// ([`SpawnError::Setup`], op "waiting for the child").
     pub fn status(&mut self) -> Result<ExitStatus, SpawnError> {
         let mut c = self.spawn()?;
         c.wait()
@@ -579,6 +664,11 @@ impl ContainerBuilder {
 
     /// Spawns with stdout and stderr piped (unless set) and stdin null
     /// (unless set), waits, and returns everything the program wrote.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); reading the pipes or waiting failed
+    /// ([`SpawnError::Setup`], op "collecting the child's output").
     pub fn output(&mut self) -> Result<Output, SpawnError> {
         let p = self.prepare(Some(()))?;
         let c = process::spawn(p)?;
@@ -713,7 +803,7 @@ impl ContainerBuilder {
             CString::new(s.as_bytes())
                 .map_err(|_| SpawnError::invalid(field, s.to_string_lossy(), "contains a NUL byte"))
         };
-        let mut strings = vec![cstr("program", &program)?];
+        let mut strings = vec![cstr("program", self.arg0.as_ref().unwrap_or(&program))?];
         for a in &self.args {
             strings.push(cstr("arg", a)?);
         }
@@ -745,7 +835,7 @@ impl ContainerBuilder {
         }
         // The PATH search happens in the child over candidates made here.
         let exec_paths = if program.as_bytes().contains(&b'/') {
-            vec![strings[0].clone()]
+            vec![cstr("program", &program)?]
         } else {
             let path = env
                 .iter()
@@ -970,6 +1060,30 @@ impl ContainerBuilder {
         }
 
         let mounts = self.fs.plan(ns)?;
+        if let Some(pg) = self.process_group {
+            if pg < 0 {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a process group id is not negative",
+                ));
+            }
+            if pg != 0 && ns.contains(Namespaces::PID) {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a group of the caller's PID namespace cannot be joined from a new PID \
+                     namespace (use 0: a new group)",
+                ));
+            }
+        }
+        if let Some(m) = self.umask.filter(|m| *m & !0o777 != 0) {
+            return Err(SpawnError::invalid(
+                "umask",
+                format!("{m:#o}"),
+                "only the permission bits (0o777) make a file mode creation mask",
+            ));
+        }
         let cwd = match &self.cwd {
             Some(d) => Some(cstr("current_dir", d.as_os_str())?),
             None => None,
@@ -1138,6 +1252,22 @@ impl ContainerBuilder {
             }
         }
 
+        // The sealed helper (process/helper.rs): always for an init; as an
+        // exec trampoline whenever the program's filesystem is not the
+        // caller's (a root of its own, a read-only or masked view, a joined
+        // mount namespace), where the caller's binary is otherwise out of
+        // the container's reach.
+        let helper_mode = if self.init {
+            Some(HelperMode::Init)
+        } else if self.force_exec_helper
+            || mounts.as_ref().is_some_and(|m| m.hides_host())
+            || join.root.is_some()
+        {
+            Some(HelperMode::Exec)
+        } else {
+            None
+        };
+
         // The cgroup last: nothing after this can fail, so a refused field
         // never leaves a cgroup behind.
         let oom_score_adj = self
@@ -1198,8 +1328,10 @@ impl ContainerBuilder {
                 pass_fds,
                 join: join_list,
                 join_root,
-                init: self.init,
                 join_fork: None,
+                helper_mode,
+                helper: None,
+                nondumpable: false,
                 time,
                 hostname,
                 domainname,
@@ -1209,6 +1341,8 @@ impl ContainerBuilder {
                 stdio: [-1; 3],
                 reset_handlers: false,
                 keep_ignored_signals: self.keep_ignored_signals,
+                process_group: self.process_group,
+                umask: self.umask,
                 exec_paths,
                 argv,
                 envp,

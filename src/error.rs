@@ -96,6 +96,14 @@ pub enum Step {
     /// `unshare(CLONE_NEWCGROUP)` once the parent has moved the child into
     /// its cgroup v1 directories (so that the namespace is rooted there).
     UnshareCgroup,
+    /// `execveat(2)` of the crate's sealed exec helper (a memfd), which
+    /// execs the program (or stays as its init) so that the caller's binary
+    /// never crosses into the container. Index 1: keeping the error pipe
+    /// across that exec.
+    ExecHelper,
+    /// `setpgid(2)`: putting the program in the process group asked for
+    /// with [`process_group`](crate::ContainerBuilder::process_group).
+    ProcessGroup,
 }
 
 impl Step {
@@ -137,6 +145,8 @@ impl Step {
         Step::Fork,
         Step::UnshareCgroup,
         Step::Setns,
+        Step::ExecHelper,
+        Step::ProcessGroup,
     ];
 
     /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
@@ -179,6 +189,8 @@ impl Step {
             Step::Fork => "fork",
             Step::UnshareCgroup => "unshare_cgroup",
             Step::Setns => "setns",
+            Step::ExecHelper => "exec_helper",
+            Step::ProcessGroup => "setpgid",
         }
     }
 
@@ -249,7 +261,10 @@ impl ChildFailure {
 
 /// A step of the child's setup failed: which step, with which errno, on
 /// which item, and what usually causes that.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` form (what `main() -> Result<(), Box<dyn Error>>` prints)
+/// names the errno (`errno: EROFS`), as [`Display`](fmt::Display) does.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ChildError {
     step: Step,
     index: u32,
@@ -322,6 +337,18 @@ impl fmt::Display for ChildError {
 
 impl std::error::Error for ChildError {}
 
+impl fmt::Debug for ChildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildError")
+            .field("step", &self.step)
+            .field("index", &self.index)
+            .field("errno", &format_args!("{}", errno_name(self.errno)))
+            .field("detail", &self.detail)
+            .field("hint", &self.hint)
+            .finish()
+    }
+}
+
 /// The symbolic name of an errno (`"EINVAL"`), or `"errno N"`.
 pub fn errno_name(errno: i32) -> String {
     let e = nix::errno::Errno::from_raw(errno);
@@ -337,8 +364,11 @@ pub fn errno_name(errno: i32) -> String {
 /// Errors the caller can cause are reported as [`SpawnError::InvalidConfig`]
 /// before any process exists. Failures inside the child arrive as
 /// [`SpawnError::Child`] with the step and errno.
+///
+/// The `Debug` form (what `main() -> Result<(), Box<dyn Error>>` prints)
+/// names errnos (`EROFS (Read-only file system)`), not their numbers.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum SpawnError {
     /// A field of the builder holds a value that cannot work.
     #[error("invalid {field} {value:?}: {reason}")]
@@ -398,11 +428,68 @@ pub enum SpawnError {
     Mount(#[from] crate::mount::Error),
     /// The Landlock ruleset cannot be built or enforced.
     #[cfg(feature = "landlock")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
     #[error(transparent)]
     Landlock(#[from] crate::landlock::Error),
     /// Creating or configuring the container's cgroup failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
+}
+
+impl fmt::Debug for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::InvalidConfig {
+                field,
+                value,
+                reason,
+            } => f
+                .debug_struct("InvalidConfig")
+                .field("field", field)
+                .field("value", value)
+                .field("reason", reason)
+                .finish(),
+            SpawnError::Unsupported { feature, reason } => f
+                .debug_struct("Unsupported")
+                .field("feature", feature)
+                .field("reason", reason)
+                .finish(),
+            SpawnError::NamespaceLimit { limits } => f
+                .debug_struct("NamespaceLimit")
+                .field("limits", limits)
+                .finish(),
+            SpawnError::Setup { op, source, hint } => f
+                .debug_struct("Setup")
+                .field("op", op)
+                .field("source", &IoErrorDebug(source))
+                .field("hint", hint)
+                .finish(),
+            SpawnError::Child(e) => f.debug_tuple("Child").field(e).finish(),
+            SpawnError::Namespace(e) => f.debug_tuple("Namespace").field(e).finish(),
+            SpawnError::Mount(e) => f.debug_tuple("Mount").field(e).finish(),
+            #[cfg(feature = "landlock")]
+            SpawnError::Landlock(e) => f.debug_tuple("Landlock").field(e).finish(),
+            SpawnError::Cgroup(e) => f.debug_tuple("Cgroup").field(e).finish(),
+        }
+    }
+}
+
+/// An [`io::Error`] in a `Debug` form that names its errno
+/// (`EROFS (Read-only file system)`); others as std shows them.
+struct IoErrorDebug<'a>(&'a io::Error);
+
+impl fmt::Debug for IoErrorDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.raw_os_error() {
+            Some(n) => write!(
+                f,
+                "{} ({})",
+                errno_name(n),
+                nix::errno::Errno::from_raw(n).desc()
+            ),
+            None => fmt::Debug::fmt(self.0, f),
+        }
+    }
 }
 
 fn namespace_limit_text(limits: &[(crate::namespace::Namespace, Option<u64>)]) -> String {
@@ -506,5 +593,35 @@ mod tests {
         assert!(s.contains("ENOENT"), "{s}");
         assert!(s.contains("/nonexistent"), "{s}");
         assert!(s.contains("hint"), "{s}");
+    }
+
+    #[test]
+    fn debug_names_the_errno() {
+        let e = ChildError::new(Step::Mount, 2, libc::EROFS, None, None);
+        let d = format!("{e:?}");
+        assert!(d.contains("errno: EROFS"), "{d}");
+        assert!(!d.contains("30"), "{d}");
+        // Through SpawnError, as `main() -> Result<(), Box<dyn Error>>` shows it.
+        let d = format!("{:?}", SpawnError::Child(e));
+        assert!(d.contains("errno: EROFS"), "{d}");
+        assert!(
+            format!("{:?}", ChildError::new(Step::Exec, 0, 4095, None, None))
+                .contains("errno 4095")
+        );
+    }
+
+    #[test]
+    fn debug_names_the_errno_of_a_parent_step() {
+        let d = format!(
+            "{:?}",
+            SpawnError::setup("clone3", io::Error::from_raw_os_error(libc::ENOSPC))
+        );
+        assert!(
+            d.contains("source: ENOSPC (No space left on device)"),
+            "{d}"
+        );
+        assert!(!d.contains("28"), "{d}");
+        let d = format!("{:?}", SpawnError::setup("x", io::Error::other("plain")));
+        assert!(d.contains("plain"), "{d}");
     }
 }

@@ -47,6 +47,10 @@
 //!   `setdomainname`).
 //! - `net` (feature `netlink`, on by default): veth pairs between network
 //!   namespaces, configured over rtnetlink in-process.
+//! - `image` (feature `image`): OCI image layouts and `docker save`
+//!   archives, verified and unpacked into a content-addressed layer store,
+//!   stacked by overlayfs as a container's root with the image config's
+//!   defaults.
 //!
 //! ## Living with running containers
 //!
@@ -64,6 +68,12 @@
 //!   the crate without it keeps its own `rust-version`.
 //! - `seccomp`, `landlock`: seccomp filters and Landlock rules built in the
 //!   parent.
+//! - `image`: the `image` module: OCI image layouts and `docker save`
+//!   archives unpacked into a content-addressed layer store and stacked by
+//!   overlayfs as a container's root (`tar`, `flate2`, `zstd`, `sha2`,
+//!   `serde_json`, `oci-spec`).
+//! - `pull` (not in `full`: its test needs Debian's `docker-registry`):
+//!   `image::Store::pull`, images from a registry through `oci-client`.
 //! - `full`: every optional feature whose tests run on the host (what
 //!   `cargo xtask test` builds).
 //!
@@ -160,8 +170,40 @@
 //! caller, after a privilege drop) carry a hint. The fallback to `clone(2)`
 //! is taken only when clone3 itself is missing or filtered, never for the
 //! kernel's own `EPERM`.
+//!
+//! ### The caller's binary stays out
+//!
+//! Nothing of the caller's binary crosses into a container (the
+//! CVE-2019-5736 kind). Until its first exec the child is a copy of the
+//! caller, and the kernel resolves `/proc/self/exe` (a `#!/proc/self/exe`
+//! script, an ELF whose interpreter is `/proc/self/exe`) at that exec: a
+//! program chosen by the image would run the caller's own binary inside the
+//! container, where a process holding its `/proc/<pid>/exe` could rewrite it
+//! once the caller exits. So wherever the container's filesystem is not the
+//! caller's (a root of its own, a read-only or masked view, a joined mount
+//! namespace), and always for an [`init`](ContainerBuilder::init), the child
+//! execs a tiny static helper program of the crate's (~2.5 KB, no libc),
+//! written once per process (at the first spawn that needs it; the
+//! close-on-exec descriptor then stays open for the process's life) into a
+//! memfd sealed against writes, growth, shrinking and mode changes, with `execveat(memfd, "", AT_EMPTY_PATH)`;
+//! the helper execs the program (or, as the init, forks it and stays as
+//! PID 1, keeping no descriptor at all). `/proc/self/exe` at the program's
+//! exec is then the sealed helper, which refuses any invocation but the
+//! crate's own (exit status 126). The helper is not dumpable, and neither is
+//! a child with memory of its own (the fork shape, which is how a joined
+//! PID namespace is entered) from its first step: a process of the
+//! container cannot open its `/proc/<pid>/exe` or read its memory. Landlock
+//! and seccomp are applied by the helper right before the program's exec
+//! (an init is not filtered). Without a changed root the caller's binary is
+//! reachable by its path anyway, and the spawn skips the extra exec (its
+//! cost is measured by the crate's benches). Where the kernel refuses executable memfds
+//! (`vm.memfd_noexec = 2`) or the target has no helper (other than x86_64
+//! and aarch64), those spawns fail with [`SpawnError::Unsupported`]: never
+//! a fallback that exposes the caller.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// docs.rs (nightly, `--cfg docsrs`): mark what each feature adds.
+#![cfg_attr(all(docsrs, containment_nightly), feature(doc_cfg))]
 
 pub mod caps;
 pub mod cgroup;
@@ -171,21 +213,32 @@ pub mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "image")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "image")))]
+pub mod image;
 #[cfg(feature = "landlock")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
 pub mod landlock;
 pub mod mount;
 pub mod namespace;
 #[cfg(feature = "netlink")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "netlink")))]
 pub mod net;
 pub mod pool;
 pub mod probe;
 pub mod process;
 #[cfg(feature = "seccomp")]
+#[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
 pub mod seccomp;
 pub mod sys;
+
+// The README's code blocks, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use caps::{CapSet, Capabilities, Capability};
 pub use container::{Container, ContainerBuilder};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
-pub use process::{Child, Stdio};
+pub use process::{Child, Signal, Stdio};

@@ -131,6 +131,12 @@ impl PooledNamespaces {
     /// Makes a set now, in the calling thread (what the pool's filler does).
     /// `kinds` must be a subset of [`POOLABLE`]; with a network namespace,
     /// `lo` is brought up.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kinds`] for `kinds` empty or outside [`POOLABLE`];
+    /// [`Error::Create`] or [`Error::Namespace`] when creating the
+    /// namespaces or bringing `lo` up failed.
     pub fn create(kinds: Namespaces) -> Result<PooledNamespaces, Error> {
         check_kinds(kinds)?;
         make_set(kinds)
@@ -391,6 +397,12 @@ pub struct NamespacePool {
 impl NamespacePool {
     /// Starts a pool that keeps up to `capacity` sets of `kinds` (a subset
     /// of [`POOLABLE`]) ready, made by a background thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kinds`] for `kinds` empty or outside [`POOLABLE`];
+    /// [`Error::Thread`] when the filler thread could not be started.
+    /// (`capacity` 0 counts as 1.)
     pub fn new(kinds: Namespaces, capacity: usize) -> Result<NamespacePool, Error> {
         check_kinds(kinds)?;
         let capacity = capacity.max(1);

@@ -70,6 +70,11 @@ impl std::fmt::Debug for Filter {
 impl Filter {
     /// `on_match` for the listed system calls (numbers such as
     /// `libc::SYS_mount`), `otherwise` for every other one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the filter cannot be compiled (an action seccompiler
+    /// refuses, a number that is no system call of this architecture).
     pub fn new(
         syscalls: impl IntoIterator<Item = i64>,
         on_match: Action,
@@ -108,6 +113,10 @@ impl Filter {
 
     /// Fails the listed system calls with `errno`, allows the rest (a deny
     /// list, the shape of docker's default profile).
+    ///
+    /// # Errors
+    ///
+    /// As [`Filter::new`].
     pub fn deny(syscalls: impl IntoIterator<Item = i64>, errno: i32) -> Result<Filter, Error> {
         Filter::new(syscalls, Action::Errno(errno), Action::Allow)
     }

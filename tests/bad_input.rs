@@ -24,7 +24,7 @@ fn mountinfo() -> String {
 fn fails(b: &mut ContainerBuilder) -> SpawnError {
     let before = mountinfo();
     let e = match b.spawn() {
-        Ok(mut c) => {
+        Ok(c) => {
             let _ = c.kill();
             panic!("spawn succeeded")
         }

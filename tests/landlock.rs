@@ -30,15 +30,25 @@ fn landlock_denies_what_the_rules_do_not_allow() {
         a = allowed.display(),
         d = denied.display()
     );
-    let out = Container::builder()
-        .landlock(rules)
-        .command("/bin/sh", ["-c", &script])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text, "wrote-allowed\n", "{out:?}");
-    assert!(allowed.join("f").exists());
-    assert!(!denied.join("f").exists());
+    // Directly, through the sealed exec helper (which applies the ruleset
+    // just before the program's exec), and under the helper's init.
+    for (helper, init) in [(false, false), (true, false), (false, true)] {
+        let _ = std::fs::remove_file(allowed.join("f"));
+        let out = Container::builder()
+            .landlock(rules.clone())
+            .force_exec_helper(helper)
+            .init(init)
+            .command("/bin/sh", ["-c", &script])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text, "wrote-allowed\n",
+            "helper {helper} init {init}: {out:?}"
+        );
+        assert!(allowed.join("f").exists());
+        assert!(!denied.join("f").exists());
+    }
     std::fs::remove_dir_all(&allowed).unwrap();
     std::fs::remove_dir_all(&denied).unwrap();
 }

@@ -83,6 +83,9 @@ fn example() -> PathBuf {
         if cfg!(feature = "tokio") {
             features.push("tokio");
         }
+        if cfg!(feature = "image") {
+            features.push("image");
+        }
         if cfg!(feature = "vm-tests") {
             features.push("vm-tests");
         }
@@ -308,4 +311,147 @@ fn run_example_container_dies_with_run() {
     // its stdout closes.
     line.clear();
     assert_eq!(out.read_line(&mut line).unwrap(), 0, "{line}");
+}
+
+/// An OCI image layout of one layer (the busybox root, packed by the `tar`
+/// crate) whose config says what to run.
+#[cfg(feature = "image")]
+fn busybox_layout(dir: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let root = busybox_root(dir);
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("srv"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut tb = tar::Builder::new(Vec::new());
+    tb.follow_symlinks(false);
+    tb.append_dir_all(".", &root).unwrap();
+    let layer = tb.into_inner().unwrap();
+    let hex = |b: &[u8]| -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let layout = dir.join("oci");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    let put = |b: &[u8], mt: &str| {
+        std::fs::write(layout.join("blobs/sha256").join(hex(b)), b).unwrap();
+        serde_json::json!({"mediaType": mt, "digest": format!("sha256:{}", hex(b)), "size": b.len()})
+    };
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo \"default $(id -u) $(pwd) $MSG\""],
+                   "Env": ["MSG=from-image"], "WorkingDir": "/srv", "User": "app"},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", hex(&layer))]},
+    });
+    let c = put(
+        &serde_json::to_vec(&config).unwrap(),
+        "application/vnd.oci.image.config.v1+json",
+    );
+    let l = put(&layer, "application/vnd.oci.image.layer.v1.tar");
+    let m = serde_json::to_vec(
+        &serde_json::json!({"schemaVersion": 2, "config": c, "layers": [l],
+        "mediaType": "application/vnd.oci.image.manifest.v1+json"}),
+    )
+    .unwrap();
+    let mut m = put(&m, "application/vnd.oci.image.manifest.v1+json");
+    m["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [m]})).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    layout
+}
+
+#[cfg(feature = "image")]
+#[test]
+fn run_example_with_an_image() {
+    require_root!();
+    let tmp = TempDir::new("image");
+    let layout = busybox_layout(&tmp.0);
+    let image = format!("{}:latest", layout.display());
+    let store = tmp.0.join("store");
+    let store_arg = store.to_str().unwrap();
+    let check = |o: &Output, want: &str| {
+        assert_eq!(
+            (o.status.code(), stdout(o).as_str()),
+            (Some(0), want),
+            "stderr {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // The config's Entrypoint + Cmd, Env, WorkingDir and User.
+    let o = run(&["--rm", "--image", &image, "--store", store_arg]);
+    check(&o, "default 1000 /srv from-image\n");
+    // Arguments replace Cmd; -e wins over Env; a write stays in this
+    // container's layer, which --rm removes.
+    let o = run(&[
+        "--rm",
+        "--image",
+        &image,
+        "--store",
+        store_arg,
+        "-e",
+        "MSG=mine",
+        "--",
+        "echo $MSG > /srv/w; cat /srv/w",
+    ]);
+    check(&o, "mine\n");
+    let o = run(&[
+        "--rm",
+        "--image",
+        &image,
+        "--store",
+        store_arg,
+        "--",
+        "test -e /srv/w || echo clean",
+    ]);
+    check(&o, "clean\n");
+    assert_eq!(
+        std::fs::read_dir(store.join("layers")).unwrap().count(),
+        1,
+        "one layer, unpacked once"
+    );
+    assert_eq!(
+        std::fs::read_dir(store.join("containers")).unwrap().count(),
+        0,
+        "--rm removed the layers"
+    );
+    // Without --rm the writable layer is kept, as docker keeps the container.
+    let o = run(&[
+        "--image",
+        &image,
+        "--store",
+        store_arg,
+        "--",
+        "echo kept > /srv/k",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let kept: Vec<_> = std::fs::read_dir(store.join("containers"))
+        .unwrap()
+        .collect();
+    assert_eq!(kept.len(), 1);
+    let dir = kept[0].as_ref().unwrap().path();
+    assert_eq!(std::fs::read(dir.join("upper/srv/k")).unwrap(), b"kept\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("container layer kept in"));
+    // A reference the layout lacks: docker's 125.
+    let o = run(&[
+        "--rm",
+        "--image",
+        &format!("{}:nope", layout.display()),
+        "--store",
+        store_arg,
+    ]);
+    assert_eq!(o.status.code(), Some(125));
 }

@@ -15,16 +15,23 @@ fn a_filter_blocks_the_syscall_it_names() {
     let arg = dir.to_str().unwrap();
     let filter = Filter::deny([libc::SYS_mkdir, libc::SYS_mkdirat], libc::EPERM).unwrap();
     assert!(!filter.is_empty());
-    let out = Container::builder()
-        .seccomp(filter)
-        .command("python3", ["-c", MKDIR, arg])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("errno {}\n", libc::EPERM)
-    );
-    assert!(!dir.exists());
+    // Directly, through the sealed exec helper (which installs the filter
+    // just before the program's exec), and under the helper's init.
+    for (helper, init) in [(false, false), (true, false), (false, true)] {
+        let out = Container::builder()
+            .seccomp(filter.clone())
+            .force_exec_helper(helper)
+            .init(init)
+            .command("python3", ["-c", MKDIR, arg])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("errno {}\n", libc::EPERM),
+            "helper {helper} init {init}"
+        );
+        assert!(!dir.exists());
+    }
     // The same program without the filter makes the directory.
     let out = Container::builder()
         .command("python3", ["-c", MKDIR, arg])
@@ -52,6 +59,41 @@ fn the_kernel_shows_the_filter_and_no_new_privs() {
     assert_eq!(field("NoNewPrivs:").as_deref(), Some("1"));
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The init is not filtered (a filter that forbids clone would keep it
+/// from starting the program); the program is.
+#[test]
+fn the_filter_applies_to_the_program_not_the_init() {
+    require_root!();
+    let filter = Filter::deny(
+        [
+            libc::SYS_clone,
+            libc::SYS_clone3,
+            libc::SYS_fork,
+            libc::SYS_vfork,
+        ],
+        libc::EPERM,
+    )
+    .unwrap();
+    let out = Container::builder()
+        .namespaces(containment::Namespaces::PID | containment::Namespaces::MOUNT)
+        .init(true)
+        .seccomp(filter)
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                // Builtins only: the program itself cannot fork.
+                "while read k v; do [ \"$k\" = Seccomp: ] && echo \"init $v\"; done </proc/1/status; \
+                 while read k v; do [ \"$k\" = Seccomp: ] && echo \"self $v\"; done </proc/$$/status;",
+            ],
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("init 0\n"), "{text}");
+    assert!(text.contains("self 2\n"), "{text}");
 }
 
 #[test]

@@ -62,9 +62,11 @@ fn eight_threads_spawning_200_full_containers_each() {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
 
-    // Warm lazily opened descriptors, then count.
+    // Warm lazily opened descriptors (the sealed exec helper's memfd, made
+    // by the first spawn that needs it and kept), then count.
     Container::builder()
         .namespaces(Namespaces::UTS)
+        .force_exec_helper(true)
         .command("/bin/true", [] as [&str; 0])
         .status()
         .unwrap();

@@ -917,7 +917,8 @@ fn std_method(ns: Namespaces) -> MethodFn {
 /// Every method measured for a variant, the floor first.
 ///
 /// - no extra: `floor`, `floor_work` (mount, net), `floor_vfork`,
-///   `containment`, `containment_vfork`, `pool`, `pool_vfork`, `std`;
+///   `containment`, `containment_helper` (through the sealed exec helper),
+///   `containment_vfork`, `pool`, `pool_vfork`, `std`;
 /// - `CgroupClone`: `floor` and `floor_work` with a new cgroup per spawn
 ///   entered by `CLONE_INTO_CGROUP`, `containment` with
 ///   `.cgroup(CgroupSpec::new().parent(<unified mount>/<unique>))`;
@@ -1014,6 +1015,13 @@ fn methods_plain(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
         ));
     }
     m.push(("containment", builder_method(builder(ns))));
+    {
+        // The same spawn through the sealed exec helper (what a changed
+        // root or a joined mount namespace costs on top: one more exec).
+        let mut b = builder(ns);
+        b.force_exec_helper(true);
+        m.push(("containment_helper", builder_method(b)));
+    }
     if !ns.contains(Namespaces::USER) {
         let mut b = builder(ns);
         b.vfork_spawn(true);

@@ -585,17 +585,34 @@ fn anchor_for(
 impl FsConfig {
     /// The first setting that needs a mount namespace, with its value.
     fn is_default(&self) -> Option<(&'static str, String)> {
+        // Plain text: the error quotes the value once (a Debug dump here
+        // was quoted again, escapes and all).
         let v = |x: &dyn std::fmt::Debug| format!("{x:?}");
+        let paths = |p: &[PathBuf]| {
+            p.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if let Some(r) = &self.root {
-            Some(("root", v(r)))
+            Some((
+                "root",
+                match &r.kind {
+                    RootKind::Dir(d) => d.display().to_string(),
+                    RootKind::Overlay(_) => "an overlay".into(),
+                },
+            ))
         } else if let Some(m) = self.mounts.first() {
-            Some(("mount", v(m)))
+            Some((
+                "mount",
+                format!("{} on {}", m.kind.name(), m.target.display()),
+            ))
         } else if self.readonly_root {
             Some(("readonly_root", "true".into()))
         } else if !self.masked_paths.is_empty() {
-            Some(("masked_paths", v(&self.masked_paths)))
+            Some(("masked_paths", paths(&self.masked_paths)))
         } else if !self.readonly_paths.is_empty() {
-            Some(("readonly_paths", v(&self.readonly_paths)))
+            Some(("readonly_paths", paths(&self.readonly_paths)))
         } else if self.propagation != Propagation::Private {
             Some(("propagation", v(&self.propagation)))
         } else if let Some(d) = &self.dev {
@@ -1472,6 +1489,17 @@ impl MountPlan {
     /// no locks. Must run after the ids, the time namespace and the hostname
     /// are set, and before the loopback, `chdir(cwd)` and exec (the program
     /// path and cwd are then looked up inside the new root).
+    /// Whether the container's view of the filesystem differs from the
+    /// caller's in a way that hides or protects the caller's files: a root
+    /// of its own, a read-only root, masked or read-only paths. Then the
+    /// program is exec'd through the sealed helper (process/helper.rs).
+    pub(crate) fn hides_host(&self) -> bool {
+        self.root.is_some()
+            || self.readonly_root
+            || !self.masked.is_empty()
+            || !self.readonly_paths.is_empty()
+    }
+
     pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
         m::mount(None, c"/", None, self.propagation, None)
             .map_err(fail(Step::MountPropagation, 0))?;

@@ -256,6 +256,11 @@ pub enum Propagation {
 /// ```
 /// assert_eq!(containment::mount::parse_size("64m").unwrap(), 64 << 20);
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Invalid`](super::Error::Invalid) (field `size`) for an empty
+/// string, an unknown suffix, or a size that overflows `u64`.
 pub fn parse_size(s: &str) -> Result<u64, super::Error> {
     let invalid = |reason: &str| super::Error::Invalid {
         field: "size",

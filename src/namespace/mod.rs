@@ -136,6 +136,51 @@ impl fmt::Display for Namespace {
     }
 }
 
+impl std::str::FromStr for Namespace {
+    type Err = Error;
+
+    /// Parses the name [`Display`](fmt::Display) shows: the file name under
+    /// `/proc/<pid>/ns/` (`"cgroup"`, `"ipc"`, `"mnt"`, `"net"`, `"pid"`,
+    /// `"time"`, `"user"`, `"uts"`). `"mount"` and `"network"` (the words
+    /// `unshare(1)` uses in `--mount`, `--net`) are accepted too; case
+    /// matters, as in `/proc`.
+    ///
+    /// ```
+    /// use containment::Namespace;
+    ///
+    /// assert_eq!("net".parse::<Namespace>()?, Namespace::Net);
+    /// assert_eq!("mnt".parse::<Namespace>()?, Namespace::Mount);
+    /// assert_eq!(Namespace::Mount.to_string().parse::<Namespace>()?, Namespace::Mount);
+    /// # Ok::<(), containment::namespace::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] (what: `"namespace kind"`) for any other string.
+    ///
+    /// # References
+    /// - [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
+    ///   "The /proc/pid/ns/ directory"
+    fn from_str(s: &str) -> Result<Namespace, Error> {
+        let k = match s {
+            "mount" => Namespace::Mount,
+            "network" => Namespace::Net,
+            _ => match Namespace::ALL.into_iter().find(|k| k.proc_name() == s) {
+                Some(k) => k,
+                None => {
+                    return Err(Error::Parse {
+                        what: "namespace kind",
+                        input: s.to_string(),
+                        reason: "expected one of cgroup, ipc, mnt, net, pid, time, user, uts"
+                            .into(),
+                    })
+                }
+            },
+        };
+        Ok(k)
+    }
+}
+
 bitflags::bitflags! {
     /// A set of namespace kinds. The bits are the kernel's `CLONE_NEW*` flags.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -270,17 +315,33 @@ const NS_GET_NSTYPE: u64 = 0xb703; // _IO(0xb7, 0x3)
 
 impl NsFd {
     /// Opens `/proc/<pid>/ns/<kind>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`]: no such process (`ENOENT`), not allowed (`EACCES`);
+    /// [`Error::WrongKind`] cannot happen here.
     pub fn open_pid(pid: i32, kind: Namespace) -> Result<NsFd, Error> {
         Self::open_path(format!("/proc/{pid}/ns/{}", kind.proc_name()), Some(kind))
     }
 
     /// Opens the calling process's namespace of `kind` (`/proc/self/ns/<kind>`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when `/proc` is not mounted or the kind is not
+    /// supported by the kernel (`ENOENT`).
     pub fn open_self(kind: Namespace) -> Result<NsFd, Error> {
         Self::open_path(format!("/proc/self/ns/{}", kind.proc_name()), Some(kind))
     }
 
     /// Opens a namespace file (a `/proc/<pid>/ns/*` file or a bind mount of
     /// one). With `expect` set, checks the kind (`NS_GET_NSTYPE`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when the file cannot be opened; [`Error::WrongKind`]
+    /// when it is a namespace of another kind; [`Error::Io`] when
+    /// `NS_GET_NSTYPE` fails (not a namespace file: `ENOTTY`).
     pub fn open_path(path: impl AsRef<Path>, expect: Option<Namespace>) -> Result<NsFd, Error> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|source| Error::Open {
@@ -310,6 +371,11 @@ impl NsFd {
     /// kernels opens `/proc/<pid>/ns/<kind>` and then checks with the pidfd
     /// that the process is still the same one (so a recycled pid is never
     /// opened by mistake).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] or [`Error::Io`] when the process has exited (`ESRCH`)
+    /// or its namespaces cannot be opened (`EACCES`, `EPERM`).
     pub fn from_pidfd(pidfd: BorrowedFd<'_>, kind: Namespace) -> Result<NsFd, Error> {
         use sys::pidfd::PidfdNs;
         let which = match kind {
@@ -346,6 +412,10 @@ impl NsFd {
     }
 
     /// Its identity (device and inode).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `fstat(2)` on the descriptor fails.
     pub fn id(&self) -> Result<NsId, Error> {
         let f = File::from(
             self.fd
@@ -369,6 +439,12 @@ impl NsFd {
     /// mount namespace requires that the thread does not share its filesystem
     /// attributes (`CLONE_FS`) with others, so it fails in a multi-threaded
     /// program's thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Setns`] with the `setns(2)` errno and a hint (`EPERM`: no
+    /// `CAP_SYS_ADMIN` over the namespace; `EINVAL`: a multi-threaded caller
+    /// joining a user or mount namespace).
     pub fn join(&self) -> Result<(), Error> {
         setns(self.fd.as_fd(), Some(self.kind))
     }
@@ -456,6 +532,12 @@ pub(crate) fn create_hint(ns: Namespaces, errno: i32) -> Option<String> {
 /// namespace likewise (and to the caller after its next `execve`). A new user
 /// namespace needs a single-threaded caller.
 ///
+/// # Errors
+///
+/// [`Error::Unshare`] with the `unshare(2)` errno and a hint (`EPERM`,
+/// `ENOSPC`: a `max_*_namespaces` limit, `EINVAL`: a user namespace from
+/// a multi-threaded process).
+///
 /// # References
 /// - [`unshare(2)`](https://man7.org/linux/man-pages/man2/unshare.2.html)
 pub fn unshare(namespaces: Namespaces) -> Result<(), Error> {
@@ -476,6 +558,11 @@ pub fn unshare(namespaces: Namespaces) -> Result<(), Error> {
 /// `setns(2)`: joins the namespace behind `fd`. With `kind` set, the kernel
 /// checks that the descriptor is of that kind.
 ///
+/// # Errors
+///
+/// [`Error::Setns`] with the `setns(2)` errno (`EINVAL`: not of `kind`;
+/// `EPERM`: not allowed).
+///
 /// # References
 /// - [`setns(2)`](https://man7.org/linux/man-pages/man2/setns.2.html)
 pub fn setns(fd: BorrowedFd<'_>, kind: Option<Namespace>) -> Result<(), Error> {
@@ -492,6 +579,11 @@ pub fn setns(fd: BorrowedFd<'_>, kind: Option<Namespace>) -> Result<(), Error> {
 
 /// `setns(pidfd, flags)` (Linux 5.8): joins several namespaces of the process
 /// behind a pidfd at once, atomically.
+///
+/// # Errors
+///
+/// [`Error::Setns`] with the `setns(2)` errno (`EINVAL`: a kernel before
+/// 5.8 or an unknown flag; `ESRCH`: the process has exited; `EPERM`).
 pub fn setns_pidfd(pidfd: BorrowedFd<'_>, namespaces: Namespaces) -> Result<(), Error> {
     // SAFETY: plain system call; pidfd is a live descriptor.
     let r = unsafe { libc::setns(pidfd.as_raw_fd(), namespaces.bits() as libc::c_int) };

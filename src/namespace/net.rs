@@ -6,6 +6,11 @@ use crate::sys;
 /// with `SIOCGIFFLAGS`/`SIOCSIFFLAGS` on a datagram socket (no external tool,
 /// no netlink). Async-signal-safe: the child calls it between clone and exec.
 /// Returns the errno on failure.
+///
+/// # Errors
+///
+/// The errno of the failing `socket(2)` or `ioctl(2)` (`EPERM` without
+/// `CAP_NET_ADMIN` in the network namespace's owner).
 pub fn loopback_up() -> Result<(), i32> {
     // SAFETY: plain system call.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };

@@ -34,6 +34,10 @@ impl IdMap {
     }
 
     /// Parses one line as the kernel prints it (`"0 1000 1"`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] unless the line is three unsigned integers.
     pub fn parse_line(line: &str) -> Result<IdMap, Error> {
         let bad = |reason: &str| Error::Parse {
             what: "id map line",
@@ -114,6 +118,11 @@ pub(crate) fn format_id_map(maps: &[IdMap]) -> Vec<u8> {
 }
 
 /// Reads `/proc/<pid>/uid_map` (`gid = false`) or `gid_map`.
+///
+/// # Errors
+///
+/// [`Error::Open`] when the file cannot be read (no such process);
+/// [`Error::Parse`] for a line that is not a map.
 pub fn read_id_map(pid: i32, gid: bool) -> Result<Vec<IdMap>, Error> {
     let path = format!("/proc/{pid}/{}", if gid { "gid_map" } else { "uid_map" });
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Open {

@@ -452,6 +452,10 @@ impl Veth {
 
     /// Deletes the pair now and reports the outcome (`RTM_DELLINK` on the
     /// first end). A pair already gone (`ENODEV`) counts as deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] with the rtnetlink error other than `ENODEV` (`EPERM`).
     pub fn delete(mut self) -> Result<(), Error> {
         self.delete_inner()
     }

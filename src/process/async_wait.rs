@@ -54,11 +54,18 @@ impl Child {
     /// running and unreaped, and a later `wait_async`, [`Child::wait`] or
     /// [`Child::try_wait`] still returns its status.
     ///
+    /// # Errors
+    ///
+    /// Registering the pidfd with the tokio reactor failed (no runtime with
+    /// I/O enabled); the `waitid(2)` error; removing the container's cgroup
+    /// failed.
+    ///
     /// # References
     /// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
     ///   ("the file descriptor becomes readable when the process terminates")
     /// - [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) (`P_PIDFD`)
     /// - [`epoll(7)`](https://man7.org/linux/man-pages/man7/epoll.7.html)
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "tokio")))]
     pub async fn wait_async(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         if let Some(s) = *self.status_slot() {

@@ -84,9 +84,21 @@ pub(crate) struct ChildPlan {
     /// joined PID namespace as the caller's child (`CLONE_PARENT`), report
     /// its pid here, and exit.
     pub join_fork: Option<RawFd>,
-    /// Run a minimal init as PID 1 that forks the program, forwards
-    /// signals to it, reaps every zombie and exits with its status.
-    pub init: bool,
+    /// Whether the program is exec'd through the sealed helper
+    /// ([`super::helper`]), and how (`Init`: a minimal init as PID 1 that
+    /// forks the program, forwards signals to it, reaps every zombie and
+    /// exits with its status); decided by the parent.
+    pub helper_mode: Option<super::helper::Mode>,
+    /// The exec of the helper, prepared by the parent once the error pipe
+    /// exists. Landlock and seccomp are then applied by the helper.
+    pub helper: Option<super::helper::HelperExec>,
+    /// `PR_SET_DUMPABLE 0` before anything else (after the id maps): a
+    /// child with its own memory (the fork shape), which may be born in a
+    /// joined PID namespace, so that no process of the container can open
+    /// its `/proc/<pid>/exe` (the caller's binary) or memory. The vfork
+    /// shape cannot: the flag lives in the memory it shares with the
+    /// caller.
+    pub nondumpable: bool,
     /// Bytes for `/proc/self/oom_score_adj` (docker's `--oom-score-adj`).
     pub oom_score_adj: Option<Vec<u8>>,
     /// A Landlock ruleset descriptor to restrict the program with.
@@ -115,6 +127,10 @@ pub(crate) struct ChildPlan {
     /// Keep signals the caller ignores ignored in the program (the
     /// builder's opt-out; by default they are reset to SIG_DFL).
     pub keep_ignored_signals: bool,
+    /// `setpgid(0, pgid)` just before exec (the builder's `process_group`).
+    pub process_group: Option<i32>,
+    /// `umask(2)` just before exec.
+    pub umask: Option<u32>,
     /// Candidate paths of the program, tried in order (a PATH search).
     pub exec_paths: Vec<CString>,
     /// Null-terminated argv and envp pointer arrays (into `_strings`).
@@ -349,14 +365,6 @@ fn close_range(lo: u32, hi: u32) -> bool {
     unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) == 0 }
 }
 
-/// Closes every descriptor >= 3 (what a process that will never exec keeps
-/// of the spawn: nothing).
-pub(crate) fn close_from_3() {
-    if !close_range(3, u32::MAX) {
-        let _ = close_except_walk(&[], -1);
-    }
-}
-
 /// The fallback of [`close_except`]: read `/proc/self/fd`, close what is
 /// not kept, and read again from the start until a pass closes nothing (as
 /// glibc's `closefrom` fallback does: closing while reading may skip
@@ -460,6 +468,13 @@ fn check_cwd_inside_root() -> Result<(), ChildFailure> {
     Ok(())
 }
 
+/// `PR_SET_DUMPABLE 0` (for a child with memory of its own; see
+/// [`ChildPlan::nondumpable`]).
+fn set_nondumpable() {
+    // SAFETY: prctl with integer arguments; with 0 it cannot fail.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     // 0. Wait until the parent has written the uid/gid maps. First of all:
     //    in the shared-memory shape without CLONE_VFORK (a new user
@@ -552,6 +567,16 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     } else {
         None
     };
+    // 0a''. Non-dumpable from here until the exec (which resets it): a
+    //     process of a joined container cannot open our /proc/<pid>/exe
+    //     (the caller's binary) or read our memory, even as the same user.
+    //     When /proc/self files are written below (time offsets, the OOM
+    //     score), only after those writes: a non-dumpable process's
+    //     /proc/self/* are owned by root, which a rootless caller is not.
+    let proc_writes = plan.time.is_some() || plan.oom_score_adj.is_some();
+    if plan.nondumpable && !proc_writes {
+        set_nondumpable();
+    }
     // 0b. Join existing namespaces (user first, mount last), then the
     //     target's root and working directory.
     for (i, (fd, nstype)) in plan.join.iter().enumerate() {
@@ -630,6 +655,9 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         })?;
     }
     drop(proc_self);
+    if plan.nondumpable && proc_writes {
+        set_nondumpable();
+    }
     // 3. Root inside the new user namespace, for the privileged steps below.
     if plan.become_root {
         set_ids(0, 0, false)?;
@@ -691,10 +719,6 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     if plan.cwd.is_some() || plan.join_root.is_some() {
         check_cwd_inside_root()?;
     }
-    // 9b. A minimal init as PID 1: forks the program and never returns here.
-    if plan.init {
-        init::run()?;
-    }
     // 11. Descriptors: the passed ones, above every target (so no dup2
     //     clobbers a later source or the error pipe). Everything else the
     //     parent left is closed already or close-on-exec.
@@ -703,6 +727,20 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         if unsafe { libc::dup2(*src, *target) } < 0 {
             return Err(ChildFailure::last_at(Step::Stdio, 3 + i as u32));
         }
+    }
+    // 11b. Process group and file mode creation mask (std's CommandExt
+    //     `process_group` and a umask): attributes of the process that exec
+    //     and the helper keep.
+    if let Some(pg) = plan.process_group {
+        // SAFETY: plain system call with integer arguments.
+        check(
+            unsafe { libc::setpgid(0, pg) } as libc::c_long,
+            Step::ProcessGroup,
+        )?;
+    }
+    if let Some(mask) = plan.umask {
+        // SAFETY: umask(2) always succeeds and touches nothing but the mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
     }
     // 12. Signals: default dispositions, empty mask.
     reset_signals(plan.reset_handlers, plan.keep_ignored_signals)?;
@@ -714,8 +752,9 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::NoNewPrivs,
         )?;
     }
-    // 13b. Landlock (needs no_new_privs, set above).
-    if let Some(fd) = plan.landlock {
+    // 13b. Landlock (needs no_new_privs, set above). Through the helper,
+    //     the helper applies it (and seccomp) just before the program's exec.
+    if let Some(fd) = plan.landlock.filter(|_| plan.helper.is_none()) {
         // SAFETY: plain system call on the ruleset descriptor.
         check(
             unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) },
@@ -724,7 +763,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         close_fd(fd);
     }
     // 13c. Seccomp: last, so that the filter sees only the program.
-    if let Some(prog) = &plan.seccomp {
+    if let Some(prog) = plan.seccomp.as_ref().filter(|_| plan.helper.is_none()) {
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -742,7 +781,18 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             Step::Seccomp,
         )?;
     }
-    // 14. Exec, trying each candidate of the PATH search.
+    // 14. Exec, trying each candidate of the PATH search; or exec the sealed
+    //     helper, which does that (or stays as the init), so that
+    //     /proc/self/exe at the program's exec is the helper, never the
+    //     caller's binary.
+    if let Some(h) = &plan.helper {
+        return Err(super::helper::exec(
+            h,
+            plan.err_fd,
+            plan.landlock,
+            &plan.envp,
+        ));
+    }
     let mut errno = libc::ENOENT;
     let mut index = 0;
     for (i, path) in plan.exec_paths.iter().enumerate() {
@@ -770,110 +820,6 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         index,
         errno,
     })
-}
-
-/// The minimal init (like `docker run --init` or tini): PID 1 forks the
-/// program, forwards the usual signals to it, reaps every child, and exits
-/// with the program's status (128 + N when it was killed by signal N).
-mod init {
-    use super::*;
-
-    /// Signals forwarded to the program.
-    const FORWARD: [i32; 13] = [
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGPIPE,
-        libc::SIGALRM,
-        libc::SIGTERM,
-        libc::SIGWINCH,
-        libc::SIGCONT,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-    ];
-
-    extern "C" fn noop(_: i32) {}
-
-    /// Returns Ok(()) in the forked program (which goes on to exec); in
-    /// PID 1, never returns.
-    pub(super) fn run() -> Result<(), ChildFailure> {
-        // SAFETY: signal-mask and sigaction calls on zeroed (valid) structs;
-        // raw clone with fork semantics; waitpid/kill/sigwaitinfo/_exit.
-        // All async-signal-safe.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-            // A PID 1 only receives signals it has a handler for: install a
-            // no-op one; the signals stay blocked and sigwaitinfo takes them.
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = noop as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            for sig in FORWARD.iter().chain(&[libc::SIGCHLD]) {
-                libc::sigaction(*sig, &sa, std::ptr::null_mut());
-            }
-            // Adopt orphans even without a PID namespace.
-            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-            let main = libc::syscall(
-                libc::SYS_clone,
-                libc::SIGCHLD as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            );
-            if main < 0 {
-                return Err(ChildFailure::last(Step::Fork));
-            }
-            if main == 0 {
-                // The program: the handlers are reset by the signal step.
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                for sig in FORWARD.iter().chain(&[libc::SIGCHLD]) {
-                    libc::sigaction(*sig, &dfl, std::ptr::null_mut());
-                }
-                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-                return Ok(());
-            }
-            let main = main as libc::pid_t;
-            // Only the program reports on the error pipe from now on; the
-            // parent sees EOF once it has exec'd. PID 1 never execs: it
-            // keeps no descriptor >= 3 (the error pipe, passed sources, a
-            // Landlock ruleset).
-            close_from_3();
-            loop {
-                let mut info: libc::siginfo_t = std::mem::zeroed();
-                let sig = libc::sigwaitinfo(&all, &mut info);
-                if sig < 0 {
-                    continue;
-                }
-                if sig != libc::SIGCHLD {
-                    libc::kill(main, sig);
-                    continue;
-                }
-                loop {
-                    let mut st = 0;
-                    let pid = libc::waitpid(-1, &mut st, libc::WNOHANG);
-                    if pid <= 0 {
-                        break;
-                    }
-                    if pid == main {
-                        let code = if libc::WIFEXITED(st) {
-                            libc::WEXITSTATUS(st)
-                        } else if libc::WIFSIGNALED(st) {
-                            128 + libc::WTERMSIG(st)
-                        } else {
-                            continue;
-                        };
-                        sys::exit_immediately(code);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Signals the kernel knows (`_NSIG`): 1..=64.

@@ -6,6 +6,9 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use super::Signal;
 
 /// A spawned container process.
 ///
@@ -119,6 +122,11 @@ impl Child {
 
     /// A handle on the child's namespace of `kind` (new or inherited), taken
     /// through its pidfd. Fails once the child has exited.
+    ///
+    /// # Errors
+    ///
+    /// [`namespace::Error`] once the child has exited (`ESRCH`) or when the
+    /// namespace cannot be opened.
     pub fn namespace(&self, kind: Namespace) -> Result<NsFd, namespace::Error> {
         NsFd::from_pidfd(self.pidfd.as_fd(), kind)
     }
@@ -130,19 +138,42 @@ impl Child {
         &mut self.status
     }
 
-    /// Sends signal `sig` (`libc::SIGTERM` …) with `pidfd_send_signal(2)`.
-    pub fn signal(&self, sig: i32) -> io::Result<()> {
+    /// Sends `sig` with `pidfd_send_signal(2)`: never to a recycled pid.
+    ///
+    /// Takes a [`Signal`] or a raw number (`libc::SIGTERM`, through
+    /// `From<i32>`). A PID 1 in a new PID namespace receives only the
+    /// signals it has a handler for (`pid_namespaces(7)`); with
+    /// [`init`](crate::ContainerBuilder::init) the crate's init forwards
+    /// them to the program.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` once the child has been reaped; `ESRCH` when it has
+    /// exited but is not reaped yet; `EINVAL` for a number that is no signal;
+    /// `EPERM` when the caller may not signal it.
+    ///
+    /// # References
+    /// - [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
+    pub fn signal(&self, sig: impl Into<Signal>) -> io::Result<()> {
         if self.status.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the child has already been reaped",
             ));
         }
-        sys::pidfd_send_signal(self.pidfd.as_fd(), sig)
+        sys::pidfd_send_signal(self.pidfd.as_fd(), sig.into().as_raw())
     }
 
     /// Sends `SIGKILL`. Succeeds if the child has already exited.
-    pub fn kill(&mut self) -> io::Result<()> {
+    ///
+    /// Takes `&self` (like [`signal`](Self::signal)): it only reads the
+    /// cached status and sends through the pidfd, so another thread may
+    /// kill a child that one thread is waiting for.
+    ///
+    /// # Errors
+    ///
+    /// The `pidfd_send_signal(2)` error other than `ESRCH` (`EPERM`).
+    pub fn kill(&self) -> io::Result<()> {
         if self.status.is_some() {
             return Ok(());
         }
@@ -150,6 +181,96 @@ impl Child {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             r => r,
         }
+    }
+
+    /// Waits at most `timeout` for the child to exit: `Ok(Some(status))`
+    /// once it has (and is reaped), `Ok(None)` when the time ran out and it
+    /// still runs. Polls the pidfd (readable when the process exits): no
+    /// thread, no `SIGCHLD` handler. Unlike [`wait`](Self::wait) it leaves
+    /// the child's stdin open. `Duration::ZERO` is [`try_wait`](Self::try_wait).
+    ///
+    /// # Errors
+    ///
+    /// The `poll(2)` error, or what [`try_wait`](Self::try_wait) returns
+    /// (`waitid(2)`; removing the container's cgroup).
+    ///
+    /// # References
+    /// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+    ///   ("the file descriptor becomes readable when the process terminates")
+    pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(Some(s));
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Round up so that a sub-millisecond rest does not spin.
+            let ms = left
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(libc::c_int::MAX as u128) as libc::c_int;
+            let mut p = libc::pollfd {
+                fd: self.pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd on the stack.
+            let r = unsafe { libc::poll(&mut p, 1, ms) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Stops the child as `docker stop` does: `SIGTERM`, up to `grace` for
+    /// it to exit, then `SIGKILL`; reaps it and returns its status. An
+    /// exited child's status is returned as is. See
+    /// [`stop_with`](Self::stop_with) for another first signal (an image's
+    /// `StopSignal`).
+    ///
+    /// A PID 1 in a new PID namespace without a `SIGTERM` handler ignores
+    /// it (`pid_namespaces(7)`): such a child is killed after `grace`.
+    ///
+    /// # Errors
+    ///
+    /// Sending a signal failed other than with `ESRCH` (`EPERM`), or
+    /// waiting failed (see [`wait`](Self::wait)).
+    pub fn stop(&mut self, grace: Duration) -> io::Result<ExitStatus> {
+        self.stop_with(Signal::TERM, grace)
+    }
+
+    /// [`stop`](Self::stop) with `signal` as the first signal (the image's
+    /// `StopSignal`, docker's `--stop-signal`).
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](Self::stop); `EINVAL` for a number that is no signal.
+    pub fn stop_with(
+        &mut self,
+        signal: impl Into<Signal>,
+        grace: Duration,
+    ) -> io::Result<ExitStatus> {
+        if let Some(s) = self.try_wait()? {
+            return Ok(s);
+        }
+        match self.signal(signal) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            r => r?,
+        }
+        if let Some(s) = self.wait_timeout(grace)? {
+            return Ok(s);
+        }
+        self.kill()?;
+        self.wait()
     }
 
     /// Waits for the child to exit and returns its status. Closes the
@@ -184,6 +305,12 @@ impl Child {
     }
 
     /// Returns the status if the child has exited, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// The `waitid(2)` error (`ECHILD` when reaped elsewhere and the kernel
+    /// keeps no status, see [`wait`](Self::wait)), or removing the
+    /// container's cgroup failed.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Some(s) = self.status {
             return Ok(Some(s));
@@ -201,6 +328,10 @@ impl Child {
 
     /// Waits for the child and collects its stdout and stderr (those that
     /// were piped).
+    ///
+    /// # Errors
+    ///
+    /// Reading a pipe failed, or [`wait`](Self::wait) failed.
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = read2(self.stdout.take(), self.stderr.take())?;

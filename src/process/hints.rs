@@ -82,6 +82,12 @@ pub(crate) fn step_hint(step: Step, errno: i32) -> Option<&'static str> {
         (Chdir, libc::EACCES) => "the working directory is not searchable by the program's user",
         (Fork, libc::EAGAIN) => "the pids limit of the cgroup or RLIMIT_NPROC is reached",
         (Fork, libc::ENOMEM) => "out of memory (or the PID namespace's init has exited)",
+        (ExecHelper, libc::EACCES) => {
+            "a security module or the memfd exec policy (vm.memfd_noexec) refused to execute \
+             the crate's sealed helper"
+        }
+        (ExecHelper, libc::ENOSYS) => "execveat(2) is missing (Linux 3.19)",
+        (ExecHelper, libc::EPERM) => "a seccomp filter of the caller refuses execveat(2)",
         (Setns, libc::EPERM) => USERNS_CAP,
         (Setns, libc::EINVAL) => {
             "the descriptor is not a namespace of the expected kind, or the namespace cannot be \

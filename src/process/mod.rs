@@ -9,13 +9,16 @@
 mod async_wait;
 mod child;
 mod handle;
+pub(crate) mod helper;
 mod hints;
 mod limits;
+mod signal;
 mod spawn;
 mod stdio;
 
 pub use handle::Child;
 pub use limits::{Rlimit, RLIM_INFINITY};
+pub use signal::{ParseSignalError, Signal};
 pub use std::process::Output;
 pub use stdio::Stdio;
 

@@ -115,8 +115,8 @@ struct Cloned {
 }
 
 /// Whether the vfork shape applies: asked for, available on this
-/// architecture, and no step that keeps the child from exec'ing (an init
-/// never execs) or that a child sharing our memory cannot do: entering a
+/// architecture, and no step that a child sharing our memory cannot do
+/// (an init is the sealed helper, exec'd like a program): entering a
 /// time namespace with setns (EUSERS), which joining one and time offsets
 /// need (the offsets go into a namespace nobody is in yet, which the child
 /// then enters itself; only kernels with the exec-time switch would move a
@@ -128,7 +128,6 @@ fn vfork_applies(p: &Prepared) -> bool {
         && !p.force_legacy
         && p.join_pid_ns.is_none()
         && !p.join_pid_in_child
-        && !p.plan.init
         && !p.plan.join.iter().any(|(_, t)| *t == libc::CLONE_NEWTIME)
         && !p.plan.time.as_ref().is_some_and(|t| !t.is_empty())
 }
@@ -154,6 +153,8 @@ fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
         }
         // clone3 missing or refused: the fork shape below falls back further.
     }
+    // A child with memory of its own turns non-dumpable first thing.
+    p.plan.nondumpable = true;
     let _pidns = match &p.join_pid_ns {
         Some((target, restore)) => Some(PidNsSwitch::enter(target.as_fd(), restore.as_fd())?),
         None => None,
@@ -694,6 +695,22 @@ fn spawn_inner(
         any_v1 && p.namespaces.contains(Namespaces::CGROUP) && !pooled.contains(Namespaces::CGROUP);
     for (i, s) in p.stdio.iter().enumerate() {
         p.plan.stdio[i] = s.child.as_ref().map_or(-1, |f| f.as_raw_fd());
+    }
+    if let Some(mode) = p.plan.helper_mode {
+        let h = super::helper::prepare(
+            mode,
+            p.plan.fd_floor,
+            p.plan.err_fd,
+            p.plan.landlock,
+            p.plan.seccomp.as_deref(),
+            &p.plan.exec_paths,
+            &p.plan.argv,
+        )?;
+        // The child keeps it past its first steps (it closes the others).
+        if let Err(at) = p.plan.keep_fds.binary_search(&h.fd) {
+            p.plan.keep_fds.insert(at, h.fd);
+        }
+        p.plan.helper = Some(h);
     }
 
     let cloned = clone_child(&mut p)?;

@@ -80,6 +80,12 @@ pub struct CloneArgs {
 ///
 /// Returns the child's pid in the parent and 0 in the child.
 ///
+/// # Errors
+///
+/// The `clone3(2)` errno: `ENOSYS` (kernel before 5.3 or filtered),
+/// `EPERM`, `ENOSPC` (namespace limits), `EAGAIN` (process limits),
+/// `EINVAL` (flag combination).
+///
 /// # Safety
 ///
 /// The child runs on a copy of the caller's address space with only the
@@ -120,6 +126,10 @@ pub const HAS_CLONE3_ON_STACK: bool = cfg!(target_arch = "x86_64");
 /// from the system call (its stack is empty), hence this small piece of
 /// assembly; x86_64 only for now ([`HAS_CLONE3_ON_STACK`]); elsewhere it
 /// returns `ENOSYS` and callers take the fork shape.
+///
+/// # Errors
+///
+/// As [`clone3`].
 ///
 /// # Safety
 ///
@@ -192,6 +202,10 @@ pub unsafe fn clone3_on_stack(
 /// kernels without `clone3`. Supports `CLONE_PIDFD` (the pidfd is stored in
 /// `*pidfd`) but neither `CLONE_INTO_CGROUP`, `CLONE_NEWTIME` nor
 /// `CLONE_CLEAR_SIGHAND`.
+///
+/// # Errors
+///
+/// The `clone(2)` errno, as for [`clone3`].
 ///
 /// # Safety
 ///

@@ -33,6 +33,10 @@ pub fn errno() -> i32 {
 ///
 /// Async-signal-safe; does not allocate.
 ///
+/// # Errors
+///
+/// The `setdomainname(2)` errno (`EPERM`, `EINVAL` over 64 bytes).
+///
 /// # References
 /// - [`setdomainname(2)`](https://man7.org/linux/man-pages/man2/setdomainname.2.html)
 pub fn setdomainname(name: &[u8]) -> io::Result<()> {
@@ -47,6 +51,10 @@ pub fn setdomainname(name: &[u8]) -> io::Result<()> {
 }
 
 /// `sethostname(2)` on raw bytes (async-signal-safe, no allocation).
+///
+/// # Errors
+///
+/// The `sethostname(2)` errno (`EPERM`, `EINVAL` over 64 bytes).
 pub fn sethostname(name: &[u8]) -> io::Result<()> {
     // SAFETY: pointer and length describe a live byte slice.
     let r = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
@@ -59,6 +67,10 @@ pub fn sethostname(name: &[u8]) -> io::Result<()> {
 
 /// Writes all of `buf` to `fd`, retrying on `EINTR` and short writes.
 /// Async-signal-safe; returns the errno on failure.
+///
+/// # Errors
+///
+/// The `write(2)` errno other than `EINTR`; `EIO` if `write` returns 0.
 pub fn write_all_fd(fd: i32, mut buf: &[u8]) -> Result<(), i32> {
     while !buf.is_empty() {
         // SAFETY: buf is a live slice; write reads at most buf.len() bytes.
@@ -80,6 +92,10 @@ pub fn write_all_fd(fd: i32, mut buf: &[u8]) -> Result<(), i32> {
 
 /// Opens `path` with `flags | O_CLOEXEC`, writes `data`, closes it.
 /// Async-signal-safe; returns the errno on failure.
+///
+/// # Errors
+///
+/// The errno of `open(2)`, `write(2)` or `close(2)`.
 pub fn write_file_raw(path: &CStr, data: &[u8]) -> Result<(), i32> {
     // SAFETY: path is a valid NUL-terminated string.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };

@@ -135,6 +135,11 @@ pub fn openat2(
 /// [`OPEN_TREE_CLONE`] a detached copy of the mount at `path` (add
 /// `AT_RECURSIVE` for its submounts too), ready for [`move_mount`]. Linux 5.2.
 ///
+/// # Errors
+///
+/// The `open_tree(2)` errno (`ENOSYS` before Linux 5.2, `ENOENT`,
+/// `EPERM`).
+///
 /// # References
 /// - [`open_tree(2)`](https://man7.org/linux/man-pages/man2/open_tree.2.html)
 pub fn open_tree(dirfd: Option<BorrowedFd<'_>>, path: &CStr, flags: u32) -> io::Result<OwnedFd> {
@@ -153,6 +158,11 @@ pub fn open_tree(dirfd: Option<BorrowedFd<'_>>, path: &CStr, flags: u32) -> io::
 /// `move_mount(from_dirfd, from_path, to_dirfd, to_path, flags)`: attaches a
 /// detached mount (from [`open_tree`] or [`fsmount`]) at a target, which may
 /// be a descriptor itself with [`MOVE_MOUNT_T_EMPTY_PATH`]. Linux 5.2.
+///
+/// # Errors
+///
+/// The `move_mount(2)` errno (`ENOSYS` before Linux 5.2, `EPERM`,
+/// `EINVAL`).
 ///
 /// # References
 /// - [`move_mount(2)`](https://man7.org/linux/man-pages/man2/move_mount.2.html)
@@ -181,6 +191,11 @@ pub fn move_mount(
 /// attributes (read-only …) of one mount, or of a tree with `AT_RECURSIVE`,
 /// touching only the attributes named. Linux 5.12.
 ///
+/// # Errors
+///
+/// The `mount_setattr(2)` errno (`ENOSYS` before Linux 5.12, `EPERM`,
+/// `EINVAL`).
+///
 /// # References
 /// - [`mount_setattr(2)`](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
 pub fn mount_setattr(
@@ -206,6 +221,11 @@ pub fn mount_setattr(
 /// `fsopen(fstype, FSOPEN_CLOEXEC)`: a filesystem context to configure with
 /// [`fsconfig_set_string`] and [`fsconfig_create`]. Linux 5.2.
 ///
+/// # Errors
+///
+/// The `fsopen(2)` errno (`ENOSYS` before Linux 5.2, `ENODEV`: unknown
+/// file system type, `EPERM`).
+///
 /// # References
 /// - [`fsopen(2)`](https://man7.org/linux/man-pages/man2/fsopen.2.html)
 pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
@@ -215,6 +235,11 @@ pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
 }
 
 /// `fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0)`.
+///
+/// # Errors
+///
+/// The `fsconfig(2)` errno (`EINVAL`: a key the file system does not
+/// take).
 ///
 /// # References
 /// - [`fsconfig(2)`](https://man7.org/linux/man-pages/man2/fsconfig.2.html)
@@ -235,6 +260,11 @@ pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &CStr, value: &CStr) -> io::
 }
 
 /// `fsconfig(fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0)`: creates the superblock.
+///
+/// # Errors
+///
+/// The `fsconfig(2)` errno: the file system refused its configuration
+/// (details in the descriptor's message log).
 ///
 /// # References
 /// - [`fsconfig(2)`](https://man7.org/linux/man-pages/man2/fsconfig.2.html)
@@ -258,6 +288,10 @@ pub fn fsconfig_create(fs: BorrowedFd<'_>) -> io::Result<()> {
 /// configured filesystem. Its descriptor is a directory one may `mkdirat`
 /// in, and attach with [`move_mount`]. Linux 5.2.
 ///
+/// # Errors
+///
+/// The `fsmount(2)` errno (`EINVAL`, `EPERM`).
+///
 /// # References
 /// - [`fsmount(2)`](https://man7.org/linux/man-pages/man2/fsmount.2.html)
 pub fn fsmount(fs: BorrowedFd<'_>, attr_flags: u32) -> io::Result<OwnedFd> {
@@ -279,6 +313,11 @@ pub fn fsmount(fs: BorrowedFd<'_>, attr_flags: u32) -> io::Result<OwnedFd> {
 /// `fchdir(new_root)` stacks the old root on top of the new one, so it can be
 /// unmounted with `umount2(".", MNT_DETACH)` without a directory for it.
 ///
+/// # Errors
+///
+/// The `pivot_root(2)` errno (`EINVAL`: `new_root` is not a mount point
+/// or the current root is shared; `EBUSY`; `EPERM`).
+///
 /// # References
 /// - [`pivot_root(2)`](https://man7.org/linux/man-pages/man2/pivot_root.2.html)
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
@@ -288,6 +327,10 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
 }
 
 /// `mount(2)` on C strings: `source`, `fstype` and `data` may be absent.
+///
+/// # Errors
+///
+/// The `mount(2)` errno.
 ///
 /// # References
 /// - [`mount(2)`](https://man7.org/linux/man-pages/man2/mount.2.html)
@@ -305,6 +348,10 @@ pub fn mount(
 }
 
 /// `umount2(target, flags)`.
+///
+/// # Errors
+///
+/// The `umount2(2)` errno (`EBUSY`, `EINVAL`: not a mount point, `EPERM`).
 ///
 /// # References
 /// - [`umount2(2)`](https://man7.org/linux/man-pages/man2/umount2.2.html)

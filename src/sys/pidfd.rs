@@ -8,6 +8,11 @@ const P_PIDFD: libc::idtype_t = 3;
 
 /// `pidfd_open(2)`: a pidfd (close-on-exec) for an existing process.
 ///
+/// # Errors
+///
+/// The `pidfd_open(2)` errno (`ESRCH`: no such process; `ENOSYS` before
+/// Linux 5.3).
+///
 /// # References
 /// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
@@ -22,6 +27,10 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 
 /// `pidfd_send_signal(2)`: sends `sig` to the process the pidfd refers to.
 /// Never reaches a recycled pid. `sig` 0 only checks that the process exists.
+///
+/// # Errors
+///
+/// The `pidfd_send_signal(2)` errno (`ESRCH`: exited; `EPERM`; `EINVAL`).
 ///
 /// # References
 /// - [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
@@ -57,6 +66,10 @@ bitflags::bitflags! {
 /// `waitid(P_PIDFD, pidfd, …, WEXITED)`: waits for the process and returns
 /// its wait status (the `int` that `waitpid` would give), or `None` with
 /// [`WaitFlags::NOHANG`] when it is still running. Retries on `EINTR`.
+///
+/// # Errors
+///
+/// The `waitid(2)` errno (`ECHILD`: not our child, or reaped already).
 ///
 /// # References
 /// - [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html)
@@ -116,6 +129,11 @@ pub enum PidfdNs {
 
 /// `ioctl(pidfd, PIDFD_GET_<kind>_NAMESPACE)`: a descriptor of the process's
 /// namespace (Linux 6.11+; `ENOTTY` or `EINVAL` before).
+///
+/// # Errors
+///
+/// The `ioctl(2)` errno (`ENOTTY`/`EINVAL` before Linux 6.11, `ESRCH`:
+/// exited, `EOPNOTSUPP`: the kind is not supported).
 pub fn pidfd_namespace(pidfd: BorrowedFd<'_>, kind: PidfdNs) -> io::Result<OwnedFd> {
     let req = (0xFFu64 << 8) | kind as u64; // _IO(PIDFS_IOCTL_MAGIC, nr)
                                             // SAFETY: these ioctls take no argument and return a new descriptor.
@@ -131,6 +149,11 @@ pub fn pidfd_namespace(pidfd: BorrowedFd<'_>, kind: PidfdNs) -> io::Result<Owned
 /// calling **thread** (Linux 6.9; `EINVAL` before). `poll(2)` on it reports
 /// when that thread exits, which is when a `PR_SET_PDEATHSIG` of a child it
 /// cloned fires.
+///
+/// # Errors
+///
+/// The `pidfd_open(2)` errno (`EINVAL` before Linux 6.9, where
+/// `PIDFD_THREAD` is unknown).
 ///
 /// # References
 /// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
@@ -203,6 +226,10 @@ const PIDFD_GET_INFO: u64 =
 /// information (yet) for it; `Err` with `ENOTTY`/`EINVAL`: a kernel before
 /// 6.13 (no `PIDFD_GET_INFO`); a 6.13/6.14 kernel answers without the
 /// `PIDFD_INFO_EXIT` bit, which is `Ok(None)` too.
+///
+/// # Errors
+///
+/// The `ioctl(2)` errno other than "not supported" (which is `Ok(None)`).
 ///
 /// # References
 /// - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html),
