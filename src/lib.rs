@@ -107,6 +107,8 @@
 //! | a v1-only flag (`--kernel-memory`, `--memory-swappiness`, `--oom-kill-disable`, `--cpu-rt-*`) where v2 drives the controller; `memory_high`/`memory_oom_group` where v1 does | `NoV2Equivalent` / `NoV1Equivalent` naming the flag |
 //! | `--kernel-memory` on a kernel that ignores or refuses it (6.1+) | `SpawnError::Cgroup(Write)` naming `memory.kmem.limit_in_bytes` and the kernel release (the value is read back) |
 //! | `--cpu-rt-runtime` above what the parent cgroup has | `SpawnError::Cgroup(Write)` naming `cpu.rt_runtime_us`, hint: the parent's budget |
+//! | with the systemd driver: a parent that is a path, a malformed slice (`a--b.slice`), a unit name systemd refuses (`a b`) | field `cgroup parent` / `slice` / `systemd unit`, before any request (tests in `tests/systemd_mock.rs`) |
+//! | with the systemd driver: the unit exists, its job fails, no answer in time, no manager | `SpawnError::Cgroup(Systemd)` naming the unit, the method and the D-Bus error name, job result, timeout or connection error |
 //! | a program that is not executable | `SpawnError::Child`: step `exec`, `EACCES`, with the path |
 //! | a program that does not exist | step `exec`, `ENOENT` |
 //! | `pass_fd` onto 0, 1 or 2, or twice to one number | `InvalidConfig` field `pass_fd` |

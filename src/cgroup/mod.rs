@@ -14,6 +14,8 @@
 //! - [`resources`]: typed limits covering every `docker run` resource flag.
 //! - [`stats`]: usage, events, pressure, and blocking waits for events.
 //! - [`v1`]: the cgroup v1 backend (one directory per v1 hierarchy).
+//! - [`systemd`]: the systemd driver (each container a transient scope
+//!   made over D-Bus, [`CgroupSpec::systemd`]; the `systemd` feature).
 //!
 //! # The default parent and the no-internal-processes rule
 //!
@@ -84,6 +86,7 @@ pub mod hierarchy;
 pub mod resources;
 pub(crate) mod spec;
 pub mod stats;
+pub mod systemd;
 pub mod v1;
 
 pub use hierarchy::{Hierarchy, HierarchyKind, V1Mount};
@@ -97,6 +100,7 @@ pub use spec::CgroupSpec;
 pub use stats::{
     CpuStats, IoDeviceStats, MemoryEvents, MemoryStats, PidsStats, Pressure, PressureLine, Stats,
 };
+pub use systemd::{Manager, SystemdFailure, SystemdOptions};
 pub use v1::{FreezerState, OomControl};
 
 /// Errors of the cgroup layer. Each carries the path or value involved.
@@ -184,6 +188,16 @@ pub enum Error {
         path: PathBuf,
         /// The offending text.
         content: String,
+    },
+    /// A request to the systemd manager failed (the [`systemd`] driver).
+    #[error("systemd {method} for {unit}: {failure}")]
+    Systemd {
+        /// The unit (`containment-web.scope`).
+        unit: String,
+        /// The request (`"StartTransientUnit"`, `"StopUnit"`).
+        method: &'static str,
+        /// What went wrong.
+        failure: SystemdFailure,
     },
     /// A wait for a cgroup state (frozen, empty) timed out.
     #[error("timed out after {waited:?} waiting for {what} in {path}")]
@@ -288,6 +302,9 @@ pub struct Cgroup {
     main_v2: bool,
     /// The v1 directories (`Backend::Hybrid`, `Backend::V1`).
     v1: Option<Box<V1State>>,
+    /// The transient scope that owns this cgroup (the systemd driver).
+    #[cfg(feature = "systemd")]
+    scope: Option<Box<systemd::Scope>>,
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
@@ -460,6 +477,8 @@ impl Cgroup {
                             name: name.to_string(),
                         })
                     }),
+                    #[cfg(feature = "systemd")]
+                    scope: None,
                 })
             }
             Backend::V1 => {
@@ -511,6 +530,8 @@ impl Cgroup {
                         rel_parent: rel,
                         name: name.to_string(),
                     })),
+                    #[cfg(feature = "systemd")]
+                    scope: None,
                 })
             }
         }
@@ -602,7 +623,28 @@ impl Cgroup {
             timeout: DEFAULT_TIMEOUT,
             main_v2: true,
             v1: None,
+            #[cfg(feature = "systemd")]
+            scope: None,
         })
+    }
+
+    /// The systemd unit that owns this cgroup (`containment-web.scope`),
+    /// when it was made by the [`systemd`] driver.
+    pub fn systemd_unit(&self) -> Option<&str> {
+        #[cfg(feature = "systemd")]
+        if let Some(s) = &self.scope {
+            return Some(s.unit());
+        }
+        None
+    }
+
+    /// Called once the container's first process is in the cgroup: a
+    /// systemd scope's placeholder process goes.
+    pub(crate) fn started(&self) {
+        #[cfg(feature = "systemd")]
+        if let Some(s) = &self.scope {
+            s.release_placeholder();
+        }
     }
 
     /// Sets how long [`freeze`](Self::freeze), [`thaw`](Self::thaw),
@@ -1156,13 +1198,19 @@ impl Cgroup {
     /// Removes the cgroup: waits (up to the timeout) until no process is
     /// left (`populated 0`), removes child cgroups depth-first, then
     /// `rmdir`s it. Kill the processes first ([`kill`](Self::kill)) if they
-    /// would not exit by themselves.
+    /// would not exit by themselves. A systemd scope ([`systemd`]) is
+    /// stopped instead (`StopUnit`): systemd kills what is left and removes
+    /// the cgroup.
     ///
     /// # Errors
     ///
     /// [`Error::Timeout`] when processes remain; [`Error::Io`] (`rmdir`)
-    /// naming the directory.
+    /// naming the directory; [`Error::Systemd`] naming the unit.
     pub fn remove(self) -> Result<(), Error> {
+        #[cfg(feature = "systemd")]
+        if let Some(scope) = &self.scope {
+            return scope.stop();
+        }
         if let Some(dirs) = self.v1_dirs().filter(|d| !d.dirs.is_empty()) {
             if !self.wait_until_empty(self.timeout)? {
                 return Err(self.timeout_error(if self.main_v2 {
@@ -1189,6 +1237,10 @@ impl Cgroup {
     ///
     /// As [`kill`](Self::kill) and [`remove`](Self::remove).
     pub fn destroy(self) -> Result<(), Error> {
+        #[cfg(feature = "systemd")]
+        if let Some(scope) = &self.scope {
+            return scope.stop();
+        }
         self.kill()?;
         self.remove()
     }

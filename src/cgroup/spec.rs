@@ -36,6 +36,11 @@ pub struct CgroupSpec {
     /// The cgroup version to drive it through; `None` for the host's
     /// ([`Backend::for_host`]).
     pub backend: Option<Backend>,
+    /// Make the cgroup a transient systemd scope (the [`systemd`](super::systemd)
+    /// driver, docker's `--cgroup-driver=systemd`): `parent` is then a
+    /// slice name (`user1.slice`; default `system.slice`) and the unit
+    /// `<prefix>-<name>.scope`. `None`: write `/sys/fs/cgroup` directly.
+    pub systemd: Option<super::SystemdOptions>,
 }
 
 impl Default for CgroupSpec {
@@ -46,6 +51,7 @@ impl Default for CgroupSpec {
             resources: Resources::default(),
             remove_on_exit: true,
             backend: None,
+            systemd: None,
         }
     }
 }
@@ -88,6 +94,14 @@ impl CgroupSpec {
     /// the v1 hierarchies of a hybrid host.
     pub fn backend(mut self, backend: Backend) -> CgroupSpec {
         self.backend = Some(backend);
+        self
+    }
+
+    /// Sets [`systemd`](Self::systemd): the cgroup becomes a transient
+    /// systemd scope made over D-Bus (needs the `systemd` feature; without
+    /// it the spawn is refused with [`Error::Invalid`]).
+    pub fn systemd(mut self, options: super::SystemdOptions) -> CgroupSpec {
+        self.systemd = Some(options);
         self
     }
 
@@ -172,6 +186,12 @@ impl CgroupConfig {
             }
         };
         spec.resources.validate(host)?;
+        if let Some(opts) = &spec.systemd {
+            if let Some((flag, _, reason)) = spec.resources.v1_only().first() {
+                return Err(Error::NoV2Equivalent { flag, reason });
+            }
+            return prepare_scope(spec, opts, hierarchy);
+        }
         let backend = spec
             .backend
             .unwrap_or_else(|| Backend::for_host(hierarchy.kind()));
@@ -212,4 +232,81 @@ impl CgroupConfig {
         }
         Ok(Some(cg))
     }
+}
+
+/// The systemd driver's `prepare`: starts the scope, opens its cgroup and
+/// writes the limits systemd has no property for.
+#[cfg(feature = "systemd")]
+fn prepare_scope(
+    spec: &CgroupSpec,
+    opts: &super::SystemdOptions,
+    hierarchy: &Hierarchy,
+) -> Result<Option<Cgroup>, Error> {
+    let (slice, unit) = scope_names(spec, opts)?;
+    let mount = hierarchy.require_mount()?.to_path_buf();
+    let (props, rest) = super::systemd::properties(&spec.resources);
+    let (scope, cgroup_path) =
+        super::systemd::Scope::start(opts, &slice, &unit, &props, opts.timeout)?;
+    let cg = (|| {
+        let dir = hierarchy
+            .dir_of(&cgroup_path)
+            .ok_or_else(|| Error::NotInHierarchy {
+                path: cgroup_path.clone(),
+                mount: mount.clone(),
+            })?;
+        Cgroup::open_in(&mount, &dir)
+    })();
+    let mut cg = match cg {
+        Ok(cg) => cg,
+        Err(e) => {
+            let _ = scope.stop();
+            return Err(e);
+        }
+    };
+    cg.root_cgroup = hierarchy.mount_root().to_path_buf();
+    cg.scope = Some(Box::new(scope));
+    for w in rest {
+        if let Err(e) = cg.write(w.file, &w.value) {
+            let _ = cg.destroy();
+            return Err(e);
+        }
+    }
+    Ok(Some(cg))
+}
+
+#[cfg(not(feature = "systemd"))]
+fn prepare_scope(
+    spec: &CgroupSpec,
+    opts: &super::SystemdOptions,
+    _: &Hierarchy,
+) -> Result<Option<Cgroup>, Error> {
+    let (_, unit) = scope_names(spec, opts)?;
+    Err(Error::Invalid {
+        field: "cgroup driver",
+        value: unit,
+        reason: "the systemd driver needs the crate's `systemd` feature".into(),
+    })
+}
+
+/// The slice (`parent`, a slice name, or the manager's default) and the
+/// unit name.
+fn scope_names(spec: &CgroupSpec, opts: &super::SystemdOptions) -> Result<(String, String), Error> {
+    let slice = match &spec.parent {
+        None => opts.default_slice().to_string(),
+        Some(p) => match p.to_str() {
+            Some(s) if !s.contains('/') => s.to_string(),
+            _ => {
+                return Err(Error::Invalid {
+                    field: "cgroup parent",
+                    value: p.display().to_string(),
+                    reason: "with the systemd driver the parent is a slice name \
+                             (`user1.slice`), not a path"
+                        .into(),
+                })
+            }
+        },
+    };
+    super::systemd::slice_path(&slice)?;
+    let unit = super::systemd::unit_name(&opts.prefix, &spec.effective_name())?;
+    Ok((slice, unit))
 }

@@ -668,6 +668,7 @@ pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c)) {
         Ok(mut child) => {
             if let Some((cg, remove)) = cgroup {
+                cg.started();
                 child.set_cgroup(cg, remove);
             }
             Ok(child)

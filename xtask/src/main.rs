@@ -11,6 +11,7 @@ mod cpio;
 mod json;
 mod setup;
 mod test;
+mod vmsystemd;
 mod vmtest;
 
 use std::process::{Command, ExitCode};

@@ -7,7 +7,8 @@
 //!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`.
 //! 2. Runs the host suite: `cargo test --workspace --features full`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
-//!    kernel under QEMU).
+//!    kernel under QEMU), then `cargo xtask vm-test --systemd
+//!    --require-tests` (the same kernel with systemd as PID 1, ~25 s).
 //!
 //! `--host-only` and `--vm-only` run one half; arguments after `--` go to
 //! the host test binaries.
@@ -22,7 +23,8 @@ cargo xtask test [--host-only | --vm-only] [-- TEST-ARGS]
 
 Runs the whole suite as CI does: installs the Debian packages the host tests
 need (as root, when missing), runs `cargo test --workspace --features full`,
-then the VM suite (`cargo xtask vm-test --require-tests`).
+then the VM suites (`cargo xtask vm-test --require-tests`, and with
+`--systemd`: systemd as PID 1).
 Set CONTAINMENT_NO_SKIP=1 to turn every skipped test into a failure.
 ";
 
@@ -89,7 +91,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<()> {
     }
     if vm {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        run_cmd(Command::new(exe).args(["vm-test", "--require-tests"]))?;
+        run_cmd(Command::new(&exe).args(["vm-test", "--require-tests"]))?;
+        run_cmd(Command::new(&exe).args(["vm-test", "--systemd", "--require-tests"]))?;
     }
     Ok(())
 }
