@@ -56,6 +56,7 @@ pub struct ContainerBuilder {
     uid_map: Option<Vec<IdMap>>,
     gid_map: Option<Vec<IdMap>>,
     deny_setgroups: Option<bool>,
+    id_map_writer: IdMapWriter,
     user: Option<(u32, u32)>,
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
@@ -91,6 +92,40 @@ enum CapsChoice {
     /// Whatever the caller's thread (or the new user namespace) has: the
     /// explicit opt-out of the contained default.
     KeepAll,
+}
+
+/// Who writes the uid and gid maps of a new user namespace
+/// ([`ContainerBuilder::id_map_writer`]).
+///
+/// The kernel lets an unprivileged process write only one line mapping its
+/// own uid (gid, after `setgroups` = `deny`); more ranges need
+/// `CAP_SETUID`/`CAP_SETGID` over the parent namespace, which the setuid
+/// helpers `newuidmap(1)`/`newgidmap(1)` have and use within the ranges
+/// `/etc/subuid`/`/etc/subgid` give the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdMapWriter {
+    /// The parent writes a map itself when it can (root, or a map of only
+    /// the caller's own id) and runs the helper for any other map.
+    #[default]
+    Auto,
+    /// The parent always writes `/proc/<pid>/uid_map` and `gid_map` itself.
+    Direct,
+    /// `newuidmap` and `newgidmap` write both maps.
+    Helpers,
+}
+
+/// Finds a setuid id-map helper: in `PATH`, then `/usr/bin` and `/bin`.
+pub(crate) fn find_helper(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/bin".into()])
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Whether this process is in the initial user namespace: its uid map is
@@ -344,8 +379,9 @@ impl ContainerBuilder {
     /// `uid_map`) rather than map host root to the container's root. Give
     /// an unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to
     /// host root with `IdMap::single(0, 0)`. More than one range, or ids
-    /// other than your own, need root in the parent namespace (or
-    /// `newuidmap`, which this crate does not call).
+    /// other than your own, need root in the parent namespace or
+    /// `newuidmap` (see [`id_map_writer`](Self::id_map_writer) and
+    /// [`crate::namespace::rootless_maps`]).
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.uid_map = Some(maps.into_iter().collect());
         self
@@ -365,6 +401,25 @@ impl ContainerBuilder {
     /// requires it), allow when root.
     pub fn deny_setgroups(&mut self, deny: bool) -> &mut Self {
         self.deny_setgroups = Some(deny);
+        self
+    }
+
+    /// Who writes the id maps: the parent itself or `newuidmap`/`newgidmap`
+    /// (see [`IdMapWriter`]). Default [`IdMapWriter::Auto`]: an unprivileged
+    /// caller's maps of more than its own id go through the helpers, which
+    /// check them against `/etc/subuid` and `/etc/subgid`
+    /// ([`crate::namespace::rootless_maps`] builds such maps).
+    ///
+    /// With a helper writing `gid_map`, `setgroups` is left to `newgidmap`
+    /// (it allows `setgroups(2)` when a subordinate range is mapped) unless
+    /// [`deny_setgroups`](Self::deny_setgroups) is given.
+    ///
+    /// # Errors
+    /// The spawn fails with [`SpawnError::IdMapHelperMissing`] when a helper
+    /// is needed and not installed, and [`SpawnError::IdMapHelper`] (its
+    /// stderr) when it refuses the map.
+    pub fn id_map_writer(&mut self, writer: IdMapWriter) -> &mut Self {
+        self.id_map_writer = writer;
         self
     }
 
@@ -951,7 +1006,33 @@ impl ContainerBuilder {
                     ));
                 }
             }
-            let deny = self.deny_setgroups.unwrap_or(euid != 0);
+            // Which maps go through newuidmap/newgidmap.
+            let own_only = |m: &[IdMap], id: u32| m == [IdMap::single(m[0].inside, id)];
+            let (uid_helper, gid_helper) = match self.id_map_writer {
+                IdMapWriter::Direct => (false, false),
+                IdMapWriter::Helpers => (true, true),
+                IdMapWriter::Auto => (
+                    euid != 0 && !own_only(&uid_map, euid),
+                    euid != 0 && !own_only(&gid_map, egid),
+                ),
+            };
+            let helper = |use_it: bool, name: &'static str, map: &'static str| {
+                if !use_it {
+                    return Ok(None);
+                }
+                find_helper(name)
+                    .map(Some)
+                    .ok_or(SpawnError::IdMapHelperMissing { helper: name, map })
+            };
+            let uid_helper =
+                helper(uid_helper, "newuidmap", "uid_map")?.map(|h| (h, uid_map.clone()));
+            let gid_helper =
+                helper(gid_helper, "newgidmap", "gid_map")?.map(|h| (h, gid_map.clone()));
+            // newgidmap decides setgroups itself (allow when a subordinate
+            // range is mapped); a direct unprivileged write needs deny.
+            let deny = self
+                .deny_setgroups
+                .unwrap_or(euid != 0 && gid_helper.is_none());
             let maps_zero = |m: &[IdMap]| m.iter().any(|r| r.inside == 0);
             let become_root = maps_zero(&uid_map) && maps_zero(&gid_map);
             let mapped = |m: &[IdMap], id: u32| {
@@ -984,6 +1065,8 @@ impl ContainerBuilder {
                     uid_map: ub,
                     gid_map: gb,
                     deny_setgroups: deny,
+                    uid_helper,
+                    gid_helper,
                 }),
                 become_root,
                 ids,

@@ -417,6 +417,32 @@ pub enum SpawnError {
         /// The usual causes, when known.
         hint: Option<String>,
     },
+    /// An id map needs `newuidmap`/`newgidmap` (an unprivileged caller
+    /// mapping more than its own id, see
+    /// [`IdMapWriter`](crate::container::IdMapWriter)), and the helper is
+    /// not installed. Found before any process exists.
+    #[error("{helper} is needed to write this {map} and was not found in PATH, /usr/bin or /bin: install it (Debian and Ubuntu: apt install uidmap; Fedora: shadow-utils)")]
+    IdMapHelperMissing {
+        /// `"newuidmap"` or `"newgidmap"`.
+        helper: &'static str,
+        /// `"uid_map"` or `"gid_map"`.
+        map: &'static str,
+    },
+    /// `newuidmap`/`newgidmap` refused the map (the ranges are not the
+    /// caller's in `/etc/subuid`/`/etc/subgid`, the helper is not setuid,
+    /// …): its exit status and what it printed.
+    ///
+    /// # References
+    /// - [`newuidmap(1)`](https://man7.org/linux/man-pages/man1/newuidmap.1.html)
+    #[error("{} refused the map (exit status {}): {}", .helper.display(), .status.map_or("killed by a signal".to_string(), |s| s.to_string()), .stderr.trim_end())]
+    IdMapHelper {
+        /// The helper run.
+        helper: std::path::PathBuf,
+        /// Its exit code (`None`: killed by a signal).
+        status: Option<i32>,
+        /// Its standard error.
+        stderr: String,
+    },
     /// A step in the child failed.
     #[error(transparent)]
     Child(#[from] ChildError),

@@ -236,7 +236,7 @@ pub mod sys;
 pub struct ReadmeDoctests;
 
 pub use caps::{CapSet, Capabilities, Capability};
-pub use container::{Container, ContainerBuilder};
+pub use container::{Container, ContainerBuilder, IdMapWriter};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
 pub use process::{Child, Signal, Stdio};

@@ -17,6 +17,10 @@ pub(crate) struct IdMapsPlan {
     pub gid_map: Vec<u8>,
     /// Write `deny` to `/proc/<pid>/setgroups` first.
     pub deny_setgroups: bool,
+    /// Write uid_map through this `newuidmap` instead.
+    pub uid_helper: Option<(std::path::PathBuf, Vec<crate::namespace::IdMap>)>,
+    /// Write gid_map through this `newgidmap` instead.
+    pub gid_helper: Option<(std::path::PathBuf, Vec<crate::namespace::IdMap>)>,
 }
 
 /// A validated spawn, ready to clone.
@@ -617,11 +621,54 @@ fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
         hint: id_map_hint(source.raw_os_error()),
         source,
     };
-    write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?;
+    match &m.uid_helper {
+        Some((helper, maps)) => run_map_helper(helper, pid, maps)?,
+        None => write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?,
+    }
     if m.deny_setgroups {
         write_proc(pid, "setgroups", b"deny").map_err(|e| fail("writing setgroups", e))?;
     }
-    write_proc(pid, "gid_map", &m.gid_map).map_err(|e| fail("writing gid_map", e))
+    match &m.gid_helper {
+        Some((helper, maps)) => run_map_helper(helper, pid, maps),
+        None => write_proc(pid, "gid_map", &m.gid_map).map_err(|e| fail("writing gid_map", e)),
+    }
+}
+
+/// Runs `newuidmap`/`newgidmap <pid> <inside> <outside> <count>...` (the
+/// child waits on the sync pipe meanwhile). Its stdin and stdout are
+/// `/dev/null`; its stderr is kept for the error.
+fn run_map_helper(
+    helper: &std::path::Path,
+    pid: i32,
+    maps: &[crate::namespace::IdMap],
+) -> Result<(), SpawnError> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.inside.to_string(),
+            m.outside.to_string(),
+            m.count.to_string(),
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|source| SpawnError::Setup {
+            op: "running the id map helper",
+            hint: Some(format!("{} could not be started", helper.display())),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(SpawnError::IdMapHelper {
+        helper: helper.to_owned(),
+        status: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 /// Reads the child's report: `None` when the pipe closed empty (exec happened).

@@ -1,0 +1,256 @@
+//! Rootless mode: subordinate id ranges written by newuidmap/newgidmap.
+//!
+//! Each case runs as an unprivileged user that has subordinate ids. Run as
+//! root, a test runs itself again as the user `ctm-rootless` (uid 54400),
+//! creating that user and its /etc/subuid and /etc/subgid lines if missing
+//! and removing them at exit when it created them. Run as an unprivileged
+//! user (the CI's second run), a case runs directly when the user has
+//! subordinate ids, and is skipped (with the reason) otherwise.
+
+#[macro_use]
+mod common;
+
+use containment::namespace::{read_id_map, rootless_maps, IdMap, SUBUID_FILE};
+use containment::{Container, IdMapWriter, Namespaces, SpawnError, Stdio};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::sync::OnceLock;
+
+const ROLE: &str = "CTM_ROOTLESS_ROLE";
+const USER: &str = "ctm-rootless";
+const UID: u32 = 54_400;
+const SUB_START: u32 = 400_000;
+const SUB_COUNT: u32 = 65_536;
+
+fn sh(cmd: &str) -> std::process::ExitStatus {
+    std::process::Command::new("/bin/sh")
+        .args(["-c", cmd])
+        .status()
+        .unwrap()
+}
+
+extern "C" fn remove_user() {
+    // userdel also drops the user's /etc/subuid and /etc/subgid lines.
+    let _ = sh(&format!(
+        "userdel {USER} 2>/dev/null; groupdel {USER} 2>/dev/null"
+    ));
+}
+
+/// The uid of a user with subordinate ids, created if missing (root only).
+fn subid_user() -> Result<u32, String> {
+    static USER_UID: OnceLock<Result<u32, String>> = OnceLock::new();
+    USER_UID
+        .get_or_init(|| {
+            let exists = sh(&format!("getent passwd {USER} >/dev/null")).success();
+            if !exists {
+                if !sh("command -v useradd >/dev/null && command -v newuidmap >/dev/null").success()
+                {
+                    return Err("useradd or newuidmap (Debian: uidmap) is missing".into());
+                }
+                let made = sh(&format!(
+                    "groupadd -g {UID} {USER} && useradd -M -N -u {UID} -g {UID} \
+                     -d /nonexistent -s /usr/sbin/nologin {USER}"
+                ))
+                .success();
+                if !made {
+                    return Err(format!("creating user {USER} failed"));
+                }
+                // SAFETY: registers a plain extern "C" function.
+                unsafe { libc::atexit(remove_user) };
+            }
+            let uid: u32 = String::from_utf8(
+                std::process::Command::new("id")
+                    .args(["-u", USER])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+            let has = |f: &str| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{USER}:")))
+            };
+            if !has("/etc/subuid") || !has("/etc/subgid") {
+                let end = SUB_START + SUB_COUNT - 1;
+                if !sh(&format!(
+                    "usermod --add-subuids {SUB_START}-{end} --add-subgids {SUB_START}-{end} {USER}"
+                ))
+                .success()
+                {
+                    return Err("usermod --add-subuids failed".into());
+                }
+            }
+            Ok(uid)
+        })
+        .clone()
+}
+
+/// Runs `case` as an unprivileged user with subordinate ids.
+fn rootless_case(name: &str, case: fn()) {
+    if std::env::var_os(ROLE).is_some() || !common::is_root() {
+        let ok = rootless_maps(SUB_COUNT).is_ok();
+        if !ok {
+            common::skip(
+                name,
+                &format!(
+                    "this user has no {SUB_COUNT} subordinate ids in /etc/subuid and /etc/subgid"
+                ),
+            );
+            return;
+        }
+        require!(
+            std::path::Path::new("/usr/bin/newuidmap").exists(),
+            "newuidmap is not installed (Debian: apt install uidmap)"
+        );
+        case();
+        println!("ROLE-OK");
+        return;
+    }
+    require!(
+        containment::probe::host().unprivileged_user_namespaces(),
+        "unprivileged user namespaces are disabled on this host"
+    );
+    let uid = match subid_user() {
+        Ok(u) => u,
+        Err(e) => {
+            common::skip(name, &e);
+            return;
+        }
+    };
+    let out = common::run_test_as(uid, name, (ROLE, "1"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("ROLE-OK"),
+        "as {USER}: {text}"
+    );
+}
+
+/// A directory owned by the calling user, removed on drop.
+struct TempDir(std::path::PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(common::unique(tag));
+        std::fs::create_dir(&p).unwrap();
+        TempDir(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn subid_start() -> u32 {
+    let (u, _) = rootless_maps(SUB_COUNT).unwrap();
+    u[1].outside
+}
+
+fn case_subordinate_maps() {
+    let (uids, gids) = rootless_maps(SUB_COUNT).unwrap();
+    assert!(uids.len() >= 2, "{uids:?}");
+    let dir = TempDir::new("ctm-rootless");
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut child = Container::builder()
+        .namespaces(Namespaces::USER | Namespaces::MOUNT)
+        .uid_map(uids.clone())
+        .gid_map(gids.clone())
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                "cd \"$0\" && touch f && chown 1000:1000 f && ls -ln f && echo ready && read x",
+                dir.0.to_str().unwrap(),
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the line before the child exits.
+    let mut out = child.stdout.take().unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 256];
+    while !text.contains("ready") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "child output ended: {text:?}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // The kernel's view of the maps (newuidmap wrote them).
+    let pid = child.id() as i32;
+    assert_eq!(read_id_map(pid, false).unwrap(), uids);
+    assert_eq!(read_id_map(pid, true).unwrap(), gids);
+    let setgroups = std::fs::read_to_string(format!("/proc/{pid}/setgroups")).unwrap();
+    assert_eq!(setgroups.trim(), "allow");
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    // Inside: 1000; outside: the subordinate id mapped to 1000.
+    let fields: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(&fields[2..4], ["1000", "1000"], "{text}");
+    let meta = std::fs::metadata(dir.0.join("f")).unwrap();
+    let start = subid_start();
+    assert_eq!(meta.uid(), start + 999);
+    assert_eq!(meta.gid(), gids[1].outside + 999);
+    assert_ne!(meta.uid(), me);
+}
+
+#[test]
+fn rootless_subordinate_maps_through_newuidmap() {
+    rootless_case(
+        "rootless_subordinate_maps_through_newuidmap",
+        case_subordinate_maps,
+    );
+}
+
+fn case_helper_refuses() {
+    // A range that is not this user's: newuidmap refuses and says why.
+    let err = Container::builder()
+        .namespaces(Namespaces::USER)
+        .uid_map([
+            IdMap::single(0, unsafe { libc::geteuid() }),
+            IdMap::new(1, 7, 10),
+        ])
+        .command("/bin/true", [] as [&str; 0])
+        .status()
+        .unwrap_err();
+    match &err {
+        SpawnError::IdMapHelper {
+            helper,
+            status,
+            stderr,
+        } => {
+            assert!(helper.ends_with("newuidmap"), "{err}");
+            assert_ne!(*status, Some(0));
+            assert!(stderr.contains("newuidmap"), "{err}");
+        }
+        other => panic!("expected IdMapHelper, got {other:?}"),
+    }
+    // Direct writes of the same map: the kernel refuses (EPERM).
+    let err = Container::builder()
+        .namespaces(Namespaces::USER)
+        .id_map_writer(IdMapWriter::Direct)
+        .uid_map([
+            IdMap::single(0, unsafe { libc::geteuid() }),
+            IdMap::new(1, 7, 10),
+        ])
+        .command("/bin/true", [] as [&str; 0])
+        .status()
+        .unwrap_err();
+    assert!(matches!(err, SpawnError::Setup { .. }), "{err:?}");
+    // The user's own file exists and names it.
+    assert!(std::fs::read_to_string(SUBUID_FILE).is_ok());
+}
+
+#[test]
+fn rootless_helper_refusal_is_typed() {
+    rootless_case("rootless_helper_refusal_is_typed", case_helper_refuses);
+}
