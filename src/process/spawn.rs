@@ -598,7 +598,20 @@ const MAP_EACCES_HINT: &str =
 /// The hint of a failed write to the child's id map files.
 fn id_map_hint(errno: Option<i32>) -> Option<String> {
     match errno? {
-        libc::EINVAL | libc::EPERM => Some(MAP_HINT.to_string()),
+        libc::EPERM => {
+            // An AppArmor-restricted user namespace has no capabilities:
+            // even a map of the caller's own id is refused.
+            let host = crate::probe::host_now();
+            let aa = crate::probe::UsernsRestriction::AppArmorRestrict;
+            Some(
+                if !host.is_root && host.user_namespace_restrictions().contains(&aa) {
+                    format!("{aa}; or {MAP_HINT}")
+                } else {
+                    MAP_HINT.to_string()
+                },
+            )
+        }
+        libc::EINVAL => Some(MAP_HINT.to_string()),
         libc::EACCES => {
             // SAFETY: PR_GET_DUMPABLE takes no pointer and has no side effect.
             let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
