@@ -1164,7 +1164,7 @@ impl ContainerBuilder {
             loopback = false; // the pool's holder did it
         }
 
-        let mounts = self.fs.plan(ns)?;
+        let mut mounts = self.fs.plan(ns)?;
         if let Some(pg) = self.process_group {
             if pg < 0 {
                 return Err(SpawnError::invalid(
@@ -1216,6 +1216,13 @@ impl ContainerBuilder {
                 .map_err(|e| SpawnError::setup("moving a descriptor above the dup2 targets", e))
         };
         let mut keep = Vec::new();
+        // Placeholders for the idmapped trees the parent sends after clone.
+        if let Some(m) = mounts.as_mut() {
+            keep.extend(
+                m.allocate_idmap_slots(floor)
+                    .map_err(|e| SpawnError::setup("opening /dev/null for idmapped mounts", e))?,
+            );
+        }
         let pdeathsig = match self.pdeathsig {
             Some(sig) => {
                 // The signal follows the spawning thread: a pidfd of that
@@ -1424,6 +1431,7 @@ impl ContainerBuilder {
             .chain(join_root.into_iter().flat_map(|(r, c)| [r, c]))
             .chain(pdeathsig.map(|(_, fd)| fd))
             .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
+            .chain(mounts.iter().flat_map(|m| m.idmap_slots()))
             .collect();
         keep_fds.sort_unstable();
         Ok(Prepared {
@@ -1433,6 +1441,7 @@ impl ContainerBuilder {
                 err_fd: -1,
                 sync_fd: None,
                 sync_close: None,
+                sync_fds: false,
                 unshare_cgroup: false,
                 time_at_clone: false,
                 become_root,

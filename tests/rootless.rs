@@ -254,3 +254,33 @@ fn case_helper_refuses() {
 fn rootless_helper_refusal_is_typed() {
     rootless_case("rootless_helper_refusal_is_typed", case_helper_refuses);
 }
+
+fn case_idmap_needs_privilege_over_the_fs() {
+    // A rootless caller cannot idmap a host filesystem (the kernel wants
+    // CAP_SYS_ADMIN over the filesystem's user namespace): typed EPERM.
+    let (uids, gids) = rootless_maps(SUB_COUNT).unwrap();
+    let dir = TempDir::new("ctm-rootless-idmap");
+    let err = Container::builder()
+        .namespaces(Namespaces::USER | Namespaces::MOUNT)
+        .uid_map(uids)
+        .gid_map(gids)
+        .mount(containment::mount::Mount::bind(&dir.0, &dir.0).idmapped(true))
+        .command("/bin/true", [] as [&str; 0])
+        .status()
+        .unwrap_err();
+    match &err {
+        SpawnError::Mount(containment::mount::Error::IdmapRefused { source, fstype, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::EPERM), "{err}");
+            assert!(!fstype.is_empty());
+        }
+        other => panic!("expected IdmapRefused, got {other:?}"),
+    }
+}
+
+#[test]
+fn rootless_idmap_of_a_host_fs_is_refused_typed() {
+    rootless_case(
+        "rootless_idmap_of_a_host_fs_is_refused_typed",
+        case_idmap_needs_privilege_over_the_fs,
+    );
+}

@@ -44,6 +44,9 @@ pub(crate) struct ChildPlan {
     /// Our copy of that pipe's write end, closed first so that the parent's
     /// death (its copy closing) reads as EOF instead of blocking forever.
     pub sync_close: Option<RawFd>,
+    /// The sync channel is a socket carrying the idmapped mount trees
+    /// (`SCM_RIGHTS`), which the child puts on the mount plan's slots.
+    pub sync_fds: bool,
     /// `unshare(CLONE_NEWCGROUP)` right after the parent releases the child
     /// (set by the spawn path, which then leaves `CLONE_NEWCGROUP` out of
     /// clone, when the parent moves the child into cgroup v1 directories:
@@ -479,6 +482,38 @@ fn set_nondumpable() {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
+/// Waits for the release byte with the idmapped trees, and puts each on its
+/// slot (`dup3` over the placeholder, close-on-exec).
+fn receive_idmaps(plan: &ChildPlan, fd: RawFd) -> Result<(), ChildFailure> {
+    let fail = |errno| ChildFailure {
+        step: Step::WaitIdMaps,
+        index: 1,
+        errno,
+    };
+    let mut got = [-1; sys::fdpass::MAX_FDS];
+    let n = sys::fdpass::recv_byte_with_fds(fd, &mut got).map_err(fail)?;
+    let mut slots = plan.mounts.iter().flat_map(|m| m.idmap_slots());
+    let mut placed = 0;
+    for tree in got.iter().take(n) {
+        match slots.next() {
+            Some(slot) => {
+                // SAFETY: both are descriptors of this (unshared) table.
+                let r = unsafe { libc::dup3(*tree, slot, libc::O_CLOEXEC) };
+                close_fd(*tree);
+                if r < 0 {
+                    return Err(ChildFailure::last(Step::WaitIdMaps));
+                }
+                placed += 1;
+            }
+            None => close_fd(*tree),
+        }
+    }
+    if slots.next().is_some() || placed != n {
+        return Err(fail(libc::EBADMSG));
+    }
+    Ok(())
+}
+
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     // 0. Wait until the parent has written the uid/gid maps. First of all:
     //    in the shared-memory shape without CLONE_VFORK (a new user
@@ -490,6 +525,7 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         // SAFETY: closes our copy of a descriptor the parent made for this.
         unsafe { libc::close(fd) };
     }
+<<<<<<< HEAD
     // 0-0. A child with memory of its own, cloned by host root: not
     //     dumpable before anything else, and above all before the wait for
     //     the id maps. In a new user namespace that host root owns, any
@@ -504,6 +540,12 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         set_nondumpable();
     }
     if let Some(fd) = plan.sync_fd {
+=======
+    if let (Some(fd), true) = (plan.sync_fd, plan.sync_fds) {
+        receive_idmaps(plan, fd)?;
+        close_fd(fd);
+    } else if let Some(fd) = plan.sync_fd {
+>>>>>>> 312d981 (idmapped mounts: Mount::idmapped and idmapped_root; the parent idmaps detached trees with the child's own user namespace after its maps and sends them over the sync socket (SCM_RIGHTS); IdmapRefused names the fs type (#16))
         let mut b = 0u8;
         loop {
             // SAFETY: reads one byte into a live stack variable.

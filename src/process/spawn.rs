@@ -758,11 +758,17 @@ fn spawn_inner(
     let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
     let join_v1 = std::mem::take(&mut p.join_cgroup_v1);
     let any_v1 = v1_attach.is_some() || !join_v1.dirs.is_empty();
-    let sync = if p.id_maps.is_some() || any_v1 {
+    // Idmapped trees travel to the child with the release byte
+    // (SCM_RIGHTS): the sync channel is then a socket pair.
+    let idmaps = p.plan.mounts.as_ref().is_some_and(|m| m.has_idmaps());
+    let sync = if idmaps {
+        Some(sys::fdpass::socketpair_cloexec().map_err(|e| SpawnError::setup("socketpair", e))?)
+    } else if p.id_maps.is_some() || any_v1 {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
         None
     };
+    p.plan.sync_fds = idmaps;
     p.plan.err_fd = err_w.as_raw_fd();
     p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
     p.plan.sync_close = sync.as_ref().map(|(_, w)| w.as_raw_fd());
@@ -819,9 +825,20 @@ fn spawn_inner(
             cg.attach_v1(pid as u32)?;
         }
         join_v1.attach(pid as u32)?;
-        sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
-            SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
-        })?;
+        match p.plan.mounts.as_ref().filter(|m| m.has_idmaps()) {
+            Some(m) => {
+                // The container's own user namespace, maps written: the
+                // trees are idmapped with it, then sent.
+                let userns = namespace::NsFd::open_pid(pid, namespace::Namespace::User)?;
+                let trees = m.make_idmaps(userns.as_fd())?;
+                let fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+                sys::fdpass::send_byte_with_fds(w.as_fd(), b'1', &fds)
+                    .map_err(|e| SpawnError::setup("sending the idmapped mounts", e))?;
+            }
+            None => sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
+                SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
+            })?,
+        }
     }
 
     match read_report(err_r.as_fd()) {
