@@ -57,6 +57,7 @@ pub struct ContainerBuilder {
     gid_map: Option<Vec<IdMap>>,
     deny_setgroups: Option<bool>,
     id_map_writer: IdMapWriter,
+    user_net: Option<crate::usernet::UserNet>,
     user: Option<(u32, u32)>,
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
@@ -126,6 +127,11 @@ pub(crate) fn find_helper(name: &str) -> Option<PathBuf> {
         .find(|p| {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+/// The `pasta` a [`crate::usernet::UserNet`] runs by default, if installed.
+pub fn find_pasta() -> Option<PathBuf> {
+    find_helper("pasta")
 }
 
 /// Whether this process is in the initial user namespace: its uid map is
@@ -420,6 +426,20 @@ impl ContainerBuilder {
     /// stderr) when it refuses the map.
     pub fn id_map_writer(&mut self, writer: IdMapWriter) -> &mut Self {
         self.id_map_writer = writer;
+        self
+    }
+
+    /// Connects the container's network namespace to the host's network
+    /// through `pasta` (user-mode networking, for a rootless caller; see
+    /// [`crate::usernet`]): outbound connections, and ports published on
+    /// the host. Needs [`Namespaces::USER`] and [`Namespaces::NET`].
+    ///
+    /// # Errors
+    /// The spawn fails with [`SpawnError::UserNetHelperMissing`] when
+    /// `pasta` is not installed, [`SpawnError::UserNetHelper`] (its stderr
+    /// and a hint) when it fails.
+    pub fn user_network(&mut self, net: crate::usernet::UserNet) -> &mut Self {
+        self.user_net = Some(net);
         self
     }
 
@@ -955,6 +975,26 @@ impl ContainerBuilder {
             validate_uts_name(v).map_err(|r| SpawnError::invalid(field, v, r))?;
             Ok(Some(v.as_bytes().to_vec()))
         };
+        let user_net = match &self.user_net {
+            None => None,
+            Some(n) => {
+                if !ns.contains(Namespaces::NET | Namespaces::USER) {
+                    return Err(SpawnError::invalid(
+                        "user_network",
+                        "pasta",
+                        "needs new user and network namespaces (Namespaces::USER | Namespaces::NET)",
+                    ));
+                }
+                let program = match &n.program {
+                    Some(p) => p.clone(),
+                    None => find_helper("pasta").ok_or(SpawnError::UserNetHelperMissing)?,
+                };
+                Some(crate::usernet::UserNetPlan {
+                    program,
+                    args: n.args(),
+                })
+            }
+        };
         let hostname = uts("hostname", &self.hostname)?;
         let domainname = uts("domainname", &self.domainname)?;
 
@@ -1480,6 +1520,7 @@ impl ContainerBuilder {
             },
             namespaces: ns,
             id_maps,
+            user_net,
             stdio,
             cgroup_fd,
             join_pid_ns: join.pid_ns,

@@ -443,6 +443,24 @@ pub enum SpawnError {
         /// Its standard error.
         stderr: String,
     },
+    /// User-mode networking was asked for
+    /// ([`crate::ContainerBuilder::user_network`]) and `pasta` is not
+    /// installed. Found before any process exists.
+    #[error("pasta is needed for user-mode networking and was not found in PATH, /usr/bin or /bin: install it (Debian and Ubuntu: apt install passt)")]
+    UserNetHelperMissing,
+    /// `pasta` failed to connect the container's network namespace: its
+    /// exit status, what it printed and, when known, the usual cause.
+    #[error("{} failed (exit status {}): {}{}", .helper.display(), .status.map_or("killed by a signal".to_string(), |s| s.to_string()), .stderr.trim_end(), hint_suffix(.hint))]
+    UserNetHelper {
+        /// The helper run.
+        helper: std::path::PathBuf,
+        /// Its exit code (`None`: killed by a signal).
+        status: Option<i32>,
+        /// Its standard error.
+        stderr: String,
+        /// The usual cause.
+        hint: Option<String>,
+    },
     /// A step in the child failed.
     #[error(transparent)]
     Child(#[from] ChildError),

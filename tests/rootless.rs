@@ -122,7 +122,7 @@ fn rootless_case(name: &str, case: fn()) {
             return;
         }
     };
-    let out = common::run_test_as(uid, name, (ROLE, "1"));
+    let out = run_as_with_tun(uid, name);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -132,6 +132,53 @@ fn rootless_case(name: &str, case: fn()) {
         out.status.success() && text.contains("ROLE-OK"),
         "as {USER}: {text}"
     );
+}
+
+/// Runs this test binary's test `name` as `uid` (as `common::run_test_as`),
+/// in a private mount namespace whose `/dev/net/tun` is mode 0666 (the
+/// distributions' default; this host's may be 0600): a tmpfs over
+/// `/dev/net` there, never a change of the host's node.
+fn run_as_with_tun(uid: u32, name: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(ROLE, "1")
+        .current_dir("/");
+    // SAFETY: only async-signal-safe calls in the forked child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(
+                    c"tmpfs".as_ptr(),
+                    c"/dev/net".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID,
+                    c"mode=0755".as_ptr().cast(),
+                ) == 0
+                && libc::mknod(
+                    c"/dev/net/tun".as_ptr(),
+                    libc::S_IFCHR | 0o666,
+                    libc::makedev(10, 200),
+                ) == 0
+                && libc::chmod(c"/dev/net/tun".as_ptr(), 0o666) == 0;
+            if !ok
+                || libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(uid, uid, uid) != 0
+                || libc::setresuid(uid, uid, uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
 }
 
 /// A directory owned by the calling user, removed on drop.
@@ -282,5 +329,144 @@ fn rootless_idmap_of_a_host_fs_is_refused_typed() {
     rootless_case(
         "rootless_idmap_of_a_host_fs_is_refused_typed",
         case_idmap_needs_privilege_over_the_fs,
+    );
+}
+
+/// Processes of `pasta` (Debian runs `pasta.avx2`, named `passt.avx2`) of this uid.
+fn my_pastas() -> Vec<i32> {
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // Live ones only: pasta's short-lived helpers are zombies of
+            // init until it reaps them.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                (st.contains(" (pasta") || st.contains(" (passt")) && !st.contains(") Z ")
+            }) && std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|st| {
+                // Real uid (pasta makes itself non-dumpable: its /proc
+                // directory is root's).
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+                    == Some(me)
+            })
+        })
+        .collect()
+}
+
+fn case_pasta_network() {
+    use std::io::BufRead;
+    use std::net::{TcpListener, TcpStream};
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    require!(busybox.is_some(), "busybox is not installed");
+    let bb = busybox.unwrap();
+    require!(
+        containment::container::find_pasta().is_some(),
+        "pasta is not installed (Debian: apt install passt)"
+    );
+    require!(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_ok(),
+        "/dev/net/tun is not readable and writable by this user (pasta needs it)"
+    );
+    let before = my_pastas();
+    // A server of the test's own on the host's loopback.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let serve = std::thread::spawn(move || {
+        let (mut s, _) = server.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(s.try_clone().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 16\r\n\r\nhello-from-host\n")
+            .unwrap();
+        line
+    });
+    // A free port on the host to publish.
+    let published = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = format!("127.0.0.1:{published}:80");
+    let script = format!(
+        "gw=$({bb} ip route | {bb} awk '/default/ {{print $3; exit}}'); \
+         printf 'GET /page HTTP/1.0\\r\\n\\r\\n' | {bb} timeout 10 {bb} nc -w 2 $gw {port} \
+         || echo fetch-failed; echo; echo fetch-done; \
+         echo reply-from-container | {bb} timeout 20 {bb} nc -l -p 80"
+    );
+    let mut child = Container::builder()
+        .namespaces(Namespaces::USER | Namespaces::NET | Namespaces::PID)
+        .user_network(
+            containment::usernet::UserNet::pasta()
+                .publish(containment::usernet::PublishedPort::parse(&spec).unwrap()),
+        )
+        .command("/bin/sh", ["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mine: Vec<i32> = my_pastas()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    let show: Vec<String> = mine
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        mine.len(),
+        1,
+        "one pasta daemon for the container: {show:?}"
+    );
+    // The container fetched the page from the host's 127.0.0.1.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut fetched = String::new();
+    while !fetched.ends_with("fetch-done\n") {
+        let n = out.read_line(&mut fetched).unwrap();
+        assert!(n > 0, "{fetched}");
+    }
+    assert!(fetched.lines().any(|l| l == "hello-from-host"), "{fetched}");
+    let request = serve.join().unwrap();
+    assert!(request.starts_with("GET /page "), "{request}");
+    // The published port reaches the container's port 80 (its nc listens
+    // once wget is done; connect until it answers, within a bound).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let reply = loop {
+        let mut got = String::new();
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", published)) {
+            let _ = std::io::BufReader::new(s).read_line(&mut got);
+        }
+        if !got.is_empty() || std::time::Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(reply, "reply-from-container\n");
+    assert!(child.wait().unwrap().success());
+    // The daemon does not outlive the container.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mine.iter().any(|p| my_pastas().contains(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left: Vec<i32> = my_pastas()
+        .into_iter()
+        .filter(|p| mine.contains(p))
+        .collect();
+    assert!(left.is_empty(), "pasta outlived the container: {left:?}");
+}
+
+#[test]
+fn rootless_pasta_outbound_and_published_port() {
+    rootless_case(
+        "rootless_pasta_outbound_and_published_port",
+        case_pasta_network,
     );
 }

@@ -29,6 +29,8 @@ pub(crate) struct Prepared {
     pub plan: ChildPlan,
     pub namespaces: Namespaces,
     pub id_maps: Option<IdMapsPlan>,
+    /// User-mode networking started while the child waits.
+    pub user_net: Option<crate::usernet::UserNetPlan>,
     pub stdio: [PreparedStdio; 3],
     /// The cgroup the builder created, and whether to remove it when the
     /// child is reaped (removed at once when the spawn fails).
@@ -817,12 +819,19 @@ fn spawn_inner(
     drop(p.cgroup_fd.take());
     p.keep.clear();
 
+    // Helper daemons (pasta) the child owns; killed if the spawn fails.
+    let mut helpers: Vec<OwnedFd> = Vec::new();
+    let helpers_guard = HelperGuard(&mut helpers);
     if let Some(w) = sync_w {
+        let helpers = &mut *helpers_guard.0;
         if let Some(m) = &p.id_maps {
             write_id_maps(pid, m)?;
         }
         if let Some(cg) = v1_attach {
             cg.attach_v1(pid as u32)?;
+        }
+        if let Some(n) = &p.user_net {
+            helpers.push(crate::usernet::start(n, pid)?);
         }
         join_v1.attach(pid as u32)?;
         match p.plan.mounts.as_ref().filter(|m| m.has_idmaps()) {
@@ -873,7 +882,21 @@ fn spawn_inner(
     let [stdin, stdout, stderr] = parents;
     let mut child = Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr);
     child.set_vfork_shape(vfork_shape);
+    for h in std::mem::take(&mut *helpers_guard.0) {
+        child.add_helper(h);
+    }
     Ok(child)
+}
+
+/// Kills the helper daemons (by pidfd) unless they were handed to the Child.
+struct HelperGuard<'a>(&'a mut Vec<OwnedFd>);
+
+impl Drop for HelperGuard<'_> {
+    fn drop(&mut self) {
+        for h in self.0.drain(..) {
+            let _ = sys::pidfd_send_signal(h.as_fd(), libc::SIGKILL);
+        }
+    }
 }
 
 /// Whether process `pid` still shares this process's memory (`kcmp(2)`
