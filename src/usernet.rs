@@ -176,11 +176,28 @@ pub(crate) fn start(
     pid: i32,
 ) -> Result<std::os::fd::OwnedFd, crate::SpawnError> {
     use crate::SpawnError;
-    let pidfile = std::env::temp_dir().join(format!(
-        "containment-pasta-{}-{pid}.pid",
+    // The pid file goes in a directory of our own (mode 0700, created
+    // new: an existing name fails), never a name in /tmp that another user
+    // could have made a symlink.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "containment-pasta-{}-{pid}-{nanos}",
         std::process::id()
     ));
-    let _ = std::fs::remove_file(&pidfile);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| SpawnError::Setup {
+                op: "creating pasta's pid file directory",
+                source,
+                hint: None,
+            })?;
+    }
+    let pidfile = dir.join("pasta.pid");
     let out = std::process::Command::new(&plan.program)
         .args(&plan.args)
         .arg("--pid")
@@ -191,7 +208,7 @@ pub(crate) fn start(
         .stderr(std::process::Stdio::piped())
         .output();
     let text = std::fs::read_to_string(&pidfile);
-    let _ = std::fs::remove_file(&pidfile);
+    let _ = std::fs::remove_dir_all(&dir);
     let out = out.map_err(|source| SpawnError::Setup {
         op: "starting pasta",
         source,
@@ -216,11 +233,19 @@ pub(crate) fn start(
             stderr: "no pid file written".into(),
             hint: None,
         })?;
-    crate::sys::pidfd_open(daemon).map_err(|source| SpawnError::Setup {
+    let gone = |source| SpawnError::Setup {
         op: "pidfd_open of the pasta daemon",
         source,
         hint: Some("the pasta daemon exited right after configuring the namespace".into()),
-    })
+    };
+    let fd = crate::sys::pidfd_open(daemon).map_err(gone)?;
+    // The pidfd now pins that process: check it is pasta (its pid was not
+    // reused after a crash), so that the Child never kills another process.
+    let stat = std::fs::read_to_string(format!("/proc/{daemon}/stat")).unwrap_or_default();
+    if !(stat.contains(" (pasta") || stat.contains(" (passt")) {
+        return Err(gone(std::io::Error::from_raw_os_error(libc::ESRCH)));
+    }
+    Ok(fd)
 }
 
 /// The usual cause of a failure `pasta` printed.
