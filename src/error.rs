@@ -434,10 +434,12 @@ pub enum SpawnError {
     ///
     /// # References
     /// - [`newuidmap(1)`](https://man7.org/linux/man-pages/man1/newuidmap.1.html)
-    #[error("{} refused the map (exit status {}): {}", .helper.display(), .status.map_or("killed by a signal".to_string(), |s| s.to_string()), .stderr.trim_end())]
+    #[error("{} refused the {map} (exit status {}): {}", .helper.display(), .status.map_or("killed by a signal".to_string(), |s| s.to_string()), .stderr.trim_end())]
     IdMapHelper {
         /// The helper run.
         helper: std::path::PathBuf,
+        /// `"uid_map"` or `"gid_map"`.
+        map: &'static str,
         /// Its exit code (`None`: killed by a signal).
         status: Option<i32>,
         /// Its standard error.

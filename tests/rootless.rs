@@ -272,10 +272,13 @@ fn case_helper_refuses() {
     match &err {
         SpawnError::IdMapHelper {
             helper,
+            map,
             status,
             stderr,
+            ..
         } => {
             assert!(helper.ends_with("newuidmap"), "{err}");
+            assert_eq!(*map, "uid_map");
             assert_ne!(*status, Some(0));
             assert!(stderr.contains("newuidmap"), "{err}");
         }

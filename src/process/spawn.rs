@@ -637,14 +637,14 @@ fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
         source,
     };
     match &m.uid_helper {
-        Some((helper, maps)) => run_map_helper(helper, pid, maps)?,
+        Some((helper, maps)) => run_map_helper(helper, "uid_map", pid, maps)?,
         None => write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?,
     }
     if m.deny_setgroups {
         write_proc(pid, "setgroups", b"deny").map_err(|e| fail("writing setgroups", e))?;
     }
     match &m.gid_helper {
-        Some((helper, maps)) => run_map_helper(helper, pid, maps),
+        Some((helper, maps)) => run_map_helper(helper, "gid_map", pid, maps),
         None => write_proc(pid, "gid_map", &m.gid_map).map_err(|e| fail("writing gid_map", e)),
     }
 }
@@ -654,6 +654,7 @@ fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
 /// `/dev/null`; its stderr is kept for the error.
 fn run_map_helper(
     helper: &std::path::Path,
+    map: &'static str,
     pid: i32,
     maps: &[crate::namespace::IdMap],
 ) -> Result<(), SpawnError> {
@@ -681,6 +682,7 @@ fn run_map_helper(
     }
     Err(SpawnError::IdMapHelper {
         helper: helper.to_owned(),
+        map,
         status: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
