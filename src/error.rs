@@ -510,6 +510,36 @@ impl fmt::Debug for SpawnError {
                 .field("source", &IoErrorDebug(source))
                 .field("hint", hint)
                 .finish(),
+            SpawnError::IdMapHelperMissing { helper, map } => f
+                .debug_struct("IdMapHelperMissing")
+                .field("helper", helper)
+                .field("map", map)
+                .finish(),
+            SpawnError::IdMapHelper {
+                helper,
+                map,
+                status,
+                stderr,
+            } => f
+                .debug_struct("IdMapHelper")
+                .field("helper", helper)
+                .field("map", map)
+                .field("status", status)
+                .field("stderr", stderr)
+                .finish(),
+            SpawnError::UserNetHelperMissing => f.write_str("UserNetHelperMissing"),
+            SpawnError::UserNetHelper {
+                helper,
+                status,
+                stderr,
+                hint,
+            } => f
+                .debug_struct("UserNetHelper")
+                .field("helper", helper)
+                .field("status", status)
+                .field("stderr", stderr)
+                .field("hint", hint)
+                .finish(),
             SpawnError::Child(e) => f.debug_tuple("Child").field(e).finish(),
             SpawnError::Namespace(e) => f.debug_tuple("Namespace").field(e).finish(),
             SpawnError::Mount(e) => f.debug_tuple("Mount").field(e).finish(),

@@ -525,7 +525,6 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         // SAFETY: closes our copy of a descriptor the parent made for this.
         unsafe { libc::close(fd) };
     }
-<<<<<<< HEAD
     // 0-0. A child with memory of its own, cloned by host root: not
     //     dumpable before anything else, and above all before the wait for
     //     the id maps. In a new user namespace that host root owns, any
@@ -539,13 +538,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     if plan.nondumpable && plan.nondumpable_first {
         set_nondumpable();
     }
-    if let Some(fd) = plan.sync_fd {
-=======
     if let (Some(fd), true) = (plan.sync_fd, plan.sync_fds) {
         receive_idmaps(plan, fd)?;
         close_fd(fd);
     } else if let Some(fd) = plan.sync_fd {
->>>>>>> 312d981 (idmapped mounts: Mount::idmapped and idmapped_root; the parent idmaps detached trees with the child's own user namespace after its maps and sends them over the sync socket (SCM_RIGHTS); IdmapRefused names the fs type (#16))
         let mut b = 0u8;
         loop {
             // SAFETY: reads one byte into a live stack variable.
