@@ -41,6 +41,20 @@
 //! `--rm` is accepted for docker's sake: nothing outlives the container
 //! anyway (the cgroup is removed, no state is kept).
 //!
+//! Rootless (`--rootless`, any user with `/etc/subuid` and `/etc/subgid`
+//! lines): a new user namespace whose root is the caller and whose ids
+//! 1..=65536 are the caller's subordinate ids (written by `newuidmap` and
+//! `newgidmap`), no cgroup unless `--cgroup-parent` names a delegated one,
+//! and `--net pasta` for a network (`pasta`, with `-p ADDR:HOSTPORT:PORT`
+//! publishing ports). `-v SRC:DST` bind-mounts a host directory,
+//! `-v SRC:DST:idmap` as an idmapped mount of the container's user
+//! namespace (root only: the kernel wants `CAP_SYS_ADMIN` over the host
+//! filesystem), `--userns INSIDE:OUTSIDE:COUNT` gives root an explicit map.
+//!
+//! ```text
+//! run --rootless --rootfs ~/busybox --net pasta -p 127.0.0.1:8080:80 -- sh
+//! ```
+//!
 //! Run as root, e.g. with a busybox root (`cargo run --example
 //! rootfs_busybox` shows how to make one):
 //!
@@ -59,7 +73,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 const USAGE: &str = "usage: run [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H] [-e KEY=VALUE]... \
-[--net none|host] [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
+[--rootless] [--userns IN:OUT:COUNT] [-v SRC:DST[:idmap]]... [--net none|host|pasta] [-p ADDR:HOST:PORT]... [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
 [--cpus X] [other docker resource flags] -- CMD [ARGS...]";
 
 /// The parsed command line.
@@ -71,6 +85,11 @@ struct Options {
     hostname: Option<String>,
     env: Vec<(OsString, OsString)>,
     net_host: bool,
+    net_pasta: bool,
+    publish: Vec<containment::usernet::PublishedPort>,
+    rootless: bool,
+    userns: Option<containment::IdMap>,
+    volumes: Vec<(PathBuf, PathBuf, bool)>,
     init: bool,
     cgroup_parent: Option<PathBuf>,
     resources: Resources,
@@ -87,6 +106,11 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
         hostname: None,
         env: Vec::new(),
         net_host: false,
+        net_pasta: false,
+        publish: Vec::new(),
+        rootless: false,
+        userns: None,
+        volumes: Vec::new(),
         init: false,
         cgroup_parent: None,
         resources: Resources::new(),
@@ -118,6 +142,10 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
             }
             "--rm" => {
                 o.rm = true;
+                continue;
+            }
+            "--rootless" => {
+                o.rootless = true;
                 continue;
             }
             "--help" => return Err(String::new()),
@@ -153,8 +181,35 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
             "--net" | "--network" => match utf8(&flag, value()?)?.as_str() {
                 "none" => o.net_host = false,
                 "host" => o.net_host = true,
-                other => return Err(format!("--net {other}: only none and host are supported")),
+                "pasta" => o.net_pasta = true,
+                other => {
+                    return Err(format!(
+                        "--net {other}: only none, host and pasta are supported"
+                    ))
+                }
             },
+            "-p" | "--publish" => {
+                let v = utf8(&flag, value()?)?;
+                o.publish.push(
+                    containment::usernet::PublishedPort::parse(&v).map_err(|e| e.to_string())?,
+                );
+            }
+            "--userns" => {
+                let v = utf8(&flag, value()?)?;
+                o.userns = Some(
+                    containment::IdMap::parse_line(&v.replace(':', " "))
+                        .map_err(|e| format!("--userns {v}: {e}"))?,
+                );
+            }
+            "-v" | "--volume" => {
+                let v = utf8(&flag, value()?)?;
+                let parts: Vec<&str> = v.split(':').collect();
+                match parts[..] {
+                    [src, dst] => o.volumes.push((src.into(), dst.into(), false)),
+                    [src, dst, "idmap"] => o.volumes.push((src.into(), dst.into(), true)),
+                    _ => return Err(format!("-v {v}: expected SRC:DST or SRC:DST:idmap")),
+                }
+            }
             "--cgroup-parent" => o.cgroup_parent = Some(value()?.into()),
             _ => {
                 // Everything else must be a docker resource flag.
@@ -262,22 +317,47 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     if !o.net_host {
         ns |= Namespaces::NET;
     }
-    let parent = match o.cgroup_parent {
-        Some(p) => p,
-        None => Hierarchy::detect()
-            .and_then(|h| h.require_mount().map(|p| p.to_path_buf()))
-            .map_err(|e| setup(format!("no cgroup v2 hierarchy: {e}")))?,
-    };
+    if o.rootless || o.userns.is_some() || o.net_pasta {
+        ns |= Namespaces::USER;
+    }
     let mut b = Container::builder();
-    b.namespaces(ns)
-        .hostname(o.hostname.unwrap_or_else(|| id.clone()))
-        .cgroup(
+    // A rootless caller has no cgroup of its own unless one was delegated.
+    if !o.rootless || o.cgroup_parent.is_some() {
+        let parent = match o.cgroup_parent {
+            Some(p) => p,
+            None => Hierarchy::detect()
+                .and_then(|h| h.require_mount().map(|p| p.to_path_buf()))
+                .map_err(|e| setup(format!("no cgroup v2 hierarchy: {e}")))?,
+        };
+        b.cgroup(
             CgroupSpec::new()
                 .parent(parent)
                 .name(format!("containment-run-{id}"))
                 .resources(o.resources)
                 .remove_on_exit(true),
-        )
+        );
+    }
+    if o.rootless {
+        let (uids, gids) = containment::namespace::rootless_maps(65536)
+            .map_err(|e| setup(format!("--rootless: {e}")))?;
+        b.uid_map(uids).gid_map(gids);
+    } else if let Some(m) = o.userns {
+        b.uid_map([m]).gid_map([m]);
+    }
+    if o.net_pasta {
+        let mut net = containment::usernet::UserNet::pasta();
+        for p in o.publish {
+            net = net.publish(p);
+        }
+        b.user_network(net);
+    } else if !o.publish.is_empty() {
+        return Err(setup("-p needs --net pasta".into()));
+    }
+    for (src, dst, idmap) in o.volumes {
+        b.mount(containment::mount::Mount::bind(src, dst).idmapped(idmap));
+    }
+    b.namespaces(ns)
+        .hostname(o.hostname.unwrap_or_else(|| id.clone()))
         .init(o.init)
         .die_with_parent(true);
     if let Some(root) = &o.rootfs {

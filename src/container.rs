@@ -56,6 +56,8 @@ pub struct ContainerBuilder {
     uid_map: Option<Vec<IdMap>>,
     gid_map: Option<Vec<IdMap>>,
     deny_setgroups: Option<bool>,
+    id_map_writer: IdMapWriter,
+    user_net: Option<crate::usernet::UserNet>,
     user: Option<(u32, u32)>,
     groups: Vec<u32>,
     time_offsets: Option<TimeOffsets>,
@@ -95,6 +97,45 @@ enum CapsChoice {
     /// Whatever the caller's thread (or the new user namespace) has: the
     /// explicit opt-out of the contained default.
     KeepAll,
+}
+
+/// Who writes the uid and gid maps of a new user namespace
+/// ([`ContainerBuilder::id_map_writer`]).
+///
+/// The kernel lets an unprivileged process write only one line mapping its
+/// own uid (gid, after `setgroups` = `deny`); more ranges need
+/// `CAP_SETUID`/`CAP_SETGID` over the parent namespace, which the setuid
+/// helpers `newuidmap(1)`/`newgidmap(1)` have and use within the ranges
+/// `/etc/subuid`/`/etc/subgid` give the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdMapWriter {
+    /// The parent writes a map itself when it can (root, or a map of only
+    /// the caller's own id) and runs the helper for any other map.
+    #[default]
+    Auto,
+    /// The parent always writes `/proc/<pid>/uid_map` and `gid_map` itself.
+    Direct,
+    /// `newuidmap` and `newgidmap` write both maps.
+    Helpers,
+}
+
+/// Finds a setuid id-map helper: in `PATH`, then `/usr/bin` and `/bin`.
+pub(crate) fn find_helper(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/bin".into()])
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The `pasta` a [`crate::usernet::UserNet`] runs by default, if installed.
+pub fn find_pasta() -> Option<PathBuf> {
+    find_helper("pasta")
 }
 
 /// Whether this process is in the initial user namespace: its uid map is
@@ -348,8 +389,9 @@ impl ContainerBuilder {
     /// `uid_map`) rather than map host root to the container's root. Give
     /// an unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to
     /// host root with `IdMap::single(0, 0)`. More than one range, or ids
-    /// other than your own, need root in the parent namespace (or
-    /// `newuidmap`, which this crate does not call).
+    /// other than your own, need root in the parent namespace or
+    /// `newuidmap` (see [`id_map_writer`](Self::id_map_writer) and
+    /// [`crate::namespace::rootless_maps`]).
     pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
         self.uid_map = Some(maps.into_iter().collect());
         self
@@ -369,6 +411,39 @@ impl ContainerBuilder {
     /// requires it), allow when root.
     pub fn deny_setgroups(&mut self, deny: bool) -> &mut Self {
         self.deny_setgroups = Some(deny);
+        self
+    }
+
+    /// Who writes the id maps: the parent itself or `newuidmap`/`newgidmap`
+    /// (see [`IdMapWriter`]). Default [`IdMapWriter::Auto`]: an unprivileged
+    /// caller's maps of more than its own id go through the helpers, which
+    /// check them against `/etc/subuid` and `/etc/subgid`
+    /// ([`crate::namespace::rootless_maps`] builds such maps).
+    ///
+    /// With a helper writing `gid_map`, `setgroups` is left to `newgidmap`
+    /// (it allows `setgroups(2)` when a subordinate range is mapped) unless
+    /// [`deny_setgroups`](Self::deny_setgroups) is given.
+    ///
+    /// # Errors
+    /// The spawn fails with [`SpawnError::IdMapHelperMissing`] when a helper
+    /// is needed and not installed, and [`SpawnError::IdMapHelper`] (its
+    /// stderr) when it refuses the map.
+    pub fn id_map_writer(&mut self, writer: IdMapWriter) -> &mut Self {
+        self.id_map_writer = writer;
+        self
+    }
+
+    /// Connects the container's network namespace to the host's network
+    /// through `pasta` (user-mode networking, for a rootless caller; see
+    /// [`crate::usernet`]): outbound connections, and ports published on
+    /// the host. Needs [`Namespaces::USER`] and [`Namespaces::NET`].
+    ///
+    /// # Errors
+    /// The spawn fails with [`SpawnError::UserNetHelperMissing`] when
+    /// `pasta` is not installed, [`SpawnError::UserNetHelper`] (its stderr
+    /// and a hint) when it fails.
+    pub fn user_network(&mut self, net: crate::usernet::UserNet) -> &mut Self {
+        self.user_net = Some(net);
         self
     }
 
@@ -975,6 +1050,26 @@ impl ContainerBuilder {
             validate_uts_name(v).map_err(|r| SpawnError::invalid(field, v, r))?;
             Ok(Some(v.as_bytes().to_vec()))
         };
+        let user_net = match &self.user_net {
+            None => None,
+            Some(n) => {
+                if !ns.contains(Namespaces::NET | Namespaces::USER) {
+                    return Err(SpawnError::invalid(
+                        "user_network",
+                        "pasta",
+                        "needs new user and network namespaces (Namespaces::USER | Namespaces::NET)",
+                    ));
+                }
+                let program = match &n.program {
+                    Some(p) => p.clone(),
+                    None => find_helper("pasta").ok_or(SpawnError::UserNetHelperMissing)?,
+                };
+                Some(crate::usernet::UserNetPlan {
+                    program,
+                    args: n.args(),
+                })
+            }
+        };
         let hostname = uts("hostname", &self.hostname)?;
         let domainname = uts("domainname", &self.domainname)?;
 
@@ -1026,7 +1121,33 @@ impl ContainerBuilder {
                     ));
                 }
             }
-            let deny = self.deny_setgroups.unwrap_or(euid != 0);
+            // Which maps go through newuidmap/newgidmap.
+            let own_only = |m: &[IdMap], id: u32| m == [IdMap::single(m[0].inside, id)];
+            let (uid_helper, gid_helper) = match self.id_map_writer {
+                IdMapWriter::Direct => (false, false),
+                IdMapWriter::Helpers => (true, true),
+                IdMapWriter::Auto => (
+                    euid != 0 && !own_only(&uid_map, euid),
+                    euid != 0 && !own_only(&gid_map, egid),
+                ),
+            };
+            let helper = |use_it: bool, name: &'static str, map: &'static str| {
+                if !use_it {
+                    return Ok(None);
+                }
+                find_helper(name)
+                    .map(Some)
+                    .ok_or(SpawnError::IdMapHelperMissing { helper: name, map })
+            };
+            let uid_helper =
+                helper(uid_helper, "newuidmap", "uid_map")?.map(|h| (h, uid_map.clone()));
+            let gid_helper =
+                helper(gid_helper, "newgidmap", "gid_map")?.map(|h| (h, gid_map.clone()));
+            // newgidmap decides setgroups itself (allow when a subordinate
+            // range is mapped); a direct unprivileged write needs deny.
+            let deny = self
+                .deny_setgroups
+                .unwrap_or(euid != 0 && gid_helper.is_none());
             let maps_zero = |m: &[IdMap]| m.iter().any(|r| r.inside == 0);
             let become_root = maps_zero(&uid_map) && maps_zero(&gid_map);
             let mapped = |m: &[IdMap], id: u32| {
@@ -1059,6 +1180,8 @@ impl ContainerBuilder {
                     uid_map: ub,
                     gid_map: gb,
                     deny_setgroups: deny,
+                    uid_helper,
+                    gid_helper,
                 }),
                 become_root,
                 ids,
@@ -1198,7 +1321,7 @@ impl ContainerBuilder {
             loopback = false; // the pool's holder did it
         }
 
-        let mounts = self.fs.plan(ns)?;
+        let mut mounts = self.fs.plan(ns)?;
         if let Some(pg) = self.process_group {
             if pg < 0 {
                 return Err(SpawnError::invalid(
@@ -1250,6 +1373,13 @@ impl ContainerBuilder {
                 .map_err(|e| SpawnError::setup("moving a descriptor above the dup2 targets", e))
         };
         let mut keep = Vec::new();
+        // Placeholders for the idmapped trees the parent sends after clone.
+        if let Some(m) = mounts.as_mut() {
+            keep.extend(
+                m.allocate_idmap_slots(floor)
+                    .map_err(|e| SpawnError::setup("opening /dev/null for idmapped mounts", e))?,
+            );
+        }
         let pdeathsig = match self.pdeathsig {
             Some(sig) => {
                 // The signal follows the spawning thread: a pidfd of that
@@ -1484,6 +1614,7 @@ impl ContainerBuilder {
             .chain(pdeathsig.map(|(_, fd)| fd))
             .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
             .chain(gate.iter().flat_map(|g| [g.ready, g.gate]))
+            .chain(mounts.iter().flat_map(|m| m.idmap_slots()))
             .collect();
         keep_fds.sort_unstable();
         Ok(Prepared {
@@ -1493,6 +1624,7 @@ impl ContainerBuilder {
                 err_fd: -1,
                 sync_fd: None,
                 sync_close: None,
+                sync_fds: false,
                 unshare_cgroup: false,
                 time_at_clone: false,
                 become_root,
@@ -1536,6 +1668,7 @@ impl ContainerBuilder {
             },
             namespaces: ns,
             id_maps,
+            user_net,
             stdio,
             cgroup_fd,
             join_pid_ns: join.pid_ns,

@@ -422,6 +422,52 @@ pub enum SpawnError {
         /// The usual causes, when known.
         hint: Option<String>,
     },
+    /// An id map needs `newuidmap`/`newgidmap` (an unprivileged caller
+    /// mapping more than its own id, see
+    /// [`IdMapWriter`](crate::container::IdMapWriter)), and the helper is
+    /// not installed. Found before any process exists.
+    #[error("{helper} is needed to write this {map} and was not found in PATH, /usr/bin or /bin: install it (Debian and Ubuntu: apt install uidmap; Fedora: shadow-utils)")]
+    IdMapHelperMissing {
+        /// `"newuidmap"` or `"newgidmap"`.
+        helper: &'static str,
+        /// `"uid_map"` or `"gid_map"`.
+        map: &'static str,
+    },
+    /// `newuidmap`/`newgidmap` refused the map (the ranges are not the
+    /// caller's in `/etc/subuid`/`/etc/subgid`, the helper is not setuid,
+    /// …): its exit status and what it printed.
+    ///
+    /// # References
+    /// - [`newuidmap(1)`](https://man7.org/linux/man-pages/man1/newuidmap.1.html)
+    #[error("{} refused the {map} (exit status {}): {}", .helper.display(), .status.map_or("killed by a signal".to_string(), |s| s.to_string()), .stderr.trim_end())]
+    IdMapHelper {
+        /// The helper run.
+        helper: std::path::PathBuf,
+        /// `"uid_map"` or `"gid_map"`.
+        map: &'static str,
+        /// Its exit code (`None`: killed by a signal).
+        status: Option<i32>,
+        /// Its standard error.
+        stderr: String,
+    },
+    /// User-mode networking was asked for
+    /// ([`crate::ContainerBuilder::user_network`]) and `pasta` is not
+    /// installed. Found before any process exists.
+    #[error("pasta is needed for user-mode networking and was not found in PATH, /usr/bin or /bin: install it (Debian and Ubuntu: apt install passt)")]
+    UserNetHelperMissing,
+    /// `pasta` failed to connect the container's network namespace: its
+    /// exit status, what it printed and, when known, the usual cause.
+    #[error("{} failed (exit status {}): {}{}", .helper.display(), .status.map_or("killed by a signal".to_string(), |s| s.to_string()), .stderr.trim_end(), hint_suffix(.hint))]
+    UserNetHelper {
+        /// The helper run.
+        helper: std::path::PathBuf,
+        /// Its exit code (`None`: killed by a signal).
+        status: Option<i32>,
+        /// Its standard error.
+        stderr: String,
+        /// The usual cause.
+        hint: Option<String>,
+    },
     /// A step in the child failed.
     #[error(transparent)]
     Child(#[from] ChildError),
@@ -467,6 +513,36 @@ impl fmt::Debug for SpawnError {
                 .debug_struct("Setup")
                 .field("op", op)
                 .field("source", &IoErrorDebug(source))
+                .field("hint", hint)
+                .finish(),
+            SpawnError::IdMapHelperMissing { helper, map } => f
+                .debug_struct("IdMapHelperMissing")
+                .field("helper", helper)
+                .field("map", map)
+                .finish(),
+            SpawnError::IdMapHelper {
+                helper,
+                map,
+                status,
+                stderr,
+            } => f
+                .debug_struct("IdMapHelper")
+                .field("helper", helper)
+                .field("map", map)
+                .field("status", status)
+                .field("stderr", stderr)
+                .finish(),
+            SpawnError::UserNetHelperMissing => f.write_str("UserNetHelperMissing"),
+            SpawnError::UserNetHelper {
+                helper,
+                status,
+                stderr,
+                hint,
+            } => f
+                .debug_struct("UserNetHelper")
+                .field("helper", helper)
+                .field("status", status)
+                .field("stderr", stderr)
                 .field("hint", hint)
                 .finish(),
             SpawnError::Child(e) => f.debug_tuple("Child").field(e).finish(),

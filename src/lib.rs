@@ -114,6 +114,43 @@
 //! | `pass_fd` onto 0, 1 or 2, or twice to one number | `InvalidConfig` field `pass_fd` |
 //! | soft rlimit above the hard one | `InvalidConfig` field `rlimit` |
 //!
+//! ## Rootless
+//!
+//! An unprivileged caller gets containers by asking for
+//! [`Namespaces::USER`]: the other new namespaces are then owned by the new
+//! user namespace, where the caller is root. What works, and what it needs:
+//!
+//! | What | Needs | When it is missing |
+//! |---|---|---|
+//! | UTS, IPC, PID, mount, cgroup, time, network (`lo` only) namespaces; hostname; `/proc`; tmpfs; binds; a busybox or image root with `pivot_root`; capabilities, seccomp, Landlock, rlimits | a kernel and host that allow unprivileged user namespaces | [`SpawnError::Unsupported`] naming the one setting in force ([`probe::UsernsRestriction`]): `user.max_user_namespaces = 0`, `kernel.unprivileged_userns_clone = 0` (Debian), `kernel.apparmor_restrict_unprivileged_userns = 1` (Ubuntu; the id map write then fails with `EPERM` and a hint naming it). [`probe::host()`] reports each |
+//! | one id inside: the caller's uid and gid as root (the default map) | nothing more | — |
+//! | many ids inside (an image whose files belong to many users, `chown`, `apt` dropping to `_apt`) | lines in `/etc/subuid` and `/etc/subgid` for the caller, and the setuid `newuidmap`/`newgidmap` (Debian: `uidmap`): [`namespace::rootless_maps`] builds "root inside = me, 1..=N inside = my subordinate ids", and [`IdMapWriter::Auto`] runs the helpers for any map beyond the caller's own id | [`namespace::Error::NoSubIds`], [`namespace::Error::SubIdsTooSmall`] (file and user named); [`SpawnError::IdMapHelperMissing`]; [`SpawnError::IdMapHelper`] with the helper's stderr when it refuses a range |
+//! | a network beyond `lo`: outbound connections and published ports | `pasta` (Debian: `passt`) and a `/dev/net/tun` the caller may open (mode 0666): [`ContainerBuilder::user_network`] ([`usernet`]) | [`SpawnError::UserNetHelperMissing`]; [`SpawnError::UserNetHelper`] with pasta's stderr and a hint |
+//! | a cgroup with limits | a cgroup v2 subtree delegated to the caller (systemd `Delegate=yes`), given as the parent | [`cgroup::Error`] (`EACCES` writing `cgroup.procs` or creating the directory) |
+//! | idmapped mounts ([`mount::Mount::idmapped`], [`ContainerBuilder::idmapped_root`]) | **root**: the kernel wants `CAP_SYS_ADMIN` over the filesystem's user namespace (the host's for a host filesystem) | [`mount::Error::IdmapRefused`] with `EPERM`; with `EINVAL` and the filesystem type named when that filesystem cannot be idmapped |
+//! | veth pairs, `CLONE_INTO_CGROUP` into a cgroup the caller does not own, mapping ids it was not given | root | the kernel's `EPERM`, with the step named |
+//!
+//! ```no_run
+//! use containment::{Container, Namespaces};
+//! use containment::usernet::{PublishedPort, UserNet};
+//! // Root inside is the caller; 1..=65536 inside are its subordinate ids.
+//! let (uids, gids) = containment::namespace::rootless_maps(65536)?;
+//! let status = Container::builder()
+//!     .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID | Namespaces::NET)
+//!     .uid_map(uids)
+//!     .gid_map(gids)
+//!     .root("/home/me/busybox")
+//!     .user_network(UserNet::pasta().publish(PublishedPort::parse("127.0.0.1:8080:80")?))
+//!     .command("/bin/sh", ["-c", "chown 1000 /tmp/f && ls -ln /tmp/f"])
+//!     .status()?;
+//! # let _ = status;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! CI runs the whole test suite a second time as an unprivileged user with
+//! subordinate ids (`.ci/rootless`): root-only tests skip, and the skips are
+//! counted and printed by reason.
+//!
 //! ## Safety story
 //!
 //! Between `clone3` and `execve` the child runs a fixed list of small steps
@@ -231,6 +268,7 @@ pub mod process;
 #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
 pub mod seccomp;
 pub mod sys;
+pub mod usernet;
 
 // The README's code blocks, compiled as doctests (`cargo test --doc`).
 #[cfg(doctest)]
@@ -238,7 +276,7 @@ pub mod sys;
 pub struct ReadmeDoctests;
 
 pub use caps::{CapSet, Capabilities, Capability};
-pub use container::{Container, ContainerBuilder};
+pub use container::{Container, ContainerBuilder, IdMapWriter};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
 pub use process::{Child, Signal, Stdio};

@@ -64,6 +64,13 @@ impl HostSupport {
 
     /// Why namespaces of kind `k` cannot be created here, if a reason is known.
     pub fn why_not(&self, k: Namespace) -> Option<String> {
+        // SAFETY: geteuid has no preconditions (asked live: the caller may have
+        // changed ids since the probe).
+        self.why_not_as(k, unsafe { libc::geteuid() } == 0)
+    }
+
+    /// [`why_not`](Self::why_not) for a caller that is root or not.
+    pub(crate) fn why_not_as(&self, k: Namespace, root: bool) -> Option<String> {
         if !self.namespaces.contains(k.flag()) {
             return Some(format!(
                 "/proc/self/ns/{} is absent: kernel {} lacks this namespace kind",
@@ -74,19 +81,82 @@ impl HostSupport {
         if self.namespace_limit(k) == Some(0) {
             return Some(format!("{} is 0", k.max_sysctl()));
         }
-        // SAFETY: geteuid has no preconditions (asked live: the caller may have
-        // changed ids since the probe).
-        let root = unsafe { libc::geteuid() } == 0;
-        if k == Namespace::User && !root && !self.unprivileged_user_namespaces() {
-            return Some(format!(
-                "unprivileged user namespaces are disabled (unprivileged_userns_clone={:?}, \
-                 apparmor_restrict_unprivileged_userns={:?}, max_user_namespaces={:?})",
-                self.unprivileged_userns_clone,
-                self.apparmor_restrict_unprivileged_userns,
-                self.user_namespace_limit()
-            ));
+        if k == Namespace::User && !root {
+            let r = self.user_namespace_restrictions();
+            if !r.is_empty() {
+                let text: Vec<String> = r.iter().map(|r| r.to_string()).collect();
+                return Some(format!(
+                    "unprivileged user namespaces are restricted on this host: {}",
+                    text.join("; and ")
+                ));
+            }
         }
         None
+    }
+
+    /// The host settings in force that keep an unprivileged process from
+    /// creating (or using) a user namespace, in the order the kernel checks
+    /// them. Empty when none is in force (seccomp profiles and other LSM
+    /// policies can still refuse).
+    pub fn user_namespace_restrictions(&self) -> Vec<UsernsRestriction> {
+        let mut out = Vec::new();
+        if self.user_namespace_limit() == Some(0) {
+            out.push(UsernsRestriction::MaxUserNamespaces);
+        }
+        if self.unprivileged_userns_clone == Some(0) {
+            out.push(UsernsRestriction::UnprivilegedUsernsClone);
+        }
+        if self.apparmor_restrict_unprivileged_userns == Some(1) {
+            out.push(UsernsRestriction::AppArmorRestrict);
+        }
+        out
+    }
+}
+
+/// A host setting that restricts unprivileged user namespaces
+/// ([`HostSupport::user_namespace_restrictions`]); its `Display` names the
+/// sysctl, its value and what it does. This crate never changes them.
+///
+/// # References
+/// - [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html), "/proc/sys/user"
+/// - Ubuntu 23.10+: "Restricted unprivileged user namespaces" (AppArmor)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UsernsRestriction {
+    /// `user.max_user_namespaces = 0` (`/proc/sys/user/max_user_namespaces`):
+    /// no user namespace can be created (`ENOSPC`), by root neither; it is
+    /// per user namespace, set by its owner.
+    MaxUserNamespaces,
+    /// `kernel.unprivileged_userns_clone = 0` (Debian's kernels before 6.x,
+    /// `/proc/sys/kernel/unprivileged_userns_clone`): only a process with
+    /// `CAP_SYS_ADMIN` may create one (`EPERM`).
+    UnprivilegedUsernsClone,
+    /// `kernel.apparmor_restrict_unprivileged_userns = 1` (Ubuntu 23.10+):
+    /// an unconfined process without an AppArmor profile that allows
+    /// `userns` gets a user namespace without capabilities, so writing its
+    /// id maps and mounting fail with `EPERM`.
+    AppArmorRestrict,
+}
+
+impl std::fmt::Display for UsernsRestriction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UsernsRestriction::MaxUserNamespaces => {
+                "user.max_user_namespaces = 0 (/proc/sys/user/max_user_namespaces): no user \
+                 namespace can be created; the owner of the user namespace (root on the host) \
+                 can raise it"
+            }
+            UsernsRestriction::UnprivilegedUsernsClone => {
+                "kernel.unprivileged_userns_clone = 0 (Debian): only CAP_SYS_ADMIN may create a \
+                 user namespace; root can set it to 1"
+            }
+            UsernsRestriction::AppArmorRestrict => {
+                "kernel.apparmor_restrict_unprivileged_userns = 1 (Ubuntu): an unconfined \
+                 program gets a user namespace without capabilities unless an AppArmor profile \
+                 grants it `userns,` (a profile in /etc/apparmor.d for this program, or root \
+                 sets the sysctl to 0)"
+            }
+        })
     }
 }
 
@@ -148,4 +218,85 @@ pub fn host() -> &'static HostSupport {
 /// first [`host`] call sees. Reads about a dozen `/proc` files.
 pub fn host_now() -> HostSupport {
     detect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake(max_user: Option<u64>, clone: Option<u64>, apparmor: Option<u64>) -> HostSupport {
+        HostSupport {
+            kernel_release: "6.18.0-test".into(),
+            namespaces: Namespaces::all(),
+            clone3: true,
+            pidfd: true,
+            max_namespaces: Namespace::ALL
+                .into_iter()
+                .map(|k| {
+                    (
+                        k,
+                        Some(if k == Namespace::User {
+                            max_user.unwrap_or(1000)
+                        } else {
+                            1000
+                        }),
+                    )
+                })
+                .collect(),
+            unprivileged_userns_clone: clone,
+            apparmor_restrict_unprivileged_userns: apparmor,
+            is_root: false,
+        }
+    }
+
+    #[test]
+    fn restrictions_named_one_by_one() {
+        assert!(fake(None, None, None)
+            .user_namespace_restrictions()
+            .is_empty());
+        assert!(fake(None, Some(1), Some(0)).unprivileged_user_namespaces());
+        let cases = [
+            (
+                fake(Some(0), None, None),
+                UsernsRestriction::MaxUserNamespaces,
+                "max_user_namespaces",
+            ),
+            (
+                fake(None, Some(0), None),
+                UsernsRestriction::UnprivilegedUsernsClone,
+                "unprivileged_userns_clone",
+            ),
+            (
+                fake(None, Some(1), Some(1)),
+                UsernsRestriction::AppArmorRestrict,
+                "apparmor_restrict_unprivileged_userns",
+            ),
+        ];
+        for (host, want, sysctl) in cases {
+            assert_eq!(host.user_namespace_restrictions(), [want]);
+            assert!(!host.unprivileged_user_namespaces());
+            assert!(want.to_string().contains(sysctl));
+            // The hint of a refused clone names that sysctl and no other.
+            let why = host.why_not_as(Namespace::User, false).unwrap();
+            assert!(why.contains(sysctl), "{why}");
+            for other in [
+                "max_user_namespaces",
+                "unprivileged_userns_clone",
+                "apparmor_restrict",
+            ] {
+                if !sysctl.contains(other) {
+                    assert!(!why.contains(other), "{why} names {other}");
+                }
+            }
+            // Root is held back only by max_user_namespaces.
+            let root = host.why_not_as(Namespace::User, true);
+            assert_eq!(
+                root.is_some(),
+                want == UsernsRestriction::MaxUserNamespaces,
+                "{root:?}"
+            );
+        }
+        let all = fake(Some(0), Some(0), Some(1)).user_namespace_restrictions();
+        assert_eq!(all.len(), 3);
+    }
 }

@@ -202,6 +202,9 @@ fn inner_refused_map_helper() {
             Container::builder()
                 .namespaces(Namespaces::USER)
                 .uid_map([IdMap::single(0, 0)])
+                // The kernel's refusal (Auto would run newuidmap, which
+                // refuses too: tests/rootless.rs).
+                .id_map_writer(containment::IdMapWriter::Direct)
                 .vfork_spawn(vfork)
                 .command("/bin/true", [] as [&str; 0]),
         );

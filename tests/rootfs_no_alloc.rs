@@ -62,6 +62,20 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             .spawn()
             .unwrap_err();
         assert!(e.child_error().is_some(), "{e}");
+        if user {
+            // Idmapped root and bind: trees received over the sync socket.
+            let out = Container::builder()
+                .namespaces(ns)
+                .uid_map([IdMap::new(0, 100_000, 65_536)])
+                .gid_map([IdMap::new(0, 100_000, 65_536)])
+                .root(&root)
+                .idmapped_root(true)
+                .mount(Mount::bind(&top, "/tmp").idmapped(true))
+                .command("/bin/sh", ["-c", "echo ok"])
+                .output()
+                .unwrap();
+            assert_eq!(out.stdout, b"ok\n", "idmapped: {out:?}");
+        }
     }
     let seen = detector.finish();
     let _ = std::fs::remove_dir_all(&dir);

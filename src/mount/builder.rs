@@ -39,6 +39,19 @@ impl ContainerBuilder {
         self
     }
 
+    /// Makes the root an idmapped mount of the container's user namespace
+    /// (see [`Mount::idmapped`](super::Mount::idmapped)): a root directory
+    /// owned by host root appears owned by the container's root. Needs
+    /// [`Namespaces::USER`](crate::Namespaces::USER) and a directory root
+    /// ([`Rootfs::dir`]), not an overlay.
+    ///
+    /// # Errors
+    /// As [`Mount::idmapped`](super::Mount::idmapped).
+    pub fn idmapped_root(&mut self, yes: bool) -> &mut Self {
+        self.fs.idmapped_root = yes;
+        self
+    }
+
     /// How the root is changed: `pivot_root` (default, with an initramfs
     /// detection that falls back to `chroot`), or `chroot` explicitly.
     pub fn root_mode(&mut self, mode: RootMode) -> &mut Self {

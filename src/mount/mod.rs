@@ -73,4 +73,18 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// The kernel refused to make an idmapped mount of `path`
+    /// ([`Mount::idmapped`], the idmapped root).
+    #[error("idmapped mount of {} (a {fstype} filesystem) refused: {source}; {reason}", .path.display())]
+    IdmapRefused {
+        /// The host path being idmapped.
+        path: std::path::PathBuf,
+        /// Its filesystem type, as `statfs(2)` names it (`ext4`, `nfs`, `0x…`).
+        fstype: String,
+        /// The kernel's error.
+        #[source]
+        source: std::io::Error,
+        /// What the errno means here.
+        reason: String,
+    },
 }

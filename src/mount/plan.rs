@@ -61,6 +61,8 @@ pub(crate) struct FsConfig {
     pub(crate) dev: Option<DevSpec>,
     /// Size of /dev/shm in the minimal /dev.
     pub(crate) shm_size: Option<u64>,
+    /// The root as an idmapped mount of the container's user namespace.
+    pub(crate) idmapped_root: bool,
 }
 
 /// A path inside the container, split for a lookup inside the root.
@@ -95,6 +97,9 @@ enum Action {
         recursive: bool,
         attr: u64,
     },
+    /// An idmapped bind: the parent makes the tree, the child attaches it
+    /// from `MountPlan::idmaps[n]`'s slot.
+    IdmappedBind(usize),
     Fs {
         fstype: &'static CStr,
         /// The source name (`None`: the type).
@@ -140,6 +145,8 @@ enum RootSetup {
 struct RootPlan {
     /// Host path of the root (the merged directory for an overlay).
     host: CString,
+    /// Index in `MountPlan::idmaps` when the root is idmapped.
+    idmap: Option<usize>,
     shown: String,
     setup: RootSetup,
     chroot: bool,
@@ -171,6 +178,27 @@ pub(crate) struct MountPlan {
     anchors: Box<[AtomicI32]>,
     readonly_root: bool,
     user_ns: bool,
+    /// The idmapped trees the parent makes after clone and sends to the
+    /// child, which receives them onto the slots.
+    idmaps: Vec<IdmapReq>,
+}
+
+/// Most idmapped mounts in one container (one `SCM_RIGHTS` message).
+pub(crate) const MAX_IDMAPS: usize = 16;
+
+/// An idmapped tree: made by the parent once the child's user namespace has
+/// its maps, attached by the child.
+#[derive(Debug)]
+struct IdmapReq {
+    /// Host path (absolute, canonical).
+    source: CString,
+    recursive: bool,
+    /// `MOUNT_ATTR_*` set beside `MOUNT_ATTR_IDMAP`.
+    attr: u64,
+    /// The descriptor number the child puts the received tree at (a
+    /// placeholder the parent opened above the dup2 targets; -1 until
+    /// allocated).
+    slot: i32,
 }
 
 fn invalid(
@@ -382,8 +410,15 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
     Ok(d)
 }
 
-fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
+fn prepare_mount(i: usize, mnt: &Mount, idmaps: &mut Vec<IdmapReq>) -> Result<MountOp, SpawnError> {
     let mut flags = mount_flags(mnt);
+    if mnt.idmapped && !matches!(mnt.kind, MountKind::Bind { .. }) {
+        return Err(invalid(
+            "mount idmapped",
+            mnt.kind.name(),
+            "only a bind mount can be idmapped",
+        ));
+    }
     let (action, src, file) = match &mnt.kind {
         MountKind::Bind { source, recursive } => {
             let src = host_path("bind source", source, None)?;
@@ -404,13 +439,29 @@ fn prepare_mount(i: usize, mnt: &Mount) -> Result<MountOp, SpawnError> {
                 attr |= m::MOUNT_ATTR_NOEXEC;
             }
             flags |= libc::MS_BIND | if *recursive { libc::MS_REC } else { 0 };
-            (
-                Action::Bind {
-                    source: cstring("bind source", src.as_os_str().as_bytes())?,
+            let source = cstring("bind source", src.as_os_str().as_bytes())?;
+            let action = if mnt.idmapped {
+                idmaps.push(IdmapReq {
+                    source,
                     recursive: *recursive,
                     attr,
-                },
-                format!("{} ", src.display()),
+                    slot: -1,
+                });
+                Action::IdmappedBind(idmaps.len() - 1)
+            } else {
+                Action::Bind {
+                    source,
+                    recursive: *recursive,
+                    attr,
+                }
+            };
+            (
+                action,
+                format!(
+                    "{}{} ",
+                    src.display(),
+                    if mnt.idmapped { " (idmapped)" } else { "" }
+                ),
                 !is_dir,
             )
         }
@@ -561,7 +612,7 @@ fn anchor_for(
         Some(i) => {
             let op = &mut mounts[i];
             let anchorable = match &op.action {
-                Action::Bind { .. } => true,
+                Action::Bind { .. } | Action::IdmappedBind(_) => true,
                 Action::Fs { data, .. } => data.is_none(),
                 Action::Overlay { .. } => false,
             };
@@ -658,7 +709,29 @@ impl FsConfig {
             ),
         };
 
+        let mut idmaps = Vec::new();
+        if self.idmapped_root && !user_ns {
+            return Err(invalid(
+                "idmapped_root",
+                true,
+                "an idmapped mount carries the container's user namespace: add Namespaces::USER",
+            ));
+        }
+        if self.mounts.iter().any(|m| m.idmapped) && !user_ns {
+            return Err(invalid(
+                "mount idmapped",
+                true,
+                "an idmapped mount carries the container's user namespace: add Namespaces::USER",
+            ));
+        }
         let root = match &self.root {
+            None if self.idmapped_root => {
+                return Err(invalid(
+                    "idmapped_root",
+                    true,
+                    "needs a root directory (root or rootfs)",
+                ))
+            }
             None => None,
             Some(r) => {
                 let chroot = match self.root_mode {
@@ -669,12 +742,31 @@ impl FsConfig {
                 Some(match &r.kind {
                     RootKind::Dir(p) => {
                         let c = host_path("root", p, Some(true))?;
+                        let host = cstring("root", c.as_os_str().as_bytes())?;
+                        let idmap = self.idmapped_root.then(|| {
+                            idmaps.push(IdmapReq {
+                                source: host.clone(),
+                                recursive: true,
+                                attr: 0,
+                                slot: -1,
+                            });
+                            idmaps.len() - 1
+                        });
                         RootPlan {
-                            host: cstring("root", c.as_os_str().as_bytes())?,
+                            host,
+                            idmap,
                             shown: c.display().to_string(),
                             setup: RootSetup::Bind,
                             chroot,
                         }
+                    }
+                    RootKind::Overlay(_) if self.idmapped_root => {
+                        return Err(invalid(
+                            "idmapped_root",
+                            true,
+                            "an overlay root cannot be idmapped here; idmap its layers' \
+                             directory root (Rootfs::dir) instead",
+                        ))
                     }
                     RootKind::Overlay(o) => {
                         let (data, shown) = overlay_data("root overlay", o)?;
@@ -684,6 +776,7 @@ impl FsConfig {
                         };
                         RootPlan {
                             host: cstring("overlay merged", merged.as_os_str().as_bytes())?,
+                            idmap: None,
                             shown: merged.display().to_string(),
                             setup: RootSetup::Overlay {
                                 desc: format!("overlay on {} ({shown})", merged.display()),
@@ -735,8 +828,15 @@ impl FsConfig {
             .mounts
             .iter()
             .enumerate()
-            .map(|(i, m)| prepare_mount(i, m))
+            .map(|(i, m)| prepare_mount(i, m, &mut idmaps))
             .collect::<Result<Vec<_>, _>>()?;
+        if idmaps.len() > MAX_IDMAPS {
+            return Err(invalid(
+                "mount idmapped",
+                idmaps.len(),
+                format!("at most {MAX_IDMAPS} idmapped mounts"),
+            ));
+        }
         let mut anchors = 0usize;
         let mut proc_anchor = None;
         let mut dev_anchor = None;
@@ -779,8 +879,128 @@ impl FsConfig {
             anchors: (0..anchors).map(|_| AtomicI32::new(-1)).collect(),
             readonly_root: self.readonly_root,
             user_ns,
+            idmaps,
         }))
     }
+}
+
+impl MountPlan {
+    /// Opens a placeholder descriptor (a copy of `/dev/null`, close-on-exec,
+    /// at or above `floor`) for each idmapped tree: the child dup3s the tree
+    /// it receives onto it. The parent keeps them open until clone.
+    pub(crate) fn allocate_idmap_slots(&mut self, floor: i32) -> std::io::Result<Vec<OwnedFd>> {
+        let mut out = Vec::new();
+        for r in &mut self.idmaps {
+            let null = std::fs::File::open("/dev/null")?;
+            // SAFETY: F_DUPFD_CLOEXEC on a live descriptor returns a new one.
+            let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: a new descriptor nobody else owns.
+            out.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            r.slot = fd;
+        }
+        Ok(out)
+    }
+
+    /// The placeholder descriptors of the idmapped trees, in order.
+    pub(crate) fn idmap_slots(&self) -> impl Iterator<Item = i32> + '_ {
+        self.idmaps.iter().map(|r| r.slot)
+    }
+
+    /// Whether the parent has idmapped trees to send.
+    pub(crate) fn has_idmaps(&self) -> bool {
+        !self.idmaps.is_empty()
+    }
+
+    /// Parent, after the child's maps are written: makes each idmapped tree
+    /// (`open_tree(OPEN_TREE_CLONE)`, then `mount_setattr` with
+    /// `MOUNT_ATTR_IDMAP` and the child's user namespace), in slot order.
+    pub(crate) fn make_idmaps(&self, userns: BorrowedFd<'_>) -> Result<Vec<OwnedFd>, SpawnError> {
+        self.idmaps
+            .iter()
+            .map(|r| make_idmapped_tree(r, userns))
+            .collect()
+    }
+}
+
+/// `MOUNT_ATTR_IDMAP` (Linux 5.12).
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+fn make_idmapped_tree(r: &IdmapReq, userns: BorrowedFd<'_>) -> Result<OwnedFd, SpawnError> {
+    let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(r.source.as_bytes()));
+    let rec = if r.recursive { libc::AT_RECURSIVE } else { 0 };
+    let refused = |source: std::io::Error, tree: Option<BorrowedFd<'_>>| {
+        let fstype = tree
+            .and_then(|t| fs_type_name(t))
+            .unwrap_or_else(|| "(unknown)".into());
+        let reason = match source.raw_os_error() {
+            Some(libc::EINVAL) => format!(
+                "the kernel cannot idmap this mount: {fstype} does not support idmapped mounts \
+                 (FS_ALLOW_IDMAP; ext4, xfs, btrfs, tmpfs (6.3), overlayfs (5.19) do), or the \
+                 user namespace is the filesystem's own"
+            ),
+            Some(libc::EPERM) => "idmapping needs CAP_SYS_ADMIN over the user namespace the \
+                 filesystem was mounted in (the host's for a host filesystem): a rootless \
+                 caller cannot idmap a host directory; an already idmapped mount cannot be \
+                 idmapped again"
+                .into(),
+            Some(libc::ENOSYS) => "mount_setattr(2) needs Linux 5.12".into(),
+            _ => "open_tree(OPEN_TREE_CLONE) or mount_setattr(MOUNT_ATTR_IDMAP) failed".into(),
+        };
+        SpawnError::Mount(super::Error::IdmapRefused {
+            path: path.clone(),
+            fstype,
+            source,
+            reason,
+        })
+    };
+    let tree = m::open_tree(
+        None,
+        &r.source,
+        m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | rec as u32,
+    )
+    .map_err(|e| refused(e, None))?;
+    let a = m::MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP | r.attr,
+        userns_fd: userns.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    m::mount_setattr(Some(tree.as_fd()), c"", libc::AT_EMPTY_PATH | rec, &a)
+        .map_err(|e| refused(e, Some(tree.as_fd())))?;
+    Ok(tree)
+}
+
+/// The name of the filesystem type of `fd` (`fstatfs(2)`'s magic).
+fn fs_type_name(fd: BorrowedFd<'_>) -> Option<String> {
+    // SAFETY: a zeroed statfs is a valid out-parameter.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: live descriptor, live out-parameter.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
+        return None;
+    }
+    let magic = st.f_type as u64;
+    Some(
+        match magic {
+            0xef53 => "ext4",
+            0x5846_5342 => "xfs",
+            0x9123_683e => "btrfs",
+            0x0102_1994 => "tmpfs",
+            0x794c_7630 => "overlay",
+            0x6969 => "nfs",
+            0x6573_5546 => "fuse",
+            0x9fa0 => "proc",
+            0x6265_6572 => "sysfs",
+            0x0102_1997 => "9p",
+            0xff53_4d42 => "cifs",
+            0x2fc1_2fc1 => "zfs",
+            0x858458f6 => "ramfs",
+            0x4d44 => "vfat",
+            _ => return Some(format!("0x{magic:x}")),
+        }
+        .to_string(),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1098,6 +1318,25 @@ fn bind_tree_onto(
     Ok(tree)
 }
 
+/// Child: attaches the idmapped tree the parent sent (at descriptor `slot`)
+/// on `target`, and returns it (closed when dropped).
+fn attach_idmapped(slot: i32, target: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    if slot < 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the slot is ours: the child put the received tree there, and
+    // nothing else owns it.
+    let tree = unsafe { OwnedFd::from_raw_fd(slot) };
+    m::move_mount(
+        Some(tree.as_fd()),
+        c"",
+        Some(target),
+        c"",
+        m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(tree)
+}
+
 /// Descriptors closed on drop, in a fixed array (no allocation).
 struct FdArray {
     fds: [libc::c_int; MAX_EPHEMERAL_LOWERS],
@@ -1379,6 +1618,10 @@ impl MountPlan {
                     recursive,
                     attr,
                 } => bind_tree_onto(None, source, *recursive, *attr, fd.as_fd()).map(keep),
+                Action::IdmappedBind(n) => {
+                    attach_idmapped(self.idmaps.get(*n).map_or(-1, |r| r.slot), fd.as_fd())
+                        .map(keep)
+                }
                 Action::Fs {
                     fstype,
                     source,
@@ -1553,6 +1796,15 @@ impl MountPlan {
 
         if let Some(r) = &self.root {
             match &r.setup {
+                RootSetup::Bind if r.idmap.is_some() => {
+                    let slot = r
+                        .idmap
+                        .and_then(|n| self.idmaps.get(n))
+                        .map_or(-1, |r| r.slot);
+                    let at = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(fail(Step::RootBind, 0))?;
+                    attach_idmapped(slot, at.as_fd()).map_err(fail(Step::RootBind, 0))?;
+                }
                 RootSetup::Bind => m::mount(
                     Some(&r.host),
                     &r.host,
@@ -1752,7 +2004,7 @@ impl MountPlan {
         let kind = |k: &str| {
             op.is_some_and(|o| match &o.action {
                 Action::Fs { fstype, .. } => fstype.to_bytes() == k.as_bytes(),
-                Action::Bind { .. } => k == "bind",
+                Action::Bind { .. } | Action::IdmappedBind(_) => k == "bind",
                 Action::Overlay { .. } => k == "overlay",
             })
         };

@@ -6,12 +6,16 @@
 
 mod list;
 mod net;
+mod subid;
 mod time;
 mod user;
 mod uts;
 
 pub use list::{list_namespaces, NsInfo, NsListing, ProcessNs, Unreadable};
 pub use net::loopback_up;
+pub use subid::{
+    parse_subids, read_subids, rootless_map, rootless_maps, SubIdRange, SUBGID_FILE, SUBUID_FILE,
+};
 pub(crate) use time::validate_offsets;
 pub use time::TimeOffsets;
 #[cfg(fuzzing)]
@@ -272,6 +276,28 @@ pub enum Error {
         /// The error.
         #[source]
         source: io::Error,
+    },
+    /// The user has no subordinate ids in the file (see
+    /// [`rootless_maps`]): root must add a line such as
+    /// `name:100000:65536` (`usermod --add-subuids`, `--add-subgids`).
+    #[error("{user} has no subordinate ids in {file}: add a line {user}:<start>:<count> (usermod --add-subuids/--add-subgids)")]
+    NoSubIds {
+        /// `/etc/subuid` or `/etc/subgid`.
+        file: PathBuf,
+        /// The user name looked up.
+        user: String,
+    },
+    /// The user's subordinate ids are fewer than asked for.
+    #[error("{user}'s subordinate ids in {file} hold {available} ids, {needed} are needed")]
+    SubIdsTooSmall {
+        /// `/etc/subuid` or `/etc/subgid`.
+        file: PathBuf,
+        /// The user name looked up.
+        user: String,
+        /// Ids usable (ranges holding the caller's own id are not).
+        available: u32,
+        /// Ids asked for.
+        needed: u32,
     },
     /// A value could not be parsed.
     #[error("cannot parse {what} from {input:?}: {reason}")]

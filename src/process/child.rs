@@ -44,6 +44,9 @@ pub(crate) struct ChildPlan {
     /// Our copy of that pipe's write end, closed first so that the parent's
     /// death (its copy closing) reads as EOF instead of blocking forever.
     pub sync_close: Option<RawFd>,
+    /// The sync channel is a socket carrying the idmapped mount trees
+    /// (`SCM_RIGHTS`), which the child puts on the mount plan's slots.
+    pub sync_fds: bool,
     /// `unshare(CLONE_NEWCGROUP)` right after the parent releases the child
     /// (set by the spawn path, which then leaves `CLONE_NEWCGROUP` out of
     /// clone, when the parent moves the child into cgroup v1 directories:
@@ -506,6 +509,38 @@ fn install_seccomp(prog: &[libc::sock_filter]) -> Result<(), ChildFailure> {
     )
 }
 
+/// Waits for the release byte with the idmapped trees, and puts each on its
+/// slot (`dup3` over the placeholder, close-on-exec).
+fn receive_idmaps(plan: &ChildPlan, fd: RawFd) -> Result<(), ChildFailure> {
+    let fail = |errno| ChildFailure {
+        step: Step::WaitIdMaps,
+        index: 1,
+        errno,
+    };
+    let mut got = [-1; sys::fdpass::MAX_FDS];
+    let n = sys::fdpass::recv_byte_with_fds(fd, &mut got).map_err(fail)?;
+    let mut slots = plan.mounts.iter().flat_map(|m| m.idmap_slots());
+    let mut placed = 0;
+    for tree in got.iter().take(n) {
+        match slots.next() {
+            Some(slot) => {
+                // SAFETY: both are descriptors of this (unshared) table.
+                let r = unsafe { libc::dup3(*tree, slot, libc::O_CLOEXEC) };
+                close_fd(*tree);
+                if r < 0 {
+                    return Err(ChildFailure::last(Step::WaitIdMaps));
+                }
+                placed += 1;
+            }
+            None => close_fd(*tree),
+        }
+    }
+    if slots.next().is_some() || placed != n {
+        return Err(fail(libc::EBADMSG));
+    }
+    Ok(())
+}
+
 fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     // 0. Wait until the parent has written the uid/gid maps. First of all:
     //    in the shared-memory shape without CLONE_VFORK (a new user
@@ -530,7 +565,10 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     if plan.nondumpable && plan.nondumpable_first {
         set_nondumpable();
     }
-    if let Some(fd) = plan.sync_fd {
+    if let (Some(fd), true) = (plan.sync_fd, plan.sync_fds) {
+        receive_idmaps(plan, fd)?;
+        close_fd(fd);
+    } else if let Some(fd) = plan.sync_fd {
         let mut b = 0u8;
         loop {
             // SAFETY: reads one byte into a live stack variable.

@@ -30,6 +30,9 @@ pub struct Child {
     cgroup: Option<crate::cgroup::Cgroup>,
     remove_cgroup: bool,
     vfork_shape: bool,
+    /// pidfds of helper daemons the container owns (pasta), killed when
+    /// it is reaped or dropped.
+    helpers: Vec<OwnedFd>,
     /// The parent's end of the child's stdin, when it was [`crate::Stdio::Piped`].
     pub stdin: Option<ChildStdin>,
     /// The parent's end of the child's stdout, when it was [`crate::Stdio::Piped`].
@@ -55,6 +58,7 @@ impl Child {
             cgroup: None,
             remove_cgroup: false,
             vfork_shape: false,
+            helpers: Vec::new(),
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -94,7 +98,14 @@ impl Child {
 
     /// Called once the status is known: removes the cgroup when asked
     /// (killing whatever is left in it first).
+    pub(crate) fn add_helper(&mut self, pidfd: OwnedFd) {
+        self.helpers.push(pidfd);
+    }
+
     pub(crate) fn finish(&mut self) -> io::Result<()> {
+        for h in self.helpers.drain(..) {
+            let _ = sys::pidfd_send_signal(h.as_fd(), libc::SIGKILL);
+        }
         if self.remove_cgroup {
             if let Some(cg) = self.cgroup.take() {
                 cg.destroy().map_err(|e| {

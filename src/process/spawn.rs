@@ -18,6 +18,10 @@ pub(crate) struct IdMapsPlan {
     pub gid_map: Vec<u8>,
     /// Write `deny` to `/proc/<pid>/setgroups` first.
     pub deny_setgroups: bool,
+    /// Write uid_map through this `newuidmap` instead.
+    pub uid_helper: Option<(std::path::PathBuf, Vec<crate::namespace::IdMap>)>,
+    /// Write gid_map through this `newgidmap` instead.
+    pub gid_helper: Option<(std::path::PathBuf, Vec<crate::namespace::IdMap>)>,
 }
 
 /// A validated spawn, ready to clone.
@@ -26,6 +30,8 @@ pub(crate) struct Prepared {
     pub plan: ChildPlan,
     pub namespaces: Namespaces,
     pub id_maps: Option<IdMapsPlan>,
+    /// User-mode networking started while the child waits.
+    pub user_net: Option<crate::usernet::UserNetPlan>,
     pub stdio: [PreparedStdio; 3],
     /// The cgroup the builder created, and whether to remove it when the
     /// child is reaped (removed at once when the spawn fails).
@@ -594,7 +600,20 @@ const MAP_EACCES_HINT: &str =
 /// The hint of a failed write to the child's id map files.
 fn id_map_hint(errno: Option<i32>) -> Option<String> {
     match errno? {
-        libc::EINVAL | libc::EPERM => Some(MAP_HINT.to_string()),
+        libc::EPERM => {
+            // An AppArmor-restricted user namespace has no capabilities:
+            // even a map of the caller's own id is refused.
+            let host = crate::probe::host_now();
+            let aa = crate::probe::UsernsRestriction::AppArmorRestrict;
+            Some(
+                if !host.is_root && host.user_namespace_restrictions().contains(&aa) {
+                    format!("{aa}; or {MAP_HINT}")
+                } else {
+                    MAP_HINT.to_string()
+                },
+            )
+        }
+        libc::EINVAL => Some(MAP_HINT.to_string()),
         libc::EACCES => {
             // SAFETY: PR_GET_DUMPABLE takes no pointer and has no side effect.
             let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
@@ -617,11 +636,56 @@ fn write_id_maps(pid: i32, m: &IdMapsPlan) -> Result<(), SpawnError> {
         hint: id_map_hint(source.raw_os_error()),
         source,
     };
-    write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?;
+    match &m.uid_helper {
+        Some((helper, maps)) => run_map_helper(helper, "uid_map", pid, maps)?,
+        None => write_proc(pid, "uid_map", &m.uid_map).map_err(|e| fail("writing uid_map", e))?,
+    }
     if m.deny_setgroups {
         write_proc(pid, "setgroups", b"deny").map_err(|e| fail("writing setgroups", e))?;
     }
-    write_proc(pid, "gid_map", &m.gid_map).map_err(|e| fail("writing gid_map", e))
+    match &m.gid_helper {
+        Some((helper, maps)) => run_map_helper(helper, "gid_map", pid, maps),
+        None => write_proc(pid, "gid_map", &m.gid_map).map_err(|e| fail("writing gid_map", e)),
+    }
+}
+
+/// Runs `newuidmap`/`newgidmap <pid> <inside> <outside> <count>...` (the
+/// child waits on the sync pipe meanwhile). Its stdin and stdout are
+/// `/dev/null`; its stderr is kept for the error.
+fn run_map_helper(
+    helper: &std::path::Path,
+    map: &'static str,
+    pid: i32,
+    maps: &[crate::namespace::IdMap],
+) -> Result<(), SpawnError> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.inside.to_string(),
+            m.outside.to_string(),
+            m.count.to_string(),
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|source| SpawnError::Setup {
+            op: "running the id map helper",
+            hint: Some(format!("{} could not be started", helper.display())),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(SpawnError::IdMapHelper {
+        helper: helper.to_owned(),
+        map,
+        status: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 /// Reads the child's report: `None` when the pipe closed empty (exec happened).
@@ -755,11 +819,17 @@ fn spawn_inner(
     let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
     let join_v1 = std::mem::take(&mut p.join_cgroup_v1);
     let any_v1 = v1_attach.is_some() || !join_v1.dirs.is_empty();
-    let sync = if p.id_maps.is_some() || any_v1 {
+    // Idmapped trees travel to the child with the release byte
+    // (SCM_RIGHTS): the sync channel is then a socket pair.
+    let idmaps = p.plan.mounts.as_ref().is_some_and(|m| m.has_idmaps());
+    let sync = if idmaps {
+        Some(sys::fdpass::socketpair_cloexec().map_err(|e| SpawnError::setup("socketpair", e))?)
+    } else if p.id_maps.is_some() || any_v1 {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
         None
     };
+    p.plan.sync_fds = idmaps;
     p.plan.err_fd = err_w.as_raw_fd();
     p.plan.sync_fd = sync.as_ref().map(|(r, _)| r.as_raw_fd());
     p.plan.sync_close = sync.as_ref().map(|(_, w)| w.as_raw_fd());
@@ -809,17 +879,35 @@ fn spawn_inner(
     drop(p.cgroup_fd.take());
     p.keep.clear();
 
+    // Helper daemons (pasta) the child owns; killed if the spawn fails.
+    let mut helpers: Vec<OwnedFd> = Vec::new();
+    let helpers_guard = HelperGuard(&mut helpers);
     if let Some(w) = sync_w {
+        let helpers = &mut *helpers_guard.0;
         if let Some(m) = &p.id_maps {
             write_id_maps(pid, m)?;
         }
         if let Some(cg) = v1_attach {
             cg.attach_v1(pid as u32)?;
         }
+        if let Some(n) = &p.user_net {
+            helpers.push(crate::usernet::start(n, pid)?);
+        }
         join_v1.attach(pid as u32)?;
-        sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
-            SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
-        })?;
+        match p.plan.mounts.as_ref().filter(|m| m.has_idmaps()) {
+            Some(m) => {
+                // The container's own user namespace, maps written: the
+                // trees are idmapped with it, then sent.
+                let userns = namespace::NsFd::open_pid(pid, namespace::Namespace::User)?;
+                let trees = m.make_idmaps(userns.as_fd())?;
+                let fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+                sys::fdpass::send_byte_with_fds(w.as_fd(), b'1', &fds)
+                    .map_err(|e| SpawnError::setup("sending the idmapped mounts", e))?;
+            }
+            None => sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
+                SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
+            })?,
+        }
     }
 
     // A start gate: "ready" means set up and waiting; an empty close means
@@ -875,7 +963,21 @@ fn spawn_inner(
     let [stdin, stdout, stderr] = parents;
     let mut child = Child::new(pid, pidfd, p.namespaces, stdin, stdout, stderr);
     child.set_vfork_shape(vfork_shape);
+    for h in std::mem::take(&mut *helpers_guard.0) {
+        child.add_helper(h);
+    }
     Ok(child)
+}
+
+/// Kills the helper daemons (by pidfd) unless they were handed to the Child.
+struct HelperGuard<'a>(&'a mut Vec<OwnedFd>);
+
+impl Drop for HelperGuard<'_> {
+    fn drop(&mut self) {
+        for h in self.0.drain(..) {
+            let _ = sys::pidfd_send_signal(h.as_fd(), libc::SIGKILL);
+        }
+    }
 }
 
 /// Whether process `pid` still shares this process's memory (`kcmp(2)`

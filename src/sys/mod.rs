@@ -6,6 +6,7 @@
 //! functions marked for the child are async-signal-safe.
 
 pub mod clone3;
+pub mod fdpass;
 pub mod mount_api;
 pub mod pidfd;
 
