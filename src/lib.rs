@@ -229,6 +229,7 @@ pub mod process;
 #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
 pub mod seccomp;
 pub mod sys;
+pub mod tty;
 
 // The README's code blocks, compiled as doctests (`cargo test --doc`).
 #[cfg(doctest)]

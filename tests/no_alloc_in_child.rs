@@ -59,6 +59,9 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .init(true)
+            // A host pty (no devpts of the container's): session and
+            // controlling terminal only, every stream is set above.
+            .pty(None)
             .force_legacy_clone(legacy)
             .command("sh", ["-c", "echo ok"]);
         #[cfg(feature = "landlock")]
