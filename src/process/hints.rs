@@ -72,9 +72,7 @@ pub(crate) fn step_hint(step: Step, errno: i32) -> Option<&'static str> {
         (Landlock, libc::E2BIG) => "the process has reached the Landlock nesting limit (16 layers)",
         (Stdio, libc::EBADF) => "a descriptor given as stdio or pass_fd was closed",
         (Stdio, libc::EMFILE) => "RLIMIT_NOFILE is lower than a passed descriptor's number",
-        (Setsid, libc::EPERM) => {
-            "the process already leads a process group"
-        }
+        (Setsid, libc::EPERM) => "the process already leads a process group",
         (Terminal, libc::ENOENT) => {
             "the container's devpts has no ptmx (a devpts mounted without newinstance, or the \
              path covered by a later mount)"
