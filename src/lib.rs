@@ -43,6 +43,11 @@
 //!   each, usable on their own.
 //! - [`pool`]: an opt-in warm pool of fresh namespaces made in the
 //!   background, each set joined by exactly one container with `setns`.
+//! - [`tty`]: a pseudo-terminal for the program
+//!   ([`ContainerBuilder::pty`]: a new session, the replica as controlling
+//!   terminal and stdio, from the container's own devpts when it has one),
+//!   its window size, and descriptor passing over a unix socket (an OCI
+//!   runtime's console socket).
 //! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
 //!   `setdomainname`).
 //! - `net` (feature `netlink`, on by default): veth pairs between network
