@@ -319,7 +319,10 @@ impl ContainerBuilder {
     /// (`TIOCSWINSZ`). The caller gets the primary side from
     /// [`Child::pty`]/[`Child::take_pty`]: the program's output is read
     /// there, its input written there, [`Pty::resize`](crate::tty::Pty::resize)
-    /// changes the size later.
+    /// changes the size later. With [`output`](Self::output), set
+    /// `stdout`/`stderr` explicitly to capture them: unset, they are the
+    /// terminal too. The container never gets the caller's own terminal
+    /// (no `TIOCSTI` into it): only the new pty.
     ///
     /// When the container mounts a devpts instance of its own (the minimal
     /// `/dev` of a [`Rootfs`](crate::mount::Rootfs), or
