@@ -2,8 +2,8 @@
 //! API only.
 //!
 //! ```text
-//! run [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H]
-//!     [-e KEY=VALUE]… [--net none|host] [--init] [--rm] [--cgroup-parent DIR]
+//! run [-i] [-t] [--name NAME] [--rootfs DIR | --image PATH[:REF] [--store DIR]]
+//!     [--hostname H] [-e KEY=VALUE]… [--net none|host] [--init] [--rm] [--cgroup-parent DIR]
 //!     [--memory 64m] [--pids-limit N] [--cpus X] [any docker resource flag]
 //!     -- CMD [ARGS…]
 //! ```
@@ -17,6 +17,17 @@
 //! gives the program (`Entrypoint` + `Cmd`; CMD ARGS replace `Cmd`), `Env`,
 //! `WorkingDir` and `User`, and `-e` wins. The writable layer is removed
 //! with `--rm`, else kept and its path printed (docker's container layer).
+//!
+//! `-t` gives the program a terminal (a pty from the container's own
+//! devpts, so `tty` inside names `/dev/pts/0`), at the size of `run`'s
+//! terminal; `-i` keeps its standard input open (without it, it reads
+//! `/dev/null`). With both (`-it`) and `run` on a terminal, that terminal is
+//! put in raw mode (restored at the end): every key, Ctrl-C included, goes
+//! to the program, and a resize of the window (`SIGWINCH`) is passed on to
+//! the pty. `run -it --rootfs /srv/busybox sh` is an interactive shell with
+//! job control. `--name` names the container (its cgroup is
+//! `containment-run-NAME`; a second container of the same name is refused
+//! while the first runs).
 //!
 //! The container gets new UTS, PID, mount and IPC namespaces, plus a network
 //! namespace with only `lo` (up) unless `--net host`; with `--rootfs` it
@@ -64,7 +75,8 @@
 //! ```
 
 use containment::cgroup::{CgroupSpec, Hierarchy, Resources};
-use containment::{Container, Namespaces, SpawnError, Step};
+use containment::tty::WindowSize;
+use containment::{Container, Namespaces, SpawnError, Stdio, Step};
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
@@ -72,12 +84,15 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-const USAGE: &str = "usage: run [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H] [-e KEY=VALUE]... \
+const USAGE: &str = "usage: run [-i] [-t] [--name NAME] [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H] [-e KEY=VALUE]... \
 [--rootless] [--userns IN:OUT:COUNT] [-v SRC:DST[:idmap]]... [--net none|host|pasta] [-p ADDR:HOST:PORT]... [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
 [--cpus X] [other docker resource flags] -- CMD [ARGS...]";
 
 /// The parsed command line.
 struct Options {
+    interactive: bool,
+    tty: bool,
+    name: Option<String>,
     rootfs: Option<PathBuf>,
     image: Option<String>,
     store: Option<PathBuf>,
@@ -99,6 +114,9 @@ struct Options {
 /// Parses `args` (without the program name). `Err` holds the message.
 fn parse(args: Vec<OsString>) -> Result<Options, String> {
     let mut o = Options {
+        interactive: false,
+        tty: false,
+        name: None,
         rootfs: None,
         image: None,
         store: None,
@@ -134,8 +152,29 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(OsString::from(v))),
             _ => (text.to_string(), None),
         };
+        // Short flags without a value, alone or together (`-it`).
+        if flag.len() > 1
+            && !flag.starts_with("--")
+            && flag[1..].chars().all(|c| c == 'i' || c == 't')
+        {
+            for c in flag[1..].chars() {
+                match c {
+                    'i' => o.interactive = true,
+                    _ => o.tty = true,
+                }
+            }
+            continue;
+        }
         // Flags without a value.
         match flag.as_str() {
+            "--interactive" => {
+                o.interactive = true;
+                continue;
+            }
+            "--tty" => {
+                o.tty = true;
+                continue;
+            }
             "--init" => {
                 o.init = true;
                 continue;
@@ -159,6 +198,17 @@ fn parse(args: Vec<OsString>) -> Result<Options, String> {
         };
         match flag.as_str() {
             "--rootfs" => o.rootfs = Some(value()?.into()),
+            "--name" => {
+                let n = utf8(&flag, value()?)?;
+                if n.is_empty()
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                {
+                    return Err(format!("--name {n:?}: letters, digits, _ . - only"));
+                }
+                o.name = Some(n);
+            }
             "--image" => o.image = Some(utf8(&flag, value()?)?),
             "--store" => o.store = Some(value()?.into()),
             "--hostname" | "-h" => o.hostname = Some(utf8(&flag, value()?)?),
@@ -332,7 +382,10 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
         b.cgroup(
             CgroupSpec::new()
                 .parent(parent)
-                .name(format!("containment-run-{id}"))
+                .name(format!(
+                    "containment-run-{}",
+                    o.name.as_deref().unwrap_or(&id)
+                ))
                 .resources(o.resources)
                 .remove_on_exit(true),
         );
@@ -394,19 +447,158 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
         let program = cmd.next().expect("not empty");
         b.command(program, cmd);
     }
+    if o.tty {
+        // The size of our terminal (stdout's, else stdin's), when we are on one.
+        let size = [1, 0]
+            .into_iter()
+            // SAFETY: descriptors 0 and 1 stay open for the process's life.
+            .find_map(|fd| WindowSize::of(unsafe { BorrowedFd::borrow_raw(fd) }).ok());
+        b.pty(size);
+    }
+    if !o.interactive {
+        b.stdin(Stdio::null());
+    }
     let held = hold_signals();
     let mut child = b
         .spawn()
         .map_err(|e| (setup_exit_code(&e), e.to_string()))?;
     forward_signals(child.pidfd().as_raw_fd(), held);
+    let terminal = child
+        .take_pty()
+        .map(|pty| terminal::attach(pty, o.interactive));
     let status = child.wait();
     PIDFD.store(-1, Ordering::Relaxed);
+    if let Some(t) = terminal {
+        t.detach();
+    }
     let status = status.map_err(|e| setup(format!("waiting for the container: {e}")))?;
     Ok(match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(s)) => 128 + s,
         _ => 125,
     })
+}
+
+/// `-t`: the pty's output copied to our stdout, our stdin to the pty
+/// (`-i`), our terminal in raw mode, `SIGWINCH` passed on.
+mod terminal {
+    use containment::tty::{Pty, WindowSize};
+    use nix::sys::termios::{self, SetArg, Termios};
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::thread::JoinHandle;
+
+    /// The primary, for the SIGWINCH handler.
+    static PRIMARY: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn winch(_: libc::c_int) {
+        // SAFETY: async-signal-safe: an atomic load and ioctls on
+        // descriptors that stay open while PRIMARY holds one; errno saved
+        // and restored.
+        unsafe {
+            let saved = *libc::__errno_location();
+            let fd = PRIMARY.load(Ordering::Relaxed);
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if fd >= 0
+                && (libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0
+                    || libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0)
+            {
+                libc::ioctl(fd, libc::TIOCSWINSZ, &ws);
+            }
+            *libc::__errno_location() = saved;
+        }
+    }
+
+    pub struct Attached {
+        output: JoinHandle<()>,
+        restore: Option<Termios>,
+        _pty: Pty,
+    }
+
+    pub fn attach(pty: Pty, interactive: bool) -> Attached {
+        // SAFETY: descriptor 0 stays open for the process's life.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        // Raw mode when our input is a terminal we forward: Ctrl-C and
+        // friends become bytes for the program's terminal.
+        let restore = if interactive {
+            termios::tcgetattr(stdin).ok().inspect(|old| {
+                let mut raw = old.clone();
+                termios::cfmakeraw(&mut raw);
+                let _ = termios::tcsetattr(stdin, SetArg::TCSANOW, &raw);
+            })
+        } else {
+            None
+        };
+        PRIMARY.store(pty.as_raw_fd(), Ordering::Relaxed);
+        // SAFETY: a handler making only async-signal-safe calls.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = winch as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGWINCH, &sa, std::ptr::null_mut());
+        }
+        // A resize between our size query and the handler: catch up.
+        if let Ok(s) = [1, 0]
+            .into_iter()
+            // SAFETY: descriptors 0 and 1 stay open.
+            .find_map(|fd| WindowSize::of(unsafe { BorrowedFd::borrow_raw(fd) }).ok())
+            .ok_or(())
+        {
+            let _ = pty.resize(s);
+        }
+        let mut from = pty.try_clone().expect("dup of the pty");
+        let output = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut out = std::io::stdout().lock();
+            // EIO once the program and everything holding its terminal
+            // are gone.
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 || out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+        if interactive {
+            let mut to = pty.try_clone().expect("dup of the pty");
+            // Never joined: it blocks in read(0) until input comes; the
+            // process exits without it.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut input = std::io::stdin().lock();
+                while let Ok(n) = input.read(&mut buf) {
+                    if n == 0 {
+                        // EOF on our input: EOF (Ctrl-D) on the terminal.
+                        let _ = to.write_all(&[4]);
+                        break;
+                    }
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Attached {
+            output,
+            restore,
+            _pty: pty,
+        }
+    }
+
+    impl Attached {
+        /// After the program exited: the rest of its output, then our
+        /// terminal as it was.
+        pub fn detach(self) {
+            let _ = self.output.join();
+            PRIMARY.store(-1, Ordering::Relaxed);
+            if let Some(old) = &self.restore {
+                // SAFETY: descriptor 0 stays open.
+                let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+                let _ = termios::tcsetattr(stdin, SetArg::TCSANOW, old);
+            }
+        }
+    }
 }
 
 /// `--image`: the image's layers in the store, a fresh writable layer over

@@ -75,6 +75,8 @@ pub struct ContainerBuilder {
     pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
+    pty: Option<Option<crate::tty::WindowSize>>,
+    setsid: bool,
     #[cfg(feature = "seccomp")]
     seccomp: Option<crate::seccomp::Filter>,
     #[cfg(feature = "seccomp")]
@@ -351,6 +353,61 @@ impl ContainerBuilder {
     /// The program's standard error (default: inherited).
     pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Self {
         self.stderr = Some(s.into());
+        self
+    }
+
+    /// Gives the program a terminal: a new pseudo-terminal whose replica
+    /// is connected to every standard stream left unset
+    /// ([`stdin`](Self::stdin)/[`stdout`](Self::stdout)/[`stderr`](Self::stderr)
+    /// set explicitly win) and is the controlling terminal of a new session
+    /// the program leads (`setsid(2)`, `TIOCSCTTY`), at `size` when given
+    /// (`TIOCSWINSZ`). The caller gets the primary side from
+    /// [`Child::pty`]/[`Child::take_pty`]: the program's output is read
+    /// there, its input written there, [`Pty::resize`](crate::tty::Pty::resize)
+    /// changes the size later. With [`output`](Self::output), set
+    /// `stdout`/`stderr` explicitly to capture them: unset, they are the
+    /// terminal too. The container never gets the caller's own terminal
+    /// (no `TIOCSTI` into it): only the new pty.
+    ///
+    /// When the container mounts a devpts instance of its own (the minimal
+    /// `/dev` of a [`Rootfs`](crate::mount::Rootfs), or
+    /// [`Mount::devpts`](crate::mount::Mount::devpts)) or joins a mount
+    /// namespace, the pty is opened from the container's `/dev/pts/ptmx`
+    /// by the child after its mounts (so `tty` inside names
+    /// `/dev/pts/0` of the container) and its primary sent back over a
+    /// socket pair; otherwise from the host's `/dev/ptmx` by the parent.
+    /// With [`init`](Self::init) the init leads the session and the program
+    /// it forks gets its own process group, the terminal's foreground one
+    /// (Ctrl-C reaches the program, a shell's job control works).
+    ///
+    /// # Errors
+    /// Reported by [`spawn`](Self::spawn): [`SpawnError::Setup`] when the
+    /// host pty cannot be opened, [`SpawnError::Child`] at
+    /// [`Step::Terminal`](crate::Step::Terminal) (the index names the item)
+    /// or [`Step::Setsid`](crate::Step::Setsid).
+    ///
+    /// # References
+    /// - [`pty(7)`](https://man7.org/linux/man-pages/man7/pty.7.html),
+    ///   [`setsid(2)`](https://man7.org/linux/man-pages/man2/setsid.2.html),
+    ///   [`ioctl_tty(2)`](https://man7.org/linux/man-pages/man2/ioctl_tty.2.html)
+    pub fn pty(&mut self, size: Option<crate::tty::WindowSize>) -> &mut Self {
+        self.pty = Some(size);
+        self
+    }
+
+    /// Runs the program in a new session (`setsid(2)` in the child, after
+    /// the mounts): it leads the session and its process group, and has
+    /// no controlling terminal (unless [`pty`](Self::pty), which implies
+    /// this). Default: off (the caller's session and process group).
+    ///
+    /// # Errors
+    /// Reported by [`spawn`](Self::spawn): [`SpawnError::Child`] at
+    /// [`Step::Setsid`](crate::Step::Setsid).
+    ///
+    /// # References
+    /// - [`setsid(2)`](https://man7.org/linux/man-pages/man2/setsid.2.html)
+    pub fn setsid(&mut self, on: bool) -> &mut Self {
+        self.setsid = on;
         self
     }
 
@@ -1338,6 +1395,14 @@ impl ContainerBuilder {
                      namespace (use 0: a new group)",
                 ));
             }
+            if self.setsid || self.pty.is_some() {
+                return Err(SpawnError::invalid(
+                    "process_group",
+                    pg,
+                    "a new session (setsid or pty) already puts the program in a new group it \
+                     leads, and a session leader cannot change groups",
+                ));
+            }
         }
         if let Some(m) = self.umask.filter(|m| *m & !0o777 != 0) {
             return Err(SpawnError::invalid(
@@ -1545,6 +1610,12 @@ impl ContainerBuilder {
             None => output.map(|_| dflt),
         };
         let mut stdio: [PreparedStdio; 3] = Default::default();
+        let pty_streams = [
+            self.stdin.is_none(),
+            self.stdout.is_none(),
+            self.stderr.is_none(),
+        ]
+        .map(|unset| unset && self.pty.is_some());
         for (i, (set, dflt)) in [
             (&self.stdin, piped_if_unset(&self.stdin, Stdio::Null)),
             (&self.stdout, piped_if_unset(&self.stdout, Stdio::Piped)),
@@ -1554,7 +1625,7 @@ impl ContainerBuilder {
         .enumerate()
         {
             let s = set.as_ref().or(dflt.as_ref());
-            if let Some(s) = s {
+            if let Some(s) = s.filter(|_| !pty_streams[i]) {
                 stdio[i] = s
                     .prepare(i as i32)
                     .map_err(|e| SpawnError::setup("preparing stdio", e))?;
@@ -1566,7 +1637,9 @@ impl ContainerBuilder {
         // caller's (a root of its own, a read-only or masked view, a joined
         // mount namespace), where the caller's binary is otherwise out of
         // the container's reach.
-        let helper_mode = if self.init {
+        let helper_mode = if self.init && self.pty.is_some() {
+            Some(HelperMode::InitTty)
+        } else if self.init {
             Some(HelperMode::Init)
         } else if self.force_exec_helper
             || mounts.as_ref().is_some_and(|m| m.hides_host())
@@ -1576,6 +1649,63 @@ impl ContainerBuilder {
         } else {
             None
         };
+
+        // The terminal: from the container's own devpts (opened by the
+        // child after its mounts, the primary sent back on a socket pair),
+        // else from the host's /dev/ptmx.
+        let mut pty_plan = None;
+        let mut parent_pty = None;
+        if let Some(size) = self.pty {
+            let ptmx = mounts
+                .as_ref()
+                .and_then(|m| m.devpts_ptmx())
+                .or_else(|| join.root.is_some().then(|| c"/dev/pts/ptmx".to_owned()));
+            let setup = |op: &'static str| move |e| SpawnError::setup(op, e);
+            match ptmx {
+                Some(ptmx) => {
+                    let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                        .map_err(setup("socketpair (pty)"))?;
+                    let theirs = lift(OwnedFd::from(theirs))?;
+                    pty_plan = Some(crate::tty::PtyPlan {
+                        streams: pty_streams,
+                        replica: -1,
+                        open: Some(crate::tty::PtyOpen {
+                            ptmx,
+                            sock: theirs.as_raw_fd(),
+                            size: size.map(|s| s.to_raw()),
+                        }),
+                    });
+                    keep.push(theirs);
+                    parent_pty = Some(crate::process::ParentPty::Socket(ours));
+                }
+                None => {
+                    let (primary, replica) =
+                        crate::tty::Pty::open(size).map_err(setup("opening /dev/ptmx"))?;
+                    for (i, on) in pty_streams.iter().enumerate() {
+                        if *on {
+                            stdio[i] = PreparedStdio {
+                                child: Some(
+                                    crate::process::lift_fd(
+                                        replica.try_clone().map_err(setup("dup (pty)"))?,
+                                        3,
+                                    )
+                                    .map_err(setup("dup (pty)"))?,
+                                ),
+                                parent: None,
+                            };
+                        }
+                    }
+                    let replica = lift(replica)?;
+                    pty_plan = Some(crate::tty::PtyPlan {
+                        streams: pty_streams,
+                        replica: replica.as_raw_fd(),
+                        open: None,
+                    });
+                    keep.push(replica);
+                    parent_pty = Some(crate::process::ParentPty::Host(primary));
+                }
+            }
+        }
 
         // The cgroup last: nothing after this can fail, so a refused field
         // never leaves a cgroup behind.
@@ -1615,6 +1745,10 @@ impl ContainerBuilder {
             .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
             .chain(gate.iter().flat_map(|g| [g.ready, g.gate]))
             .chain(mounts.iter().flat_map(|m| m.idmap_slots()))
+            .chain(pty_plan.as_ref().map(|p| match &p.open {
+                Some(o) => o.sock,
+                None => p.replica,
+            }))
             .collect();
         keep_fds.sort_unstable();
         Ok(Prepared {
@@ -1656,6 +1790,8 @@ impl ContainerBuilder {
                 loopback,
                 cwd,
                 stdio: [-1; 3],
+                setsid: self.setsid || pty_plan.is_some(),
+                pty: pty_plan,
                 reset_handlers: false,
                 keep_ignored_signals: self.keep_ignored_signals,
                 process_group: self.process_group,
@@ -1670,6 +1806,7 @@ impl ContainerBuilder {
             id_maps,
             user_net,
             stdio,
+            pty: parent_pty,
             cgroup_fd,
             join_pid_ns: join.pid_ns,
             join_cgroup_v1: join.cgroup_v1,

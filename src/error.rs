@@ -107,6 +107,16 @@ pub enum Step {
     /// `setpgid(2)`: putting the program in the process group asked for
     /// with [`process_group`](crate::ContainerBuilder::process_group).
     ProcessGroup,
+    /// `setsid(2)`: a new session (the builder's `setsid`, or a pty).
+    Setsid,
+    /// The program's terminal (the builder's `pty`): the index names the
+    /// item: 0 opening the container's `ptmx`, 1 it is not on a devpts,
+    /// 2 unlocking it, 3 its window size, 4 opening the replica, 5 dup2
+    /// onto the standard streams, 6 sending the primary to the parent,
+    /// 7 `TIOCSCTTY` (making it the controlling terminal), 8 moving a
+    /// descriptor above 0..=2, 9 `fchown` of the replica to the program's
+    /// user.
+    Terminal,
 }
 
 impl Step {
@@ -151,6 +161,8 @@ impl Step {
         Step::Setns,
         Step::ExecHelper,
         Step::ProcessGroup,
+        Step::Setsid,
+        Step::Terminal,
     ];
 
     /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
@@ -196,6 +208,8 @@ impl Step {
             Step::Setns => "setns",
             Step::ExecHelper => "exec_helper",
             Step::ProcessGroup => "setpgid",
+            Step::Setsid => "setsid",
+            Step::Terminal => "terminal",
         }
     }
 

@@ -43,6 +43,11 @@
 //!   each, usable on their own.
 //! - [`pool`]: an opt-in warm pool of fresh namespaces made in the
 //!   background, each set joined by exactly one container with `setns`.
+//! - [`tty`]: a pseudo-terminal for the program
+//!   ([`ContainerBuilder::pty`]: a new session, the replica as controlling
+//!   terminal and stdio, from the container's own devpts when it has one),
+//!   its window size, and descriptor passing over a unix socket (an OCI
+//!   runtime's console socket).
 //! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
 //!   `setdomainname`).
 //! - `net` (feature `netlink`, on by default): veth pairs between network
@@ -268,6 +273,7 @@ pub mod process;
 #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
 pub mod seccomp;
 pub mod sys;
+pub mod tty;
 pub mod usernet;
 
 // The README's code blocks, compiled as doctests (`cargo test --doc`).

@@ -107,6 +107,9 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     .die_with_parent(true)
     .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
     .stdout(Stdio::piped())
+    // A host pty (no devpts of the container's) on stdin and stderr: a
+    // new session and its controlling terminal.
+    .pty(None)
     .command("sh", ["-c", "echo ok"]);
     #[cfg(feature = "seccomp")]
     b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());

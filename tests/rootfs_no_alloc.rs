@@ -50,6 +50,10 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             .mount(Mount::sysfs("/sys"))
             .docker_default_paths()
             .readonly_root(true)
+            // A pty from the container's devpts (opened in the child, the
+            // primary sent back), on stdin and stderr.
+            .pty(Some(containment::tty::WindowSize::new(24, 80)))
+            .stdout(containment::Stdio::piped())
             .command("/bin/sh", ["-c", "echo ok"]);
         let out = b.output().unwrap();
         assert_eq!(out.stdout, b"ok\n", "user ns {user}: {out:?}");

@@ -1778,6 +1778,28 @@ impl MountPlan {
     /// caller's in a way that hides or protects the caller's files: a root
     /// of its own, a read-only root, masked or read-only paths. Then the
     /// program is exec'd through the sealed helper (process/helper.rs).
+    /// The `ptmx` of the devpts instance this plan mounts for the
+    /// container, as the child opens it once the mounts are done: an
+    /// explicit devpts on `/dev/pts` or the minimal `/dev`'s (both
+    /// `/dev/pts/ptmx`), else the last explicit devpts mount. `None`: the
+    /// plan mounts no devpts (a pty then comes from the host).
+    pub(crate) fn devpts_ptmx(&self) -> Option<CString> {
+        let devpts =
+            |m: &&MountOp| matches!(m.action, Action::Fs { fstype, .. } if fstype == c"devpts");
+        let path = if self.dev.is_some()
+            || self
+                .mounts
+                .iter()
+                .filter(devpts)
+                .any(|m| m.target.shown == "/dev/pts")
+        {
+            "/dev/pts".to_string()
+        } else {
+            self.mounts.iter().rfind(devpts)?.target.shown.clone()
+        };
+        CString::new(format!("{path}/ptmx")).ok()
+    }
+
     pub(crate) fn hides_host(&self) -> bool {
         self.root.is_some()
             || self.readonly_root

@@ -134,6 +134,14 @@ pub(crate) struct ChildPlan {
     pub cwd: Option<CString>,
     /// Descriptors to dup2 onto 0, 1, 2 (`-1`: inherit).
     pub stdio: [RawFd; 3],
+    /// `setsid(2)` after the mounts (the builder's `setsid`; always with a
+    /// pty).
+    pub setsid: bool,
+    /// The program's terminal: opened here from the container's devpts
+    /// (then dup2'd onto the streams and the primary sent to the parent),
+    /// or the parent's (already on the streams); made the controlling
+    /// terminal of the new session.
+    pub pty: Option<crate::tty::PtyPlan>,
     /// Reset every handled signal to SIG_DFL (when clone3's
     /// CLONE_CLEAR_SIGHAND was not available).
     pub reset_handlers: bool,
@@ -762,6 +770,35 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
             index: 0,
             errno,
         })?;
+    }
+    // 6b. A new session, and the terminal as its controlling terminal:
+    //     after the mounts (the container's own devpts is mounted now, and
+    //     after a join the program's process is the one here).
+    if plan.setsid {
+        // SAFETY: plain system call.
+        check(unsafe { libc::setsid() } as libc::c_long, Step::Setsid)?;
+    }
+    if let Some(t) = &plan.pty {
+        let term = |(index, errno): (u32, i32)| ChildFailure {
+            step: Step::Terminal,
+            index,
+            errno,
+        };
+        let replica = match &t.open {
+            Some(o) => crate::tty::open_in_child(o, t.streams).map_err(term)?,
+            None => t.replica,
+        };
+        // A terminal opened here belongs to the container's root; the
+        // program's user gets it (runc's fixStdioPermissions).
+        if let (Some(ids), Some(_)) = (plan.ids, &t.open) {
+            // SAFETY: fchown on the replica descriptor; -1 keeps the group.
+            if unsafe { libc::fchown(replica, ids.uid, u32::MAX) } != 0 {
+                let f = ChildFailure::last_at(Step::Terminal, 9);
+                close_fd(replica);
+                return Err(f);
+            }
+        }
+        crate::tty::make_controlling(replica).map_err(term)?;
     }
     // 7. Resource limits (raising a hard limit needs CAP_SYS_RESOURCE, so
     //    before capabilities and ids are dropped).

@@ -33,6 +33,7 @@ pub struct Child {
     /// pidfds of helper daemons the container owns (pasta), killed when
     /// it is reaped or dropped.
     helpers: Vec<OwnedFd>,
+    pty: Option<crate::tty::Pty>,
     /// The parent's end of the child's stdin, when it was [`crate::Stdio::Piped`].
     pub stdin: Option<ChildStdin>,
     /// The parent's end of the child's stdout, when it was [`crate::Stdio::Piped`].
@@ -59,6 +60,7 @@ impl Child {
             remove_cgroup: false,
             vfork_shape: false,
             helpers: Vec::new(),
+            pty: None,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -67,6 +69,23 @@ impl Child {
 
     pub(crate) fn set_vfork_shape(&mut self, yes: bool) {
         self.vfork_shape = yes;
+    }
+
+    pub(crate) fn set_pty(&mut self, pty: Option<crate::tty::Pty>) {
+        self.pty = pty;
+    }
+
+    /// The primary side of the program's terminal, when it was spawned
+    /// with [`ContainerBuilder::pty`](crate::ContainerBuilder::pty) (and
+    /// not taken with [`take_pty`](Self::take_pty)).
+    pub fn pty(&self) -> Option<&crate::tty::Pty> {
+        self.pty.as_ref()
+    }
+
+    /// Takes the primary side of the program's terminal out of the handle
+    /// (to hand it to threads, or send it with [`crate::tty::send_fd`]).
+    pub fn take_pty(&mut self) -> Option<crate::tty::Pty> {
+        self.pty.take()
     }
 
     /// Whether the spawn took the vfork shape (see

@@ -69,6 +69,12 @@ pub(crate) enum Mode {
     Exec,
     /// Stay as PID 1, fork the program.
     Init,
+    /// As `Init`, with a controlling terminal (the builder's `pty`): the
+    /// forked program gets a process group of its own and makes it the
+    /// terminal's foreground group (`setpgid`, `TIOCSPGRP`, as tini does),
+    /// so that Ctrl-C and `SIGWINCH` from the terminal reach the program
+    /// (and its job-control shell) and not the init.
+    InitTty,
 }
 
 /// The child's exec of the helper, prepared by the parent.
@@ -269,6 +275,7 @@ pub(crate) fn prepare(
         match mode {
             Mode::Exec => c"exec".to_owned(),
             Mode::Init => c"init".to_owned(),
+            Mode::InitTty => c"init-tty".to_owned(),
         },
         cstring(err_fd.to_string()),
         cstring(format!(

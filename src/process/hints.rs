@@ -72,6 +72,18 @@ pub(crate) fn step_hint(step: Step, errno: i32) -> Option<&'static str> {
         (Landlock, libc::E2BIG) => "the process has reached the Landlock nesting limit (16 layers)",
         (Stdio, libc::EBADF) => "a descriptor given as stdio or pass_fd was closed",
         (Stdio, libc::EMFILE) => "RLIMIT_NOFILE is lower than a passed descriptor's number",
+        (Setsid, libc::EPERM) => "the process already leads a process group",
+        (Terminal, libc::ENOENT) => {
+            "the container's devpts has no ptmx (a devpts mounted without newinstance, or the \
+             path covered by a later mount)"
+        }
+        (Terminal, libc::ELOOP) => "a symlink on the way to the container's /dev/pts/ptmx",
+        (Terminal, libc::ENOSPC) => {
+            "the devpts instance's max ptys or /proc/sys/kernel/pty/max is reached"
+        }
+        (Terminal, libc::EPERM) => {
+            "the pty is already another session's controlling terminal (TIOCSCTTY)"
+        }
         (CloseFds, _) => "close_range and /proc/self/fd both failed (no /proc?)",
         (Signals, _) => "resetting the signal mask or dispositions failed",
         (Chdir, libc::ENOENT) => "the working directory does not exist inside the container's root",

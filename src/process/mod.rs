@@ -25,5 +25,5 @@ pub use stdio::Stdio;
 
 pub(crate) use child::{CapsPlan, ChildPlan, IdsPlan};
 pub(crate) use gate::GatePlan;
-pub(crate) use spawn::{spawn, IdMapsPlan, Prepared};
+pub(crate) use spawn::{spawn, IdMapsPlan, ParentPty, Prepared};
 pub(crate) use stdio::{lift_fd, PreparedStdio};

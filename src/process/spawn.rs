@@ -24,6 +24,16 @@ pub(crate) struct IdMapsPlan {
     pub gid_helper: Option<(std::path::PathBuf, Vec<crate::namespace::IdMap>)>,
 }
 
+/// The caller's side of a pty (the builder's `pty`).
+#[derive(Debug)]
+pub(crate) enum ParentPty {
+    /// Opened here from the host's `/dev/ptmx`.
+    Host(crate::tty::Pty),
+    /// The child opens it from the container's devpts and sends the
+    /// primary on this socket before its exec.
+    Socket(std::os::unix::net::UnixStream),
+}
+
 /// A validated spawn, ready to clone.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -33,6 +43,8 @@ pub(crate) struct Prepared {
     /// User-mode networking started while the child waits.
     pub user_net: Option<crate::usernet::UserNetPlan>,
     pub stdio: [PreparedStdio; 3],
+    /// The caller's side of the program's terminal.
+    pub pty: Option<ParentPty>,
     /// The cgroup the builder created, and whether to remove it when the
     /// child is reaped (removed at once when the spawn fails).
     pub cgroup: Option<(crate::cgroup::Cgroup, bool)>,
@@ -954,6 +966,24 @@ fn spawn_inner(
         }
         Err(e) => return Err(SpawnError::setup("reading the child's error pipe", e)),
     }
+    // The terminal: the child sent the primary before its exec (so it is
+    // queued on the socket by now; never wait for it).
+    let pty = match p.pty.take() {
+        None => None,
+        Some(ParentPty::Host(p)) => Some(p),
+        Some(ParentPty::Socket(sock)) => {
+            let got = sock
+                .set_nonblocking(true)
+                .and_then(|()| crate::tty::recv_fd(&sock));
+            match got {
+                Ok(fd) => Some(crate::tty::Pty::from_primary(fd)),
+                Err(e) => {
+                    drop(guard);
+                    return Err(SpawnError::setup("receiving the pty from the child", e));
+                }
+            }
+        }
+    };
     let Some(pidfd) = guard.disarm() else {
         return Err(SpawnError::setup(
             "keeping the pidfd",
@@ -966,6 +996,7 @@ fn spawn_inner(
     for h in std::mem::take(&mut *helpers_guard.0) {
         child.add_helper(h);
     }
+    child.set_pty(pty);
     Ok(child)
 }
 

@@ -3,7 +3,8 @@
 //!
 //! 1. Installs the Debian packages the host tests need when missing (as
 //!    root): `busybox-static` (rootfs fixtures), `util-linux` (`lsns`, to
-//!    compare the listing against), `iproute2`, `python3`, and for the
+//!    compare the listing against), `iproute2`, `python3`, `tmux` (the
+//!    terminal test of `run -it`), and for the
 //!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`.
 //! 2. Runs the host suite: `cargo test --workspace --features full`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
@@ -34,6 +35,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("util-linux", "/usr/bin/lsns"),
     ("iproute2", "/usr/sbin/ip"),
     ("python3", "/usr/bin/python3"),
+    // tests/run_tty.rs drives `run -it` in a tmux pane.
+    ("tmux", "/usr/bin/tmux"),
     // `pull` (in `full`): the registry its test starts on 127.0.0.1, and
     // OpenSSL's headers for native-tls.
     ("docker-registry", "/usr/bin/docker-registry"),

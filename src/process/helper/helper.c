@@ -16,7 +16,9 @@
  * src/process/helper.rs):
  *
  *   argv[0]  MAGIC
- *   argv[1]  "exec" | "init"
+ *   argv[1]  "exec" | "init" | "init-tty" (as init; the program gets a
+ *            process group of its own, the foreground group of the
+ *            controlling terminal on its fd 0, 1 or 2)
  *   argv[2]  error pipe fd (decimal)
  *   argv[3]  step codes "EXEC,FORK,SECCOMP,LANDLOCK" (decimal), the
  *            crate's `Step` numbers for the 12-byte failure record
@@ -40,6 +42,9 @@ typedef unsigned int u32;
 
 #if defined(__x86_64__)
 #define NR_write 1
+#define NR_ioctl 16
+#define NR_getpid 39
+#define NR_setpgid 109
 #define NR_close 3
 #define NR_rt_sigaction 13
 #define NR_rt_sigprocmask 14
@@ -87,6 +92,9 @@ __asm__(".text\n"
 	"  hlt\n");
 #elif defined(__aarch64__)
 #define NR_write 64
+#define NR_ioctl 29
+#define NR_getpid 172
+#define NR_setpgid 154
 #define NR_close 57
 #define NR_rt_sigaction 134
 #define NR_rt_sigprocmask 135
@@ -154,6 +162,7 @@ __asm__(".text\n"
 #define SIGCHLD 17
 #define WNOHANG 1
 #define SECCOMP_SET_MODE_FILTER 1
+#define TIOCSPGRP 0x5410
 #define MAX_INSNS 4096
 /* Kept equal to MAX_CANDIDATES in helper.rs, which refuses more. */
 #define MAX_CANDIDATES 65536
@@ -389,7 +398,7 @@ static void noop(int sig)
 static const int forward[] = { 1, 2, 3, 10, 12, 13, 14, 15, 28, 18, 20, 21, 22 };
 #define NFWD (sizeof(forward) / sizeof(forward[0]))
 
-static __attribute__((noreturn)) void run_init(const struct proto *p)
+static __attribute__((noreturn)) void run_init(const struct proto *p, int tty)
 {
 	struct ksigaction act, old[NFWD + 1];
 	ulong all = ~0UL, entry_mask = 0;
@@ -416,8 +425,21 @@ static __attribute__((noreturn)) void run_init(const struct proto *p)
 		for (i = 0; i < (long)NFWD; i++)
 			sys4(NR_rt_sigaction, forward[i], &old[i], 0, 8);
 		sys4(NR_rt_sigaction, SIGCHLD, &old[NFWD], 0, 8);
-		sys4(NR_rt_sigprocmask, SIG_SETMASK, &entry_mask, 0, 8);
 		sys2(NR_prctl, PR_SET_CHILD_SUBREAPER, 0);
+		if (tty) {
+			/* A process group of its own, the terminal's foreground
+			 * one (tini's isolate_child): Ctrl-C and SIGWINCH go to
+			 * the program, and a shell's job control works. Every
+			 * signal is still blocked here, so TIOCSPGRP from a
+			 * background group raises no SIGTTOU. Best effort: a
+			 * stream that is not the terminal answers ENOTTY. */
+			int pgid = (int)sys1(NR_getpid, 0);
+			sys2(NR_setpgid, 0, 0);
+			for (i = 0; i < 3; i++)
+				if (sys3(NR_ioctl, i, TIOCSPGRP, &pgid) == 0)
+					break;
+		}
+		sys4(NR_rt_sigprocmask, SIG_SETMASK, &entry_mask, 0, 8);
 		run_program(p);
 	}
 	/* PID 1 keeps no descriptor: not the error pipe (the parent sees EOF
@@ -471,6 +493,8 @@ __attribute__((used)) void helper_main(long *sp)
 	if (streq(argv[1], "exec"))
 		run_program(&p);
 	if (streq(argv[1], "init"))
-		run_init(&p);
+		run_init(&p, 0);
+	if (streq(argv[1], "init-tty"))
+		run_init(&p, 1);
 	exit_now(EXIT_PROTOCOL);
 }

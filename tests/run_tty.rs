@@ -1,0 +1,262 @@
+//! `run -it` on a real terminal: the example in a tmux pane, driven with
+//! `send-keys` and read with `capture-pane` (root, tmux, busybox-static):
+//! the prompt, a command, `tty`, the window size and a resize, Ctrl-C to a
+//! foreground `sleep`, `--name` in the cgroup path, and the exit status.
+
+#[macro_use]
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(common::unique(&format!("containment-tty-{tag}")));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn busybox_root(dir: &Path) -> PathBuf {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("busybox-static is not installed (apt-get install busybox-static)");
+    let root = dir.join("root");
+    for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    let list = Command::new(&busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    root
+}
+
+/// The example's binary, built by the cargo running this test (see
+/// tests/run_example.rs).
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let target = profile_dir.parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.args(["build", "--quiet", "--example", "run", "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target);
+    if !cfg!(debug_assertions) {
+        c.arg("--release");
+    }
+    let mut features = Vec::new();
+    for (on, f) in [
+        (cfg!(feature = "seccomp"), "seccomp"),
+        (cfg!(feature = "landlock"), "landlock"),
+        (cfg!(feature = "netlink"), "netlink"),
+        (cfg!(feature = "tokio"), "tokio"),
+        (cfg!(feature = "image"), "image"),
+        (cfg!(feature = "vm-tests"), "vm-tests"),
+    ] {
+        if on {
+            features.push(f);
+        }
+    }
+    c.arg("--no-default-features");
+    if !features.is_empty() {
+        c.arg("--features").arg(features.join(","));
+    }
+    let st = c.status().expect("running cargo build --example run");
+    assert!(st.success(), "cargo build --example run failed: {st}");
+    profile_dir.join("examples/run")
+}
+
+/// A tmux server of our own (`-L` socket name), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("running tmux");
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "t"];
+        a.extend_from_slice(keys);
+        self.cmd(&a);
+    }
+
+    /// Polls the pane until `pred` holds (the generous deadline only stops
+    /// a broken run; nothing here waits for a fixed time).
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < end, "waiting for {what}; the pane:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `line` in the shell and returns the pane's lines after it,
+    /// up to the marker `line` echoes last.
+    fn run(&self, line: &str, marker: &str) -> Vec<String> {
+        self.keys(&[&format!("{line}; echo {marker}"), "Enter"]);
+        let s = self.wait_for(marker, |s| s.lines().any(|l| l.trim_end() == marker));
+        let lines: Vec<String> = s.lines().map(|l| l.trim_end().to_string()).collect();
+        let end = lines.iter().rposition(|l| l == marker).unwrap();
+        let start = lines[..end]
+            .iter()
+            .rposition(|l| l.contains(&format!("echo {marker}")))
+            .unwrap();
+        lines[start + 1..end].to_vec()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// Pids of our `sleep <n>` (its unique argument), with its (pgrp, tpgid).
+fn our_sleep(n: &str) -> Option<(i32, i32, i32)> {
+    let want = format!("sleep\0{n}\0");
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read(format!("/proc/{pid}/cmdline")).ok()? == want.as_bytes() {
+            let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let f: Vec<&str> = st.rsplit_once(") ")?.1.split(' ').collect();
+            return Some((pid, f[2].parse().ok()?, f[5].parse().ok()?));
+        }
+    }
+    None
+}
+
+#[test]
+fn run_it_is_an_interactive_shell_on_a_real_terminal() {
+    require_root!();
+    require!(
+        Path::new("/usr/bin/tmux").exists(),
+        "tmux is not installed (apt-get install tmux)"
+    );
+    let run = example();
+    let dir = TempDir::new("tmux");
+    let root = busybox_root(&dir.0);
+    let status = dir.0.join("status");
+    let name = common::unique("tty");
+    let tmux = Tmux {
+        socket: common::unique("containment-tty"),
+    };
+    let command = format!(
+        "{} -it --name {name} --rootfs {} sh; echo $? > {}",
+        run.display(),
+        root.display(),
+        status.display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    tmux.cmd(&["set-option", "-t", "t", "status", "off"]);
+    tmux.wait_for("the prompt", |s| s.contains("/ #"));
+
+    // A command and its output.
+    assert_eq!(tmux.run("echo $((6*7))", "M1"), ["42"]);
+    // The container's own terminal.
+    assert_eq!(tmux.run("tty", "M2"), ["/dev/pts/0"]);
+    // The pane's size, then a resize seen inside (SIGWINCH passed on).
+    let pane = |t: &Tmux| {
+        t.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            "t",
+            "#{pane_height} #{pane_width}",
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(tmux.run("stty size", "M3"), [pane(&tmux)]);
+    tmux.cmd(&["resize-window", "-t", "t", "-x", "72", "-y", "21"]);
+    assert_eq!(pane(&tmux), "21 72");
+    assert_eq!(tmux.run("stty size", "M4"), ["21 72"]);
+
+    // Ctrl-C reaches the foreground program, not run nor the shell.
+    let n = format!("{}", 100_000 + std::process::id() % 800_000);
+    tmux.keys(&[&format!("sleep {n}"), "Enter"]);
+    let end = Instant::now() + Duration::from_secs(60);
+    let (pid, pgrp) = loop {
+        // In the foreground: its own group is the terminal's.
+        if let Some((pid, pgrp, tpgid)) = our_sleep(&n) {
+            if pgrp == tpgid {
+                break (pid, pgrp);
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "no foreground sleep:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(pgrp > 0);
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroup.contains(&format!("/containment-run-{name}")),
+        "--name: {cgroup}"
+    );
+    tmux.keys(&["C-c"]);
+    assert_eq!(tmux.run("echo status:$?", "M5"), ["status:130"]);
+    assert!(our_sleep(&n).is_none());
+
+    // The exit status comes back through run.
+    tmux.keys(&["exit 3", "Enter"]);
+    let end = Instant::now() + Duration::from_secs(60);
+    while !status.exists() || std::fs::read_to_string(&status).unwrap().is_empty() {
+        assert!(Instant::now() < end, "run did not end:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "3");
+}
