@@ -42,6 +42,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("docker-registry", "/usr/bin/docker-registry"),
     ("libssl-dev", "/usr/include/openssl/ssl.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
+    // tests/rootless.rs: newuidmap/newgidmap for subordinate ranges, pasta
+    // for user-mode networking.
+    ("uidmap", "/usr/bin/newuidmap"),
+    ("passt", "/usr/bin/pasta"),
 ];
 
 fn ensure_packages() -> Result<()> {
