@@ -224,9 +224,10 @@ fn create_start_state_kill_delete() {
     assert_eq!(procs.trim(), pid.to_string());
 
     b.ok(&["start", &id]);
-    // The program writes its marker once it runs.
+    // The program writes its marker once it runs (the shell creates the
+    // file before it writes: wait for the content, not the file).
     for _ in 0..2000 {
-        if marker.exists() {
+        if std::fs::read_to_string(&marker).is_ok_and(|s| s == "yes\n") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
