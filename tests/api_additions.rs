@@ -111,13 +111,15 @@ fn process_group_of_an_existing_group() {
 
 #[test]
 fn process_group_of_another_session_fails_at_setpgid() {
-    // PID 1's group belongs to another session: EPERM.
-    require!(
-        stat_field(1, 6) != stat_field(std::process::id(), 6),
-        "in PID 1's session"
-    );
+    // A leader of a session of its own: its group belongs to another
+    // session than ours, so joining it is EPERM (setpgid(2)). The test makes
+    // that session itself rather than relying on PID 1's being another one
+    // (CI may run inside PID 1's session).
+    let other = sleeper(Container::builder().setsid(true));
+    assert_eq!(stat_field(other.id(), 6), other.id().to_string());
+    assert_ne!(stat_field(other.id(), 6), stat_field(std::process::id(), 6));
     let e = Container::builder()
-        .process_group(1)
+        .process_group(other.id() as i32)
         .command("/bin/true", [""; 0])
         .spawn()
         .unwrap_err();
@@ -125,6 +127,7 @@ fn process_group_of_another_session_fails_at_setpgid() {
     assert_eq!(c.step(), Step::ProcessGroup);
     assert_eq!(c.errno(), libc::EPERM);
     assert!(format!("{e:?}").contains("EPERM"), "{e:?}");
+    other.kill().unwrap();
 }
 
 #[test]
