@@ -1,4 +1,5 @@
-//! The typed builder: everything a container is made of, validated in the
+//! [`Container`], the reusable configuration of the isolation, and
+//! [`Command`], one program run in it: everything is validated in the
 //! parent before any process exists.
 
 use crate::caps::Capabilities;
@@ -18,38 +19,47 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::Arc;
 
-/// Entry point: `Container::builder()`.
-#[derive(Debug)]
-pub struct Container;
-
-impl Container {
-    /// A new builder with no namespaces and no program.
-    pub fn builder() -> ContainerBuilder {
-        ContainerBuilder::new()
-    }
+/// A container: the isolation a program runs in, as a reusable configuration.
+///
+/// A `Container` holds what every process started in it shares: the
+/// namespaces to create ([`unshare`](Self::unshare)) or join
+/// ([`join`](Self::join)), names, id maps, time offsets, the root and mounts,
+/// capabilities, seccomp, Landlock, resource limits, a cgroup, an init. Its
+/// setters take and return it by value, so a configuration is built in one
+/// expression and kept:
+///
+/// ```no_run
+/// use containment::{Container, Namespace};
+/// let sandbox = Container::new()
+///     .unshare(Namespace::Pid)
+///     .unshare(Namespace::Mount)
+///     .hostname("box");
+/// let status = sandbox.command("/bin/true").status()?;
+/// let out = sandbox.command("/bin/echo").arg("hi").output()?;
+/// # Ok::<(), containment::SpawnError>(())
+/// ```
+///
+/// [`command`](Self::command) starts a [`Command`], shaped like
+/// [`std::process::Command`], for one program: its arguments, environment,
+/// working directory, standard streams, ids and descriptors. Each
+/// [`Command::spawn`] makes a new container process from the configuration;
+/// nothing is created before. Every field is checked at spawn, before any
+/// process exists, and a bad one gives [`SpawnError::InvalidConfig`] naming
+/// the method that set it.
+///
+/// A `Container` is cheap to clone (the configuration is shared until a
+/// clone is changed), owns everything it refers to (a joined process's
+/// pidfd, a pool handle), and is `Send + Sync`.
+#[derive(Clone, Debug, Default)]
+pub struct Container {
+    cfg: Arc<Config>,
 }
 
-/// Builds and spawns a container process.
-///
-/// The process-level options have the shape of [`std::process::Command`]
-/// (`arg`, `env`, `current_dir`, `stdin`/`stdout`/`stderr`, `spawn`, `status`,
-/// `output`); the container options add namespaces, names, id maps, time
-/// offsets, mounts and a cgroup. Every field is checked at
-/// [`spawn`](Self::spawn), before any process exists, and a bad one gives
-/// [`SpawnError::InvalidConfig`] naming it.
-///
-/// The builder can spawn any number of times.
-#[derive(Debug, Default)]
-pub struct ContainerBuilder {
-    program: Option<OsString>,
-    args: Vec<OsString>,
-    env_clear: bool,
-    env: Vec<(OsString, Option<OsString>)>,
-    cwd: Option<PathBuf>,
-    stdin: Option<Stdio>,
-    stdout: Option<Stdio>,
-    stderr: Option<Stdio>,
+/// What a [`Container`] holds (shared by its clones until one changes).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Config {
     namespaces: Namespaces,
     hostname: Option<String>,
     domainname: Option<String>,
@@ -58,8 +68,6 @@ pub struct ContainerBuilder {
     deny_setgroups: Option<bool>,
     id_map_writer: IdMapWriter,
     user_net: Option<crate::usernet::UserNet>,
-    user: Option<(u32, u32)>,
-    groups: Vec<u32>,
     time_offsets: Option<TimeOffsets>,
     loopback: Option<bool>,
     force_legacy_clone: bool,
@@ -69,14 +77,8 @@ pub struct ContainerBuilder {
     no_new_privs: bool,
     pdeathsig: Option<i32>,
     keep_ignored_signals: bool,
-    arg0: Option<OsString>,
-    process_group: Option<i32>,
-    umask: Option<u32>,
-    pass_fds: Vec<(OwnedFd, i32)>,
     join: Option<(JoinTarget, Namespaces)>,
     init: bool,
-    pty: Option<Option<crate::tty::WindowSize>>,
-    setsid: bool,
     #[cfg(feature = "seccomp")]
     seccomp: Option<crate::seccomp::Filter>,
     #[cfg(feature = "seccomp")]
@@ -85,9 +87,55 @@ pub struct ContainerBuilder {
     landlock: Option<crate::landlock::Landlock>,
     vfork: Option<bool>,
     pool: Option<crate::pool::PoolHandle>,
-    start_gate: Option<OwnedFd>,
     cgroup: crate::cgroup::spec::CgroupConfig,
     pub(crate) fs: FsConfig,
+}
+
+/// One program to run in a [`Container`]: made by [`Container::command`],
+/// shaped like [`std::process::Command`] (`&mut self` setters, then
+/// [`spawn`](Self::spawn), [`status`](Self::status) or
+/// [`output`](Self::output), any number of times).
+///
+/// It holds what belongs to one process: the program and its arguments
+/// ([`arg`](Self::arg), [`args`](Self::args), [`arg0`](Self::arg0)), the
+/// environment, the working directory, the standard streams, the ids
+/// ([`uid`](Self::uid), [`gid`](Self::gid), [`groups`](Self::groups)), the
+/// process group, session and terminal, the umask, descriptors to pass and
+/// a start gate. Everything else is the container's.
+///
+/// ```no_run
+/// use containment::{Container, Namespace, Stdio};
+/// let c = Container::new().unshare(Namespace::Uts).hostname("box");
+/// let out = c
+///     .command("/bin/sh")
+///     .args(["-c", "hostname"])
+///     .env("LANG", "C")
+///     .stdin(Stdio::null())
+///     .output()?;
+/// assert_eq!(out.stdout, b"box\n");
+/// # Ok::<(), containment::SpawnError>(())
+/// ```
+#[derive(Debug)]
+pub struct Command {
+    container: Container,
+    program: OsString,
+    args: Vec<OsString>,
+    env_clear: bool,
+    env: Vec<(OsString, Option<OsString>)>,
+    cwd: Option<PathBuf>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Vec<u32>,
+    arg0: Option<OsString>,
+    process_group: Option<i32>,
+    umask: Option<u32>,
+    pass_fds: Vec<(OwnedFd, i32)>,
+    pty: Option<Option<crate::tty::WindowSize>>,
+    setsid: bool,
+    start_gate: Option<OwnedFd>,
 }
 
 /// The capability setting of the builder (`None` in the builder: the
@@ -102,7 +150,7 @@ enum CapsChoice {
 }
 
 /// Who writes the uid and gid maps of a new user namespace
-/// ([`ContainerBuilder::id_map_writer`]).
+/// ([`Container::id_map_writer`]).
 ///
 /// The kernel lets an unprivileged process write only one line mapping its
 /// own uid (gid, after `setgroups` = `deny`); more ranges need
@@ -193,38 +241,569 @@ fn target_cgroup_fd(pid: i32) -> Option<OwnedFd> {
 }
 
 /// The process whose namespaces a spawn joins.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum JoinTarget {
-    Pidfd(OwnedFd),
+    Pidfd(Arc<OwnedFd>),
     Pid(i32),
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-impl ContainerBuilder {
-    /// Same as [`Container::builder`].
-    pub fn new() -> ContainerBuilder {
-        ContainerBuilder::default()
+impl Container {
+    /// A configuration that creates no namespace and changes nothing: a
+    /// [`command`](Self::command) of it runs like
+    /// [`std::process::Command`]. Add isolation with the setters.
+    pub fn new() -> Container {
+        Container::default()
     }
 
-    // ----------------------------------------------------------- the program
+    /// A [`Command`] running `program` in this container (a clone of the
+    /// configuration: later changes to `self` do not reach it). A program
+    /// without `/` is searched in the child's `PATH` (the `PATH` of the
+    /// command's environment, else a default).
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        Command {
+            container: self.clone(),
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env_clear: false,
+            env: Vec::new(),
+            cwd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            uid: None,
+            gid: None,
+            groups: Vec::new(),
+            arg0: None,
+            process_group: None,
+            umask: None,
+            pass_fds: Vec::new(),
+            pty: None,
+            setsid: false,
+            start_gate: None,
+        }
+    }
 
-    /// Sets the program and its arguments (replacing earlier ones). A program
-    /// without `/` is searched in the child's `PATH`.
-    pub fn command<I, S>(&mut self, program: impl AsRef<OsStr>, args: I) -> &mut Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        self.program = Some(program.as_ref().to_owned());
-        self.args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    /// The namespace kinds this configuration creates.
+    pub fn namespaces(&self) -> Namespaces {
+        self.cfg.namespaces
+    }
+
+    pub(crate) fn cfg_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.cfg)
+    }
+
+    /// Adds namespace kinds to create new for each process, like
+    /// `unshare(1)` and `unshare(2)`: one [`Namespace`] or a set of
+    /// [`Namespaces`] (`Namespaces::PID | Namespaces::MOUNT`,
+    /// [`Namespaces::all()`]). Calls add up; kinds never named are shared
+    /// with the caller. [`namespaces`](Self::namespaces) returns the set.
+    ///
+    /// # References
+    /// - [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
+    ///   [`clone3(2)`](https://man7.org/linux/man-pages/man2/clone3.2.html)
+    pub fn unshare(mut self, kinds: impl Into<Namespaces>) -> Self {
+        self.cfg_mut().namespaces |= kinds.into();
         self
     }
 
-    /// Sets the program (keeps the arguments).
-    pub fn program(&mut self, program: impl AsRef<OsStr>) -> &mut Self {
-        self.program = Some(program.as_ref().to_owned());
+    /// The hostname inside (needs [`Namespaces::UTS`]; at most 64 bytes).
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.cfg_mut().hostname = Some(name.into());
         self
+    }
+
+    /// The NIS domain name inside (needs [`Namespaces::UTS`]; at most 64 bytes).
+    pub fn domainname(mut self, name: impl Into<String>) -> Self {
+        self.cfg_mut().domainname = Some(name.into());
+        self
+    }
+
+    /// The uid map of the new user namespace (needs [`Namespaces::USER`]).
+    ///
+    /// Default, for a caller other than root: its effective uid appears as
+    /// 0 inside (rootless). Root of the initial user namespace has no
+    /// default: the spawn is refused ([`SpawnError::InvalidConfig`] naming
+    /// `uid_map`) rather than map host root to the container's root. Give
+    /// an unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to
+    /// host root with `IdMap::single(0, 0)`. More than one range, or ids
+    /// other than your own, need root in the parent namespace or
+    /// `newuidmap` (see [`id_map_writer`](Self::id_map_writer) and
+    /// [`crate::namespace::rootless_maps`]).
+    pub fn uid_map(mut self, maps: impl IntoIterator<Item = IdMap>) -> Self {
+        self.cfg_mut().uid_map = Some(maps.into_iter().collect());
+        self
+    }
+
+    /// The gid map of the new user namespace (needs [`Namespaces::USER`]).
+    /// Default: the caller's effective gid appears as 0 inside, except for
+    /// root of the initial user namespace, which must give it (as for
+    /// [`uid_map`](Self::uid_map)).
+    pub fn gid_map(mut self, maps: impl IntoIterator<Item = IdMap>) -> Self {
+        self.cfg_mut().gid_map = Some(maps.into_iter().collect());
+        self
+    }
+
+    /// Whether to write `deny` to the child's `setgroups` file before its
+    /// gid map. Default: deny when the caller is not root (the kernel then
+    /// requires it), allow when root.
+    pub fn deny_setgroups(mut self, deny: bool) -> Self {
+        self.cfg_mut().deny_setgroups = Some(deny);
+        self
+    }
+
+    /// Who writes the id maps: the parent itself or `newuidmap`/`newgidmap`
+    /// (see [`IdMapWriter`]). Default [`IdMapWriter::Auto`]: an unprivileged
+    /// caller's maps of more than its own id go through the helpers, which
+    /// check them against `/etc/subuid` and `/etc/subgid`
+    /// ([`crate::namespace::rootless_maps`] builds such maps).
+    ///
+    /// With a helper writing `gid_map`, `setgroups` is left to `newgidmap`
+    /// (it allows `setgroups(2)` when a subordinate range is mapped) unless
+    /// [`deny_setgroups`](Self::deny_setgroups) is given.
+    ///
+    /// # Errors
+    /// The spawn fails with [`SpawnError::IdMapHelperMissing`] when a helper
+    /// is needed and not installed, and [`SpawnError::IdMapHelper`] (its
+    /// stderr) when it refuses the map.
+    pub fn id_map_writer(mut self, writer: IdMapWriter) -> Self {
+        self.cfg_mut().id_map_writer = writer;
+        self
+    }
+
+    /// Connects the container's network namespace to the host's network
+    /// through `pasta` (user-mode networking, for a rootless caller; see
+    /// [`crate::usernet`]): outbound connections, and ports published on
+    /// the host. Needs [`Namespaces::USER`] and [`Namespaces::NET`].
+    ///
+    /// # Errors
+    /// The spawn fails with [`SpawnError::UserNetHelperMissing`] when
+    /// `pasta` is not installed, [`SpawnError::UserNetHelper`] (its stderr
+    /// and a hint) when it fails.
+    pub fn user_network(mut self, net: crate::usernet::UserNet) -> Self {
+        self.cfg_mut().user_net = Some(net);
+        self
+    }
+
+    /// Clock offsets of the new time namespace (needs [`Namespaces::TIME`]).
+    pub fn time_offsets(mut self, offsets: TimeOffsets) -> Self {
+        self.cfg_mut().time_offsets = Some(offsets);
+        self
+    }
+
+    /// Whether to bring `lo` up in a new network namespace (default: yes).
+    pub fn loopback(mut self, up: bool) -> Self {
+        self.cfg_mut().loopback = Some(up);
+        self
+    }
+
+    /// The capability sets the program starts with. See
+    /// [`Capabilities::docker_default`] and [`Capabilities::none`].
+    ///
+    /// Default, with a root filesystem ([`root`](Self::root) or
+    /// [`rootfs`](Self::rootfs)) or a joined mount namespace
+    /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
+    /// another one: the program is then the container's, like `docker
+    /// exec`, and within the bounding set of the joined process): docker's
+    /// default set
+    /// ([`Capabilities::docker_default`], 14 capabilities; no
+    /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
+    /// …) in the bounding, permitted and effective sets, within what the
+    /// caller's thread holds (in a joined or new user namespace, within
+    /// that namespace), as docker and podman do (bubblewrap keeps none).
+    /// Otherwise: unchanged (a process in a few new namespaces, which sees
+    /// the caller's filesystem anyway), so root keeps every capability it
+    /// has, and root of a new user namespace every capability of that
+    /// namespace. To keep every capability in a container with its own
+    /// root or in a joined one, say so with
+    /// [`keep_all_capabilities`](Self::keep_all_capabilities).
+    pub fn capabilities(mut self, caps: Capabilities) -> Self {
+        self.cfg_mut().caps = Some(CapsChoice::Sets(caps));
+        self
+    }
+
+    /// Leaves the capability sets as they are (the caller's thread's, or
+    /// every capability of a new user namespace): the explicit opt-in to
+    /// the unsafe choice for a container with its own root, whose root
+    /// would then keep `CAP_SYS_ADMIN`, `CAP_SYS_MODULE`, `CAP_SYS_PTRACE`
+    /// and the rest. Replaces an earlier [`capabilities`](Self::capabilities).
+    pub fn keep_all_capabilities(mut self) -> Self {
+        self.cfg_mut().caps = Some(CapsChoice::KeepAll);
+        self
+    }
+
+    /// Sets a resource limit of the program (`setrlimit(2)`; use
+    /// [`crate::process::RLIM_INFINITY`] for no limit). Raising a hard limit
+    /// above the parent's needs `CAP_SYS_RESOURCE`.
+    pub fn rlimit(mut self, resource: Rlimit, soft: u64, hard: u64) -> Self {
+        self.cfg_mut().rlimits.retain(|(r, _, _)| *r != resource);
+        self.cfg_mut().rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Sets `PR_SET_NO_NEW_PRIVS` (default: off): after it, set-user-ID
+    /// programs and file capabilities no longer raise privileges.
+    pub fn no_new_privs(mut self, on: bool) -> Self {
+        self.cfg_mut().no_new_privs = on;
+        self
+    }
+
+    /// Installs a seccomp filter as the last step before exec (feature
+    /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
+    #[cfg(feature = "seccomp")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
+    pub fn seccomp(mut self, filter: crate::seccomp::Filter) -> Self {
+        self.cfg_mut().seccomp = Some(filter);
+        self
+    }
+
+    /// Installs the [`seccomp`](Self::seccomp) filter without setting
+    /// `no_new_privs` (default: off), as runc does when `config.json` has
+    /// `noNewPrivileges: false`: the kernel then requires `CAP_SYS_ADMIN`,
+    /// so the filter is installed while the child still holds its
+    /// capabilities, before they and the ids are changed. The filter then
+    /// also sees the child's last steps (`capset`, `setresuid`, `prctl`,
+    /// `chdir`, `dup2`, `rt_sigaction`, `read`/`write` of a
+    /// [`start_gate`](Self::start_gate), `execve`): a filter that denies one
+    /// of them fails the spawn at that step. `no_new_privs(true)` still
+    /// sets it (after the filter).
+    ///
+    /// # References
+    /// - [`seccomp(2)`](https://man7.org/linux/man-pages/man2/seccomp.2.html)
+    #[cfg(feature = "seccomp")]
+    pub fn seccomp_privileged(mut self, on: bool) -> Self {
+        self.cfg_mut().seccomp_privileged = on;
+        self
+    }
+
+    /// Restricts the program's filesystem access with Landlock (feature
+    /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
+    /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
+    #[cfg(feature = "landlock")]
+    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
+    pub fn landlock(mut self, rules: crate::landlock::Landlock) -> Self {
+        self.cfg_mut().landlock = Some(rules);
+        self
+    }
+
+    /// Kill the container (`SIGKILL`) when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`; default: off).
+    ///
+    /// The kernel ties this to the spawning **thread**, not the process: a
+    /// container spawned from a short-lived thread (a thread pool's worker)
+    /// dies when that thread exits. The race where the parent dies before the
+    /// child asks is closed by `poll(2)` on a pidfd of the spawning thread
+    /// (`PIDFD_THREAD`, Linux 6.9; of the process on older kernels), which
+    /// reports a dead or zombie parent from inside any PID namespace: the
+    /// child then exits (127) instead of running on as an orphan.
+    pub fn die_with_parent(mut self, on: bool) -> Self {
+        self.cfg_mut().pdeathsig = on.then_some(libc::SIGKILL);
+        self
+    }
+
+    /// Keep the signals the caller ignores (`SIG_IGN`) ignored in the
+    /// program (default: off).
+    ///
+    /// A container is a fresh system: by default its program starts with
+    /// every signal (1 to `SIGRTMAX`) at its default disposition and an
+    /// empty signal mask, whatever the caller did, in every shape of spawn
+    /// (clone3, the vfork shape, the legacy `clone(2)`, under an
+    /// [`init`](Self::init)). Handlers never survive (`execve(2)` would reset
+    /// them anyway); ignored signals do survive `execve`, so a caller that
+    /// ignores `SIGINT` would otherwise give a container whose traps on it
+    /// never fire. With `true`, ignored signals stay ignored, as with
+    /// `std::process::Command` or `nohup`, except `SIGPIPE`, which is always
+    /// reset (Rust ignores it in every program).
+    ///
+    /// # References
+    /// - [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
+    ///   ("Signal dispositions … during an execve(2), the dispositions of
+    ///   handled signals are reset to the default; the dispositions of
+    ///   ignored signals are left unchanged")
+    pub fn keep_ignored_signals(mut self, keep: bool) -> Self {
+        self.cfg_mut().keep_ignored_signals = keep;
+        self
+    }
+
+    /// Runs the program inside namespaces of an existing process (like
+    /// `docker exec` or `nsenter`), given its pidfd. `kinds` says which (use
+    /// [`Namespaces::all()`] for all of them; kinds the target shares with
+    /// the caller are skipped).
+    ///
+    /// The user namespace is joined first and the mount namespace last;
+    /// with the mount namespace, the program also gets the target's root and
+    /// working directory (unless [`current_dir`](Self::current_dir) is set).
+    /// The PID namespace is entered by the spawning thread for the duration
+    /// of the clone (`setns` on a PID namespace only affects children), so
+    /// no extra fork is needed; when the user namespace is joined too, the
+    /// PID namespace is entered by the child from inside it (an
+    /// unprivileged caller has no right to enter it from outside), which
+    /// then forks the program as a child of the caller (`CLONE_PARENT`) and
+    /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
+    /// joining a user namespace excludes creating any namespace.
+    ///
+    /// The pidfd is duplicated (`F_DUPFD_CLOEXEC`): the configuration owns
+    /// its copy.
+    pub fn join(mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> Self {
+        match pidfd.try_clone_to_owned() {
+            Ok(fd) => self.cfg_mut().join = Some((JoinTarget::Pidfd(Arc::new(fd)), kinds)),
+            // Reported at spawn: the pid -1 never exists.
+            Err(_) => self.cfg_mut().join = Some((JoinTarget::Pid(-1), kinds)),
+        }
+        self
+    }
+
+    /// [`join`](Self::join) a running [`Child`]'s namespaces.
+    pub fn join_child(self, child: &Child, kinds: Namespaces) -> Self {
+        self.join(child.pidfd(), kinds)
+    }
+
+    /// [`join`](Self::join) the namespaces of process `pid` (a pidfd is
+    /// opened at spawn, so a recycled pid is caught then at the latest).
+    /// `pid` is a [`Child::id`] or [`std::process::Child::id`]; one that
+    /// does not fit a `pid_t` is refused at spawn.
+    pub fn join_pid(mut self, pid: u32, kinds: Namespaces) -> Self {
+        let pid = i32::try_from(pid).unwrap_or(-1);
+        self.cfg_mut().join = Some((JoinTarget::Pid(pid), kinds));
+        self
+    }
+
+    /// Runs a minimal init as PID 1 (like `docker run --init` or tini): it
+    /// starts the program as its child, forwards SIGHUP, SIGINT, SIGQUIT,
+    /// SIGUSR1/2, SIGPIPE, SIGALRM, SIGTERM, SIGWINCH, SIGCONT and the
+    /// terminal stop signals to it, reaps every orphan, and exits with the
+    /// program's status (128 + N when the program was killed by signal N).
+    ///
+    /// The init is a tiny static program of the crate's, exec'd from a
+    /// sealed memfd (see the crate docs' safety story): not a copy of the
+    /// caller. It is not dumpable, keeps no descriptor (not the standard
+    /// streams, not the passed ones), and a Landlock ruleset or seccomp
+    /// filter applies to the program only. Its `/proc/1/cmdline` starts with
+    /// `containment-helper/1 init`. A spawn with an init fails with
+    /// [`SpawnError::Unsupported`] where the kernel refuses executable
+    /// memfds (`vm.memfd_noexec = 2`) or on targets without the helper
+    /// (other than x86_64 and aarch64).
+    ///
+    /// Without it (the default) the program itself is PID 1 of a new PID
+    /// namespace: it receives only signals it handles, orphans are
+    /// re-parented to it (zombies stay unless it reaps them), and when it
+    /// exits the kernel kills every other process in the namespace.
+    pub fn init(mut self, on: bool) -> Self {
+        self.cfg_mut().init = on;
+        self
+    }
+
+    /// Joins a set of fresh namespaces from a warm pool instead of creating
+    /// the pool's kinds (see [`crate::pool`]). Each spawn takes its own set,
+    /// never shared and never reused; when the pool is empty the spawn
+    /// creates the namespaces itself as usual. The pool's kinds must all be
+    /// in [`unshare`](Self::unshare), and a new user namespace cannot
+    /// be combined with a pool. The pool brings `lo` up in pooled network
+    /// namespaces. The configuration holds a handle of the pool (the pool
+    /// itself stays the caller's).
+    pub fn namespace_pool(mut self, pool: &crate::pool::NamespacePool) -> Self {
+        self.cfg_mut().pool = Some(pool.handle());
+        self
+    }
+
+    /// Whether to spawn in the vfork shape (default: yes, where it applies):
+    /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
+    /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
+    /// are copied and the parent takes no copy-on-write faults, which makes
+    /// the spawn 20–70 % faster (the crate's benches). It carries every namespace
+    /// and `CLONE_INTO_CGROUP`; a new user namespace is cloned without
+    /// `CLONE_VFORK`, so the spawning thread can write the id maps while the
+    /// child waits (it then waits for the exec, every signal blocked). It
+    /// does not apply (the fork shape is used) with time offsets (the child
+    /// must enter the time namespace with `setns`, which a child sharing our
+    /// memory cannot), when the child drops capabilities before its exec
+    /// (the default with a root of its own; a process holding only the
+    /// dropped set could otherwise open the child's `/proc/<pid>/mem`,
+    /// which is the caller's memory), when host root makes a new user
+    /// namespace or a user namespace is joined (whoever owns it holds
+    /// `CAP_SYS_PTRACE` in it), when joining a running container's PID or
+    /// time namespace, on
+    /// architectures other than x86_64 (the child needs a few lines of
+    /// assembly to start on its own stack), or when clone3 is unavailable.
+    /// Whether a spawn took it does not change what the child does or sees,
+    /// only the cost. The child keeps to the same
+    /// rules either way (no allocation, async-signal-safe calls only), so
+    /// `false` is only for comparison (feature `testing`, not covered by
+    /// semver).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn vfork_spawn(mut self, yes: bool) -> Self {
+        self.cfg_mut().vfork = Some(yes);
+        self
+    }
+
+    /// Runs the container in a new cgroup v2 with these limits, started
+    /// there directly with `clone3(CLONE_INTO_CGROUP)` (no `cgroup.procs`
+    /// write, which costs ~13 ms on an idle host). Takes a
+    /// [`crate::cgroup::Resources`] or a full [`crate::cgroup::CgroupSpec`]
+    /// (parent, name, removal on exit — default: removed when the child is
+    /// reaped). Limits are validated and the cgroup is created after every
+    /// other field was checked; a failed spawn removes it again. The
+    /// `oom_score_adj` of the resources is set in the child. The cgroup2
+    /// mount and the host's online CPUs and memory nodes (what the limits
+    /// are validated against) are read at the first spawn and reused by
+    /// later spawns of this configuration and its clones.
+    pub fn cgroup(mut self, spec: impl Into<crate::cgroup::CgroupSpec>) -> Self {
+        self.cfg_mut().cgroup = crate::cgroup::spec::CgroupConfig::new(spec.into());
+        self
+    }
+
+    /// Use the legacy `clone(2)` path instead of `clone3` (for testing the
+    /// fallback that kernels without clone3 take; feature `testing`).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn force_legacy_clone(mut self, yes: bool) -> Self {
+        self.cfg_mut().force_legacy_clone = yes;
+        self
+    }
+
+    /// Exec the program through the crate's sealed helper even where it is
+    /// not needed (no changed root, no joined mount namespace): for
+    /// measuring what the extra exec costs, and for tests (feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn force_exec_helper(mut self, yes: bool) -> Self {
+        self.cfg_mut().force_exec_helper = yes;
+        self
+    }
+}
+
+impl Config {
+    /// Opens what joining the target needs (in the parent, at spawn).
+    fn prepare_join(&self, new: Namespaces, cwd_set: bool) -> Result<JoinPlan, SpawnError> {
+        let mut plan = JoinPlan::default();
+        let Some((target, kinds)) = &self.join else {
+            return Ok(plan);
+        };
+        let pidfd = match target {
+            JoinTarget::Pidfd(fd) => fd
+                .try_clone()
+                .map_err(|e| SpawnError::setup("duplicating the target's pidfd", e))?,
+            JoinTarget::Pid(pid) => {
+                crate::sys::pidfd_open(*pid).map_err(|e| SpawnError::Setup {
+                    op: "pidfd_open of the process to join",
+                    hint: Some(format!("process {pid} does not exist or cannot be seen")),
+                    source: e,
+                })?
+            }
+        };
+        let both = new & *kinds;
+        if !both.is_empty() {
+            return Err(SpawnError::invalid(
+                "join",
+                both,
+                "a namespace kind cannot be both created and joined",
+            ));
+        }
+        let pid = crate::namespace::pidfd_pid(pidfd.as_fd())?;
+        for k in kinds.kinds() {
+            let fd = NsFd::from_pidfd(pidfd.as_fd(), k)?;
+            let own = NsFd::open_self(k)?;
+            if fd.id()? == own.id()? {
+                continue;
+            }
+            match k {
+                // With a user namespace joined (before this one: user comes
+                // first), the PID namespace is owned by it and, for an
+                // unprivileged caller, can only be entered from inside it
+                // (setns needs CAP_SYS_ADMIN in its owner): the child joins
+                // it after the user namespace and forks, as nsenter does.
+                Namespace::Pid if plan.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER) => {
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                    plan.pid_in_child = true;
+                }
+                Namespace::Pid => {
+                    plan.pid_ns = Some((
+                        fd.into(),
+                        NsFd::open_path("/proc/thread-self/ns/pid_for_children", None)?.into(),
+                    ));
+                }
+                Namespace::User => {
+                    if !new.is_empty() {
+                        return Err(SpawnError::invalid(
+                            "join",
+                            kinds,
+                            "joining a user namespace cannot be combined with creating namespaces",
+                        ));
+                    }
+                    let maps = crate::namespace::read_id_map(pid, false)?;
+                    let gmaps = crate::namespace::read_id_map(pid, true)?;
+                    plan.become_root =
+                        maps.iter().any(|m| m.inside == 0) && gmaps.iter().any(|m| m.inside == 0);
+                    plan.fds.push((fd.into(), k.clone_flag() as i32));
+                }
+                _ => plan.fds.push((fd.into(), k.clone_flag() as i32)),
+            }
+            if k == Namespace::Mount {
+                let open_dir = |what: &str| -> Result<OwnedFd, SpawnError> {
+                    let path = format!("/proc/{pid}/{what}");
+                    let c = CString::new(path.clone())
+                        .map_err(|_| SpawnError::invalid("join", &path, "contains a NUL byte"))?;
+                    // SAFETY: NUL-terminated path; O_PATH descriptor owned below.
+                    let r = unsafe {
+                        libc::open(
+                            c.as_ptr(),
+                            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                        )
+                    };
+                    if r < 0 {
+                        return Err(SpawnError::setup(
+                            "opening the target's root or cwd",
+                            std::io::Error::last_os_error(),
+                        ));
+                    }
+                    // SAFETY: a new descriptor nobody else owns.
+                    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+                };
+                let root = open_dir("root")?;
+                let cwd = if cwd_set {
+                    open_dir("root")?
+                } else {
+                    open_dir("cwd")?
+                };
+                plan.root = Some((root, cwd));
+                plan.target_bounding = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("CapBnd:"))
+                            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                    });
+            }
+        }
+        // Start in the target's cgroup v2 too (like `docker exec`).
+        plan.cgroup_fd = target_cgroup_fd(pid);
+        // And its cgroup v1 directories (hybrid and v1 hosts).
+        if let Ok(h) = crate::cgroup::Hierarchy::detect() {
+            plan.cgroup_v1 = crate::cgroup::v1::of_process(&h, pid);
+        }
+        // The /proc/<pid> files were opened for the process behind the pidfd.
+        crate::sys::pidfd_send_signal(pidfd.as_fd(), 0).map_err(|e| SpawnError::Setup {
+            op: "checking the process to join is alive",
+            source: e,
+            hint: Some("the target exited while its namespaces were being opened".into()),
+        })?;
+        plan.pidfd = Some(pidfd);
+        Ok(plan)
+    }
+}
+
+impl Command {
+    /// The container this command runs in.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// The program, as given to [`Container::command`].
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
     }
 
     /// Adds an argument.
@@ -411,111 +990,38 @@ impl ContainerBuilder {
         self
     }
 
-    // --------------------------------------------------------- the container
-
-    /// The namespaces to create new (replacing earlier ones). Kinds not named
-    /// are shared with the caller.
-    pub fn namespaces(&mut self, ns: Namespaces) -> &mut Self {
-        self.namespaces = ns;
-        self
-    }
-
-    /// Adds one namespace kind to create new.
-    pub fn namespace(&mut self, kind: Namespace) -> &mut Self {
-        self.namespaces |= kind.flag();
-        self
-    }
-
-    /// The hostname inside (needs [`Namespaces::UTS`]; at most 64 bytes).
-    pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
-        self.hostname = Some(name.into());
-        self
-    }
-
-    /// The NIS domain name inside (needs [`Namespaces::UTS`]; at most 64 bytes).
-    pub fn domainname(&mut self, name: impl Into<String>) -> &mut Self {
-        self.domainname = Some(name.into());
-        self
-    }
-
-    /// The uid map of the new user namespace (needs [`Namespaces::USER`]).
-    ///
-    /// Default, for a caller other than root: its effective uid appears as
-    /// 0 inside (rootless). Root of the initial user namespace has no
-    /// default: the spawn is refused ([`SpawnError::InvalidConfig`] naming
-    /// `uid_map`) rather than map host root to the container's root. Give
-    /// an unprivileged range (`IdMap::new(0, 100000, 65536)`), or opt in to
-    /// host root with `IdMap::single(0, 0)`. More than one range, or ids
-    /// other than your own, need root in the parent namespace or
-    /// `newuidmap` (see [`id_map_writer`](Self::id_map_writer) and
-    /// [`crate::namespace::rootless_maps`]).
-    pub fn uid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
-        self.uid_map = Some(maps.into_iter().collect());
-        self
-    }
-
-    /// The gid map of the new user namespace (needs [`Namespaces::USER`]).
-    /// Default: the caller's effective gid appears as 0 inside, except for
-    /// root of the initial user namespace, which must give it (as for
-    /// [`uid_map`](Self::uid_map)).
-    pub fn gid_map(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Self {
-        self.gid_map = Some(maps.into_iter().collect());
-        self
-    }
-
-    /// Whether to write `deny` to the child's `setgroups` file before its
-    /// gid map. Default: deny when the caller is not root (the kernel then
-    /// requires it), allow when root.
-    pub fn deny_setgroups(&mut self, deny: bool) -> &mut Self {
-        self.deny_setgroups = Some(deny);
-        self
-    }
-
-    /// Who writes the id maps: the parent itself or `newuidmap`/`newgidmap`
-    /// (see [`IdMapWriter`]). Default [`IdMapWriter::Auto`]: an unprivileged
-    /// caller's maps of more than its own id go through the helpers, which
-    /// check them against `/etc/subuid` and `/etc/subgid`
-    /// ([`crate::namespace::rootless_maps`] builds such maps).
-    ///
-    /// With a helper writing `gid_map`, `setgroups` is left to `newgidmap`
-    /// (it allows `setgroups(2)` when a subordinate range is mapped) unless
-    /// [`deny_setgroups`](Self::deny_setgroups) is given.
+    /// The user id the program runs as (`setresuid(2)` in the child; inside
+    /// the user namespace when one is new), as
+    /// [`CommandExt::uid`](std::os::unix::process::CommandExt::uid).
+    /// Default: 0 inside a new user namespace whose maps contain 0 (else
+    /// the first mapped id); otherwise unchanged. When only one of
+    /// `uid`/[`gid`](Self::gid) is set, the other takes that default
+    /// (without a new user namespace: the caller's effective id).
+    /// Supplementary groups are cleared when the kernel allows it.
     ///
     /// # Errors
-    /// The spawn fails with [`SpawnError::IdMapHelperMissing`] when a helper
-    /// is needed and not installed, and [`SpawnError::IdMapHelper`] (its
-    /// stderr) when it refuses the map.
-    pub fn id_map_writer(&mut self, writer: IdMapWriter) -> &mut Self {
-        self.id_map_writer = writer;
+    /// [`SpawnError::InvalidConfig`] naming `uid` at spawn when the id is
+    /// not in the container's `uid_map`.
+    pub fn uid(&mut self, uid: u32) -> &mut Self {
+        self.uid = Some(uid);
         self
     }
 
-    /// Connects the container's network namespace to the host's network
-    /// through `pasta` (user-mode networking, for a rootless caller; see
-    /// [`crate::usernet`]): outbound connections, and ports published on
-    /// the host. Needs [`Namespaces::USER`] and [`Namespaces::NET`].
+    /// The group id the program runs as (`setresgid(2)`), as
+    /// [`CommandExt::gid`](std::os::unix::process::CommandExt::gid); see
+    /// [`uid`](Self::uid) for the defaults.
     ///
     /// # Errors
-    /// The spawn fails with [`SpawnError::UserNetHelperMissing`] when
-    /// `pasta` is not installed, [`SpawnError::UserNetHelper`] (its stderr
-    /// and a hint) when it fails.
-    pub fn user_network(&mut self, net: crate::usernet::UserNet) -> &mut Self {
-        self.user_net = Some(net);
-        self
-    }
-
-    /// The uid and gid the program runs as (inside the user namespace when
-    /// one is new). Default: 0/0 inside a new user namespace whose maps
-    /// contain 0; otherwise unchanged. Supplementary groups are cleared when
-    /// the kernel allows it.
-    pub fn user(&mut self, uid: u32, gid: u32) -> &mut Self {
-        self.user = Some((uid, gid));
+    /// [`SpawnError::InvalidConfig`] naming `gid` at spawn when the id is
+    /// not in the container's `gid_map`.
+    pub fn gid(&mut self, gid: u32) -> &mut Self {
+        self.gid = Some(gid);
         self
     }
 
     /// Supplementary groups of the program (`setgroups(2)` with the final
     /// ids; default: none, the caller's are dropped). Needs
-    /// [`user`](Self::user); in a new user namespace every gid must be in
+    /// [`uid`](Self::uid) or [`gid`](Self::gid); in a new user namespace every gid must be in
     /// `gid_map` and setgroups must be allowed (not
     /// [`deny_setgroups`](Self::deny_setgroups)).
     ///
@@ -527,148 +1033,6 @@ impl ContainerBuilder {
     /// - [`setgroups(2)`](https://man7.org/linux/man-pages/man2/setgroups.2.html)
     pub fn groups(&mut self, gids: impl IntoIterator<Item = u32>) -> &mut Self {
         self.groups = gids.into_iter().collect();
-        self
-    }
-
-    /// Clock offsets of the new time namespace (needs [`Namespaces::TIME`]).
-    pub fn time_offsets(&mut self, offsets: TimeOffsets) -> &mut Self {
-        self.time_offsets = Some(offsets);
-        self
-    }
-
-    /// Whether to bring `lo` up in a new network namespace (default: yes).
-    pub fn loopback(&mut self, up: bool) -> &mut Self {
-        self.loopback = Some(up);
-        self
-    }
-
-    // ------------------------------------------------------------- privileges
-
-    /// The capability sets the program starts with. See
-    /// [`Capabilities::docker_default`] and [`Capabilities::none`].
-    ///
-    /// Default, with a root filesystem ([`root`](Self::root) or
-    /// [`rootfs`](Self::rootfs)) or a joined mount namespace
-    /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
-    /// another one: the program is then the container's, like `docker
-    /// exec`, and within the bounding set of the joined process): docker's
-    /// default set
-    /// ([`Capabilities::docker_default`], 14 capabilities; no
-    /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
-    /// …) in the bounding, permitted and effective sets, within what the
-    /// caller's thread holds (in a joined or new user namespace, within
-    /// that namespace), as docker and podman do (bubblewrap keeps none).
-    /// Otherwise: unchanged (a process in a few new namespaces, which sees
-    /// the caller's filesystem anyway), so root keeps every capability it
-    /// has, and root of a new user namespace every capability of that
-    /// namespace. To keep every capability in a container with its own
-    /// root or in a joined one, say so with
-    /// [`keep_all_capabilities`](Self::keep_all_capabilities).
-    pub fn capabilities(&mut self, caps: Capabilities) -> &mut Self {
-        self.caps = Some(CapsChoice::Sets(caps));
-        self
-    }
-
-    /// Leaves the capability sets as they are (the caller's thread's, or
-    /// every capability of a new user namespace): the explicit opt-in to
-    /// the unsafe choice for a container with its own root, whose root
-    /// would then keep `CAP_SYS_ADMIN`, `CAP_SYS_MODULE`, `CAP_SYS_PTRACE`
-    /// and the rest. Replaces an earlier [`capabilities`](Self::capabilities).
-    pub fn keep_all_capabilities(&mut self) -> &mut Self {
-        self.caps = Some(CapsChoice::KeepAll);
-        self
-    }
-
-    /// Sets a resource limit of the program (`setrlimit(2)`; use
-    /// [`crate::process::RLIM_INFINITY`] for no limit). Raising a hard limit
-    /// above the parent's needs `CAP_SYS_RESOURCE`.
-    pub fn rlimit(&mut self, resource: Rlimit, soft: u64, hard: u64) -> &mut Self {
-        self.rlimits.retain(|(r, _, _)| *r != resource);
-        self.rlimits.push((resource, soft, hard));
-        self
-    }
-
-    /// Sets `PR_SET_NO_NEW_PRIVS` (default: off): after it, set-user-ID
-    /// programs and file capabilities no longer raise privileges.
-    pub fn no_new_privs(&mut self, on: bool) -> &mut Self {
-        self.no_new_privs = on;
-        self
-    }
-
-    /// Installs a seccomp filter as the last step before exec (feature
-    /// `seccomp`). Sets `no_new_privs`, which an unprivileged filter needs.
-    #[cfg(feature = "seccomp")]
-    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
-    pub fn seccomp(&mut self, filter: crate::seccomp::Filter) -> &mut Self {
-        self.seccomp = Some(filter);
-        self
-    }
-
-    /// Installs the [`seccomp`](Self::seccomp) filter without setting
-    /// `no_new_privs` (default: off), as runc does when `config.json` has
-    /// `noNewPrivileges: false`: the kernel then requires `CAP_SYS_ADMIN`,
-    /// so the filter is installed while the child still holds its
-    /// capabilities, before they and the ids are changed. The filter then
-    /// also sees the child's last steps (`capset`, `setresuid`, `prctl`,
-    /// `chdir`, `dup2`, `rt_sigaction`, `read`/`write` of a
-    /// [`start_gate`](Self::start_gate), `execve`): a filter that denies one
-    /// of them fails the spawn at that step. `no_new_privs(true)` still
-    /// sets it (after the filter).
-    ///
-    /// # References
-    /// - [`seccomp(2)`](https://man7.org/linux/man-pages/man2/seccomp.2.html)
-    #[cfg(feature = "seccomp")]
-    pub fn seccomp_privileged(&mut self, on: bool) -> &mut Self {
-        self.seccomp_privileged = on;
-        self
-    }
-
-    /// Restricts the program's filesystem access with Landlock (feature
-    /// `landlock`). Sets `no_new_privs`, which an unprivileged ruleset
-    /// needs. See [`crate::landlock::Landlock::status`] for what is enforced.
-    #[cfg(feature = "landlock")]
-    #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "landlock")))]
-    pub fn landlock(&mut self, rules: crate::landlock::Landlock) -> &mut Self {
-        self.landlock = Some(rules);
-        self
-    }
-
-    /// Kill the container (`SIGKILL`) when the thread that spawned it exits
-    /// (`PR_SET_PDEATHSIG`; default: off).
-    ///
-    /// The kernel ties this to the spawning **thread**, not the process: a
-    /// container spawned from a short-lived thread (a thread pool's worker)
-    /// dies when that thread exits. The race where the parent dies before the
-    /// child asks is closed by `poll(2)` on a pidfd of the spawning thread
-    /// (`PIDFD_THREAD`, Linux 6.9; of the process on older kernels), which
-    /// reports a dead or zombie parent from inside any PID namespace: the
-    /// child then exits (127) instead of running on as an orphan.
-    pub fn die_with_parent(&mut self, on: bool) -> &mut Self {
-        self.pdeathsig = on.then_some(libc::SIGKILL);
-        self
-    }
-
-    /// Keep the signals the caller ignores (`SIG_IGN`) ignored in the
-    /// program (default: off).
-    ///
-    /// A container is a fresh system: by default its program starts with
-    /// every signal (1 to `SIGRTMAX`) at its default disposition and an
-    /// empty signal mask, whatever the caller did, in every shape of spawn
-    /// (clone3, the vfork shape, the legacy `clone(2)`, under an
-    /// [`init`](Self::init)). Handlers never survive (`execve(2)` would reset
-    /// them anyway); ignored signals do survive `execve`, so a caller that
-    /// ignores `SIGINT` would otherwise give a container whose traps on it
-    /// never fire. With `true`, ignored signals stay ignored, as with
-    /// `std::process::Command` or `nohup`, except `SIGPIPE`, which is always
-    /// reset (Rust ignores it in every program).
-    ///
-    /// # References
-    /// - [`signal(7)`](https://man7.org/linux/man-pages/man7/signal.7.html)
-    ///   ("Signal dispositions … during an execve(2), the dispositions of
-    ///   handled signals are reset to the default; the dispositions of
-    ///   ignored signals are left unchanged")
-    pub fn keep_ignored_signals(&mut self, keep: bool) -> &mut Self {
-        self.keep_ignored_signals = keep;
         self
     }
 
@@ -716,147 +1080,6 @@ impl ContainerBuilder {
         self
     }
 
-    // ------------------------------------------------- running containers
-
-    /// Runs the program inside namespaces of an existing process (like
-    /// `docker exec` or `nsenter`), given its pidfd. `kinds` says which (use
-    /// [`Namespaces::all()`] for all of them; kinds the target shares with
-    /// the caller are skipped).
-    ///
-    /// The user namespace is joined first and the mount namespace last;
-    /// with the mount namespace, the program also gets the target's root and
-    /// working directory (unless [`current_dir`](Self::current_dir) is set).
-    /// The PID namespace is entered by the spawning thread for the duration
-    /// of the clone (`setns` on a PID namespace only affects children), so
-    /// no extra fork is needed; when the user namespace is joined too, the
-    /// PID namespace is entered by the child from inside it (an
-    /// unprivileged caller has no right to enter it from outside), which
-    /// then forks the program as a child of the caller (`CLONE_PARENT`) and
-    /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
-    /// joining a user namespace excludes creating any namespace.
-    pub fn join(&mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> &mut Self {
-        match pidfd.try_clone_to_owned() {
-            Ok(fd) => self.join = Some((JoinTarget::Pidfd(fd), kinds)),
-            // Reported at spawn: the pid -1 never exists.
-            Err(_) => self.join = Some((JoinTarget::Pid(-1), kinds)),
-        }
-        self
-    }
-
-    /// [`join`](Self::join) a running [`Child`]'s namespaces.
-    pub fn join_child(&mut self, child: &Child, kinds: Namespaces) -> &mut Self {
-        self.join(child.pidfd(), kinds)
-    }
-
-    /// [`join`](Self::join) the namespaces of process `pid` (a pidfd is
-    /// opened at spawn, so a recycled pid is caught then at the latest).
-    pub fn join_pid(&mut self, pid: i32, kinds: Namespaces) -> &mut Self {
-        self.join = Some((JoinTarget::Pid(pid), kinds));
-        self
-    }
-
-    /// Runs a minimal init as PID 1 (like `docker run --init` or tini): it
-    /// starts the program as its child, forwards SIGHUP, SIGINT, SIGQUIT,
-    /// SIGUSR1/2, SIGPIPE, SIGALRM, SIGTERM, SIGWINCH, SIGCONT and the
-    /// terminal stop signals to it, reaps every orphan, and exits with the
-    /// program's status (128 + N when the program was killed by signal N).
-    ///
-    /// The init is a tiny static program of the crate's, exec'd from a
-    /// sealed memfd (see the crate docs' safety story): not a copy of the
-    /// caller. It is not dumpable, keeps no descriptor (not the standard
-    /// streams, not the passed ones), and a Landlock ruleset or seccomp
-    /// filter applies to the program only. Its `/proc/1/cmdline` starts with
-    /// `containment-helper/1 init`. A spawn with an init fails with
-    /// [`SpawnError::Unsupported`] where the kernel refuses executable
-    /// memfds (`vm.memfd_noexec = 2`) or on targets without the helper
-    /// (other than x86_64 and aarch64).
-    ///
-    /// Without it (the default) the program itself is PID 1 of a new PID
-    /// namespace: it receives only signals it handles, orphans are
-    /// re-parented to it (zombies stay unless it reaps them), and when it
-    /// exits the kernel kills every other process in the namespace.
-    pub fn init(&mut self, on: bool) -> &mut Self {
-        self.init = on;
-        self
-    }
-
-    /// Joins a set of fresh namespaces from a warm pool instead of creating
-    /// the pool's kinds (see [`crate::pool`]). Each spawn takes its own set,
-    /// never shared and never reused; when the pool is empty the spawn
-    /// creates the namespaces itself as usual. The pool's kinds must all be
-    /// in [`namespaces`](Self::namespaces), and a new user namespace cannot
-    /// be combined with a pool. The pool brings `lo` up in pooled network
-    /// namespaces.
-    pub fn namespace_pool(&mut self, pool: &crate::pool::NamespacePool) -> &mut Self {
-        self.pool = Some(pool.handle());
-        self
-    }
-
-    /// Whether to spawn in the vfork shape (default: yes, where it applies):
-    /// `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of our own,
-    /// as `posix_spawn` does, instead of a fork-like `clone3`. No page tables
-    /// are copied and the parent takes no copy-on-write faults, which makes
-    /// the spawn 20–70 % faster (the crate's benches). It carries every namespace
-    /// and `CLONE_INTO_CGROUP`; a new user namespace is cloned without
-    /// `CLONE_VFORK`, so the spawning thread can write the id maps while the
-    /// child waits (it then waits for the exec, every signal blocked). It
-    /// does not apply (the fork shape is used) with time offsets (the child
-    /// must enter the time namespace with `setns`, which a child sharing our
-    /// memory cannot), when the child drops capabilities before its exec
-    /// (the default with a root of its own; a process holding only the
-    /// dropped set could otherwise open the child's `/proc/<pid>/mem`,
-    /// which is the caller's memory), when host root makes a new user
-    /// namespace or a user namespace is joined (whoever owns it holds
-    /// `CAP_SYS_PTRACE` in it), when joining a running container's PID or
-    /// time namespace, on
-    /// architectures other than x86_64 (the child needs a few lines of
-    /// assembly to start on its own stack), or when clone3 is unavailable.
-    /// Whether a spawn took it does not change what the child does or sees,
-    /// only the cost. The child keeps to the same
-    /// rules either way (no allocation, async-signal-safe calls only), so
-    /// `false` is only for comparison.
-    pub fn vfork_spawn(&mut self, yes: bool) -> &mut Self {
-        self.vfork = Some(yes);
-        self
-    }
-
-    // ----------------------------------------------------------------- cgroup
-
-    /// Runs the container in a new cgroup v2 with these limits, started
-    /// there directly with `clone3(CLONE_INTO_CGROUP)` (no `cgroup.procs`
-    /// write, which costs ~13 ms on an idle host). Takes a
-    /// [`crate::cgroup::Resources`] or a full [`crate::cgroup::CgroupSpec`]
-    /// (parent, name, removal on exit — default: removed when the child is
-    /// reaped). Limits are validated and the cgroup is created after every
-    /// other field was checked; a failed spawn removes it again. The
-    /// `oom_score_adj` of the resources is set in the child. The cgroup2
-    /// mount and the host's online CPUs and memory nodes (what the limits
-    /// are validated against) are read at the first spawn and reused by
-    /// later spawns of this builder.
-    pub fn cgroup(&mut self, spec: impl Into<crate::cgroup::CgroupSpec>) -> &mut Self {
-        self.cgroup = crate::cgroup::spec::CgroupConfig::new(spec.into());
-        self
-    }
-
-    /// Use the legacy `clone(2)` path instead of `clone3` (for testing the
-    /// fallback that kernels without clone3 take).
-    #[doc(hidden)]
-    pub fn force_legacy_clone(&mut self, yes: bool) -> &mut Self {
-        self.force_legacy_clone = yes;
-        self
-    }
-
-    /// Exec the program through the crate's sealed helper even where it is
-    /// not needed (no changed root, no joined mount namespace): for
-    /// measuring what the extra exec costs, and for tests.
-    #[doc(hidden)]
-    pub fn force_exec_helper(&mut self, yes: bool) -> &mut Self {
-        self.force_exec_helper = yes;
-        self
-    }
-
-    // --------------------------------------------------------------- running
-
     /// Spawns the container and returns once the program has been exec'd
     /// (or a step failed: then the error says which, and no process is left).
     ///
@@ -898,133 +1121,14 @@ impl ContainerBuilder {
             .map_err(|e| SpawnError::setup("collecting the child's output", e))
     }
 
-    fn prepare_join(&self, new: Namespaces) -> Result<JoinPlan, SpawnError> {
-        let mut plan = JoinPlan::default();
-        let Some((target, kinds)) = &self.join else {
-            return Ok(plan);
-        };
-        let pidfd = match target {
-            JoinTarget::Pidfd(fd) => fd
-                .try_clone()
-                .map_err(|e| SpawnError::setup("duplicating the target's pidfd", e))?,
-            JoinTarget::Pid(pid) => {
-                crate::sys::pidfd_open(*pid).map_err(|e| SpawnError::Setup {
-                    op: "pidfd_open of the process to join",
-                    hint: Some(format!("process {pid} does not exist or cannot be seen")),
-                    source: e,
-                })?
-            }
-        };
-        let both = new & *kinds;
-        if !both.is_empty() {
-            return Err(SpawnError::invalid(
-                "join",
-                both,
-                "a namespace kind cannot be both created and joined",
-            ));
-        }
-        let pid = crate::namespace::pidfd_pid(pidfd.as_fd())?;
-        for k in kinds.kinds() {
-            let fd = NsFd::from_pidfd(pidfd.as_fd(), k)?;
-            let own = NsFd::open_self(k)?;
-            if fd.id()? == own.id()? {
-                continue;
-            }
-            match k {
-                // With a user namespace joined (before this one: user comes
-                // first), the PID namespace is owned by it and, for an
-                // unprivileged caller, can only be entered from inside it
-                // (setns needs CAP_SYS_ADMIN in its owner): the child joins
-                // it after the user namespace and forks, as nsenter does.
-                Namespace::Pid if plan.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER) => {
-                    plan.fds.push((fd.into(), k.clone_flag() as i32));
-                    plan.pid_in_child = true;
-                }
-                Namespace::Pid => {
-                    plan.pid_ns = Some((
-                        fd.into(),
-                        NsFd::open_path("/proc/thread-self/ns/pid_for_children", None)?.into(),
-                    ));
-                }
-                Namespace::User => {
-                    if !new.is_empty() {
-                        return Err(SpawnError::invalid(
-                            "join",
-                            kinds,
-                            "joining a user namespace cannot be combined with creating namespaces",
-                        ));
-                    }
-                    let maps = crate::namespace::read_id_map(pid, false)?;
-                    let gmaps = crate::namespace::read_id_map(pid, true)?;
-                    plan.become_root =
-                        maps.iter().any(|m| m.inside == 0) && gmaps.iter().any(|m| m.inside == 0);
-                    plan.fds.push((fd.into(), k.clone_flag() as i32));
-                }
-                _ => plan.fds.push((fd.into(), k.clone_flag() as i32)),
-            }
-            if k == Namespace::Mount {
-                let open_dir = |what: &str| -> Result<OwnedFd, SpawnError> {
-                    let path = format!("/proc/{pid}/{what}");
-                    let c = CString::new(path.clone())
-                        .map_err(|_| SpawnError::invalid("join", &path, "contains a NUL byte"))?;
-                    // SAFETY: NUL-terminated path; O_PATH descriptor owned below.
-                    let r = unsafe {
-                        libc::open(
-                            c.as_ptr(),
-                            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                        )
-                    };
-                    if r < 0 {
-                        return Err(SpawnError::setup(
-                            "opening the target's root or cwd",
-                            std::io::Error::last_os_error(),
-                        ));
-                    }
-                    // SAFETY: a new descriptor nobody else owns.
-                    Ok(unsafe { OwnedFd::from_raw_fd(r) })
-                };
-                let root = open_dir("root")?;
-                let cwd = if self.cwd.is_some() {
-                    open_dir("root")?
-                } else {
-                    open_dir("cwd")?
-                };
-                plan.root = Some((root, cwd));
-                plan.target_bounding = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("CapBnd:"))
-                            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-                    });
-            }
-        }
-        // Start in the target's cgroup v2 too (like `docker exec`).
-        plan.cgroup_fd = target_cgroup_fd(pid);
-        // And its cgroup v1 directories (hybrid and v1 hosts).
-        if let Ok(h) = crate::cgroup::Hierarchy::detect() {
-            plan.cgroup_v1 = crate::cgroup::v1::of_process(&h, pid);
-        }
-        // The /proc/<pid> files were opened for the process behind the pidfd.
-        crate::sys::pidfd_send_signal(pidfd.as_fd(), 0).map_err(|e| SpawnError::Setup {
-            op: "checking the process to join is alive",
-            source: e,
-            hint: Some("the target exited while its namespaces were being opened".into()),
-        })?;
-        plan.pidfd = Some(pidfd);
-        Ok(plan)
-    }
-
     fn prepare(&self, output: Option<()>) -> Result<Prepared, SpawnError> {
-        let ns = self.namespaces;
+        let c = &*self.container.cfg;
+        let ns = c.namespaces;
         // SAFETY: geteuid/getegid have no preconditions.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
 
         // Program, arguments, environment.
-        let program = self
-            .program
-            .clone()
-            .ok_or_else(|| SpawnError::invalid("program", "", "no program was set"))?;
+        let program = self.program.clone();
         if program.is_empty() {
             return Err(SpawnError::invalid("program", "", "the program is empty"));
         }
@@ -1107,7 +1211,7 @@ impl ContainerBuilder {
             validate_uts_name(v).map_err(|r| SpawnError::invalid(field, v, r))?;
             Ok(Some(v.as_bytes().to_vec()))
         };
-        let user_net = match &self.user_net {
+        let user_net = match &c.user_net {
             None => None,
             Some(n) => {
                 if !ns.contains(Namespaces::NET | Namespaces::USER) {
@@ -1127,12 +1231,12 @@ impl ContainerBuilder {
                 })
             }
         };
-        let hostname = uts("hostname", &self.hostname)?;
-        let domainname = uts("domainname", &self.domainname)?;
+        let hostname = uts("hostname", &c.hostname)?;
+        let domainname = uts("domainname", &c.domainname)?;
 
         // User namespace and ids.
         let userns = ns.contains(Namespaces::USER);
-        let (id_maps, become_root, ids) = if userns {
+        let (id_maps, become_root, ids, user) = if userns {
             // Root of the initial user namespace gets no default map: the
             // caller's own id as root inside would be `0 0 1`, host root as
             // the container's root, which the namespace then does not
@@ -1155,16 +1259,16 @@ impl ContainerBuilder {
                 }
             };
             // The maps given are checked first, then the missing ones filled.
-            for (field, m) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
+            for (field, m) in [("uid_map", &c.uid_map), ("gid_map", &c.gid_map)] {
                 if let Some(m) = m {
                     validate_id_maps(m).map_err(|r| SpawnError::invalid(field, m, r))?;
                 }
             }
-            let uid_map = match &self.uid_map {
+            let uid_map = match &c.uid_map {
                 Some(m) => m.clone(),
                 None => default_map("uid_map", euid)?,
             };
-            let gid_map = match &self.gid_map {
+            let gid_map = match &c.gid_map {
                 Some(m) => m.clone(),
                 None => default_map("gid_map", egid)?,
             };
@@ -1180,7 +1284,7 @@ impl ContainerBuilder {
             }
             // Which maps go through newuidmap/newgidmap.
             let own_only = |m: &[IdMap], id: u32| m == [IdMap::single(m[0].inside, id)];
-            let (uid_helper, gid_helper) = match self.id_map_writer {
+            let (uid_helper, gid_helper) = match c.id_map_writer {
                 IdMapWriter::Direct => (false, false),
                 IdMapWriter::Helpers => (true, true),
                 IdMapWriter::Auto => (
@@ -1202,7 +1306,7 @@ impl ContainerBuilder {
                 helper(gid_helper, "newgidmap", "gid_map")?.map(|h| (h, gid_map.clone()));
             // newgidmap decides setgroups itself (allow when a subordinate
             // range is mapped); a direct unprivileged write needs deny.
-            let deny = self
+            let deny = c
                 .deny_setgroups
                 .unwrap_or(euid != 0 && gid_helper.is_none());
             let maps_zero = |m: &[IdMap]| m.iter().any(|r| r.inside == 0);
@@ -1211,13 +1315,25 @@ impl ContainerBuilder {
                 m.iter()
                     .any(|r| id >= r.inside && (id as u64) < r.inside as u64 + r.count as u64)
             };
-            let ids = match self.user {
+            // An id not given is the one the program would get otherwise.
+            let user = match (self.uid, self.gid) {
+                (None, None) => None,
+                (u, g) => {
+                    let (du, dg) = if become_root {
+                        (0, 0)
+                    } else {
+                        (uid_map[0].inside, gid_map[0].inside)
+                    };
+                    Some((u.unwrap_or(du), g.unwrap_or(dg)))
+                }
+            };
+            let ids = match user {
                 Some((u, g)) => {
                     if !mapped(&uid_map, u) {
-                        return Err(SpawnError::invalid("user", u, "this uid is not in uid_map"));
+                        return Err(SpawnError::invalid("uid", u, "this uid is not in uid_map"));
                     }
                     if !mapped(&gid_map, g) {
-                        return Err(SpawnError::invalid("user", g, "this gid is not in gid_map"));
+                        return Err(SpawnError::invalid("gid", g, "this gid is not in gid_map"));
                     }
                     (!(become_root && u == 0 && g == 0)).then_some(IdsPlan {
                         uid: u,
@@ -1242,9 +1358,10 @@ impl ContainerBuilder {
                 }),
                 become_root,
                 ids,
+                user,
             )
         } else {
-            for (field, m) in [("uid_map", &self.uid_map), ("gid_map", &self.gid_map)] {
+            for (field, m) in [("uid_map", &c.uid_map), ("gid_map", &c.gid_map)] {
                 if let Some(m) = m {
                     return Err(SpawnError::invalid(
                         field,
@@ -1253,27 +1370,31 @@ impl ContainerBuilder {
                     ));
                 }
             }
-            if self.deny_setgroups.is_some() {
+            if c.deny_setgroups.is_some() {
                 return Err(SpawnError::invalid(
                     "deny_setgroups",
-                    self.deny_setgroups,
+                    c.deny_setgroups,
                     "needs a new user namespace (add Namespaces::USER)",
                 ));
             }
-            let ids = self.user.map(|(uid, gid)| IdsPlan {
+            let user = match (self.uid, self.gid) {
+                (None, None) => None,
+                (u, g) => Some((u.unwrap_or(euid), g.unwrap_or(egid))),
+            };
+            let ids = user.map(|(uid, gid)| IdsPlan {
                 uid,
                 gid,
                 clear_groups: euid == 0,
             });
-            (None, false, ids)
+            (None, false, ids, user)
         };
 
         if !self.groups.is_empty() {
-            if self.user.is_none() {
+            if user.is_none() {
                 return Err(SpawnError::invalid(
                     "groups",
                     format!("{:?}", self.groups),
-                    "supplementary groups need user(uid, gid)",
+                    "supplementary groups need uid or gid",
                 ));
             }
             if let Some(m) = id_maps.as_ref() {
@@ -1284,7 +1405,7 @@ impl ContainerBuilder {
                         "setgroups is denied in this user namespace (deny_setgroups)",
                     ));
                 }
-                let map = self.gid_map.clone().unwrap_or_default();
+                let map = c.gid_map.clone().unwrap_or_default();
                 for g in &self.groups {
                     let mapped = map
                         .iter()
@@ -1301,7 +1422,7 @@ impl ContainerBuilder {
         }
 
         // Groups are set with the ids: make sure there is an ids step.
-        let ids = match (ids, self.user) {
+        let ids = match (ids, user) {
             (None, Some((uid, gid))) if !self.groups.is_empty() => Some(IdsPlan {
                 uid,
                 gid,
@@ -1312,7 +1433,7 @@ impl ContainerBuilder {
 
         // Time namespace.
         let time = if ns.contains(Namespaces::TIME) {
-            let o = self.time_offsets.unwrap_or_default();
+            let o = c.time_offsets.unwrap_or_default();
             validate_offsets(&o).map_err(|r| SpawnError::invalid("time_offsets", o, r))?;
             Some(if o == TimeOffsets::default() {
                 Vec::new()
@@ -1320,7 +1441,7 @@ impl ContainerBuilder {
                 o.to_bytes()
             })
         } else {
-            if let Some(o) = self.time_offsets {
+            if let Some(o) = c.time_offsets {
                 return Err(SpawnError::invalid(
                     "time_offsets",
                     o,
@@ -1330,17 +1451,17 @@ impl ContainerBuilder {
             None
         };
 
-        if self.loopback == Some(true) && !ns.contains(Namespaces::NET) {
+        if c.loopback == Some(true) && !ns.contains(Namespaces::NET) {
             return Err(SpawnError::invalid(
                 "loopback",
                 true,
                 "bringing lo up needs a new network namespace (add Namespaces::NET)",
             ));
         }
-        let mut loopback = ns.contains(Namespaces::NET) && self.loopback != Some(false);
+        let mut loopback = ns.contains(Namespaces::NET) && c.loopback != Some(false);
 
         // A warm pool: take a set now (none ready: create as usual).
-        let pooled = match &self.pool {
+        let pooled = match &c.pool {
             None => None,
             Some(pool) => {
                 let kinds = pool.kinds();
@@ -1359,7 +1480,7 @@ impl ContainerBuilder {
                          joined from a new one",
                     ));
                 }
-                if kinds.contains(Namespaces::NET) && self.loopback == Some(false) {
+                if kinds.contains(Namespaces::NET) && c.loopback == Some(false) {
                     return Err(SpawnError::invalid(
                         "namespace_pool",
                         format!("{kinds:?}"),
@@ -1378,7 +1499,7 @@ impl ContainerBuilder {
             loopback = false; // the pool's holder did it
         }
 
-        let mut mounts = self.fs.plan(ns)?;
+        let mut mounts = c.fs.plan(ns)?;
         if let Some(pg) = self.process_group {
             if pg < 0 {
                 return Err(SpawnError::invalid(
@@ -1418,7 +1539,7 @@ impl ContainerBuilder {
 
         // Privileges and descriptors.
         let mut rlimits = Vec::new();
-        for (r, soft, hard) in &self.rlimits {
+        for (r, soft, hard) in &c.rlimits {
             if soft > hard {
                 return Err(SpawnError::invalid(
                     "rlimit",
@@ -1445,7 +1566,7 @@ impl ContainerBuilder {
                     .map_err(|e| SpawnError::setup("opening /dev/null for idmapped mounts", e))?,
             );
         }
-        let pdeathsig = match self.pdeathsig {
+        let pdeathsig = match c.pdeathsig {
             Some(sig) => {
                 // The signal follows the spawning thread: a pidfd of that
                 // thread (PIDFD_THREAD, Linux 6.9), else of the process.
@@ -1491,16 +1612,16 @@ impl ContainerBuilder {
         }
 
         #[cfg(feature = "seccomp")]
-        let seccomp = self.seccomp.clone().map(|f| f.into_program());
+        let seccomp = c.seccomp.clone().map(|f| f.into_program());
         #[cfg(not(feature = "seccomp"))]
         let seccomp: Option<Vec<libc::sock_filter>> = None;
         #[cfg(feature = "seccomp")]
-        let seccomp_early = seccomp.is_some() && self.seccomp_privileged;
+        let seccomp_early = seccomp.is_some() && c.seccomp_privileged;
         #[cfg(not(feature = "seccomp"))]
         let seccomp_early = false;
 
         #[cfg(feature = "landlock")]
-        let landlock = match &self.landlock {
+        let landlock = match &c.landlock {
             Some(l) => l.build()?,
             None => None,
         };
@@ -1509,7 +1630,7 @@ impl ContainerBuilder {
         let landlock = landlock.map(lift).transpose()?;
 
         // Joining a running container.
-        let mut join = self.prepare_join(ns)?;
+        let mut join = c.prepare_join(ns, self.cwd.is_some())?;
         join.fds = std::mem::take(&mut join.fds)
             .into_iter()
             .map(|(f, t)| Ok((lift(f)?, t)))
@@ -1541,7 +1662,7 @@ impl ContainerBuilder {
 
         // Capabilities (after the joins: a joined mount namespace is a
         // container's filesystem too).
-        let chosen = match self.caps {
+        let chosen = match c.caps {
             Some(CapsChoice::Sets(c)) => Some(c),
             Some(CapsChoice::KeepAll) => None,
             // A container with its own root, or a program run in a joined
@@ -1549,7 +1670,7 @@ impl ContainerBuilder {
             // `docker exec`), does not keep every capability unless asked
             // (crate docs, "Safety"). Within a joined user namespace the
             // caller's own sets say nothing.
-            None if self.fs.root.is_some() || join.root.is_some() => {
+            None if c.fs.root.is_some() || join.root.is_some() => {
                 let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
                 let c = crate::caps::contained_default(userns || joins_user);
                 Some(match join.target_bounding {
@@ -1637,11 +1758,11 @@ impl ContainerBuilder {
         // caller's (a root of its own, a read-only or masked view, a joined
         // mount namespace), where the caller's binary is otherwise out of
         // the container's reach.
-        let helper_mode = if self.init && self.pty.is_some() {
+        let helper_mode = if c.init && self.pty.is_some() {
             Some(HelperMode::InitTty)
-        } else if self.init {
+        } else if c.init {
             Some(HelperMode::Init)
-        } else if self.force_exec_helper
+        } else if c.force_exec_helper
             || mounts.as_ref().is_some_and(|m| m.hides_host())
             || join.root.is_some()
         {
@@ -1709,13 +1830,13 @@ impl ContainerBuilder {
 
         // The cgroup last: nothing after this can fail, so a refused field
         // never leaves a cgroup behind.
-        let oom_score_adj = self
+        let oom_score_adj = c
             .cgroup
             .spec
             .as_ref()
             .and_then(|s| s.resources.child_oom_score_adj())
             .map(|v| v.get().to_string().into_bytes());
-        let cgroup = self.cgroup.prepare()?;
+        let cgroup = c.cgroup.prepare()?;
         // A cgroup v1 cgroup has no cgroup2 directory to start in: the
         // spawn path moves the child with cgroup.procs writes instead.
         let cgroup_fd = match cgroup.as_ref().map(|c| c.clone_into_fd()).transpose() {
@@ -1752,7 +1873,7 @@ impl ContainerBuilder {
             .collect();
         keep_fds.sort_unstable();
         Ok(Prepared {
-            cgroup: cgroup.map(|c| (c, self.cgroup.remove_on_exit())),
+            cgroup: cgroup.map(|cg| (cg, c.cgroup.remove_on_exit())),
             plan: ChildPlan {
                 oom_score_adj,
                 err_fd: -1,
@@ -1766,7 +1887,7 @@ impl ContainerBuilder {
                 groups: self.groups.clone(),
                 caps,
                 rlimits,
-                no_new_privs: self.no_new_privs
+                no_new_privs: c.no_new_privs
                     || (seccomp.is_some() && !seccomp_early)
                     || landlock.is_some(),
                 seccomp_early,
@@ -1793,7 +1914,7 @@ impl ContainerBuilder {
                 setsid: self.setsid || pty_plan.is_some(),
                 pty: pty_plan,
                 reset_handlers: false,
-                keep_ignored_signals: self.keep_ignored_signals,
+                keep_ignored_signals: c.keep_ignored_signals,
                 process_group: self.process_group,
                 umask: self.umask,
                 gate,
@@ -1823,8 +1944,8 @@ impl ContainerBuilder {
                 keep
             },
             pooled,
-            force_legacy: self.force_legacy_clone,
-            vfork: self.vfork.unwrap_or(true),
+            force_legacy: c.force_legacy_clone,
+            vfork: c.vfork.unwrap_or(true),
             program,
             gate_ready,
         })

@@ -88,7 +88,7 @@ pub enum Step {
     Chdir,
     /// `execve(2)`.
     Exec,
-    /// The start gate ([`ContainerBuilder::start_gate`](crate::ContainerBuilder::start_gate)):
+    /// The start gate ([`Command::start_gate`](crate::Command::start_gate)):
     /// reporting ready (index 0) or reading the start byte (index 1).
     StartGate,
     /// A new process could not be forked inside the new PID namespace
@@ -105,7 +105,7 @@ pub enum Step {
     /// across that exec.
     ExecHelper,
     /// `setpgid(2)`: putting the program in the process group asked for
-    /// with [`process_group`](crate::ContainerBuilder::process_group).
+    /// with [`process_group`](crate::Command::process_group).
     ProcessGroup,
     /// `setsid(2)`: a new session (the builder's `setsid`, or a pty).
     Setsid,
@@ -465,7 +465,7 @@ pub enum SpawnError {
         stderr: String,
     },
     /// User-mode networking was asked for
-    /// ([`crate::ContainerBuilder::user_network`]) and `pasta` is not
+    /// ([`crate::Container::user_network`]) and `pasta` is not
     /// installed. Found before any process exists.
     #[error("pasta is needed for user-mode networking and was not found in PATH, /usr/bin or /bin: install it (Debian and Ubuntu: apt install passt)")]
     UserNetHelperMissing,

@@ -35,8 +35,10 @@
 //!
 //! ## Layers
 //!
-//! - [`container`]: the builder users see first; it validates every field
-//!   and turns it into a spawn plan before any process exists.
+//! - [`container`]: what users see first: [`Container`], a reusable,
+//!   cloneable configuration of the isolation, and [`Command`], one program
+//!   run in it (shaped like [`std::process::Command`]); every field is
+//!   validated and turned into a spawn plan before any process exists.
 //! - [`process`]: the spawn itself (`clone3`, the child's fixed steps, the
 //!   error pipe) and the [`Child`] handle.
 //! - [`namespace`], [`mount`], [`cgroup`]: safe wrappers, one kernel concept
@@ -44,12 +46,10 @@
 //! - [`pool`]: an opt-in warm pool of fresh namespaces made in the
 //!   background, each set joined by exactly one container with `setns`.
 //! - [`tty`]: a pseudo-terminal for the program
-//!   ([`ContainerBuilder::pty`]: a new session, the replica as controlling
+//!   ([`Command::pty`]: a new session, the replica as controlling
 //!   terminal and stdio, from the container's own devpts when it has one),
 //!   its window size, and descriptor passing over a unix socket (an OCI
 //!   runtime's console socket).
-//! - [`sys`]: the raw system calls `nix` lacks (`clone3`, pidfds,
-//!   `setdomainname`).
 //! - `net` (feature `netlink`, on by default): veth pairs between network
 //!   namespaces, configured over rtnetlink in-process.
 //! - `image` (feature `image`): OCI image layouts and `docker save`
@@ -79,8 +79,10 @@
 //!   `serde_json`, `oci-spec`).
 //! - `pull` (not in `full`: its test needs Debian's `docker-registry`):
 //!   `image::Store::pull`, images from a registry through `oci-client`.
-//! - `full`: every optional feature whose tests run on the host (what
-//!   `cargo xtask test` builds).
+//! - `full`: every optional feature whose tests run on the host.
+//! - `testing`: hooks for the crate's own tests and benches (a forced
+//!   spawn shape, raw `clone3` and pidfd calls). **Not covered by semver**
+//!   and not in `full`; `cargo xtask test` builds with `full,testing`.
 //!
 //! ## Bad input and the errors it gives
 //!
@@ -130,9 +132,9 @@
 //! | UTS, IPC, PID, mount, cgroup, time, network (`lo` only) namespaces; hostname; `/proc`; tmpfs; binds; a busybox or image root with `pivot_root`; capabilities, seccomp, Landlock, rlimits | a kernel and host that allow unprivileged user namespaces | [`SpawnError::Unsupported`] naming the one setting in force ([`probe::UsernsRestriction`]): `user.max_user_namespaces = 0`, `kernel.unprivileged_userns_clone = 0` (Debian), `kernel.apparmor_restrict_unprivileged_userns = 1` (Ubuntu; the id map write then fails with `EPERM` and a hint naming it). [`probe::host()`] reports each |
 //! | one id inside: the caller's uid and gid as root (the default map) | nothing more | — |
 //! | many ids inside (an image whose files belong to many users, `chown`, `apt` dropping to `_apt`) | lines in `/etc/subuid` and `/etc/subgid` for the caller, and the setuid `newuidmap`/`newgidmap` (Debian: `uidmap`): [`namespace::rootless_maps`] builds "root inside = me, 1..=N inside = my subordinate ids", and [`IdMapWriter::Auto`] runs the helpers for any map beyond the caller's own id | [`namespace::Error::NoSubIds`], [`namespace::Error::SubIdsTooSmall`] (file and user named); [`SpawnError::IdMapHelperMissing`]; [`SpawnError::IdMapHelper`] with the helper's stderr when it refuses a range |
-//! | a network beyond `lo`: outbound connections and published ports | `pasta` (Debian: `passt`) and a `/dev/net/tun` the caller may open (mode 0666): [`ContainerBuilder::user_network`] ([`usernet`]) | [`SpawnError::UserNetHelperMissing`]; [`SpawnError::UserNetHelper`] with pasta's stderr and a hint |
+//! | a network beyond `lo`: outbound connections and published ports | `pasta` (Debian: `passt`) and a `/dev/net/tun` the caller may open (mode 0666): [`Container::user_network`] ([`usernet`]) | [`SpawnError::UserNetHelperMissing`]; [`SpawnError::UserNetHelper`] with pasta's stderr and a hint |
 //! | a cgroup with limits | a cgroup v2 subtree delegated to the caller (systemd `Delegate=yes`), given as the parent | [`cgroup::Error`] (`EACCES` writing `cgroup.procs` or creating the directory) |
-//! | idmapped mounts ([`mount::Mount::idmapped`], [`ContainerBuilder::idmapped_root`]) | **root**: the kernel wants `CAP_SYS_ADMIN` over the filesystem's user namespace (the host's for a host filesystem) | [`mount::Error::IdmapRefused`] with `EPERM`; with `EINVAL` and the filesystem type named when that filesystem cannot be idmapped |
+//! | idmapped mounts ([`mount::Mount::idmapped`], [`Container::idmapped_root`]) | **root**: the kernel wants `CAP_SYS_ADMIN` over the filesystem's user namespace (the host's for a host filesystem) | [`mount::Error::IdmapRefused`] with `EPERM`; with `EINVAL` and the filesystem type named when that filesystem cannot be idmapped |
 //! | veth pairs, `CLONE_INTO_CGROUP` into a cgroup the caller does not own, mapping ids it was not given | root | the kernel's `EPERM`, with the step named |
 //!
 //! ```no_run
@@ -167,7 +169,7 @@
 //!
 //! By default the child is cloned in the vfork shape, as `posix_spawn` does:
 //! `clone3(CLONE_VM | CLONE_VFORK)` with the child on a stack of its own
-//! (on x86_64; see [`ContainerBuilder::vfork_spawn`]), so no page tables are
+//! (on x86_64; see `Container::vfork_spawn` (feature `testing`)), so no page tables are
 //! copied. The child then shares the caller's memory, which the rules above
 //! already keep it from writing (and a test with a recording allocator
 //! proves it never allocates). The spawning thread waits, with every signal
@@ -190,14 +192,14 @@
 //!   Root of a nested user namespace keeps the rootless default (its uid 0
 //!   is already an unprivileged id of the host).
 //! - **Capabilities.** A container with its own root filesystem
-//!   ([`ContainerBuilder::root`], [`ContainerBuilder::rootfs`]) and no
+//!   ([`Container::root`], [`Container::rootfs`]) and no
 //!   capability setting runs with docker's default set
 //!   ([`Capabilities::docker_default`]: no `CAP_SYS_ADMIN`,
 //!   `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`, `CAP_SYS_TIME` …)
 //!   as its bounding, permitted and effective sets, within what the caller
 //!   holds; in a new user namespace too. Keeping every capability is
-//!   [`ContainerBuilder::keep_all_capabilities`]; any other set is
-//!   [`ContainerBuilder::capabilities`]. Without a root filesystem the
+//!   [`Container::keep_all_capabilities`]; any other set is
+//!   [`Container::capabilities`]. Without a root filesystem the
 //!   capabilities are left as they are: that is a process in a few new
 //!   namespaces that still sees the caller's files, not a container.
 //!
@@ -223,7 +225,7 @@
 //! container, where a process holding its `/proc/<pid>/exe` could rewrite it
 //! once the caller exits. So wherever the container's filesystem is not the
 //! caller's (a root of its own, a read-only or masked view, a joined mount
-//! namespace), and always for an [`init`](ContainerBuilder::init), the child
+//! namespace), and always for an [`init`](Container::init), the child
 //! execs a tiny static helper program of the crate's (~2.5 KB, no libc),
 //! written once per process (at the first spawn that needs it; the
 //! close-on-exec descriptor then stays open for the process's life) into a
@@ -272,7 +274,10 @@ pub mod process;
 #[cfg(feature = "seccomp")]
 #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "seccomp")))]
 pub mod seccomp;
-pub mod sys;
+// Raw system calls: the crate's own layer, not API (a few are re-exported
+// by `testing` for the crate's tests and benches).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) mod sys;
 pub mod tty;
 pub mod usernet;
 
@@ -282,7 +287,23 @@ pub mod usernet;
 pub struct ReadmeDoctests;
 
 pub use caps::{CapSet, Capabilities, Capability};
-pub use container::{Container, ContainerBuilder, IdMapWriter};
+pub use container::{Command, Container, IdMapWriter};
 pub use error::{ChildError, SpawnError, Step};
 pub use namespace::{IdMap, Namespace, Namespaces, NsFd, TimeOffsets};
 pub use process::{Child, Signal, Stdio};
+
+/// Hooks for the crate's own tests and benches (feature `testing`): NOT
+/// covered by semver, may change or go in any release. A user of the crate
+/// needs none of it.
+///
+/// Besides these re-exports, the feature adds `Container::vfork_spawn`,
+/// `Container::force_legacy_clone`, `Container::force_exec_helper` and
+/// `Child::spawned_in_vfork_shape`.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::sys::{
+        clone3, clone3_on_stack, pidfd_exit_status, pidfd_open, pidfd_send_signal, pidfd_wait,
+        CloneArgs, CloneFlags, WaitFlags, HAS_CLONE3_ON_STACK,
+    };
+}

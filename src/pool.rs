@@ -7,7 +7,7 @@
 //! namespaces), while `setns(2)` into an existing namespace costs 2–10 µs. A
 //! [`NamespacePool`] moves the creation off the spawn path: a background
 //! thread keeps up to `capacity` sets of fresh namespaces ready, and a
-//! builder given the pool ([`crate::ContainerBuilder::namespace_pool`])
+//! builder given the pool ([`crate::Container::namespace_pool`])
 //! joins one set with `setns` in the child instead of creating those kinds.
 //!
 //! # How a set is made
@@ -478,7 +478,7 @@ impl NamespacePool {
         true
     }
 
-    /// A cloneable handle (what [`crate::ContainerBuilder::namespace_pool`]
+    /// A cloneable handle (what [`crate::Container::namespace_pool`]
     /// keeps).
     pub fn handle(&self) -> PoolHandle {
         self.handle.clone()

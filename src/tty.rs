@@ -2,7 +2,7 @@
 //! size, and the descriptor passing an OCI runtime's `--console-socket`
 //! needs.
 //!
-//! [`ContainerBuilder::pty`](crate::ContainerBuilder::pty) gives the
+//! [`Command::pty`](crate::Command::pty) gives the
 //! program a new session (`setsid(2)`) whose controlling terminal is the
 //! replica side of a new pty, connected to every standard stream the
 //! builder leaves unset; the caller gets the primary side as a [`Pty`]

@@ -112,7 +112,7 @@ pub struct ParseError {
     pub reason: String,
 }
 
-/// User-mode networking by `pasta` ([`crate::ContainerBuilder::user_network`]).
+/// User-mode networking by `pasta` ([`crate::Container::user_network`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserNet {
     pub(crate) publish: Vec<PublishedPort>,

@@ -4,7 +4,7 @@
 use super::source::Image;
 use super::store::UnpackedImage;
 use super::{Error, Result};
-use crate::ContainerBuilder;
+use crate::{Command, Container};
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -67,35 +67,44 @@ impl ImageDefaults {
         v
     }
 
-    /// Sets these defaults on `b`: the program (`Entrypoint` + `Cmd`, when
-    /// there is one), each `Env` variable (and `HOME` from `/etc/passwd`
-    /// when `Env` has none), `WorkingDir` and `User`'s uid and gid.
+    /// A [`Command`] of `container` running this image's program: `argv`
+    /// of `args` (`Entrypoint` followed by `args`, or by `Cmd` when `args`
+    /// is empty) with the other defaults [`apply`](Self::apply) sets.
+    /// `None` when the image names no program and `args` is empty.
+    pub fn command<S: AsRef<str>>(&self, container: &Container, args: &[S]) -> Option<Command> {
+        let argv = self.argv(args);
+        let (prog, rest) = argv.split_first()?;
+        let mut cmd = container.command(prog);
+        cmd.args(rest);
+        self.apply(&mut cmd);
+        Some(cmd)
+    }
+
+    /// Sets these defaults on `cmd`: each `Env` variable (and `HOME` from
+    /// `/etc/passwd` when `Env` has none), `WorkingDir` and `User`'s uid and
+    /// gid (the program is [`command`](Self::command)'s).
     ///
-    /// Call it **before** your own settings: the builder's setters replace
-    /// (program, working directory, user) or override (one variable), so
-    /// what you set afterwards wins.
-    pub fn apply<'b>(&self, b: &'b mut ContainerBuilder) -> &'b mut ContainerBuilder {
-        let argv = self.argv::<&str>(&[]);
-        if let Some((prog, args)) = argv.split_first() {
-            b.command(prog, args);
-        }
+    /// Call it **before** your own settings: the command's setters replace
+    /// (working directory, ids) or override (one variable), so what you set
+    /// afterwards wins.
+    pub fn apply<'b>(&self, cmd: &'b mut Command) -> &'b mut Command {
         for (k, v) in &self.env {
-            b.env(k, v);
+            cmd.env(k, v);
         }
         if let Some(u) = &self.user {
             if let Some(home) = &u.home {
                 if !self.env.iter().any(|(k, _)| k == "HOME") {
-                    b.env("HOME", home);
+                    cmd.env("HOME", home);
                 }
             }
-            b.user(u.uid, u.gid);
+            cmd.uid(u.uid).gid(u.gid);
         } else if !self.env.iter().any(|(k, _)| k == "HOME") {
-            b.env("HOME", "/root");
+            cmd.env("HOME", "/root");
         }
         if let Some(d) = &self.working_dir {
-            b.current_dir(d);
+            cmd.current_dir(d);
         }
-        b
+        cmd
     }
 }
 

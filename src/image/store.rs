@@ -397,7 +397,7 @@ impl ContainerRoot {
         Overlay::new(self.lowers.clone(), self.upper(), self.work())
     }
 
-    /// The root for [`ContainerBuilder::rootfs`](crate::ContainerBuilder::rootfs).
+    /// The root for [`Container::rootfs`](crate::Container::rootfs).
     pub fn rootfs(&self) -> Rootfs {
         Rootfs::from(self.overlay())
     }

@@ -1,13 +1,13 @@
 //! The builder methods of the filesystem view: a separate `impl` block of
-//! [`ContainerBuilder`] so the mount layer owns its user-facing surface.
+//! [`Container`] so the mount layer owns its user-facing surface.
 
 use super::{
     DevSpec, Mount, Propagation, RootMode, Rootfs, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
 };
-use crate::container::ContainerBuilder;
+use crate::container::Container;
 use std::path::PathBuf;
 
-impl ContainerBuilder {
+impl Container {
     /// Makes the host directory `path` the container's `/` (needs
     /// [`Namespaces::MOUNT`](crate::Namespaces::MOUNT)). The directory is
     /// bind-mounted onto itself in the container's mount namespace, the
@@ -27,15 +27,15 @@ impl ContainerBuilder {
     ///
     /// # References
     /// - [`pivot_root(2)`](https://man7.org/linux/man-pages/man2/pivot_root.2.html)
-    pub fn root(&mut self, path: impl Into<PathBuf>) -> &mut Self {
-        self.fs.root = Some(Rootfs::dir(path));
+    pub fn root(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cfg_mut().fs.root = Some(Rootfs::dir(path));
         self
     }
 
     /// Sets the container's root: a directory ([`Rootfs::dir`]) or an overlay
     /// of image layers ([`Rootfs::overlay`], [`Overlay`](super::Overlay)).
-    pub fn rootfs(&mut self, root: impl Into<Rootfs>) -> &mut Self {
-        self.fs.root = Some(root.into());
+    pub fn rootfs(mut self, root: impl Into<Rootfs>) -> Self {
+        self.cfg_mut().fs.root = Some(root.into());
         self
     }
 
@@ -47,27 +47,27 @@ impl ContainerBuilder {
     ///
     /// # Errors
     /// As [`Mount::idmapped`](super::Mount::idmapped).
-    pub fn idmapped_root(&mut self, yes: bool) -> &mut Self {
-        self.fs.idmapped_root = yes;
+    pub fn idmapped_root(mut self, yes: bool) -> Self {
+        self.cfg_mut().fs.idmapped_root = yes;
         self
     }
 
     /// How the root is changed: `pivot_root` (default, with an initramfs
     /// detection that falls back to `chroot`), or `chroot` explicitly.
-    pub fn root_mode(&mut self, mode: RootMode) -> &mut Self {
-        self.fs.root_mode = mode;
+    pub fn root_mode(mut self, mode: RootMode) -> Self {
+        self.cfg_mut().fs.root_mode = mode;
         self
     }
 
     /// Adds a mount, applied after `/proc` and `/dev`, in the order added.
-    pub fn mount(&mut self, mount: Mount) -> &mut Self {
-        self.fs.mounts.push(mount);
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.cfg_mut().fs.mounts.push(mount);
         self
     }
 
     /// Adds mounts, in order.
-    pub fn mounts(&mut self, mounts: impl IntoIterator<Item = Mount>) -> &mut Self {
-        self.fs.mounts.extend(mounts);
+    pub fn mounts(mut self, mounts: impl IntoIterator<Item = Mount>) -> Self {
+        self.cfg_mut().fs.mounts.extend(mounts);
         self
     }
 
@@ -77,8 +77,8 @@ impl ContainerBuilder {
     ///
     /// # References
     /// - [`mount_setattr(2)`](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
-    pub fn readonly_root(&mut self, yes: bool) -> &mut Self {
-        self.fs.readonly_root = yes;
+    pub fn read_only_root(mut self, yes: bool) -> Self {
+        self.cfg_mut().fs.readonly_root = yes;
         self
     }
 
@@ -93,12 +93,12 @@ impl ContainerBuilder {
     /// At spawn, a [`ChildError`](crate::ChildError) at
     /// [`Step::MaskPath`](crate::Step::MaskPath): `ENODEV` when the host's
     /// `/dev/null` is not the null device, else the mount's errno.
-    pub fn masked_paths<I, P>(&mut self, paths: I) -> &mut Self
+    pub fn masked_paths<I, P>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
-        self.fs
+        self.cfg_mut().fs
             .masked_paths
             .extend(paths.into_iter().map(Into::into));
         self
@@ -108,12 +108,12 @@ impl ContainerBuilder {
     /// (recursively). Paths that do not exist are skipped; a path under a
     /// mount of this container is looked up beneath that mount, as for
     /// [`masked_paths`](Self::masked_paths).
-    pub fn readonly_paths<I, P>(&mut self, paths: I) -> &mut Self
+    pub fn read_only_paths<I, P>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
-        self.fs
+        self.cfg_mut().fs
             .readonly_paths
             .extend(paths.into_iter().map(Into::into));
         self
@@ -122,37 +122,37 @@ impl ContainerBuilder {
     /// Adds docker's default masked paths ([`DOCKER_MASKED_PATHS`]:
     /// `/proc/kcore`, `/proc/keys`, `/sys/firmware` …) and read-only paths
     /// ([`DOCKER_READONLY_PATHS`]: `/proc/sys`, `/proc/sysrq-trigger` …).
-    pub fn docker_default_paths(&mut self) -> &mut Self {
+    pub fn docker_default_paths(self) -> Self {
         self.masked_paths(DOCKER_MASKED_PATHS.iter().copied())
-            .readonly_paths(DOCKER_READONLY_PATHS.iter().copied())
+            .read_only_paths(DOCKER_READONLY_PATHS.iter().copied())
     }
 
     /// How mount events propagate between the container and the host
     /// (default [`Propagation::Private`]).
-    pub fn propagation(&mut self, p: Propagation) -> &mut Self {
-        self.fs.propagation = p;
+    pub fn propagation(mut self, p: Propagation) -> Self {
+        self.cfg_mut().fs.propagation = p;
         self
     }
 
     /// Whether to mount a fresh `/proc` (default: yes when the PID namespace
     /// is new or a root is set). Needs a mount namespace.
-    pub fn mount_proc(&mut self, yes: bool) -> &mut Self {
-        self.fs.mount_proc = Some(yes);
+    pub fn mount_proc(mut self, yes: bool) -> Self {
+        self.cfg_mut().fs.mount_proc = Some(yes);
         self
     }
 
     /// What `/dev` holds (default: [`DevSpec::Minimal`] with a root, the
     /// host's `/dev` untouched without one).
-    pub fn dev(&mut self, dev: DevSpec) -> &mut Self {
-        self.fs.dev = Some(dev);
+    pub fn dev(mut self, dev: DevSpec) -> Self {
+        self.cfg_mut().fs.dev = Some(dev);
         self
     }
 
     /// The size of `/dev/shm` in the minimal `/dev`, in bytes (docker's
     /// `--shm-size`; default [`DEFAULT_SHM_SIZE`](super::DEFAULT_SHM_SIZE),
     /// 64 MiB). See [`parse_size`](super::parse_size) for `"64m"`.
-    pub fn shm_size(&mut self, bytes: u64) -> &mut Self {
-        self.fs.shm_size = Some(bytes);
+    pub fn shm_size(mut self, bytes: u64) -> Self {
+        self.cfg_mut().fs.shm_size = Some(bytes);
         self
     }
 }

@@ -666,11 +666,11 @@ impl FsConfig {
                 format!("{} on {}", m.kind.name(), m.target.display()),
             ))
         } else if self.readonly_root {
-            Some(("readonly_root", "true".into()))
+            Some(("read_only_root", "true".into()))
         } else if !self.masked_paths.is_empty() {
             Some(("masked_paths", paths(&self.masked_paths)))
         } else if !self.readonly_paths.is_empty() {
-            Some(("readonly_paths", paths(&self.readonly_paths)))
+            Some(("read_only_paths", paths(&self.readonly_paths)))
         } else if self.propagation != Propagation::Private {
             Some(("propagation", v(&self.propagation)))
         } else if let Some(d) = &self.dev {

@@ -141,13 +141,13 @@ pub fn rootless_map(
 /// `/etc/subuid` (`/etc/subgid`). The caller's user name is looked up in
 /// the passwd database (`getpwuid_r(3)`); the files may name it or its uid.
 ///
-/// Spawn with these maps through [`ContainerBuilder::uid_map`] and
+/// Spawn with these maps through [`Container::uid_map`] and
 /// [`gid_map`]; an unprivileged caller's maps are then written by
 /// `newuidmap`/`newgidmap` (see [`IdMapWriter`]). `count = 65536` gives the
 /// usual ids of an image (0..=65536).
 ///
-/// [`ContainerBuilder::uid_map`]: crate::ContainerBuilder::uid_map
-/// [`gid_map`]: crate::ContainerBuilder::gid_map
+/// [`Container::uid_map`]: crate::Command::uid_map
+/// [`gid_map`]: crate::Command::gid_map
 /// [`IdMapWriter`]: crate::container::IdMapWriter
 ///
 /// # Errors

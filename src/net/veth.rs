@@ -172,7 +172,7 @@ impl VethBuilder {
     /// Puts the peer in `child`'s network namespace (taken through its
     /// pidfd, [`Child::namespace`]).
     pub fn peer_netns_of(&mut self, child: &Child) -> &mut Self {
-        match child.namespace(Namespace::Net) {
+        match child.open_namespace(Namespace::Net) {
             Ok(ns) => {
                 self.peer_netns(&ns);
             }
@@ -183,7 +183,7 @@ impl VethBuilder {
 
     /// Puts the first end in `child`'s network namespace.
     pub fn netns_of(&mut self, child: &Child) -> &mut Self {
-        match child.namespace(Namespace::Net) {
+        match child.open_namespace(Namespace::Net) {
             Ok(ns) => {
                 self.netns(&ns);
             }

@@ -2,7 +2,7 @@
 //! `create` / `start` split of an OCI runtime, which runc makes with an exec
 //! FIFO).
 //!
-//! With [`ContainerBuilder::start_gate`](crate::ContainerBuilder::start_gate)
+//! With [`Command::start_gate`](crate::Command::start_gate)
 //! the child runs every setup step, checks that the program can be found,
 //! reports "ready" over a pipe of its own and blocks reading one byte from
 //! the gate descriptor; the spawn returns on "ready" (or with the step that

@@ -29,6 +29,7 @@ pub struct Child {
     status: Option<ExitStatus>,
     cgroup: Option<crate::cgroup::Cgroup>,
     remove_cgroup: bool,
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     vfork_shape: bool,
     /// pidfds of helper daemons the container owns (pasta), killed when
     /// it is reaped or dropped.
@@ -76,7 +77,7 @@ impl Child {
     }
 
     /// The primary side of the program's terminal, when it was spawned
-    /// with [`ContainerBuilder::pty`](crate::ContainerBuilder::pty) (and
+    /// with [`Command::pty`](crate::Command::pty) (and
     /// not taken with [`take_pty`](Self::take_pty)).
     pub fn pty(&self) -> Option<&crate::tty::Pty> {
         self.pty.as_ref()
@@ -89,8 +90,9 @@ impl Child {
     }
 
     /// Whether the spawn took the vfork shape (see
-    /// [`crate::ContainerBuilder::vfork_spawn`]). For tests and benches that
-    /// pin the fast path; not a stable interface.
+    /// `Container::vfork_spawn`). For tests and benches that pin the fast
+    /// path (feature `testing`, not covered by semver).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn spawned_in_vfork_shape(&self) -> bool {
         self.vfork_shape
@@ -102,7 +104,7 @@ impl Child {
     }
 
     /// The cgroup the container was started in (with
-    /// [`crate::ContainerBuilder::cgroup`]): for stats, updates
+    /// [`crate::Container::cgroup`]): for stats, updates
     /// (`docker update`), freeze/thaw and kill. `None` after it was removed.
     pub fn cgroup(&self) -> Option<&crate::cgroup::Cgroup> {
         self.cgroup.as_ref()
@@ -150,14 +152,16 @@ impl Child {
         self.namespaces
     }
 
-    /// A handle on the child's namespace of `kind` (new or inherited), taken
-    /// through its pidfd. Fails once the child has exited.
+    /// Opens the child's namespace of `kind` (new or inherited) through its
+    /// pidfd (`ioctl(PIDFD_GET_*_NAMESPACE)`, else `/proc/<pid>/ns/*`): a
+    /// handle to join or compare. Fails once the child has exited.
+    /// [`namespaces`](Self::namespaces) says which kinds are new.
     ///
     /// # Errors
     ///
     /// [`namespace::Error`] once the child has exited (`ESRCH`) or when the
     /// namespace cannot be opened.
-    pub fn namespace(&self, kind: Namespace) -> Result<NsFd, namespace::Error> {
+    pub fn open_namespace(&self, kind: Namespace) -> Result<NsFd, namespace::Error> {
         NsFd::from_pidfd(self.pidfd.as_fd(), kind)
     }
 
@@ -173,7 +177,7 @@ impl Child {
     /// Takes a [`Signal`] or a raw number (`libc::SIGTERM`, through
     /// `From<i32>`). A PID 1 in a new PID namespace receives only the
     /// signals it has a handler for (`pid_namespaces(7)`); with
-    /// [`init`](crate::ContainerBuilder::init) the crate's init forwards
+    /// [`init`](crate::Container::init) the crate's init forwards
     /// them to the program.
     ///
     /// # Errors

@@ -28,7 +28,7 @@
 //!   joined mount namespace. Without those, the caller's binary is
 //!   reachable (and as writable) by its path anyway, and the plain spawn
 //!   skips the extra exec.
-//! - **init**: PID 1 *is* the helper (`ContainerBuilder::init`): it forks,
+//! - **init**: PID 1 *is* the helper (`Container::init`): it forks,
 //!   the fork execs the program, PID 1 forwards signals, reaps every child
 //!   and exits with the program's status; it keeps no descriptor at all.
 //!

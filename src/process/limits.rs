@@ -1,6 +1,6 @@
 //! Resource limits (`setrlimit(2)`) of the container's program.
 
-/// A resource whose limit can be set ([`crate::ContainerBuilder::rlimit`]).
+/// A resource whose limit can be set ([`crate::Container::rlimit`]).
 ///
 /// # References
 /// - [`getrlimit(2)`](https://man7.org/linux/man-pages/man2/getrlimit.2.html)

@@ -1,6 +1,6 @@
 //! The spawn itself and the handle on the running process.
 //!
-//! [`crate::container::ContainerBuilder`] validates and prepares; this module
+//! [`crate::container::Container`] validates and prepares; this module
 //! clones the child, runs its fixed steps between clone and exec
 //! (`child.rs`, no allocation), reads the error pipe, and returns a
 //! [`Child`] on a pidfd.

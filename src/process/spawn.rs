@@ -857,7 +857,7 @@ fn spawn_inner(
             p.plan.fd_floor,
             p.plan.err_fd,
             p.plan.landlock,
-            // An early filter is in already (ContainerBuilder::seccomp_privileged).
+            // An early filter is in already (Container::seccomp_privileged).
             p.plan.seccomp.as_deref().filter(|_| !p.plan.seccomp_early),
             &p.plan.exec_paths,
             &p.plan.argv,

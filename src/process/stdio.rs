@@ -7,7 +7,28 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// What a standard stream of the container's program is connected to.
 ///
 /// The same choices as [`std::process::Stdio`]: inherit the parent's, connect
-/// to `/dev/null`, a new pipe, or a descriptor you own.
+/// to `/dev/null`, a new pipe, or a descriptor you own. Use
+/// [`Stdio::null()`], [`Stdio::piped()`] and [`Stdio::inherit()`] where you
+/// would write `std::process::Stdio::null()` and so on: std's `Stdio` is
+/// opaque (no way to read which it is), so it cannot be converted.
+///
+/// A descriptor converts: an [`OwnedFd`], a [`File`], or a pipe end of
+/// another child, [`std::process::ChildStdout`] and the like (the types of
+/// [`Child::stdout`](crate::Child::stdout) and
+/// [`std::process::Child::stdout`]), so a pipeline connects two spawns:
+///
+/// ```no_run
+/// use containment::{Container, Stdio};
+/// let c = Container::new();
+/// let mut producer = c.command("/bin/echo").arg("hello").stdout(Stdio::piped()).spawn()?;
+/// let out = c
+///     .command("/usr/bin/tr")
+///     .args(["a-z", "A-Z"])
+///     .stdin(producer.stdout.take().unwrap())
+///     .output()?;
+/// assert_eq!(out.stdout, b"HELLO\n");
+/// # Ok::<(), containment::SpawnError>(())
+/// ```
 #[derive(Debug)]
 pub enum Stdio {
     /// The parent's descriptor (the default).
@@ -44,6 +65,27 @@ impl From<OwnedFd> for Stdio {
 impl From<File> for Stdio {
     fn from(f: File) -> Stdio {
         Stdio::Fd(f.into())
+    }
+}
+
+impl From<std::process::ChildStdin> for Stdio {
+    /// The write end of another child's stdin pipe.
+    fn from(p: std::process::ChildStdin) -> Stdio {
+        Stdio::Fd(p.into())
+    }
+}
+
+impl From<std::process::ChildStdout> for Stdio {
+    /// The read end of another child's stdout pipe.
+    fn from(p: std::process::ChildStdout) -> Stdio {
+        Stdio::Fd(p.into())
+    }
+}
+
+impl From<std::process::ChildStderr> for Stdio {
+    /// The read end of another child's stderr pipe.
+    fn from(p: std::process::ChildStderr) -> Stdio {
+        Stdio::Fd(p.into())
     }
 }
 

@@ -91,24 +91,6 @@ pub fn write_all_fd(fd: i32, mut buf: &[u8]) -> Result<(), i32> {
     Ok(())
 }
 
-/// Opens `path` with `flags | O_CLOEXEC`, writes `data`, closes it.
-/// Async-signal-safe; returns the errno on failure.
-///
-/// # Errors
-///
-/// The errno of `open(2)`, `write(2)` or `close(2)`.
-pub fn write_file_raw(path: &CStr, data: &[u8]) -> Result<(), i32> {
-    // SAFETY: path is a valid NUL-terminated string.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(errno());
-    }
-    let r = write_all_fd(fd, data);
-    // SAFETY: fd was opened above and is closed once.
-    unsafe { libc::close(fd) };
-    r
-}
-
 /// `_exit(2)`: ends the calling process without running destructors or
 /// atexit handlers. The only way the child may leave.
 pub fn exit_immediately(code: i32) -> ! {

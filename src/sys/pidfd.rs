@@ -113,7 +113,7 @@ pub fn pidfd_wait(pidfd: BorrowedFd<'_>, flags: WaitFlags) -> io::Result<Option<
 
 /// The namespace kinds the `PIDFD_GET_*_NAMESPACE` ioctls know (Linux 6.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
+#[allow(missing_docs, dead_code)]
 pub enum PidfdNs {
     Cgroup = 1,
     Ipc = 2,
