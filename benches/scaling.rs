@@ -217,8 +217,9 @@ fn mount_scaling(sizes: &[usize], rounds: usize, json: &mut Vec<String>) {
 fn many_containers(n: usize) -> String {
     let ns =
         Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::IPC | Namespaces::NET;
-    let mut b = Container::builder();
-    b.namespaces(ns).command("/bin/sleep", ["3600"]);
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(ns).command("/bin/sleep").args(["3600"]);
     // Settle, then the baseline.
     std::thread::sleep(Duration::from_millis(500));
     let (avail0, slab0, rss0) = (meminfo("MemAvailable:"), meminfo("Slab:"), rss_kb());

@@ -6,7 +6,7 @@
 //!   calls with the same flags (`benches/support`);
 //! - `floor_work/…` (only where the builder does more than clone by default:
 //!   mount, net): the floor plus the same child steps the builder makes;
-//! - `containment/…`: `Container::builder()…spawn()` / `.status()`;
+//! - `containment/…`: `Container::new()…spawn()` / `.status()`;
 //! - `pool/…` (where a poolable kind is asked, without a user namespace):
 //!   the builder joining a set from a warm [`containment::pool`], waited
 //!   for until full outside the timing;

@@ -38,10 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("limits: {r:?}");
     // Kept on exit so that its stats can be read after the program ends.
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT | Namespaces::CGROUP)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT | Namespaces::CGROUP)
         .cgroup(spec.resources(r).remove_on_exit(false))
-        .command(&cmd[0], &cmd[1..])
+        .command(&cmd[0])
+        .args(&cmd[1..])
         .spawn()?;
     let cg = child.take_cgroup().ok_or("no cgroup")?;
     println!("cgroup {} ({:?})", cg.path().display(), cg.backend());

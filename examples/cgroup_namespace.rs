@@ -9,9 +9,10 @@ use containment::{Container, Namespaces};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = std::fs::read_to_string("/proc/self/cgroup")?;
     println!("host /proc/self/cgroup:\n{host}");
-    let out = Container::builder()
-        .namespaces(Namespaces::CGROUP)
-        .command("/bin/cat", ["/proc/self/cgroup"])
+    let out = Container::new()
+        .unshare(Namespaces::CGROUP)
+        .command("/bin/cat")
+        .args(["/proc/self/cgroup"])
         .output()?;
     println!(
         "container /proc/self/cgroup:\n{}",

@@ -46,8 +46,8 @@ fn run() -> Result<i32, Box<dyn std::error::Error>> {
     }
     let (program, job_args) = cmd.split_first().ok_or("no command given")?;
 
-    let mut job = Container::builder()
-        .namespaces(
+    let mut job = Container::new()
+        .unshare(
             Namespaces::PID
                 | Namespaces::MOUNT
                 | Namespaces::IPC
@@ -55,15 +55,16 @@ fn run() -> Result<i32, Box<dyn std::error::Error>> {
                 | Namespaces::NET,
         )
         .hostname("ci")
+        .cgroup(limits)
+        .die_with_parent(true)
+        .command(program)
+        .args(job_args)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("CI", "true")
-        .cgroup(limits)
         // The runner's terminal signals (Ctrl-C) do not reach the job: the
         // runner decides when it stops.
         .process_group(0)
-        .die_with_parent(true)
-        .command(program, job_args)
         .spawn()?;
 
     let status = match job.wait_timeout(timeout)? {

@@ -15,12 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("host: {} SysV message queues", queues());
     // The child creates a queue (ipcmk from util-linux, or python as fallback)
     // and lists what it sees; the queue dies with the namespace.
-    let out = Container::builder()
-        .namespaces(Namespaces::IPC)
-        .command(
-            "/bin/sh",
-            ["-c", "ipcmk -Q >/dev/null && echo \"container: $(($(wc -l < /proc/sysvipc/msg) - 1)) SysV message queue(s)\""],
-        )
+    let out = Container::new()
+        .unshare(Namespaces::IPC)
+        .command("/bin/sh")
+        .args(["-c", "ipcmk -Q >/dev/null && echo \"container: $(($(wc -l < /proc/sysvipc/msg) - 1)) SysV message queue(s)\""])
         .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));

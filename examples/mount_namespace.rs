@@ -8,15 +8,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("containment-mntns-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let d = dir.display();
-    let out = Container::builder()
-        .namespaces(Namespaces::MOUNT)
-        .command(
-            "/bin/sh",
-            [
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT)
+        .command("/bin/sh")
+        .args([
                 "-c",
                 &format!("mount -t tmpfs demo {d} && echo hello > {d}/inside && echo \"container: $(grep -c ' {d} ' /proc/self/mountinfo) mount at {d}, file: $(cat {d}/inside)\""),
-            ],
-        )
+            ])
         .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));

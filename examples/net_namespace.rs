@@ -17,16 +17,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "host interfaces:      {:?}",
         ifaces(&std::fs::read_to_string("/proc/net/dev")?)
     );
-    let out = Container::builder()
-        .namespaces(Namespaces::NET)
-        .command("/bin/cat", ["/proc/net/dev"])
+    let out = Container::new()
+        .unshare(Namespaces::NET)
+        .command("/bin/cat")
+        .args(["/proc/net/dev"])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     println!("container interfaces: {:?}", ifaces(&text));
     // lo's flags as the kernel reports them in the namespace (IFF_UP = 0x1).
-    let out = Container::builder()
-        .namespaces(Namespaces::NET)
-        .command("/bin/sh", ["-c", "cat /proc/net/if_inet6 2>/dev/null | grep -q ' lo$' && echo 'lo: up (has ::1)' || (ping -c1 -W1 127.0.0.1 >/dev/null 2>&1 && echo 'lo: up (ping 127.0.0.1 ok)' || echo 'lo: down?')"])
+    let out = Container::new()
+        .unshare(Namespaces::NET)
+        .command("/bin/sh")
+        .args(["-c", "cat /proc/net/if_inet6 2>/dev/null | grep -q ' lo$' && echo 'lo: up (has ::1)' || (ping -c1 -W1 127.0.0.1 >/dev/null 2>&1 && echo 'lo: up (ping 127.0.0.1 ok)' || echo 'lo: down?')"])
         .output()?;
     print!("container {}", String::from_utf8_lossy(&out.stdout));
     Ok(())

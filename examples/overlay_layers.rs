@@ -62,18 +62,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Layer 2 (top): the application.
     std::fs::write(app.join("app.txt"), "from the app layer\n")?;
 
-    let out = Container::builder()
-        .namespaces(Namespaces::MOUNT | Namespaces::PID)
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
         // Lower layers top-most first, as overlayfs and Docker list them.
         .rootfs(Overlay::new([&app, &base], &upper, &work).merged(&merged))
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "cat /app.txt /etc/os-release; echo written inside > /new.txt; \
                  echo NAME=changed > /etc/os-release; rm /app.txt; ls /",
-            ],
-        )
+            ])
         .output()?;
     print!("container:\n{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));

@@ -11,12 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
         .count();
     println!("host: {host_procs} processes in /proc");
-    let status = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
-        .command(
-            "/bin/sh",
-            ["-c", "echo \"container: my pid is $$\"; echo \"container: ps sees:\"; ps -eo pid,comm 2>/dev/null || ls /proc | grep '^[0-9]'"],
-        )
+    let status = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .command("/bin/sh")
+        .args(["-c", "echo \"container: my pid is $$\"; echo \"container: ps sees:\"; ps -eo pid,comm 2>/dev/null || ls /proc | grep '^[0-9]'"])
         .status()?;
     println!("exit: {status}");
     Ok(())

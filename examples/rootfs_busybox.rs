@@ -58,20 +58,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (root, cleanup)
         }
     };
-    let out = Container::builder()
-        .namespaces(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC)
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC)
         .hostname("busybox")
         .root(&root)
         .mount(Mount::tmpfs("/tmp").size(16 << 20).mode(0o1777))
-        .env_clear()
-        .env("PATH", "/bin")
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "echo '$ ls /'; ls /; echo; echo '$ mount'; mount; echo; echo '$ ps'; ps",
-            ],
-        )
+            ])
+        .env_clear()
+        .env("PATH", "/bin")
         .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));

@@ -315,7 +315,7 @@ extern "C" fn forward(sig: libc::c_int) {
         let saved = *libc::__errno_location();
         let fd = PIDFD.load(Ordering::Relaxed);
         if fd >= 0 {
-            let _ = containment::sys::pidfd_send_signal(BorrowedFd::borrow_raw(fd), sig);
+            let _ = containment::testing::pidfd_send_signal(BorrowedFd::borrow_raw(fd), sig);
         }
         *libc::__errno_location() = saved;
     }
@@ -370,7 +370,7 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     if o.rootless || o.userns.is_some() || o.net_pasta {
         ns |= Namespaces::USER;
     }
-    let mut b = Container::builder();
+    let mut b = Container::new();
     // A rootless caller has no cgroup of its own unless one was delegated.
     if !o.rootless || o.cgroup_parent.is_some() {
         let parent = match o.cgroup_parent {
@@ -379,7 +379,7 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
                 .and_then(|h| h.require_mount().map(|p| p.to_path_buf()))
                 .map_err(|e| setup(format!("no cgroup v2 hierarchy: {e}")))?,
         };
-        b.cgroup(
+        b = b.cgroup(
             CgroupSpec::new()
                 .parent(parent)
                 .name(format!(
@@ -393,35 +393,38 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     if o.rootless {
         let (uids, gids) = containment::namespace::rootless_maps(65536)
             .map_err(|e| setup(format!("--rootless: {e}")))?;
-        b.uid_map(uids).gid_map(gids);
+        b = b.uid_map(uids).gid_map(gids);
     } else if let Some(m) = o.userns {
-        b.uid_map([m]).gid_map([m]);
+        b = b.uid_map([m]).gid_map([m]);
     }
     if o.net_pasta {
         let mut net = containment::usernet::UserNet::pasta();
         for p in o.publish {
             net = net.publish(p);
         }
-        b.user_network(net);
+        b = b.user_network(net);
     } else if !o.publish.is_empty() {
         return Err(setup("-p needs --net pasta".into()));
     }
     for (src, dst, idmap) in o.volumes {
-        b.mount(containment::mount::Mount::bind(src, dst).idmapped(idmap));
+        b = b.mount(containment::mount::Mount::bind(src, dst).idmapped(idmap));
     }
-    b.namespaces(ns)
+    b = b.unshare(ns)
         .hostname(o.hostname.unwrap_or_else(|| id.clone()))
         .init(o.init)
         .die_with_parent(true);
     if let Some(root) = &o.rootfs {
         // pivot_root into it; proc and a minimal /dev are the defaults.
+        // TODO(migrate): per-process settings belong on a Command
         b.root(root).env_clear().env(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         );
         if let Some(term) = std::env::var_os("TERM") {
+            // TODO(migrate): per-process settings belong on a Command
             b.env("TERM", term);
         }
+        // TODO(migrate): per-process settings belong on a Command
         b.env("HOME", "/root");
     }
     #[cfg(feature = "image")]
@@ -441,11 +444,13 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
             "--image: this example was built without the `image` feature".into(),
         ));
     }
+    // TODO(migrate): per-process settings belong on a Command
     b.envs(o.env);
     if !o.command.is_empty() && o.image.is_none() {
         let mut cmd = o.command.into_iter();
         let program = cmd.next().expect("not empty");
-        b.command(program, cmd);
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.command(program).args(cmd);
     }
     if o.tty {
         // The size of our terminal (stdout's, else stdin's), when we are on one.
@@ -453,9 +458,11 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
             .into_iter()
             // SAFETY: descriptors 0 and 1 stay open for the process's life.
             .find_map(|fd| WindowSize::of(unsafe { BorrowedFd::borrow_raw(fd) }).ok());
+        // TODO(migrate): per-process settings belong on a Command
         b.pty(size);
     }
     if !o.interactive {
+        // TODO(migrate): per-process settings belong on a Command
         b.stdin(Stdio::null());
     }
     let held = hold_signals();
@@ -606,7 +613,7 @@ mod terminal {
 #[cfg(feature = "image")]
 mod image {
     use containment::image::{ContainerRoot, ImageSource, LayerProgress, Store, StoreOptions};
-    use containment::ContainerBuilder;
+    use containment::Container;
     use std::ffi::OsString;
     use std::io::Write;
     use std::path::{Path, PathBuf};
@@ -672,7 +679,7 @@ mod image {
     }
 
     pub fn prepare(
-        b: &mut ContainerBuilder,
+        b: &mut Container,
         reference: &str,
         store: Option<&Path>,
         rm: bool,
@@ -697,15 +704,18 @@ mod image {
         let root = store
             .container_root(&layers)
             .map_err(|e| setup(format!("--store {}: {e}", store_dir.display())))?;
+        // TODO(migrate): per-process settings belong on a Command
         b.rootfs(root.rootfs()).env_clear();
         defaults.apply(b);
         if !defaults.env.iter().any(|(k, _)| k == "PATH") {
+            // TODO(migrate): per-process settings belong on a Command
             b.env(
                 "PATH",
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             );
         }
         if let Some(term) = std::env::var_os("TERM") {
+            // TODO(migrate): per-process settings belong on a Command
             b.env("TERM", term);
         }
         let args: Vec<String> = command
@@ -718,7 +728,8 @@ mod image {
                 "--image {reference}: no command given and the image has none"
             )));
         };
-        b.command(program, rest);
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.command(program).args(rest);
         Ok(Layer {
             root: Some(root),
             rm,

@@ -33,24 +33,26 @@ fn run(
     args: &[String],
     scratch: &std::path::Path,
 ) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
-    let mut b = Container::builder();
-    b.namespaces(
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(
         Namespaces::NET | Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::UTS,
     )
     .hostname("sandbox")
     // The host's root, read-only in the sandbox's mount namespace; the
     // sandbox's own /proc (new PID namespace) and a scratch /tmp.
-    .readonly_root(true)
+    .read_only_root(true)
     .mount(Mount::bind(scratch, "/tmp"))
     .capabilities(Capabilities::none())
     .no_new_privs(true)
     .die_with_parent(true)
+    .command(program)
+    .args(args)
     .env_clear()
-    .env("PATH", "/usr/bin:/bin")
-    .command(program, args);
+    .env("PATH", "/usr/bin:/bin");
 
     #[cfg(feature = "seccomp")]
-    b.seccomp(containment::seccomp::Filter::deny(
+    b = b.seccomp(containment::seccomp::Filter::deny(
         [
             libc::SYS_ptrace,
             libc::SYS_mount,
@@ -62,7 +64,7 @@ fn run(
         libc::EPERM,
     )?);
     #[cfg(feature = "landlock")]
-    b.landlock(
+    b = b.landlock(
         containment::landlock::Landlock::new()
             .allow_read("/")
             .allow_read_write(scratch)

@@ -44,14 +44,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         filter.len(),
         denied.len()
     );
-    let out = Container::builder()
-        .namespaces(Namespaces::MOUNT | Namespaces::UTS)
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::UTS)
         .capabilities(Capabilities::docker_default())
         .seccomp(filter)
-        .command(
-            "/bin/sh",
-            ["-c", "grep -E 'Seccomp|NoNewPrivs' /proc/self/status; unshare --uts true 2>&1 || true; mount -t tmpfs x /mnt 2>&1 || true"],
-        )
+        .command("/bin/sh")
+        .args(["-c", "grep -E 'Seccomp|NoNewPrivs' /proc/self/status; unshare --uts true 2>&1 || true; mount -t tmpfs x /mnt 2>&1 || true"])
         .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     Ok(())

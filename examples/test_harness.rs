@@ -19,17 +19,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cases: Vec<_> = (0..n)
             .map(|i| {
                 s.spawn(move || {
-                    Container::builder()
-                        .namespaces(
+                    Container::new()
+                        .unshare(
                             Namespaces::UTS | Namespaces::PID | Namespaces::NET | Namespaces::IPC,
                         )
                         .hostname(format!("case-{i}"))
-                        .env("CASE", i.to_string())
                         // Output is piped and collected (stdin is null).
-                        .command(
-                            "/bin/sh",
-                            ["-c", r#"echo "$(hostname) pid $$ case $CASE"; test $$ = 1"#],
-                        )
+                        .command("/bin/sh")
+                        // Output is piped and collected (stdin is null).
+                        .args(["-c", r#"echo "$(hostname) pid $$ case $CASE"; test $$ = 1"#])
+                        .env("CASE", i.to_string())
                         .output()
                 })
             })

@@ -11,14 +11,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "host uptime:      {} s",
         host.split_whitespace().next().unwrap_or("?")
     );
-    let out = Container::builder()
-        .namespaces(Namespaces::TIME)
+    let out = Container::new()
+        .unshare(Namespaces::TIME)
         .time_offsets(
             TimeOffsets::new()
                 .boottime_secs(10 * 86_400)
                 .monotonic_secs(86_400),
         )
-        .command("/bin/cat", ["/proc/uptime"])
+        .command("/bin/cat")
+        .args(["/proc/uptime"])
         .output()?;
     let inside = String::from_utf8_lossy(&out.stdout);
     println!(

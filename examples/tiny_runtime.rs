@@ -24,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let id = std::process::id();
 
-    let mut child = Container::builder()
-        .namespaces(
+    let mut child = Container::new()
+        .unshare(
             Namespaces::PID
                 | Namespaces::MOUNT
                 | Namespaces::UTS
@@ -48,6 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A tini-like PID 1 (the crate's sealed helper): the program runs as
         // its child, orphans are reaped, SIGTERM/SIGINT reach the program.
         .init(true)
+        .command(&cmd[0])
+        .args(&cmd[1..])
         .env_clear()
         .env(
             "PATH",
@@ -55,7 +57,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .env("HOME", "/root")
         .current_dir("/")
-        .command(&cmd[0], &cmd[1..])
         .spawn()?;
 
     if let Some(cg) = child.cgroup() {

@@ -53,17 +53,18 @@ fn run() -> Result<i32, Box<dyn std::error::Error>> {
         cmd.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
     }
 
-    let mut b = Container::builder();
-    b.namespaces(kinds).command(&cmd[0], &cmd[1..]);
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(kinds).command(&cmd[0]).args(&cmd[1..]);
     if let Some(h) = hostname {
-        b.hostname(h);
+        b = b.hostname(h);
     }
     if map_root {
         // unshare -r: the caller's ids are root inside (for root, an
         // explicit choice to map host root, which the crate asks for).
         // SAFETY: geteuid/getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        b.uid_map([IdMap::single(0, uid)])
+        b = b.uid_map([IdMap::single(0, uid)])
             .gid_map([IdMap::single(0, gid)]);
     }
     let status = b.status()?;

@@ -11,19 +11,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     println!("outside: euid {euid}");
-    let mut b = Container::builder();
-    b.namespaces(Namespaces::USER | Namespaces::UTS)
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(Namespaces::USER | Namespaces::UTS)
         .hostname("userns")
-        .stdout(containment::Stdio::piped())
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "echo \"inside:  uid $(id -u) gid $(id -g) on $(hostname)\"; sleep 1",
-            ],
-        );
+            ])
+        .stdout(containment::Stdio::piped());
     if euid == 0 {
-        b.uid_map([IdMap::new(0, 100_000, 65_536)])
+        b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)]);
     }
     let child = b.spawn()?;

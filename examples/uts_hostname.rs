@@ -9,14 +9,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
     println!("host hostname:      {}", host.trim());
 
-    let out = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let out = Container::new()
+        .unshare(Namespaces::UTS)
         .hostname("box")
         .domainname("example.internal")
-        .command(
-            "/bin/sh",
-            ["-c", "echo \"container hostname: $(hostname)\"; echo \"container domain:   $(cat /proc/sys/kernel/domainname)\""],
-        )
+        .command("/bin/sh")
+        .args(["-c", "echo \"container hostname: $(hostname)\"; echo \"container domain:   $(cat /proc/sys/kernel/domainname)\""])
         .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));

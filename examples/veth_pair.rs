@@ -16,9 +16,10 @@ use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spawn = || {
-        Container::builder()
-            .namespaces(Namespaces::NET | Namespaces::UTS)
-            .command("/bin/sleep", ["30"])
+        Container::new()
+            .unshare(Namespaces::NET | Namespaces::UTS)
+            .command("/bin/sleep")
+            .args(["30"])
             .spawn()
     };
     let (a, b) = (spawn()?, spawn()?);
@@ -54,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A listens (a thread inside A's network namespace) ...
-    let a_net = a.namespace(Namespace::Net)?;
+    let a_net = a.open_namespace(Namespace::Net)?;
     let listener = std::thread::spawn(move || -> std::io::Result<TcpListener> {
         a_net.join().map_err(std::io::Error::other)?;
         TcpListener::bind((a_ip, 7007))
@@ -72,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
     });
     // ... B connects (a thread inside B's network namespace).
-    let b_net = b.namespace(Namespace::Net)?;
+    let b_net = b.open_namespace(Namespace::Net)?;
     let client = std::thread::spawn(move || -> std::io::Result<String> {
         b_net.join().map_err(std::io::Error::other)?;
         let mut s =

@@ -254,7 +254,7 @@ fn remove_refuses_while_populated_then_succeeds() {
 
 #[test]
 fn clone_into_cgroup_places_the_child() {
-    use containment::sys::{clone3, CloneArgs, CloneFlags};
+    use containment::testing::{clone3, CloneArgs, CloneFlags};
     use std::os::fd::{AsFd, AsRawFd};
     let (cg, _g) = setup!("cg-into");
     let path = cg.path().to_path_buf();

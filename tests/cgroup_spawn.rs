@@ -32,10 +32,11 @@ fn child_starts_in_its_cgroup_and_it_is_removed_when_reaped() {
             "no cgroup2 mount on this host",
         );
     };
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::CGROUP)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::CGROUP)
         .cgroup(CgroupSpec::new().parent(&parent.0).name("c1"))
-        .command("/bin/sh", ["-c", "cat /proc/self/cgroup; exec sleep 30"])
+        .command("/bin/sh")
+        .args(["-c", "cat /proc/self/cgroup; exec sleep 30"])
         .stdout(containment::Stdio::piped())
         .spawn()
         .unwrap();
@@ -84,18 +85,19 @@ fn both_spawn_shapes_start_in_the_cgroup() {
     // while the child waits.
     for vfork in [true, false] {
         let name = if vfork { "vfork" } else { "fork" };
-        let mut child = Container::builder()
-            .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT)
+        let mut child = Container::new()
+            .unshare(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT)
             .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
             .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
             .cgroup(CgroupSpec::new().parent(&parent.0).name(name))
             .vfork_spawn(vfork)
-            .command("/bin/sleep", ["30"])
+            .command("/bin/sleep")
+            .args(["30"])
             .spawn()
             .unwrap();
         assert_eq!(
             child.spawned_in_vfork_shape(),
-            vfork && containment::sys::HAS_CLONE3_ON_STACK
+            vfork && containment::testing::HAS_CLONE3_ON_STACK
         );
         let line = cgroup_line(child.id());
         assert!(line.ends_with(&format!("/{name}")), "{line}");
@@ -111,9 +113,9 @@ fn a_failed_spawn_leaves_no_cgroup() {
     let Some(parent) = common::TestCgroup::new("containment-test") else {
         return common::skip("a_failed_spawn_leaves_no_cgroup", "no cgroup2 mount");
     };
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(CgroupSpec::new().parent(&parent.0))
-        .command("/nonexistent/program", [] as [&str; 0])
+        .command("/nonexistent/program")
         .spawn()
         .unwrap_err();
     assert!(e.child_error().is_some(), "{e}");
@@ -136,7 +138,7 @@ fn a_limit_the_host_cannot_enforce_is_a_typed_error() {
     let Some(parent) = common::TestCgroup::new("containment-test") else {
         return;
     };
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(
             // Forced onto the cgroup2 alone: the default on a hybrid host
             // drives memory in its v1 hierarchy (tests/cgroup_v1.rs).
@@ -145,7 +147,7 @@ fn a_limit_the_host_cannot_enforce_is_a_typed_error() {
                 .backend(containment::cgroup::Backend::V2)
                 .resources(Resources::new().memory_max(64 << 20)),
         )
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     let msg = e.to_string();
@@ -162,13 +164,14 @@ fn oom_score_adj_is_set_in_the_child() {
     let Some(parent) = common::TestCgroup::new("containment-test") else {
         return;
     };
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .parent(&parent.0)
                 .resources(Resources::new().oom_score_adj(OomScoreAdj::new(321).unwrap())),
         )
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let v = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", child.id())).unwrap();
@@ -184,15 +187,17 @@ fn exec_into_lands_in_the_containers_cgroup() {
     let Some(parent) = common::TestCgroup::new("containment-test") else {
         return;
     };
-    let mut target = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::UTS)
+    let mut target = Container::new()
+        .unshare(Namespaces::PID | Namespaces::UTS)
         .cgroup(CgroupSpec::new().parent(&parent.0).name("target"))
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
-    let mut joined = Container::builder()
+    let mut joined = Container::new()
         .join_child(&target, Namespaces::all())
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     assert_eq!(cgroup_line(joined.id()), cgroup_line(target.id()));

@@ -134,9 +134,10 @@ macro_rules! setup {
 const HOG: &str = "ulimit -v 524288; exec tail /dev/zero";
 
 fn sh(spec: CgroupSpec, cmd: &str) -> Result<Child, SpawnError> {
-    Container::builder()
+    Container::new()
         .cgroup(spec)
-        .command("/bin/sh", ["-c", cmd])
+        .command("/bin/sh")
+        .args(["-c", cmd])
         .spawn()
 }
 
@@ -715,20 +716,21 @@ fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
             containment::Namespaces::CGROUP | containment::Namespaces::USER,
         ),
     ] {
-        let mut b = Container::builder();
+        let mut b = Container::new();
         if ns.contains(containment::Namespaces::USER) {
             // An unprivileged range: root may not default to host root.
-            b.uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            b = b.uid_map([containment::IdMap::new(0, 100_000, 65_536)])
                 .gid_map([containment::IdMap::new(0, 100_000, 65_536)]);
         }
         let out = b
-            .namespaces(ns)
+            .unshare(ns)
             .cgroup(
                 p.spec()
                     .backend(backend)
                     .resources(Resources::new().memory_max(64u64 << 20).pids_max(16)),
             )
-            .command("/bin/cat", ["/proc/self/cgroup"])
+            .command("/bin/cat")
+            .args(["/proc/self/cgroup"])
             .stdout(containment::Stdio::piped())
             .spawn()
             .unwrap()
@@ -758,22 +760,24 @@ fn exec_into_a_container_joins_its_v1_cgroups() {
     // not only in its cgroup2 directory.
     let p = setup!("cgv1-exec");
     for backend in [Backend::Hybrid, Backend::V1] {
-        let mut target = Container::builder()
-            .namespaces(containment::Namespaces::MOUNT | containment::Namespaces::PID)
+        let mut target = Container::new()
+            .unshare(containment::Namespaces::MOUNT | containment::Namespaces::PID)
             .cgroup(
                 p.spec()
                     .backend(backend)
                     .resources(Resources::new().memory_max(64u64 << 20).pids_max(16)),
             )
-            .command("/bin/sleep", ["30"])
+            .command("/bin/sleep")
+            .args(["30"])
             .spawn()
             .unwrap();
-        let out = Container::builder()
+        let out = Container::new()
             .join_child(
                 &target,
                 containment::Namespaces::MOUNT | containment::Namespaces::PID,
             )
-            .command("/bin/cat", ["/proc/self/cgroup"])
+            .command("/bin/cat")
+            .args(["/proc/self/cgroup"])
             .stdout(containment::Stdio::piped())
             .spawn()
             .unwrap()

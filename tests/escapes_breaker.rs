@@ -104,15 +104,17 @@ fn joined_program_does_not_keep_every_capability() {
         (None, CapSet::docker_default().bits()),
         (Some(Capabilities::none()), 0),
     ] {
-        let mut b = Container::builder();
-        b.root(&root).namespaces(NS).command("/bin/sleep", ["60"]);
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.root(&root).unshare(NS).command("/bin/sleep").args(["60"]);
         if let Some(c) = container_caps {
-            b.capabilities(c);
+            b = b.capabilities(c);
         }
         let mut target = b.spawn().unwrap();
-        let out = Container::builder()
+        let out = Container::new()
             .join_child(&target, NS)
-            .command("/bin/cat", ["/proc/self/status"])
+            .command("/bin/cat")
+            .args(["/proc/self/status"])
             .output();
         let target_status =
             std::fs::read_to_string(format!("/proc/{}/status", target.id())).unwrap();
@@ -208,10 +210,10 @@ fn joiner_descriptors_are_never_reachable_from_the_container() {
         compile_static(FD_THIEF, &root.join("thief")),
         "gcc with a static libc is needed to build the attacker"
     );
-    let mut target = Container::builder()
+    let mut target = Container::new()
         .root(&root)
-        .namespaces(NS)
-        .command("/thief", [] as [&str; 0])
+        .unshare(NS)
+        .command("/thief")
         .env(
             "THIEVES",
             std::env::var("BRK_THIEVES").unwrap_or("4".into()),
@@ -226,13 +228,14 @@ fn joiner_descriptors_are_never_reachable_from_the_container() {
         .unwrap_or(0);
     let args: Vec<String> = (0..nargs).map(|i| i.to_string()).collect();
     for _ in 0..300 {
-        let r = Container::builder()
+        let r = Container::new()
             .join_child(&target, NS)
             .capabilities(Capabilities::docker_default())
+            .command("/bin/true")
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .command("/bin/true", &args)
             .status();
         if let Err(e) = r {
             errors.push(e.to_string());
@@ -265,15 +268,16 @@ fn role_dwp_setuid() {
     let root = std::env::var("BRK_ROOT").unwrap();
     let program = std::env::var("BRK_PROGRAM").unwrap();
     let marker = std::env::var("BRK_MARKER").unwrap();
-    let c = Container::builder()
+    let c = Container::new()
         .init(std::env::var_os("BRK_INIT").is_some())
         .root(&root)
-        .namespaces(NS)
-        .user(1000, 1000)
+        .unshare(NS)
         .die_with_parent(true)
+        .command(&program)
+        .args(["sh", "-c", &format!("sleep 30; echo {marker}")])
+        .uid(1000).gid(1000)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .command(&program, ["sh", "-c", &format!("sleep 30; echo {marker}")])
         .spawn()
         .unwrap();
     println!("PID {}", c.id());
@@ -421,12 +425,13 @@ fn the_helper_memfd_cannot_be_changed_from_a_container() {
         cmp /tmp/before /tmp/after && echo SAME
         "#
     );
-    let c = Container::builder()
+    let c = Container::new()
         .root(&root)
-        .namespaces(NS)
+        .unshare(NS)
         .init(true)
         .capabilities(Capabilities::only(caps))
-        .command("/bin/sh", ["-c", &script])
+        .command("/bin/sh")
+        .args(["-c", &script])
         .stdout(Stdio::Piped)
         .stderr(Stdio::Piped)
         .spawn()
@@ -436,11 +441,12 @@ fn the_helper_memfd_cannot_be_changed_from_a_container() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     // A later init runs the same, unchanged helper.
-    let mut later = Container::builder()
+    let mut later = Container::new()
         .root(&root)
-        .namespaces(NS)
+        .unshare(NS)
         .init(true)
-        .command("/bin/sleep", ["5"])
+        .command("/bin/sleep")
+        .args(["5"])
         .spawn()
         .unwrap();
     let host_after = std::fs::read(format!("/proc/{}/exe", later.id())).unwrap();
@@ -473,30 +479,29 @@ fn a_container_cannot_change_the_helper_for_later_spawns() {
     let root = busybox_root(&dir.0);
     let mut caps = CapSet::docker_default();
     caps.insert(containment::caps::Capability::SysPtrace);
-    let out = Container::builder()
+    let out = Container::new()
         .root(&root)
-        .namespaces(NS)
+        .unshare(NS)
         .init(true)
         .capabilities(Capabilities::only(caps))
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "chmod 0 /proc/1/exe; chmod 4000 /proc/1/exe; chmod 6777 /proc/1/exe; \
                  chown 1000:1000 /proc/1/exe; ls -lL /proc/1/exe",
-            ],
-        )
+            ])
         .output()
         .unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     for init in [false, true] {
-        let later = Container::builder()
+        let later = Container::new()
             .root(&root)
-            .namespaces(NS)
+            .unshare(NS)
             .init(init)
-            .user(1000, 1000)
-            .command("/bin/cat", ["/proc/self/status"])
+            .command("/bin/cat")
+            .args(["/proc/self/status"])
+            .uid(1000).gid(1000)
             .output();
         let later = match later {
             Ok(o) => o,
@@ -629,31 +634,32 @@ fn child_memory_attack(userns: bool) {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let mut attacker = Container::builder()
+    let mut attacker = Container::new()
         .root(&attacker_root)
-        .namespaces(Namespaces::MOUNT)
-        .command("/thief", [mark.as_str()])
+        .unshare(Namespaces::MOUNT)
+        .command("/thief")
+        .args([mark.as_str()])
         .spawn()
         .unwrap();
     wait_for(&attacker_root.join("tmp/ready"));
     let mut errors = Vec::new();
     for _ in 0..300 {
-        let mut b = Container::builder();
+        let mut b = Container::new();
         if userns {
             // A new user namespace made by host root: while the child waits
             // for its maps it is in a namespace that uid 0 anywhere owns.
-            b.namespaces(NS | Namespaces::USER)
+            b = b.unshare(NS | Namespaces::USER)
                 .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
                 .gid_map([containment::IdMap::new(0, 100_000, 65_536)]);
         } else {
-            b.namespaces(NS);
+            b = b.unshare(NS);
         }
         let r = b
             .root(&victim_root)
+            .command("/bin/true")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .command("/bin/true", [] as [&str; 0])
             .status();
         if let Err(e) = r {
             errors.push(e.to_string());
@@ -690,12 +696,12 @@ fn the_callers_dumpable_flag_survives_its_spawns() {
     let before = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     assert_eq!(before, 1, "the test process starts dumpable");
     for shape in [true, false] {
-        let st = Container::builder()
-            .namespaces(Namespaces::UTS)
-            .user(1000, 1000)
+        let st = Container::new()
+            .unshare(Namespaces::UTS)
             .vfork_spawn(shape)
+            .command("/bin/true")
+            .uid(1000).gid(1000)
             .stdout(Stdio::null())
-            .command("/bin/true", [] as [&str; 0])
             .status()
             .unwrap();
         assert!(st.success());

@@ -61,10 +61,11 @@ fn a_time_offset_beyond_i64_is_refused_not_wrapped() {
         TimeOffsets::new().boottime(Duration::from_secs(u64::MAX)),
         TimeOffsets::new().monotonic(Duration::from_secs(1 << 63)),
     ] {
-        let r = Container::builder()
-            .namespaces(Namespaces::TIME)
+        let r = Container::new()
+            .unshare(Namespaces::TIME)
             .time_offsets(offsets)
-            .command("/bin/sleep", ["30"])
+            .command("/bin/sleep")
+            .args(["30"])
             .spawn();
         match r {
             Err(e) => assert_eq!(e.field(), Some("time_offsets"), "{e}"),
@@ -78,10 +79,11 @@ fn a_time_offset_beyond_i64_is_refused_not_wrapped() {
         }
     }
     // A large offset that fits is still taken as given.
-    let mut c = Container::builder()
-        .namespaces(Namespaces::TIME)
+    let mut c = Container::new()
+        .unshare(Namespaces::TIME)
         .time_offsets(TimeOffsets::new().monotonic(Duration::from_secs(86_400 * 365)))
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let shown = std::fs::read_to_string(format!("/proc/{}/timens_offsets", c.id())).unwrap();
@@ -104,10 +106,10 @@ fn inner_clone_into_a_cgroup_we_may_not_write() {
     }
     let parent = PathBuf::from(std::env::var_os(INTO_CGROUP_ENV).unwrap());
     for vfork in [true, false] {
-        let e = Container::builder()
+        let e = Container::new()
             .cgroup(CgroupSpec::new().parent(&parent))
             .vfork_spawn(vfork)
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .map(|_| ())
             .unwrap_err();
@@ -191,9 +193,9 @@ fn inner_net_namespace_limit() {
         Some(0)
     );
     set_limit(0);
-    let e = Container::builder()
-        .namespaces(Namespaces::NET)
-        .command("/bin/true", [] as [&str; 0])
+    let e = Container::new()
+        .unshare(Namespaces::NET)
+        .command("/bin/true")
         .spawn()
         .map(|_| ())
         .unwrap_err();
@@ -207,14 +209,15 @@ fn inner_net_namespace_limit() {
     // A limit of 1, reached by a first container: the second is told which
     // limit and its value now.
     set_limit(1);
-    let mut first = Container::builder()
-        .namespaces(Namespaces::NET)
-        .command("/bin/sleep", ["30"])
+    let mut first = Container::new()
+        .unshare(Namespaces::NET)
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
-    let e = Container::builder()
-        .namespaces(Namespaces::NET | Namespaces::UTS)
-        .command("/bin/true", [] as [&str; 0])
+    let e = Container::new()
+        .unshare(Namespaces::NET | Namespaces::UTS)
+        .command("/bin/true")
         .spawn()
         .map(|_| ())
         .unwrap_err();
@@ -229,9 +232,10 @@ fn inner_net_namespace_limit() {
     }
     // Root of a nested user namespace keeps the default map (its own uid 0
     // is an unprivileged id of the host, as in the rootless case).
-    let mut c = Container::builder()
-        .namespaces(Namespaces::USER)
-        .command("/bin/sleep", ["30"])
+    let mut c = Container::new()
+        .unshare(Namespaces::USER)
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", c.id())).unwrap();
@@ -251,21 +255,19 @@ fn an_exhausted_namespace_limit_is_read_when_the_clone_fails() {
     // The limit is changed only inside a user namespace made for this test
     // (ucount limits are per user namespace), never the host's sysctl.
     let exe = std::env::current_exe().unwrap();
-    let out = Container::builder()
-        .namespaces(Namespaces::USER)
+    let out = Container::new()
+        .unshare(Namespaces::USER)
         .uid_map([IdMap::single(0, 0)])
         .gid_map([IdMap::single(0, 0)])
-        .env(NETLIMIT_ENV, "1")
-        .current_dir("/")
-        .command(
-            &exe,
-            [
+        .command(&exe)
+        .args([
                 "--exact",
                 "inner_net_namespace_limit",
                 "--nocapture",
                 "--test-threads=1",
-            ],
-        )
+            ])
+        .env(NETLIMIT_ENV, "1")
+        .current_dir("/")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -290,9 +292,9 @@ fn inner_nproc() {
     // SAFETY: a valid rlimit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &lim) }, 0);
     for vfork in [true, false] {
-        let e = Container::builder()
+        let e = Container::new()
             .vfork_spawn(vfork)
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .map(|_| ())
             .unwrap_err();
@@ -335,10 +337,10 @@ fn inner_nondumpable() {
         assert_eq!(libc::prctl(libc::PR_GET_DUMPABLE), 0);
     }
     for vfork in [true, false] {
-        let e = Container::builder()
-            .namespaces(Namespaces::USER)
+        let e = Container::new()
+            .unshare(Namespaces::USER)
             .vfork_spawn(vfork)
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .map(|_| ())
             .unwrap_err();
@@ -372,9 +374,10 @@ fn uid_map_eacces_after_a_privilege_drop_has_a_hint() {
 fn root_without_id_maps_is_not_mapped_to_host_root() {
     let _serial = serial();
     require_root!();
-    let r = Container::builder()
-        .namespaces(Namespaces::USER)
-        .command("/bin/sleep", ["30"])
+    let r = Container::new()
+        .unshare(Namespaces::USER)
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn();
     match r {
         Err(e) => {
@@ -389,20 +392,21 @@ fn root_without_id_maps_is_not_mapped_to_host_root() {
         }
     }
     // Only the gid map given: still refused, naming gid_map.
-    let e = Container::builder()
-        .namespaces(Namespaces::USER)
+    let e = Container::new()
+        .unshare(Namespaces::USER)
         .uid_map([IdMap::new(0, 100_000, 65_536)])
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .map(|_| ())
         .unwrap_err();
     assert_eq!(e.field(), Some("gid_map"), "{e}");
     // Host root as root inside: the explicit opt-in, and what the kernel shows.
-    let mut c = Container::builder()
-        .namespaces(Namespaces::USER)
+    let mut c = Container::new()
+        .unshare(Namespaces::USER)
         .uid_map([IdMap::single(0, 0)])
         .gid_map([IdMap::single(0, 0)])
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", c.id())).unwrap();
@@ -413,11 +417,12 @@ fn root_without_id_maps_is_not_mapped_to_host_root() {
         ["0", "0", "1"]
     );
     // An unprivileged range: root inside is 100000 outside.
-    let mut c = Container::builder()
-        .namespaces(Namespaces::USER)
+    let mut c = Container::new()
+        .unshare(Namespaces::USER)
         .uid_map([IdMap::new(0, 100_000, 65_536)])
         .gid_map([IdMap::new(0, 100_000, 65_536)])
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", c.id())).unwrap();
@@ -438,9 +443,10 @@ fn inner_rootless_default_map() {
     if !is_inner(ROOTLESS_ENV) {
         return;
     }
-    let mut c = Container::builder()
-        .namespaces(Namespaces::USER)
-        .command("/bin/sleep", ["30"])
+    let mut c = Container::new()
+        .unshare(Namespaces::USER)
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", c.id())).unwrap();
@@ -485,8 +491,8 @@ impl Drop for Root {
     }
 }
 
-fn caps_of(b: &mut containment::ContainerBuilder) -> (String, String, String) {
-    let mut c = b.command("/bin/sleep", ["30"]).spawn().unwrap();
+fn caps_of(b: &mut containment::Container) -> (String, String, String) {
+    let mut c = b.command("/bin/sleep").args(["30"]).spawn().unwrap();
     let pid = c.id();
     let caps = (
         status_field(pid, "CapEff:"),
@@ -509,15 +515,15 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     let root = Root::new();
     let docker = "00000000a80425fb".to_string();
     let (eff, prm, bnd) = caps_of(
-        Container::builder()
-            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        Container::new()
+            .unshare(Namespaces::MOUNT | Namespaces::PID)
             .root(&root.0),
     );
     assert_eq!((eff, prm, bnd), (docker.clone(), docker.clone(), docker));
     // In a user namespace too (root there holds every capability of it).
     let (eff, _, bnd) = caps_of(
-        Container::builder()
-            .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+        Container::new()
+            .unshare(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
             .uid_map([IdMap::single(0, 0)])
             .gid_map([IdMap::single(0, 0)])
             .root(&root.0),
@@ -529,16 +535,16 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     // The opt-in keeps what the caller has.
     let mine = status_field(std::process::id(), "CapBnd:");
     let (eff, _, bnd) = caps_of(
-        Container::builder()
-            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        Container::new()
+            .unshare(Namespaces::MOUNT | Namespaces::PID)
             .keep_all_capabilities()
             .root(&root.0),
     );
     assert_eq!((eff, bnd), (mine.clone(), mine.clone()));
     // An explicit choice is taken as given.
     let (eff, _, bnd) = caps_of(
-        Container::builder()
-            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        Container::new()
+            .unshare(Namespaces::MOUNT | Namespaces::PID)
             .capabilities(Capabilities::none())
             .root(&root.0),
     );
@@ -548,7 +554,7 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     );
     // Without a root nothing changes (a process in a few namespaces, not a
     // container with its own filesystem).
-    let (eff, _, _) = caps_of(Container::builder().namespaces(Namespaces::UTS));
+    let (eff, _, _) = caps_of(Container::new().unshare(Namespaces::UTS));
     assert_eq!(eff, mine);
 }
 
@@ -620,19 +626,19 @@ fn clone3_filtered_with_eperm_still_falls_back() {
         );
         for vfork in [true, false] {
             // Without a cgroup: the legacy clone(2) gives the same container.
-            let out = Container::builder()
-                .namespaces(Namespaces::UTS)
+            let out = Container::new()
+                .unshare(Namespaces::UTS)
                 .hostname("legacy")
                 .vfork_spawn(vfork)
-                .command("/bin/hostname", [] as [&str; 0])
+                .command("/bin/hostname")
                 .output()
                 .unwrap();
             assert_eq!(out.stdout, b"legacy\n");
             // With a cgroup it cannot: said so, never silently without it.
-            let e = Container::builder()
+            let e = Container::new()
                 .cgroup(CgroupSpec::new().parent(&parent))
                 .vfork_spawn(vfork)
-                .command("/bin/true", [] as [&str; 0])
+                .command("/bin/true")
                 .spawn()
                 .map(|_| ())
                 .unwrap_err();

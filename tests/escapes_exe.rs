@@ -115,11 +115,12 @@ fn shebang_proc_self_exe_as_the_command_does_not_run_the_caller() {
         // /proc/self/exe itself, through the container's fresh /proc.
         (false, "/proc/self/exe"),
     ] {
-        let out = Container::builder()
+        let out = Container::new()
             .root(&root)
-            .namespaces(NS)
+            .unshare(NS)
             .init(init)
-            .command(program, ["--list"])
+            .command(program)
+            .args(["--list"])
             .output()
             .unwrap();
         assert!(
@@ -139,10 +140,11 @@ fn shebang_proc_self_exe_as_the_command_does_not_run_the_caller() {
 
 /// A container (busybox root with this binary's libraries) running `sleep`.
 fn sleeping_container(root: &Path) -> containment::Child {
-    Container::builder()
+    Container::new()
         .root(root)
-        .namespaces(NS)
-        .command("/bin/sleep", ["60"])
+        .unshare(NS)
+        .command("/bin/sleep")
+        .args(["60"])
         .spawn()
         .unwrap()
 }
@@ -156,9 +158,10 @@ fn shebang_in_a_joined_container_does_not_run_the_caller() {
     let mut target = sleeping_container(&root);
     // The container replaces its /bin/sh with the script.
     write_script(&root.join("bin/sh"), "#!/proc/self/exe\n");
-    let out = Container::builder()
-        .join_pid(target.id() as i32, NS)
-        .command("/bin/sh", ["--list"])
+    let out = Container::new()
+        .join_pid(target.id(), NS)
+        .command("/bin/sh")
+        .args(["--list"])
         .output();
     target.kill().unwrap();
     target.wait().unwrap();
@@ -205,13 +208,11 @@ fn join_as_caller() {
     };
     // The capabilities of the container's processes (a process with more
     // capabilities than the reader is not readable through /proc).
-    let out = Container::builder()
+    let out = Container::new()
         .join_pid(pid, NS)
         .capabilities(Capabilities::docker_default())
-        .command(
-            "/bin/sh",
-            ["--exact", "holder_waits", "--ignored", "--nocapture"],
-        )
+        .command("/bin/sh")
+        .args(["--exact", "holder_waits", "--ignored", "--nocapture"])
         .output()
         .unwrap();
     println!("joined program: {:?}", out.status);
@@ -250,11 +251,12 @@ fn a_container_cannot_rewrite_the_callers_binary() {
         done
         wait
     "#;
-    let mut target = Container::builder()
+    let mut target = Container::new()
         .root(&root)
-        .namespaces(NS)
+        .unshare(NS)
         .capabilities(Capabilities::docker_default())
-        .command("/bin/sh", ["-c", watcher])
+        .command("/bin/sh")
+        .args(["-c", watcher])
         .spawn()
         .unwrap();
     // The watcher's shell is running: swap the container's /bin/sh.
@@ -317,13 +319,14 @@ fn the_init_is_not_the_caller_and_holds_nothing_of_it() {
         "cat /proc/1/fd/{n}/HOST-SECRET 2>/dev/null; ls /proc/1/fd/{n}/../../.. 2>/dev/null; \
          echo fds=$(ls /proc/1/fd | wc -l); echo ready; exec sleep 30"
     );
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .root(&root)
-        .namespaces(NS)
+        .unshare(NS)
         .init(true)
         .keep_all_capabilities()
+        .command("/bin/sh")
+        .args(["-c", &script])
         .stdout(Stdio::Piped)
-        .command("/bin/sh", ["-c", &script])
         .spawn()
         .unwrap();
     let mut text = String::new();
@@ -364,18 +367,16 @@ fn the_init_is_not_the_caller_and_holds_nothing_of_it() {
 
     // Not dumpable: a program of the same (unprivileged) user cannot read
     // PID 1's environment or descriptors.
-    let out = Container::builder()
+    let out = Container::new()
         .root(&root)
-        .namespaces(NS)
+        .unshare(NS)
         .init(true)
-        .user(1000, 1000)
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "cat /proc/1/environ >/dev/null 2>&1 && echo READABLE || echo DENIED",
-            ],
-        )
+            ])
+        .uid(1000).gid(1000)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -385,12 +386,13 @@ fn the_init_is_not_the_caller_and_holds_nothing_of_it() {
 #[test]
 fn stdin_eof_reaches_the_program_under_the_init() {
     require_root!();
-    let mut child = Container::builder()
-        .namespaces(NS)
+    let mut child = Container::new()
+        .unshare(NS)
         .init(true)
+        .command("/bin/sh")
+        .args(["-c", "wc -c; echo eof-seen"])
         .stdin(Stdio::Piped)
         .stdout(Stdio::Piped)
-        .command("/bin/sh", ["-c", "wc -c; echo eof-seen"])
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -428,10 +430,11 @@ fn the_init_does_not_keep_the_callers_pipes() {
             std::fs::File::from_raw_fd(fds[1]),
         )
     };
-    let mut init = Container::builder()
-        .namespaces(NS)
+    let mut init = Container::new()
+        .unshare(NS)
         .init(true)
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     drop(w);
@@ -460,10 +463,11 @@ fn plain_spawns_beside_init_spawns_are_not_held() {
         let mut v = Vec::new();
         while !s2.load(std::sync::atomic::Ordering::Relaxed) && v.len() < 40 {
             v.push(
-                Container::builder()
-                    .namespaces(NS)
+                Container::new()
+                    .unshare(NS)
                     .init(true)
-                    .command("/bin/sleep", ["60"])
+                    .command("/bin/sleep")
+                    .args(["60"])
                     .spawn()
                     .unwrap(),
             );
@@ -471,8 +475,8 @@ fn plain_spawns_beside_init_spawns_are_not_held() {
         v
     });
     for _ in 0..100 {
-        let mut c = Container::builder()
-            .command("/bin/true", [] as [&str; 0])
+        let mut c = Container::new()
+            .command("/bin/true")
             .spawn()
             .unwrap();
         c.wait().unwrap();
@@ -507,11 +511,11 @@ fn exec_failures_through_the_helper_are_typed() {
         (false, "no-such-program"),
         (true, "no-such-program"),
     ] {
-        let e = Container::builder()
+        let e = Container::new()
             .root(&root)
-            .namespaces(NS)
+            .unshare(NS)
             .init(init)
-            .command(program, [] as [&str; 0])
+            .command(program)
             .spawn()
             .unwrap_err();
         match &e {
@@ -553,11 +557,12 @@ fn inner_rootless_init_and_trampoline() {
     }
     let ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::PID;
     for (init, helper) in [(true, false), (false, true)] {
-        let out = Container::builder()
-            .namespaces(ns)
+        let out = Container::new()
+            .unshare(ns)
             .init(init)
             .force_exec_helper(helper)
-            .command("/bin/sh", ["-c", "echo $$; readlink /proc/$$/exe"])
+            .command("/bin/sh")
+            .args(["-c", "echo $$; readlink /proc/$$/exe"])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -581,13 +586,11 @@ fn memfd_noexec_fails_closed() {
         Path::new("/proc/sys/vm/memfd_noexec").exists(),
         "no vm.memfd_noexec (Linux 6.3)"
     );
-    let out = Container::builder()
-        .namespaces(NS)
+    let out = Container::new()
+        .unshare(NS)
+        .command(std::env::current_exe().unwrap())
+        .args(["--exact", "inner_memfd_noexec", "--nocapture"])
         .env(NOEXEC_ENV, "1")
-        .command(
-            std::env::current_exe().unwrap(),
-            ["--exact", "inner_memfd_noexec", "--nocapture"],
-        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -604,9 +607,9 @@ fn inner_memfd_noexec() {
         return;
     }
     std::fs::write("/proc/sys/vm/memfd_noexec", "2").unwrap();
-    let e = Container::builder()
+    let e = Container::new()
         .init(true)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     match &e {
@@ -615,9 +618,9 @@ fn inner_memfd_noexec() {
         }
         other => panic!("{other}"),
     }
-    let e = Container::builder()
+    let e = Container::new()
         .force_exec_helper(true)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert!(
@@ -625,8 +628,8 @@ fn inner_memfd_noexec() {
         "{e}"
     );
     // Without a changed root the plain spawn needs no helper.
-    let st = Container::builder()
-        .command("/bin/true", [] as [&str; 0])
+    let st = Container::new()
+        .command("/bin/true")
         .status()
         .unwrap();
     assert!(st.success());

@@ -7,7 +7,7 @@ mod common;
 
 use containment::cgroup::CgroupSpec;
 use containment::mount::Mount;
-use containment::{Container, ContainerBuilder, IdMap, Namespaces, SpawnError, Stdio, Step};
+use containment::{Container, IdMap, Namespaces, SpawnError, Stdio, Step};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
 use std::os::unix::process::ExitStatusExt;
@@ -59,7 +59,7 @@ fn busybox_root(dir: &Path) -> PathBuf {
 const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 
 /// Runs the builder; `Ok(stdout)` when the program ran, else the error.
-fn output(b: &mut containment::ContainerBuilder) -> Result<String, SpawnError> {
+fn output(b: &mut containment::Container) -> Result<String, SpawnError> {
     let o = b.output()?;
     Ok(format!(
         "status {:?}\nstdout {}\nstderr {}",
@@ -86,11 +86,12 @@ fn cwd_through_a_directory_of_the_caller_is_refused() {
     let held = std::fs::File::open(dir.path()).unwrap();
     let n = held.as_raw_fd();
     let r = output(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
-            .current_dir(format!("/proc/self/fd/{n}"))
-            .command("/bin/sh", ["-c", "ls; cat HOST-SECRET; ls ../../../.."]),
+            .command("/bin/sh")
+            .args(["-c", "ls; cat HOST-SECRET; ls ../../../.."])
+            .current_dir(format!("/proc/self/fd/{n}")),
     );
     match r {
         Ok(out) => panic!("the container reached the caller's directory:\n{out}"),
@@ -117,14 +118,16 @@ fn no_descriptor_number_is_a_way_out_as_the_working_directory() {
     let _held = std::fs::File::open(dir.path()).unwrap();
     let high = common::open_fds() as i32 + 16;
     for (k, with_cgroup) in (3..high).flat_map(|k| [(k, false), (k, true)]) {
-        let mut b = Container::builder();
-        b.namespaces(NS)
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(NS)
             .root(&root)
+            .command("/bin/sh")
+            .args(["-c", "ls"])
             .stdin(Stdio::piped())
-            .current_dir(format!("/proc/self/fd/{k}"))
-            .command("/bin/sh", ["-c", "ls"]);
+            .current_dir(format!("/proc/self/fd/{k}"));
         if with_cgroup {
-            b.cgroup(CgroupSpec::new().parent(&parent.0).name(format!("c{k}")));
+            b = b.cgroup(CgroupSpec::new().parent(&parent.0).name(format!("c{k}")));
         }
         match output(&mut b) {
             Ok(out) => panic!("fd {k} (cgroup: {with_cgroup}) was a way out:\n{out}"),
@@ -143,9 +146,9 @@ fn no_caller_descriptor_as_the_working_directory_without_a_root() {
     let held = std::fs::File::open(dir.path()).unwrap();
     let n = held.as_raw_fd();
     let e = output(
-        Container::builder()
-            .current_dir(format!("/proc/self/fd/{n}"))
-            .command("/bin/true", [] as [&str; 0]),
+        Container::new()
+            .command("/bin/true")
+            .current_dir(format!("/proc/self/fd/{n}")),
     )
     .expect_err("the caller's directory was reachable");
     assert_eq!(step_of(&e), Some((Step::Chdir, libc::ENOENT)), "{e}");
@@ -162,10 +165,11 @@ fn program_through_a_directory_of_the_caller_is_refused() {
     let n = held.as_raw_fd();
     let host_prog = format!("/proc/self/fd/{n}{}", busybox().display());
     let r = output(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
-            .command(&host_prog, ["echo", "escaped"]),
+            .command(&host_prog)
+            .args(["echo", "escaped"]),
     );
     match r {
         Ok(out) => panic!("the container ran the host's program:\n{out}"),
@@ -186,12 +190,13 @@ fn working_directory_outside_the_root_is_refused() {
     // The source copy is the lowest free number above the target (20).
     for k in 21..40 {
         let r = output(
-            Container::builder()
-                .namespaces(NS)
+            Container::new()
+                .unshare(NS)
                 .root(&root)
+                .command("/bin/sh")
+                .args(["-c", "cat HOST-SECRET"])
                 .pass_fd(std::fs::File::open(dir.path()).unwrap(), 20)
-                .current_dir(format!("/proc/self/fd/{k}"))
-                .command("/bin/sh", ["-c", "cat HOST-SECRET"]),
+                .current_dir(format!("/proc/self/fd/{k}")),
         );
         match r {
             Ok(out) => panic!("fd {k}: the working directory left the root:\n{out}"),
@@ -208,11 +213,12 @@ fn working_directory_outside_the_root_is_refused() {
     assert_eq!(refused_outside, 1, "the passed directory was never reached");
     // Inside the root is fine.
     let out = output(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
-            .current_dir("/tmp")
-            .command("/bin/sh", ["-c", "pwd"]),
+            .command("/bin/sh")
+            .args(["-c", "pwd"])
+            .current_dir("/tmp"),
     )
     .unwrap();
     assert!(out.contains("stdout /tmp\n"), "{out}");
@@ -222,9 +228,9 @@ fn working_directory_outside_the_root_is_refused() {
 #[test]
 fn cwd_onto_a_file_hints_not_a_directory() {
     let e = output(
-        Container::builder()
-            .current_dir("/etc/hostname")
-            .command("/bin/true", [] as [&str; 0]),
+        Container::new()
+            .command("/bin/true")
+            .current_dir("/etc/hostname"),
     )
     .expect_err("chdir onto a file");
     let SpawnError::Child(c) = &e else {
@@ -246,11 +252,11 @@ fn low_numbers() -> std::ops::Range<i32> {
 /// failure record is never written into the user's file.
 /// A builder in `ns`; with a new user namespace, root gives the maps (it
 /// has no default map: host root is not mapped unless asked).
-fn builder_in(ns: Namespaces) -> ContainerBuilder {
-    let mut b = Container::builder();
-    b.namespaces(ns);
+fn builder_in(ns: Namespaces) -> Container {
+    let mut b = Container::new();
+    b = b.unshare(ns);
     if ns.contains(Namespaces::USER) && common::is_root() {
-        b.uid_map([IdMap::new(0, 100_000, 65_536)])
+        b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)]);
     }
     b
@@ -275,7 +281,7 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         let r = builder_in(ns)
             .pass_fd(f, target)
-            .command("/nonexistent", [] as [&str; 0])
+            .command("/nonexistent")
             .spawn();
         match r {
             Ok(mut c) => panic!(
@@ -297,10 +303,7 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         let o = builder_in(ns)
             .pass_fd(f, target)
-            .command(
-                "/bin/sh",
-                ["-c".to_string(), format!("readlink /proc/self/fd/{target}")],
-            )
+            .command("/bin/sh").args(["-c".to_string(), format!("readlink /proc/self/fd/{target}")])
             .output()
             .unwrap();
         assert!(o.status.success(), "{target}: {o:?}");
@@ -345,13 +348,13 @@ fn user_namespace_spawns_with_colliding_pass_fd_never_crash() {
         let target = 3 + (i % (base + 6 - 3).max(1));
         let r = builder_in(Namespaces::USER)
             .pass_fd(std::fs::File::open("/dev/null").unwrap(), target)
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .map(|mut c| {
                 // The shape this test is about, where it exists.
                 assert_eq!(
                     c.spawned_in_vfork_shape(),
-                    containment::sys::HAS_CLONE3_ON_STACK
+                    containment::testing::HAS_CLONE3_ON_STACK
                 );
                 c.wait().unwrap()
             });
@@ -392,7 +395,7 @@ fn closed_stdio_helper() {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .command("/nonexistent", [] as [&str; 0])
+                .command("/nonexistent")
                 .spawn();
             match r {
                 Ok(mut c) => {
@@ -405,7 +408,7 @@ fn closed_stdio_helper() {
             // And a good one runs with its streams.
             let o = builder_in(ns)
                 .stdin(Stdio::null())
-                .command("/bin/sh", ["-c", "echo out; echo err >&2"])
+                .command("/bin/sh").args(["-c", "echo out; echo err >&2"])
                 .output();
             match o {
                 Ok(o) if o.status.success() && o.stdout == b"out\n" && o.stderr == b"err\n" => {}
@@ -421,11 +424,11 @@ fn closed_stdio_helper() {
         if held.as_raw_fd() != 0 {
             return 15;
         }
-        let r = Container::builder()
+        let r = Container::new()
+            .command("/bin/true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .current_dir("/proc/self/fd/0")
-            .command("/bin/true", [] as [&str; 0])
             .status();
         match r {
             Ok(_) => 16,
@@ -455,11 +458,12 @@ fn spawn_with_the_callers_stdio_closed() {
 #[test]
 fn init_keeps_no_descriptor_above_stdio() {
     require_root!();
-    let o = Container::builder()
-        .namespaces(NS)
+    let o = Container::new()
+        .unshare(NS)
         .init(true)
+        .command("/bin/sh")
+        .args(["-c", "ls /proc/1/fd"])
         .pass_fd(std::fs::File::open("/dev/null").unwrap(), 9)
-        .command("/bin/sh", ["-c", "ls /proc/1/fd"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{o:?}");
@@ -477,21 +481,23 @@ fn join_cannot_reach_a_directory_of_the_caller() {
     require_root!();
     let dir = TempDir::new("join");
     let root = busybox_root(dir.path());
-    let mut target = Container::builder()
-        .namespaces(NS)
+    let mut target = Container::new()
+        .unshare(NS)
         .root(&root)
+        .command("/bin/sh")
+        .args(["-c", "read x"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .command("/bin/sh", ["-c", "read x"])
         .spawn()
         .unwrap();
     let held = std::fs::File::open(dir.path()).unwrap();
     let n = held.as_raw_fd();
     let r = output(
-        Container::builder()
+        Container::new()
             .join_child(&target, NS)
-            .current_dir(format!("/proc/self/fd/{n}"))
-            .command("/bin/sh", ["-c", "cat HOST-SECRET"]),
+            .command("/bin/sh")
+            .args(["-c", "cat HOST-SECRET"])
+            .current_dir(format!("/proc/self/fd/{n}")),
     );
     drop(target.stdin.take());
     let _ = target.wait();
@@ -517,17 +523,18 @@ fn the_program_holds_exactly_stdio_and_the_passed_descriptors() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::write(&a, b"").unwrap();
     std::fs::write(&b, b"").unwrap();
-    let mut c = Container::builder()
-        .namespaces(NS)
+    let mut c = Container::new()
+        .unshare(NS)
         .root(&root)
         .mount(Mount::tmpfs("/tmp"))
         .cgroup(CgroupSpec::new().parent(&parent.0).name("exact"))
         .die_with_parent(true)
+        .command("/bin/sh")
+        .args(["-c", "read x"])
         .pass_fd(std::fs::File::open(&a).unwrap(), 4)
         .pass_fd(std::fs::File::open(&b).unwrap(), 9)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .command("/bin/sh", ["-c", "read x"])
         .spawn()
         .unwrap();
     let pid = c.id();

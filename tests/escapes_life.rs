@@ -299,15 +299,16 @@ fn role_dwp_spawner() {
     };
     let mut kept = Vec::with_capacity(1);
     loop {
-        let mut b = Container::builder();
+        let mut b = Container::new();
         if ns.contains(Namespaces::USER) {
-            b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)]);
         }
         let c = b
-            .namespaces(ns)
+            .unshare(ns)
             .die_with_parent(true)
-            .command("/bin/sleep", ["1000"])
+            .command("/bin/sleep")
+            .args(["1000"])
             .spawn()
             .unwrap();
         // Dropping the previous one kills and reaps it.
@@ -389,25 +390,27 @@ fn role_signals() {
     ignore(libc::SIGINT);
     ignore(libc::SIGUSR1);
     ignore(libc::SIGRTMAX());
-    type Shape = fn(&mut containment::ContainerBuilder);
+    type Shape = fn(&mut containment::Container);
     let shapes: [(&str, Shape); 4] = [
         ("plain", |b| {
-            b.vfork_spawn(false);
+            b = b.vfork_spawn(false);
         }),
         ("vfork", |b| {
-            b.vfork_spawn(true);
+            b = b.vfork_spawn(true);
         }),
         ("init", |b| {
-            b.init(true);
+            b = b.init(true);
         }),
         ("legacy", |b| {
-            b.force_legacy_clone(true);
+            b = b.force_legacy_clone(true);
         }),
     ];
     for (name, shape) in shapes {
-        let mut b = Container::builder();
-        b.namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
-            .command("/bin/sh", ["-c", TRAPS]);
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
+            .command("/bin/sh")
+            .args(["-c", TRAPS]);
         shape(&mut b);
         let out = b.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -421,10 +424,12 @@ fn role_signals() {
             "{name}: signals still ignored in the container: {text:?}"
         );
         // The opt-out keeps them ignored (the traps cannot be set).
-        let mut b = Container::builder();
-        b.namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
             .keep_ignored_signals(true)
-            .command("/bin/sh", ["-c", TRAPS]);
+            .command("/bin/sh")
+            .args(["-c", TRAPS]);
         shape(&mut b);
         let out = b.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -452,10 +457,10 @@ fn ignored_signals_are_reset_in_every_shape() {
 
 fn kernel_keeps_exit_info() -> bool {
     let mut c = Command::new("/bin/true").spawn().unwrap();
-    let fd = containment::sys::pidfd_open(c.id() as i32).unwrap();
+    let fd = containment::testing::pidfd_open(c.id() as i32).unwrap();
     c.wait().unwrap();
     use std::os::fd::AsFd;
-    matches!(containment::sys::pidfd_exit_status(fd.as_fd()), Ok(Some(_)))
+    matches!(containment::testing::pidfd_exit_status(fd.as_fd()), Ok(Some(_)))
 }
 
 /// Role: SIGCHLD set to SIG_IGN (children reaped by the kernel at once),
@@ -466,9 +471,10 @@ fn role_reaped_elsewhere() {
         return;
     }
     ignore(libc::SIGCHLD);
-    let out = Container::builder()
-        .namespaces(Namespaces::UTS)
-        .command("/bin/sh", ["-c", "echo out; echo err >&2; exit 7"])
+    let out = Container::new()
+        .unshare(Namespaces::UTS)
+        .command("/bin/sh")
+        .args(["-c", "echo out; echo err >&2; exit 7"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7), "SIG_IGN: {out:?}");
@@ -476,10 +482,11 @@ fn role_reaped_elsewhere() {
     assert_eq!(out.stderr, b"err\n");
     // SAFETY: back to the default disposition, in a process of our own.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-    let mut c = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let mut c = Container::new()
+        .unshare(Namespaces::UTS)
+        .command("/bin/sh")
+        .args(["-c", "read x; echo got $x; exit 3"])
         .stdout(Stdio::Piped)
-        .command("/bin/sh", ["-c", "read x; echo got $x; exit 3"])
         .stdin(Stdio::Piped)
         .spawn()
         .unwrap();
@@ -525,24 +532,23 @@ fn role_rootless_join() {
     }
     // SAFETY: geteuid has no preconditions.
     assert_ne!(unsafe { libc::geteuid() }, 0);
-    let mut target = Container::builder()
-        .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+    let mut target = Container::new()
+        .unshare(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+        .command("/bin/sh")
+        .args(["-c", "echo ready; exec sleep 30"])
         .stdout(Stdio::Piped)
-        .command("/bin/sh", ["-c", "echo ready; exec sleep 30"])
         .spawn()
         .unwrap();
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(target.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let out = Container::builder()
+    let out = Container::new()
         .join_child(&target, Namespaces::all())
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "echo $$; readlink /proc/self/ns/pid /proc/self/ns/user /proc/self/ns/mnt",
-            ],
-        )
+            ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -89,9 +89,10 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-fn output(b: &mut containment::container::ContainerBuilder, script: &str) -> String {
+fn output(b: &mut containment::Container, script: &str) -> String {
     let o = b
-        .command("/bin/sh", ["-c", script])
+        .command("/bin/sh")
+        .args(["-c", script])
         .output()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     assert!(
@@ -159,8 +160,8 @@ fn mask_is_the_hosts_null_device_not_the_roots_dev_null() {
     symlink("/data/canary", root.join("dev/null")).unwrap();
     std::fs::write(root.join("etc/secret"), b"secret\n").unwrap();
     let out = output(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
             .dev(DevSpec::Keep)
             .mount(Mount::bind(&share, "/data"))
@@ -195,15 +196,15 @@ fn masks_follow_the_proc_mount_under_a_racing_root() {
     const SPAWNS: usize = 100;
     let mut missed = Vec::new();
     for i in 0..SPAWNS {
-        let mut child = match Container::builder()
-            .namespaces(NS)
+        let mut child = match Container::new()
+            .unshare(NS)
             .root(&root)
             // Widen the window between the proc mount and the masks.
             .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
             .masked_paths(["/proc/keys"])
-            .readonly_paths(["/proc/sys"])
+            .read_only_paths(["/proc/sys"])
+            .command("/bin/cat")
             .stdin(containment::Stdio::Piped)
-            .command("/bin/cat", std::iter::empty::<&str>())
             .spawn()
         {
             Ok(c) => c,
@@ -269,10 +270,11 @@ fn dev_symlink_to_a_host_directory_stays_in_the_root() {
         let before = mountinfo();
         // The symlink resolves inside the root to a missing path: refused
         // (typed, naming /dev) or, were it created, made inside the root.
-        match Container::builder()
-            .namespaces(NS)
+        match Container::new()
+            .unshare(NS)
             .root(&root)
-            .command("/bin/sh", ["-c", "stat -c '%F %t:%T' /dev/null"])
+            .command("/bin/sh")
+            .args(["-c", "stat -c '%F %t:%T' /dev/null"])
             .output()
         {
             Ok(o) => assert_eq!(o.stdout, b"character special file 1:3\n", "{o:?}"),
@@ -301,11 +303,11 @@ fn file_mount_point_dangling_symlink_creates_nothing_on_the_host() {
     let src = dir.path().join("pty");
     std::fs::write(&src, b"pty\n").unwrap();
     symlink(host.join("created"), root.join("etc/console")).unwrap();
-    let e = Container::builder()
-        .namespaces(NS)
+    let e = Container::new()
+        .unshare(NS)
         .root(&root)
         .mount(Mount::bind(&src, "/etc/console"))
-        .command("/bin/true", std::iter::empty::<&str>())
+        .command("/bin/true")
         .status()
         .expect_err("a dangling symlink mount point was accepted");
     match &e {
@@ -335,11 +337,11 @@ fn racing_parent_symlink_of_a_mount_point_creates_nothing_on_the_host() {
     {
         let _racer = Racer::start(root.join("mnt/a"), PathBuf::from("real"), host.clone());
         for i in 0..40 {
-            let r = Container::builder()
-                .namespaces(NS)
+            let r = Container::new()
+                .unshare(NS)
                 .root(&root)
                 .mount(Mount::tmpfs(format!("/mnt/a/n{i}/deep")))
-                .command("/bin/true", std::iter::empty::<&str>())
+                .command("/bin/true")
                 .status();
             // Either it worked inside the root, or the target was refused.
             if let Err(e) = r {
@@ -377,20 +379,20 @@ fn joiner_procfs_write_is_not_redirected_by_the_container() {
     std::fs::create_dir_all(root.join("proc/self/ns")).unwrap();
     symlink("/data/canary", root.join("proc/self/timens_offsets")).unwrap();
     symlink("/data/canary", root.join("proc/self/oom_score_adj")).unwrap();
-    let mut target = Container::builder()
-        .namespaces(Namespaces::MOUNT)
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT)
         .root(&root)
         .mount_proc(false)
         .mount(Mount::bind(&share, "/data"))
+        .command("/bin/cat")
         .stdin(containment::Stdio::Piped)
-        .command("/bin/cat", std::iter::empty::<&str>())
         .spawn()
         .unwrap();
-    let r = Container::builder()
+    let r = Container::new()
         .join_child(&target, Namespaces::MOUNT)
-        .namespaces(Namespaces::TIME)
+        .unshare(Namespaces::TIME)
         .time_offsets(TimeOffsets::new().monotonic_secs(86_400))
-        .command("/bin/true", std::iter::empty::<&str>())
+        .command("/bin/true")
         .status();
     drop(target.stdin.take());
     target.wait().unwrap();
@@ -421,16 +423,16 @@ fn joiner_oom_score_adj_is_not_redirected_by_the_container() {
     std::fs::write(share.join("canary"), b"canary\n").unwrap();
     std::fs::create_dir_all(root.join("proc/self")).unwrap();
     symlink("/data/canary", root.join("proc/self/oom_score_adj")).unwrap();
-    let mut target = Container::builder()
-        .namespaces(Namespaces::MOUNT)
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT)
         .root(&root)
         .mount_proc(false)
         .mount(Mount::bind(&share, "/data"))
+        .command("/bin/cat")
         .stdin(containment::Stdio::Piped)
-        .command("/bin/cat", std::iter::empty::<&str>())
         .spawn()
         .unwrap();
-    let r = Container::builder()
+    let r = Container::new()
         .join_child(&target, Namespaces::MOUNT)
         .cgroup(
             containment::cgroup::CgroupSpec::new()
@@ -440,8 +442,8 @@ fn joiner_oom_score_adj_is_not_redirected_by_the_container() {
                         .oom_score_adj(containment::cgroup::OomScoreAdj::new(321).unwrap()),
                 ),
         )
+        .command("/bin/cat")
         .stdin(containment::Stdio::Piped)
-        .command("/bin/cat", std::iter::empty::<&str>())
         .spawn();
     let score = r
         .as_ref()
@@ -486,12 +488,12 @@ fn overlay_root_in_user_namespace_hint_names_the_locked_submount() {
         .unwrap();
     assert!(st.success());
     let _guard = Unmount(sub.clone());
-    let e = Container::builder()
-        .namespaces(Namespaces::USER | NS)
+    let e = Container::new()
+        .unshare(Namespaces::USER | NS)
         .uid_map([IdMap::new(0, 100_000, 65_536)])
         .gid_map([IdMap::new(0, 100_000, 65_536)])
         .rootfs(Rootfs::from(Overlay::ephemeral([&lower])))
-        .command("/bin/true", std::iter::empty::<&str>())
+        .command("/bin/true")
         .status();
     let e = match e {
         Err(e) => e,
@@ -523,8 +525,8 @@ fn minimal_dev_without_a_root_binds_real_devices() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, b"secret\n").unwrap();
     let out = output(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .dev(DevSpec::Minimal)
             .masked_paths([&secret]),
         &format!(
@@ -547,8 +549,8 @@ fn user_namespace_masks_land_on_its_proc() {
     let dir = TempDir::new("userns-mask");
     let root = busybox_root(dir.path());
     let out = output(
-        Container::builder()
-            .namespaces(Namespaces::USER | NS)
+        Container::new()
+            .unshare(Namespaces::USER | NS)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
             .root(&root)
@@ -579,16 +581,16 @@ fn masks_follow_user_mounts_under_a_racing_root() {
     const SPAWNS: usize = 100;
     let mut missed = Vec::new();
     for i in 0..SPAWNS {
-        let mut child = Container::builder()
-            .namespaces(NS | Namespaces::NET)
+        let mut child = Container::new()
+            .unshare(NS | Namespaces::NET)
             .root(&root)
             .mount(Mount::bind(&share, "/data"))
             .mount(Mount::sysfs("/sys"))
             // Widen the window between the mounts and the masks.
             .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
             .masked_paths(["/data/secret", "/sys/firmware"])
+            .command("/bin/cat")
             .stdin(containment::Stdio::Piped)
-            .command("/bin/cat", std::iter::empty::<&str>())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {i}: {e}"));
         let info = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).unwrap();
@@ -638,14 +640,15 @@ fn dev_setup_and_masks_follow_the_dev_mount_under_a_racing_root() {
     let mut missed = Vec::new();
     for i in 0..SPAWNS {
         let host = i % 4 != 0;
-        let mut b = Container::builder();
-        b.namespaces(NS)
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(NS)
             .root(&root)
             .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
-            .stdin(containment::Stdio::Piped)
-            .command("/bin/cat", std::iter::empty::<&str>());
+            .command("/bin/cat")
+            .stdin(containment::Stdio::Piped);
         if host {
-            b.dev(DevSpec::Host).masked_paths(["/dev/kmsg"]);
+            b = b.dev(DevSpec::Host).masked_paths(["/dev/kmsg"]);
         }
         let mut child = b.spawn().unwrap_or_else(|e| panic!("spawn {i}: {e}"));
         let info = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).unwrap();

@@ -59,15 +59,16 @@ fn only_stdio_and_passed_fds_reach_the_program() {
     require!(cgroup.is_some(), "no cgroup2 mount");
     let cgroup = cgroup.unwrap();
     let parent = &cgroup.0;
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
         .root(&root)
         .cgroup(containment::cgroup::CgroupSpec::new().parent(parent))
+        .command("/bin/sleep")
+        .args(["30"])
         .pass_fd(passed, 7)
         .pass_fd(std::fs::File::open("/dev/zero").unwrap(), 12)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .command("/bin/sleep", ["30"])
         .spawn()
         .unwrap();
     assert_eq!(fds_of(child.id()), [0, 1, 2, 7, 12]);
@@ -85,9 +86,9 @@ fn only_stdio_and_passed_fds_reach_the_program() {
 
 #[test]
 fn pass_fd_onto_stdio_is_refused() {
-    let e = Container::builder()
+    let e = Container::new()
+        .command("/bin/true")
         .pass_fd(std::fs::File::open("/dev/null").unwrap(), 1)
-        .command("/bin/true", [] as [&str; 0])
         .spawn()
         .unwrap_err();
     assert_eq!(e.field(), Some("pass_fd"), "{e}");
@@ -96,10 +97,11 @@ fn pass_fd_onto_stdio_is_refused() {
 #[test]
 fn docker_default_capabilities_are_what_the_kernel_shows() {
     require_root!();
-    let mut child = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let mut child = Container::new()
+        .unshare(Namespaces::UTS)
         .capabilities(Capabilities::docker_default())
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -117,19 +119,18 @@ fn dropped_capability_makes_the_operation_fail_with_eperm() {
     require_root!();
     // Root inside a UTS namespace may set the hostname, unless
     // CAP_SYS_ADMIN was dropped.
-    let ok = Container::builder()
-        .namespaces(Namespaces::UTS)
-        .command("/bin/hostname", ["allowed"])
+    let ok = Container::new()
+        .unshare(Namespaces::UTS)
+        .command("/bin/hostname")
+        .args(["allowed"])
         .status()
         .unwrap();
     assert!(ok.success());
-    let out = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let out = Container::new()
+        .unshare(Namespaces::UTS)
         .capabilities(Capabilities::docker_default())
-        .command(
-            "python3",
-            ["-c", "import socket\ntry:\n socket.sethostname('denied')\nexcept OSError as e:\n print('errno', e.errno)"],
-        )
+        .command("python3")
+        .args(["-c", "import socket\ntry:\n socket.sethostname('denied')\nexcept OSError as e:\n print('errno', e.errno)"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -148,10 +149,11 @@ fn ambient_capabilities_for_a_non_root_user() {
         inheritable: set,
         ambient: set,
     };
-    let mut child = Container::builder()
-        .user(65534, 65534)
+    let mut child = Container::new()
         .capabilities(caps)
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
+        .uid(65534).gid(65534)
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -166,11 +168,12 @@ fn ambient_capabilities_for_a_non_root_user() {
 #[test]
 fn no_new_privs_and_rlimits() {
     require_root!();
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .no_new_privs(true)
         .rlimit(Rlimit::Nofile, 100, 200)
         .rlimit(Rlimit::Core, 0, 0)
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -186,9 +189,9 @@ fn no_new_privs_and_rlimits() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    let e = Container::builder()
+    let e = Container::new()
         .rlimit(Rlimit::Nofile, 10, 5)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert_eq!(e.field(), Some("rlimit"));
@@ -198,10 +201,11 @@ fn no_new_privs_and_rlimits() {
 fn dies_with_the_spawning_thread() {
     require_root!();
     let child = std::thread::spawn(|| {
-        Container::builder()
-            .namespaces(Namespaces::PID)
+        Container::new()
+            .unshare(Namespaces::PID)
             .die_with_parent(true)
-            .command("/bin/sleep", ["30"])
+            .command("/bin/sleep")
+            .args(["30"])
             .spawn()
             .unwrap()
     })

@@ -26,17 +26,18 @@ impl Drop for TempDir {
     }
 }
 
-fn builder() -> containment::ContainerBuilder {
-    let mut b = Container::builder();
-    b.namespaces(NS)
+fn builder() -> containment::Container {
+    let mut b = Container::new();
+    b = b.unshare(NS)
         .uid_map([IdMap::new(0, BASE, 65536)])
         .gid_map([IdMap::new(0, BASE, 65536)]);
     b
 }
 
-fn run(b: &mut containment::ContainerBuilder, script: &str) -> String {
+fn run(b: &mut containment::Container, script: &str) -> String {
     let o = b
-        .command("/bin/sh", ["-c", script])
+        .command("/bin/sh")
+        .args(["-c", script])
         .output()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     assert!(
@@ -116,12 +117,13 @@ fn idmapped_root_is_the_containers_roots() {
     std::fs::write(root.join("etc/owned"), b"x").unwrap();
     let script = "stat -c '%u' / /etc/owned; touch /tmp/new && echo wrote";
     // Without the idmap: nobody's, and root inside cannot write to /tmp.
-    let plain = Container::builder()
-        .namespaces(NS | Namespaces::PID)
+    let plain = Container::new()
+        .unshare(NS | Namespaces::PID)
         .uid_map([IdMap::new(0, BASE, 65536)])
         .gid_map([IdMap::new(0, BASE, 65536)])
         .root(&root)
-        .command("/bin/sh", ["-c", script])
+        .command("/bin/sh")
+        .args(["-c", script])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&plain.stdout);
@@ -145,7 +147,7 @@ fn idmap_refused_on_a_filesystem_without_support() {
     let dir = TempDir::new("ctm-idmap-sysfs");
     let err = builder()
         .mount(Mount::bind("/sys/kernel", &dir.0).idmapped(true))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .status()
         .unwrap_err();
     match &err {
@@ -162,10 +164,10 @@ fn idmap_refused_on_a_filesystem_without_support() {
         other => panic!("expected IdmapRefused, got {other:?}"),
     }
     // Refused before any process without a user namespace.
-    let err = Container::builder()
-        .namespaces(Namespaces::MOUNT)
+    let err = Container::new()
+        .unshare(Namespaces::MOUNT)
         .mount(Mount::bind(&dir.0, &dir.0).idmapped(true))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .status()
         .unwrap_err();
     assert!(matches!(err, SpawnError::InvalidConfig { .. }), "{err:?}");

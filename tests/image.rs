@@ -386,7 +386,7 @@ fn layer_rules_in_the_store() {
     assert_eq!(layers.lowers()[0], *l2, "lowers are top-most first");
 }
 
-fn sh_out(b: &mut containment::ContainerBuilder) -> String {
+fn sh_out(b: &mut containment::Container) -> String {
     let o = b.output().unwrap_or_else(|e| panic!("spawn: {e}"));
     assert!(
         o.status.success(),
@@ -433,20 +433,22 @@ fn containers_from_an_image() {
 
     // The config's defaults, as the kernel shows them in the container.
     let root = store.container_root(&layers).unwrap();
-    let mut b = Container::builder();
-    b.namespaces(Namespaces::MOUNT | Namespaces::PID)
+    let mut b = Container::new();
+    b = b.unshare(Namespaces::MOUNT | Namespaces::PID)
         .rootfs(root.rootfs());
     defaults.apply(&mut b);
     assert_eq!(sh_out(&mut b), "1000:1001 /work hello /home/app\n");
     // The builder's explicit settings win over the image's.
-    let mut b = Container::builder();
-    b.namespaces(Namespaces::MOUNT | Namespaces::PID)
+    let mut b = Container::new();
+    b = b.unshare(Namespaces::MOUNT | Namespaces::PID)
         .rootfs(root.rootfs());
     defaults.apply(&mut b);
-    b.user(0, 0)
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b
+        .command("/bin/sh")
+        .args(["-c", "echo \"$(id -u) $(pwd) $GREETING\""]).uid(0).gid(0)
         .current_dir("/tmp")
-        .env("GREETING", "mine")
-        .command("/bin/sh", ["-c", "echo \"$(id -u) $(pwd) $GREETING\""]);
+        .env("GREETING", "mine");
     assert_eq!(sh_out(&mut b), "0 /tmp mine\n");
     drop(root);
 
@@ -460,10 +462,12 @@ fn containers_from_an_image() {
         store.container_root(&layers).unwrap(),
     );
     let run = |r: &containment::image::ContainerRoot, name: &str| {
-        let mut b = Container::builder();
-        b.namespaces(Namespaces::MOUNT | Namespaces::PID)
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(Namespaces::MOUNT | Namespaces::PID)
             .rootfs(r.rootfs())
-            .command("/bin/sh", ["-c", script, name]);
+            .command("/bin/sh")
+            .args(["-c", script, name]);
         sh_out(&mut b)
     };
     let first = run(&r1, "one");

@@ -30,10 +30,11 @@ fn zombies_in_ns_of(pid: u32) -> Vec<String> {
 fn orphan_then_no_reaping(init: bool) -> Vec<String> {
     // The program orphans a short sleep, then becomes a process that never
     // calls wait.
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
         .init(init)
-        .command("/bin/sh", ["-c", "sh -c 'sleep 0.1 &'; exec sleep 30"])
+        .command("/bin/sh")
+        .args(["-c", "sh -c 'sleep 0.1 &'; exec sleep 30"])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
@@ -44,10 +45,11 @@ fn orphan_then_no_reaping(init: bool) -> Vec<String> {
 }
 
 fn run(init: bool, script: &str) -> std::process::Output {
-    Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
         .init(init)
-        .command("/bin/sh", ["-c", script])
+        .command("/bin/sh")
+        .args(["-c", script])
         .output()
         .unwrap()
 }
@@ -81,17 +83,15 @@ fn init_exits_with_the_programs_status() {
 #[test]
 fn sigterm_to_the_container_reaches_the_program() {
     require_root!();
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
         .init(true)
-        .stdout(Stdio::piped())
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
-            ],
-        )
+            ])
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
@@ -104,10 +104,11 @@ fn sigterm_to_the_container_reaches_the_program() {
 #[test]
 fn without_init_killing_pid_1_kills_the_rest() {
     require_root!();
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .command("/bin/sh")
+        .args(["-c", "sleep 60 & echo started; wait"])
         .stdout(Stdio::piped())
-        .command("/bin/sh", ["-c", "sleep 60 & echo started; wait"])
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();

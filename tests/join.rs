@@ -29,40 +29,36 @@ fn check_joined(userns: bool) {
         | Namespaces::IPC
         | Namespaces::CGROUP
         | Namespaces::TIME;
-    let mut b = Container::builder();
+    let mut b = Container::new();
     if userns {
         ns |= Namespaces::USER;
-        b.uid_map([IdMap::new(0, 100_000, 65_536)])
+        b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)]);
     }
     let dir = std::env::temp_dir().join(common::unique("containment-join"));
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.display().to_string();
     let mut target = b
-        .namespaces(ns)
+        .unshare(ns)
         .hostname("target")
-        .stdout(Stdio::piped())
-        .current_dir("/tmp")
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 &format!(
                     "mount -t tmpfs marker {d} && touch {d}/inside && echo ready && exec sleep 30"
                 ),
-            ],
-        )
+            ])
+        .stdout(Stdio::piped())
+        .current_dir("/tmp")
         .spawn()
         .unwrap();
     assert_eq!(first_lines(&mut target, 1), ["ready"]);
 
-    let mut joined = Container::builder()
+    let mut joined = Container::new()
         .join_child(&target, Namespaces::all())
+        .command("/bin/sh")
+        .args(["-c", &format!("hostname; echo $$; ls /proc | grep -c '^[0-9]'; ls {d}; pwd; id -u; exec sleep 30")])
         .stdout(Stdio::piped())
-        .command(
-            "/bin/sh",
-            ["-c", &format!("hostname; echo $$; ls /proc | grep -c '^[0-9]'; ls {d}; pwd; id -u; exec sleep 30")],
-        )
         .spawn()
         .unwrap();
     let lines = first_lines(&mut joined, 6);
@@ -113,17 +109,19 @@ fn exec_into_all_namespaces_with_a_user_namespace() {
 fn join_some_and_create_others_like_a_pod() {
     require_root!();
     // Two containers sharing one network namespace, each with its own UTS.
-    let mut first = Container::builder()
-        .namespaces(Namespaces::NET | Namespaces::UTS)
+    let mut first = Container::new()
+        .unshare(Namespaces::NET | Namespaces::UTS)
         .hostname("a")
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
-    let mut second = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let mut second = Container::new()
+        .unshare(Namespaces::UTS)
         .join_child(&first, Namespaces::NET)
         .hostname("b")
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     assert_eq!(
@@ -135,10 +133,10 @@ fn join_some_and_create_others_like_a_pod() {
         ino(second.id(), Namespace::Uts)
     );
     // Creating and joining the same kind is refused.
-    let e = Container::builder()
-        .namespaces(Namespaces::NET)
+    let e = Container::new()
+        .unshare(Namespaces::NET)
         .join_child(&first, Namespaces::NET)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert_eq!(e.field(), Some("join"));
@@ -151,16 +149,16 @@ fn join_some_and_create_others_like_a_pod() {
 #[test]
 fn join_by_pid_of_an_exited_process_fails_cleanly() {
     require_root!();
-    let mut c = Container::builder()
-        .namespaces(Namespaces::UTS)
-        .command("/bin/true", [] as [&str; 0])
+    let mut c = Container::new()
+        .unshare(Namespaces::UTS)
+        .command("/bin/true")
         .spawn()
         .unwrap();
     let pid = c.id() as i32;
     c.wait().unwrap();
-    let e = Container::builder()
+    let e = Container::new()
         .join_pid(pid, Namespaces::all())
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert!(e.to_string().contains("pidfd_open"), "{e}");

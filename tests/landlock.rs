@@ -34,11 +34,12 @@ fn landlock_denies_what_the_rules_do_not_allow() {
     // just before the program's exec), and under the helper's init.
     for (helper, init) in [(false, false), (true, false), (false, true)] {
         let _ = std::fs::remove_file(allowed.join("f"));
-        let out = Container::builder()
+        let out = Container::new()
             .landlock(rules.clone())
             .force_exec_helper(helper)
             .init(init)
-            .command("/bin/sh", ["-c", &script])
+            .command("/bin/sh")
+            .args(["-c", &script])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -55,9 +56,9 @@ fn landlock_denies_what_the_rules_do_not_allow() {
 
 #[test]
 fn a_missing_rule_path_is_an_error() {
-    let e = Container::builder()
+    let e = Container::new()
         .landlock(Landlock::new().allow_read("/nonexistent/path"))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/path"), "{e}");

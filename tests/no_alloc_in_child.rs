@@ -38,8 +38,9 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
 
     // Every option on.
     for (i, legacy) in [false, true].into_iter().enumerate() {
-        let mut b = Container::builder();
-        b.namespaces(Namespaces::all())
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(Namespaces::all())
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
             .hostname("noalloc")
@@ -49,6 +50,10 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .rlimit(Rlimit::Nofile, 256, 256)
             .no_new_privs(true)
             .die_with_parent(true)
+            .init(true)
+            .force_legacy_clone(legacy)
+            .command("sh")
+            .args(["-c", "echo ok"])
             .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
             .env("A", "b")
             .current_dir("/")
@@ -57,21 +62,18 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .umask(0o027)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .init(true)
-            .force_legacy_clone(legacy)
-            .command("sh", ["-c", "echo ok"]);
+            .stderr(Stdio::piped());
         #[cfg(feature = "landlock")]
-        b.landlock(containment::landlock::Landlock::new().allow_read("/"));
+        b = b.landlock(containment::landlock::Landlock::new().allow_read("/"));
         #[cfg(feature = "seccomp")]
-        b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+        b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
         let out = b.output().unwrap();
         assert_eq!(out.stdout, b"ok\n", "run {i}: {:?}", out);
         // A failing step reports without allocating too.
-        let e = Container::builder()
-            .namespaces(Namespaces::UTS | Namespaces::PID)
+        let e = Container::new()
+            .unshare(Namespaces::UTS | Namespaces::PID)
             .force_legacy_clone(legacy)
-            .command("/nonexistent", [] as [&str; 0])
+            .command("/nonexistent")
             .spawn()
             .unwrap_err();
         assert!(e.child_error().is_some());
@@ -80,24 +82,26 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     // shares our memory, so an allocation there would even corrupt the
     // parent's heap. With a user namespace (the parent writes the maps while
     // the child, sharing its memory, waits).
-    let child = Container::builder()
-        .namespaces(Namespaces::all())
+    let child = Container::new()
+        .unshare(Namespaces::all())
         .uid_map([IdMap::new(0, 100_000, 65_536)])
         .gid_map([IdMap::new(0, 100_000, 65_536)])
         .hostname("noalloc-vfork-user")
         .capabilities(Capabilities::docker_default())
+        .command("sh")
+        .args(["-c", "echo ok"])
         .stdout(Stdio::piped())
-        .command("sh", ["-c", "echo ok"])
         .spawn()
         .unwrap();
     assert_eq!(
         child.spawned_in_vfork_shape(),
-        containment::sys::HAS_CLONE3_ON_STACK
+        containment::testing::HAS_CLONE3_ON_STACK
     );
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.stdout, b"ok\n", "{out:?}");
-    let mut b = Container::builder();
-    b.namespaces(
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(
         Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET | Namespaces::IPC,
     )
     .hostname("noalloc-vfork")
@@ -105,18 +109,19 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     .rlimit(Rlimit::Nofile, 256, 256)
     .no_new_privs(true)
     .die_with_parent(true)
+    .command("sh")
+    .args(["-c", "echo ok"])
     .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
     .stdout(Stdio::piped())
     // A host pty (no devpts of the container's) on stdin and stderr: a
     // new session and its controlling terminal.
-    .pty(None)
-    .command("sh", ["-c", "echo ok"]);
+    .pty(None);
     #[cfg(feature = "seccomp")]
-    b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+    b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
     assert_eq!(b.output().unwrap().stdout, b"ok\n");
-    let e = Container::builder()
-        .namespaces(Namespaces::UTS)
-        .command("/nonexistent", [] as [&str; 0])
+    let e = Container::new()
+        .unshare(Namespaces::UTS)
+        .command("/nonexistent")
         .spawn()
         .unwrap_err();
     assert!(e.child_error().is_some());

@@ -21,9 +21,10 @@ fn status_line(out: &str, key: &str) -> String {
 #[test]
 fn supplementary_groups_are_set_with_the_ids() {
     require_root!();
-    let out = Container::builder()
-        .command("/bin/cat", ["/proc/self/status"])
-        .user(1, 2)
+    let out = Container::new()
+        .command("/bin/cat")
+        .args(["/proc/self/status"])
+        .uid(1).gid(2)
         .groups([5, 6, 7])
         .output()
         .unwrap();
@@ -32,9 +33,10 @@ fn supplementary_groups_are_set_with_the_ids() {
     assert_eq!(status_line(&text, "Groups:"), "5 6 7");
     assert_eq!(status_line(&text, "Gid:"), "2 2 2 2");
     // Without groups the caller's are dropped, as before.
-    let out = Container::builder()
-        .command("/bin/cat", ["/proc/self/status"])
-        .user(1, 2)
+    let out = Container::new()
+        .command("/bin/cat")
+        .args(["/proc/self/status"])
+        .uid(1).gid(2)
         .output()
         .unwrap();
     assert_eq!(
@@ -45,8 +47,8 @@ fn supplementary_groups_are_set_with_the_ids() {
 
 #[test]
 fn groups_without_user_are_refused() {
-    let err = Container::builder()
-        .command("/bin/true", [""; 0])
+    let err = Container::new()
+        .command("/bin/true")
         .groups([5])
         .spawn()
         .unwrap_err();
@@ -58,10 +60,11 @@ fn a_filesystem_mount_shows_its_source_name() {
     require_root!();
     let dir = std::env::temp_dir().join(format!("oci-src-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = Container::builder()
-        .namespaces(Namespaces::MOUNT)
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT)
         .mount(Mount::tmpfs(&dir).source_name("shm"))
-        .command("/bin/cat", ["/proc/self/mountinfo"])
+        .command("/bin/cat")
+        .args(["/proc/self/mountinfo"])
         .output()
         .unwrap();
     let _ = std::fs::remove_dir(&dir);
@@ -85,11 +88,12 @@ fn a_privileged_filter_leaves_no_new_privs_off() {
     require_root!();
     let filter = Filter::deny([libc::SYS_getpriority], libc::EPERM).unwrap();
     // Dropped capabilities: the filter must be in before they go.
-    let out = Container::builder()
-        .command("/bin/cat", ["/proc/self/status"])
+    let out = Container::new()
         .capabilities(Capabilities::only(CapSet::empty()))
         .seccomp(filter.clone())
         .seccomp_privileged(true)
+        .command("/bin/cat")
+        .args(["/proc/self/status"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -97,9 +101,10 @@ fn a_privileged_filter_leaves_no_new_privs_off() {
     assert_eq!(status_line(&text, "NoNewPrivs:"), "0");
     assert_eq!(status_line(&text, "Seccomp:"), "2");
     // The default keeps setting no_new_privs.
-    let out = Container::builder()
-        .command("/bin/cat", ["/proc/self/status"])
+    let out = Container::new()
         .seccomp(filter)
+        .command("/bin/cat")
+        .args(["/proc/self/status"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -123,9 +128,10 @@ fn a_filter_from_bpf_is_installed() {
         jf: 0,
         k: libc::SECCOMP_RET_ALLOW,
     };
-    let out = Container::builder()
-        .command("/bin/cat", ["/proc/self/status"])
+    let out = Container::new()
         .seccomp(Filter::from_bpf(vec![allow]).unwrap())
+        .command("/bin/cat")
+        .args(["/proc/self/status"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

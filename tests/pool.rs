@@ -79,10 +79,12 @@ fn containers_never_share_a_pooled_namespace() {
         "{:?}",
         pool.last_error()
     );
-    let mut b = Container::builder();
-    b.namespaces(SIX)
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(SIX)
         .namespace_pool(&pool)
-        .command("/bin/sleep", ["10"])
+        .command("/bin/sleep")
+        .args(["10"])
         .stdout(Stdio::Null);
     let mut kids = Vec::new();
     for _ in 0..3 {
@@ -117,7 +119,7 @@ fn containers_never_share_a_pooled_namespace() {
     }
     // lo is up in each container's network namespace.
     for c in &kids {
-        assert!(lo_is_up(&c.namespace(Namespace::Net).unwrap()));
+        assert!(lo_is_up(&c.open_namespace(Namespace::Net).unwrap()));
     }
 }
 
@@ -162,10 +164,11 @@ fn nothing_is_left_after_teardown() {
         );
         let set: PooledNamespaces = pool.take().unwrap();
         assert_eq!(set.kinds(), POOLABLE);
-        let mut b = Container::builder();
-        b.namespaces(SIX)
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(SIX)
             .namespace_pool(&pool)
-            .command("/bin/true", [] as [&str; 0]);
+            .command("/bin/true");
         assert!(b.status().unwrap().success());
         drop(set); // a taken set is refilled once it is dropped
                    // While the pool is full, no holder process is alive: the holders
@@ -190,12 +193,12 @@ fn pool_and_new_user_namespace_are_refused() {
     require_root!();
     let _serial = serial();
     let pool = NamespacePool::new(Namespaces::UTS, 1).unwrap();
-    let err = Container::builder()
-        .namespaces(Namespaces::UTS | Namespaces::USER)
+    let err = Container::new()
+        .unshare(Namespaces::UTS | Namespaces::USER)
         .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
         .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
         .namespace_pool(&pool)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert!(err.to_string().contains("namespace_pool"), "{err}");

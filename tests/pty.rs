@@ -1,4 +1,4 @@
-//! A terminal for the program (`ContainerBuilder::pty`): what the kernel
+//! A terminal for the program (`Container::pty`): what the kernel
 //! shows of it (`/proc/<pid>/stat` session, tty_nr and foreground group,
 //! the device behind fd 0), in every spawn shape, with an init, in a user
 //! namespace and with the container's own devpts (root).
@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use containment::container::ContainerBuilder;
+use containment::Container;
 use containment::tty::{recv_fd, send_fd, Pty, WindowSize};
 use containment::{Child, Container, IdMap, Namespaces, Stdio};
 use std::io::{Read, Write};
@@ -121,28 +121,27 @@ struct Case {
 /// controlling terminal and its foreground group.
 fn session_story(case: Case) {
     let dir = TempDir::new("story");
-    let mut b = Container::builder();
+    let mut b = Container::new();
     let mut ns = Namespaces::PID;
     if case.root {
         ns |= Namespaces::MOUNT;
-        b.root(busybox_root(&dir.0));
+        b = b.root(busybox_root(&dir.0));
     }
     if case.userns {
         ns |= Namespaces::USER;
-        b.uid_map([IdMap::new(0, 200_000, 65_536)])
+        b = b.uid_map([IdMap::new(0, 200_000, 65_536)])
             .gid_map([IdMap::new(0, 200_000, 65_536)]);
     }
-    b.namespaces(ns)
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(ns)
         .init(case.init)
         .vfork_spawn(case.vfork)
-        .pty(Some(WindowSize::new(33, 111)))
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "tty; stty size; echo ready; read x; echo got:$x; stty size; exit 7",
-            ],
-        );
+            ])
+        .pty(Some(WindowSize::new(33, 111)));
     let mut child = b.spawn().unwrap_or_else(|e| panic!("{case:?}: {e}"));
     let pty = child.take_pty().expect("a pty");
     let mut out = String::new();
@@ -254,18 +253,16 @@ fn ctrl_c_reaches_the_foreground_program() {
     require_root!();
     for init in [false, true] {
         let dir = TempDir::new("intr");
-        let mut child = Container::builder()
-            .namespaces(Namespaces::PID | Namespaces::MOUNT)
+        let mut child = Container::new()
+            .unshare(Namespaces::PID | Namespaces::MOUNT)
             .root(busybox_root(&dir.0))
             .init(init)
-            .pty(None)
-            .command(
-                "/bin/sh",
-                [
+            .command("/bin/sh")
+            .args([
                     "-c",
                     "trap 'echo caught; exit 9' INT; echo ready; while :; do sleep 1; done",
-                ],
-            )
+                ])
+            .pty(None)
             .spawn()
             .unwrap();
         let pty = child.take_pty().unwrap();
@@ -278,10 +275,11 @@ fn ctrl_c_reaches_the_foreground_program() {
     }
     // Without a handler: killed by SIGINT (not as PID 1 of a PID
     // namespace, which the kernel sends only signals it handles).
-    let mut child = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let mut child = Container::new()
+        .unshare(Namespaces::UTS)
+        .command("sleep")
+        .args(["100"])
         .pty(None)
-        .command("sleep", ["100"])
         .spawn()
         .unwrap();
     (child.pty().unwrap()).write_all(b"\x03").unwrap();
@@ -294,13 +292,14 @@ fn ctrl_c_reaches_the_foreground_program() {
 fn an_interactive_shell_under_the_init_has_job_control() {
     require_root!();
     let dir = TempDir::new("jobs");
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
         .root(busybox_root(&dir.0))
         .init(true)
+        .command("/bin/sh")
+        .args(["-i"])
         .env("PS1", "prompt$ ")
         .pty(Some(WindowSize::new(24, 80)))
-        .command("/bin/sh", ["-i"])
         .spawn()
         .unwrap();
     let pty = child.take_pty().unwrap();
@@ -322,18 +321,16 @@ fn an_interactive_shell_under_the_init_has_job_control() {
 fn the_primary_crosses_a_unix_socket() {
     require_root!();
     let dir = TempDir::new("sock");
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
         .root(busybox_root(&dir.0))
-        .pty(None)
-        .stderr(Stdio::null())
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "read x; echo got:$x; readlink /proc/self/fd/2; echo oops >&2",
-            ],
-        )
+            ])
+        .pty(None)
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let pty = child.take_pty().unwrap();
@@ -355,12 +352,13 @@ fn the_primary_crosses_a_unix_socket() {
 fn setsid_alone_gives_a_session_without_a_terminal() {
     require_root!();
     for setsid in [false, true] {
-        let mut child = Container::builder()
-            .namespaces(Namespaces::empty())
+        let mut child = Container::new()
+            .unshare(Namespaces::empty())
+            .command("sleep")
+            .args(["100"])
             .setsid(setsid)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .command("sleep", ["100"])
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
@@ -380,10 +378,12 @@ fn setsid_alone_gives_a_session_without_a_terminal() {
 #[test]
 fn each_spawn_gets_its_own_terminal() {
     require_root!();
-    let mut b: ContainerBuilder = Container::builder();
-    b.namespaces(Namespaces::PID)
-        .pty(None)
-        .command("/bin/sh", ["-c", "tty"]);
+    let mut b: Container = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(Namespaces::PID)
+        .command("/bin/sh")
+        .args(["-c", "tty"])
+        .pty(None);
     let mut seen = Vec::new();
     let mut keep = Vec::new();
     for _ in 0..2 {
@@ -403,13 +403,16 @@ fn each_spawn_gets_its_own_terminal() {
 #[test]
 fn process_group_with_a_new_session_is_refused() {
     for pty in [false, true] {
-        let mut b = Container::builder();
-        b.namespaces(Namespaces::empty())
-            .process_group(0)
-            .command("true", [] as [&str; 0]);
+        let mut b = Container::new();
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(Namespaces::empty())
+            .command("true")
+            .process_group(0);
         if pty {
+            // TODO(migrate): per-process settings belong on a Command
             b.pty(None);
         } else {
+            // TODO(migrate): per-process settings belong on a Command
             b.setsid(true);
         }
         match b.spawn() {

@@ -61,9 +61,10 @@ fn mountinfo() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
 
-fn run(b: &mut containment::container::ContainerBuilder, script: &str) -> String {
+fn run(b: &mut containment::Container, script: &str) -> String {
     let o = b
-        .command("/bin/sh", ["-c", script])
+        .command("/bin/sh")
+        .args(["-c", script])
         .output()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     assert!(
@@ -88,8 +89,8 @@ fn busybox_root_is_the_whole_world() {
     let host_secret = dir.path().join("secret");
     std::fs::write(&host_secret, b"host\n").unwrap();
     let out = run(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
             .mount(Mount::tmpfs("/tmp").size(1 << 20)),
         &format!(
@@ -147,7 +148,7 @@ fn dev_is_minimal_and_works() {
     let dir = TempDir::new("dev");
     let root = busybox_root(dir.path());
     let out = run(
-        Container::builder().namespaces(NS).root(&root).shm_size(2 << 20),
+        Container::new().unshare(NS).root(&root).shm_size(2 << 20),
         "echo hi > /dev/null && head -c 3 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c; \
          test -e /dev/sda || echo nosda; ls /dev | tr '\\n' ' '; echo; readlink /dev/fd; readlink /dev/ptmx; \
          grep ' /dev/shm ' /proc/self/mountinfo | grep -o 'size=[0-9]*k'; \
@@ -170,13 +171,13 @@ fn readonly_bind_refuses_writes_with_erofs() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("f"), b"host\n").unwrap();
     let out = run(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
             .mount(Mount::bind(&data, "/data").read_only(true))
             .mount(Mount::bind(data.join("f"), "/etc/f-rw"))
             .mount(Mount::tmpfs("/tmp"))
-            .readonly_root(true)
+            .read_only_root(true)
             .docker_default_paths(),
         "exec 2>&1; cat /data/f; echo x > /data/f; touch /rootfile; echo rw >> /etc/f-rw && echo rwok; \
          echo t > /tmp/t && echo tmpok; wc -c < /proc/interrupts; ls /proc/acpi | wc -l; echo 1 > /proc/sys/kernel/panic; true",
@@ -212,8 +213,8 @@ fn overlay_upper_receives_the_writes() {
     }
     std::fs::write(top.join("layer"), b"top\n").unwrap();
     let out = run(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .rootfs(Overlay::new([&top, &base], &upper, &work).merged(&merged)),
         "cat /layer /etc/marker; echo new > /written; echo changed > /etc/marker; rm /layer; ls /",
     );
@@ -232,8 +233,8 @@ fn overlay_upper_receives_the_writes() {
 
     // The ephemeral upper: writes work, nothing lands anywhere on the host.
     let out = run(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .rootfs(Overlay::ephemeral([&top, &base])),
         "echo e > /eph && cat /eph /layer",
     );
@@ -264,11 +265,11 @@ fn symlinks_out_of_the_root_cannot_reach_the_host() {
 
     // Inside the root the symlinks point to a missing path: refused.
     for target in ["/etc2/passwd", "/up/passwd"] {
-        let e = Container::builder()
-            .namespaces(NS)
+        let e = Container::new()
+            .unshare(NS)
             .root(&root)
             .mount(Mount::bind(&payload, target))
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .output()
             .unwrap_err();
         let c = e.child_error().unwrap_or_else(|| panic!("{e}"));
@@ -279,8 +280,8 @@ fn symlinks_out_of_the_root_cannot_reach_the_host() {
     let in_root = root.join(rel);
     std::fs::create_dir_all(&in_root).unwrap();
     let out = run(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(&root)
             .mount(Mount::bind(&payload, "/etc2/passwd"))
             .mount(Mount::tmpfs("/up/dir")),
@@ -304,8 +305,8 @@ fn user_namespace_root_binds_devices_from_the_host() {
     let dir = TempDir::new("userns");
     let root = busybox_root(dir.path());
     let out = run(
-        Container::builder()
-            .namespaces(NS | Namespaces::USER)
+        Container::new()
+            .unshare(NS | Namespaces::USER)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
             .root(&root)
@@ -324,11 +325,11 @@ fn errors_name_the_field_or_the_mount() {
     let dir = TempDir::new("errors");
     let root = busybox_root(dir.path());
     // Parent-side: `..` in a target, before any process exists.
-    let e = Container::builder()
-        .namespaces(NS)
+    let e = Container::new()
+        .unshare(NS)
         .root(&root)
         .mount(Mount::tmpfs("/tmp/../../etc"))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert!(
@@ -342,23 +343,23 @@ fn errors_name_the_field_or_the_mount() {
         "{e}"
     );
     // A root without a mount namespace.
-    let e = Container::builder()
-        .namespaces(Namespaces::PID)
+    let e = Container::new()
+        .unshare(Namespaces::PID)
         .root(&root)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert_eq!(e.field(), Some("root"), "{e}");
     // Child-side: sysfs in a user namespace without a network namespace.
-    let e = Container::builder()
-        .namespaces(NS | Namespaces::USER)
+    let e = Container::new()
+        .unshare(NS | Namespaces::USER)
         .uid_map([IdMap::new(0, 100_000, 65_536)])
         .gid_map([IdMap::new(0, 100_000, 65_536)])
         .root(&root)
         .dev(DevSpec::Minimal)
         .mount(Mount::tmpfs("/tmp"))
         .mount(Mount::sysfs("/sys"))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     let c = e.child_error().unwrap_or_else(|| panic!("{e}"));
@@ -380,8 +381,8 @@ fn chroot_mode_and_keep_dev() {
     let root = busybox_root(dir.path());
     std::fs::write(root.join("dev/own"), b"").unwrap();
     let out = run(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .rootfs(Rootfs::dir(&root))
             .root_mode(containment::mount::RootMode::Chroot)
             .dev(DevSpec::Keep),
@@ -413,8 +414,8 @@ fn propagation_choices_work_with_a_pivoted_root() {
         (Propagation::Shared, Some("shared:")),
     ] {
         let out = run(
-            Container::builder()
-                .namespaces(NS)
+            Container::new()
+                .unshare(NS)
                 .root(&root)
                 .propagation(p),
             "grep '^[0-9]* [0-9]* [^ ]* [^ ]* / ' /proc/self/mountinfo",
@@ -449,8 +450,8 @@ fn every_mount_kind_lands_where_asked() {
     std::fs::write(l1.join("one"), b"1").unwrap();
     std::fs::write(l2.join("two"), b"2").unwrap();
     let out = run(
-        Container::builder()
-            .namespaces(NS | Namespaces::IPC | Namespaces::NET | Namespaces::CGROUP)
+        Container::new()
+            .unshare(NS | Namespaces::IPC | Namespaces::NET | Namespaces::CGROUP)
             .root(&root)
             .mount(Mount::tmpfs("/mnt/tmp").size(1 << 20).mode(0o700))
             .mount(Mount::proc("/mnt/proc"))

@@ -35,47 +35,51 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
     let detector = common::alloc::Detector::start();
 
     for user in [false, true] {
-        let mut b = Container::builder();
+        let mut b = Container::new();
         let mut ns = Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::NET;
         if user {
             ns |= Namespaces::USER;
-            b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)]);
         }
-        b.namespaces(ns)
+        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+        b.unshare(ns)
             .rootfs(Overlay::ephemeral([&top, &root]))
             .mount(Mount::tmpfs("/tmp").size(1 << 20).mode(0o1777))
             .mount(Mount::bind(&top, "/mnt/top").read_only(true))
             .mount(Mount::mqueue("/dev/mqueue"))
             .mount(Mount::sysfs("/sys"))
             .docker_default_paths()
-            .readonly_root(true)
+            .read_only_root(true)
+            .command("/bin/sh")
+            .args(["-c", "echo ok"])
             // A pty from the container's devpts (opened in the child, the
             // primary sent back), on stdin and stderr.
             .pty(Some(containment::tty::WindowSize::new(24, 80)))
-            .stdout(containment::Stdio::piped())
-            .command("/bin/sh", ["-c", "echo ok"]);
+            .stdout(containment::Stdio::piped());
         let out = b.output().unwrap();
         assert_eq!(out.stdout, b"ok\n", "user ns {user}: {out:?}");
         // A failing mount reports without allocating too.
-        let e = Container::builder()
-            .namespaces(Namespaces::MOUNT | Namespaces::PID)
+        let e = Container::new()
+            .unshare(Namespaces::MOUNT | Namespaces::PID)
             .root(&root)
             .mount(Mount::bind(&top, "/bin/sh/below-a-file"))
-            .command("/bin/sh", ["-c", "true"])
+            .command("/bin/sh")
+            .args(["-c", "true"])
             .spawn()
             .unwrap_err();
         assert!(e.child_error().is_some(), "{e}");
         if user {
             // Idmapped root and bind: trees received over the sync socket.
-            let out = Container::builder()
-                .namespaces(ns)
+            let out = Container::new()
+                .unshare(ns)
                 .uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)])
                 .root(&root)
                 .idmapped_root(true)
                 .mount(Mount::bind(&top, "/tmp").idmapped(true))
-                .command("/bin/sh", ["-c", "echo ok"])
+                .command("/bin/sh")
+                .args(["-c", "echo ok"])
                 .output()
                 .unwrap();
             assert_eq!(out.stdout, b"ok\n", "idmapped: {out:?}");

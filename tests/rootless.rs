@@ -207,18 +207,16 @@ fn case_subordinate_maps() {
     let dir = TempDir::new("ctm-rootless");
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
-    let mut child = Container::builder()
-        .namespaces(Namespaces::USER | Namespaces::MOUNT)
+    let mut child = Container::new()
+        .unshare(Namespaces::USER | Namespaces::MOUNT)
         .uid_map(uids.clone())
         .gid_map(gids.clone())
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "cd \"$0\" && touch f && chown 1000:1000 f && ls -ln f && echo ready && read x",
                 dir.0.to_str().unwrap(),
-            ],
-        )
+            ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -260,13 +258,13 @@ fn rootless_subordinate_maps_through_newuidmap() {
 
 fn case_helper_refuses() {
     // A range that is not this user's: newuidmap refuses and says why.
-    let err = Container::builder()
-        .namespaces(Namespaces::USER)
+    let err = Container::new()
+        .unshare(Namespaces::USER)
         .uid_map([
             IdMap::single(0, unsafe { libc::geteuid() }),
             IdMap::new(1, 7, 10),
         ])
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .status()
         .unwrap_err();
     match &err {
@@ -285,14 +283,14 @@ fn case_helper_refuses() {
         other => panic!("expected IdMapHelper, got {other:?}"),
     }
     // Direct writes of the same map: the kernel refuses (EPERM).
-    let err = Container::builder()
-        .namespaces(Namespaces::USER)
+    let err = Container::new()
+        .unshare(Namespaces::USER)
         .id_map_writer(IdMapWriter::Direct)
         .uid_map([
             IdMap::single(0, unsafe { libc::geteuid() }),
             IdMap::new(1, 7, 10),
         ])
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .status()
         .unwrap_err();
     assert!(matches!(err, SpawnError::Setup { .. }), "{err:?}");
@@ -310,12 +308,12 @@ fn case_idmap_needs_privilege_over_the_fs() {
     // CAP_SYS_ADMIN over the filesystem's user namespace): typed EPERM.
     let (uids, gids) = rootless_maps(SUB_COUNT).unwrap();
     let dir = TempDir::new("ctm-rootless-idmap");
-    let err = Container::builder()
-        .namespaces(Namespaces::USER | Namespaces::MOUNT)
+    let err = Container::new()
+        .unshare(Namespaces::USER | Namespaces::MOUNT)
         .uid_map(uids)
         .gid_map(gids)
         .mount(containment::mount::Mount::bind(&dir.0, &dir.0).idmapped(true))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .status()
         .unwrap_err();
     match &err {
@@ -406,13 +404,14 @@ fn case_pasta_network() {
          || echo fetch-failed; echo; echo fetch-done; \
          echo reply-from-container | {bb} timeout 20 {bb} nc -l -p 80"
     );
-    let mut child = Container::builder()
-        .namespaces(Namespaces::USER | Namespaces::NET | Namespaces::PID)
+    let mut child = Container::new()
+        .unshare(Namespaces::USER | Namespaces::NET | Namespaces::PID)
         .user_network(
             containment::usernet::UserNet::pasta()
                 .publish(containment::usernet::PublishedPort::parse(&spec).unwrap()),
         )
-        .command("/bin/sh", ["-c", &script])
+        .command("/bin/sh")
+        .args(["-c", &script])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

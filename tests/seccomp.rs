@@ -18,11 +18,12 @@ fn a_filter_blocks_the_syscall_it_names() {
     // Directly, through the sealed exec helper (which installs the filter
     // just before the program's exec), and under the helper's init.
     for (helper, init) in [(false, false), (true, false), (false, true)] {
-        let out = Container::builder()
+        let out = Container::new()
             .seccomp(filter.clone())
             .force_exec_helper(helper)
             .init(init)
-            .command("python3", ["-c", MKDIR, arg])
+            .command("python3")
+            .args(["-c", MKDIR, arg])
             .output()
             .unwrap();
         assert_eq!(
@@ -33,8 +34,9 @@ fn a_filter_blocks_the_syscall_it_names() {
         assert!(!dir.exists());
     }
     // The same program without the filter makes the directory.
-    let out = Container::builder()
-        .command("python3", ["-c", MKDIR, arg])
+    let out = Container::new()
+        .command("python3")
+        .args(["-c", MKDIR, arg])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "made\n");
@@ -43,9 +45,10 @@ fn a_filter_blocks_the_syscall_it_names() {
 
 #[test]
 fn the_kernel_shows_the_filter_and_no_new_privs() {
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .seccomp(Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap())
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
@@ -76,19 +79,17 @@ fn the_filter_applies_to_the_program_not_the_init() {
         libc::EPERM,
     )
     .unwrap();
-    let out = Container::builder()
-        .namespaces(containment::Namespaces::PID | containment::Namespaces::MOUNT)
+    let out = Container::new()
+        .unshare(containment::Namespaces::PID | containment::Namespaces::MOUNT)
         .init(true)
         .seccomp(filter)
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 // Builtins only: the program itself cannot fork.
                 "while read k v; do [ \"$k\" = Seccomp: ] && echo \"init $v\"; done </proc/1/status; \
                  while read k v; do [ \"$k\" = Seccomp: ] && echo \"self $v\"; done </proc/$$/status;",
-            ],
-        )
+            ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

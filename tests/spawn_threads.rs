@@ -11,9 +11,9 @@ use containment::{Container, Namespaces};
 fn spawning_from_8_threads_leaves_no_zombie_and_no_fd() {
     require_root!();
     // Warm up lazily opened descriptors (the probe's cache) first.
-    Container::builder()
-        .namespaces(Namespaces::UTS)
-        .command("/bin/true", [] as [&str; 0])
+    Container::new()
+        .unshare(Namespaces::UTS)
+        .command("/bin/true")
         .status()
         .unwrap();
     let fds_before = common::open_fds();
@@ -21,10 +21,11 @@ fn spawning_from_8_threads_leaves_no_zombie_and_no_fd() {
         .map(|t| {
             std::thread::spawn(move || {
                 for i in 0..100 {
-                    let mut b = Container::builder();
-                    b.namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::IPC)
+                    let mut b = Container::new();
+                    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+                    b.unshare(Namespaces::UTS | Namespaces::PID | Namespaces::IPC)
                         .hostname(format!("t{t}-{i}"))
-                        .command("/bin/true", [] as [&str; 0]);
+                        .command("/bin/true");
                     let st = b.status().unwrap();
                     assert!(st.success());
                 }

@@ -1,4 +1,4 @@
-//! The start gate (`ContainerBuilder::start_gate`): the child is set up and
+//! The start gate (`Container::start_gate`): the child is set up and
 //! waits; the program runs only once a byte arrives on the gate.
 
 #[macro_use]
@@ -27,10 +27,11 @@ fn program_runs_only_after_the_start_byte() {
     require_root!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (gate_r, mut gate_w) = pipe();
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS)
         .hostname("gated")
-        .command("/bin/sh", ["-c", "hostname; echo started"])
+        .command("/bin/sh")
+        .args(["-c", "hostname; echo started"])
         .stdout(Stdio::Piped)
         .start_gate(OwnedFd::from(gate_r))
         .spawn()
@@ -64,8 +65,9 @@ fn eof_on_the_gate_exits_without_running_the_program() {
     let (gate_r, gate_w) = pipe();
     let dir = std::env::temp_dir().join(format!("gate-eof-{}", std::process::id()));
     let _ = std::fs::remove_file(&dir);
-    let mut child = Container::builder()
-        .command("/bin/touch", [&dir])
+    let mut child = Container::new()
+        .command("/bin/touch")
+        .args([&dir])
         .start_gate(OwnedFd::from(gate_r))
         .spawn()
         .unwrap();
@@ -80,9 +82,9 @@ fn a_missing_program_fails_the_spawn_and_leaves_no_process() {
     require_root!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (gate_r, _gate_w) = pipe();
-    let err = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::MOUNT)
-        .command("/no/such/program", [""; 0])
+    let err = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .command("/no/such/program")
         .start_gate(OwnedFd::from(gate_r))
         .spawn()
         .unwrap_err();

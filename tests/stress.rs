@@ -64,10 +64,10 @@ fn eight_threads_spawning_200_full_containers_each() {
 
     // Warm lazily opened descriptors (the sealed exec helper's memfd, made
     // by the first spawn that needs it and kept), then count.
-    Container::builder()
-        .namespaces(Namespaces::UTS)
+    Container::new()
+        .unshare(Namespaces::UTS)
         .force_exec_helper(true)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .status()
         .unwrap();
     let fds_before = common::open_fds();
@@ -96,8 +96,8 @@ fn eight_threads_spawning_200_full_containers_each() {
         std::thread::spawn(move || {
             let mut failures = Vec::new();
             for i in 0..PER_THREAD {
-                let r = Container::builder()
-                    .namespaces(
+                let r = Container::new()
+                    .unshare(
                         Namespaces::USER
                             | Namespaces::UTS
                             | Namespaces::PID
@@ -109,7 +109,7 @@ fn eight_threads_spawning_200_full_containers_each() {
                     .hostname(format!("s{t}-{i}"))
                     .root(&root)
                     .cgroup(CgroupSpec::new().parent(&parent).name(format!("s{t}-{i}")))
-                    .command("/bin/true", [] as [&str; 0])
+                    .command("/bin/true")
                     .status();
                 match r {
                     Ok(st) if st.success() => {}
@@ -193,13 +193,14 @@ fn eight_threads_spawning_in_the_vfork_shape() {
             let root = root.clone();
             std::thread::spawn(move || {
                 for i in 0..PER_THREAD / 2 {
-                    let out = Container::builder()
-                        .namespaces(
+                    let out = Container::new()
+                        .unshare(
                             Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::IPC,
                         )
                         .hostname(format!("v{t}-{i}"))
                         .root(&root)
-                        .command("/bin/sh", ["-c", "hostname"])
+                        .command("/bin/sh")
+                        .args(["-c", "hostname"])
                         .output()
                         .unwrap();
                     assert_eq!(out.stdout, format!("v{t}-{i}\n").into_bytes());

@@ -337,8 +337,8 @@ fn a_container_runs_in_its_scope_and_the_scope_stops_on_exit() {
     let f = fixture!("a_container_runs_in_its_scope");
     let id = common::unique("c");
     let unit = format!("ctest-{id}.scope");
-    let mut child = Container::builder()
-        .namespaces(Namespaces::PID | Namespaces::CGROUP)
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::CGROUP)
         .cgroup(
             CgroupSpec::new()
                 .systemd(f.options())
@@ -346,7 +346,8 @@ fn a_container_runs_in_its_scope_and_the_scope_stops_on_exit() {
                 .name(&id)
                 .resources(Resources::new().pids_max(32).memory_max(64u64 << 20)),
         )
-        .command("/bin/sh", ["-c", "cat /proc/self/cgroup; exec sleep 30"])
+        .command("/bin/sh")
+        .args(["-c", "cat /proc/self/cgroup; exec sleep 30"])
         .stdout(containment::Stdio::piped())
         .spawn()
         .unwrap();
@@ -407,9 +408,9 @@ fn a_container_runs_in_its_scope_and_the_scope_stops_on_exit() {
 fn the_default_slice_is_system_slice() {
     let f = fixture!("the_default_slice_is_system_slice");
     let id = common::unique("d");
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .cgroup(CgroupSpec::new().systemd(f.options()).name(&id))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap();
     let unit = format!("ctest-{id}.scope");
@@ -437,14 +438,15 @@ fn a_unit_that_exists_is_a_typed_error_and_leaves_nothing() {
     let f = fixture!("a_unit_that_exists_is_a_typed_error");
     let id = common::unique("e");
     let spec = CgroupSpec::new().systemd(f.options()).name(&id);
-    let mut first = Container::builder()
+    let mut first = Container::new()
         .cgroup(spec.clone())
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(spec)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     let msg = e.to_string();
@@ -472,9 +474,9 @@ fn a_failed_job_is_a_typed_error() {
     let f = fixture!("a_failed_job_is_a_typed_error");
     f.state.lock().unwrap().fail_next = Some("failed".into());
     let id = common::unique("f");
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(CgroupSpec::new().systemd(f.options()).name(&id))
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     let (unit, method, failure) = systemd_error(e);
@@ -486,7 +488,7 @@ fn a_failed_job_is_a_typed_error() {
 #[test]
 fn no_manager_is_a_connect_error() {
     require_root!();
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .systemd(SystemdOptions::new().manager(Manager::Private(
@@ -494,7 +496,7 @@ fn no_manager_is_a_connect_error() {
                 )))
                 .name("x"),
         )
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     let (unit, _, failure) = systemd_error(e);
@@ -512,11 +514,11 @@ fn a_path_parent_or_bad_name_is_refused_before_any_request() {
         (CgroupSpec::new().parent("a--b.slice"), "slice"),
         (CgroupSpec::new().name("a b"), "systemd unit"),
     ] {
-        let e = Container::builder()
+        let e = Container::new()
             .cgroup(spec.systemd(
                 SystemdOptions::new().manager(Manager::Private("/nonexistent/socket".into())),
             ))
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .unwrap_err();
         assert_eq!(e.field(), Some(field), "{e}");
@@ -529,13 +531,13 @@ fn a_job_that_never_ends_times_out() {
     f.state.lock().unwrap().silent_next = true;
     let id = common::unique("t");
     let t = Instant::now();
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .systemd(f.options().timeout(Duration::from_millis(300)))
                 .name(&id),
         )
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     let (unit, method, failure) = systemd_error(e);

@@ -67,10 +67,11 @@ fn thousand_containers_awaited_on_one_thread() {
     let mut children = Vec::with_capacity(N);
     for i in 0..N {
         let code = if i % 2 == 0 { 0 } else { 3 };
-        let child = Container::builder()
-            .namespaces(Namespaces::UTS)
+        let child = Container::new()
+            .unshare(Namespaces::UTS)
+            .command("/bin/sh")
+            .args(["-c", &format!("read go; sleep 1; exit {code}")])
             .stdin(gate_r.try_clone().unwrap())
-            .command("/bin/sh", ["-c", &format!("read go; sleep 1; exit {code}")])
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {i}: {e}"));
         children.push((i, code, child));
@@ -157,8 +158,9 @@ fn killed_child_reports_the_signal() {
         .enable_io()
         .build()
         .unwrap();
-    let mut child = Container::builder()
-        .command("/bin/sleep", ["30"])
+    let mut child = Container::new()
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     rt.block_on(async {
@@ -176,8 +178,8 @@ fn without_io_driver_panics_not_hangs() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut child = Container::builder()
-        .command("/bin/true", Vec::<&str>::new())
+    let mut child = Container::new()
+        .command("/bin/true")
         .spawn()
         .unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -196,8 +198,9 @@ fn dropping_the_future_leaves_the_child_waitable() {
         .enable_io()
         .build()
         .unwrap();
-    let mut child = Container::builder()
-        .command("/bin/sleep", ["30"])
+    let mut child = Container::new()
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
     rt.block_on(async {

@@ -49,9 +49,10 @@ fn ip_links() -> BTreeSet<String> {
 }
 
 fn sleeper() -> Child {
-    Container::builder()
-        .namespaces(Namespaces::NET | Namespaces::UTS)
-        .command("/bin/sleep", ["60"])
+    Container::new()
+        .unshare(Namespaces::NET | Namespaces::UTS)
+        .command("/bin/sleep")
+        .args(["60"])
         .spawn()
         .unwrap()
 }
@@ -130,7 +131,7 @@ fn tcp_between_two_containers_then_nothing_left() {
     );
 
     // TCP from B to A over the pair.
-    let server = in_netns(a.namespace(Namespace::Net).unwrap(), move || {
+    let server = in_netns(a.open_namespace(Namespace::Net).unwrap(), move || {
         let l = TcpListener::bind((a_ip, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         (l, port)
@@ -146,7 +147,7 @@ fn tcp_between_two_containers_then_nothing_left() {
         s.write_all(b"world").unwrap();
         (buf, from)
     });
-    let reply = in_netns(b.namespace(Namespace::Net).unwrap(), move || {
+    let reply = in_netns(b.open_namespace(Namespace::Net).unwrap(), move || {
         let mut s =
             TcpStream::connect_timeout(&SocketAddr::from((a_ip, port)), Duration::from_secs(5))
                 .unwrap();

@@ -19,17 +19,15 @@ const SIX: Namespaces = Namespaces::UTS
 #[test]
 fn runs_in_new_namespaces_with_output() {
     require_root!();
-    let out = Container::builder()
-        .namespaces(SIX)
+    let out = Container::new()
+        .unshare(SIX)
         .hostname("vf")
         .vfork_spawn(true)
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "hostname; echo $$; cat /sys/class/net/lo/operstate 2>/dev/null || true",
-            ],
-        )
+            ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -42,10 +40,11 @@ fn runs_in_new_namespaces_with_output() {
 #[test]
 fn namespaces_differ_from_the_host() {
     require_root!();
-    let mut c = Container::builder()
-        .namespaces(SIX)
+    let mut c = Container::new()
+        .unshare(SIX)
         .vfork_spawn(true)
-        .command("/bin/sleep", ["10"])
+        .command("/bin/sleep")
+        .args(["10"])
         .spawn()
         .unwrap();
     for kind in [
@@ -55,7 +54,7 @@ fn namespaces_differ_from_the_host() {
         Namespace::Mount,
     ] {
         let host = containment::NsFd::open_self(kind).unwrap().id().unwrap();
-        let child = c.namespace(kind).unwrap().id().unwrap();
+        let child = c.open_namespace(kind).unwrap().id().unwrap();
         assert_ne!(host, child, "{kind}");
     }
     c.kill().unwrap();
@@ -65,10 +64,10 @@ fn namespaces_differ_from_the_host() {
 #[test]
 fn child_errors_are_reported() {
     require_root!();
-    let err = Container::builder()
-        .namespaces(Namespaces::UTS)
+    let err = Container::new()
+        .unshare(Namespaces::UTS)
         .vfork_spawn(true)
-        .command("/nonexistent/program", [] as [&str; 0])
+        .command("/nonexistent/program")
         .spawn()
         .unwrap_err();
     match err {
@@ -84,9 +83,9 @@ fn child_errors_are_reported() {
 /// Spawns with `vfork_spawn(vfork)`, checks which shape the spawn took
 /// (the vfork shape where it applies and its x86_64 trampoline exists) and
 /// returns the program's stdout.
-fn run_in_shape(b: &mut containment::ContainerBuilder, vfork: bool, applies: bool) -> String {
+fn run_in_shape(b: &mut containment::Container, vfork: bool, applies: bool) -> String {
     let child = b.vfork_spawn(vfork).stdout(Stdio::piped()).spawn().unwrap();
-    let expected = vfork && applies && containment::sys::HAS_CLONE3_ON_STACK;
+    let expected = vfork && applies && containment::testing::HAS_CLONE3_ON_STACK;
     assert_eq!(
         child.spawned_in_vfork_shape(),
         expected,
@@ -105,17 +104,15 @@ fn user_namespace_maps_in_both_shapes() {
     // the vfork shape, waits), not from the child itself.
     for vfork in [true, false] {
         let text = run_in_shape(
-            Container::builder()
-                .namespaces(Namespaces::USER | Namespaces::UTS | Namespaces::PID)
+            Container::new()
+                .unshare(Namespaces::USER | Namespaces::UTS | Namespaces::PID)
                 .uid_map([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 300_000, 10)])
                 .gid_map([IdMap::new(0, 200_000, 1000)])
-                .command(
-                    "/bin/sh",
-                    [
+                .command("/bin/sh")
+                .args([
                         "-c",
                         "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
-                    ],
-                ),
+                    ]),
             vfork,
             true,
         );
@@ -150,12 +147,13 @@ fn time_namespaces_in_both_shapes() {
         // itself (setns), which a child sharing our memory cannot do: the
         // fork shape, whatever was asked.
         let text = run_in_shape(
-            Container::builder()
-                .namespaces(Namespaces::TIME | Namespaces::USER)
+            Container::new()
+                .unshare(Namespaces::TIME | Namespaces::USER)
                 .uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)])
                 .time_offsets(TimeOffsets::new().boottime_secs(2_000_000))
-                .command("/bin/cat", ["/proc/uptime", "/proc/self/timens_offsets"]),
+                .command("/bin/cat")
+                .args(["/proc/uptime", "/proc/self/timens_offsets"]),
             vfork,
             false,
         );
@@ -168,9 +166,10 @@ fn time_namespaces_in_both_shapes() {
         );
         // None: clone3 creates the namespace (CLONE_NEWTIME), in either shape.
         let text = run_in_shape(
-            Container::builder()
-                .namespaces(Namespaces::TIME)
-                .command("/bin/readlink", ["/proc/self/ns/time"]),
+            Container::new()
+                .unshare(Namespaces::TIME)
+                .command("/bin/readlink")
+                .args(["/proc/self/ns/time"]),
             vfork,
             true,
         );
@@ -190,13 +189,13 @@ fn user_namespace_child_errors_are_reported_in_both_shapes() {
     // until it is reaped. No process is left behind either way (descriptors:
     // tests/stress.rs, with user namespaces in this shape, counts them alone).
     for vfork in [true, false] {
-        let err = Container::builder()
-            .namespaces(Namespaces::USER | Namespaces::UTS | Namespaces::MOUNT)
+        let err = Container::new()
+            .unshare(Namespaces::USER | Namespaces::UTS | Namespaces::MOUNT)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
             .hostname("vf-user")
             .vfork_spawn(vfork)
-            .command("/nonexistent/program", [] as [&str; 0])
+            .command("/nonexistent/program")
             .spawn()
             .unwrap_err();
         match err {

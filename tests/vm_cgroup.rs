@@ -492,18 +492,16 @@ fn builder_cgroup_limits_are_enforced_from_the_start() {
     std::fs::create_dir(&parent).unwrap();
     let _g = Guard(parent.clone());
     // A fork loop (busybox sh gives up at the first failed fork).
-    let mut child = containment::Container::builder()
-        .namespaces(containment::Namespaces::PID | containment::Namespaces::MOUNT)
+    let mut child = containment::Container::new()
+        .unshare(containment::Namespaces::PID | containment::Namespaces::MOUNT)
         .cgroup(
             containment::cgroup::CgroupSpec::new()
                 .parent(&parent)
                 .name("limited")
                 .resources(Resources::new().pids_max(8).memory_max(48 << 20)),
         )
-        .command(
-            "/bin/sh",
-            ["-c", "for i in $(seq 1 20); do sleep 30 & done; wait"],
-        )
+        .command("/bin/sh")
+        .args(["-c", "for i in $(seq 1 20); do sleep 30 & done; wait"])
         .spawn()
         .unwrap();
     let cg = child.cgroup().unwrap();

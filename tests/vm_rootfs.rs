@@ -31,8 +31,8 @@ fn busybox_root(name: &str) -> PathBuf {
     dir
 }
 
-fn sh(b: &mut containment::ContainerBuilder, script: &str) -> String {
-    let o = b.command("/bin/sh", ["-c", script]).output().unwrap();
+fn sh(b: &mut containment::Container, script: &str) -> String {
+    let o = b.command("/bin/sh").args(["-c", script]).output().unwrap();
     assert!(
         o.status.success(),
         "{:?}: {}{}",
@@ -52,11 +52,11 @@ fn vm_pivot_root_into_a_busybox_root() {
     let dir = busybox_root("pivot");
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let out = sh(
-        Container::builder()
-            .namespaces(NS)
+        Container::new()
+            .unshare(NS)
             .root(dir.join("root"))
             .mount(Mount::tmpfs("/tmp"))
-            .readonly_root(true)
+            .read_only_root(true)
             .docker_default_paths(),
         "cat /etc/marker; ls /; echo $$; echo x > /dev/null && echo devok; \
          grep -c . /proc/self/mountinfo",
@@ -82,7 +82,7 @@ fn vm_overlay_roots_kept_and_ephemeral() {
     }
     std::fs::write(top.join("layer"), b"top\n").unwrap();
     let out = sh(
-        Container::builder().namespaces(NS).rootfs(Overlay::new(
+        Container::new().unshare(NS).rootfs(Overlay::new(
             [&top, &dir.join("root")],
             &upper,
             &work,
@@ -93,10 +93,11 @@ fn vm_overlay_roots_kept_and_ephemeral() {
     assert_eq!(std::fs::read(upper.join("written")).unwrap(), b"w\n");
     // The upper layer on a detached tmpfs: needs overlayfs to accept a
     // detached mount as a layer.
-    let o = Container::builder()
-        .namespaces(NS)
+    let o = Container::new()
+        .unshare(NS)
         .rootfs(Overlay::ephemeral([&top, &dir.join("root")]))
-        .command("/bin/sh", ["-c", "echo e > /e && cat /e /layer"])
+        .command("/bin/sh")
+        .args(["-c", "echo e > /e && cat /e /layer"])
         .output();
     match o {
         Ok(o) => assert_eq!(String::from_utf8_lossy(&o.stdout), "e\ntop\n"),
@@ -111,8 +112,8 @@ fn vm_user_namespace_root() {
     let dir = busybox_root("userns");
     // Readable by the mapped root (uid 100000 outside).
     let out = sh(
-        Container::builder()
-            .namespaces(NS | Namespaces::USER)
+        Container::new()
+            .unshare(NS | Namespaces::USER)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
             .root(dir.join("root"))

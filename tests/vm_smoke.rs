@@ -109,20 +109,18 @@ fn vfork_shape_carries_every_namespace_and_a_cgroup() {
     // through clone3 on the child's own stack.
     use containment::cgroup::Resources;
     use containment::{Container, IdMap, Namespace, Namespaces, Stdio};
-    let child = Container::builder()
-        .namespaces(Namespaces::all())
+    let child = Container::new()
+        .unshare(Namespaces::all())
         .uid_map([IdMap::new(0, 100_000, 65_536)])
         .gid_map([IdMap::new(0, 100_000, 65_536)])
         .cgroup(Resources::new().memory_max(64 << 20))
-        .stdout(Stdio::piped())
-        .command(
-            "/bin/busybox",
-            [
+        .command("/bin/busybox")
+        .args([
                 "sh",
                 "-c",
                 "cat /proc/self/uid_map; readlink /proc/self/ns/time",
-            ],
-        )
+            ])
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     assert!(child.spawned_in_vfork_shape());
@@ -158,11 +156,12 @@ fn time_offsets_apply_on_a_kernel_without_the_exec_time_switch() {
     use containment::namespace::TimeOffsets;
     use containment::{Container, Namespaces};
     for vfork in [true, false] {
-        let out = Container::builder()
-            .namespaces(Namespaces::TIME)
+        let out = Container::new()
+            .unshare(Namespaces::TIME)
             .time_offsets(TimeOffsets::new().boottime_secs(3_000_000))
             .vfork_spawn(vfork)
-            .command("/bin/busybox", ["cat", "/proc/uptime"])
+            .command("/bin/busybox")
+            .args(["cat", "/proc/uptime"])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

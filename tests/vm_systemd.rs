@@ -60,7 +60,7 @@ fn scope_under(manager: Manager, tag: &str, root: &str) {
     let id = common::unique(tag);
     let unit = format!("containment-{id}.scope");
     // 12 background sleeps against a pids.max of 8: some forks fail.
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .systemd(SystemdOptions::new().manager(manager))
@@ -73,13 +73,11 @@ fn scope_under(manager: Manager, tag: &str, root: &str) {
                         .memory_oom_group(true),
                 ),
         )
-        .command(
-            "/bin/sh",
-            [
+        .command("/bin/sh")
+        .args([
                 "-c",
                 "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 60 & done; exec sleep 60",
-            ],
-        )
+            ])
         .spawn()
         .unwrap();
     let cg_rel = format!("{root}/ctest.slice/ctest-a.slice/{unit}");
@@ -264,9 +262,9 @@ fn spawn_cost_systemd_vs_v2() {
     let limits = || Resources::new().pids_max(64).memory_max(64u64 << 20);
     let run = |spec: CgroupSpec| {
         let t = Instant::now();
-        let mut c = Container::builder()
+        let mut c = Container::new()
             .cgroup(spec)
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .unwrap();
         let spawned = t.elapsed();

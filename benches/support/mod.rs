@@ -2,7 +2,7 @@
 //! baseline and the list of variants.
 #![allow(dead_code)]
 
-use containment::sys::{self, CloneArgs, CloneFlags};
+use containment::testing::{self as sys, CloneArgs, CloneFlags};
 use containment::Namespaces;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -651,7 +651,7 @@ impl Floor {
     /// The vfork shape (what `posix_spawn` and std do, here with the same
     /// namespace flags): `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
     /// CLONE_CLEAR_SIGHAND | ns)` on a separate stack through
-    /// `containment::sys::clone3_on_stack` (glibc's `clone()` cannot pass
+    /// `containment::testing::clone3_on_stack` (glibc's `clone()` cannot pass
     /// `CLONE_NEWTIME`: it lies in the exit-signal byte), so no page table is
     /// copied and the parent takes no copy-on-write faults; the parent
     /// resumes once the child has exec'd (or exited). Not for a new user
@@ -811,11 +811,12 @@ pub fn std_command(ns: Namespaces) -> std::process::Command {
 
 /// The builder for a variant, as a user would write it (defaults: `lo` up
 /// with a network namespace, `/` private and a fresh /proc with mount + pid).
-pub fn builder(ns: Namespaces) -> containment::ContainerBuilder {
-    let mut b = containment::Container::builder();
-    b.namespaces(ns).command("/bin/true", [] as [&str; 0]);
+pub fn builder(ns: Namespaces) -> containment::Container {
+    let mut b = containment::Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.unshare(ns).command("/bin/true");
     if ns.contains(Namespaces::USER) {
-        b.uid_map([containment::IdMap::single(0, 0)])
+        b = b.uid_map([containment::IdMap::single(0, 0)])
             .gid_map([containment::IdMap::single(0, 0)]);
     }
     b
@@ -845,7 +846,7 @@ fn floor_method(f: Floor) -> MethodFn {
     })
 }
 
-fn builder_method(mut cb: containment::ContainerBuilder) -> MethodFn {
+fn builder_method(mut cb: containment::Container) -> MethodFn {
     Box::new(move |exec| {
         let t = std::time::Instant::now();
         if exec {
@@ -877,7 +878,7 @@ fn pool_method(ns: Namespaces, vfork: bool) -> Option<MethodFn> {
     }
     let pool = NamespacePool::new(kinds, 2).expect("pool");
     let mut cb = builder(ns);
-    cb.namespace_pool(&pool).vfork_spawn(vfork);
+    cb = cb.namespace_pool(&pool).vfork_spawn(vfork);
     let mut inner = builder_method(cb);
     let full = move |pool: &NamespacePool| {
         assert!(
@@ -954,7 +955,7 @@ pub fn methods(v: Variant) -> Vec<(&'static str, MethodFn)> {
                 ));
             }
             let mut b = builder(ns);
-            b.cgroup(CgroupSpec::new().parent(parent.path.clone()));
+            b = b.cgroup(CgroupSpec::new().parent(parent.path.clone()));
             let inner = builder_method(b);
             m.push(("containment", keep_alive(inner, parent)));
             m
@@ -962,7 +963,7 @@ pub fn methods(v: Variant) -> Vec<(&'static str, MethodFn)> {
         Extra::PivotRoot => {
             let root = Rc::new(BusyboxRoot::new());
             let mut b = builder(ns);
-            b.root(root.root.clone());
+            b = b.root(root.root.clone());
             let inner = builder_method(b);
             vec![
                 ("floor", floor_method(Floor::new(ns, FloorWork::Bare))),
@@ -1019,12 +1020,12 @@ fn methods_plain(ns: Namespaces) -> Vec<(&'static str, MethodFn)> {
         // The same spawn through the sealed exec helper (what a changed
         // root or a joined mount namespace costs on top: one more exec).
         let mut b = builder(ns);
-        b.force_exec_helper(true);
+        b = b.force_exec_helper(true);
         m.push(("containment_helper", builder_method(b)));
     }
     if !ns.contains(Namespaces::USER) {
         let mut b = builder(ns);
-        b.vfork_spawn(true);
+        b = b.vfork_spawn(true);
         m.push(("containment_vfork", builder_method(b)));
     }
     if let Some(p) = pool_method(ns, false) {

@@ -6,13 +6,13 @@ use containment::caps::{CapSet, Capabilities, Capability};
 use containment::cgroup::{CgroupSpec, CpuSet, Resources};
 use containment::mount::{DevSpec, Mount, Propagation};
 use containment::process::Rlimit;
-use containment::{Container, ContainerBuilder, IdMap, Namespace, Namespaces, TimeOffsets};
+use containment::{Container, IdMap, Namespace, Namespaces, TimeOffsets};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
 /// What `create` does besides spawning the builder.
 pub struct Plan {
-    pub builder: ContainerBuilder,
+    pub builder: Container,
     /// (namespace to enter, /proc/sys path, value).
     pub sysctls: Vec<(Namespace, PathBuf, String)>,
     pub rootfs: PathBuf,
@@ -189,8 +189,9 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{v:?}: only 1.x is supported"),
         ));
     }
-    let mut b = Container::builder();
-    b.env_clear().vfork_spawn(true);
+    let mut b = Container::new();
+    // TODO(migrate): per-process settings belong on a Command
+    b.vfork_spawn(true).env_clear();
 
     // process
     let process = spec
@@ -211,7 +212,8 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .as_ref()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::field("process.args", "missing or empty"))?;
-    b.command(&args[0], &args[1..]);
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
+    b.command(&args[0]).args(&args[1..]);
     for kv in process.env().iter().flatten() {
         let (k, v) = kv.split_once('=').ok_or_else(|| {
             Error::field(
@@ -219,6 +221,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 format!("{kv:?} is not of the form KEY=VALUE"),
             )
         })?;
+        // TODO(migrate): per-process settings belong on a Command
         b.env(k, v);
     }
     let cwd = process.cwd();
@@ -228,10 +231,13 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{} is not absolute", cwd.display()),
         ));
     }
+    // TODO(migrate): per-process settings belong on a Command
     b.current_dir(cwd);
     let user = process.user();
-    b.user(user.uid(), user.gid());
+    // TODO(migrate): per-process settings belong on a Command
+    b.uid(user.uid()).gid(user.gid());
     if let Some(g) = user.additional_gids() {
+        // TODO(migrate): per-process settings belong on a Command
         b.groups(g.iter().copied());
     }
     if user.username().is_some() {
@@ -244,6 +250,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{umask:o} is not a mode"),
         ));
     }
+    // TODO(migrate): per-process settings belong on a Command
     b.umask(umask);
     if let Some(c) = process.capabilities() {
         let caps = Capabilities {
@@ -253,7 +260,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             inheritable: cap_set("inheritable", c.inheritable())?,
             ambient: cap_set("ambient", c.ambient())?,
         };
-        b.capabilities(caps);
+        b = b.capabilities(caps);
     } else {
         // runc keeps every capability when the field is absent: every one
         // this process may hold (its bounding set).
@@ -273,7 +280,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 }
             }
         }
-        b.capabilities(Capabilities::only(all));
+        b = b.capabilities(Capabilities::only(all));
     }
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         let name = serde_json::to_value(r.typ())
@@ -292,10 +299,10 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 "soft is above hard",
             ));
         }
-        b.rlimit(res, r.soft(), r.hard());
+        b = b.rlimit(res, r.soft(), r.hard());
     }
     if process.no_new_privileges() == Some(true) {
-        b.no_new_privs(true);
+        b = b.no_new_privs(true);
     }
     if let Some(p) = process
         .apparmor_profile()
@@ -332,12 +339,12 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     let rootfs = rootfs
         .canonicalize()
         .map_err(|e| Error::field("root.path", format!("{}: {e}", rootfs.display())))?;
-    b.root(&rootfs);
+    b = b.root(&rootfs);
     if root.readonly() == Some(true) {
-        b.readonly_root(true);
+        b = b.read_only_root(true);
     }
     if no_pivot {
-        b.root_mode(containment::mount::RootMode::Chroot);
+        b = b.root_mode(containment::mount::RootMode::Chroot);
     }
 
     // linux
@@ -371,18 +378,18 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             "a mount namespace is needed (the root filesystem is changed in it)",
         ));
     }
-    b.namespaces(ns);
+    b = b.unshare(ns);
     if let Some(h) = spec.hostname() {
         if !ns.contains(Namespaces::UTS) {
             return Err(Error::field("hostname", "needs a new uts namespace"));
         }
-        b.hostname(h);
+        b = b.hostname(h);
     }
     if let Some(d) = spec.domainname() {
         if !ns.contains(Namespaces::UTS) {
             return Err(Error::field("domainname", "needs a new uts namespace"));
         }
-        b.domainname(d);
+        b = b.domainname(d);
     }
     let idmap = |field: &str, m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         m.as_ref()
@@ -413,10 +420,10 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     };
     let root_owner = (host_of(&uid), host_of(&gid));
     if let Some((_, m)) = uid {
-        b.uid_map(m);
+        b = b.uid_map(m);
     }
     if let Some((_, m)) = gid {
-        b.gid_map(m);
+        b = b.gid_map(m);
     }
     if let Some(offsets) = linux.time_offsets() {
         if !ns.contains(Namespaces::TIME) {
@@ -448,7 +455,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 }
             };
         }
-        b.time_offsets(t);
+        b = b.time_offsets(t);
     }
     let mut sysctls = Vec::new();
     for (k, val) in linux.sysctl().iter().flatten() {
@@ -482,10 +489,10 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 ))
             }
         };
-        b.propagation(prop);
+        b = b.propagation(prop);
     }
-    b.masked_paths(linux.masked_paths().iter().flatten());
-    b.readonly_paths(linux.readonly_paths().iter().flatten());
+    b = b.masked_paths(linux.masked_paths().iter().flatten());
+    b = b.read_only_paths(linux.read_only_paths().iter().flatten());
     if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(Error::field(
             "linux.devices",
@@ -493,10 +500,10 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         ));
     }
     if let Some(s) = linux.seccomp() {
-        b.seccomp(crate::seccomp::compile(s)?);
+        b = b.seccomp(crate::seccomp::compile(s)?);
         // Without noNewPrivileges the filter is installed with
         // CAP_SYS_ADMIN, as runc does, and no_new_privs stays off.
-        b.seccomp_privileged(process.no_new_privileges() != Some(true));
+        b = b.seccomp_privileged(process.no_new_privileges() != Some(true));
     }
     if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(Error::field("linux.mountLabel", "SELinux is not supported"));
@@ -515,8 +522,8 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     }
 
     // mounts: /proc and /dev come from the list, not the library's defaults.
-    b.mount_proc(false);
-    b.dev(DevSpec::Keep);
+    b = b.mount_proc(false);
+    b = b.dev(DevSpec::Keep);
     let mut dev_done = false;
     let mounts_at = spec.mounts().iter().flatten().count();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
@@ -567,14 +574,14 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             })?;
             unsupported(&o)?;
             let mount = Mount::bind(resolve(bundle, src), dest).recursive(o.bind != Some(false));
-            b.mount(flags(mount, &o));
+            b = b.mount(flags(mount, &o));
             continue;
         }
         let mut o = o;
         match typ {
             "proc" => {
                 unsupported(&o)?;
-                b.mount(flags(Mount::proc(dest), &o));
+                b = b.mount(flags(Mount::proc(dest), &o));
             }
             "tmpfs" => {
                 o.rest.retain(|s| s != "strictatime");
@@ -592,10 +599,10 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 if !o.nodev {
                     t = t.nodev(false);
                 }
-                b.mount(flags(t, &o));
+                b = b.mount(flags(t, &o));
                 if dest == Path::new("/dev") {
                     // The spec's default devices, on the new /dev.
-                    b.mounts(default_devices());
+                    b = b.mounts(default_devices());
                     dev_done = true;
                 }
             }
@@ -605,7 +612,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 if !o.ro {
                     s = s.read_only(false);
                 }
-                b.mount(flags(s, &o));
+                b = b.mount(flags(s, &o));
             }
             "devpts" => {
                 // What the library mounts: newinstance,ptmxmode=0666,mode=0620.
@@ -619,15 +626,15 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                     o.mode = None;
                 }
                 unsupported(&o)?;
-                b.mount(flags(Mount::devpts(dest), &o));
+                b = b.mount(flags(Mount::devpts(dest), &o));
             }
             "mqueue" => {
                 unsupported(&o)?;
-                b.mount(flags(Mount::mqueue(dest), &o));
+                b = b.mount(flags(Mount::mqueue(dest), &o));
             }
             "cgroup" | "cgroup2" => {
                 unsupported(&o)?;
-                b.mount(flags(Mount::cgroup2(dest), &o));
+                b = b.mount(flags(Mount::cgroup2(dest), &o));
             }
             other => {
                 return Err(Error::field(
@@ -640,7 +647,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     if !dev_done {
         // No /dev mount: the default devices go on the root's /dev.
         let _ = mounts_at;
-        b.mounts(default_devices());
+        b = b.mounts(default_devices());
     }
 
     // cgroup: always one (ps, pause, kill --all need it), on the cgroup2
@@ -688,7 +695,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             .map_err(|e| Error::field("process.oomScoreAdj", e))?;
         res = res.oom_score_adj(v);
     }
-    b.cgroup(
+    b = b.cgroup(
         CgroupSpec::new()
             .parent(&parent)
             .name(&name)

@@ -88,9 +88,11 @@ pub fn run(kind: &str, i: usize, hook: &Hook, state: &[u8], place: Place) -> Res
             st
         }
         Place::Container(pid) => {
-            let mut b = Container::builder();
+            let mut b = Container::new();
+            // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
             b.join_pid(pid, Namespaces::all())
-                .command(hook.path(), args.iter().skip(1))
+                .command(hook.path())
+                .args(args.iter().skip(1))
                 .env_clear()
                 .envs(env)
                 .stdin(Stdio::Piped);

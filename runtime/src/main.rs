@@ -733,19 +733,22 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             "process.terminal: terminals are not supported yet",
         ));
     }
-    let mut b = Container::builder();
+    let mut b = Container::new();
+    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
     b.join_pid(s.pid, Namespaces::all())
-        .command(&args[0], &args[1..])
+        .command(&args[0])
+        .args(&args[1..])
         .env_clear()
         .current_dir(process.cwd())
-        .user(process.user().uid(), process.user().gid());
+        .uid(process.user().uid()).gid(process.user().gid());
     for kv in process.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {
+            // TODO(migrate): per-process settings belong on a Command
             b.env(k, v);
         }
     }
     if process.no_new_privileges() == Some(true) {
-        b.no_new_privs(true);
+        b = b.no_new_privs(true);
     }
     if let Some(c) = process.capabilities() {
         let set = |v: &Option<oci_spec::runtime::Capabilities>| {
@@ -760,7 +763,7 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             }
             s
         };
-        b.capabilities(containment::caps::Capabilities {
+        b = b.capabilities(containment::caps::Capabilities {
             bounding: set(c.bounding()),
             permitted: set(c.permitted()),
             effective: set(c.effective()),
@@ -778,6 +781,7 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             ));
         }
         // SAFETY: a new descriptor we own.
+        // TODO(migrate): per-process settings belong on a Command
         b.pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
     let mut child = b.spawn()?;

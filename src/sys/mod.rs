@@ -19,7 +19,7 @@ pub use pidfd::{
     pidfd_wait, WaitFlags,
 };
 
-use std::ffi::CStr;
+
 use std::io;
 
 /// The calling thread's `errno`.
