@@ -7,10 +7,11 @@
 //! ```no_run
 //! use containment::{Container, Namespaces};
 //!
-//! let out = Container::builder()
-//!     .namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET)
+//! let out = Container::new()
+//!     .unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET)
 //!     .hostname("box")
-//!     .command("/bin/sh", ["-c", "hostname; echo pid $$"])
+//!     .command("/bin/sh")
+//!     .args(["-c", "hostname; echo pid $$"])
 //!     .output()?;
 //! assert_eq!(out.stdout, b"box\npid 1\n");
 //! # Ok::<(), containment::SpawnError>(())
@@ -22,12 +23,13 @@
 //! use containment::cgroup::Resources;
 //! use containment::{Container, Namespaces};
 //!
-//! let mut child = Container::builder()
-//!     .namespaces(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET)
+//! let mut child = Container::new()
+//!     .unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET)
 //!     .hostname("box")
 //!     .root("/srv/rootfs")
 //!     .cgroup(Resources::new().memory_max(256 << 20).pids_max(64))
-//!     .command("/bin/sh", ["-c", "hostname"])
+//!     .command("/bin/sh")
+//!     .args(["-c", "hostname"])
 //!     .spawn()?;
 //! let status = child.wait()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -142,13 +144,14 @@
 //! use containment::usernet::{PublishedPort, UserNet};
 //! // Root inside is the caller; 1..=65536 inside are its subordinate ids.
 //! let (uids, gids) = containment::namespace::rootless_maps(65536)?;
-//! let status = Container::builder()
-//!     .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID | Namespaces::NET)
+//! let status = Container::new()
+//!     .unshare(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID | Namespaces::NET)
 //!     .uid_map(uids)
 //!     .gid_map(gids)
 //!     .root("/home/me/busybox")
 //!     .user_network(UserNet::pasta().publish(PublishedPort::parse("127.0.0.1:8080:80")?))
-//!     .command("/bin/sh", ["-c", "chown 1000 /tmp/f && ls -ln /tmp/f"])
+//!     .command("/bin/sh")
+//!     .args(["-c", "chown 1000 /tmp/f && ls -ln /tmp/f"])
 //!     .status()?;
 //! # let _ = status;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -262,7 +262,7 @@ fn stop_a_pid_1_without_handlers() {
     require_root!();
     // PID 1 of a new PID namespace gets no SIGTERM it has no handler for.
     let mut c = ready(
-        Container::new().unshare(Namespaces::PID | Namespaces::MOUNT),
+        &mut Container::new().unshare(Namespaces::PID | Namespaces::MOUNT),
         "echo ready; while :; do sleep 1; done",
     );
     let pid = c.id();

@@ -515,14 +515,14 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     let root = Root::new();
     let docker = "00000000a80425fb".to_string();
     let (eff, prm, bnd) = caps_of(
-        Container::new()
+        &mut Container::new()
             .unshare(Namespaces::MOUNT | Namespaces::PID)
             .root(&root.0),
     );
     assert_eq!((eff, prm, bnd), (docker.clone(), docker.clone(), docker));
     // In a user namespace too (root there holds every capability of it).
     let (eff, _, bnd) = caps_of(
-        Container::new()
+        &mut Container::new()
             .unshare(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
             .uid_map([IdMap::single(0, 0)])
             .gid_map([IdMap::single(0, 0)])
@@ -535,7 +535,7 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     // The opt-in keeps what the caller has.
     let mine = status_field(std::process::id(), "CapBnd:");
     let (eff, _, bnd) = caps_of(
-        Container::new()
+        &mut Container::new()
             .unshare(Namespaces::MOUNT | Namespaces::PID)
             .keep_all_capabilities()
             .root(&root.0),
@@ -543,7 +543,7 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     assert_eq!((eff, bnd), (mine.clone(), mine.clone()));
     // An explicit choice is taken as given.
     let (eff, _, bnd) = caps_of(
-        Container::new()
+        &mut Container::new()
             .unshare(Namespaces::MOUNT | Namespaces::PID)
             .capabilities(Capabilities::none())
             .root(&root.0),
@@ -554,7 +554,7 @@ fn a_container_with_a_root_does_not_keep_every_capability() {
     );
     // Without a root nothing changes (a process in a few namespaces, not a
     // container with its own filesystem).
-    let (eff, _, _) = caps_of(Container::new().unshare(Namespaces::UTS));
+    let (eff, _, _) = caps_of(&mut Container::new().unshare(Namespaces::UTS));
     assert_eq!(eff, mine);
 }
 

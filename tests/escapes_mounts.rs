@@ -160,7 +160,7 @@ fn mask_is_the_hosts_null_device_not_the_roots_dev_null() {
     symlink("/data/canary", root.join("dev/null")).unwrap();
     std::fs::write(root.join("etc/secret"), b"secret\n").unwrap();
     let out = output(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .root(&root)
             .dev(DevSpec::Keep)
@@ -525,7 +525,7 @@ fn minimal_dev_without_a_root_binds_real_devices() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, b"secret\n").unwrap();
     let out = output(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .dev(DevSpec::Minimal)
             .masked_paths([&secret]),
@@ -549,7 +549,7 @@ fn user_namespace_masks_land_on_its_proc() {
     let dir = TempDir::new("userns-mask");
     let root = busybox_root(dir.path());
     let out = output(
-        Container::new()
+        &mut Container::new()
             .unshare(Namespaces::USER | NS)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])

@@ -131,7 +131,7 @@ fn idmapped_root_is_the_containers_roots() {
     assert!(!text.contains("wrote"), "{text}");
     let out = run(
         builder()
-            .namespaces(NS | Namespaces::PID)
+            .unshare(NS | Namespaces::PID)
             .root(&root)
             .idmapped_root(true),
         script,

@@ -57,7 +57,7 @@ fn settle(pid: i32, kind: Namespace, n: usize) -> NsListing {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let l = list_namespaces().unwrap();
-        let id = l.process(pid).and_then(|p| p.open_namespace(kind)).unwrap();
+        let id = l.process(pid).and_then(|p| p.namespace(kind)).unwrap();
         if l.get(kind, id.ino).unwrap().nprocs() == n || Instant::now() > deadline {
             return l;
         }
@@ -99,7 +99,7 @@ fn listing_agrees_with_lsns() {
             let pid = child.id() as i32;
             let p = before.process(pid).expect("our process is listed");
             for kind in created.kinds() {
-                let id = p.open_namespace(kind).expect("its namespace was read");
+                let id = p.namespace(kind).expect("its namespace was read");
                 // Ground truth for the id: what the kernel shows.
                 let ino = std::os::unix::fs::MetadataExt::ino(
                     &std::fs::metadata(format!("/proc/{pid}/ns/{}", kind.proc_name())).unwrap(),
@@ -149,7 +149,7 @@ fn listing_agrees_with_lsns() {
         let id = l
             .process(child.id() as i32)
             .unwrap()
-            .open_namespace(Namespace::Net)
+            .namespace(Namespace::Net)
             .unwrap();
         let info = l.get(Namespace::Net, id.ino).unwrap();
         assert_eq!(info.nprocs(), n, "{info:?}");
@@ -164,12 +164,12 @@ fn listing_agrees_with_lsns() {
     let pidns = l
         .process(a.id() as i32)
         .unwrap()
-        .open_namespace(Namespace::Pid)
+        .namespace(Namespace::Pid)
         .unwrap();
     let me = l
         .process(std::process::id() as i32)
         .unwrap()
-        .open_namespace(Namespace::Pid)
+        .namespace(Namespace::Pid)
         .unwrap();
     assert_eq!(l.get(Namespace::Pid, pidns.ino).unwrap().parent, Some(me));
 }

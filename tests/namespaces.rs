@@ -370,21 +370,21 @@ fn bad_input_is_refused_before_any_process() {
     assert_eq!(
         invalid_field(
             base()
-                .namespaces(Namespaces::UTS)
+                .unshare(Namespaces::UTS)
                 .hostname("h".repeat(65))
                 .spawn()
         ),
         "hostname"
     );
     assert_eq!(
-        invalid_field(base().namespaces(Namespaces::UTS).hostname("a\0b").spawn()),
+        invalid_field(base().unshare(Namespaces::UTS).hostname("a\0b").spawn()),
         "hostname"
     );
     assert_eq!(invalid_field(base().hostname("box").spawn()), "hostname");
     assert_eq!(
         invalid_field(
             base()
-                .namespaces(Namespaces::UTS)
+                .unshare(Namespaces::UTS)
                 .domainname("d".repeat(65))
                 .spawn()
         ),
@@ -393,7 +393,7 @@ fn bad_input_is_refused_before_any_process() {
     assert_eq!(
         invalid_field(
             base()
-                .namespaces(Namespaces::USER)
+                .unshare(Namespaces::USER)
                 .uid_map([IdMap::new(0, 1000, 10), IdMap::new(5, 2000, 10)])
                 .spawn()
         ),
@@ -402,14 +402,14 @@ fn bad_input_is_refused_before_any_process() {
     assert_eq!(
         invalid_field(
             base()
-                .namespaces(Namespaces::USER)
+                .unshare(Namespaces::USER)
                 .gid_map([IdMap::new(0, 1000, 0)])
                 .spawn()
         ),
         "gid_map"
     );
     assert_eq!(
-        invalid_field(base().namespaces(Namespaces::USER).gid_map([]).spawn()),
+        invalid_field(base().unshare(Namespaces::USER).gid_map([]).spawn()),
         "gid_map"
     );
     assert_eq!(

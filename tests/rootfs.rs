@@ -89,7 +89,7 @@ fn busybox_root_is_the_whole_world() {
     let host_secret = dir.path().join("secret");
     std::fs::write(&host_secret, b"host\n").unwrap();
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .root(&root)
             .mount(Mount::tmpfs("/tmp").size(1 << 20)),
@@ -148,7 +148,7 @@ fn dev_is_minimal_and_works() {
     let dir = TempDir::new("dev");
     let root = busybox_root(dir.path());
     let out = run(
-        Container::new().unshare(NS).root(&root).shm_size(2 << 20),
+        &mut Container::new().unshare(NS).root(&root).shm_size(2 << 20),
         "echo hi > /dev/null && head -c 3 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c; \
          test -e /dev/sda || echo nosda; ls /dev | tr '\\n' ' '; echo; readlink /dev/fd; readlink /dev/ptmx; \
          grep ' /dev/shm ' /proc/self/mountinfo | grep -o 'size=[0-9]*k'; \
@@ -171,7 +171,7 @@ fn readonly_bind_refuses_writes_with_erofs() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("f"), b"host\n").unwrap();
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .root(&root)
             .mount(Mount::bind(&data, "/data").read_only(true))
@@ -213,7 +213,7 @@ fn overlay_upper_receives_the_writes() {
     }
     std::fs::write(top.join("layer"), b"top\n").unwrap();
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .rootfs(Overlay::new([&top, &base], &upper, &work).merged(&merged)),
         "cat /layer /etc/marker; echo new > /written; echo changed > /etc/marker; rm /layer; ls /",
@@ -233,7 +233,7 @@ fn overlay_upper_receives_the_writes() {
 
     // The ephemeral upper: writes work, nothing lands anywhere on the host.
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .rootfs(Overlay::ephemeral([&top, &base])),
         "echo e > /eph && cat /eph /layer",
@@ -280,7 +280,7 @@ fn symlinks_out_of_the_root_cannot_reach_the_host() {
     let in_root = root.join(rel);
     std::fs::create_dir_all(&in_root).unwrap();
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .root(&root)
             .mount(Mount::bind(&payload, "/etc2/passwd"))
@@ -305,7 +305,7 @@ fn user_namespace_root_binds_devices_from_the_host() {
     let dir = TempDir::new("userns");
     let root = busybox_root(dir.path());
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS | Namespaces::USER)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
@@ -381,7 +381,7 @@ fn chroot_mode_and_keep_dev() {
     let root = busybox_root(dir.path());
     std::fs::write(root.join("dev/own"), b"").unwrap();
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .rootfs(Rootfs::dir(&root))
             .root_mode(containment::mount::RootMode::Chroot)
@@ -414,7 +414,7 @@ fn propagation_choices_work_with_a_pivoted_root() {
         (Propagation::Shared, Some("shared:")),
     ] {
         let out = run(
-            Container::new()
+            &mut Container::new()
                 .unshare(NS)
                 .root(&root)
                 .propagation(p),
@@ -450,7 +450,7 @@ fn every_mount_kind_lands_where_asked() {
     std::fs::write(l1.join("one"), b"1").unwrap();
     std::fs::write(l2.join("two"), b"2").unwrap();
     let out = run(
-        Container::new()
+        &mut Container::new()
             .unshare(NS | Namespaces::IPC | Namespaces::NET | Namespaces::CGROUP)
             .root(&root)
             .mount(Mount::tmpfs("/mnt/tmp").size(1 << 20).mode(0o700))

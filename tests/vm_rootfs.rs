@@ -52,7 +52,7 @@ fn vm_pivot_root_into_a_busybox_root() {
     let dir = busybox_root("pivot");
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let out = sh(
-        Container::new()
+        &mut Container::new()
             .unshare(NS)
             .root(dir.join("root"))
             .mount(Mount::tmpfs("/tmp"))
@@ -82,7 +82,7 @@ fn vm_overlay_roots_kept_and_ephemeral() {
     }
     std::fs::write(top.join("layer"), b"top\n").unwrap();
     let out = sh(
-        Container::new().unshare(NS).rootfs(Overlay::new(
+        &mut Container::new().unshare(NS).rootfs(Overlay::new(
             [&top, &dir.join("root")],
             &upper,
             &work,
@@ -112,7 +112,7 @@ fn vm_user_namespace_root() {
     let dir = busybox_root("userns");
     // Readable by the mapped root (uid 100000 outside).
     let out = sh(
-        Container::new()
+        &mut Container::new()
             .unshare(NS | Namespaces::USER)
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])

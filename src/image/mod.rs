@@ -10,10 +10,11 @@
 //! let store = Store::open("/var/lib/containment", StoreOptions::new())?;
 //! let layers = store.unpack(&image, &mut |p| eprintln!("{p:?}"))?;
 //! let root = store.container_root(&layers)?; // fresh upper/work, removed on drop
-//! let mut b = Container::builder();
-//! b.namespaces(Namespaces::MOUNT | Namespaces::PID).rootfs(root.rootfs());
-//! image.defaults(&layers)?.apply(&mut b); // Entrypoint + Cmd, Env, WorkingDir, User
-//! let status = b.status()?;
+//! let c = Container::new()
+//!     .unshare(Namespaces::MOUNT | Namespaces::PID)
+//!     .rootfs(root.rootfs());
+//! // Entrypoint + Cmd, Env, WorkingDir, User
+//! let status = image.defaults(&layers)?.command::<&str>(&c, &[]).ok_or("no program")?.status()?;
 //! drop(root); // the container's writable layer goes with it
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

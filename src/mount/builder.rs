@@ -17,10 +17,11 @@ impl Container {
     ///
     /// ```no_run
     /// use containment::{Container, Namespaces};
-    /// let out = Container::builder()
-    ///     .namespaces(Namespaces::MOUNT | Namespaces::PID)
+    /// let out = Container::new()
+    ///     .unshare(Namespaces::MOUNT | Namespaces::PID)
     ///     .root("/srv/busybox")
-    ///     .command("/bin/sh", ["-c", "ls /"])
+    ///     .command("/bin/sh")
+    ///     .args(["-c", "ls /"])
     ///     .output()?;
     /// # Ok::<(), containment::SpawnError>(())
     /// ```

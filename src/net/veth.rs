@@ -48,9 +48,10 @@ pub struct VethBuilder {
 /// use containment::{Container, Namespaces};
 /// use std::net::Ipv4Addr;
 ///
-/// let child = Container::builder()
-///     .namespaces(Namespaces::NET)
-///     .command("/bin/sleep", ["60"])
+/// let child = Container::new()
+///     .unshare(Namespaces::NET)
+///     .command("/bin/sleep")
+///     .args(["60"])
 ///     .spawn()?;
 /// // Host end `ct0-host`, container end `eth0`, a /30 between them.
 /// let veth = Veth::builder("ct0-host", "eth0")
@@ -170,7 +171,7 @@ impl VethBuilder {
     }
 
     /// Puts the peer in `child`'s network namespace (taken through its
-    /// pidfd, [`Child::namespace`]).
+    /// pidfd, [`Child::open_namespace`]).
     pub fn peer_netns_of(&mut self, child: &Child) -> &mut Self {
         match child.open_namespace(Namespace::Net) {
             Ok(ns) => {

@@ -42,8 +42,9 @@ impl Child {
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut child = containment::Container::builder()
-    ///     .command("/bin/sleep", ["1"])
+    /// let mut child = containment::Container::new()
+    ///     .command("/bin/sleep")
+    ///     .args(["1"])
     ///     .spawn()?;
     /// let status = child.wait_async().await?;
     /// assert!(status.success());
