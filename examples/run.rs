@@ -679,7 +679,7 @@ mod image {
     }
 
     pub fn prepare(
-        b: &mut Container,
+        b: &mut containment::Command,
         reference: &str,
         store: Option<&Path>,
         rm: bool,

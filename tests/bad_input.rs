@@ -21,7 +21,7 @@ fn mountinfo() -> String {
 }
 
 /// Spawns, expects an error, and checks nothing was left behind.
-fn fails(b: &mut Container) -> SpawnError {
+fn fails(b: &mut containment::Command) -> SpawnError {
     let before = mountinfo();
     let e = match b.spawn() {
         Ok(c) => {

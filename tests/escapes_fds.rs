@@ -59,7 +59,7 @@ fn busybox_root(dir: &Path) -> PathBuf {
 const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 
 /// Runs the builder; `Ok(stdout)` when the program ran, else the error.
-fn output(b: &mut containment::Container) -> Result<String, SpawnError> {
+fn output(b: &mut containment::Command) -> Result<String, SpawnError> {
     let o = b.output()?;
     Ok(format!(
         "status {:?}\nstdout {}\nstderr {}",

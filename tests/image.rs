@@ -386,7 +386,7 @@ fn layer_rules_in_the_store() {
     assert_eq!(layers.lowers()[0], *l2, "lowers are top-most first");
 }
 
-fn sh_out(b: &mut containment::Container) -> String {
+fn sh_out(b: &mut containment::Command) -> String {
     let o = b.output().unwrap_or_else(|e| panic!("spawn: {e}"));
     assert!(
         o.status.success(),

@@ -361,32 +361,27 @@ fn invalid_field(r: Result<containment::Child, SpawnError>) -> &'static str {
 fn bad_input_is_refused_before_any_process() {
     // These fail in the parent; no root needed. (That no process is left
     // is checked in tests/bad_input.rs, whose tests run one at a time.)
-    let base = || {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.command("/bin/true");
-        b
-    };
+    let base = Container::new;
     assert_eq!(
         invalid_field(
             base()
                 .unshare(Namespaces::UTS)
                 .hostname("h".repeat(65))
-                .spawn()
+                .command("/bin/true").spawn()
         ),
         "hostname"
     );
     assert_eq!(
-        invalid_field(base().unshare(Namespaces::UTS).hostname("a\0b").spawn()),
+        invalid_field(base().unshare(Namespaces::UTS).hostname("a\0b").command("/bin/true").spawn()),
         "hostname"
     );
-    assert_eq!(invalid_field(base().hostname("box").spawn()), "hostname");
+    assert_eq!(invalid_field(base().hostname("box").command("/bin/true").spawn()), "hostname");
     assert_eq!(
         invalid_field(
             base()
                 .unshare(Namespaces::UTS)
                 .domainname("d".repeat(65))
-                .spawn()
+                .command("/bin/true").spawn()
         ),
         "domainname"
     );
@@ -395,7 +390,7 @@ fn bad_input_is_refused_before_any_process() {
             base()
                 .unshare(Namespaces::USER)
                 .uid_map([IdMap::new(0, 1000, 10), IdMap::new(5, 2000, 10)])
-                .spawn()
+                .command("/bin/true").spawn()
         ),
         "uid_map"
     );
@@ -404,31 +399,31 @@ fn bad_input_is_refused_before_any_process() {
             base()
                 .unshare(Namespaces::USER)
                 .gid_map([IdMap::new(0, 1000, 0)])
-                .spawn()
+                .command("/bin/true").spawn()
         ),
         "gid_map"
     );
     assert_eq!(
-        invalid_field(base().unshare(Namespaces::USER).gid_map([]).spawn()),
+        invalid_field(base().unshare(Namespaces::USER).gid_map([]).command("/bin/true").spawn()),
         "gid_map"
     );
     assert_eq!(
-        invalid_field(base().uid_map([IdMap::single(0, 0)]).spawn()),
+        invalid_field(base().uid_map([IdMap::single(0, 0)]).command("/bin/true").spawn()),
         "uid_map"
     );
-    assert_eq!(invalid_field(base().arg("a\0b").spawn()), "arg");
-    assert_eq!(invalid_field(base().env("K", "v\0").spawn()), "env");
-    assert_eq!(invalid_field(base().env("K=V", "v").spawn()), "env");
+    assert_eq!(invalid_field(base().command("/bin/true").arg("a\0b").spawn()), "arg");
+    assert_eq!(invalid_field(base().command("/bin/true").env("K", "v\0").spawn()), "env");
+    assert_eq!(invalid_field(base().command("/bin/true").env("K=V", "v").spawn()), "env");
     assert_eq!(
         invalid_field(
             base()
                 .time_offsets(TimeOffsets::new().boottime_secs(5))
-                .spawn()
+                .command("/bin/true").spawn()
         ),
         "time_offsets"
     );
-    assert_eq!(invalid_field(Container::new().spawn()), "program");
-    assert_eq!(invalid_field(base().program("a\0").spawn()), "program");
+    assert_eq!(invalid_field(Container::new().command("").spawn()), "program");
+    assert_eq!(invalid_field(base().command("a\0").spawn()), "program");
 }
 
 #[test]
