@@ -104,13 +104,11 @@ fn joined_program_does_not_keep_every_capability() {
         (None, CapSet::docker_default().bits()),
         (Some(Capabilities::none()), 0),
     ] {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.root(&root).unshare(NS).command("/bin/sleep").args(["60"]);
+        let mut b = Container::new().root(&root).unshare(NS);
         if let Some(c) = container_caps {
             b = b.capabilities(c);
         }
-        let mut target = b.spawn().unwrap();
+        let mut target = b.command("/bin/sleep").arg("60").spawn().unwrap();
         let out = Container::new()
             .join_child(&target, NS)
             .command("/bin/cat")

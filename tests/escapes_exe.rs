@@ -202,7 +202,7 @@ fn holder_waits() {
 fn join_as_caller() {
     let Some(pid) = std::env::var("ESCAPES_JOIN_PID")
         .ok()
-        .and_then(|p| p.parse::<i32>().ok())
+        .and_then(|p| p.parse::<u32>().ok())
     else {
         return;
     };

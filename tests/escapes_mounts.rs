@@ -640,17 +640,18 @@ fn dev_setup_and_masks_follow_the_dev_mount_under_a_racing_root() {
     let mut missed = Vec::new();
     for i in 0..SPAWNS {
         let host = i % 4 != 0;
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(NS)
+        let mut b = Container::new()
+            .unshare(NS)
             .root(&root)
-            .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)))
-            .command("/bin/cat")
-            .stdin(containment::Stdio::Piped);
+            .mounts((0..30).map(|j| Mount::tmpfs(format!("/mnt/t{j}")).size(4096)));
         if host {
             b = b.dev(DevSpec::Host).masked_paths(["/dev/kmsg"]);
         }
-        let mut child = b.spawn().unwrap_or_else(|e| panic!("spawn {i}: {e}"));
+        let mut child = b
+            .command("/bin/cat")
+            .stdin(containment::Stdio::Piped)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {i}: {e}"));
         let info = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).unwrap();
         drop(child.stdin.take());
         child.wait().unwrap();

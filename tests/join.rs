@@ -154,7 +154,7 @@ fn join_by_pid_of_an_exited_process_fails_cleanly() {
         .command("/bin/true")
         .spawn()
         .unwrap();
-    let pid = c.id() as i32;
+    let pid = c.id();
     c.wait().unwrap();
     let e = Container::new()
         .join_pid(pid, Namespaces::all())

@@ -79,13 +79,8 @@ fn containers_never_share_a_pooled_namespace() {
         "{:?}",
         pool.last_error()
     );
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(SIX)
-        .namespace_pool(&pool)
-        .command("/bin/sleep")
-        .args(["10"])
-        .stdout(Stdio::Null);
+    let mut b = Container::new().unshare(SIX).namespace_pool(&pool).command("/bin/sleep");
+    b.arg("10").stdout(Stdio::Null);
     let mut kids = Vec::new();
     for _ in 0..3 {
         // Each takes a set (the third may find the pool refilling or empty,
@@ -164,12 +159,8 @@ fn nothing_is_left_after_teardown() {
         );
         let set: PooledNamespaces = pool.take().unwrap();
         assert_eq!(set.kinds(), POOLABLE);
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(SIX)
-            .namespace_pool(&pool)
-            .command("/bin/true");
-        assert!(b.status().unwrap().success());
+        let c = Container::new().unshare(SIX).namespace_pool(&pool);
+        assert!(c.command("/bin/true").status().unwrap().success());
         drop(set); // a taken set is refilled once it is dropped
                    // While the pool is full, no holder process is alive: the holders
                    // are killed as soon as their namespaces' descriptors are taken.

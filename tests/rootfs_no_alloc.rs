@@ -42,8 +42,8 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)]);
         }
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(ns)
+        let mut cmd = b
+            .unshare(ns)
             .rootfs(Overlay::ephemeral([&top, &root]))
             .mount(Mount::tmpfs("/tmp").size(1 << 20).mode(0o1777))
             .mount(Mount::bind(&top, "/mnt/top").read_only(true))
@@ -51,13 +51,14 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             .mount(Mount::sysfs("/sys"))
             .docker_default_paths()
             .read_only_root(true)
-            .command("/bin/sh")
+            .command("/bin/sh");
+        cmd
             .args(["-c", "echo ok"])
             // A pty from the container's devpts (opened in the child, the
             // primary sent back), on stdin and stderr.
             .pty(Some(containment::tty::WindowSize::new(24, 80)))
             .stdout(containment::Stdio::piped());
-        let out = b.output().unwrap();
+        let out = cmd.output().unwrap();
         assert_eq!(out.stdout, b"ok\n", "user ns {user}: {out:?}");
         // A failing mount reports without allocating too.
         let e = Container::new()

@@ -21,12 +21,12 @@ fn spawning_from_8_threads_leaves_no_zombie_and_no_fd() {
         .map(|t| {
             std::thread::spawn(move || {
                 for i in 0..100 {
-                    let mut b = Container::new();
-                    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-                    b.unshare(Namespaces::UTS | Namespaces::PID | Namespaces::IPC)
+                    let st = Container::new()
+                        .unshare(Namespaces::UTS | Namespaces::PID | Namespaces::IPC)
                         .hostname(format!("t{t}-{i}"))
-                        .command("/bin/true");
-                    let st = b.status().unwrap();
+                        .command("/bin/true")
+                        .status()
+                        .unwrap();
                     assert!(st.success());
                 }
             })
