@@ -26,15 +26,14 @@ impl Drop for TempDir {
     }
 }
 
-fn builder() -> containment::Container {
-    let mut b = Container::new();
-    b = b.unshare(NS)
+fn builder() -> Container {
+    Container::new()
+        .unshare(NS)
         .uid_map([IdMap::new(0, BASE, 65536)])
-        .gid_map([IdMap::new(0, BASE, 65536)]);
-    b
+        .gid_map([IdMap::new(0, BASE, 65536)])
 }
 
-fn run(b: &mut containment::Container, script: &str) -> String {
+fn run(b: Container, script: &str) -> String {
     let o = b
         .command("/bin/sh")
         .args(["-c", script])

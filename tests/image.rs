@@ -433,23 +433,17 @@ fn containers_from_an_image() {
 
     // The config's defaults, as the kernel shows them in the container.
     let root = store.container_root(&layers).unwrap();
-    let mut b = Container::new();
-    b = b.unshare(Namespaces::MOUNT | Namespaces::PID)
+    let c = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
         .rootfs(root.rootfs());
-    defaults.apply(&mut b);
-    assert_eq!(sh_out(&mut b), "1000:1001 /work hello /home/app\n");
-    // The builder's explicit settings win over the image's.
-    let mut b = Container::new();
-    b = b.unshare(Namespaces::MOUNT | Namespaces::PID)
-        .rootfs(root.rootfs());
-    defaults.apply(&mut b);
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b
-        .command("/bin/sh")
-        .args(["-c", "echo \"$(id -u) $(pwd) $GREETING\""]).uid(0).gid(0)
-        .current_dir("/tmp")
-        .env("GREETING", "mine");
-    assert_eq!(sh_out(&mut b), "0 /tmp mine\n");
+    let mut cmd = defaults.command::<&str>(&c, &[]).unwrap();
+    assert_eq!(sh_out(&mut cmd), "1000:1001 /work hello /home/app\n");
+    // The command's explicit settings win over the image's.
+    let mut cmd = c.command("/bin/sh");
+    cmd.args(["-c", "echo \"$(id -u) $(pwd) $GREETING\""]);
+    defaults.apply(&mut cmd);
+    cmd.uid(0).gid(0).current_dir("/tmp").env("GREETING", "mine");
+    assert_eq!(sh_out(&mut cmd), "0 /tmp mine\n");
     drop(root);
 
     // Deleted files are gone, the opaque dir shows only its new content,
@@ -462,13 +456,13 @@ fn containers_from_an_image() {
         store.container_root(&layers).unwrap(),
     );
     let run = |r: &containment::image::ContainerRoot, name: &str| {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(Namespaces::MOUNT | Namespaces::PID)
-            .rootfs(r.rootfs())
-            .command("/bin/sh")
-            .args(["-c", script, name]);
-        sh_out(&mut b)
+        sh_out(
+            Container::new()
+                .unshare(Namespaces::MOUNT | Namespaces::PID)
+                .rootfs(r.rootfs())
+                .command("/bin/sh")
+                .args(["-c", script, name]),
+        )
     };
     let first = run(&r1, "one");
     assert_eq!(first, "new\nlinked\none\n");

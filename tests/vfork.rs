@@ -83,8 +83,14 @@ fn child_errors_are_reported() {
 /// Spawns with `vfork_spawn(vfork)`, checks which shape the spawn took
 /// (the vfork shape where it applies and its x86_64 trampoline exists) and
 /// returns the program's stdout.
-fn run_in_shape(b: &mut containment::Container, vfork: bool, applies: bool) -> String {
-    let child = b.vfork_spawn(vfork).stdout(Stdio::piped()).spawn().unwrap();
+fn run_in_shape(c: Container, argv: &[&str], vfork: bool, applies: bool) -> String {
+    let child = c
+        .vfork_spawn(vfork)
+        .command(argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let expected = vfork && applies && containment::testing::HAS_CLONE3_ON_STACK;
     assert_eq!(
         child.spawned_in_vfork_shape(),
@@ -107,12 +113,12 @@ fn user_namespace_maps_in_both_shapes() {
             Container::new()
                 .unshare(Namespaces::USER | Namespaces::UTS | Namespaces::PID)
                 .uid_map([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 300_000, 10)])
-                .gid_map([IdMap::new(0, 200_000, 1000)])
-                .command("/bin/sh")
-                .args([
-                        "-c",
-                        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
-                    ]),
+                .gid_map([IdMap::new(0, 200_000, 1000)]),
+            &[
+                "/bin/sh",
+                "-c",
+                "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
+            ],
             vfork,
             true,
         );
@@ -151,9 +157,8 @@ fn time_namespaces_in_both_shapes() {
                 .unshare(Namespaces::TIME | Namespaces::USER)
                 .uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)])
-                .time_offsets(TimeOffsets::new().boottime_secs(2_000_000))
-                .command("/bin/cat")
-                .args(["/proc/uptime", "/proc/self/timens_offsets"]),
+                .time_offsets(TimeOffsets::new().boottime_secs(2_000_000)),
+            &["/bin/cat", "/proc/uptime", "/proc/self/timens_offsets"],
             vfork,
             false,
         );
@@ -166,10 +171,8 @@ fn time_namespaces_in_both_shapes() {
         );
         // None: clone3 creates the namespace (CLONE_NEWTIME), in either shape.
         let text = run_in_shape(
-            Container::new()
-                .unshare(Namespaces::TIME)
-                .command("/bin/readlink")
-                .args(["/proc/self/ns/time"]),
+            Container::new().unshare(Namespaces::TIME),
+            &["/bin/readlink", "/proc/self/ns/time"],
             vfork,
             true,
         );
