@@ -118,18 +118,15 @@ fn no_descriptor_number_is_a_way_out_as_the_working_directory() {
     let _held = std::fs::File::open(dir.path()).unwrap();
     let high = common::open_fds() as i32 + 16;
     for (k, with_cgroup) in (3..high).flat_map(|k| [(k, false), (k, true)]) {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(NS)
-            .root(&root)
-            .command("/bin/sh")
-            .args(["-c", "ls"])
-            .stdin(Stdio::piped())
-            .current_dir(format!("/proc/self/fd/{k}"));
+        let mut b = Container::new().unshare(NS).root(&root);
         if with_cgroup {
             b = b.cgroup(CgroupSpec::new().parent(&parent.0).name(format!("c{k}")));
         }
-        match output(&mut b) {
+        let mut cmd = b.command("/bin/sh");
+        cmd.args(["-c", "ls"])
+            .stdin(Stdio::piped())
+            .current_dir(format!("/proc/self/fd/{k}"));
+        match output(&mut cmd) {
             Ok(out) => panic!("fd {k} (cgroup: {with_cgroup}) was a way out:\n{out}"),
             Err(e) => {
                 assert_eq!(step_of(&e).map(|s| s.0), Some(Step::Chdir), "fd {k}: {e}")
@@ -280,8 +277,8 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         std::fs::write(&file, b"").unwrap();
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         let r = builder_in(ns)
-            .pass_fd(f, target)
             .command("/nonexistent")
+            .pass_fd(f, target)
             .spawn();
         match r {
             Ok(mut c) => panic!(
@@ -302,8 +299,8 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         // The program gets the user's descriptor at that number.
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         let o = builder_in(ns)
-            .pass_fd(f, target)
-            .command("/bin/sh").args(["-c".to_string(), format!("readlink /proc/self/fd/{target}")])
+            .command("/bin/sh")
+            .pass_fd(f, target).args(["-c".to_string(), format!("readlink /proc/self/fd/{target}")])
             .output()
             .unwrap();
         assert!(o.status.success(), "{target}: {o:?}");
@@ -347,8 +344,8 @@ fn user_namespace_spawns_with_colliding_pass_fd_never_crash() {
     for i in 0..300 {
         let target = 3 + (i % (base + 6 - 3).max(1));
         let r = builder_in(Namespaces::USER)
-            .pass_fd(std::fs::File::open("/dev/null").unwrap(), target)
             .command("/bin/true")
+            .pass_fd(std::fs::File::open("/dev/null").unwrap(), target)
             .spawn()
             .map(|mut c| {
                 // The shape this test is about, where it exists.
@@ -392,10 +389,10 @@ fn closed_stdio_helper() {
         for ns in [Namespaces::empty(), Namespaces::USER] {
             // A failed exec must be an error.
             let r = builder_in(ns)
+                .command("/nonexistent")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .command("/nonexistent")
                 .spawn();
             match r {
                 Ok(mut c) => {
@@ -407,8 +404,8 @@ fn closed_stdio_helper() {
             }
             // And a good one runs with its streams.
             let o = builder_in(ns)
-                .stdin(Stdio::null())
-                .command("/bin/sh").args(["-c", "echo out; echo err >&2"])
+                .command("/bin/sh")
+                .stdin(Stdio::null()).args(["-c", "echo out; echo err >&2"])
                 .output();
             match o {
                 Ok(o) if o.status.success() && o.stdout == b"out\n" && o.stderr == b"err\n" => {}

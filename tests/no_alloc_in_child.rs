@@ -38,9 +38,8 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
 
     // Every option on.
     for (i, legacy) in [false, true].into_iter().enumerate() {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(Namespaces::all())
+        let b = Container::new()
+            .unshare(Namespaces::all())
             .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)])
             .hostname("noalloc")
@@ -51,7 +50,12 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .no_new_privs(true)
             .die_with_parent(true)
             .init(true)
-            .force_legacy_clone(legacy)
+            .force_legacy_clone(legacy);
+        #[cfg(feature = "landlock")]
+        let b = b.landlock(containment::landlock::Landlock::new().allow_read("/"));
+        #[cfg(feature = "seccomp")]
+        let b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+        let out = b
             .command("sh")
             .args(["-c", "echo ok"])
             .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
@@ -62,12 +66,9 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
             .umask(0o027)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        #[cfg(feature = "landlock")]
-        b = b.landlock(containment::landlock::Landlock::new().allow_read("/"));
-        #[cfg(feature = "seccomp")]
-        b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
-        let out = b.output().unwrap();
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
         assert_eq!(out.stdout, b"ok\n", "run {i}: {:?}", out);
         // A failing step reports without allocating too.
         let e = Container::new()
@@ -99,26 +100,27 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     );
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.stdout, b"ok\n", "{out:?}");
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(
+    let b = Container::new().unshare(
         Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET | Namespaces::IPC,
     )
     .hostname("noalloc-vfork")
     .capabilities(Capabilities::docker_default())
     .rlimit(Rlimit::Nofile, 256, 256)
     .no_new_privs(true)
-    .die_with_parent(true)
+    .die_with_parent(true);
+    #[cfg(feature = "seccomp")]
+    let b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+    let out = b
     .command("sh")
     .args(["-c", "echo ok"])
     .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
     .stdout(Stdio::piped())
     // A host pty (no devpts of the container's) on stdin and stderr: a
     // new session and its controlling terminal.
-    .pty(None);
-    #[cfg(feature = "seccomp")]
-    b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
-    assert_eq!(b.output().unwrap().stdout, b"ok\n");
+    .pty(None)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"ok\n");
     let e = Container::new()
         .unshare(Namespaces::UTS)
         .command("/nonexistent")
