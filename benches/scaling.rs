@@ -217,9 +217,8 @@ fn mount_scaling(sizes: &[usize], rounds: usize, json: &mut Vec<String>) {
 fn many_containers(n: usize) -> String {
     let ns =
         Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::IPC | Namespaces::NET;
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(ns).command("/bin/sleep").args(["3600"]);
+    let mut b = Container::new().unshare(ns).command("/bin/sleep");
+    b.args(["3600"]);
     // Settle, then the baseline.
     std::thread::sleep(Duration::from_millis(500));
     let (avail0, slab0, rss0) = (meminfo("MemAvailable:"), meminfo("Slab:"), rss_kb());

@@ -33,9 +33,7 @@ fn run(
     args: &[String],
     scratch: &std::path::Path,
 ) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(
+    let mut b = Container::new().unshare(
         Namespaces::NET | Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::UTS,
     )
     .hostname("sandbox")
@@ -46,7 +44,8 @@ fn run(
     .capabilities(Capabilities::none())
     .no_new_privs(true)
     .die_with_parent(true)
-    .command(program)
+    .command(program);
+    b
     .args(args)
     .env_clear()
     .env("PATH", "/usr/bin:/bin");

@@ -53,9 +53,8 @@ fn run() -> Result<i32, Box<dyn std::error::Error>> {
         cmd.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
     }
 
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(kinds).command(&cmd[0]).args(&cmd[1..]);
+    let mut b = Container::new().unshare(kinds).command(&cmd[0]);
+    b.args(&cmd[1..]);
     if let Some(h) = hostname {
         b = b.hostname(h);
     }

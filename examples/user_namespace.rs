@@ -11,11 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     println!("outside: euid {euid}");
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(Namespaces::USER | Namespaces::UTS)
+    let mut b = Container::new().unshare(Namespaces::USER | Namespaces::UTS)
         .hostname("userns")
-        .command("/bin/sh")
+        .command("/bin/sh");
+    b
         .args([
                 "-c",
                 "echo \"inside:  uid $(id -u) gid $(id -g) on $(hostname)\"; sleep 1",

@@ -45,9 +45,7 @@ fn names(e: &SpawnError, field: &str, value: &str) {
 }
 
 fn rootfs_builder(root: &str) -> Container {
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(Namespaces::MOUNT | Namespaces::PID)
+    let mut b = Container::new().unshare(Namespaces::MOUNT | Namespaces::PID)
         .root(root)
         .command("/bin/true");
     b
@@ -145,9 +143,7 @@ fn fd_number_that_clashes_with_stdio() {
 }
 
 fn cgroup_builder(r: containment::cgroup::Resources, parent: &std::path::Path) -> Container {
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.cgroup(
+    let mut b = Container::new().cgroup(
         containment::cgroup::CgroupSpec::new()
             .parent(parent)
             .resources(r),

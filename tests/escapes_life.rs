@@ -390,29 +390,16 @@ fn role_signals() {
     ignore(libc::SIGINT);
     ignore(libc::SIGUSR1);
     ignore(libc::SIGRTMAX());
-    type Shape = fn(&mut containment::Container);
+    type Shape = fn(Container) -> Container;
     let shapes: [(&str, Shape); 4] = [
-        ("plain", |b| {
-            b = b.vfork_spawn(false);
-        }),
-        ("vfork", |b| {
-            b = b.vfork_spawn(true);
-        }),
-        ("init", |b| {
-            b = b.init(true);
-        }),
-        ("legacy", |b| {
-            b = b.force_legacy_clone(true);
-        }),
+        ("plain", |b| b.vfork_spawn(false)),
+        ("vfork", |b| b.vfork_spawn(true)),
+        ("init", |b| b.init(true)),
+        ("legacy", |b| b.force_legacy_clone(true)),
     ];
     for (name, shape) in shapes {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
-            .command("/bin/sh")
-            .args(["-c", TRAPS]);
-        shape(&mut b);
-        let out = b.output().unwrap();
+        let b = shape(Container::new().unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT));
+        let out = b.command("/bin/sh").args(["-c", TRAPS]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name}: {out:?}");
         assert!(
@@ -424,14 +411,12 @@ fn role_signals() {
             "{name}: signals still ignored in the container: {text:?}"
         );
         // The opt-out keeps them ignored (the traps cannot be set).
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
-            .keep_ignored_signals(true)
-            .command("/bin/sh")
-            .args(["-c", TRAPS]);
-        shape(&mut b);
-        let out = b.output().unwrap();
+        let b = shape(
+            Container::new()
+                .unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT)
+                .keep_ignored_signals(true),
+        );
+        let out = b.command("/bin/sh").args(["-c", TRAPS]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         // (Today's forked init installs handlers on the signals it
         // forwards, then resets them to the default in the program: those

@@ -378,10 +378,9 @@ fn setsid_alone_gives_a_session_without_a_terminal() {
 #[test]
 fn each_spawn_gets_its_own_terminal() {
     require_root!();
-    let mut b: Container = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(Namespaces::PID)
-        .command("/bin/sh")
+    let mut b = Container::new().unshare(Namespaces::PID)
+        .command("/bin/sh");
+    b
         .args(["-c", "tty"])
         .pty(None);
     let mut seen = Vec::new();
@@ -403,10 +402,9 @@ fn each_spawn_gets_its_own_terminal() {
 #[test]
 fn process_group_with_a_new_session_is_refused() {
     for pty in [false, true] {
-        let mut b = Container::new();
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.unshare(Namespaces::empty())
-            .command("true")
+        let mut b = Container::new().unshare(Namespaces::empty())
+            .command("true");
+        b
             .process_group(0);
         if pty {
             // TODO(migrate): per-process settings belong on a Command

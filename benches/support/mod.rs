@@ -812,9 +812,7 @@ pub fn std_command(ns: Namespaces) -> std::process::Command {
 /// The builder for a variant, as a user would write it (defaults: `lo` up
 /// with a network namespace, `/` private and a fresh /proc with mount + pid).
 pub fn builder(ns: Namespaces) -> containment::Container {
-    let mut b = containment::Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(ns).command("/bin/true");
+    let mut b = Container::new().unshare(ns).command("/bin/true");
     if ns.contains(Namespaces::USER) {
         b = b.uid_map([containment::IdMap::single(0, 0)])
             .gid_map([containment::IdMap::single(0, 0)]);

@@ -88,10 +88,9 @@ pub fn run(kind: &str, i: usize, hook: &Hook, state: &[u8], place: Place) -> Res
             st
         }
         Place::Container(pid) => {
-            let mut b = Container::new();
-            // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-            b.join_pid(pid, Namespaces::all())
-                .command(hook.path())
+            let mut b = Container::new().join_pid(pid, Namespaces::all())
+                .command(hook.path());
+            b
                 .args(args.iter().skip(1))
                 .env_clear()
                 .envs(env)

@@ -733,10 +733,9 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             "process.terminal: terminals are not supported yet",
         ));
     }
-    let mut b = Container::new();
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.join_pid(s.pid, Namespaces::all())
-        .command(&args[0])
+    let mut b = Container::new().join_pid(s.pid, Namespaces::all())
+        .command(&args[0]);
+    b
         .args(&args[1..])
         .env_clear()
         .current_dir(process.cwd())
