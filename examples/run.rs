@@ -449,8 +449,8 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     if !o.command.is_empty() && o.image.is_none() {
         let mut cmd = o.command.into_iter();
         let program = cmd.next().expect("not empty");
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.command(program).args(cmd);
+        let mut b = b.command(program);
+        b.args(cmd);
     }
     if o.tty {
         // The size of our terminal (stdout's, else stdin's), when we are on one.
@@ -728,8 +728,8 @@ mod image {
                 "--image {reference}: no command given and the image has none"
             )));
         };
-        // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-        b.command(program).args(rest);
+        let mut b = b.command(program);
+        b.args(rest);
         Ok(Layer {
             root: Some(root),
             rm,

@@ -53,19 +53,19 @@ fn run() -> Result<i32, Box<dyn std::error::Error>> {
         cmd.push(std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()));
     }
 
-    let mut b = Container::new().unshare(kinds).command(&cmd[0]);
-    b.args(&cmd[1..]);
+    let mut container = Container::new().unshare(kinds);
     if let Some(h) = hostname {
-        b = b.hostname(h);
+        container = container.hostname(h);
     }
     if map_root {
         // unshare -r: the caller's ids are root inside (for root, an
         // explicit choice to map host root, which the crate asks for).
         // SAFETY: geteuid/getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        b = b.uid_map([IdMap::single(0, uid)])
+        container = container
+            .uid_map([IdMap::single(0, uid)])
             .gid_map([IdMap::single(0, gid)]);
     }
-    let status = b.status()?;
+    let status = container.command(&cmd[0]).args(&cmd[1..]).status()?;
     Ok(status.code().unwrap_or(1))
 }

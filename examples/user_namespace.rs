@@ -11,20 +11,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     println!("outside: euid {euid}");
-    let mut b = Container::new().unshare(Namespaces::USER | Namespaces::UTS)
-        .hostname("userns")
-        .command("/bin/sh");
-    b
-        .args([
-                "-c",
-                "echo \"inside:  uid $(id -u) gid $(id -g) on $(hostname)\"; sleep 1",
-            ])
-        .stdout(containment::Stdio::piped());
+    let mut container = Container::new()
+        .unshare(Namespaces::USER | Namespaces::UTS)
+        .hostname("userns");
     if euid == 0 {
-        b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
+        // Root gives the maps: host root is not mapped unless asked.
+        container = container
+            .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)]);
     }
-    let child = b.spawn()?;
+    let child = container
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "echo \"inside:  uid $(id -u) gid $(id -g) on $(hostname)\"; sleep 1",
+        ])
+        .stdout(containment::Stdio::piped())
+        .spawn()?;
     let pid = child.id();
     let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

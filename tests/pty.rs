@@ -6,7 +6,6 @@
 #[macro_use]
 mod common;
 
-use containment::Container;
 use containment::tty::{recv_fd, send_fd, Pty, WindowSize};
 use containment::{Child, Container, IdMap, Namespaces, Stdio};
 use std::io::{Read, Write};
@@ -132,11 +131,11 @@ fn session_story(case: Case) {
         b = b.uid_map([IdMap::new(0, 200_000, 65_536)])
             .gid_map([IdMap::new(0, 200_000, 65_536)]);
     }
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.unshare(ns)
+    let mut b = b.unshare(ns)
         .init(case.init)
         .vfork_spawn(case.vfork)
-        .command("/bin/sh")
+        .command("/bin/sh");
+    b
         .args([
                 "-c",
                 "tty; stty size; echo ready; read x; echo got:$x; stty size; exit 7",

@@ -212,8 +212,8 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .as_ref()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::field("process.args", "missing or empty"))?;
-    // TODO(migrate): the program is set on a Command now (`let mut cmd = container.command(p);`)
-    b.command(&args[0]).args(&args[1..]);
+    let mut b = b.command(&args[0]);
+    b.args(&args[1..]);
     for kv in process.env().iter().flatten() {
         let (k, v) = kv.split_once('=').ok_or_else(|| {
             Error::field(
