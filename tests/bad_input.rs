@@ -6,7 +6,7 @@
 mod common;
 
 use containment::mount::Mount;
-use containment::{Container, IdMap, Namespaces, SpawnError, Step};
+use containment::{Command, Container, IdMap, Namespaces, SpawnError, Step};
 use std::os::unix::fs::PermissionsExt;
 
 /// The checks for leftovers look at the whole process: one test at a time.
@@ -44,11 +44,11 @@ fn names(e: &SpawnError, field: &str, value: &str) {
     assert!(msg.contains(field) && msg.contains(value), "{msg}");
 }
 
-fn rootfs_builder(root: &str) -> Container {
-    let mut b = Container::new().unshare(Namespaces::MOUNT | Namespaces::PID)
+fn rootfs_builder(root: &str) -> Command {
+    Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
         .root(root)
-        .command("/bin/true");
-    b
+        .command("/bin/true")
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn relative_mount_target_is_refused() {
     let _serial = serial();
     require_root!();
     let e = fails(
-        Container::new()
+        &mut Container::new()
             .unshare(Namespaces::MOUNT)
             .mount(Mount::tmpfs("../etc"))
             .command("/bin/true"),
@@ -124,7 +124,7 @@ fn program_that_is_not_executable() {
     let f = std::env::temp_dir().join(common::unique("containment-noexec"));
     std::fs::write(&f, "#!/bin/sh\necho hi\n").unwrap();
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let e = fails(Container::new().command(&f));
+    let e = fails(&mut Container::new().command(&f));
     let c = e.child_error().unwrap();
     assert_eq!((c.step(), c.errno()), (Step::Exec, libc::EACCES));
     assert!(e.to_string().contains(f.to_str().unwrap()), "{e}");
@@ -142,14 +142,14 @@ fn fd_number_that_clashes_with_stdio() {
     names(&e, "pass_fd", "2");
 }
 
-fn cgroup_builder(r: containment::cgroup::Resources, parent: &std::path::Path) -> Container {
-    let mut b = Container::new().cgroup(
-        containment::cgroup::CgroupSpec::new()
-            .parent(parent)
-            .resources(r),
-    )
-    .command("/bin/true");
-    b
+fn cgroup_builder(r: containment::cgroup::Resources, parent: &std::path::Path) -> Command {
+    Container::new()
+        .cgroup(
+            containment::cgroup::CgroupSpec::new()
+                .parent(parent)
+                .resources(r),
+        )
+        .command("/bin/true")
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn inner_refused_map_helper() {
     // the maps): the refusal is reported, the child killed and reaped.
     for vfork in [true, false] {
         let e = fails(
-            Container::new()
+            &mut Container::new()
                 .unshare(Namespaces::USER)
                 .uid_map([IdMap::single(0, 0)])
                 // The kernel's refusal (Auto would run newuidmap, which
