@@ -6,7 +6,7 @@
 mod common;
 
 use containment::mount::Mount;
-use containment::{Container, Namespace, Namespaces, Signal, SpawnError, Stdio, Step};
+use containment::{Command, Container, Namespace, Namespaces, Signal, SpawnError, Stdio, Step};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
@@ -28,8 +28,16 @@ fn status_line(pid: u32, key: &str) -> String {
 }
 
 /// A `sleep` that has exec'd (spawn returns after exec).
-fn sleeper(b: &mut containment::Container) -> containment::Child {
-    b.command("/bin/sleep").args(["1000"]).spawn().unwrap()
+fn sleeper(c: &Container) -> containment::Child {
+    sleeper_with(c, |cmd| cmd)
+}
+
+/// A `sleep` with per-process settings made by `set`.
+fn sleeper_with(
+    c: &Container,
+    set: impl FnOnce(&mut Command) -> &mut Command,
+) -> containment::Child {
+    set(c.command("/bin/sleep").arg("1000")).spawn().unwrap()
 }
 
 #[test]
@@ -37,10 +45,7 @@ fn umask_is_what_proc_status_shows() {
     // SAFETY: umask(2) always succeeds.
     let before = unsafe { libc::umask(0o022) };
     unsafe { libc::umask(before) };
-    let mut b = Container::new();
-    // TODO(migrate): per-process settings belong on a Command
-    b.umask(0o027);
-    let child = sleeper(&mut b);
+    let child = sleeper_with(&Container::new(), |cmd| cmd.umask(0o027));
     assert_eq!(status_line(child.id(), "Umask:"), "0027");
     child.kill().unwrap();
     // The caller's own mask is untouched.
@@ -51,14 +56,12 @@ fn umask_is_what_proc_status_shows() {
 
 #[test]
 fn umask_reaches_the_program_through_the_exec_helper_and_a_user_namespace() {
-    let mut b = Container::new();
-    // TODO(migrate): per-process settings belong on a Command
-    b
+    let b = Container::new()
         .unshare(Namespaces::USER)
         .uid_map([containment::IdMap::new(0, 100000, 65536)])
         .gid_map([containment::IdMap::new(0, 100000, 65536)])
-        .force_exec_helper(true).umask(0o077);
-    let child = match b.command("/bin/sleep").args(["1000"]).spawn() {
+        .force_exec_helper(true);
+    let child = match b.command("/bin/sleep").arg("1000").umask(0o077).spawn() {
         Ok(c) => c,
         Err(e) => {
             require!(false, "cannot create a user namespace here: {e}");
@@ -80,25 +83,23 @@ fn umask_outside_the_permission_bits_is_refused() {
 
 #[test]
 fn process_group_zero_makes_a_new_group() {
-    let child = sleeper(Container::new().process_group(0) /* TODO(migrate): per-process settings need container.command(program) */);
+    let child = sleeper_with(&Container::new(), |cmd| cmd.process_group(0));
     let pid = child.id();
     assert_eq!(stat_field(pid, 5), pid.to_string(), "pgrp");
     // The session stays the caller's (setpgid, not setsid).
     let me = std::process::id();
     assert_eq!(stat_field(pid, 6), stat_field(me, 6), "session");
     // Without process_group the child is in the caller's group.
-    let plain = sleeper(&mut Container::new());
+    let plain = sleeper(&Container::new());
     assert_eq!(stat_field(plain.id(), 5), stat_field(me, 5));
 }
 
 #[test]
 fn process_group_zero_in_a_new_pid_namespace() {
     require_root!();
-    let child = sleeper(
-        Container::new()
-            .unshare(Namespaces::PID)
-            .process_group(0) /* TODO(migrate): per-process settings need container.command(program) */,
-    );
+    let child = sleeper_with(&Container::new().unshare(Namespaces::PID), |cmd| {
+        cmd.process_group(0)
+    });
     // The host sees the group under the child's host pid.
     assert_eq!(stat_field(child.id(), 5), child.id().to_string());
 }
@@ -106,8 +107,10 @@ fn process_group_zero_in_a_new_pid_namespace() {
 #[test]
 fn process_group_of_an_existing_group() {
     // A leader in a group of its own, then a second process joining it.
-    let leader = sleeper(Container::new().process_group(0) /* TODO(migrate): per-process settings need container.command(program) */);
-    let member = sleeper(Container::new().process_group(leader.id() as i32) /* TODO(migrate): per-process settings need container.command(program) */);
+    let leader = sleeper_with(&Container::new(), |cmd| cmd.process_group(0));
+    let member = sleeper_with(&Container::new(), |cmd| {
+        cmd.process_group(leader.id() as i32)
+    });
     assert_eq!(stat_field(member.id(), 5), leader.id().to_string());
 }
 
@@ -117,7 +120,7 @@ fn process_group_of_another_session_fails_at_setpgid() {
     // session than ours, so joining it is EPERM (setpgid(2)). The test makes
     // that session itself rather than relying on PID 1's being another one
     // (CI may run inside PID 1's session).
-    let other = sleeper(Container::new().setsid(true) /* TODO(migrate): per-process settings need container.command(program) */);
+    let other = sleeper_with(&Container::new(), |cmd| cmd.setsid(true));
     assert_eq!(stat_field(other.id(), 6), other.id().to_string());
     assert_ne!(stat_field(other.id(), 6), stat_field(std::process::id(), 6));
     let e = Container::new()
@@ -156,11 +159,10 @@ fn arg0_is_argv0_in_proc_cmdline() {
     // program says when it runs.
     let script = "echo ready; while :; do sleep 1; done";
     for helper in [false, true] {
-        let child = ready(
-            Container::new()
-                .force_exec_helper(helper)
-                .arg0("renamed") /* TODO(migrate): per-process settings need container.command(program) */,
+        let child = ready_with(
+            &Container::new().force_exec_helper(helper),
             script,
+            |cmd| cmd.arg0("renamed"),
         );
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
         assert_eq!(
@@ -186,7 +188,7 @@ fn arg0_is_argv0_in_proc_cmdline() {
 
 #[test]
 fn wait_timeout_returns_none_while_running_then_the_status() {
-    let mut child = sleeper(&mut Container::new());
+    let mut child = sleeper(&Container::new());
     assert_eq!(child.wait_timeout(Duration::from_millis(20)).unwrap(), None);
     assert_eq!(child.wait_timeout(Duration::ZERO).unwrap(), None);
     // Still running: /proc shows it.
@@ -210,13 +212,19 @@ fn wait_timeout_returns_none_while_running_then_the_status() {
 }
 
 /// A child that printed `ready` (its traps are installed).
-fn ready(b: &mut containment::Container, script: &str) -> containment::Child {
-    let mut c = b
-        .command("/bin/sh")
-        .args(["-c", script])
-        .stdout(Stdio::Piped)
-        .spawn()
-        .unwrap();
+fn ready(b: &Container, script: &str) -> containment::Child {
+    ready_with(b, script, |cmd| cmd)
+}
+
+/// [`ready`] with per-process settings made by `set`.
+fn ready_with(
+    b: &Container,
+    script: &str,
+    set: impl FnOnce(&mut Command) -> &mut Command,
+) -> containment::Child {
+    let mut cmd = b.command("/bin/sh");
+    cmd.args(["-c", script]).stdout(Stdio::Piped);
+    let mut c = set(&mut cmd).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(c.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -227,7 +235,7 @@ fn ready(b: &mut containment::Container, script: &str) -> containment::Child {
 
 #[test]
 fn stop_sends_term_first() {
-    let mut c = ready(&mut Container::new(), "echo ready; exec sleep 1000");
+    let mut c = ready(&Container::new(), "echo ready; exec sleep 1000");
     let s = c.stop(Duration::from_secs(600)).unwrap();
     assert_eq!(s.signal(), Some(libc::SIGTERM));
     // Stopping again returns the same status.
@@ -237,7 +245,7 @@ fn stop_sends_term_first() {
 #[test]
 fn stop_kills_after_the_grace_when_term_is_ignored() {
     let mut c = ready(
-        &mut Container::new(),
+        &Container::new(),
         "trap '' TERM; echo ready; while :; do sleep 1; done",
     );
     let s = c.stop(Duration::from_millis(100)).unwrap();
@@ -247,7 +255,7 @@ fn stop_kills_after_the_grace_when_term_is_ignored() {
 #[test]
 fn stop_with_the_images_stop_signal() {
     let mut c = ready(
-        &mut Container::new(),
+        &Container::new(),
         "trap 'exit 42' USR1; echo ready; while :; do sleep 1; done",
     );
     let s = c.stop_with(
@@ -262,7 +270,7 @@ fn stop_a_pid_1_without_handlers() {
     require_root!();
     // PID 1 of a new PID namespace gets no SIGTERM it has no handler for.
     let mut c = ready(
-        &mut Container::new().unshare(Namespaces::PID | Namespaces::MOUNT),
+        &Container::new().unshare(Namespaces::PID | Namespaces::MOUNT),
         "echo ready; while :; do sleep 1; done",
     );
     let pid = c.id();
@@ -273,7 +281,7 @@ fn stop_a_pid_1_without_handlers() {
 
 #[test]
 fn signal_takes_a_signal_or_a_number() {
-    let mut c = sleeper(&mut Container::new());
+    let mut c = sleeper(&Container::new());
     c.signal(0).unwrap(); // a raw number still compiles (From<i32>)
     c.signal(Signal::CONT).unwrap();
     c.signal(libc::SIGTERM).unwrap();
