@@ -76,7 +76,7 @@
 
 use containment::cgroup::{CgroupSpec, Hierarchy, Resources};
 use containment::tty::WindowSize;
-use containment::{Container, Namespaces, SpawnError, Stdio, Step};
+use containment::{Command, Container, Namespaces, SpawnError, Stdio, Step};
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
@@ -360,6 +360,16 @@ fn forward_signals(pidfd: i32, held: libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &held, std::ptr::null_mut()) };
 }
 
+/// The command line's program in `c`.
+fn program(c: &Container, command: &[std::ffi::OsString]) -> Result<Command, (i32, String)> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| (125, "no command given".to_string()))?;
+    let mut cmd = c.command(program);
+    cmd.args(args);
+    Ok(cmd)
+}
+
 fn run(o: Options) -> Result<i32, (i32, String)> {
     let setup = |e: String| (125, e);
     let id = container_id();
@@ -415,58 +425,51 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
         .die_with_parent(true);
     if let Some(root) = &o.rootfs {
         // pivot_root into it; proc and a minimal /dev are the defaults.
-        // TODO(migrate): per-process settings belong on a Command
-        b.root(root).env_clear().env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
-        if let Some(term) = std::env::var_os("TERM") {
-            // TODO(migrate): per-process settings belong on a Command
-            b.env("TERM", term);
-        }
-        // TODO(migrate): per-process settings belong on a Command
-        b.env("HOME", "/root");
+        b = b.root(root);
     }
     #[cfg(feature = "image")]
-    let _layer = match &o.image {
-        Some(reference) => Some(image::prepare(
-            &mut b,
-            reference,
-            o.store.as_deref(),
-            o.rm,
-            &o.command,
-        )?),
-        None => None,
+    let (mut cmd, _layer) = match &o.image {
+        Some(reference) => {
+            let (cmd, layer) =
+                image::prepare(b, reference, o.store.as_deref(), o.rm, &o.command)?;
+            (cmd, Some(layer))
+        }
+        None => (program(&b, &o.command)?, None),
     };
     #[cfg(not(feature = "image"))]
-    if o.image.is_some() {
-        return Err(setup(
-            "--image: this example was built without the `image` feature".into(),
-        ));
+    let mut cmd = match &o.image {
+        Some(_) => {
+            return Err(setup(
+                "--image: this example was built without the `image` feature".into(),
+            ))
+        }
+        None => program(&b, &o.command)?,
+    };
+    if o.rootfs.is_some() {
+        cmd.env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("HOME", "/root");
+        if let Some(term) = std::env::var_os("TERM") {
+            cmd.env("TERM", term);
+        }
     }
-    // TODO(migrate): per-process settings belong on a Command
-    b.envs(o.env);
-    if !o.command.is_empty() && o.image.is_none() {
-        let mut cmd = o.command.into_iter();
-        let program = cmd.next().expect("not empty");
-        let mut b = b.command(program);
-        b.args(cmd);
-    }
+    cmd.envs(o.env);
     if o.tty {
         // The size of our terminal (stdout's, else stdin's), when we are on one.
         let size = [1, 0]
             .into_iter()
             // SAFETY: descriptors 0 and 1 stay open for the process's life.
             .find_map(|fd| WindowSize::of(unsafe { BorrowedFd::borrow_raw(fd) }).ok());
-        // TODO(migrate): per-process settings belong on a Command
-        b.pty(size);
+        cmd.pty(size);
     }
     if !o.interactive {
-        // TODO(migrate): per-process settings belong on a Command
-        b.stdin(Stdio::null());
+        cmd.stdin(Stdio::null());
     }
     let held = hold_signals();
-    let mut child = b
+    let mut child = cmd
         .spawn()
         .map_err(|e| (setup_exit_code(&e), e.to_string()))?;
     forward_signals(child.pidfd().as_raw_fd(), held);
@@ -613,7 +616,7 @@ mod terminal {
 #[cfg(feature = "image")]
 mod image {
     use containment::image::{ContainerRoot, ImageSource, LayerProgress, Store, StoreOptions};
-    use containment::Container;
+    use containment::{Command, Container};
     use std::ffi::OsString;
     use std::io::Write;
     use std::path::{Path, PathBuf};
@@ -679,12 +682,12 @@ mod image {
     }
 
     pub fn prepare(
-        b: &mut containment::Command,
+        c: Container,
         reference: &str,
         store: Option<&Path>,
         rm: bool,
         command: &[OsString],
-    ) -> Result<Layer, (i32, String)> {
+    ) -> Result<(Command, Layer), (i32, String)> {
         let setup = |e: String| (125, e);
         let (path, tag) = split(reference);
         let image = ImageSource::open(&path)
@@ -704,20 +707,7 @@ mod image {
         let root = store
             .container_root(&layers)
             .map_err(|e| setup(format!("--store {}: {e}", store_dir.display())))?;
-        // TODO(migrate): per-process settings belong on a Command
-        b.rootfs(root.rootfs()).env_clear();
-        defaults.apply(b);
-        if !defaults.env.iter().any(|(k, _)| k == "PATH") {
-            // TODO(migrate): per-process settings belong on a Command
-            b.env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            );
-        }
-        if let Some(term) = std::env::var_os("TERM") {
-            // TODO(migrate): per-process settings belong on a Command
-            b.env("TERM", term);
-        }
+        let c = c.rootfs(root.rootfs());
         let args: Vec<String> = command
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
@@ -728,12 +718,25 @@ mod image {
                 "--image {reference}: no command given and the image has none"
             )));
         };
-        let mut b = b.command(program);
-        b.args(rest);
-        Ok(Layer {
-            root: Some(root),
-            rm,
-        })
+        let mut cmd = c.command(program);
+        cmd.args(rest).env_clear();
+        defaults.apply(&mut cmd);
+        if !defaults.env.iter().any(|(k, _)| k == "PATH") {
+            cmd.env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        }
+        if let Some(term) = std::env::var_os("TERM") {
+            cmd.env("TERM", term);
+        }
+        Ok((
+            cmd,
+            Layer {
+                root: Some(root),
+                rm,
+            },
+        ))
     }
 }
 

@@ -33,25 +33,21 @@ fn run(
     args: &[String],
     scratch: &std::path::Path,
 ) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
-    let mut b = Container::new().unshare(
-        Namespaces::NET | Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::UTS,
-    )
-    .hostname("sandbox")
-    // The host's root, read-only in the sandbox's mount namespace; the
-    // sandbox's own /proc (new PID namespace) and a scratch /tmp.
-    .read_only_root(true)
-    .mount(Mount::bind(scratch, "/tmp"))
-    .capabilities(Capabilities::none())
-    .no_new_privs(true)
-    .die_with_parent(true)
-    .command(program);
-    b
-    .args(args)
-    .env_clear()
-    .env("PATH", "/usr/bin:/bin");
+    let sandbox = Container::new()
+        .unshare(
+            Namespaces::NET | Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::UTS,
+        )
+        .hostname("sandbox")
+        // The host's root, read-only in the sandbox's mount namespace; the
+        // sandbox's own /proc (new PID namespace) and a scratch /tmp.
+        .read_only_root(true)
+        .mount(Mount::bind(scratch, "/tmp"))
+        .capabilities(Capabilities::none())
+        .no_new_privs(true)
+        .die_with_parent(true);
 
     #[cfg(feature = "seccomp")]
-    b = b.seccomp(containment::seccomp::Filter::deny(
+    let sandbox = sandbox.seccomp(containment::seccomp::Filter::deny(
         [
             libc::SYS_ptrace,
             libc::SYS_mount,
@@ -63,12 +59,18 @@ fn run(
         libc::EPERM,
     )?);
     #[cfg(feature = "landlock")]
-    b = b.landlock(
+    let sandbox = sandbox.landlock(
         containment::landlock::Landlock::new()
             .allow_read("/")
             .allow_read_write(scratch)
             .allow_read_write("/dev/null"),
     );
 
-    Ok(b.status()?)
+    let status = sandbox
+        .command(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .status()?;
+    Ok(status)
 }

@@ -24,11 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             Namespaces::UTS | Namespaces::PID | Namespaces::NET | Namespaces::IPC,
                         )
                         .hostname(format!("case-{i}"))
-                        // Output is piped and collected (stdin is null).
                         .command("/bin/sh")
-                        // Output is piped and collected (stdin is null).
                         .args(["-c", r#"echo "$(hostname) pid $$ case $CASE"; test $$ = 1"#])
                         .env("CASE", i.to_string())
+                        // Output is piped and collected (stdin is null).
                         .output()
                 })
             })
