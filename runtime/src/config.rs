@@ -6,13 +6,13 @@ use containment::caps::{CapSet, Capabilities, Capability};
 use containment::cgroup::{CgroupSpec, CpuSet, Resources};
 use containment::mount::{DevSpec, Mount, Propagation};
 use containment::process::Rlimit;
-use containment::{Container, IdMap, Namespace, Namespaces, TimeOffsets};
+use containment::{Command, Container, IdMap, Namespace, Namespaces, TimeOffsets};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
 /// What `create` does besides spawning the builder.
 pub struct Plan {
-    pub builder: Container,
+    pub command: Command,
     /// (namespace to enter, /proc/sys path, value).
     pub sysctls: Vec<(Namespace, PathBuf, String)>,
     pub rootfs: PathBuf,
@@ -190,8 +190,6 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         ));
     }
     let mut b = Container::new();
-    // TODO(migrate): per-process settings belong on a Command
-    b.vfork_spawn(true).env_clear();
 
     // process
     let process = spec
@@ -212,8 +210,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .as_ref()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::field("process.args", "missing or empty"))?;
-    let mut b = b.command(&args[0]);
-    b.args(&args[1..]);
+    let mut env = Vec::new();
     for kv in process.env().iter().flatten() {
         let (k, v) = kv.split_once('=').ok_or_else(|| {
             Error::field(
@@ -221,8 +218,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 format!("{kv:?} is not of the form KEY=VALUE"),
             )
         })?;
-        // TODO(migrate): per-process settings belong on a Command
-        b.env(k, v);
+        env.push((k, v));
     }
     let cwd = process.cwd();
     if !cwd.is_absolute() {
@@ -231,15 +227,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{} is not absolute", cwd.display()),
         ));
     }
-    // TODO(migrate): per-process settings belong on a Command
-    b.current_dir(cwd);
     let user = process.user();
-    // TODO(migrate): per-process settings belong on a Command
-    b.uid(user.uid()).gid(user.gid());
-    if let Some(g) = user.additional_gids() {
-        // TODO(migrate): per-process settings belong on a Command
-        b.groups(g.iter().copied());
-    }
     if user.username().is_some() {
         return Err(Error::field("process.user.username", "Windows only"));
     }
@@ -250,8 +238,6 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{umask:o} is not a mode"),
         ));
     }
-    // TODO(migrate): per-process settings belong on a Command
-    b.umask(umask);
     if let Some(c) = process.capabilities() {
         let caps = Capabilities {
             bounding: cap_set("bounding", c.bounding())?,
@@ -492,7 +478,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         b = b.propagation(prop);
     }
     b = b.masked_paths(linux.masked_paths().iter().flatten());
-    b = b.read_only_paths(linux.read_only_paths().iter().flatten());
+    b = b.read_only_paths(linux.readonly_paths().iter().flatten());
     if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(Error::field(
             "linux.devices",
@@ -702,8 +688,21 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             .resources(res)
             .remove_on_exit(false),
     );
+    // The process, in the container configured above.
+    let mut command = b.command(&args[0]);
+    command
+        .args(&args[1..])
+        .env_clear()
+        .envs(env)
+        .current_dir(cwd)
+        .uid(user.uid())
+        .gid(user.gid())
+        .umask(umask);
+    if let Some(g) = user.additional_gids() {
+        command.groups(g.iter().copied());
+    }
     Ok(Plan {
-        builder: b,
+        command,
         sysctls,
         rootfs,
         cgroup: parent.join(name),

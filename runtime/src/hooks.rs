@@ -88,10 +88,11 @@ pub fn run(kind: &str, i: usize, hook: &Hook, state: &[u8], place: Place) -> Res
             st
         }
         Place::Container(pid) => {
-            let mut b = Container::new().join_pid(pid, Namespaces::all())
+            let pid = u32::try_from(pid).map_err(|_| Error::msg("a negative pid"))?;
+            let mut b = Container::new()
+                .join_pid(pid, Namespaces::all())
                 .command(hook.path());
-            b
-                .args(args.iter().skip(1))
+            b.args(args.iter().skip(1))
                 .env_clear()
                 .envs(env)
                 .stdin(Stdio::Piped);

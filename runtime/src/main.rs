@@ -329,7 +329,7 @@ fn create_in(
         .write(true)
         .open(&fifo)
         .map_err(|e| Error::io(fifo.display(), e))?;
-    plan.builder.start_gate(OwnedFd::from(gate));
+    plan.command.start_gate(OwnedFd::from(gate));
     for fd in 3..3 + a.preserve_fds as i32 {
         // SAFETY: F_DUPFD_CLOEXEC on a descriptor number the caller passed
         // (fails with EBADF when it is not open).
@@ -341,10 +341,10 @@ fn create_in(
             ));
         }
         // SAFETY: a new descriptor we own.
-        plan.builder
+        plan.command
             .pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
-    let child = plan.builder.spawn()?;
+    let child = plan.command.spawn()?;
     let pid = child.id() as i32;
     let undo = |child: Child, e: Error| -> Error {
         let start = state::proc_stat(pid).map_or(0, |s| s.0);
@@ -733,23 +733,12 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             "process.terminal: terminals are not supported yet",
         ));
     }
-    let mut b = Container::new().join_pid(s.pid, Namespaces::all())
-        .command(&args[0]);
-    b
-        .args(&args[1..])
-        .env_clear()
-        .current_dir(process.cwd())
-        .uid(process.user().uid()).gid(process.user().gid());
-    for kv in process.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            // TODO(migrate): per-process settings belong on a Command
-            b.env(k, v);
-        }
-    }
+    let pid = u32::try_from(s.pid).map_err(|_| Error::msg("state: a negative pid"))?;
+    let mut c = Container::new().join_pid(pid, Namespaces::all());
     if process.no_new_privileges() == Some(true) {
-        b = b.no_new_privs(true);
+        c = c.no_new_privs(true);
     }
-    if let Some(c) = process.capabilities() {
+    if let Some(pc) = process.capabilities() {
         let set = |v: &Option<oci_spec::runtime::Capabilities>| {
             let mut s = containment::caps::CapSet::empty();
             for c in v.iter().flatten() {
@@ -762,13 +751,24 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             }
             s
         };
-        b = b.capabilities(containment::caps::Capabilities {
-            bounding: set(c.bounding()),
-            permitted: set(c.permitted()),
-            effective: set(c.effective()),
-            inheritable: set(c.inheritable()),
-            ambient: set(c.ambient()),
+        c = c.capabilities(containment::caps::Capabilities {
+            bounding: set(pc.bounding()),
+            permitted: set(pc.permitted()),
+            effective: set(pc.effective()),
+            inheritable: set(pc.inheritable()),
+            ambient: set(pc.ambient()),
         });
+    }
+    let mut b = c.command(&args[0]);
+    b.args(&args[1..])
+        .env_clear()
+        .current_dir(process.cwd())
+        .uid(process.user().uid())
+        .gid(process.user().gid());
+    for kv in process.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            b.env(k, v);
+        }
     }
     for fd in 3..3 + a.preserve_fds as i32 {
         // SAFETY: as in create.
@@ -780,7 +780,6 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             ));
         }
         // SAFETY: a new descriptor we own.
-        // TODO(migrate): per-process settings belong on a Command
         b.pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
     let mut child = b.spawn()?;
