@@ -2,13 +2,13 @@
 """Prints the spawn-latency table from criterion's output (stdlib only).
 
 Reads target/criterion/**/new/{benchmark,estimates}.json written by
-`cargo bench --bench spawn`, and prints per variant the median *to exec* and
+`cargo bench --features testing --bench spawn`, and prints per variant the median *to exec* and
 *to exit* of each method, with the ratio to the raw floor of the same group.
 
     python3 benches/report.py [TARGET_DIR] [--markdown] [--interleaved]
 
 With --interleaved, reads TARGET_DIR/spawn-interleaved.json (written by
-`cargo bench --bench interleaved`) instead: medians of round-robin samples,
+`cargo bench --features testing --bench interleaved`) instead: medians of round-robin samples,
 and the median of the per-round ratios to the floor.
 """
 
@@ -81,7 +81,7 @@ def main():
         return
     rows = load(os.path.join(target, "criterion"))
     if not rows:
-        sys.exit(f"no criterion results under {target}/criterion (run cargo bench --bench spawn)")
+        sys.exit(f"no criterion results under {target}/criterion (run cargo bench --features testing --bench spawn)")
     variants = [v for v in ORDER if v in rows] + sorted(v for v in rows if v not in ORDER)
     head = ["variant", "method", "to exec µs", "x floor", "to exit µs", "x floor"]
     lines = []

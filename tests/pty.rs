@@ -406,10 +406,8 @@ fn process_group_with_a_new_session_is_refused() {
         b
             .process_group(0);
         if pty {
-            // TODO(migrate): per-process settings belong on a Command
             b.pty(None);
         } else {
-            // TODO(migrate): per-process settings belong on a Command
             b.setsid(true);
         }
         match b.spawn() {

@@ -6,7 +6,7 @@
 //!    compare the listing against), `iproute2`, `python3`, `tmux` (the
 //!    terminal test of `run -it`), and for the
 //!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`.
-//! 2. Runs the host suite: `cargo test --workspace --features full`.
+//! 2. Runs the host suite: `cargo test --workspace --features full,testing`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
 //!    kernel under QEMU), then `cargo xtask vm-test --systemd
 //!    --require-tests` (the same kernel with systemd as PID 1, ~25 s).
@@ -23,7 +23,7 @@ pub const HELP: &str = "\
 cargo xtask test [--host-only | --vm-only] [-- TEST-ARGS]
 
 Runs the whole suite as CI does: installs the Debian packages the host tests
-need (as root, when missing), runs `cargo test --workspace --features full`,
+need (as root, when missing), runs `cargo test --workspace --features full,testing`,
 then the VM suites (`cargo xtask vm-test --require-tests`, and with
 `--systemd`: systemd as PID 1).
 Set CONTAINMENT_NO_SKIP=1 to turn every skipped test into a failure.
@@ -90,7 +90,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<()> {
         ensure_packages()?;
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut c = Command::new(cargo);
-        c.args(["test", "--workspace", "--features", "full"]);
+        c.args(["test", "--workspace", "--features", "full,testing"]);
         if !rest.is_empty() {
             c.arg("--").args(&rest);
         }

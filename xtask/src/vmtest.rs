@@ -3,7 +3,7 @@
 //!
 //! 1. Set up (first use, as root): QEMU, firmware, Debian's cloud kernel and
 //!    a static busybox are unpacked into a cache ([`crate::setup`]).
-//! 2. Build: `cargo test --no-run --features vm-tests` for every `[[test]]`
+//! 2. Build: `cargo test --no-run --features vm-tests,testing` for every `[[test]]`
 //!    named `vm_*` (or those picked with `--test`), collecting executables.
 //! 3. Pack an initramfs ([`crate::cpio`]): busybox, the test binaries and the
 //!    shared libraries `ldd` lists, kernel modules with their dependencies,
@@ -42,7 +42,7 @@ the root's cgroup.subtree_control) and runs the VM test binaries inside it
 as root. Their output streams to stdout; the exit status is the first
 non-zero status of a test binary, 0 when all passed.
 
-Builds `cargo test --no-run --features vm-tests` for every [[test]] whose
+Builds `cargo test --no-run --features vm-tests,testing` for every [[test]] whose
 name starts with `vm_` (or those given with --test). Arguments after `--`
 go to every test binary (e.g. `-- --test-threads=1 memory`).
 
@@ -411,7 +411,8 @@ fn build_tests(picked: &[(String, String)], o: &Options) -> Result<Vec<TestBin>>
         // The gate is this crate's own feature; packages without it are
         // built with their defaults.
         if *p == "containment" {
-            c.args(["--features", "containment/vm-tests"]);
+            // `testing`: the hooks some VM tests use (vm_smoke).
+            c.args(["--features", "containment/vm-tests,containment/testing"]);
             if o.systemd {
                 c.args(["--features", "containment/systemd"]);
             }
