@@ -68,10 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .rootfs(Overlay::new([&app, &base], &upper, &work).merged(&merged))
         .command("/bin/sh")
         .args([
-                "-c",
-                "cat /app.txt /etc/os-release; echo written inside > /new.txt; \
+            "-c",
+            "cat /app.txt /etc/os-release; echo written inside > /new.txt; \
                  echo NAME=changed > /etc/os-release; rm /app.txt; ls /",
-            ])
+        ])
         .output()?;
     print!("container:\n{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));

@@ -65,9 +65,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .mount(Mount::tmpfs("/tmp").size(16 << 20).mode(0o1777))
         .command("/bin/sh")
         .args([
-                "-c",
-                "echo '$ ls /'; ls /; echo; echo '$ mount'; mount; echo; echo '$ ps'; ps",
-            ])
+            "-c",
+            "echo '$ ls /'; ls /; echo; echo '$ mount'; mount; echo; echo '$ ps'; ps",
+        ])
         .env_clear()
         .env("PATH", "/bin")
         .output()?;

@@ -426,7 +426,8 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     for (src, dst, idmap) in o.volumes {
         b = b.mount(containment::mount::Mount::bind(src, dst).idmapped(idmap));
     }
-    b = b.unshare(ns)
+    b = b
+        .unshare(ns)
         .hostname(o.hostname.unwrap_or_else(|| id.clone()))
         .init(o.init)
         .die_with_parent(true);
@@ -437,8 +438,7 @@ fn run(o: Options) -> Result<i32, (i32, String)> {
     #[cfg(feature = "image")]
     let (mut cmd, _layer) = match &o.image {
         Some(reference) => {
-            let (cmd, layer) =
-                image::prepare(b, reference, o.store.as_deref(), o.rm, &o.command)?;
+            let (cmd, layer) = image::prepare(b, reference, o.store.as_deref(), o.rm, &o.command)?;
             (cmd, Some(layer))
         }
         None => (program(&b, &o.command)?, None),

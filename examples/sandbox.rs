@@ -35,7 +35,11 @@ fn run(
 ) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
     let sandbox = Container::new()
         .unshare(
-            Namespaces::NET | Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::UTS,
+            Namespaces::NET
+                | Namespaces::MOUNT
+                | Namespaces::PID
+                | Namespaces::IPC
+                | Namespaces::UTS,
         )
         .hostname("sandbox")
         // The host's root, read-only in the sandbox's mount namespace; the

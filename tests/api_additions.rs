@@ -159,11 +159,9 @@ fn arg0_is_argv0_in_proc_cmdline() {
     // program says when it runs.
     let script = "echo ready; while :; do sleep 1; done";
     for helper in [false, true] {
-        let child = ready_with(
-            &Container::new().force_exec_helper(helper),
-            script,
-            |cmd| cmd.arg0("renamed"),
-        );
+        let child = ready_with(&Container::new().force_exec_helper(helper), script, |cmd| {
+            cmd.arg0("renamed")
+        });
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
         assert_eq!(
             cmdline,
@@ -203,10 +201,7 @@ fn wait_timeout_returns_none_while_running_then_the_status() {
     assert!(!common::children()
         .iter()
         .any(|(p, _)| *p == child.id() as i32));
-    let mut t = Container::new()
-        .command("/bin/true")
-        .spawn()
-        .unwrap();
+    let mut t = Container::new().command("/bin/true").spawn().unwrap();
     let s = t.wait_timeout(Duration::from_secs(600)).unwrap().unwrap();
     assert!(s.success());
 }

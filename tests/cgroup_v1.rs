@@ -719,7 +719,8 @@ fn a_new_cgroup_namespace_is_rooted_at_the_joined_v1_cgroups() {
         let mut b = Container::new();
         if ns.contains(containment::Namespaces::USER) {
             // An unprivileged range: root may not default to host root.
-            b = b.uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            b = b
+                .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
                 .gid_map([containment::IdMap::new(0, 100_000, 65_536)]);
         }
         let out = b

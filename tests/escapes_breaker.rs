@@ -273,7 +273,8 @@ fn role_dwp_setuid() {
         .die_with_parent(true)
         .command(&program)
         .args(["sh", "-c", &format!("sleep 30; echo {marker}")])
-        .uid(1000).gid(1000)
+        .uid(1000)
+        .gid(1000)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -484,10 +485,10 @@ fn a_container_cannot_change_the_helper_for_later_spawns() {
         .capabilities(Capabilities::only(caps))
         .command("/bin/sh")
         .args([
-                "-c",
-                "chmod 0 /proc/1/exe; chmod 4000 /proc/1/exe; chmod 6777 /proc/1/exe; \
+            "-c",
+            "chmod 0 /proc/1/exe; chmod 4000 /proc/1/exe; chmod 6777 /proc/1/exe; \
                  chown 1000:1000 /proc/1/exe; ls -lL /proc/1/exe",
-            ])
+        ])
         .output()
         .unwrap();
     let text =
@@ -499,7 +500,8 @@ fn a_container_cannot_change_the_helper_for_later_spawns() {
             .init(init)
             .command("/bin/cat")
             .args(["/proc/self/status"])
-            .uid(1000).gid(1000)
+            .uid(1000)
+            .gid(1000)
             .output();
         let later = match later {
             Ok(o) => o,
@@ -646,7 +648,8 @@ fn child_memory_attack(userns: bool) {
         if userns {
             // A new user namespace made by host root: while the child waits
             // for its maps it is in a namespace that uid 0 anywhere owns.
-            b = b.unshare(NS | Namespaces::USER)
+            b = b
+                .unshare(NS | Namespaces::USER)
                 .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
                 .gid_map([containment::IdMap::new(0, 100_000, 65_536)]);
         } else {
@@ -698,7 +701,8 @@ fn the_callers_dumpable_flag_survives_its_spawns() {
             .unshare(Namespaces::UTS)
             .vfork_spawn(shape)
             .command("/bin/true")
-            .uid(1000).gid(1000)
+            .uid(1000)
+            .gid(1000)
             .stdout(Stdio::null())
             .status()
             .unwrap();

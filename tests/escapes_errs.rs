@@ -261,11 +261,11 @@ fn an_exhausted_namespace_limit_is_read_when_the_clone_fails() {
         .gid_map([IdMap::single(0, 0)])
         .command(&exe)
         .args([
-                "--exact",
-                "inner_net_namespace_limit",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            "--exact",
+            "inner_net_namespace_limit",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(NETLIMIT_ENV, "1")
         .current_dir("/")
         .output()

@@ -373,10 +373,11 @@ fn the_init_is_not_the_caller_and_holds_nothing_of_it() {
         .init(true)
         .command("/bin/sh")
         .args([
-                "-c",
-                "cat /proc/1/environ >/dev/null 2>&1 && echo READABLE || echo DENIED",
-            ])
-        .uid(1000).gid(1000)
+            "-c",
+            "cat /proc/1/environ >/dev/null 2>&1 && echo READABLE || echo DENIED",
+        ])
+        .uid(1000)
+        .gid(1000)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -475,10 +476,7 @@ fn plain_spawns_beside_init_spawns_are_not_held() {
         v
     });
     for _ in 0..100 {
-        let mut c = Container::new()
-            .command("/bin/true")
-            .spawn()
-            .unwrap();
+        let mut c = Container::new().command("/bin/true").spawn().unwrap();
         c.wait().unwrap();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -628,10 +626,7 @@ fn inner_memfd_noexec() {
         "{e}"
     );
     // Without a changed root the plain spawn needs no helper.
-    let st = Container::new()
-        .command("/bin/true")
-        .status()
-        .unwrap();
+    let st = Container::new().command("/bin/true").status().unwrap();
     assert!(st.success());
     println!("INNER-OK");
 }

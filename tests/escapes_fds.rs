@@ -253,7 +253,8 @@ fn builder_in(ns: Namespaces) -> Container {
     let mut b = Container::new();
     b = b.unshare(ns);
     if ns.contains(Namespaces::USER) && common::is_root() {
-        b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
+        b = b
+            .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)]);
     }
     b
@@ -300,7 +301,8 @@ fn pass_fd_onto_low_numbers(ns: Namespaces, dir: &Path) {
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         let o = builder_in(ns)
             .command("/bin/sh")
-            .pass_fd(f, target).args(["-c".to_string(), format!("readlink /proc/self/fd/{target}")])
+            .pass_fd(f, target)
+            .args(["-c".to_string(), format!("readlink /proc/self/fd/{target}")])
             .output()
             .unwrap();
         assert!(o.status.success(), "{target}: {o:?}");
@@ -405,7 +407,8 @@ fn closed_stdio_helper() {
             // And a good one runs with its streams.
             let o = builder_in(ns)
                 .command("/bin/sh")
-                .stdin(Stdio::null()).args(["-c", "echo out; echo err >&2"])
+                .stdin(Stdio::null())
+                .args(["-c", "echo out; echo err >&2"])
                 .output();
             match o {
                 Ok(o) if o.status.success() && o.stdout == b"out\n" && o.stderr == b"err\n" => {}

@@ -301,7 +301,8 @@ fn role_dwp_spawner() {
     loop {
         let mut b = Container::new();
         if ns.contains(Namespaces::USER) {
-            b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            b = b
+                .uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)]);
         }
         let c = b
@@ -398,7 +399,8 @@ fn role_signals() {
         ("legacy", |b| b.force_legacy_clone(true)),
     ];
     for (name, shape) in shapes {
-        let b = shape(Container::new().unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT));
+        let b =
+            shape(Container::new().unshare(Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT));
         let out = b.command("/bin/sh").args(["-c", TRAPS]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name}: {out:?}");
@@ -445,7 +447,10 @@ fn kernel_keeps_exit_info() -> bool {
     let fd = containment::testing::pidfd_open(c.id() as i32).unwrap();
     c.wait().unwrap();
     use std::os::fd::AsFd;
-    matches!(containment::testing::pidfd_exit_status(fd.as_fd()), Ok(Some(_)))
+    matches!(
+        containment::testing::pidfd_exit_status(fd.as_fd()),
+        Ok(Some(_))
+    )
 }
 
 /// Role: SIGCHLD set to SIG_IGN (children reaped by the kernel at once),
@@ -531,9 +536,9 @@ fn role_rootless_join() {
         .join_child(&target, Namespaces::all())
         .command("/bin/sh")
         .args([
-                "-c",
-                "echo $$; readlink /proc/self/ns/pid /proc/self/ns/user /proc/self/ns/mnt",
-            ])
+            "-c",
+            "echo $$; readlink /proc/self/ns/pid /proc/self/ns/user /proc/self/ns/mnt",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -153,7 +153,8 @@ fn ambient_capabilities_for_a_non_root_user() {
         .capabilities(caps)
         .command("/bin/sleep")
         .args(["30"])
-        .uid(65534).gid(65534)
+        .uid(65534)
+        .gid(65534)
         .spawn()
         .unwrap();
     let pid = child.id();

@@ -442,7 +442,10 @@ fn containers_from_an_image() {
     let mut cmd = c.command("/bin/sh");
     cmd.args(["-c", "echo \"$(id -u) $(pwd) $GREETING\""]);
     defaults.apply(&mut cmd);
-    cmd.uid(0).gid(0).current_dir("/tmp").env("GREETING", "mine");
+    cmd.uid(0)
+        .gid(0)
+        .current_dir("/tmp")
+        .env("GREETING", "mine");
     assert_eq!(sh_out(&mut cmd), "0 /tmp mine\n");
     drop(root);
 

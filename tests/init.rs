@@ -88,9 +88,9 @@ fn sigterm_to_the_container_reaches_the_program() {
         .init(true)
         .command("/bin/sh")
         .args([
-                "-c",
-                "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
-            ])
+            "-c",
+            "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

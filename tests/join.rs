@@ -32,7 +32,8 @@ fn check_joined(userns: bool) {
     let mut b = Container::new();
     if userns {
         ns |= Namespaces::USER;
-        b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
+        b = b
+            .uid_map([IdMap::new(0, 100_000, 65_536)])
             .gid_map([IdMap::new(0, 100_000, 65_536)]);
     }
     let dir = std::env::temp_dir().join(common::unique("containment-join"));
@@ -43,11 +44,11 @@ fn check_joined(userns: bool) {
         .hostname("target")
         .command("/bin/sh")
         .args([
-                "-c",
-                &format!(
-                    "mount -t tmpfs marker {d} && touch {d}/inside && echo ready && exec sleep 30"
-                ),
-            ])
+            "-c",
+            &format!(
+                "mount -t tmpfs marker {d} && touch {d}/inside && echo ready && exec sleep 30"
+            ),
+        ])
         .stdout(Stdio::piped())
         .current_dir("/tmp")
         .spawn()
@@ -57,7 +58,12 @@ fn check_joined(userns: bool) {
     let mut joined = Container::new()
         .join_child(&target, Namespaces::all())
         .command("/bin/sh")
-        .args(["-c", &format!("hostname; echo $$; ls /proc | grep -c '^[0-9]'; ls {d}; pwd; id -u; exec sleep 30")])
+        .args([
+            "-c",
+            &format!(
+                "hostname; echo $$; ls /proc | grep -c '^[0-9]'; ls {d}; pwd; id -u; exec sleep 30"
+            ),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -45,7 +45,8 @@ fn each_kind_alone_changes_only_that_kind() {
         let mut b = Container::new();
         if kind == Namespace::User {
             // Root must give the maps (host root is not mapped by default).
-            b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            b = b
+                .uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)]);
         }
         let mut child = b
@@ -111,9 +112,9 @@ fn hostname_and_domainname_inside_host_unchanged() {
         .domainname("example.test")
         .command("/bin/sh")
         .args([
-                "-c",
-                "cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname",
-            ])
+            "-c",
+            "cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname",
+        ])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "box-1\nexample.test\n");
@@ -175,7 +176,8 @@ fn user_option_runs_as_that_uid_inside() {
         .hostname("as-user")
         .command("/bin/sh")
         .args(["-c", "id -u; id -g; hostname"])
-        .uid(1000).gid(1000)
+        .uid(1000)
+        .gid(1000)
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "1000\n1000\nas-user\n");
@@ -313,7 +315,10 @@ fn setns_into_running_child_lands_in_same_inodes() {
         .args(["30"])
         .spawn()
         .unwrap();
-    let fds: Vec<NsFd> = ns.kinds().map(|k| child.open_namespace(k).unwrap()).collect();
+    let fds: Vec<NsFd> = ns
+        .kinds()
+        .map(|k| child.open_namespace(k).unwrap())
+        .collect();
     // Join in a forked, single-threaded process (a mount namespace cannot be
     // joined by a thread that shares its filesystem attributes).
     let mut cmd = std::process::Command::new("/bin/sh");
@@ -367,21 +372,32 @@ fn bad_input_is_refused_before_any_process() {
             base()
                 .unshare(Namespaces::UTS)
                 .hostname("h".repeat(65))
-                .command("/bin/true").spawn()
+                .command("/bin/true")
+                .spawn()
         ),
         "hostname"
     );
     assert_eq!(
-        invalid_field(base().unshare(Namespaces::UTS).hostname("a\0b").command("/bin/true").spawn()),
+        invalid_field(
+            base()
+                .unshare(Namespaces::UTS)
+                .hostname("a\0b")
+                .command("/bin/true")
+                .spawn()
+        ),
         "hostname"
     );
-    assert_eq!(invalid_field(base().hostname("box").command("/bin/true").spawn()), "hostname");
+    assert_eq!(
+        invalid_field(base().hostname("box").command("/bin/true").spawn()),
+        "hostname"
+    );
     assert_eq!(
         invalid_field(
             base()
                 .unshare(Namespaces::UTS)
                 .domainname("d".repeat(65))
-                .command("/bin/true").spawn()
+                .command("/bin/true")
+                .spawn()
         ),
         "domainname"
     );
@@ -390,7 +406,8 @@ fn bad_input_is_refused_before_any_process() {
             base()
                 .unshare(Namespaces::USER)
                 .uid_map([IdMap::new(0, 1000, 10), IdMap::new(5, 2000, 10)])
-                .command("/bin/true").spawn()
+                .command("/bin/true")
+                .spawn()
         ),
         "uid_map"
     );
@@ -399,30 +416,55 @@ fn bad_input_is_refused_before_any_process() {
             base()
                 .unshare(Namespaces::USER)
                 .gid_map([IdMap::new(0, 1000, 0)])
-                .command("/bin/true").spawn()
+                .command("/bin/true")
+                .spawn()
         ),
         "gid_map"
     );
     assert_eq!(
-        invalid_field(base().unshare(Namespaces::USER).gid_map([]).command("/bin/true").spawn()),
+        invalid_field(
+            base()
+                .unshare(Namespaces::USER)
+                .gid_map([])
+                .command("/bin/true")
+                .spawn()
+        ),
         "gid_map"
     );
     assert_eq!(
-        invalid_field(base().uid_map([IdMap::single(0, 0)]).command("/bin/true").spawn()),
+        invalid_field(
+            base()
+                .uid_map([IdMap::single(0, 0)])
+                .command("/bin/true")
+                .spawn()
+        ),
         "uid_map"
     );
-    assert_eq!(invalid_field(base().command("/bin/true").arg("a\0b").spawn()), "arg");
-    assert_eq!(invalid_field(base().command("/bin/true").env("K", "v\0").spawn()), "env");
-    assert_eq!(invalid_field(base().command("/bin/true").env("K=V", "v").spawn()), "env");
+    assert_eq!(
+        invalid_field(base().command("/bin/true").arg("a\0b").spawn()),
+        "arg"
+    );
+    assert_eq!(
+        invalid_field(base().command("/bin/true").env("K", "v\0").spawn()),
+        "env"
+    );
+    assert_eq!(
+        invalid_field(base().command("/bin/true").env("K=V", "v").spawn()),
+        "env"
+    );
     assert_eq!(
         invalid_field(
             base()
                 .time_offsets(TimeOffsets::new().boottime_secs(5))
-                .command("/bin/true").spawn()
+                .command("/bin/true")
+                .spawn()
         ),
         "time_offsets"
     );
-    assert_eq!(invalid_field(Container::new().command("").spawn()), "program");
+    assert_eq!(
+        invalid_field(Container::new().command("").spawn()),
+        "program"
+    );
     assert_eq!(invalid_field(base().command("a\0").spawn()), "program");
 }
 

@@ -54,7 +54,8 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
         #[cfg(feature = "landlock")]
         let b = b.landlock(containment::landlock::Landlock::new().allow_read("/"));
         #[cfg(feature = "seccomp")]
-        let b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
+        let b =
+            b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
         let out = b
             .command("sh")
             .args(["-c", "echo ok"])
@@ -100,24 +101,29 @@ fn the_whole_spawn_path_allocates_nothing_in_the_child() {
     );
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.stdout, b"ok\n", "{out:?}");
-    let b = Container::new().unshare(
-        Namespaces::UTS | Namespaces::PID | Namespaces::MOUNT | Namespaces::NET | Namespaces::IPC,
-    )
-    .hostname("noalloc-vfork")
-    .capabilities(Capabilities::docker_default())
-    .rlimit(Rlimit::Nofile, 256, 256)
-    .no_new_privs(true)
-    .die_with_parent(true);
+    let b = Container::new()
+        .unshare(
+            Namespaces::UTS
+                | Namespaces::PID
+                | Namespaces::MOUNT
+                | Namespaces::NET
+                | Namespaces::IPC,
+        )
+        .hostname("noalloc-vfork")
+        .capabilities(Capabilities::docker_default())
+        .rlimit(Rlimit::Nofile, 256, 256)
+        .no_new_privs(true)
+        .die_with_parent(true);
     #[cfg(feature = "seccomp")]
     let b = b.seccomp(containment::seccomp::Filter::deny([libc::SYS_reboot], libc::EPERM).unwrap());
     let out = b
-    .command("sh")
-    .args(["-c", "echo ok"])
-    .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
-    .stdout(Stdio::piped())
-    // A host pty (no devpts of the container's) on stdin and stderr: a
-    // new session and its controlling terminal.
-    .pty(None)
+        .command("sh")
+        .args(["-c", "echo ok"])
+        .pass_fd(std::fs::File::open("/dev/null").unwrap(), 5)
+        .stdout(Stdio::piped())
+        // A host pty (no devpts of the container's) on stdin and stderr: a
+        // new session and its controlling terminal.
+        .pty(None)
         .output()
         .unwrap();
     assert_eq!(out.stdout, b"ok\n");

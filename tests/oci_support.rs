@@ -24,7 +24,8 @@ fn supplementary_groups_are_set_with_the_ids() {
     let out = Container::new()
         .command("/bin/cat")
         .args(["/proc/self/status"])
-        .uid(1).gid(2)
+        .uid(1)
+        .gid(2)
         .groups([5, 6, 7])
         .output()
         .unwrap();
@@ -36,7 +37,8 @@ fn supplementary_groups_are_set_with_the_ids() {
     let out = Container::new()
         .command("/bin/cat")
         .args(["/proc/self/status"])
-        .uid(1).gid(2)
+        .uid(1)
+        .gid(2)
         .output()
         .unwrap();
     assert_eq!(

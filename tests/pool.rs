@@ -79,7 +79,10 @@ fn containers_never_share_a_pooled_namespace() {
         "{:?}",
         pool.last_error()
     );
-    let mut b = Container::new().unshare(SIX).namespace_pool(&pool).command("/bin/sleep");
+    let mut b = Container::new()
+        .unshare(SIX)
+        .namespace_pool(&pool)
+        .command("/bin/sleep");
     b.arg("10").stdout(Stdio::Null);
     let mut kids = Vec::new();
     for _ in 0..3 {

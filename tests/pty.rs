@@ -128,19 +128,20 @@ fn session_story(case: Case) {
     }
     if case.userns {
         ns |= Namespaces::USER;
-        b = b.uid_map([IdMap::new(0, 200_000, 65_536)])
+        b = b
+            .uid_map([IdMap::new(0, 200_000, 65_536)])
             .gid_map([IdMap::new(0, 200_000, 65_536)]);
     }
-    let mut b = b.unshare(ns)
+    let mut b = b
+        .unshare(ns)
         .init(case.init)
         .vfork_spawn(case.vfork)
         .command("/bin/sh");
-    b
-        .args([
-                "-c",
-                "tty; stty size; echo ready; read x; echo got:$x; stty size; exit 7",
-            ])
-        .pty(Some(WindowSize::new(33, 111)));
+    b.args([
+        "-c",
+        "tty; stty size; echo ready; read x; echo got:$x; stty size; exit 7",
+    ])
+    .pty(Some(WindowSize::new(33, 111)));
     let mut child = b.spawn().unwrap_or_else(|e| panic!("{case:?}: {e}"));
     let pty = child.take_pty().expect("a pty");
     let mut out = String::new();
@@ -258,9 +259,9 @@ fn ctrl_c_reaches_the_foreground_program() {
             .init(init)
             .command("/bin/sh")
             .args([
-                    "-c",
-                    "trap 'echo caught; exit 9' INT; echo ready; while :; do sleep 1; done",
-                ])
+                "-c",
+                "trap 'echo caught; exit 9' INT; echo ready; while :; do sleep 1; done",
+            ])
             .pty(None)
             .spawn()
             .unwrap();
@@ -325,9 +326,9 @@ fn the_primary_crosses_a_unix_socket() {
         .root(busybox_root(&dir.0))
         .command("/bin/sh")
         .args([
-                "-c",
-                "read x; echo got:$x; readlink /proc/self/fd/2; echo oops >&2",
-            ])
+            "-c",
+            "read x; echo got:$x; readlink /proc/self/fd/2; echo oops >&2",
+        ])
         .pty(None)
         .stderr(Stdio::null())
         .spawn()
@@ -377,11 +378,8 @@ fn setsid_alone_gives_a_session_without_a_terminal() {
 #[test]
 fn each_spawn_gets_its_own_terminal() {
     require_root!();
-    let mut b = Container::new().unshare(Namespaces::PID)
-        .command("/bin/sh");
-    b
-        .args(["-c", "tty"])
-        .pty(None);
+    let mut b = Container::new().unshare(Namespaces::PID).command("/bin/sh");
+    b.args(["-c", "tty"]).pty(None);
     let mut seen = Vec::new();
     let mut keep = Vec::new();
     for _ in 0..2 {
@@ -401,10 +399,10 @@ fn each_spawn_gets_its_own_terminal() {
 #[test]
 fn process_group_with_a_new_session_is_refused() {
     for pty in [false, true] {
-        let mut b = Container::new().unshare(Namespaces::empty())
+        let mut b = Container::new()
+            .unshare(Namespaces::empty())
             .command("true");
-        b
-            .process_group(0);
+        b.process_group(0);
         if pty {
             b.pty(None);
         } else {

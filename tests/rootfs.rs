@@ -414,10 +414,7 @@ fn propagation_choices_work_with_a_pivoted_root() {
         (Propagation::Shared, Some("shared:")),
     ] {
         let out = run(
-            &mut Container::new()
-                .unshare(NS)
-                .root(&root)
-                .propagation(p),
+            &mut Container::new().unshare(NS).root(&root).propagation(p),
             "grep '^[0-9]* [0-9]* [^ ]* [^ ]* / ' /proc/self/mountinfo",
         );
         let optional = out.split(" - ").next().unwrap_or("");

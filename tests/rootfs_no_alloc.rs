@@ -39,7 +39,8 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
         let mut ns = Namespaces::MOUNT | Namespaces::PID | Namespaces::IPC | Namespaces::NET;
         if user {
             ns |= Namespaces::USER;
-            b = b.uid_map([IdMap::new(0, 100_000, 65_536)])
+            b = b
+                .uid_map([IdMap::new(0, 100_000, 65_536)])
                 .gid_map([IdMap::new(0, 100_000, 65_536)]);
         }
         let mut cmd = b
@@ -52,8 +53,7 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             .docker_default_paths()
             .read_only_root(true)
             .command("/bin/sh");
-        cmd
-            .args(["-c", "echo ok"])
+        cmd.args(["-c", "echo ok"])
             // A pty from the container's devpts (opened in the child, the
             // primary sent back), on stdin and stderr.
             .pty(Some(containment::tty::WindowSize::new(24, 80)))

@@ -213,10 +213,10 @@ fn case_subordinate_maps() {
         .gid_map(gids.clone())
         .command("/bin/sh")
         .args([
-                "-c",
-                "cd \"$0\" && touch f && chown 1000:1000 f && ls -ln f && echo ready && read x",
-                dir.0.to_str().unwrap(),
-            ])
+            "-c",
+            "cd \"$0\" && touch f && chown 1000:1000 f && ls -ln f && echo ready && read x",
+            dir.0.to_str().unwrap(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -178,10 +178,7 @@ fn without_io_driver_panics_not_hangs() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut child = Container::new()
-        .command("/bin/true")
-        .spawn()
-        .unwrap();
+    let mut child = Container::new().command("/bin/true").spawn().unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(child.wait_async())
     }));

@@ -25,9 +25,9 @@ fn runs_in_new_namespaces_with_output() {
         .vfork_spawn(true)
         .command("/bin/sh")
         .args([
-                "-c",
-                "hostname; echo $$; cat /sys/class/net/lo/operstate 2>/dev/null || true",
-            ])
+            "-c",
+            "hostname; echo $$; cat /sys/class/net/lo/operstate 2>/dev/null || true",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -116,10 +116,10 @@ fn vfork_shape_carries_every_namespace_and_a_cgroup() {
         .cgroup(Resources::new().memory_max(64 << 20))
         .command("/bin/busybox")
         .args([
-                "sh",
-                "-c",
-                "cat /proc/self/uid_map; readlink /proc/self/ns/time",
-            ])
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; readlink /proc/self/ns/time",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -75,9 +75,9 @@ fn scope_under(manager: Manager, tag: &str, root: &str) {
         )
         .command("/bin/sh")
         .args([
-                "-c",
-                "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 60 & done; exec sleep 60",
-            ])
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 60 & done; exec sleep 60",
+        ])
         .spawn()
         .unwrap();
     let cg_rel = format!("{root}/ctest.slice/ctest-a.slice/{unit}");

@@ -99,7 +99,8 @@ impl Container {
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
-        self.cfg_mut().fs
+        self.cfg_mut()
+            .fs
             .masked_paths
             .extend(paths.into_iter().map(Into::into));
         self
@@ -114,7 +115,8 @@ impl Container {
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
-        self.cfg_mut().fs
+        self.cfg_mut()
+            .fs
             .readonly_paths
             .extend(paths.into_iter().map(Into::into));
         self

@@ -19,7 +19,6 @@ pub use pidfd::{
     pidfd_wait, WaitFlags,
 };
 
-
 use std::io;
 
 /// The calling thread's `errno`.
