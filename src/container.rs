@@ -138,7 +138,7 @@ pub struct Command {
     start_gate: Option<OwnedFd>,
 }
 
-/// The capability setting of the builder (`None` in the builder: the
+/// The capability setting of the container (`None`: the
 /// default, which depends on whether the container has its own root).
 #[derive(Debug, Clone, Copy)]
 enum CapsChoice {
@@ -465,7 +465,7 @@ impl Container {
     /// capabilities, before they and the ids are changed. The filter then
     /// also sees the child's last steps (`capset`, `setresuid`, `prctl`,
     /// `chdir`, `dup2`, `rt_sigaction`, `read`/`write` of a
-    /// [`start_gate`](Self::start_gate), `execve`): a filter that denies one
+    /// [`start_gate`](Command::start_gate), `execve`): a filter that denies one
     /// of them fails the spawn at that step. `no_new_privs(true)` still
     /// sets it (after the filter).
     ///
@@ -533,7 +533,7 @@ impl Container {
     ///
     /// The user namespace is joined first and the mount namespace last;
     /// with the mount namespace, the program also gets the target's root and
-    /// working directory (unless [`current_dir`](Self::current_dir) is set).
+    /// working directory (unless [`current_dir`](Command::current_dir) is set).
     /// The PID namespace is entered by the spawning thread for the duration
     /// of the clone (`setns` on a PID namespace only affects children), so
     /// no extra fork is needed; when the user namespace is joined too, the
@@ -873,7 +873,7 @@ impl Command {
     /// Sets `argv[0]` of the program (default: the program as given),
     /// as [`CommandExt::arg0`](std::os::unix::process::CommandExt::arg0):
     /// the program executed is still the one set with
-    /// [`command`](Self::command) or [`program`](Self::program). A login
+    /// [`Container::command`]. A login
     /// shell is `.arg0("-sh")`; `/proc/<pid>/cmdline` shows it.
     ///
     /// # References
@@ -955,7 +955,7 @@ impl Command {
     /// by the child after its mounts (so `tty` inside names
     /// `/dev/pts/0` of the container) and its primary sent back over a
     /// socket pair; otherwise from the host's `/dev/ptmx` by the parent.
-    /// With [`init`](Self::init) the init leads the session and the program
+    /// With [`init`](Container::init) the init leads the session and the program
     /// it forks gets its own process group, the terminal's foreground one
     /// (Ctrl-C reaches the program, a shell's job control works).
     ///
@@ -1023,7 +1023,7 @@ impl Command {
     /// ids; default: none, the caller's are dropped). Needs
     /// [`uid`](Self::uid) or [`gid`](Self::gid); in a new user namespace every gid must be in
     /// `gid_map` and setgroups must be allowed (not
-    /// [`deny_setgroups`](Self::deny_setgroups)).
+    /// [`deny_setgroups`](Container::deny_setgroups)).
     ///
     /// # Errors
     /// [`SpawnError::InvalidConfig`] (field `groups`) at spawn when the
@@ -1063,7 +1063,7 @@ impl Command {
     /// reported: the child exits (status 127, or `SIGPIPE` when the
     /// spawning process is gone).
     ///
-    /// Every spawn of the builder gets a copy of `gate`. The spawn never
+    /// Every spawn of the command gets a copy of `gate`. The spawn never
     /// takes the vfork shape with a gate (the parent does not wait for the
     /// exec). [`status`](Self::status) and [`output`](Self::output) would
     /// wait for a program nobody starts: use `spawn`.

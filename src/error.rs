@@ -107,9 +107,9 @@ pub enum Step {
     /// `setpgid(2)`: putting the program in the process group asked for
     /// with [`process_group`](crate::Command::process_group).
     ProcessGroup,
-    /// `setsid(2)`: a new session (the builder's `setsid`, or a pty).
+    /// `setsid(2)`: a new session (`Command::setsid`, or a pty).
     Setsid,
-    /// The program's terminal (the builder's `pty`): the index names the
+    /// The program's terminal (`Command::pty`): the index names the
     /// item: 0 opening the container's `ptmx`, 1 it is not on a devpts,
     /// 2 unlocking it, 3 its window size, 4 opening the replica, 5 dup2
     /// onto the standard streams, 6 sending the primary to the parent,
@@ -389,10 +389,10 @@ pub fn errno_name(errno: i32) -> String {
 #[non_exhaustive]
 #[derive(thiserror::Error)]
 pub enum SpawnError {
-    /// A field of the builder holds a value that cannot work.
+    /// A setting of the container or command holds a value that cannot work.
     #[error("invalid {field} {value:?}: {reason}")]
     InvalidConfig {
-        /// The builder field (`"hostname"`, `"uid_map"`, `"arg"` …).
+        /// The method that set it (`"hostname"`, `"uid_map"`, `"arg"`, `"uid"` …).
         field: &'static str,
         /// The offending value, as given.
         value: String,

@@ -7,7 +7,7 @@
 //! namespaces), while `setns(2)` into an existing namespace costs 2–10 µs. A
 //! [`NamespacePool`] moves the creation off the spawn path: a background
 //! thread keeps up to `capacity` sets of fresh namespaces ready, and a
-//! builder given the pool ([`crate::Container::namespace_pool`])
+//! container given the pool ([`crate::Container::namespace_pool`])
 //! joins one set with `setns` in the child instead of creating those kinds.
 //!
 //! # How a set is made
@@ -361,7 +361,7 @@ impl Shared {
     }
 }
 
-/// A handle that a builder keeps on a [`NamespacePool`].
+/// A handle that a container configuration keeps on a [`NamespacePool`].
 #[derive(Debug, Clone)]
 pub struct PoolHandle(Arc<Shared>);
 

@@ -4,7 +4,7 @@
 //! before `execve`, without allocation.
 //!
 //! Installing a filter needs `no_new_privs` (or `CAP_SYS_ADMIN`); the
-//! builder sets `no_new_privs` whenever a filter is given.
+//! container sets `no_new_privs` whenever a filter is given.
 //!
 //! # References
 //! - [`seccomp(2)`](https://man7.org/linux/man-pages/man2/seccomp.2.html)

@@ -5,7 +5,7 @@
 //! [`Command::pty`](crate::Command::pty) gives the
 //! program a new session (`setsid(2)`) whose controlling terminal is the
 //! replica side of a new pty, connected to every standard stream the
-//! builder leaves unset; the caller gets the primary side as a [`Pty`]
+//! command leaves unset; the caller gets the primary side as a [`Pty`]
 //! from [`Child::pty`](crate::Child::pty) / [`Child::take_pty`](crate::Child::take_pty).
 //!
 //! Where the pty comes from:

@@ -50,7 +50,7 @@
 //!
 //! # Spawn integration contract
 //!
-//! The builder holds a `CgroupConfig` (crate-private, `Default` = no cgroup)
+//! A `Container` holds a `CgroupConfig` (crate-private, `Default` = no cgroup)
 //! filled from a public [`CgroupSpec`] by a `.cgroup(spec)` method. Before
 //! `clone3`, in the parent, the spawn path calls `CgroupConfig::prepare()`,
 //! which creates the cgroup (under `spec.parent` or the default parent, with

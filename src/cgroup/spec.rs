@@ -1,4 +1,4 @@
-//! What the container builder holds: a public [`CgroupSpec`] and the
+//! What a container configuration holds: a public [`CgroupSpec`] and the
 //! crate-private `CgroupConfig` whose `prepare` runs in the parent before
 //! `clone3` (see the contract in the [module docs](super)).
 
@@ -118,7 +118,7 @@ impl CgroupSpec {
     }
 }
 
-/// The builder's cgroup field: `None` = the child stays in the caller's
+/// The container's cgroup field: `None` = the child stays in the caller's
 /// cgroup.
 ///
 /// The hierarchy (a parse of `/proc/self/mountinfo`) and the host facts
@@ -131,7 +131,7 @@ pub(crate) struct CgroupConfig {
     detected: std::sync::Arc<std::sync::OnceLock<(Hierarchy, super::HostInfo)>>,
 }
 
-// `new`, `prepare` and `remove_on_exit` are called by the container builder.
+// `new`, `prepare` and `remove_on_exit` are called by the container.
 #[allow(dead_code)]
 impl CgroupConfig {
     /// A config that creates `spec`.

@@ -30,7 +30,7 @@ pub struct ImageUser {
 }
 
 /// What an image config gives a container by default (docker's rules:
-/// the builder's explicit settings win).
+/// the command's explicit settings win).
 ///
 /// # References
 /// - [OCI image config `config`](https://github.com/opencontainers/image-spec/blob/main/config.md#properties)
@@ -48,7 +48,7 @@ pub struct ImageDefaults {
     /// `User`, resolved; `None` when unset (root).
     pub user: Option<ImageUser>,
     /// `StopSignal` (`SIGTERM`, `TERM` or `15`), when set: what a runtime
-    /// sends to stop the container (the caller's job; the builder has no
+    /// sends to stop the container (the caller's job; the container has no
     /// such setting).
     pub stop_signal: Option<Signal>,
 }

@@ -2,7 +2,7 @@
 //! `chroot`) into a directory or an overlay of image layers, a minimal
 //! `/dev`, `/proc`, masked and read-only paths.
 //!
-//! The builder collects an `FsConfig`; before clone the parent validates it
+//! A `Container` collects an `FsConfig`; before clone the parent validates it
 //! and turns it into a `MountPlan` whose every path is a `CString`; the child
 //! applies the plan with async-signal-safe calls only, in its own mount
 //! namespace, so nothing it mounts is ever seen by (or left on) the host.

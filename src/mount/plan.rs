@@ -37,7 +37,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// What the builder collected about the container's filesystem view.
+/// What the container collected about the container's filesystem view.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FsConfig {
     /// Mount a fresh proc on /proc (`None`: yes when the PID namespace is

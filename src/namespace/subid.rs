@@ -146,8 +146,8 @@ pub fn rootless_map(
 /// `newuidmap`/`newgidmap` (see [`IdMapWriter`]). `count = 65536` gives the
 /// usual ids of an image (0..=65536).
 ///
-/// [`Container::uid_map`]: crate::Command::uid_map
-/// [`gid_map`]: crate::Command::gid_map
+/// [`Container::uid_map`]: crate::Container::uid_map
+/// [`gid_map`]: crate::Container::gid_map
 /// [`IdMapWriter`]: crate::container::IdMapWriter
 ///
 /// # Errors

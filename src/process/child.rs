@@ -134,7 +134,7 @@ pub(crate) struct ChildPlan {
     pub cwd: Option<CString>,
     /// Descriptors to dup2 onto 0, 1, 2 (`-1`: inherit).
     pub stdio: [RawFd; 3],
-    /// `setsid(2)` after the mounts (the builder's `setsid`; always with a
+    /// `setsid(2)` after the mounts (`Command::setsid`; always with a
     /// pty).
     pub setsid: bool,
     /// The program's terminal: opened here from the container's devpts
@@ -146,9 +146,9 @@ pub(crate) struct ChildPlan {
     /// CLONE_CLEAR_SIGHAND was not available).
     pub reset_handlers: bool,
     /// Keep signals the caller ignores ignored in the program (the
-    /// builder's opt-out; by default they are reset to SIG_DFL).
+    /// `Container::keep_ignored_signals`; by default they are reset to SIG_DFL).
     pub keep_ignored_signals: bool,
-    /// `setpgid(0, pgid)` just before exec (the builder's `process_group`).
+    /// `setpgid(0, pgid)` just before exec (`Command::process_group`).
     pub process_group: Option<i32>,
     /// `umask(2)` just before exec.
     pub umask: Option<u32>,
@@ -1001,7 +1001,7 @@ fn rt_sigaction(sig: i32, new: Option<&KSigaction>, old: Option<&mut KSigaction>
 /// fresh system. Handlers are reset by `CLONE_CLEAR_SIGHAND` (clone3) or
 /// here (`all_handlers`, the legacy clone); ignored signals (`SIG_IGN`
 /// survives both the flag and exec) are reset here too unless
-/// `keep_ignored` (the builder's opt-out); `SIGPIPE` is always reset (Rust
+/// `keep_ignored` (`Container::keep_ignored_signals`); `SIGPIPE` is always reset (Rust
 /// programs ignore it). Signals 1..=64 (the kernel's `_NSIG`, glibc's
 /// reserved 32 and 33 included) except SIGKILL and SIGSTOP.
 fn reset_signals(all_handlers: bool, keep_ignored: bool) -> Result<(), ChildFailure> {

@@ -69,7 +69,7 @@ pub(crate) enum Mode {
     Exec,
     /// Stay as PID 1, fork the program.
     Init,
-    /// As `Init`, with a controlling terminal (the builder's `pty`): the
+    /// As `Init`, with a controlling terminal (`Command::pty`): the
     /// forked program gets a process group of its own and makes it the
     /// terminal's foreground group (`setpgid`, `TIOCSPGRP`, as tini does),
     /// so that Ctrl-C and `SIGWINCH` from the terminal reach the program

@@ -24,7 +24,7 @@ pub(crate) struct IdMapsPlan {
     pub gid_helper: Option<(std::path::PathBuf, Vec<crate::namespace::IdMap>)>,
 }
 
-/// The caller's side of a pty (the builder's `pty`).
+/// The caller's side of a pty (`Command::pty`).
 #[derive(Debug)]
 pub(crate) enum ParentPty {
     /// Opened here from the host's `/dev/ptmx`.
@@ -45,7 +45,7 @@ pub(crate) struct Prepared {
     pub stdio: [PreparedStdio; 3],
     /// The caller's side of the program's terminal.
     pub pty: Option<ParentPty>,
-    /// The cgroup the builder created, and whether to remove it when the
+    /// The cgroup the spawn created, and whether to remove it when the
     /// child is reaped (removed at once when the spawn fails).
     pub cgroup: Option<(crate::cgroup::Cgroup, bool)>,
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
@@ -738,7 +738,7 @@ fn read_report(fd: BorrowedFd<'_>) -> io::Result<Option<ChildFailure>> {
 }
 
 /// Spawns the prepared child and returns its handle once it has exec'd. A
-/// failed spawn removes the cgroup the builder created for it.
+/// failed spawn removes the cgroup the spawn created for it.
 pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
     let cgroup = p.cgroup.take();
     match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c)) {

@@ -145,7 +145,7 @@ impl Stdio {
                     }
                 }
             }
-            // A copy per spawn, so the builder can spawn again.
+            // A copy per spawn, so the command can spawn again.
             Stdio::Fd(fd) => PreparedStdio {
                 child: Some(fd.try_clone()?),
                 parent: None,
