@@ -1951,3 +1951,12 @@ impl Command {
         })
     }
 }
+
+// A configuration is shared between threads and kept in `'static` places;
+// a command moves to the thread that spawns it.
+const _: () = {
+    const fn shared<T: Send + Sync + Clone + 'static>() {}
+    const fn movable<T: Send + 'static>() {}
+    shared::<Container>();
+    movable::<Command>();
+};

@@ -31,24 +31,7 @@ use std::sync::Arc;
 
 const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(common::unique(&format!("containment-esc-{tag}")));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 fn busybox() -> PathBuf {
     ["/bin/busybox", "/usr/bin/busybox"]

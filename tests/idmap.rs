@@ -12,19 +12,7 @@ use std::path::{Path, PathBuf};
 const NS: Namespaces = Namespaces::USER.union(Namespaces::MOUNT);
 const BASE: u32 = 300_000;
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(common::unique(tag));
-        std::fs::create_dir(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 fn builder() -> Container {
     Container::new()

@@ -1110,6 +1110,11 @@ mod tests {
             (vec![raw[3]], raw[3]),
             (vec![], raw[1]),
         ] {
+            // Sorted, as the spawn passes them (`keep_fds`): other tests of
+            // this binary open and close descriptors at the same time, so
+            // `raw` need not be increasing.
+            let mut keep = keep;
+            keep.sort_unstable();
             let mut want: Vec<RawFd> = keep.iter().copied().chain([err]).collect();
             want.sort_unstable();
             want.dedup();
