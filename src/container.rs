@@ -1469,7 +1469,7 @@ impl Command {
                     return Err(SpawnError::invalid(
                         "namespace_pool",
                         format!("{kinds:?}"),
-                        "the pool holds kinds that are not in namespaces()",
+                        "the pool holds kinds that are not in unshare()",
                     ));
                 }
                 if ns.contains(Namespaces::USER) {

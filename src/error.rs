@@ -60,7 +60,7 @@ pub enum Step {
     /// Masking a path (bind of `/dev/null` or an empty tmpfs over it).
     MaskPath,
     /// Making a path read-only.
-    ReadonlyPath,
+    ReadOnlyPath,
     /// Bringing the loopback interface up.
     Loopback,
     /// Setting the oom score adjustment.
@@ -141,7 +141,7 @@ impl Step {
         Step::Dev,
         Step::RootReadonly,
         Step::MaskPath,
-        Step::ReadonlyPath,
+        Step::ReadOnlyPath,
         Step::Loopback,
         Step::OomScoreAdj,
         Step::Rlimit,
@@ -188,7 +188,7 @@ impl Step {
             Step::Dev => "dev",
             Step::RootReadonly => "root_readonly",
             Step::MaskPath => "mask_path",
-            Step::ReadonlyPath => "readonly_path",
+            Step::ReadOnlyPath => "read_only_path",
             Step::Loopback => "loopback_up",
             Step::OomScoreAdj => "oom_score_adj",
             Step::Rlimit => "setrlimit",

@@ -1715,7 +1715,7 @@ impl MountPlan {
             let fd = match Self::open_hidden(root, anchors, t) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(e) => return Err(fail(Step::ReadonlyPath, i)(e)),
+                Err(e) => return Err(fail(Step::ReadOnlyPath, i)(e)),
             };
             bind_onto(
                 Some(fd.as_fd()),
@@ -1724,7 +1724,7 @@ impl MountPlan {
                 m::MOUNT_ATTR_RDONLY,
                 fd.as_fd(),
             )
-            .map_err(fail(Step::ReadonlyPath, i))?;
+            .map_err(fail(Step::ReadOnlyPath, i))?;
         }
         Ok(())
     }
@@ -1999,7 +1999,7 @@ impl MountPlan {
                     t.target.shown
                 )
             }),
-            Step::ReadonlyPath => self
+            Step::ReadOnlyPath => self
                 .readonly_paths
                 .get(index as usize)
                 .map(|t| format!("bind {} read-only onto itself", t.target.shown)),
@@ -2118,7 +2118,7 @@ impl MountPlan {
             (Step::MountTarget, libc::EXDEV) | (Step::MountTarget, libc::ELOOP) => s(
                 "the target path resolves through a magic link or a symlink loop inside the root",
             ),
-            (Step::MaskPath | Step::ReadonlyPath, libc::EXDEV | libc::ELOOP) => s(
+            (Step::MaskPath | Step::ReadOnlyPath, libc::EXDEV | libc::ELOOP) => s(
                 "the path lies under a mount of this container and is looked up beneath it: a \
                  symlink on the way leaves that mount (an absolute link, `..`) or is a magic link",
             ),
