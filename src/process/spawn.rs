@@ -486,10 +486,7 @@ impl ChildStack {
 
     /// A spare stack, or a new one.
     fn take() -> io::Result<ChildStack> {
-        let spare = SPARE_STACKS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+        let spare = SPARE_STACKS.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match spare {
             Some(s) => Ok(s),
             None => Self::new(),

@@ -839,7 +839,9 @@ fn the_initramfs_answer_is_remembered_per_root_mount() {
     assert_eq!(root_is_initramfs_cached(), fresh);
     assert_eq!(root_is_initramfs_cached(), fresh);
     let uname = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut v = uname.split(['.', '-']).map(|x| x.parse::<u32>().unwrap_or(0));
+    let mut v = uname
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
     if (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 8) {
         let id = root_mount_unique_id().expect("STATX_MNT_ID_UNIQUE on 6.8+");
         assert_eq!(root_mount_unique_id(), Some(id));
