@@ -1157,3 +1157,53 @@ fn exec_hint(errno: i32, has_mounts: bool) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mapping of `/proc/self/maps` that starts at `addr`: its end and
+    /// permissions.
+    fn mapping_at(addr: usize) -> Option<(usize, String)> {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|l| {
+            let (range, rest) = l.split_once(' ')?;
+            let (lo, hi) = range.split_once('-')?;
+            (usize::from_str_radix(lo, 16).ok()? == addr).then(|| {
+                (
+                    usize::from_str_radix(hi, 16).unwrap_or(0),
+                    rest.split(' ').next().unwrap_or("").to_string(),
+                )
+            })
+        })
+    }
+
+    /// A dropped stack is handed out again (no new mapping per spawn), and
+    /// still has its guard page, as the kernel shows in /proc/self/maps.
+    #[test]
+    fn spare_stacks_are_reused_with_their_guard_page() {
+        let held: Vec<ChildStack> = (0..ChildStack::SPARES + 2)
+            .map(|_| ChildStack::take().unwrap())
+            .collect();
+        let bases: Vec<usize> = held.iter().map(|s| s.base as usize).collect();
+        drop(held);
+        // At most SPARES are kept; the others are unmapped.
+        let kept: Vec<usize> = bases
+            .iter()
+            .copied()
+            .filter(|b| mapping_at(*b).is_some())
+            .collect();
+        assert!(kept.len() <= ChildStack::SPARES, "{kept:?}");
+        let again = ChildStack::take().unwrap();
+        let base = again.base as usize;
+        assert!(
+            bases.contains(&base),
+            "a new mapping instead of a spare one"
+        );
+        let (end, perms) = mapping_at(base).expect("the guard page is mapped");
+        assert_eq!(end - base, ChildStack::GUARD);
+        assert_eq!(perms, "---p");
+        let (_, perms) = mapping_at(base + ChildStack::GUARD).expect("the stack is mapped");
+        assert!(perms.starts_with("rw"), "{perms}");
+    }
+}
