@@ -77,6 +77,12 @@ fn main() {
         }
         first_variant = false;
         json.push_str(&format!("  \"{}\": {{", v.name));
+        // The same-work floors, where the variant has them: ratios to them
+        // too (per round: the drift of this shared machine cancels).
+        let same_work: Vec<(&str, usize)> = ["floor_work", "floor_protect"]
+            .into_iter()
+            .filter_map(|f| methods.iter().position(|(n, _)| *n == f).map(|i| (f, i)))
+            .collect();
         for (i, (name, _)) in methods.iter().enumerate() {
             let mut cells = Vec::new();
             let mut js = Vec::new();
@@ -90,8 +96,23 @@ fn main() {
                 let fmed = median(&mut samples[fig][0].clone());
                 let rr = median(&mut per_round);
                 cells.push(format!("{label} {med:8.0} x{:.2} / x{rr:.2}", med / fmed));
+                let mut vs = String::new();
+                for (f, j) in &same_work {
+                    let mut pr: Vec<f64> = samples[fig][i]
+                        .iter()
+                        .zip(&samples[fig][*j])
+                        .map(|(a, b)| a / b)
+                        .collect();
+                    let wmed = median(&mut samples[fig][*j].clone());
+                    let wr = median(&mut pr);
+                    cells.push(format!("x{f} {:.2} / {wr:.2}", med / wmed));
+                    vs.push_str(&format!(
+                        ", \"vs_{f}\": {{\"ratio_of_medians\": {:.3}, \"median_round_ratio\": {wr:.3}}}",
+                        med / wmed
+                    ));
+                }
                 js.push(format!(
-                    "\"{label}\": {{\"median_us\": {med:.1}, \"ratio_of_medians\": {:.3}, \"median_round_ratio\": {rr:.3}}}",
+                    "\"{label}\": {{\"median_us\": {med:.1}, \"ratio_of_medians\": {:.3}, \"median_round_ratio\": {rr:.3}{vs}}}",
                     med / fmed
                 ));
             }

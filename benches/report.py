@@ -18,7 +18,7 @@ import sys
 
 ORDER = ["none", "cgroup", "ipc", "mount", "net", "pid", "time", "user", "uts",
          "six", "all8+maps", "six+cgroup-clone", "six+cgroup-procs", "six+pivot_root"]
-METHODS = ["floor", "floor_vfork", "floor_work", "floor_clone", "containment", "containment_vfork", "pool",
+METHODS = ["floor", "floor_vfork", "floor_work", "floor_protect", "floor_clone", "containment", "containment_vfork", "pool",
            "pool_vfork", "std"]
 
 
@@ -53,7 +53,8 @@ def load_interleaved(path):
         for method, figs in methods.items():
             for fig, v in figs.items():
                 rows.setdefault(variant, {}).setdefault(method, {})[fig] = (
-                    v["median_us"], v["median_round_ratio"])
+                    v["median_us"], v["median_round_ratio"], v.get("vs_floor_work"),
+                    v.get("vs_floor_protect"))
     return rows
 
 
@@ -64,8 +65,13 @@ def main():
     if "--interleaved" in sys.argv:
         rows = load_interleaved(os.path.join(target, "spawn-interleaved.json"))
         variants = [v for v in ORDER if v in rows] + sorted(v for v in rows if v not in ORDER)
+        # Ratios to the same-work floors (to exec), where a variant has them.
+        extra = [f for f in ("floor_work", "floor_protect")
+                 if any(f in rows[v] for v in variants)]
         head = ["variant", "method", "to exec µs", "x floor", "(per-round)",
                 "to exit µs", "x floor", "(per-round)"]
+        for f in extra:
+            head += [f"to exec x {f}", "(per-round)"]
         lines = []
         for v in variants:
             floor = rows[v]["floor"]
@@ -74,8 +80,12 @@ def main():
                     continue
                 cells = [v, m]
                 for fig in ("to_exec", "to_exit"):
-                    med, rr = rows[v][m][fig]
+                    med, rr, _, _ = rows[v][m][fig]
                     cells += [f"{med:.0f}", f"{med / floor[fig][0]:.2f}", f"{rr:.2f}"]
+                for k, f in enumerate(extra):
+                    vs = rows[v][m]["to_exec"][2 + k]
+                    cells += ([f"{vs['ratio_of_medians']:.2f}", f"{vs['median_round_ratio']:.2f}"]
+                              if vs else ["", ""])
                 lines.append(cells)
         show(head, lines, markdown)
         return

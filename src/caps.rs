@@ -305,33 +305,86 @@ impl Capabilities {
 /// namespace (in which the child holds every capability of it), its
 /// permitted set. A caller already confined (inside docker, say) therefore
 /// gets the intersection instead of a failed `capset(2)`.
+///
+/// Asked of the kernel with `prctl(PR_CAPBSET_READ)` for each capability of
+/// the set and one `capget(2)`: the same values as the `CapBnd:` and
+/// `CapPrm:` lines of `/proc/thread-self/status`, without generating that
+/// file (~25 µs here, on every spawn with a root).
 pub(crate) fn contained_default(new_user_namespace: bool) -> Capabilities {
     let mut set = CapSet::docker_default().bits();
-    if let Ok(status) = std::fs::read_to_string("/proc/thread-self/status") {
-        let field = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        };
-        if let Some(b) = field("CapBnd:") {
-            set &= b;
+    for cap in 0..64u32 {
+        if set & (1u64 << cap) == 0 {
+            continue;
         }
-        if !new_user_namespace {
-            if let Some(p) = field("CapPrm:") {
-                set &= p;
-            }
+        // SAFETY: prctl with integer arguments; reads the calling thread's
+        // bounding set (EINVAL for a number this kernel does not know).
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if r == 0 || (r < 0 && crate::sys::errno() == libc::EINVAL) {
+            set &= !(1u64 << cap);
+        }
+    }
+    if !new_user_namespace {
+        if let Some(p) = permitted_of_this_thread() {
+            set &= p;
         }
     }
     Capabilities::only(CapSet::from_bits(set))
 }
 
-/// `/proc/sys/kernel/cap_last_cap`, or 40 when unreadable.
+/// The calling thread's permitted set (`capget(2)`, version 3).
+fn permitted_of_this_thread() -> Option<u64> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: a version-3 header and the two data words capget(2) fills.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+    (r == 0).then(|| d[0].permitted as u64 | (d[1].permitted as u64) << 32)
+}
+
+/// The highest capability number this kernel knows: read once per process
+/// (it is a constant of the running kernel) from
+/// `/proc/sys/kernel/cap_last_cap`, else found with `prctl(PR_CAPBSET_READ)`
+/// (`EINVAL` above it), else 40.
 pub(crate) fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not known yet (CAP_CHOWN is never the last one).
+    static LAST: AtomicU8 = AtomicU8::new(0);
+    let known = LAST.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let read = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+        .and_then(|s| s.trim().parse::<u8>().ok())
+        .filter(|n| (1..=63).contains(n));
+    let probed = || {
+        // SAFETY: prctl with integer arguments; only reads the bounding set.
+        let valid = |cap: u8| unsafe {
+            libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) >= 0
+        };
+        (1..=63u8).rev().find(|&c| valid(c))
+    };
+    match read.or_else(probed) {
+        Some(n) => {
+            LAST.store(n, Ordering::Relaxed);
+            n
+        }
+        None => 40,
+    }
 }
 
 #[cfg(test)]
@@ -358,5 +411,30 @@ mod tests {
         let d = contained_default(false);
         assert!(d.validate().is_ok());
         assert!(d.bounding.is_subset(CapSet::docker_default()));
+    }
+
+    /// The syscall answers agree with what the kernel shows in
+    /// `/proc/thread-self/status` (the source used before).
+    #[test]
+    fn the_default_matches_the_status_file() {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap()
+        };
+        let docker = CapSet::docker_default().bits();
+        let bnd = field("CapBnd:");
+        let prm = field("CapPrm:");
+        assert_eq!(contained_default(true).bounding.bits(), docker & bnd);
+        assert_eq!(contained_default(false).bounding.bits(), docker & bnd & prm);
+        assert_eq!(permitted_of_this_thread(), Some(prm));
+        let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+        assert_eq!(last_cap(), text.trim().parse::<u8>().unwrap());
+        assert_eq!(last_cap(), last_cap());
+        // CapBnd has exactly the bits 0..=cap_last_cap for a full set.
+        assert!(bnd < (1u64 << (last_cap() as u32 + 1)) || last_cap() == 63);
     }
 }

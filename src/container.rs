@@ -16,7 +16,7 @@ use crate::process::{
 };
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -1159,12 +1159,20 @@ impl Command {
                 env.push((k.clone(), v.clone()));
             }
         }
+        strings.reserve(env.len());
         for (k, v) in &env {
-            let mut kv = k.clone().into_vec();
+            // One allocation per variable (`CString::new` reuses the buffer).
+            let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
+            kv.extend_from_slice(k.as_bytes());
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
-            let kv = OsString::from_vec(kv);
-            strings.push(cstr("env", &kv)?);
+            strings.push(CString::new(kv).map_err(|e| {
+                SpawnError::invalid(
+                    "env",
+                    String::from_utf8_lossy(&e.into_vec()),
+                    "contains a NUL byte",
+                )
+            })?);
         }
         // The PATH search happens in the child over candidates made here.
         let exec_paths = if program.as_bytes().contains(&b'/') {

@@ -343,6 +343,155 @@ pub struct Floor {
     _env: Vec<CString>,
     cgroup: Option<FloorCgroup>,
     pivot: Option<PivotPaths>,
+    protect: Option<Protect>,
+}
+
+/// The protective work the builder does for a container with a root of its
+/// own, on raw system calls (`floor_protect`, a second comparison beside
+/// `floor_work`): the caller not dumpable around the spawn, every
+/// descriptor but the error pipe closed before any path is resolved,
+/// docker's default capabilities (bounding set, then capset and the
+/// ambient set cleared), every signal disposition and the mask reset, and
+/// the exec through the crate's own sealed helper (a copy of it in a memfd
+/// of our own), which then execs the program.
+struct Protect {
+    helper: OwnedFd,
+    last_cap: u32,
+    /// The helper's argv (the error pipe's number is filled per spawn).
+    strings: std::cell::RefCell<Vec<CString>>,
+    argv: std::cell::RefCell<Vec<*const libc::c_char>>,
+}
+
+/// Docker's default capability set (as `containment::caps::CapSet::docker_default`).
+const DOCKER_CAPS: u64 = 0xa80425fb;
+
+impl Protect {
+    /// Copies the crate's exec helper out of a running init (PID 1 of a
+    /// container is the helper itself, run from the crate's sealed memfd).
+    fn new() -> Protect {
+        let mut b = containment::Container::builder();
+        b.namespaces(Namespaces::PID)
+            .init(true)
+            .command("/bin/sleep", ["10"]);
+        let mut c = b.spawn().expect("spawn an init to copy the helper from");
+        let elf = std::fs::read(format!("/proc/{}/exe", c.id())).expect("read the helper");
+        let _ = c.kill();
+        let _ = c.wait();
+        assert!(elf.starts_with(b"\x7fELF"), "the init is not the helper");
+        // SAFETY: memfd_create with a NUL-terminated name; the new
+        // descriptor is owned below.
+        let fd = unsafe { libc::memfd_create(c"floor-helper".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+        // SAFETY: a new descriptor nobody else owns.
+        let helper = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: writes the live buffer to our descriptor.
+        let n = unsafe { libc::write(fd, elf.as_ptr().cast(), elf.len()) };
+        assert_eq!(n, elf.len() as isize);
+        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40);
+        Protect {
+            helper,
+            last_cap,
+            strings: std::cell::RefCell::new(Vec::new()),
+            argv: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The helper's protocol for this spawn (see src/process/helper/helper.c).
+    fn prepare(&self, err_w: i32) {
+        let strings: Vec<CString> = [
+            "containment-helper/1".to_string(),
+            "exec".into(),
+            err_w.to_string(),
+            "34,36,28,29".into(),
+            "-1".into(),
+            String::new(),
+            "1".into(),
+            "/bin/true".into(),
+            "/bin/true".into(),
+        ]
+        .into_iter()
+        .map(|s| CString::new(s).expect("no NUL"))
+        .collect();
+        let mut argv: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        *self.strings.borrow_mut() = strings;
+        *self.argv.borrow_mut() = argv;
+    }
+
+    /// In the child, after the root work: the protective steps, then the
+    /// exec of the helper.
+    ///
+    /// # Safety
+    /// Only in the child, before exec.
+    unsafe fn run(&self, err_w: i32, envp: *const *const libc::c_char) -> ! {
+        // SAFETY: raw system calls on prepared, live data; ends in exec or _exit.
+        unsafe {
+            const V3: u32 = 0x2008_0522;
+            for cap in 0..=self.last_cap {
+                if DOCKER_CAPS & (1u64 << cap) == 0 {
+                    libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+                }
+            }
+            libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+            let hdr = [V3, 0u32];
+            let lo = DOCKER_CAPS as u32;
+            let data = [lo, lo, 0u32, 0, 0, 0];
+            libc::syscall(libc::SYS_capset, hdr.as_ptr(), data.as_ptr());
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            );
+            libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
+            // Signals: query each, reset the ignored ones, empty mask.
+            let mut old = [0u64; 4];
+            let dfl = [0u64; 4];
+            for sig in 1..=64 {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    std::ptr::null::<u64>(),
+                    old.as_mut_ptr(),
+                    8usize,
+                );
+                if old[0] == libc::SIG_IGN as u64 {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        dfl.as_ptr(),
+                        std::ptr::null_mut::<u64>(),
+                        8usize,
+                    );
+                }
+            }
+            let empty = 0u64;
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &empty as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+            libc::fcntl(err_w, libc::F_SETFD, 0);
+            libc::syscall(
+                libc::SYS_execveat,
+                self.helper.as_raw_fd(),
+                c"".as_ptr(),
+                self.argv.borrow().as_ptr(),
+                envp,
+                libc::AT_EMPTY_PATH,
+            );
+            fail_child(err_w, 101)
+        }
+    }
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -402,7 +551,15 @@ impl Floor {
             _env: env,
             cgroup: None,
             pivot: None,
+            protect: None,
         }
+    }
+
+    /// With a root: the builder's protective work on top (`floor_protect`).
+    pub fn with_protection(mut self) -> Floor {
+        assert!(self.pivot.is_some());
+        self.protect = Some(Protect::new());
+        self
     }
 
     /// Each spawn in a new cgroup under `parent`: `CLONE_INTO_CGROUP`, or
@@ -437,7 +594,9 @@ impl Floor {
     /// Clones and returns (pid, pidfd); with `exec_pipe`, returns only once
     /// the child's exec closed the close-on-exec pipe (EOF).
     fn clone(&self, exec_pipe: bool) -> (i32, OwnedFd) {
-        let err = exec_pipe.then(pipe);
+        // The protective floor's helper reports on an error pipe, as the
+        // builder's does, also when only the exit is waited for.
+        let err = (exec_pipe || self.protect.is_some()).then(pipe);
         let err_w = err.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
         let procs = self.cgroup.as_ref().is_some_and(|c| c.procs);
         let sync = (self.userns || procs).then(pipe);
@@ -456,6 +615,14 @@ impl Floor {
                 flags |= CloneFlags::INTO_CGROUP.bits();
             }
             cg_path = Some(p);
+        }
+        if let Some(p) = &self.protect {
+            p.prepare(err_w);
+            // SAFETY: prctl with integer arguments (the builder's NotDumpable).
+            unsafe {
+                libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0);
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            }
         }
         let mut pidfd: i32 = -1;
         let mut args = CloneArgs {
@@ -492,12 +659,16 @@ impl Floor {
             // SAFETY: one byte from a live stack value to a live descriptor.
             unsafe { libc::write(w.as_raw_fd(), b"1".as_ptr().cast(), 1) };
         }
-        if let Some((r, w)) = err {
+        if let Some((r, w)) = err.filter(|_| exec_pipe) {
             drop(w);
             let mut b = [0u8; 1];
             // SAFETY: reads into a live buffer; EOF means exec happened.
             let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
             assert_eq!(n, 0, "the floor's child failed before exec (step {})", b[0]);
+        }
+        if self.protect.is_some() {
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
         }
         (pid, pidfd)
     }
@@ -520,6 +691,19 @@ impl Floor {
                     libc::syscall(libc::SYS_setresgid, 0, 0, 0);
                     libc::syscall(libc::SYS_setresuid, 0, 0, 0);
                 }
+            }
+            if let Some(p) = &self.protect {
+                // Every descriptor but 0-2, the error pipe and the helper.
+                let mut keep = [err_w, p.helper.as_raw_fd()];
+                keep.sort_unstable();
+                let mut lo = 3u32;
+                for k in keep {
+                    if k as u32 > lo {
+                        libc::syscall(libc::SYS_close_range, lo, k as u32 - 1, 0u32);
+                    }
+                    lo = lo.max(k as u32 + 1);
+                }
+                libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0u32);
             }
             if self.work == FloorWork::SameWork {
                 let steps = STEPS.load(std::sync::atomic::Ordering::Relaxed);
@@ -545,6 +729,9 @@ impl Floor {
                 }
                 if self.ns.contains(Namespaces::NET) && steps & 4 != 0 {
                     let _ = containment::namespace::loopback_up();
+                }
+                if let Some(p) = &self.protect {
+                    p.run(err_w, self.envp.as_ptr())
                 }
             }
             libc::execve(TRUE.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
@@ -930,9 +1117,12 @@ fn std_method(ns: Namespaces) -> MethodFn {
 ///   no `cgroup.procs` path);
 /// - `PivotRoot`: `floor` (bare six), `floor_work` (the builder's default
 ///   root work on raw `mount(2)`: rprivate, bind, proc, minimal /dev,
-///   pivot_root, lo), `containment` with `.root(<busybox root>)` (which
-///   also drops to docker's default capabilities, the default with a root,
-///   which the floor does not do).
+///   pivot_root, lo), `floor_protect` (`floor_work` plus the builder's
+///   protective steps on raw system calls: not dumpable, descriptors
+///   closed, docker's default capabilities, signals reset, the exec through
+///   a copy of the crate's sealed helper), `containment` with
+///   `.root(<busybox root>)` (which also drops to docker's default
+///   capabilities, the default with a root, which `floor_work` does not).
 pub fn methods(v: Variant) -> Vec<(&'static str, MethodFn)> {
     use containment::cgroup::CgroupSpec;
     use std::rc::Rc;
@@ -971,6 +1161,14 @@ pub fn methods(v: Variant) -> Vec<(&'static str, MethodFn)> {
                 (
                     "floor_work",
                     floor_method(Floor::new(ns, FloorWork::SameWork).with_root(root.clone())),
+                ),
+                (
+                    "floor_protect",
+                    floor_method(
+                        Floor::new(ns, FloorWork::SameWork)
+                            .with_root(root.clone())
+                            .with_protection(),
+                    ),
                 ),
                 ("containment", keep_alive(inner, root)),
             ]

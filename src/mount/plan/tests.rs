@@ -830,3 +830,20 @@ fn masks_under_dev_are_anchored_on_the_dev_mount() {
         assert_eq!((plan.dev_anchor, plan.proc_anchor), (Some(0), Some(1)));
     }
 }
+
+/// The remembered initramfs answer is the one mountinfo gives, and it is
+/// keyed by the unique id of the mount at `/` (Linux 6.8; this host has it).
+#[test]
+fn the_initramfs_answer_is_remembered_per_root_mount() {
+    let fresh = host_root_is_initramfs();
+    assert_eq!(root_is_initramfs_cached(), fresh);
+    assert_eq!(root_is_initramfs_cached(), fresh);
+    let uname = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = uname
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    if (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 8) {
+        let id = root_mount_unique_id().expect("STATX_MNT_ID_UNIQUE on 6.8+");
+        assert_eq!(root_mount_unique_id(), Some(id));
+    }
+}
