@@ -369,11 +369,13 @@ impl Protect {
     /// Copies the crate's exec helper out of a running init (PID 1 of a
     /// container is the helper itself, run from the crate's sealed memfd).
     fn new() -> Protect {
-        let mut b = containment::Container::builder();
-        b.namespaces(Namespaces::PID)
+        let mut c = containment::Container::new()
+            .unshare(Namespaces::PID)
             .init(true)
-            .command("/bin/sleep", ["10"]);
-        let mut c = b.spawn().expect("spawn an init to copy the helper from");
+            .command("/bin/sleep")
+            .arg("10")
+            .spawn()
+            .expect("spawn an init to copy the helper from");
         let elf = std::fs::read(format!("/proc/{}/exe", c.id())).expect("read the helper");
         let _ = c.kill();
         let _ = c.wait();
