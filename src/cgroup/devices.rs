@@ -116,7 +116,12 @@ impl FromStr for DeviceAccess {
                 'r' => DeviceAccess::READ,
                 'w' => DeviceAccess::WRITE,
                 'm' => DeviceAccess::MKNOD,
-                _ => return Err(invalid(s, format!("unknown access {c:?} (expected r, w, m)"))),
+                _ => {
+                    return Err(invalid(
+                        s,
+                        format!("unknown access {c:?} (expected r, w, m)"),
+                    ))
+                }
             };
             if a.contains(f) {
                 return Err(invalid(s, format!("access {c:?} given twice")));
@@ -301,7 +306,8 @@ pub(crate) fn emulate(rules: &[DeviceRule]) -> DeviceState {
             };
         for &kind in kinds {
             let r = DeviceRule { kind, ..*r };
-            let same = |e: &DeviceRule| e.kind == r.kind && e.major == r.major && e.minor == r.minor;
+            let same =
+                |e: &DeviceRule| e.kind == r.kind && e.major == r.major && e.minor == r.minor;
             if r.allow != st.default_allow {
                 // An exception: add, or widen the same one.
                 match st.exceptions.iter_mut().find(|e| same(e)) {
@@ -324,7 +330,13 @@ impl DeviceState {
     /// Whether this state allows `access` to a device (what the kernel
     /// decides; used to test the emitted program's logic).
     #[cfg(test)]
-    pub(crate) fn allows(&self, kind: DeviceType, major: u32, minor: u32, access: DeviceAccess) -> bool {
+    pub(crate) fn allows(
+        &self,
+        kind: DeviceType,
+        major: u32,
+        minor: u32,
+        access: DeviceAccess,
+    ) -> bool {
         let hits = |e: &DeviceRule| {
             (e.kind == DeviceType::All || e.kind == kind)
                 && e.major.map_or(true, |m| m == major)
@@ -368,7 +380,10 @@ impl DeviceState {
     /// exceptions). Specific devices are named `/dev/char/MAJ:MIN` or
     /// `/dev/block/MAJ:MIN`, whole types `char-*`/`block-*`; a wildcard
     /// minor takes the driver's name from `/proc/devices` (`char-pts`).
-    pub(crate) fn systemd(&self, proc_devices: &str) -> Option<(&'static str, Vec<(String, String)>)> {
+    pub(crate) fn systemd(
+        &self,
+        proc_devices: &str,
+    ) -> Option<(&'static str, Vec<(String, String)>)> {
         if self.default_allow {
             return self.exceptions.is_empty().then(|| ("auto", Vec::new()));
         }
@@ -380,7 +395,11 @@ impl DeviceState {
                 std::slice::from_ref(&e.kind)
             };
             for &k in kinds {
-                let word = if k == DeviceType::Char { "char" } else { "block" };
+                let word = if k == DeviceType::Char {
+                    "char"
+                } else {
+                    "block"
+                };
                 let path = match (e.major, e.minor) {
                     (Some(ma), Some(mi)) => format!("/dev/{word}/{ma}:{mi}"),
                     (None, _) => format!("{word}-*"),
@@ -496,7 +515,10 @@ pub(crate) fn program(st: &DeviceState) -> Vec<Insn> {
         if let Some(m) = e.minor {
             block.push((insn(BPF_JMP_JNE_K, 5, 0, 0, m as i32), true));
         }
-        block.push((insn(BPF_ALU64_MOV_K, 0, 0, 0, verdict(!st.default_allow)), false));
+        block.push((
+            insn(BPF_ALU64_MOV_K, 0, 0, 0, verdict(!st.default_allow)),
+            false,
+        ));
         block.push((insn(BPF_EXIT, 0, 0, 0, 0), false));
         let n = block.len();
         for (i, (mut ins, jump)) in block.into_iter().enumerate() {
@@ -515,7 +537,13 @@ pub(crate) fn program(st: &DeviceState) -> Vec<Insn> {
 /// Runs `prog` on one device access, as the kernel would (the subset of
 /// eBPF [`program`] emits): a check of the emitter without root.
 #[cfg(test)]
-pub(crate) fn interpret(prog: &[Insn], kind: DeviceType, major: u32, minor: u32, access: DeviceAccess) -> u64 {
+pub(crate) fn interpret(
+    prog: &[Insn],
+    kind: DeviceType,
+    major: u32,
+    minor: u32,
+    access: DeviceAccess,
+) -> u64 {
     let ty = match kind {
         DeviceType::Block => DEV_BLOCK as u32,
         _ => DEV_CHAR as u32,
@@ -575,8 +603,20 @@ mod tests {
         assert!(!r.allow);
         assert_eq!(r.minor, None);
         assert_eq!(r.to_string(), "deny b 8:* r");
-        assert_eq!("a *:* mwr".parse::<DeviceRule>().unwrap(), DeviceRule::allow_all());
-        for bad in ["", "c 1:3", "x 1:3 r", "c 1 r", "c 1:3 rx", "c 1:3 rr", "c -1:3 r", "c 1:3 r w"] {
+        assert_eq!(
+            "a *:* mwr".parse::<DeviceRule>().unwrap(),
+            DeviceRule::allow_all()
+        );
+        for bad in [
+            "",
+            "c 1:3",
+            "x 1:3 r",
+            "c 1 r",
+            "c 1:3 rx",
+            "c 1:3 rr",
+            "c -1:3 r",
+            "c 1:3 r w",
+        ] {
             let e = bad.parse::<DeviceRule>().unwrap_err();
             assert_eq!(e.field(), Some("device_rule"), "{bad:?}: {e}");
         }
@@ -584,10 +624,18 @@ mod tests {
 
     #[test]
     fn emulation_follows_the_v1_kernel() {
-        let st = emulate(&rules(&["deny a *:* rwm", "c 1:3 rwm", "c 1:5 r", "c 1:5 w"]));
+        let st = emulate(&rules(&[
+            "deny a *:* rwm",
+            "c 1:3 rwm",
+            "c 1:5 r",
+            "c 1:5 w",
+        ]));
         assert!(!st.default_allow);
         assert_eq!(st.exceptions.len(), 2);
-        assert_eq!(st.exceptions[1].access, DeviceAccess::READ | DeviceAccess::WRITE);
+        assert_eq!(
+            st.exceptions[1].access,
+            DeviceAccess::READ | DeviceAccess::WRITE
+        );
         assert_eq!(
             st.v1_lines(),
             vec![
@@ -598,8 +646,14 @@ mod tests {
         );
         // A deny of the same device narrows it; a reset clears all.
         let st2 = emulate(&rules(&["deny a *:* rwm", "c 1:3 rwm", "deny c 1:3 w"]));
-        assert_eq!(st2.exceptions[0].access, DeviceAccess::READ | DeviceAccess::MKNOD);
-        assert_eq!(emulate(&rules(&["deny a *:* rwm", "c 1:3 rwm", "a *:* rwm"])).exceptions, vec![]);
+        assert_eq!(
+            st2.exceptions[0].access,
+            DeviceAccess::READ | DeviceAccess::MKNOD
+        );
+        assert_eq!(
+            emulate(&rules(&["deny a *:* rwm", "c 1:3 rwm", "a *:* rwm"])).exceptions,
+            vec![]
+        );
         // Default allow with a deny exception.
         let st3 = emulate(&rules(&["deny c 1:3 w"]));
         assert!(st3.default_allow);
@@ -612,7 +666,14 @@ mod tests {
     #[test]
     fn the_program_decides_as_the_kernel_would() {
         let lists: [&[&str]; 5] = [
-            &["deny a *:* rwm", "c 1:3 rwm", "c 1:5 r", "b 8:* rw", "c *:* m", "a 10:200 r"],
+            &[
+                "deny a *:* rwm",
+                "c 1:3 rwm",
+                "c 1:5 r",
+                "b 8:* rw",
+                "c *:* m",
+                "a 10:200 r",
+            ],
             &["deny c 1:3 w", "deny b *:* m", "deny a 4:* r"],
             &[],
             &["deny a *:* rwm"],
@@ -642,7 +703,12 @@ mod tests {
     #[test]
     fn systemd_properties() {
         let devs = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
-        let st = emulate(&rules(&["deny a *:* rwm", "c 1:3 rwm", "c 136:* rw", "b *:* m"]));
+        let st = emulate(&rules(&[
+            "deny a *:* rwm",
+            "c 1:3 rwm",
+            "c 136:* rw",
+            "b *:* m",
+        ]));
         let (policy, allow) = st.systemd(devs).unwrap();
         assert_eq!(policy, "strict");
         assert_eq!(
@@ -655,6 +721,9 @@ mod tests {
         );
         assert_eq!(emulate(&[]).systemd(devs), Some(("auto", vec![])));
         assert_eq!(emulate(&rules(&["deny c 1:3 w"])).systemd(devs), None);
-        assert_eq!(emulate(&rules(&["deny a *:* rwm", "c 99:* r"])).systemd(devs), None);
+        assert_eq!(
+            emulate(&rules(&["deny a *:* rwm", "c 99:* r"])).systemd(devs),
+            None
+        );
     }
 }

@@ -90,11 +90,11 @@ pub mod stats;
 pub mod systemd;
 pub mod v1;
 
-pub use hierarchy::{Hierarchy, HierarchyKind, V1Mount};
 pub use devices::{DeviceAccess, DeviceRule, DeviceType};
+pub use hierarchy::{Hierarchy, HierarchyKind, V1Mount};
 pub use resources::{
-    CpuMax, CpuSet, Device, HostInfo, HugePageSize, IoLimit, IoLimitKind, MemoryLimit,
-    OomScoreAdj, PidsLimit, Resources,
+    CpuMax, CpuSet, Device, HostInfo, HugePageSize, IoLimit, IoLimitKind, MemoryLimit, OomScoreAdj,
+    PidsLimit, Resources,
 };
 #[allow(unused_imports)]
 pub(crate) use spec::CgroupConfig;

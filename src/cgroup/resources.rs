@@ -1270,7 +1270,10 @@ impl Resources {
                 return Err(invalid(
                     "hugetlb_limit",
                     size,
-                    format!("this host has no huge pages of that size ({} does not exist)", p.display()),
+                    format!(
+                        "this host has no huge pages of that size ({} does not exist)",
+                        p.display()
+                    ),
                 ));
             }
         }
@@ -1447,7 +1450,13 @@ impl FromStr for HugePageSize {
     /// a power of two of at least 4 KiB.
     fn from_str(s: &str) -> Result<HugePageSize, Error> {
         let t = s.trim();
-        let bad = || invalid("hugetlb_limit", s, "expected a page size such as 2MB or 1GB");
+        let bad = || {
+            invalid(
+                "hugetlb_limit",
+                s,
+                "expected a page size such as 2MB or 1GB",
+            )
+        };
         let (num, shift) = if let Some(n) = t.strip_suffix("KB") {
             (n, 10)
         } else if let Some(n) = t.strip_suffix("MB") {
@@ -1458,9 +1467,16 @@ impl FromStr for HugePageSize {
             return Err(bad());
         };
         let n: u64 = num.parse().map_err(|_| bad())?;
-        let b = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or_else(bad)?;
+        let b = n
+            .checked_shl(shift)
+            .filter(|b| b >> shift == n)
+            .ok_or_else(bad)?;
         if b < 4096 || !b.is_power_of_two() {
-            return Err(invalid("hugetlb_limit", s, "not a power of two of at least 4KB"));
+            return Err(invalid(
+                "hugetlb_limit",
+                s,
+                "not a power of two of at least 4KB",
+            ));
         }
         Ok(HugePageSize(b))
     }

@@ -110,6 +110,13 @@ pub(crate) fn write_hint(name: &str, e: &io::Error) -> Option<&'static str> {
             "cgroup v1 requires memory.memsw.limit_in_bytes (memory plus swap) to be at least \
              memory.limit_in_bytes",
         ),
+        (
+            "blkio.weight_device" | "blkio.bfq.weight_device" | "blkio.bfq.weight",
+            Some(libc::EOPNOTSUPP | libc::EINVAL),
+        ) => Some(
+            "the device's I/O scheduler offers no per-device weight: select bfq for it \
+             (/sys/block/<dev>/queue/scheduler, a host-wide setting)",
+        ),
         ("memory.limit_in_bytes", Some(libc::EBUSY)) => {
             Some("the cgroup already uses more memory than the new limit and could not reclaim it")
         }

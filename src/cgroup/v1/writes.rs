@@ -157,7 +157,11 @@ pub(crate) fn writes(r: &Resources) -> Vec<V1Write> {
         put("net_cls", &["net_cls.classid"], c.to_string());
     }
     for (ifname, prio) in &r.net_prio_ifpriomap {
-        put("net_prio", &["net_prio.ifpriomap"], format!("{ifname} {prio}"));
+        put(
+            "net_prio",
+            &["net_prio.ifpriomap"],
+            format!("{ifname} {prio}"),
+        );
     }
     if !r.devices.is_empty() {
         for (file, line) in super::super::devices::emulate(&r.devices).v1_lines() {
