@@ -189,7 +189,8 @@ impl Mock {
         if !st.units.contains_key(&name) {
             return Err(SdError::NoSuchUnit(format!("Unit {name} not loaded.")));
         }
-        st.set.push((name, runtime.to_string(), clone_props(&properties)));
+        st.set
+            .push((name, runtime.to_string(), clone_props(&properties)));
         Ok(())
     }
 

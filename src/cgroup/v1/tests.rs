@@ -327,7 +327,8 @@ fn net_cls_net_prio_and_hugetlb_on_v1() {
     let t = Tmp::new("net");
     let net = t.0.join("net_cls,net_prio");
     let huge = t.0.join("hugetlb");
-    for d in [&net, &huge] {
+    let freezer = t.0.join("freezer");
+    for d in [&net, &huge, &freezer] {
         fs::create_dir_all(d).unwrap();
         fs::write(d.join("cgroup.procs"), "").unwrap();
     }
@@ -336,6 +337,7 @@ fn net_cls_net_prio_and_hugetlb_on_v1() {
         &[
             (&["net_cls", "net_prio"][..], net.clone()),
             (&["hugetlb"], huge.clone()),
+            (&["freezer"], freezer.clone()),
         ],
     );
     let host = host(&t);
