@@ -361,7 +361,9 @@ fn create_in(
     if let Err(e) = apply_sysctls(pid, &plan.sysctls) {
         return Err(undo(child, e));
     }
-    dev_links(pid, plan.ptmx_link, plan.root_owner);
+    if plan.dev_links {
+        dev_links(pid, plan.ptmx_link, plan.root_owner);
+    }
     let saved = Saved {
         id: a.id.clone(),
         pid,
