@@ -204,11 +204,31 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     let mut b = Container::builder();
     b.env_clear().vfork_spawn(true);
 
-    // process
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::field("process", "missing (create needs a process)"))?;
+    // process: without one (the spec allows it at create; start must then
+    // fail), a placeholder that never runs: `start` stops the container
+    // instead of opening its gate. "/" passes the gate's executable check
+    // (a directory is searchable) and could never be exec'd (EACCES); it
+    // holds no capability and no privilege.
+    let placeholder;
+    let process = match spec.process() {
+        Some(p) => p,
+        None => {
+            let mut p = oci_spec::runtime::Process::default();
+            p.set_args(Some(vec!["/".to_string()]));
+            p.set_env(None);
+            p.set_rlimits(None);
+            p.set_no_new_privileges(Some(true));
+            let mut caps = oci_spec::runtime::LinuxCapabilities::default();
+            caps.set_bounding(Some(Default::default()));
+            caps.set_effective(Some(Default::default()));
+            caps.set_inheritable(Some(Default::default()));
+            caps.set_permitted(Some(Default::default()));
+            caps.set_ambient(Some(Default::default()));
+            p.set_capabilities(Some(caps));
+            placeholder = p;
+            &placeholder
+        }
+    };
     if process.terminal() == Some(true) {
         return Err(Error::field(
             "process.terminal",

@@ -423,6 +423,17 @@ fn start(dir: &Dir) -> Result<()> {
             status.as_str()
         )));
     }
+    // Created without a process (config.json as saved at create): the
+    // spec wants an error; the container is stopped, nothing ran in it.
+    let unset = Spec::load(dir.path.join("config.json")).is_ok_and(|c| c.process().is_none());
+    if unset {
+        kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
+        let _ = std::fs::remove_file(dir.fifo());
+        return Err(Error::field(
+            "process",
+            "not set in config.json: nothing to start (the container is stopped)",
+        ));
+    }
     let st = serde_json::to_vec(&s.state_json(Status::Created)).unwrap_or_default();
     if let Some(h) = &s.hooks {
         hooks::run_all(
