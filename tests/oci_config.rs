@@ -460,14 +460,17 @@ fn an_unbindable_root_refuses_binds_of_it() {
     let out = run(
         builder(&root)
             .propagation(Propagation::Unbindable)
+            .mount(Mount::tmpfs("/mnt/own").propagation(Propagation::Shared))
             .keep_all_capabilities(),
         "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c unbindable; \
-         mount --bind / /mnt 2>&1 || echo refused",
+         awk '$5 == \"/mnt/own\"' /proc/self/mountinfo | grep -c shared:; \
+         mount --bind / /tmp 2>&1 || echo refused",
     );
-    // EINVAL: the source is unbindable (not EPERM: the caps are kept).
+    // EINVAL: the source is unbindable (not EPERM: the caps are kept). The
+    // mount's own propagation survives the root's recursive one.
     assert_eq!(
         out,
-        "1\nmount: mounting / on /mnt failed: Invalid argument\nrefused\n"
+        "1\n1\nmount: mounting / on /tmp failed: Invalid argument\nrefused\n"
     );
 }
 

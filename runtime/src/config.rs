@@ -423,17 +423,14 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         if linux.rootfs_propagation().is_some() {
             skipped.push("linux.rootfsPropagation");
         }
+        if root.readonly() == Some(true) {
+            skipped.push("root.readonly");
+        }
         if !skipped.is_empty() {
             crate::log::warn(&format!(
                 "{} not applied: the container has no mount namespace of its own \
                  (it shares the runtime's; the root is entered with chroot only)",
                 skipped.join(", ")
-            ));
-        }
-        if root.readonly() == Some(true) {
-            return Err(Error::field(
-                "root.readonly",
-                "a read-only root needs a mount namespace (it would remount the host's tree)",
             ));
         }
         if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
@@ -443,6 +440,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             ));
         }
         b.root_mode(containment::mount::RootMode::Chroot);
+        b.readonly_root(false);
         b.mount_proc(false);
         b.dev(DevSpec::Keep);
     }

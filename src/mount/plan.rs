@@ -1974,24 +1974,34 @@ impl MountPlan {
                     .map_err(|(_, e)| std::io::Error::from_raw_os_error(e)),
             };
             r.map_err(fail(Step::Mount, i))?;
-            if op.propagation.0 != 0 {
-                // The mount just attached, looked up again inside the root
-                // (the descriptor above names the directory beneath it).
-                let top = open_in(root, &op.target.rel).map_err(fail(Step::Mount, i))?;
-                let a = m::MountAttr {
-                    propagation: op.propagation.0,
-                    ..Default::default()
-                };
-                let rec = if op.propagation.1 {
-                    libc::AT_RECURSIVE
-                } else {
-                    0
-                };
-                m::mount_setattr(Some(top.as_fd()), c"", libc::AT_EMPTY_PATH | rec, &a)
-                    .map_err(fail(Step::Mount, i))?;
-            }
+            Self::set_mount_propagation(root, i, op)?;
         }
         Ok(())
+    }
+
+    /// Sets the propagation of mount `op` (if it has one), looked up again
+    /// inside `root` (the target's descriptor names the directory beneath
+    /// the mount).
+    fn set_mount_propagation(
+        root: BorrowedFd<'_>,
+        i: u32,
+        op: &MountOp,
+    ) -> Result<(), ChildFailure> {
+        if op.propagation.0 == 0 {
+            return Ok(());
+        }
+        let top = open_in(root, &op.target.rel).map_err(fail(Step::Mount, i))?;
+        let a = m::MountAttr {
+            propagation: op.propagation.0,
+            ..Default::default()
+        };
+        let rec = if op.propagation.1 {
+            libc::AT_RECURSIVE
+        } else {
+            0
+        };
+        m::mount_setattr(Some(top.as_fd()), c"", libc::AT_EMPTY_PATH | rec, &a)
+            .map_err(fail(Step::Mount, i))
     }
 
     /// Makes the device nodes (child side). Item numbers of `Step::Dev`
@@ -2255,6 +2265,16 @@ impl MountPlan {
             Self::change_root(rfd, r.chroot)?;
             if let Some(p) = self.post_propagation {
                 m::mount(None, c"/", None, p, None).map_err(fail(Step::MountPropagation, 1))?;
+                // The recursive change above reached the mounts with a
+                // propagation of their own: set theirs again, from the new
+                // root (inside which every lookup now stays).
+                if self.mounts.iter().any(|op| op.propagation.0 != 0) {
+                    let new_root = m::openat2(None, c"/", libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(fail(Step::MountPropagation, 1))?;
+                    for (i, op) in self.mounts.iter().enumerate() {
+                        Self::set_mount_propagation(new_root.as_fd(), i as u32, op)?;
+                    }
+                }
             }
         }
         Ok(())
