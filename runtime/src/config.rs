@@ -879,7 +879,7 @@ fn without_kernel_memory(
             ));
         }
     }
-    let mut m = m.clone();
+    let mut m = *m;
     m.set_kernel(None);
     m.set_kernel_tcp(None);
     let mut r = r.clone();

@@ -582,7 +582,7 @@ fn prepare_mount(i: usize, mnt: &Mount, idmaps: &mut Vec<IdmapReq>) -> Result<Mo
         anchor: None,
         propagation: mnt
             .propagation
-            .map_or((0, false), |(p, rec)| (p.flag() as u64, rec)),
+            .map_or((0, false), |(p, rec)| (p.flag(), rec)),
     })
 }
 
