@@ -53,9 +53,10 @@ fn rules(list: &[&str]) -> Vec<DeviceRule> {
 }
 
 fn sh(spec: CgroupSpec, cmd: &str) -> Child {
-    Container::builder()
+    Container::new()
         .cgroup(spec)
-        .command("/bin/sh", ["-c", cmd])
+        .command("/bin/sh")
+        .args(["-c", cmd])
         .spawn()
         .unwrap()
 }
@@ -245,13 +246,13 @@ fn hugetlb_limit_on_the_hosts_controller() {
     };
     assert_eq!(cg.read(file).unwrap().trim(), "4194304");
     // An unknown size is refused before anything is made, naming it.
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .parent(&base.0)
                 .resources(Resources::new().hugetlb_limit(HugePageSize(1 << 14), 1u64 << 20)),
         )
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert_eq!(e.field(), Some("hugetlb_limit"), "{e}");
@@ -270,22 +271,22 @@ fn net_cls_and_net_prio_are_v1_only() {
         .net_cls_classid(0x10001)
         .net_prio_ifpriomap("lo", 5);
     // Forced v2: a typed error naming the setting.
-    let e = Container::builder()
+    let e = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .parent(&base.0)
                 .backend(Backend::V2)
                 .resources(r.clone()),
         )
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap_err();
     assert!(e.to_string().contains("net_cls_classid"), "{e}");
     if h.v1_mount_of("net_cls").is_none() {
         // Not mounted here: the hybrid default names the controller.
-        let e = Container::builder()
+        let e = Container::new()
             .cgroup(CgroupSpec::new().parent(&base.0).resources(r))
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .unwrap_err();
         assert!(e.to_string().contains("net_cls"), "{e}");
@@ -414,19 +415,21 @@ fn exec_into_a_container_keeps_its_device_rules() {
     };
     let n = Nodes::new();
     let ns = containment::Namespaces::MOUNT | containment::Namespaces::PID;
-    let target = Container::builder()
-        .namespaces(ns)
+    let target = Container::new()
+        .unshare(ns)
         .cgroup(
             CgroupSpec::new()
                 .parent(&base.0)
                 .resources(Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:5 rwm"]))),
         )
-        .command("/bin/sleep", ["30"])
+        .command("/bin/sleep")
+        .args(["30"])
         .spawn()
         .unwrap();
-    let st = Container::builder()
+    let st = Container::new()
         .join_child(&target, ns)
-        .command("/bin/sh", ["-c", &format!("exec 3<>{}", n.null())])
+        .command("/bin/sh")
+        .args(["-c", &format!("exec 3<>{}", n.null())])
         .spawn()
         .unwrap()
         .wait()

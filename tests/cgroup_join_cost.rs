@@ -25,9 +25,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// (to spawned, with wait and removal) of one `/bin/true` in a new cgroup.
 fn once(spec: CgroupSpec) -> (Duration, Duration) {
     let t = Instant::now();
-    let mut c = Container::builder()
+    let mut c = Container::new()
         .cgroup(spec)
-        .command("/bin/true", [] as [&str; 0])
+        .command("/bin/true")
         .spawn()
         .unwrap();
     let spawned = t.elapsed();
@@ -54,8 +54,8 @@ fn join_cost_v1_vs_v2_on_this_host() {
         let a = once(CgroupSpec::new().parent(&base.0).backend(Backend::V1));
         let b = once(CgroupSpec::new().parent(&base.0).backend(Backend::V2));
         let t = Instant::now();
-        Container::builder()
-            .command("/bin/true", [] as [&str; 0])
+        Container::new()
+            .command("/bin/true")
             .spawn()
             .unwrap()
             .wait()

@@ -586,7 +586,7 @@ fn live_update_goes_through_set_unit_properties() {
     let id = common::unique("u");
     let unit = format!("ctest-{id}.scope");
     let rules = |l: &[&str]| -> Vec<DeviceRule> { l.iter().map(|s| s.parse().unwrap()).collect() };
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .cgroup(
             CgroupSpec::new().systemd(f.options()).name(&id).resources(
                 Resources::new()
@@ -594,7 +594,8 @@ fn live_update_goes_through_set_unit_properties() {
                     .device_rules(rules(&["deny a *:* rwm", "c 1:3 rwm"])),
             ),
         )
-        .command("/bin/sh", ["-c", "exec sleep 30"])
+        .command("/bin/sh")
+        .args(["-c", "exec sleep 30"])
         .spawn()
         .unwrap();
     {

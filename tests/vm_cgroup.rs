@@ -556,13 +556,14 @@ fn device_rules_are_a_bpf_program_on_v2() {
     .unwrap();
     let rules = |l: &[&str]| -> Vec<DeviceRule> { l.iter().map(|s| s.parse().unwrap()).collect() };
     let run = |r: Vec<DeviceRule>, cmd: String| {
-        containment::Container::builder()
+        containment::Container::new()
             .cgroup(
                 CgroupSpec::new()
                     .parent(&parent)
                     .resources(Resources::new().device_rules(r)),
             )
-            .command("/bin/sh", ["-c", cmd.as_str()])
+            .command("/bin/sh")
+            .args(["-c", cmd.as_str()])
             .spawn()
             .unwrap()
             .wait()
@@ -581,13 +582,14 @@ fn device_rules_are_a_bpf_program_on_v2() {
         n = node.display(),
         f = flag.display()
     );
-    let mut child = containment::Container::builder()
+    let mut child = containment::Container::new()
         .cgroup(
             CgroupSpec::new()
                 .parent(&parent)
                 .resources(Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:5 rwm"]))),
         )
-        .command("/bin/sh", ["-c", script.as_str()])
+        .command("/bin/sh")
+        .args(["-c", script.as_str()])
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

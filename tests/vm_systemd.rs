@@ -340,7 +340,7 @@ fn live_update_and_device_rules_through_systemd() {
         "exec 3<>{d}/null || exit 3; if (exec 4<>{d}/zero) 2>/dev/null; then exit 4; fi; exec sleep 60",
         d = dir.display()
     );
-    let mut child = Container::builder()
+    let mut child = Container::new()
         .cgroup(
             CgroupSpec::new()
                 .systemd(SystemdOptions::new())
@@ -351,7 +351,8 @@ fn live_update_and_device_rules_through_systemd() {
                         .device_rules(rules(&["deny a *:* rwm", "c 1:3 rwm"])),
                 ),
         )
-        .command("/bin/sh", ["-c", script.as_str()])
+        .command("/bin/sh")
+        .args(["-c", script.as_str()])
         .spawn()
         .unwrap();
     assert_eq!(show(&unit, "DevicePolicy"), "strict");
@@ -468,9 +469,9 @@ fn join_cost_v1_v2_systemd() {
     const N: usize = 10;
     let once = |spec: CgroupSpec| {
         let t = Instant::now();
-        let mut c = Container::builder()
+        let mut c = Container::new()
             .cgroup(spec)
-            .command("/bin/true", [] as [&str; 0])
+            .command("/bin/true")
             .spawn()
             .unwrap();
         let spawned = t.elapsed();
@@ -487,8 +488,8 @@ fn join_cost_v1_v2_systemd() {
                 .name(format!("join-{}-{i}", std::process::id())),
         );
         let t = Instant::now();
-        Container::builder()
-            .command("/bin/true", [] as [&str; 0])
+        Container::new()
+            .command("/bin/true")
             .spawn()
             .unwrap()
             .wait()
