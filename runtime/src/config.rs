@@ -180,6 +180,15 @@ fn default_devices() -> Vec<Mount> {
         .collect()
 }
 
+/// `process.consoleSize` as a window size (rows = height, columns =
+/// width; values past 65535 are clamped).
+pub fn console_size(process: &oci_spec::runtime::Process) -> Option<containment::tty::WindowSize> {
+    process.console_size().as_ref().map(|b| {
+        let clamp = |v: u64| v.min(u64::from(u16::MAX)) as u16;
+        containment::tty::WindowSize::new(clamp(b.height()), clamp(b.width()))
+    })
+}
+
 /// Translates `spec` (from the bundle `bundle`) for container `id`.
 pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result<Plan> {
     let v = spec.version();
@@ -198,10 +207,9 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .as_ref()
         .ok_or_else(|| Error::field("process", "missing (create needs a process)"))?;
     if process.terminal() == Some(true) {
-        return Err(Error::field(
-            "process.terminal",
-            "terminals are not supported yet (the pty support of the library is pending)",
-        ));
+        // (branch engines) A pty from the container's devpts; main.rs
+        // sends its primary to --console-socket.
+        b.pty(console_size(process));
     }
     if process.command_line().is_some() {
         return Err(Error::field("process.commandLine", "Windows only"));
