@@ -88,6 +88,8 @@ pub struct ContainerBuilder {
     start_gate: Option<OwnedFd>,
     cgroup: crate::cgroup::spec::CgroupConfig,
     pub(crate) fs: FsConfig,
+    /// Single namespaces joined by descriptor (ocicfg additions).
+    join_ns: Vec<(Namespace, OwnedFd)>,
 }
 
 /// The capability setting of the builder (`None` in the builder: the
@@ -1097,7 +1099,8 @@ impl ContainerBuilder {
                    v: &Option<String>|
          -> Result<Option<Vec<u8>>, SpawnError> {
             let Some(v) = v else { return Ok(None) };
-            if !ns.contains(Namespaces::UTS) {
+            // A joined UTS namespace (join_namespace) is the container's too.
+            if !(ns | self.joined_kinds()).contains(Namespaces::UTS) {
                 return Err(SpawnError::invalid(
                     field,
                     v,
@@ -1378,7 +1381,9 @@ impl ContainerBuilder {
             loopback = false; // the pool's holder did it
         }
 
-        let mut mounts = self.fs.plan(ns)?;
+        // A joined mount (user) namespace is the container's as much as a
+        // new one: the mounts and the root are made in it.
+        let mut mounts = self.fs.plan(ns | self.joined_kinds())?;
         if let Some(pg) = self.process_group {
             if pg < 0 {
                 return Err(SpawnError::invalid(
@@ -1510,6 +1515,7 @@ impl ContainerBuilder {
 
         // Joining a running container.
         let mut join = self.prepare_join(ns)?;
+        self.add_namespace_fds(ns, &mut join)?;
         join.fds = std::mem::take(&mut join.fds)
             .into_iter()
             .map(|(f, t)| Ok((lift(f)?, t)))
@@ -1828,5 +1834,165 @@ impl ContainerBuilder {
             program,
             gate_ready,
         })
+    }
+}
+
+// ocicfg additions: single namespaces joined by descriptor, device nodes.
+impl ContainerBuilder {
+    /// Joins the existing namespace `fd` (a `/proc/<pid>/ns/<kind>` file or
+    /// a bind mount of one, opened by the caller) instead of creating a new
+    /// namespace of `kind`, as the OCI `linux.namespaces[].path` asks:
+    /// `setns(2)` on that descriptor, in the child, before any other step.
+    /// Kinds may be mixed freely with new ones of other kinds
+    /// ([`namespaces`](Self::namespaces)) and with the joins of
+    /// [`join`](Self::join) (of other kinds).
+    ///
+    /// Order and rules (those of `setns(2)`): a user namespace is joined
+    /// first, the mount namespace last; the new namespaces of the clone are
+    /// owned by the caller's user namespace, so joining a user namespace
+    /// cannot be combined with creating namespaces, nor with id maps (the
+    /// joined namespace has its own); the child then becomes uid and gid 0
+    /// there (or the [`user`](Self::user) ids), which must be mapped. A
+    /// joined PID namespace is entered by the spawning thread for the
+    /// clone (`/proc/thread-self/ns/pid_for_children`), so the program is
+    /// in it; with a joined user namespace, by the child, which forks once
+    /// more. A joined mount namespace gets the root, the mounts and the
+    /// `/dev` of the builder as a new one would: they change that
+    /// namespace (its `/` is made private first, as runc does).
+    ///
+    /// # Errors
+    /// At spawn, [`SpawnError::InvalidConfig`] with the field
+    /// `join_namespace` when `fd` is not a namespace of `kind` (the value
+    /// names both kinds) or no namespace at all, when `kind` is also created or
+    /// joined twice, and for the user namespace combinations above;
+    /// [`SpawnError::Child`] with [`Step::Setns`](crate::Step::Setns) when
+    /// the kernel refuses the join (`EPERM`: no `CAP_SYS_ADMIN` over the
+    /// namespace's owner).
+    ///
+    /// # References
+    /// - [`setns(2)`](https://man7.org/linux/man-pages/man2/setns.2.html)
+    /// - [OCI runtime spec, namespaces](https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md#namespaces)
+    pub fn join_namespace(&mut self, kind: Namespace, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.join_ns.push((kind, fd.into()));
+        self
+    }
+
+    /// Creates the device node `node` inside the container's root, after
+    /// the mounts (so on the container's `/dev` when one is mounted) and
+    /// before the masked paths and the change of root, as the OCI
+    /// `linux.devices` asks. See [`crate::mount::DeviceNode`] for how it
+    /// is made (`mknodat(2)` inside the root; a bind of the host's node in
+    /// a user namespace, which cannot `mknod`).
+    ///
+    /// # Errors
+    /// At spawn, [`SpawnError::InvalidConfig`] (field `device`) for a path
+    /// that is not absolute, has `..` or is `/`, for a device without a
+    /// root, and, in a user namespace, when the host has no node of the
+    /// same type and number at that path. In the child,
+    /// [`Step::Dev`](crate::Step::Dev) (index 100 + the device's position)
+    /// with the errno: `EEXIST` when something else than the same device
+    /// is there already, `EPERM` without `CAP_MKNOD`, `ENOENT`/`ELOOP`
+    /// when a parent directory leads out of the root.
+    ///
+    /// # References
+    /// - [`mknod(2)`](https://man7.org/linux/man-pages/man2/mknod.2.html)
+    /// - [OCI runtime spec, devices](https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md#devices)
+    pub fn device(&mut self, node: crate::mount::DeviceNode) -> &mut Self {
+        self.fs.devices.push(node);
+        self
+    }
+
+    /// The kinds joined with [`join_namespace`](Self::join_namespace).
+    fn joined_kinds(&self) -> Namespaces {
+        self.join_ns
+            .iter()
+            .fold(Namespaces::empty(), |acc, (k, _)| acc | k.flag())
+    }
+
+    /// Checks the descriptors of [`join_namespace`](Self::join_namespace)
+    /// and adds them to `plan` (user first, mount last).
+    fn add_namespace_fds(&self, new: Namespaces, plan: &mut JoinPlan) -> Result<(), SpawnError> {
+        let mut seen = Namespaces::empty();
+        for (kind, fd) in &self.join_ns {
+            let kind = *kind;
+            match crate::namespace::nstype(fd.as_fd()) {
+                Ok(found) if found == kind => {}
+                Ok(found) => {
+                    return Err(SpawnError::invalid(
+                        "join_namespace",
+                        kind,
+                        format!("the descriptor is a {found} namespace, not a {kind} namespace"),
+                    ))
+                }
+                Err(e) => {
+                    return Err(SpawnError::invalid(
+                        "join_namespace",
+                        kind,
+                        format!("the descriptor is not a namespace (NS_GET_NSTYPE: {e})"),
+                    ))
+                }
+            }
+            if new.contains(kind.flag()) {
+                return Err(SpawnError::invalid(
+                    "join_namespace",
+                    kind,
+                    "a namespace kind cannot be both created and joined",
+                ));
+            }
+            let joined_already = seen.contains(kind.flag())
+                || plan.fds.iter().any(|(_, t)| *t as u64 == kind.clone_flag())
+                || (kind == Namespace::Pid && plan.pid_ns.is_some());
+            if joined_already {
+                return Err(SpawnError::invalid(
+                    "join_namespace",
+                    kind,
+                    "this kind is joined twice",
+                ));
+            }
+            seen |= kind.flag();
+        }
+        let joins_user = seen.contains(Namespaces::USER)
+            || plan.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
+        if seen.contains(Namespaces::USER) && !new.is_empty() {
+            return Err(SpawnError::invalid(
+                "join_namespace",
+                Namespace::User,
+                "joining a user namespace cannot be combined with creating namespaces \
+                 (they would belong to the caller's user namespace)",
+            ));
+        }
+        let dup = |fd: &OwnedFd| {
+            fd.try_clone()
+                .map_err(|e| SpawnError::setup("duplicating a namespace descriptor", e))
+        };
+        for (kind, fd) in &self.join_ns {
+            let flag = kind.clone_flag() as i32;
+            match kind {
+                Namespace::User => {
+                    plan.fds.insert(0, (dup(fd)?, flag));
+                    plan.become_root = true;
+                }
+                Namespace::Pid if !joins_user => {
+                    plan.pid_ns = Some((
+                        dup(fd)?,
+                        NsFd::open_path("/proc/thread-self/ns/pid_for_children", None)?.into(),
+                    ));
+                }
+                Namespace::Mount => plan.fds.push((dup(fd)?, flag)),
+                _ => {
+                    if *kind == Namespace::Pid {
+                        plan.pid_in_child = true;
+                    }
+                    // Before a mount namespace already in the list.
+                    let at = plan
+                        .fds
+                        .iter()
+                        .position(|(_, t)| *t == libc::CLONE_NEWNS)
+                        .unwrap_or(plan.fds.len());
+                    plan.fds.insert(at, (dup(fd)?, flag));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -21,6 +21,9 @@ pub struct Plan {
     pub own_pid_ns: bool,
     /// Make /dev/ptmx a link to pts/ptmx (a devpts is mounted there).
     pub ptmx_link: bool,
+    /// Make the /dev links at all (not without a mount namespace: the
+    /// root's /dev is then the image's own directory).
+    pub dev_links: bool,
     /// The host uid and gid of the container's root (its user namespace's
     /// id 0; 0 without one).
     pub root_owner: (u32, u32),
@@ -122,6 +125,8 @@ struct MountOpts {
     bind: Option<bool>,
     size: Option<u64>,
     mode: Option<u32>,
+    /// Propagation of the mount once attached (recursive or not).
+    prop: Option<(Propagation, bool)>,
     rest: Vec<String>,
 }
 
@@ -134,6 +139,7 @@ fn split_options(opts: &[String]) -> MountOpts {
         bind: None,
         size: None,
         mode: None,
+        prop: None,
         rest: Vec::new(),
     };
     for opt in opts {
@@ -148,8 +154,14 @@ fn split_options(opts: &[String]) -> MountOpts {
             "exec" => o.noexec = false,
             "bind" => o.bind = Some(false),
             "rbind" => o.bind = Some(true),
-            // The container's mount namespace is private already.
-            "private" | "rprivate" => {}
+            "private" => o.prop = Some((Propagation::Private, false)),
+            "rprivate" => o.prop = Some((Propagation::Private, true)),
+            "slave" => o.prop = Some((Propagation::Slave, false)),
+            "rslave" => o.prop = Some((Propagation::Slave, true)),
+            "shared" => o.prop = Some((Propagation::Shared, false)),
+            "rshared" => o.prop = Some((Propagation::Shared, true)),
+            "unbindable" => o.prop = Some((Propagation::Unbindable, false)),
+            "runbindable" => o.prop = Some((Propagation::Unbindable, true)),
             s => {
                 if let Some(v) = s.strip_prefix("size=") {
                     if let Ok(b) = containment::mount::parse_size(v) {
@@ -201,11 +213,31 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     let mut b = Container::builder();
     b.env_clear().vfork_spawn(true);
 
-    // process
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::field("process", "missing (create needs a process)"))?;
+    // process: without one (the spec allows it at create; start must then
+    // fail), a placeholder that never runs: `start` stops the container
+    // instead of opening its gate. "/" passes the gate's executable check
+    // (a directory is searchable) and could never be exec'd (EACCES); it
+    // holds no capability and no privilege.
+    let placeholder;
+    let process = match spec.process() {
+        Some(p) => p,
+        None => {
+            let mut p = oci_spec::runtime::Process::default();
+            p.set_args(Some(vec!["/".to_string()]));
+            p.set_env(None);
+            p.set_rlimits(None);
+            p.set_no_new_privileges(Some(true));
+            let mut caps = oci_spec::runtime::LinuxCapabilities::default();
+            caps.set_bounding(Some(Default::default()));
+            caps.set_effective(Some(Default::default()));
+            caps.set_inheritable(Some(Default::default()));
+            caps.set_permitted(Some(Default::default()));
+            caps.set_ambient(Some(Default::default()));
+            p.set_capabilities(Some(caps));
+            placeholder = p;
+            &placeholder
+        }
+    };
     if process.terminal() == Some(true) {
         // (branch engines) A pty from the container's devpts; main.rs
         // sends its primary to --console-socket.
@@ -354,41 +386,88 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .as_ref()
         .ok_or_else(|| Error::field("linux", "missing (this is a Linux runtime)"))?;
     let mut ns = Namespaces::empty();
+    let mut joined = Namespaces::empty();
     for (i, n) in linux.namespaces().iter().flatten().enumerate() {
         let kind = ns_kind(n.typ());
-        if n.path().is_some() {
-            return Err(Error::field(
-                format!("linux.namespaces[{i}].path"),
-                format!(
-                    "joining a {} namespace by path is not supported yet",
-                    kind.proc_name()
-                ),
-            ));
-        }
-        if ns.contains(kind.flag()) {
+        if ns.contains(kind.flag()) || joined.contains(kind.flag()) {
             return Err(Error::field(
                 format!("linux.namespaces[{i}]"),
                 format!("the {} namespace is listed twice", kind.proc_name()),
             ));
         }
-        ns |= kind.flag();
-    }
-    if !ns.contains(Namespaces::MOUNT) {
-        return Err(Error::field(
-            "linux.namespaces",
-            "a mount namespace is needed (the root filesystem is changed in it)",
-        ));
+        match n.path() {
+            Some(path) => {
+                let field = format!("linux.namespaces[{i}].path");
+                let fd = containment::namespace::NsFd::open_path(path, Some(kind))
+                    .map_err(|e| Error::field(field, e))?;
+                b.join_namespace(kind, fd);
+                joined |= kind.flag();
+            }
+            None => ns |= kind.flag(),
+        }
     }
     b.namespaces(ns);
+    // Without a mount namespace of its own (new or joined) the container
+    // shares the runtime's: no mount can be made without changing the
+    // host's tree, so the root is entered with chroot(2) alone and the
+    // filesystem fields are not applied (runc does no rootfs setup at all
+    // then, and runs the program in the runtime's root).
+    let shares_mounts = !(ns | joined).contains(Namespaces::MOUNT);
+    if shares_mounts {
+        let mut skipped = Vec::new();
+        if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+            skipped.push("mounts");
+        }
+        if linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
+            skipped.push("linux.maskedPaths");
+        }
+        if linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+        {
+            skipped.push("linux.readonlyPaths");
+        }
+        if linux.rootfs_propagation().is_some() {
+            skipped.push("linux.rootfsPropagation");
+        }
+        if root.readonly() == Some(true) {
+            skipped.push("root.readonly");
+        }
+        if !skipped.is_empty() {
+            crate::log::warn(&format!(
+                "{} not applied: the container has no mount namespace of its own \
+                 (it shares the runtime's; the root is entered with chroot only)",
+                skipped.join(", ")
+            ));
+        }
+        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(Error::field(
+                "linux.devices",
+                "device nodes need a mount namespace (they are made in the container's root)",
+            ));
+        }
+        b.root_mode(containment::mount::RootMode::Chroot);
+        b.readonly_root(false);
+        b.mount_proc(false);
+        b.dev(DevSpec::Keep);
+    }
+    let own = ns | joined;
     if let Some(h) = spec.hostname() {
-        if !ns.contains(Namespaces::UTS) {
-            return Err(Error::field("hostname", "needs a new uts namespace"));
+        if !own.contains(Namespaces::UTS) {
+            return Err(Error::field(
+                "hostname",
+                "needs a uts namespace of its own (new or joined)",
+            ));
         }
         b.hostname(h);
     }
     if let Some(d) = spec.domainname() {
-        if !ns.contains(Namespaces::UTS) {
-            return Err(Error::field("domainname", "needs a new uts namespace"));
+        if !own.contains(Namespaces::UTS) {
+            return Err(Error::field(
+                "domainname",
+                "needs a uts namespace of its own (new or joined)",
+            ));
         }
         b.domainname(d);
     }
@@ -466,10 +545,13 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 "not a namespaced sysctl (it would change the host)",
             )
         })?;
-        if !ns.contains(kind.flag()) {
+        if !own.contains(kind.flag()) {
             return Err(Error::field(
                 format!("linux.sysctl.{k}"),
-                format!("needs a new {} namespace", kind.proc_name()),
+                format!(
+                    "needs a {} namespace of its own (new or joined)",
+                    kind.proc_name()
+                ),
             ));
         }
         if k.contains("..") || k.contains('/') {
@@ -478,11 +560,16 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
         sysctls.push((kind, path, val.clone()));
     }
-    if let Some(p) = linux.rootfs_propagation() {
+    if let Some(p) = linux
+        .rootfs_propagation()
+        .as_ref()
+        .filter(|_| !shares_mounts)
+    {
         let prop = match p.as_str() {
             "private" | "rprivate" | "" => Propagation::Private,
             "slave" | "rslave" => Propagation::Slave,
             "shared" | "rshared" => Propagation::Shared,
+            "unbindable" | "runbindable" => Propagation::Unbindable,
             other => {
                 return Err(Error::field(
                     "linux.rootfsPropagation",
@@ -492,13 +579,51 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         };
         b.propagation(prop);
     }
-    b.masked_paths(linux.masked_paths().iter().flatten());
-    b.readonly_paths(linux.readonly_paths().iter().flatten());
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::field(
-            "linux.devices",
-            "device nodes beyond the default ones are not supported yet",
-        ));
+    if !shares_mounts {
+        b.masked_paths(linux.masked_paths().iter().flatten());
+        b.readonly_paths(linux.readonly_paths().iter().flatten());
+    }
+    let mut device_paths = Vec::new();
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        use containment::mount::{DeviceKind, DeviceNode};
+        use oci_spec::runtime::LinuxDeviceType;
+        let field = format!("linux.devices[{i}]");
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => DeviceKind::Char,
+            LinuxDeviceType::B => DeviceKind::Block,
+            LinuxDeviceType::P => DeviceKind::Fifo,
+            other => {
+                return Err(Error::field(
+                    format!("{field}.type"),
+                    format!("{other:?} is not a device type (c, b, u or p)"),
+                ))
+            }
+        };
+        let (major, minor) = (d.major(), d.minor());
+        let (major, minor) = match (u32::try_from(major), u32::try_from(minor)) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => {
+                return Err(Error::field(
+                    format!("{field}.major"),
+                    format!("{major}:{minor} is not a device number"),
+                ))
+            }
+        };
+        let mut node = DeviceNode::new(d.path(), kind, major, minor);
+        if let Some(m) = d.file_mode() {
+            if m > 0o7777 {
+                return Err(Error::field(
+                    format!("{field}.fileMode"),
+                    format!("{m:o} is not a permission mode"),
+                ));
+            }
+            node = node.mode(m);
+        }
+        if d.uid().is_some() || d.gid().is_some() {
+            node = node.owner(d.uid().unwrap_or(0), d.gid().unwrap_or(0));
+        }
+        device_paths.push(d.path().clone());
+        b.device(node);
     }
     if let Some(s) = linux.seccomp() {
         b.seccomp(crate::seccomp::compile(s)?);
@@ -525,9 +650,22 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     // mounts: /proc and /dev come from the list, not the library's defaults.
     b.mount_proc(false);
     b.dev(DevSpec::Keep);
-    let mut dev_done = false;
+    let mut dev_done = shares_mounts;
+    // The spec's default devices, unless linux.devices lists the path.
+    let default_devices = || {
+        default_devices()
+            .into_iter()
+            .filter(|m| !device_paths.iter().any(|p| p == m.target()))
+            .collect::<Vec<_>>()
+    };
     let mounts_at = spec.mounts().iter().flatten().count();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+    for (i, m) in spec
+        .mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|_| !shares_mounts)
+    {
         let field = format!("mounts[{i}]");
         let dest = m.destination();
         if !dest.is_absolute() {
@@ -567,12 +705,21 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             if o.noexec {
                 mount = mount.noexec(true);
             }
-            mount
+            match o.prop {
+                Some((p, false)) => mount.propagation(p),
+                Some((p, true)) => mount.recursive_propagation(p),
+                None => mount,
+            }
         };
         if typ == "bind" || o.bind.is_some() {
             let src = m.source().as_ref().ok_or_else(|| {
                 Error::field(format!("{field}.source"), "a bind mount needs a source")
             })?;
+            let mut o = o;
+            // As for a tmpfs: the atime default (relatime) stays. `size=`
+            // and `mode=` are filesystem data, which the kernel ignores for
+            // a bind (runc passes them and they have no effect either).
+            o.rest.retain(|s| s != "strictatime");
             unsupported(&o)?;
             let mount = Mount::bind(resolve(bundle, src), dest).recursive(o.bind != Some(false));
             b.mount(flags(mount, &o));
@@ -689,7 +836,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
     let parent = mount.join(cg_rel.parent().unwrap_or(Path::new("")));
     let mut res = Resources::new();
     if let Some(r) = linux.resources() {
-        res = resources(r)?;
+        res = resources(&without_kernel_memory(r))?;
     }
     if let Some(adj) = process.oom_score_adj() {
         let v = containment::cgroup::OomScoreAdj::new(adj)
@@ -710,12 +857,42 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         cgroup: parent.join(name),
         own_pid_ns: ns.contains(Namespaces::PID),
         root_owner,
+        dev_links: !shares_mounts,
         ptmx_link: spec
             .mounts()
             .iter()
             .flatten()
             .any(|m| m.destination() == Path::new("/dev/pts")),
     })
+}
+
+/// `r` without `memory.kernel` and `memory.kernelTCP`, with a warning
+/// naming each: kernel memory limits no longer exist (cgroup v2 never had
+/// them, cgroup v1 lost `memory.kmem.limit_in_bytes` in Linux 6.1), and
+/// runc and crun ignore them the same way.
+fn without_kernel_memory(
+    r: &oci_spec::runtime::LinuxResources,
+) -> std::borrow::Cow<'_, oci_spec::runtime::LinuxResources> {
+    let Some(m) = r.memory() else {
+        return std::borrow::Cow::Borrowed(r);
+    };
+    if m.kernel().is_none() && m.kernel_tcp().is_none() {
+        return std::borrow::Cow::Borrowed(r);
+    }
+    for (field, v) in [("kernel", m.kernel()), ("kernelTCP", m.kernel_tcp())] {
+        if let Some(v) = v {
+            crate::log::warn(&format!(
+                "linux.resources.memory.{field} ({v}) ignored: kernel memory limits do not exist \
+                 on this kernel (as runc and crun do)"
+            ));
+        }
+    }
+    let mut m = *m;
+    m.set_kernel(None);
+    m.set_kernel_tcp(None);
+    let mut r = r.clone();
+    r.set_memory(Some(m));
+    std::borrow::Cow::Owned(r)
 }
 
 fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {

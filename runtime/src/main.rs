@@ -379,7 +379,9 @@ fn create_in(
     if let Err(e) = apply_sysctls(pid, &plan.sysctls) {
         return Err(undo(child, e));
     }
-    dev_links(pid, plan.ptmx_link, plan.root_owner);
+    if plan.dev_links {
+        dev_links(pid, plan.ptmx_link, plan.root_owner);
+    }
     let saved = Saved {
         id: a.id.clone(),
         pid,
@@ -438,6 +440,17 @@ fn start(dir: &Dir) -> Result<()> {
             "cannot start a container that is {}",
             status.as_str()
         )));
+    }
+    // Created without a process (config.json as saved at create): the
+    // spec wants an error; the container is stopped, nothing ran in it.
+    let unset = Spec::load(dir.path.join("config.json")).is_ok_and(|c| c.process().is_none());
+    if unset {
+        kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
+        let _ = std::fs::remove_file(dir.fifo());
+        return Err(Error::field(
+            "process",
+            "not set in config.json: nothing to start (the container is stopped)",
+        ));
     }
     let st = serde_json::to_vec(&s.state_json(Status::Created)).unwrap_or_default();
     if let Some(h) = &s.hooks {

@@ -43,12 +43,14 @@
 //! - [`openat2(2)`](https://man7.org/linux/man-pages/man2/openat2.2.html)
 
 mod builder;
+mod device;
 mod plan;
 mod rootfs;
 mod spec;
 
 pub(crate) use plan::{FsConfig, MountPlan};
 // Hooks for the fuzz targets (`src/fuzzing.rs`), only under `--cfg fuzzing`.
+pub use device::{DeviceKind, DeviceNode};
 #[cfg(fuzzing)]
 pub(crate) use plan::container_path_parts;
 #[cfg(fuzzing)]

@@ -25,6 +25,7 @@
 //!    and lxc use: no directory for the old root is needed, so a read-only
 //!    root works), or `chroot(".")` when asked.
 
+use super::device::DeviceNode;
 use super::rootfs::{host_root_is_initramfs, DevSpec, Overlay, RootKind, RootMode, Rootfs};
 use super::spec::{Mount, MountKind, Propagation};
 use crate::error::{ChildFailure, Step};
@@ -63,6 +64,8 @@ pub(crate) struct FsConfig {
     pub(crate) shm_size: Option<u64>,
     /// The root as an idmapped mount of the container's user namespace.
     pub(crate) idmapped_root: bool,
+    /// Device nodes made inside the root (ocicfg additions).
+    pub(crate) devices: Vec<DeviceNode>,
 }
 
 /// A path inside the container, split for a lookup inside the root.
@@ -121,6 +124,9 @@ struct MountOp {
     /// Slot in [`MountPlan::anchors`] that keeps a descriptor of this
     /// mount's root, when a masked or read-only path lies under it.
     anchor: Option<usize>,
+    /// `MS_*` propagation set once attached (0: none), and whether with
+    /// `AT_RECURSIVE`.
+    propagation: (u64, bool),
 }
 
 /// A masked or read-only path, and where it is looked up in the child.
@@ -152,6 +158,25 @@ struct RootPlan {
     chroot: bool,
 }
 
+/// A device node to make in the child (see [`DeviceNode`]).
+#[derive(Debug)]
+struct DeviceOp {
+    /// The parent directory inside the root (`None`: the root itself).
+    parent: Option<Target>,
+    /// The last component.
+    name: CString,
+    /// `S_IF*` type and permission bits.
+    mode: libc::mode_t,
+    /// `makedev(major, minor)`.
+    dev: libc::dev_t,
+    /// Owner (`u32::MAX`: unchanged).
+    uid: u32,
+    gid: u32,
+    /// In a user namespace: the host's node to bind instead of `mknod`.
+    host: Option<CString>,
+    shown: String,
+}
+
 #[derive(Debug)]
 enum DevPlan {
     Minimal { target: Target, shm_data: CString },
@@ -171,6 +196,7 @@ pub(crate) struct MountPlan {
     dev_anchor: Option<usize>,
     dev: Option<DevPlan>,
     mounts: Vec<MountOp>,
+    devices: Vec<DeviceOp>,
     masked: Vec<Hidden>,
     readonly_paths: Vec<Hidden>,
     /// Descriptors of mount roots kept from their mount to the masks (-1:
@@ -181,6 +207,9 @@ pub(crate) struct MountPlan {
     /// The idmapped trees the parent makes after clone and sends to the
     /// child, which receives them onto the slots.
     idmaps: Vec<IdmapReq>,
+    /// No mount namespace: only `chroot` into the root, no mount at all
+    /// (see `FsConfig::chroot_only_plan`).
+    chroot_only: bool,
 }
 
 /// Most idmapped mounts in one container (one `SCM_RIGHTS` message).
@@ -527,8 +556,21 @@ fn prepare_mount(i: usize, mnt: &Mount, idmaps: &mut Vec<IdmapReq>) -> Result<Mo
         Action::Fs { data: Some(d), .. } => format!(", {}", d.to_string_lossy()),
         _ => String::new(),
     };
+    let prop_text = match mnt.propagation {
+        Some((p, rec)) => format!(
+            ", then {}{}",
+            if rec { "recursively " } else { "" },
+            match p {
+                Propagation::Private => "private",
+                Propagation::Slave => "slave",
+                Propagation::Shared => "shared",
+                Propagation::Unbindable => "unbindable",
+            }
+        ),
+        None => String::new(),
+    };
     let desc = format!(
-        "mount {i}: {} {src}on {} ({}{data_text})",
+        "mount {i}: {} {src}on {} ({}{data_text}{prop_text})",
         mnt.kind.name(),
         target.shown,
         flags_text(flags)
@@ -538,6 +580,101 @@ fn prepare_mount(i: usize, mnt: &Mount, idmaps: &mut Vec<IdmapReq>) -> Result<Mo
         action,
         desc,
         anchor: None,
+        propagation: mnt
+            .propagation
+            .map_or((0, false), |(p, rec)| (p.flag(), rec)),
+    })
+}
+
+/// Checks a device node and prepares its step (parent side).
+fn prepare_device(d: &DeviceNode, has_root: bool, user_ns: bool) -> Result<DeviceOp, SpawnError> {
+    const FIELD: &str = "device";
+    if !has_root {
+        return Err(invalid(
+            FIELD,
+            &d.path,
+            "device nodes are made inside a root of the container's own (root or rootfs): \
+             without one they would be made on the host's filesystem",
+        ));
+    }
+    if d.mode > 0o7777 {
+        return Err(invalid(
+            FIELD,
+            format!("{} mode {:o}", d.path.display(), d.mode),
+            "the mode must be at most 07777",
+        ));
+    }
+    let t = container_path(FIELD, &d.path, true)?;
+    let name = t
+        .names
+        .last()
+        .cloned()
+        .ok_or_else(|| invalid(FIELD, &d.path, "empty"))?;
+    let parent = match t.names.len() {
+        0 | 1 => None,
+        n => {
+            let rel: Vec<&[u8]> = t.names[..n - 1].iter().map(|c| c.as_bytes()).collect();
+            let p = PathBuf::from(std::ffi::OsStr::from_bytes(
+                &[b"/".as_slice(), &rel.join(&b'/')].concat(),
+            ));
+            Some(container_path(FIELD, &p, false)?)
+        }
+    };
+    let dev = libc::makedev(d.major, d.minor);
+    let kind = d.kind.mode_bits();
+    let host = if user_ns && kind != libc::S_IFIFO {
+        // No mknod of a device in a user namespace: the host's own node,
+        // which must be this very device.
+        let md = std::fs::symlink_metadata(&d.path).map_err(|e| {
+            invalid(
+                FIELD,
+                &d.path,
+                format!(
+                    "in a user namespace a device is a bind of the host's node at the same path, \
+                     which cannot be read: {e}"
+                ),
+            )
+        })?;
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let same_type = match d.kind {
+            super::DeviceKind::Char => md.file_type().is_char_device(),
+            super::DeviceKind::Block => md.file_type().is_block_device(),
+            super::DeviceKind::Fifo => md.file_type().is_fifo(),
+        };
+        if !same_type || md.rdev() != dev {
+            return Err(invalid(
+                FIELD,
+                format!("{} {}:{}", d.path.display(), d.major, d.minor),
+                "in a user namespace a device is a bind of the host's node at the same path, \
+                 and the host has another file or device there",
+            ));
+        }
+        Some(cstring(FIELD, d.path.as_os_str().as_bytes())?)
+    } else {
+        None
+    };
+    Ok(DeviceOp {
+        shown: format!(
+            "{} {}{}",
+            t.shown,
+            match d.kind {
+                super::DeviceKind::Char => "c",
+                super::DeviceKind::Block => "b",
+                super::DeviceKind::Fifo => "p",
+            },
+            if kind == libc::S_IFIFO {
+                String::new()
+            } else {
+                format!(" {}:{}", d.major, d.minor)
+            }
+        ),
+        parent,
+        name,
+        mode: kind | d.mode as libc::mode_t,
+        dev: if kind == libc::S_IFIFO { 0 } else { dev },
+        uid: d.uid.unwrap_or(u32::MAX),
+        gid: d.gid.unwrap_or(u32::MAX),
+        host,
     })
 }
 
@@ -641,6 +778,61 @@ fn anchor_for(
 }
 
 impl FsConfig {
+    /// Without a mount namespace, a directory root with
+    /// [`RootMode::Chroot`] and nothing else of the filesystem view (no
+    /// mount, no /proc, no /dev, no mask, no device, default propagation):
+    /// a `chroot(2)` in the caller's mount namespace, which changes no
+    /// mount (the OCI case of a container that inherits the runtime's mount
+    /// namespace). `None` when the configuration is anything else.
+    fn chroot_only_plan(&self) -> Result<Option<MountPlan>, SpawnError> {
+        let Some(Rootfs {
+            kind: RootKind::Dir(dir),
+            ..
+        }) = &self.root
+        else {
+            return Ok(None);
+        };
+        let only_root = self.root_mode == RootMode::Chroot
+            && self.mounts.is_empty()
+            && self.devices.is_empty()
+            && !self.readonly_root
+            && self.masked_paths.is_empty()
+            && self.readonly_paths.is_empty()
+            && self.propagation == Propagation::Private
+            && matches!(self.dev, None | Some(DevSpec::Keep))
+            && self.mount_proc != Some(true)
+            && self.shm_size.is_none()
+            && !self.idmapped_root;
+        if !only_root {
+            return Ok(None);
+        }
+        let c = host_path("root", dir, Some(true))?;
+        Ok(Some(MountPlan {
+            propagation: 0,
+            post_propagation: None,
+            root: Some(RootPlan {
+                host: cstring("root", c.as_os_str().as_bytes())?,
+                idmap: None,
+                shown: c.display().to_string(),
+                setup: RootSetup::Bind,
+                chroot: true,
+            }),
+            proc_target: None,
+            proc_anchor: None,
+            dev_anchor: None,
+            dev: None,
+            mounts: Vec::new(),
+            devices: Vec::new(),
+            masked: Vec::new(),
+            readonly_paths: Vec::new(),
+            anchors: Box::new([]),
+            readonly_root: false,
+            user_ns: false,
+            idmaps: Vec::new(),
+            chroot_only: true,
+        }))
+    }
+
     /// The first setting that needs a mount namespace, with its value.
     fn is_default(&self) -> Option<(&'static str, String)> {
         // Plain text: the error quotes the value once (a Debug dump here
@@ -665,6 +857,8 @@ impl FsConfig {
                 "mount",
                 format!("{} on {}", m.kind.name(), m.target.display()),
             ))
+        } else if let Some(d) = self.devices.first() {
+            Some(("device", d.path.display().to_string()))
         } else if self.readonly_root {
             Some(("readonly_root", "true".into()))
         } else if !self.masked_paths.is_empty() {
@@ -689,6 +883,9 @@ impl FsConfig {
     /// namespace: no `mknod`, and proc/sysfs mounts have extra conditions).
     pub(crate) fn plan(&self, ns: Namespaces) -> Result<Option<MountPlan>, SpawnError> {
         if !ns.contains(Namespaces::MOUNT) {
+            if let Some(p) = self.chroot_only_plan()? {
+                return Ok(Some(p));
+            }
             if let Some((field, value)) = self.is_default() {
                 return Err(invalid(
                     field,
@@ -706,6 +903,11 @@ impl FsConfig {
             (Propagation::Shared, true) => (
                 libc::MS_REC | libc::MS_SLAVE,
                 Some(libc::MS_REC | libc::MS_SHARED),
+            ),
+            (Propagation::Unbindable, false) => (libc::MS_REC | libc::MS_UNBINDABLE, None),
+            (Propagation::Unbindable, true) => (
+                libc::MS_REC | libc::MS_SLAVE,
+                Some(libc::MS_REC | libc::MS_UNBINDABLE),
             ),
         };
 
@@ -862,6 +1064,11 @@ impl FsConfig {
                 })
                 .collect::<Result<Vec<_>, SpawnError>>()
         };
+        let devices = self
+            .devices
+            .iter()
+            .map(|d| prepare_device(d, root.is_some(), user_ns))
+            .collect::<Result<Vec<_>, _>>()?;
         let masked = hidden("masked path", &self.masked_paths)?;
         let readonly_paths = hidden("readonly path", &self.readonly_paths)?;
 
@@ -874,12 +1081,14 @@ impl FsConfig {
             dev_anchor,
             dev,
             mounts,
+            devices,
             masked,
             readonly_paths,
             anchors: (0..anchors).map(|_| AtomicI32::new(-1)).collect(),
             readonly_root: self.readonly_root,
             user_ns,
             idmaps,
+            chroot_only: false,
         }))
     }
 }
@@ -1474,6 +1683,121 @@ const DEV_PTS: u32 = DEV_PTS_DIR + 1;
 const DEV_SHM_DIR: u32 = DEV_PTS + 1;
 const DEV_SHM: u32 = DEV_SHM_DIR + 1;
 const DEV_HOST_BIND: u32 = 1;
+/// Item number of the first device node of [`DeviceNode`]s.
+const DEV_DEVICE0: u32 = 100;
+
+/// `fstat` of a descriptor.
+fn fstat(fd: BorrowedFd<'_>) -> Result<libc::stat, i32> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is live, st a valid out pointer (fstat accepts O_PATH).
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(crate::sys::errno());
+    }
+    Ok(st)
+}
+
+/// `fstat` of a descriptor: `(type bits, rdev)`.
+fn stat_type(fd: BorrowedFd<'_>) -> Result<(libc::mode_t, libc::dev_t), i32> {
+    fstat(fd).map(|st| (st.st_mode & libc::S_IFMT, st.st_rdev))
+}
+
+/// Opens `name` in `dir` without following any symlink (`O_PATH`).
+fn open_entry(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, i32> {
+    m::openat2(
+        Some(dir),
+        name,
+        libc::O_PATH,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(errno_of)
+}
+
+/// Child: `mknodat` of the node in `dir` (umask 0, so the mode is exact),
+/// then its owner, set through a descriptor checked to be that device
+/// (never through a symlink). An entry found there is never changed (it
+/// may be a bind of a host file): accepted when it is the same device with
+/// the same mode (and owner, when one is asked), else `EEXIST`.
+fn make_device_node(dir: BorrowedFd<'_>, d: &DeviceOp) -> Result<(), i32> {
+    // SAFETY: umask(2) always succeeds; restored right after.
+    let old = unsafe { libc::umask(0) };
+    // SAFETY: dir is live, name a NUL-terminated single component.
+    let r = unsafe { libc::mknodat(dir.as_raw_fd(), d.name.as_ptr(), d.mode, d.dev) };
+    let errno = crate::sys::errno();
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    if r != 0 && errno != libc::EEXIST {
+        return Err(errno);
+    }
+    let fd = open_entry(dir, &d.name).map_err(|e| match e {
+        // A symlink is there (it stays, never followed).
+        libc::ELOOP => libc::EEXIST,
+        e => e,
+    })?;
+    let st = fstat(fd.as_fd())?;
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind != d.mode & libc::S_IFMT || (kind != libc::S_IFIFO && st.st_rdev != d.dev) {
+        return Err(libc::EEXIST);
+    }
+    if r != 0 {
+        let same = st.st_mode & 0o7777 == d.mode & 0o7777
+            && (d.uid == u32::MAX || st.st_uid == d.uid)
+            && (d.gid == u32::MAX || st.st_gid == d.gid);
+        return if same { Ok(()) } else { Err(libc::EEXIST) };
+    }
+    if d.uid != u32::MAX || d.gid != u32::MAX {
+        // SAFETY: fd is live; the empty path with AT_EMPTY_PATH names it.
+        let r = unsafe {
+            libc::fchownat(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                d.uid,
+                d.gid,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if r != 0 {
+            return Err(crate::sys::errno());
+        }
+    }
+    Ok(())
+}
+
+/// Child, in a user namespace: the host's node (checked to be the device
+/// asked for) bound onto an empty file made in `dir`.
+fn make_bound_device(dir: BorrowedFd<'_>, d: &DeviceOp, host: &CStr) -> Result<(), i32> {
+    let src =
+        m::openat2(None, host, libc::O_PATH, libc::RESOLVE_NO_MAGICLINKS).map_err(errno_of)?;
+    let (kind, rdev) = stat_type(src.as_fd())?;
+    if kind != d.mode & libc::S_IFMT || rdev != d.dev {
+        return Err(libc::ENODEV);
+    }
+    // SAFETY: dir is live, name NUL-terminated; the new descriptor is
+    // closed right away.
+    let nfd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            d.name.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600 as libc::c_uint,
+        )
+    };
+    if nfd < 0 && crate::sys::errno() != libc::EEXIST {
+        return Err(crate::sys::errno());
+    }
+    if nfd >= 0 {
+        // SAFETY: nfd was just opened and is closed once.
+        unsafe { libc::close(nfd) };
+    }
+    let target = open_entry(dir, &d.name).map_err(|e| match e {
+        libc::ELOOP => libc::EEXIST,
+        e => e,
+    })?;
+    if stat_type(target.as_fd())?.0 == libc::S_IFDIR {
+        return Err(libc::EEXIST);
+    }
+    bind_onto(Some(src.as_fd()), c"", false, 0, target.as_fd()).map_err(errno_of)
+}
 
 fn subdir(dev: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> std::io::Result<OwnedFd> {
     // SAFETY: dev is live, name a NUL-terminated single component.
@@ -1650,6 +1974,51 @@ impl MountPlan {
                     .map_err(|(_, e)| std::io::Error::from_raw_os_error(e)),
             };
             r.map_err(fail(Step::Mount, i))?;
+            Self::set_mount_propagation(root, i, op)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the propagation of mount `op` (if it has one), looked up again
+    /// inside `root` (the target's descriptor names the directory beneath
+    /// the mount).
+    fn set_mount_propagation(
+        root: BorrowedFd<'_>,
+        i: u32,
+        op: &MountOp,
+    ) -> Result<(), ChildFailure> {
+        if op.propagation.0 == 0 {
+            return Ok(());
+        }
+        let top = open_in(root, &op.target.rel).map_err(fail(Step::Mount, i))?;
+        let a = m::MountAttr {
+            propagation: op.propagation.0,
+            ..Default::default()
+        };
+        let rec = if op.propagation.1 {
+            libc::AT_RECURSIVE
+        } else {
+            0
+        };
+        m::mount_setattr(Some(top.as_fd()), c"", libc::AT_EMPTY_PATH | rec, &a)
+            .map_err(fail(Step::Mount, i))
+    }
+
+    /// Makes the device nodes (child side). Item numbers of `Step::Dev`
+    /// from [`DEV_DEVICE0`].
+    fn apply_devices(&self, root: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+        for (i, d) in self.devices.iter().enumerate() {
+            let idx = DEV_DEVICE0 + i as u32;
+            let parent = match &d.parent {
+                Some(t) => Some(ensure_target(root, t).map_err(|e| fail_errno(Step::Dev, idx, e))?),
+                None => None,
+            };
+            let dir = parent.as_ref().map_or(root, |p| p.as_fd());
+            match &d.host {
+                Some(host) => make_bound_device(dir, d, host),
+                None => make_device_node(dir, d),
+            }
+            .map_err(|e| fail_errno(Step::Dev, idx, e))?;
         }
         Ok(())
     }
@@ -1808,6 +2177,14 @@ impl MountPlan {
     }
 
     pub(crate) fn apply(&self) -> Result<(), ChildFailure> {
+        if self.chroot_only {
+            let Some(r) = &self.root else {
+                return Ok(());
+            };
+            let root = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
+                .map_err(fail(Step::RootBind, 1))?;
+            return Self::change_root(root.as_fd(), true);
+        }
         m::mount(None, c"/", None, self.propagation, None)
             .map_err(fail(Step::MountPropagation, 0))?;
         let null = if self.masked.is_empty() {
@@ -1872,6 +2249,7 @@ impl MountPlan {
         }
         self.apply_dev(rfd, &anchors)?;
         self.apply_mounts(rfd, &anchors)?;
+        self.apply_devices(rfd)?;
         self.apply_masks(rfd, &anchors, null.as_ref().map(|n| n.as_fd()))?;
         drop(null);
         drop(anchors);
@@ -1887,6 +2265,16 @@ impl MountPlan {
             Self::change_root(rfd, r.chroot)?;
             if let Some(p) = self.post_propagation {
                 m::mount(None, c"/", None, p, None).map_err(fail(Step::MountPropagation, 1))?;
+                // The recursive change above reached the mounts with a
+                // propagation of their own: set theirs again, from the new
+                // root (inside which every lookup now stays).
+                if self.mounts.iter().any(|op| op.propagation.0 != 0) {
+                    let new_root = m::openat2(None, c"/", libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(fail(Step::MountPropagation, 1))?;
+                    for (i, op) in self.mounts.iter().enumerate() {
+                        Self::set_mount_propagation(new_root.as_fd(), i as u32, op)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -1915,6 +2303,7 @@ impl MountPlan {
                     libc::MS_PRIVATE => "private",
                     libc::MS_SLAVE => "slave",
                     libc::MS_SHARED => "shared",
+                    libc::MS_UNBINDABLE => "unbindable",
                     _ => "changed",
                 }
             )),
@@ -1974,6 +2363,13 @@ impl MountPlan {
                         t.to_string_lossy()
                     )
                 }
+                i if i >= DEV_DEVICE0 => match self.devices.get((i - DEV_DEVICE0) as usize) {
+                    Some(d) if d.host.is_some() => {
+                        format!("device {} (a bind of the host's node)", d.shown)
+                    }
+                    Some(d) => format!("device {} (mknod, mode {:o})", d.shown, d.mode & 0o7777),
+                    None => return None,
+                },
                 DEV_PTS_DIR => "mkdir /dev/pts".into(),
                 DEV_PTS => "devpts on /dev/pts (newinstance,ptmxmode=0666,mode=0620)".into(),
                 DEV_SHM_DIR => "mkdir /dev/shm".into(),

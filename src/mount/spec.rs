@@ -32,6 +32,9 @@ pub struct Mount {
     /// The source shown in mountinfo for a filesystem mount.
     pub(crate) source_name: Option<String>,
     pub(crate) idmapped: bool,
+    /// Propagation set on the mount once it is attached, and whether on
+    /// the mounts below it too.
+    pub(crate) propagation: Option<(Propagation, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +81,7 @@ impl Mount {
             noexec: false,
             source_name: None,
             idmapped: false,
+            propagation: None,
         }
     }
 
@@ -261,6 +265,31 @@ impl Mount {
         self
     }
 
+    /// The propagation type of this mount alone (`MS_SHARED`,
+    /// `MS_SLAVE`, `MS_PRIVATE` or `MS_UNBINDABLE`), set with
+    /// `mount_setattr(2)` right after the mount is attached, before the
+    /// root is changed. Default: whatever the mount gets from where it is
+    /// attached (private, in the container's private tree). A shared mount
+    /// forms a new peer group of the container's own: nothing of it reaches
+    /// the host unless the host's tree is shared into it (a bind of a shared
+    /// host mount with [`Propagation::Slave`] receives the host's events).
+    ///
+    /// # References
+    /// - [`mount_namespaces(7)`](https://man7.org/linux/man-pages/man7/mount_namespaces.7.html)
+    /// - [OCI runtime spec, mount options](https://github.com/opencontainers/runtime-spec/blob/main/config.md#mounts) (`shared`, `slave`, `private`, `unbindable`)
+    pub fn propagation(mut self, p: Propagation) -> Mount {
+        self.propagation = Some((p, false));
+        self
+    }
+
+    /// [`propagation`](Self::propagation) on the mount and every mount
+    /// below it (`AT_RECURSIVE`; the OCI `rshared`, `rslave`, `rprivate`,
+    /// `runbindable`).
+    pub fn recursive_propagation(mut self, p: Propagation) -> Mount {
+        self.propagation = Some((p, true));
+        self
+    }
+
     /// The target path inside the container.
     pub fn target(&self) -> &Path {
         &self.target
@@ -295,6 +324,23 @@ pub enum Propagation {
     /// before the pivot and shared after it: the container's mounts form
     /// their own peer group (for nested mount namespaces), a slave of the host.
     Shared,
+    /// `MS_REC | MS_UNBINDABLE`: private, and no bind mount can be made of
+    /// the tree (`mount --bind` of it fails with `EINVAL`). With a new root,
+    /// the tree is made slave before the pivot (a bind of the root needs a
+    /// bindable source) and unbindable after it.
+    Unbindable,
+}
+
+impl Propagation {
+    /// The `MS_*` flag (without `MS_REC`).
+    pub(crate) fn flag(self) -> libc::c_ulong {
+        match self {
+            Propagation::Private => libc::MS_PRIVATE,
+            Propagation::Slave => libc::MS_SLAVE,
+            Propagation::Shared => libc::MS_SHARED,
+            Propagation::Unbindable => libc::MS_UNBINDABLE,
+        }
+    }
 }
 
 /// Parses a human size: a number of bytes with an optional `k`, `m`, `g`

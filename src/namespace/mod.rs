@@ -488,7 +488,7 @@ impl From<NsFd> for OwnedFd {
     }
 }
 
-fn nstype(fd: BorrowedFd<'_>) -> io::Result<Namespace> {
+pub(crate) fn nstype(fd: BorrowedFd<'_>) -> io::Result<Namespace> {
     // SAFETY: NS_GET_NSTYPE takes no argument and returns a CLONE_NEW* value.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
     if r < 0 {

@@ -813,8 +813,25 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
     }
     // 7b. A filter installed without no_new_privs needs CAP_SYS_ADMIN:
-    //     before the capabilities and ids change (runc's order).
+    //     before the capabilities and ids change (runc's order). The
+    //     working directory first (as runc does it: with the privileges
+    //     still held; after the ids only if that was refused), and checked
+    //     inside the root while getcwd is still ours to call: a filter may
+    //     deny getcwd to the program (ocicfg; CVE-2024-21626 check kept).
+    let mut cwd_done = false;
     if plan.seccomp_early {
+        if let (Some(cwd), Some(_)) = (&plan.cwd, &plan.seccomp) {
+            // SAFETY: NUL-terminated path.
+            if unsafe { libc::chdir(cwd.as_ptr()) } == 0 {
+                check_cwd_inside_root()?;
+                cwd_done = true;
+            } else if !matches!(sys::errno(), libc::EACCES | libc::EPERM) {
+                return Err(ChildFailure::last(Step::Chdir));
+            }
+        } else if plan.seccomp.is_some() && plan.join_root.is_some() {
+            check_cwd_inside_root()?;
+            cwd_done = true;
+        }
         if let Some(prog) = &plan.seccomp {
             install_seccomp(prog)?;
         }
@@ -845,14 +862,14 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
     }
     // 9. Working directory, which must lie inside the root (a path through
     //    a descriptor or a mount can leave it).
-    if let Some(cwd) = &plan.cwd {
+    if let Some(cwd) = plan.cwd.as_ref().filter(|_| !cwd_done) {
         // SAFETY: NUL-terminated path.
         check(
             unsafe { libc::chdir(cwd.as_ptr()) } as libc::c_long,
             Step::Chdir,
         )?;
     }
-    if plan.cwd.is_some() || plan.join_root.is_some() {
+    if (plan.cwd.is_some() || plan.join_root.is_some()) && !cwd_done {
         check_cwd_inside_root()?;
     }
     // 11. Descriptors: the passed ones, above every target (so no dup2

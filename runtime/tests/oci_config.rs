@@ -1,0 +1,380 @@
+//! contrun on the config.json fields of branch ocicfg: linux.devices,
+//! namespaces joined by path, no mount namespace, per-mount propagation,
+//! rootfsPropagation unbindable, a seccomp profile denying getcwd,
+//! memory.kernel, and create without a process. Each asserts what the
+//! kernel shows. Needs root and busybox-static; skips otherwise (a failure
+//! with `CONTAINMENT_NO_SKIP=1`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contrun");
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A busybox bundle and a state root of this test's own, removed on drop
+/// (containers deleted with --force first).
+struct Bundle {
+    dir: PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+fn bundle(test: &str) -> Option<Bundle> {
+    let skip = |why: &str| {
+        if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
+            panic!("{test}: would be skipped, but CONTAINMENT_NO_SKIP is set: {why}");
+        }
+        eprintln!("SKIPPED {test}: {why}");
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip("needs root");
+        return None;
+    }
+    let Some(bb) = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        skip("busybox-static is not installed");
+        return None;
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "contrun-ocicfg-{}-{}-{test}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(&bb, bin.join("busybox")).unwrap();
+    let list = Command::new(&bb).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+    }
+    for d in ["proc", "dev", "sys", "tmp", "mnt"] {
+        std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+    }
+    let b = Bundle {
+        dir,
+        ids: Default::default(),
+    };
+    b.ok(&["spec", "--bundle", b.dir.to_str().unwrap()]);
+    Some(b)
+}
+
+impl Bundle {
+    fn id(&self, name: &str) -> String {
+        let id = format!("ocicfg-{}-{name}", std::process::id());
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    fn config(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let p = self.dir.join("config.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, v.to_string()).unwrap();
+    }
+
+    /// Runs contrun with its output in files (a container inherits them).
+    fn run(&self, args: &[&str]) -> Output {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let (o, e) = (
+            self.dir.join(format!("out{n}")),
+            self.dir.join(format!("err{n}")),
+        );
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(self.dir.join("state"))
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "contrun {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `run` of the bundle with `script` as the process: its output.
+    fn script(&self, name: &str, script: &str) -> Output {
+        self.config(|c| c["process"]["args"] = serde_json::json!(["sh", "-c", script]));
+        let id = self.id(name);
+        self.run(&["run", "--bundle", self.dir.to_str().unwrap(), &id])
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "{:?}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn devices_are_made_with_their_type_mode_and_owner() {
+    let Some(b) = bundle("devices") else { return };
+    b.config(|c| {
+        c["linux"]["devices"] = serde_json::json!([
+            {"path": "/dev/ocicfg-c", "type": "c", "major": 1, "minor": 3,
+             "fileMode": 0o640, "uid": 1000, "gid": 1001},
+            {"path": "/dev/ocicfg-b", "type": "b", "major": 7, "minor": 200, "fileMode": 0o600},
+            {"path": "/dev/ocicfg-p", "type": "p", "fileMode": 0o620},
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666}
+        ]);
+    });
+    let out = text(&b.script(
+        "devices",
+        "stat -c '%F %t:%T %a %u:%g' /dev/ocicfg-c /dev/ocicfg-b /dev/ocicfg-p /dev/null",
+    ));
+    assert_eq!(
+        out,
+        "character special file 1:3 640 1000:1001\n\
+         block special file 7:c8 600 0:0\n\
+         fifo 0:0 620 0:0\n\
+         character special file 1:3 666 0:0\n"
+    );
+    // The host's /dev/null kept its mode (the listed one is a new node).
+    let host = std::fs::metadata("/dev/null").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(host.permissions().mode() & 0o7777, 0o666);
+}
+
+/// `unshare` with `flags` running `sleep`, killed on drop.
+struct Target(std::process::Child);
+
+impl Target {
+    fn ns(&self, name: &str) -> String {
+        let own = std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap();
+        for _ in 0..1000 {
+            let l = std::fs::read_link(format!("/proc/{}/ns/{name}", self.0.id())).unwrap();
+            if l != own {
+                return l.display().to_string();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("unshare never entered a new {name} namespace");
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn namespaces_joined_by_path_are_the_targets() {
+    let Some(b) = bundle("nspath") else { return };
+    let t = Target(
+        Command::new("unshare")
+            .args(["--uts", "--net", "--fork", "--kill-child", "sleep", "1000"])
+            .spawn()
+            .unwrap(),
+    );
+    let (uts, net) = (t.ns("uts"), t.ns("net"));
+    let pid = t.0.id();
+    b.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            match n["type"].as_str() {
+                Some("uts") => n["path"] = format!("/proc/{pid}/ns/uts").into(),
+                Some("network") => n["path"] = format!("/proc/{pid}/ns/net").into(),
+                _ => {}
+            }
+        }
+    });
+    let out = text(&b.script(
+        "nspath",
+        "readlink /proc/self/ns/uts; readlink /proc/self/ns/net; hostname",
+    ));
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[..2], [uts.as_str(), net.as_str()], "{out}");
+    // The spec's hostname is set in the joined namespace.
+    let h = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-u", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&h.stdout).trim(), l[2]);
+
+    // A path of the wrong kind is an error naming the field.
+    b.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            if n["type"] == "uts" {
+                n["path"] = format!("/proc/{pid}/ns/net").into();
+            }
+        }
+    });
+    let o = b.script("nspath-wrong", "true");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linux.namespaces[") && err.contains("].path"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_mount_namespace_shares_the_runtimes() {
+    let Some(b) = bundle("nomnt") else { return };
+    b.config(|c| {
+        c["linux"]["namespaces"] = serde_json::json!([]);
+        c["hostname"] = serde_json::Value::Null;
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let id = b.id("nomnt");
+    let out = b.run(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each field not applied is named in a warning.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mounts") && err.contains("linux.maskedPaths"),
+        "{err}"
+    );
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    for ns in ["mnt", "pid", "net", "uts", "ipc"] {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap(),
+            std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap(),
+            "{ns}"
+        );
+    }
+    // Its root is the bundle's rootfs (chroot), and no mount was made.
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        b.dir.join("rootfs").canonicalize().unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read_dir(b.dir.join("rootfs/dev")).unwrap().count(),
+        0
+    );
+    b.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn propagation_shows_in_mountinfo() {
+    let Some(b) = bundle("prop") else { return };
+    b.config(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        for (dest, opt) in [
+            ("/mnt/s", "shared"),
+            ("/mnt/u", "unbindable"),
+            ("/mnt/p", "private"),
+        ] {
+            m.push(serde_json::json!({
+                "destination": dest, "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", opt]
+            }));
+        }
+        c["linux"]["rootfsPropagation"] = "unbindable".into();
+    });
+    let out = text(&b.script(
+        "prop",
+        "awk '$5 == \"/\" || $5 ~ /^\\/mnt\\// { o = \"\"; for (i = 7; $i != \"-\"; i++) o = o \" \" $i; print $5 o }' /proc/self/mountinfo",
+    ));
+    let line = |m: &str| {
+        out.lines()
+            .find(|l| l.split(' ').next() == Some(m))
+            .unwrap_or_else(|| panic!("{m}: {out}"))
+    };
+    assert!(line("/mnt/s").starts_with("/mnt/s shared:"), "{out}");
+    assert_eq!(line("/mnt/u"), "/mnt/u unbindable", "{out}");
+    assert_eq!(line("/mnt/p"), "/mnt/p", "{out}");
+    assert_eq!(line("/"), "/ unbindable", "{out}");
+}
+
+#[test]
+fn a_profile_denying_getcwd_applies_to_the_program() {
+    let Some(b) = bundle("getcwd") else { return };
+    b.config(|c| {
+        c["process"]["noNewPrivileges"] = false.into();
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let out = text(&b.script("getcwd", "busybox pwd -P 2>&1; echo status $?"));
+    assert!(out.ends_with("status 1\n"), "{out}");
+}
+
+#[test]
+fn kernel_memory_is_ignored_with_a_warning() {
+    let Some(b) = bundle("kmem") else { return };
+    b.config(|c| {
+        c["linux"]["resources"] = serde_json::json!({"memory": {"kernel": 1_073_741_824_i64}});
+    });
+    let out = b.script("kmem", "echo ran");
+    assert_eq!(text(&out), "ran\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("linux.resources.memory.kernel"), "{err}");
+}
+
+#[test]
+fn without_a_process_create_succeeds_and_start_fails() {
+    let Some(b) = bundle("noproc") else { return };
+    let marker = b.dir.join("rootfs/tmp/ran");
+    b.config(|c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    let id = b.id("noproc");
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    assert_eq!(st["status"], "created");
+    let pid = st["pid"].as_i64().unwrap();
+    let out = b.run(&["start", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("process"),
+        "{out:?}"
+    );
+    // Stopped, with nothing run and no process left.
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    assert_eq!(st["status"], "stopped");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists() || {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            s.is_empty() || s.contains(") Z")
+        }
+    );
+    assert!(!marker.exists());
+    b.ok(&["delete", &id]);
+}
