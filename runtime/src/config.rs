@@ -781,6 +781,9 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 b.mount(flags(Mount::mqueue(dest), &o));
             }
             "cgroup" | "cgroup2" => {
+                // (branch engines) podman asks for `relatime`, the default
+                // of a new mount.
+                o.rest.retain(|s| s != "relatime");
                 unsupported(&o)?;
                 b.mount(flags(Mount::cgroup2(dest), &o));
             }
