@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use containment::cgroup::{
-    CgroupSpec, Error as CgError, Hierarchy, Manager, Resources, SystemdFailure, SystemdOptions,
+    CgroupSpec, DeviceRule, Error as CgError, Hierarchy, Manager, Resources, SystemdFailure,
+    SystemdOptions,
 };
 use containment::{Container, Namespaces, SpawnError};
 use zbus::object_server::SignalEmitter;
@@ -41,6 +42,8 @@ type Started = (String, String, Vec<(String, OwnedValue)>);
 struct State {
     started: Vec<Started>,
     stopped: Vec<String>,
+    /// (unit, runtime, properties) of each SetUnitProperties.
+    set: Vec<(String, bool, Vec<(String, OwnedValue)>)>,
     /// unit -> its cgroup directory.
     units: HashMap<String, PathBuf>,
     /// The result of the next start job (`done` when None).
@@ -174,6 +177,20 @@ impl Mock {
         )
         .await?;
         Ok(job_path)
+    }
+
+    fn set_unit_properties(
+        &self,
+        name: String,
+        runtime: bool,
+        properties: Vec<(String, OwnedValue)>,
+    ) -> Result<(), SdError> {
+        let mut st = self.state.lock().unwrap();
+        if !st.units.contains_key(&name) {
+            return Err(SdError::NoSuchUnit(format!("Unit {name} not loaded.")));
+        }
+        st.set.push((name, runtime, clone_props(&properties)));
+        Ok(())
     }
 
     fn get_unit(&self, name: String) -> Result<OwnedObjectPath, SdError> {
@@ -551,4 +568,95 @@ fn a_job_that_never_ends_times_out() {
         .unwrap();
     drop(st);
     assert!(!is_our_child(pids[0]));
+}
+
+/// `DeviceAllow` as the mock received it.
+fn device_allow(p: &[(String, OwnedValue)]) -> Vec<(String, String)> {
+    get(p, "DeviceAllow")
+        .and_then(|v| Vec::<(String, String)>::try_from(v).ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn live_update_goes_through_set_unit_properties() {
+    let f = fixture!("live_update_goes_through_set_unit_properties");
+    let id = common::unique("u");
+    let unit = format!("ctest-{id}.scope");
+    let rules = |l: &[&str]| -> Vec<DeviceRule> { l.iter().map(|s| s.parse().unwrap()).collect() };
+    let mut child = Container::builder()
+        .cgroup(
+            CgroupSpec::new().systemd(f.options()).name(&id).resources(
+                Resources::new()
+                    .pids_max(32)
+                    .device_rules(rules(&["deny a *:* rwm", "c 1:3 rwm"])),
+            ),
+        )
+        .command("/bin/sh", ["-c", "exec sleep 30"])
+        .spawn()
+        .unwrap();
+    {
+        let st = f.state.lock().unwrap();
+        let props = &st.started[0].2;
+        assert_eq!(
+            get(props, "DevicePolicy")
+                .and_then(|v| String::try_from(v).ok())
+                .as_deref(),
+            Some("strict")
+        );
+        assert_eq!(
+            device_allow(props),
+            vec![("/dev/char/1:3".to_string(), "rwm".to_string())]
+        );
+        assert!(st.set.is_empty());
+    }
+    let cg = child.cgroup().unwrap();
+    cg.apply(
+        &Resources::new()
+            .memory_max(128u64 << 20)
+            .cpus(0.5)
+            .cpu_weight(200)
+            .pids_max(64)
+            .cpuset_cpus("0".parse().unwrap())
+            .blkio_weight(500)
+            .device_rules(rules(&["deny a *:* rwm", "c 1:5 rw", "c 136:* rwm"])),
+    )
+    .unwrap();
+    {
+        let st = f.state.lock().unwrap();
+        assert_eq!(st.set.len(), 1, "one SetUnitProperties call");
+        let (u, runtime, props) = &st.set[0];
+        assert_eq!(u, &unit);
+        assert!(*runtime, "runtime = true (not persisted)");
+        let t = |n: &str| get(props, n).and_then(|v| u64::try_from(v).ok());
+        assert_eq!(t("MemoryMax"), Some(128 << 20));
+        assert_eq!(t("CPUQuotaPerSecUSec"), Some(500_000));
+        assert_eq!(t("CPUWeight"), Some(200));
+        assert_eq!(t("TasksMax"), Some(64));
+        assert!(t("IOWeight").is_some());
+        assert_eq!(
+            get(props, "AllowedCPUs").and_then(|v| Vec::<u8>::try_from(v).ok()),
+            Some(vec![1])
+        );
+        let allow = device_allow(props);
+        assert!(
+            allow.contains(&("/dev/char/1:5".to_string(), "rw".to_string())),
+            "{allow:?}"
+        );
+        // 136 is the pts driver: named from /proc/devices.
+        assert!(
+            allow.iter().any(|(d, _)| d.starts_with("char-")),
+            "{allow:?}"
+        );
+        let b = |n: &str| get(props, n).and_then(|v| bool::try_from(v).ok());
+        assert_eq!(b("MemoryAccounting"), Some(true));
+    }
+    // No program of ours: systemd owns the device policy here.
+    assert_eq!(cg.device_programs().unwrap(), 0);
+    // Rules systemd cannot express (a default of allow with a deny): our
+    // own program in the delegated cgroup, enforced by the kernel.
+    cg.apply(&Resources::new().device_rules(rules(&["deny c 1:3 rwm"])))
+        .unwrap();
+    assert_eq!(cg.device_programs().unwrap(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -529,3 +529,80 @@ fn builder_cgroup_limits_are_enforced_from_the_start() {
     child.wait().unwrap();
     assert!(!path.exists(), "the builder's cgroup was not removed");
 }
+
+/// Device rules on a pure v2 host: a `BPF_PROG_TYPE_CGROUP_DEVICE`
+/// program (there is no devices controller), checked by opening a node
+/// made with mknod (`c 1:3`, the null device) in a directory of the
+/// test's own; a live update replaces the program.
+#[test]
+fn device_rules_are_a_bpf_program_on_v2() {
+    use containment::cgroup::{CgroupSpec, DeviceRule};
+    require_root!();
+    let mount = pure_v2();
+    require!(
+        mount.is_some(),
+        "needs a pure cgroup v2 host (run `cargo xtask vm-test`)"
+    );
+    let parent = mount.unwrap().join(common::unique("devices"));
+    std::fs::create_dir(&parent).unwrap();
+    let _g = Guard(parent.clone());
+    let dir = std::env::temp_dir().join(common::unique("devnodes"));
+    std::fs::create_dir(&dir).unwrap();
+    let node = dir.join("null");
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    let rules = |l: &[&str]| -> Vec<DeviceRule> { l.iter().map(|s| s.parse().unwrap()).collect() };
+    let run = |r: Vec<DeviceRule>, cmd: String| {
+        containment::Container::builder()
+            .cgroup(
+                CgroupSpec::new()
+                    .parent(&parent)
+                    .resources(Resources::new().device_rules(r)),
+            )
+            .command("/bin/sh", ["-c", cmd.as_str()])
+            .spawn()
+            .unwrap()
+            .wait()
+            .unwrap()
+    };
+    let open = format!("exec 3<>{}", node.display());
+    assert!(run(vec![], open.clone()).success());
+    assert!(!run(rules(&["deny a *:* rwm", "c 1:5 rwm"]), open.clone()).success());
+    assert!(run(rules(&["deny a *:* rwm", "c 1:3 rw"]), open.clone()).success());
+    assert!(!run(rules(&["deny c 1:3 w"]), open.clone()).success());
+    // Live: a running container refused, then allowed by an update.
+    let flag = dir.join("denied");
+    let script = format!(
+        "first=1; while :; do if (exec 3<>{n}) 2>/dev/null; then exit 0; fi; \
+         if [ -n \"$first\" ]; then echo x > {f}; first=; fi; sleep 0.05; done",
+        n = node.display(),
+        f = flag.display()
+    );
+    let mut child = containment::Container::builder()
+        .cgroup(
+            CgroupSpec::new()
+                .parent(&parent)
+                .resources(Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:5 rwm"]))),
+        )
+        .command("/bin/sh", ["-c", script.as_str()])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !flag.exists() {
+        assert!(Instant::now() < deadline, "never refused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cg = child.cgroup().unwrap();
+    assert_eq!(cg.device_programs().unwrap(), 1);
+    cg.apply(&Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:3 rwm"])))
+        .unwrap();
+    assert_eq!(cg.device_programs().unwrap(), 1, "replaced, not stacked");
+    let st = child.wait_timeout(Duration::from_secs(60)).unwrap();
+    assert!(st.is_some_and(|s| s.success()), "{st:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -310,3 +310,208 @@ fn spawn_cost_systemd_vs_v2() {
         median(fork)
     );
 }
+
+/// A live update of a running scope goes through `SetUnitProperties`:
+/// systemd shows the new values and the kernel holds them; device rules
+/// become `DevicePolicy=strict` + `DeviceAllow`, enforced (a node made
+/// with mknod: `c 1:3` allowed, `c 1:5` refused).
+#[test]
+fn live_update_and_device_rules_through_systemd() {
+    use containment::cgroup::DeviceRule;
+    if !under_systemd() || user_mode() {
+        return common::skip(
+            "live_update_and_device_rules_through_systemd",
+            "not in the systemd guest (cargo xtask vm-test --systemd)",
+        );
+    }
+    let dir = std::env::temp_dir().join(common::unique("sdnodes"));
+    std::fs::create_dir(&dir).unwrap();
+    for (name, minor) in [("null", 3), ("zero", 5)] {
+        nix::sys::stat::mknod(
+            &dir.join(name),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, minor),
+        )
+        .unwrap();
+    }
+    let id = common::unique("live");
+    let unit = format!("containment-{id}.scope");
+    let rules = |l: &[&str]| -> Vec<DeviceRule> { l.iter().map(|s| s.parse().unwrap()).collect() };
+    let script = format!(
+        "exec 3<>{d}/null || exit 3; if (exec 4<>{d}/zero) 2>/dev/null; then exit 4; fi; exec sleep 60",
+        d = dir.display()
+    );
+    let mut child = Container::builder()
+        .cgroup(
+            CgroupSpec::new()
+                .systemd(SystemdOptions::new())
+                .name(&id)
+                .resources(
+                    Resources::new()
+                        .pids_max(32)
+                        .device_rules(rules(&["deny a *:* rwm", "c 1:3 rwm"])),
+                ),
+        )
+        .command("/bin/sh", ["-c", script.as_str()])
+        .spawn()
+        .unwrap();
+    assert_eq!(show(&unit, "DevicePolicy"), "strict");
+    assert!(
+        show(&unit, "DeviceAllow").contains("/dev/char/1:3 rwm"),
+        "{}",
+        show(&unit, "DeviceAllow")
+    );
+    // The script got past both opens (it would have exited 3 or 4).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(child.try_wait().unwrap(), None, "the device checks failed");
+    let cg = child.cgroup().unwrap();
+    let path = cg.path().to_path_buf();
+    cg.apply(
+        &Resources::new()
+            .memory_max(96u64 << 20)
+            .cpus(0.5)
+            .cpu_weight(200)
+            .pids_max(16)
+            .cpuset_cpus("0".parse().unwrap())
+            .blkio_weight(500),
+    )
+    .unwrap();
+    assert_eq!(show(&unit, "MemoryMax"), (96u64 << 20).to_string());
+    assert_eq!(show(&unit, "CPUQuotaPerSecUSec"), "500ms");
+    assert_eq!(show(&unit, "CPUWeight"), "200");
+    assert_eq!(show(&unit, "TasksMax"), "16");
+    assert_eq!(show(&unit, "AllowedCPUs"), "0");
+    assert_ne!(show(&unit, "IOWeight"), "[not set]");
+    assert_eq!(read(&path.join("memory.max")), (96u64 << 20).to_string());
+    assert_eq!(read(&path.join("cpu.max")), "50000 100000");
+    assert_eq!(read(&path.join("cpu.weight")), "200");
+    assert_eq!(read(&path.join("pids.max")), "16");
+    assert_eq!(read(&path.join("cpuset.cpus")), "0");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The join cost of the three ways into a cgroup, in ONE run, interleaved
+/// round-robin: v1 (`Backend::V1`: the child waits until its pid is in
+/// `cgroup.procs`), v2 (`CLONE_INTO_CGROUP`) and systemd
+/// (`StartTransientUnit`, then `CLONE_INTO_CGROUP` into the scope). The
+/// guest is pure v2; a cgroup v1 hierarchy of the `freezer` controller
+/// (which v2 never binds: it has no v2 interface) is mounted in a mount
+/// namespace of a re-executed copy of this test, so that the other tests
+/// never see it. No limits: the join alone. Printed for BENCHMARKS.md.
+#[test]
+fn join_cost_v1_v2_systemd() {
+    use containment::cgroup::Backend;
+    use std::os::unix::process::CommandExt;
+    if !under_systemd() || user_mode() {
+        return common::skip(
+            "join_cost_v1_v2_systemd",
+            "not in the systemd guest (cargo xtask vm-test --systemd)",
+        );
+    }
+    if std::env::var_os("JOIN_COST_INNER").is_none() {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args([
+            "--exact",
+            "join_cost_v1_v2_systemd",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("JOIN_COST_INNER", "1");
+        // SAFETY: unshare is async-signal-safe; no allocation.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for l in text.lines().filter(|l| l.starts_with("join cost")) {
+            println!("{l}");
+        }
+        assert!(
+            out.status.success() && text.contains("join cost"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    // Inside our own mount namespace: nothing propagates out.
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .unwrap();
+    let v1 = PathBuf::from("/run/containment-v1bench");
+    std::fs::create_dir_all(&v1).unwrap();
+    mount(
+        Some("cgroup"),
+        &v1,
+        Some("cgroup"),
+        MsFlags::empty(),
+        Some("freezer"),
+    )
+    .unwrap_or_else(|e| panic!("mount -t cgroup -o freezer: {e} (the v1 freezer is unavailable)"));
+    let h = containment::cgroup::Hierarchy::detect().unwrap();
+    assert!(h.v1_mount_of("freezer").is_some(), "{h:?}");
+    const N: usize = 10;
+    let once = |spec: CgroupSpec| {
+        let t = Instant::now();
+        let mut c = Container::builder()
+            .cgroup(spec)
+            .command("/bin/true", [] as [&str; 0])
+            .spawn()
+            .unwrap();
+        let spawned = t.elapsed();
+        c.wait().unwrap();
+        (spawned, t.elapsed())
+    };
+    let mut r: [Vec<(Duration, Duration)>; 4] = Default::default();
+    for i in 0..N + 1 {
+        let a = once(CgroupSpec::new().backend(Backend::V1));
+        let b = once(CgroupSpec::new().backend(Backend::V2));
+        let c = once(
+            CgroupSpec::new()
+                .systemd(SystemdOptions::new())
+                .name(format!("join-{}-{i}", std::process::id())),
+        );
+        let t = Instant::now();
+        Container::builder()
+            .command("/bin/true", [] as [&str; 0])
+            .spawn()
+            .unwrap()
+            .wait()
+            .unwrap();
+        let d = (t.elapsed(), t.elapsed());
+        if i > 0 {
+            for (k, x) in [a, b, c, d].into_iter().enumerate() {
+                r[k].push(x);
+            }
+        }
+    }
+    let m =
+        |k: usize, f: fn(&(Duration, Duration)) -> Duration| median(r[k].iter().map(f).collect());
+    println!(
+        "join cost (median of {N}, interleaved, TCG guest, one run): v1 freezer hierarchy \
+         (cgroup.procs write) {:?} to spawned, {:?} with wait+removal; v2 (CLONE_INTO_CGROUP) \
+         {:?} / {:?}; systemd scope (StartTransientUnit) {:?} / {:?}; no cgroup {:?}",
+        m(0, |x| x.0),
+        m(0, |x| x.1),
+        m(1, |x| x.0),
+        m(1, |x| x.1),
+        m(2, |x| x.0),
+        m(2, |x| x.1),
+        m(3, |x| x.0),
+    );
+    let _ = std::fs::remove_dir(v1.join("containment"));
+    let _ = umount2(&v1, MntFlags::MNT_DETACH);
+}

@@ -3,7 +3,10 @@
 
 use crate::error::{Error, Result};
 use containment::caps::{CapSet, Capabilities, Capability};
-use containment::cgroup::{CgroupSpec, CpuSet, Resources};
+use containment::cgroup::{
+    CgroupSpec, CpuSet, Device, DeviceAccess, DeviceRule, DeviceType, HugePageSize, IoLimit,
+    IoLimitKind, MemoryLimit, Resources,
+};
 use containment::mount::{DevSpec, Mount, Propagation};
 use containment::process::Rlimit;
 use containment::{Container, ContainerBuilder, IdMap, Namespace, Namespaces, TimeOffsets};
@@ -898,22 +901,73 @@ fn without_kernel_memory(
     std::borrow::Cow::Owned(r)
 }
 
+/// The devices every container may use whatever its rules say, appended
+/// after the spec's rules as runc does (`specconv.AllowedDevices`): mknod
+/// of any node, the runtime-spec's default devices, the pty master and
+/// slaves, tun/tap.
+const ALWAYS_ALLOWED: [&str; 11] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:8 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:5 rwm",
+    "c 1:9 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+/// `linux.resources.devices[i]` as a library rule.
+fn device_rule(i: usize, d: &oci_spec::runtime::LinuxDeviceCgroup) -> Result<DeviceRule> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let field = || format!("linux.resources.devices[{i}]");
+    let kind = match d.typ() {
+        None | Some(T::A) => DeviceType::All,
+        Some(T::C) | Some(T::U) => DeviceType::Char,
+        Some(T::B) => DeviceType::Block,
+        Some(T::P) => {
+            return Err(Error::field(
+                field(),
+                "type p (FIFO) is not a device the device cgroup controls",
+            ))
+        }
+    };
+    let num = |what: &str, v: Option<i64>| -> Result<Option<u32>> {
+        match v {
+            None => Ok(None),
+            Some(n) if n < 0 => Ok(None),
+            Some(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| Error::field(field(), format!("{what} {n} is out of range"))),
+        }
+    };
+    let access: DeviceAccess = match d.access().as_deref() {
+        None | Some("") => DeviceAccess::all(),
+        Some(a) => a.parse().map_err(|e| Error::field(field(), e))?,
+    };
+    Ok(DeviceRule {
+        allow: d.allow(),
+        kind,
+        major: num("major", d.major())?,
+        minor: num("minor", d.minor())?,
+        access,
+    })
+}
+
 fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
     let mut res = Resources::new();
-    for (i, d) in r.devices().iter().flatten().enumerate() {
-        // A deny-all rule is honoured in effect: the minimal /dev has only
-        // the spec's harmless nodes and no rule allows more.
-        let deny_all = !d.allow()
-            && d.typ().is_none()
-            && d.major().is_none()
-            && d.minor().is_none()
-            && d.access().as_deref().is_none_or(|a| a == "rwm");
-        if !deny_all {
-            return Err(Error::field(
-                format!("linux.resources.devices[{i}]"),
-                "device cgroup rules other than deny-all are not supported yet",
-            ));
-        }
+    let rules = r
+        .devices()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, d)| device_rule(i, d))
+        .collect::<Result<Vec<_>>>()?;
+    if !rules.is_empty() {
+        res = res.device_rules(rules);
+        res = res.device_rules(ALWAYS_ALLOWED.iter().filter_map(|s| s.parse().ok()));
     }
     if let Some(m) = r.memory() {
         if let Some(l) = m.limit() {
@@ -925,11 +979,17 @@ fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
         if let Some(l) = m.swap() {
             res = res.memory_swap(u64::try_from(l).unwrap_or(u64::MAX));
         }
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            return Err(Error::field(
-                "linux.resources.memory.kernel",
-                "kernel memory limits do not exist on this kernel",
-            ));
+        // As runc on kernels without kernel memory accounting (removed in
+        // Linux 6.1): ignored with a warning.
+        if m.kernel().is_some() {
+            crate::log::warn(
+                "linux.resources.memory.kernel is ignored: this kernel has no kernel memory limit",
+            );
+        }
+        if m.kernel_tcp().is_some() {
+            crate::log::warn(
+                "linux.resources.memory.kernelTCP is ignored: this kernel has no kernel TCP memory limit",
+            );
         }
         if let Some(s) = m.swappiness() {
             res = res.memory_swappiness(s);
@@ -978,45 +1038,86 @@ fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
         res = res.pids_max(if l <= 0 { u64::MAX } else { l as u64 });
     }
     if let Some(io) = r.block_io() {
+        let dev = |field: &str, major: i64, minor: i64| -> Result<Device> {
+            match (u32::try_from(major), u32::try_from(minor)) {
+                (Ok(major), Ok(minor)) => Ok(Device { major, minor }),
+                _ => Err(Error::field(
+                    format!("linux.resources.blockIO.{field}"),
+                    format!("{major}:{minor} is not a device number"),
+                )),
+            }
+        };
         if let Some(w) = io.weight() {
-            res = res.blkio_weight(w as u64);
+            res = res.blkio_weight(u64::from(w));
         }
-        if io.leaf_weight().is_some()
-            || io.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-            || io
-                .throttle_read_bps_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-            || io
-                .throttle_write_bps_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-            || io
-                .throttle_read_iops_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-            || io
-                .throttle_write_iops_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-        {
+        if io.leaf_weight().is_some() {
             return Err(Error::field(
-                "linux.resources.blockIO",
-                "per-device weights and throttles are not supported yet",
+                "linux.resources.blockIO.leafWeight",
+                "leaf weights are not supported (CFQ only; no cgroup v2 equivalent)",
             ));
         }
+        for w in io.weight_device().iter().flatten() {
+            if w.leaf_weight().is_some() {
+                return Err(Error::field(
+                    "linux.resources.blockIO.weightDevice.leafWeight",
+                    "leaf weights are not supported (CFQ only; no cgroup v2 equivalent)",
+                ));
+            }
+            if let Some(weight) = w.weight() {
+                res = res.blkio_weight_device(
+                    dev("weightDevice", w.major(), w.minor())?,
+                    u64::from(weight),
+                );
+            }
+        }
+        for (field, kind, list) in [
+            (
+                "throttleReadBpsDevice",
+                IoLimitKind::ReadBps,
+                io.throttle_read_bps_device(),
+            ),
+            (
+                "throttleWriteBpsDevice",
+                IoLimitKind::WriteBps,
+                io.throttle_write_bps_device(),
+            ),
+            (
+                "throttleReadIOPSDevice",
+                IoLimitKind::ReadIops,
+                io.throttle_read_iops_device(),
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                IoLimitKind::WriteIops,
+                io.throttle_write_iops_device(),
+            ),
+        ] {
+            for t in list.iter().flatten() {
+                res = res.io_limit(IoLimit {
+                    device: dev(field, t.major(), t.minor())?,
+                    kind,
+                    per_second: t.rate(),
+                });
+            }
+        }
     }
-    if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(Error::field(
-            "linux.resources.hugepageLimits",
-            "not supported yet",
-        ));
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        let size: HugePageSize = h.page_size().parse().map_err(|e| {
+            Error::field(format!("linux.resources.hugepageLimits[{i}].pageSize"), e)
+        })?;
+        let limit = match u64::try_from(h.limit()) {
+            Ok(b) => MemoryLimit::Bytes(b),
+            Err(_) => MemoryLimit::Max,
+        };
+        res = res.hugetlb_limit(size, limit);
     }
-    if r.network().is_some() {
-        return Err(Error::field(
-            "linux.resources.network",
-            "net_cls/net_prio are not supported",
-        ));
+    if let Some(n) = r.network() {
+        if let Some(c) = n.class_id() {
+            res = res.net_cls_classid(c);
+        }
+        for p in n.priorities().iter().flatten() {
+            res = res.net_prio_ifpriomap(p.name(), p.priority());
+        }
     }
     if r.rdma().as_ref().is_some_and(|v| !v.is_empty()) {
         return Err(Error::field("linux.resources.rdma", "not supported"));

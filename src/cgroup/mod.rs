@@ -82,6 +82,7 @@ use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
 use nix::sys::stat::Mode;
 
+pub mod devices;
 pub mod hierarchy;
 pub mod resources;
 pub(crate) mod spec;
@@ -89,10 +90,11 @@ pub mod stats;
 pub mod systemd;
 pub mod v1;
 
+pub use devices::{DeviceAccess, DeviceRule, DeviceType};
 pub use hierarchy::{Hierarchy, HierarchyKind, V1Mount};
 pub use resources::{
-    CpuMax, CpuSet, Device, HostInfo, IoLimit, IoLimitKind, MemoryLimit, OomScoreAdj, PidsLimit,
-    Resources,
+    CpuMax, CpuSet, Device, HostInfo, HugePageSize, IoLimit, IoLimitKind, MemoryLimit, OomScoreAdj,
+    PidsLimit, Resources,
 };
 #[allow(unused_imports)]
 pub(crate) use spec::CgroupConfig;
@@ -1361,13 +1363,33 @@ impl Cgroup {
     /// As [`apply`](Self::apply).
     pub fn apply_with_host(&self, resources: &Resources, host: &HostInfo) -> Result<(), Error> {
         resources.validate(host)?;
+        #[cfg(feature = "systemd")]
+        if let Some(scope) = &self.scope {
+            // A systemd scope: the manager owns the limits it knows
+            // (SetUnitProperties on the running unit), the rest is written
+            // into the delegated cgroup.
+            if let Some((flag, _, reason)) = resources.v1_only().first() {
+                return Err(Error::NoV2Equivalent { flag, reason });
+            }
+            let (props, rest) = systemd::properties(resources);
+            scope.set_properties(&props)?;
+            return self.apply_unit_rest(&rest, resources);
+        }
         let Some(v1) = &self.v1 else {
             if let Some((flag, _, reason)) = resources.v1_only().first() {
                 return Err(Error::NoV2Equivalent { flag, reason });
             }
-            self.enable_controllers(&resources.controllers())?;
+            let cs: Vec<&str> = resources
+                .controllers()
+                .into_iter()
+                .filter(|c| *c != "devices")
+                .collect();
+            self.enable_controllers(&cs)?;
             for w in resources.writes() {
                 self.write(w.file, &w.value)?;
+            }
+            if !resources.devices.is_empty() {
+                self.apply_device_program(&resources.devices)?;
             }
             return Ok(());
         };
@@ -1379,11 +1401,15 @@ impl Cgroup {
             Vec::new()
         };
         let (mut v2c, mut v1c) = (Vec::new(), Vec::new());
+        let mut device_program = false;
         for c in resources.controllers() {
             if on_v2.iter().any(|x| x == c) {
                 v2c.push(c);
             } else if v1.hierarchy.v1_mount_of(v1::v1_name(c)).is_some() {
                 v1c.push(v1::v1_name(c));
+            } else if c == "devices" && self.main_v2 {
+                // No v1 devices hierarchy: a BPF program on the cgroup2.
+                device_program = true;
             } else {
                 return Err(Error::ControllerUnavailable {
                     controller: c.to_string(),
@@ -1423,6 +1449,9 @@ impl Cgroup {
                     self.write(w.file, &w.value)?;
                 }
             }
+        }
+        if device_program {
+            self.apply_device_program(&resources.devices)?;
         }
         if v1c.is_empty() {
             return Ok(());
@@ -1513,6 +1542,46 @@ impl Cgroup {
             i += 1;
         }
         Ok(())
+    }
+
+    /// The writes of a systemd scope's limits that systemd has no property
+    /// for, and the device program when `DeviceAllow` cannot express the
+    /// rules.
+    #[cfg(feature = "systemd")]
+    pub(crate) fn apply_unit_rest(
+        &self,
+        rest: &[resources::FileWrite],
+        resources: &Resources,
+    ) -> Result<(), Error> {
+        for w in rest {
+            self.write(w.file, &w.value)?;
+        }
+        if systemd::devices_need_program(resources) {
+            self.apply_device_program(&resources.devices)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the BPF device program of `rules` and attaches it to the
+    /// cgroup2 directory, replacing the one this crate attached before.
+    fn apply_device_program(&self, rules: &[devices::DeviceRule]) -> Result<(), Error> {
+        let prog = devices::program(&devices::emulate(rules));
+        let fd = devices::bpf::load(&prog)
+            .map_err(|e| Error::io("loading the BPF device program for", &self.path, e))?;
+        devices::bpf::attach_replacing(self.dir.as_fd(), fd.as_fd())
+            .map_err(|e| Error::io("attaching the BPF device program to", &self.path, e))
+    }
+
+    /// How many BPF device programs of this crate are attached to the
+    /// cgroup2 directory itself (0 or 1; for tests and diagnostics).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the kernel refuses the query (`bpf(2)`
+    /// `BPF_PROG_QUERY`, which needs `CAP_SYS_ADMIN` or `CAP_BPF`).
+    pub fn device_programs(&self) -> Result<usize, Error> {
+        devices::bpf::attached(self.dir.as_fd())
+            .map_err(|e| Error::io("querying the BPF device programs of", &self.path, e))
     }
 
     /// Moves every process of the cgroup2 directory (and its descendants)

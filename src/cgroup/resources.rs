@@ -19,6 +19,10 @@
 //! | `--blkio-weight`, `--blkio-weight-device` | [`blkio_weight`](Resources::blkio_weight), [`blkio_weight_device`](Resources::blkio_weight_device) | `io.weight` (converted, see [`blkio_to_io_weight`]) | `blkio.weight`/`blkio.weight_device` (CFQ) or `blkio.bfq.weight`/`blkio.bfq.weight_device` (BFQ), whichever the scheduler offers |
 //! | `--device-{read,write}-{bps,iops}` | [`io_limit`](Resources::io_limit) | `io.max` | `blkio.throttle.{read,write}_{bps,iops}_device` |
 //! | `--oom-score-adj` | [`oom_score_adj`](Resources::oom_score_adj) | `/proc/<pid>/oom_score_adj`, written **in the child** by the spawn path | the same |
+//! | `--device-cgroup-rule`, `--device` | [`device_rule`](Resources::device_rule) ([`DeviceRule`]) | a `BPF_PROG_TYPE_CGROUP_DEVICE` program (see [`devices`](super::devices)) | `devices.deny`/`devices.allow` |
+//! | (OCI `hugepageLimits`) | [`hugetlb_limit`](Resources::hugetlb_limit) ([`HugePageSize`]) | `hugetlb.<size>.max` | `hugetlb.<size>.limit_in_bytes` |
+//! | (OCI `network.classID`) | [`net_cls_classid`](Resources::net_cls_classid) | none ([`Error::NoV2Equivalent`]) | `net_cls.classid` |
+//! | (OCI `network.priorities`) | [`net_prio_ifpriomap`](Resources::net_prio_ifpriomap) | none ([`Error::NoV2Equivalent`]) | `net_prio.ifpriomap` |
 //!
 //! Human strings (`"512m"`, `"1.5"`, `"0-3,7"`, `"8:0 1mb"`) are parsed by
 //! [`parse_bytes`], [`parse_cpus`], [`CpuSet`]'s `FromStr`, [`IoLimit::parse`]
@@ -30,6 +34,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::devices::DeviceRule;
 use super::Error;
 
 fn invalid(field: &'static str, value: impl fmt::Display, reason: impl Into<String>) -> Error {
@@ -611,6 +616,11 @@ pub struct Resources {
     pub(crate) oom_kill_disable: Option<bool>,
     pub(crate) cpu_rt_runtime: Option<i64>,
     pub(crate) cpu_rt_period: Option<u64>,
+    // cgroups additions: devices, hugetlb, net_cls/net_prio.
+    pub(crate) devices: Vec<DeviceRule>,
+    pub(crate) hugetlb: Vec<(HugePageSize, MemoryLimit)>,
+    pub(crate) net_cls_classid: Option<u32>,
+    pub(crate) net_prio_ifpriomap: Vec<(String, u32)>,
 }
 
 /// Docker's minimum kernel memory limit (4 MiB, `linuxMinKernelMemory`).
@@ -816,10 +826,72 @@ impl Resources {
         self
     }
 
+    /// `--device-cgroup-rule` / OCI `linux.resources.devices`: one device
+    /// rule, read in order after the ones set before (see
+    /// [`devices`](super::devices) for the semantics; start the list with
+    /// [`DeviceRule::deny_all`] to allow only what follows).
+    pub fn device_rule(mut self, rule: DeviceRule) -> Resources {
+        self.devices.push(rule);
+        self
+    }
+
+    /// Several [`device_rule`](Self::device_rule)s, in order.
+    pub fn device_rules(mut self, rules: impl IntoIterator<Item = DeviceRule>) -> Resources {
+        self.devices.extend(rules);
+        self
+    }
+
+    /// The device rules, in order.
+    pub fn device_rule_list(&self) -> &[DeviceRule] {
+        &self.devices
+    }
+
+    /// OCI `hugepageLimits`: at most `limit` bytes of huge pages of
+    /// `size` (`hugetlb.<size>.max`, v1 `hugetlb.<size>.limit_in_bytes`;
+    /// a later limit of the same size replaces an earlier one).
+    pub fn hugetlb_limit(mut self, size: HugePageSize, limit: impl Into<MemoryLimit>) -> Resources {
+        self.hugetlb.retain(|(s, _)| *s != size);
+        self.hugetlb.push((size, limit.into()));
+        self
+    }
+
+    /// OCI `network.classID`: `net_cls.classid`, the class id the
+    /// cgroup's packets carry (tc, iptables `-m cgroup`; cgroup v1 only).
+    pub fn net_cls_classid(mut self, classid: u32) -> Resources {
+        self.net_cls_classid = Some(classid);
+        self
+    }
+
+    /// OCI `network.priorities`: one `net_prio.ifpriomap` entry, the
+    /// priority of the cgroup's traffic on interface `ifname` (cgroup v1
+    /// only; a later entry for the same interface replaces an earlier).
+    pub fn net_prio_ifpriomap(mut self, ifname: impl Into<String>, priority: u32) -> Resources {
+        let ifname = ifname.into();
+        self.net_prio_ifpriomap.retain(|(n, _)| *n != ifname);
+        self.net_prio_ifpriomap.push((ifname, priority));
+        self
+    }
+
     /// The cgroup-v1-only settings that are set, as `(docker flag,
     /// controller, why v2 has none)`.
     pub(crate) fn v1_only(&self) -> Vec<(&'static str, &'static str, &'static str)> {
         let mut v = Vec::new();
+        if self.net_cls_classid.is_some() {
+            v.push((
+                "net_cls_classid",
+                "net_cls",
+                "cgroup v2 has no net_cls controller: match the cgroup path instead \
+                 (iptables -m cgroup --path, a cgroup BPF program)",
+            ));
+        }
+        if !self.net_prio_ifpriomap.is_empty() {
+            v.push((
+                "net_prio_ifpriomap",
+                "net_prio",
+                "cgroup v2 has no net_prio controller: set priorities with a cgroup BPF program \
+                 or SO_PRIORITY",
+            ));
+        }
         if self.kernel_memory.is_some() {
             v.push((
                 "--kernel-memory",
@@ -928,6 +1000,7 @@ impl Resources {
             "--device-write-bps" => self.io_limit(IoLimit::parse(IoLimitKind::WriteBps, v)?),
             "--device-read-iops" => self.io_limit(IoLimit::parse(IoLimitKind::ReadIops, v)?),
             "--device-write-iops" => self.io_limit(IoLimit::parse(IoLimitKind::WriteIops, v)?),
+            "--device-cgroup-rule" => self.device_rule(v.parse()?),
             "--oom-score-adj" => {
                 let n = parse_i64("--oom-score-adj", v)?;
                 let n = i32::try_from(n)
@@ -1001,6 +1074,19 @@ impl Resources {
         }
         if self.pids_max.is_some() {
             v.push("pids");
+        }
+        if !self.hugetlb.is_empty() {
+            v.push("hugetlb");
+        }
+        if self.net_cls_classid.is_some() {
+            v.push("net_cls");
+        }
+        if !self.net_prio_ifpriomap.is_empty() {
+            v.push("net_prio");
+        }
+        if !self.devices.is_empty() {
+            // Not a cgroup v2 controller: a BPF program there.
+            v.push("devices");
         }
         v
     }
@@ -1176,6 +1262,33 @@ impl Resources {
                 ));
             }
         }
+        for (size, _) in &self.hugetlb {
+            let p = host
+                .sys
+                .join(format!("kernel/mm/hugepages/hugepages-{}kB", size.0 >> 10));
+            if !p.exists() {
+                return Err(invalid(
+                    "hugetlb_limit",
+                    size,
+                    format!(
+                        "this host has no huge pages of that size ({} does not exist)",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        for (ifname, _) in &self.net_prio_ifpriomap {
+            if ifname.is_empty()
+                || ifname.len() > 15
+                || ifname.contains(|c: char| c.is_whitespace() || c == '/' || c == '\0')
+            {
+                return Err(invalid(
+                    "net_prio_ifpriomap",
+                    ifname,
+                    "not an interface name (1 to 15 bytes, no whitespace or '/')",
+                ));
+            }
+        }
         if let Some(s) = self.memory_swappiness {
             if s > 100 {
                 return Err(invalid("memory_swappiness", s, "must be within 0..=100"));
@@ -1263,6 +1376,9 @@ impl Resources {
         if let Some(p) = self.pids_max {
             put("pids.max", p.to_string());
         }
+        for (size, limit) in &self.hugetlb {
+            put(intern(format!("hugetlb.{size}.max")), limit.to_string());
+        }
         w
     }
 
@@ -1291,6 +1407,78 @@ impl Resources {
             }),
             None => None,
         }
+    }
+}
+
+/// A `&'static str` for a file name made at run time (`hugetlb.2MB.max`):
+/// each distinct name is leaked once (there are a handful of huge page
+/// sizes), so [`FileWrite::file`] stays `&'static str`.
+pub(crate) fn intern(s: String) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == s) {
+        return n;
+    }
+    let n: &'static str = Box::leak(s.into_boxed_str());
+    names.push(n);
+    n
+}
+
+/// A huge page size, in bytes (`2MB`, `1GB`), as the hugetlb controller
+/// names its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HugePageSize(pub u64);
+
+impl fmt::Display for HugePageSize {
+    /// The kernel's name (`mm/hugetlb_cgroup.c`): `1GB`, `2MB`, `64KB`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b >= 1 << 30 {
+            write!(f, "{}GB", b >> 30)
+        } else if b >= 1 << 20 {
+            write!(f, "{}MB", b >> 20)
+        } else {
+            write!(f, "{}KB", b >> 10)
+        }
+    }
+}
+
+impl FromStr for HugePageSize {
+    type Err = Error;
+
+    /// OCI's `pageSize`: a number and `KB`, `MB` or `GB` (`2MB`, `1GB`),
+    /// a power of two of at least 4 KiB.
+    fn from_str(s: &str) -> Result<HugePageSize, Error> {
+        let t = s.trim();
+        let bad = || {
+            invalid(
+                "hugetlb_limit",
+                s,
+                "expected a page size such as 2MB or 1GB",
+            )
+        };
+        let (num, shift) = if let Some(n) = t.strip_suffix("KB") {
+            (n, 10)
+        } else if let Some(n) = t.strip_suffix("MB") {
+            (n, 20)
+        } else if let Some(n) = t.strip_suffix("GB") {
+            (n, 30)
+        } else {
+            return Err(bad());
+        };
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let b = n
+            .checked_shl(shift)
+            .filter(|b| b >> shift == n)
+            .ok_or_else(bad)?;
+        if b < 4096 || !b.is_power_of_two() {
+            return Err(invalid(
+                "hugetlb_limit",
+                s,
+                "not a power of two of at least 4KB",
+            ));
+        }
+        Ok(HugePageSize(b))
     }
 }
 

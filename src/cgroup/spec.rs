@@ -206,7 +206,8 @@ impl CgroupConfig {
                 return Err(Error::NoV2Equivalent { flag, reason });
             }
             for c in spec.resources.controllers() {
-                if !root.iter().any(|x| x == c) {
+                // Device rules are a BPF program on v2, not a controller.
+                if c != "devices" && !root.iter().any(|x| x == c) {
                     return Err(Error::ControllerUnavailable {
                         controller: c.to_string(),
                         file: mount.join("cgroup.controllers"),
@@ -265,11 +266,9 @@ fn prepare_scope(
     };
     cg.root_cgroup = hierarchy.mount_root().to_path_buf();
     cg.scope = Some(Box::new(scope));
-    for w in rest {
-        if let Err(e) = cg.write(w.file, &w.value) {
-            let _ = cg.destroy();
-            return Err(e);
-        }
+    if let Err(e) = cg.apply_unit_rest(&rest, &spec.resources) {
+        let _ = cg.destroy();
+        return Err(e);
     }
     Ok(Some(cg))
 }

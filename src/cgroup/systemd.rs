@@ -259,6 +259,31 @@ pub(crate) enum PropValue {
     Pids(Vec<u32>),
     /// `ay` (a CPU or NUMA node bit mask, lowest first)
     Bytes(Vec<u8>),
+    /// `a(ss)` (`DeviceAllow`: device and access)
+    Devices(Vec<(String, String)>),
+}
+
+/// Whether the device rules of `resources` need the crate's own BPF
+/// program in the scope's cgroup: systemd cannot express them
+/// (`DevicePolicy`/`DeviceAllow` only allow-list; a default of allow with
+/// deny exceptions, or a driver-less major, is not expressible).
+#[cfg_attr(not(feature = "systemd"), allow(dead_code))]
+pub(crate) fn devices_need_program(resources: &super::Resources) -> bool {
+    !resources.devices.is_empty() && device_properties(resources).is_none()
+}
+
+/// `DevicePolicy` and `DeviceAllow` for the device rules (empty without
+/// rules), `None` when systemd cannot express them.
+fn device_properties(resources: &super::Resources) -> Option<Vec<(&'static str, PropValue)>> {
+    if resources.devices.is_empty() {
+        return Some(Vec::new());
+    }
+    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+    let (policy, allow) = super::devices::emulate(&resources.devices).systemd(&proc_devices)?;
+    Some(vec![
+        ("DevicePolicy", PropValue::Str(policy.to_string())),
+        ("DeviceAllow", PropValue::Devices(allow)),
+    ])
 }
 
 /// `(property, value)` pairs systemd knows for `resources`, and the file
@@ -346,6 +371,9 @@ pub(crate) fn properties(
         }
     }
     props.extend(acct);
+    if let Some(d) = device_properties(resources) {
+        props.extend(d);
+    }
     (props, rest)
 }
 

@@ -154,6 +154,7 @@ fn to_value(v: &PropValue) -> Value<'_> {
         PropValue::U64(n) => Value::from(*n),
         PropValue::Pids(p) => Value::from(p.clone()),
         PropValue::Bytes(b) => Value::from(b.clone()),
+        PropValue::Devices(d) => Value::from(d.clone()),
     }
 }
 
@@ -350,6 +351,19 @@ impl Scope {
             ));
         }
         Ok(PathBuf::from(s))
+    }
+
+    /// `SetUnitProperties(unit, runtime = true, properties)`: changes the
+    /// limits of the running scope (systemd writes the cgroup files and
+    /// keeps the values for its own later writes, `systemctl
+    /// set-property --runtime`).
+    pub(crate) fn set_properties(&self, props: &[(&'static str, PropValue)]) -> Result<(), Error> {
+        if props.is_empty() {
+            return Ok(());
+        }
+        let body: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (*k, to_value(v))).collect();
+        self.call("SetUnitProperties", &(self.unit.as_str(), true, body))?;
+        Ok(())
     }
 
     /// The unit's name (`containment-web.scope`).

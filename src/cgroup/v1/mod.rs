@@ -53,6 +53,11 @@ pub const V1_CONTROLLERS: [&str; 7] = [
     "cpuset", "cpu", "cpuacct", "memory", "blkio", "pids", "freezer",
 ];
 
+/// The v1 controllers a cgroup gets a directory in only when a limit
+/// needs them (device rules, huge pages, network class and priority); a
+/// process joining a container joins these too.
+pub(crate) const ON_DEMAND: [&str; 4] = ["devices", "hugetlb", "net_cls", "net_prio"];
+
 /// The v1 name of a controller named as in v2 (`io` is v1's `blkio`).
 pub(crate) fn v1_name(v2: &str) -> &str {
     match v2 {
@@ -104,6 +109,13 @@ pub(crate) fn write_hint(name: &str, e: &io::Error) -> Option<&'static str> {
         ("memory.limit_in_bytes" | "memory.memsw.limit_in_bytes", Some(libc::EINVAL)) => Some(
             "cgroup v1 requires memory.memsw.limit_in_bytes (memory plus swap) to be at least \
              memory.limit_in_bytes",
+        ),
+        (
+            "blkio.weight_device" | "blkio.bfq.weight_device" | "blkio.bfq.weight",
+            Some(libc::EOPNOTSUPP | libc::EINVAL),
+        ) => Some(
+            "the device's I/O scheduler offers no per-device weight: select bfq for it \
+             (/sys/block/<dev>/queue/scheduler, a host-wide setting)",
         ),
         ("memory.limit_in_bytes", Some(libc::EBUSY)) => {
             Some("the cgroup already uses more memory than the new limit and could not reclaim it")
@@ -427,7 +439,7 @@ pub(crate) fn of_process(hierarchy: &Hierarchy, pid: i32) -> V1Dirs {
         if !m
             .controllers
             .iter()
-            .any(|c| V1_CONTROLLERS.contains(&c.as_str()))
+            .any(|c| V1_CONTROLLERS.contains(&c.as_str()) || ON_DEMAND.contains(&c.as_str()))
         {
             continue;
         }

@@ -146,7 +146,48 @@ pub(crate) fn writes(r: &Resources) -> Vec<V1Write> {
             },
         );
     }
+    for (size, l) in &r.hugetlb {
+        put(
+            "hugetlb",
+            intern_files(format!("hugetlb.{size}.limit_in_bytes")),
+            limit(*l),
+        );
+    }
+    if let Some(c) = r.net_cls_classid {
+        put("net_cls", &["net_cls.classid"], c.to_string());
+    }
+    for (ifname, prio) in &r.net_prio_ifpriomap {
+        put(
+            "net_prio",
+            &["net_prio.ifpriomap"],
+            format!("{ifname} {prio}"),
+        );
+    }
+    if !r.devices.is_empty() {
+        for (file, line) in super::super::devices::emulate(&r.devices).v1_lines() {
+            let files: &'static [&'static str] = if file == "devices.allow" {
+                &["devices.allow"]
+            } else {
+                &["devices.deny"]
+            };
+            put("devices", files, line);
+        }
+    }
     w
+}
+
+/// A one-file list for a name made at run time (each leaked once).
+fn intern_files(name: String) -> &'static [&'static str] {
+    static FILES: std::sync::Mutex<Vec<&'static [&'static str]>> =
+        std::sync::Mutex::new(Vec::new());
+    let name = super::super::resources::intern(name);
+    let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(f) = files.iter().find(|f| f[0] == name) {
+        return f;
+    }
+    let f: &'static [&'static str] = Box::leak(Box::new([name]));
+    files.push(f);
+    f
 }
 
 /// Reads a v1 file back after writing `value` and checks that the kernel
