@@ -20,6 +20,9 @@ fn action(field: &str, a: LinuxSeccompAction, errno: Option<u32>) -> Result<Valu
     })
 }
 
+/// A syscall name and its condition sets (None: unconditional).
+type Rule = (String, Option<Vec<Value>>);
+
 /// Compiles the profile for this architecture.
 pub fn compile(s: &LinuxSeccomp) -> Result<containment::seccomp::Filter> {
     if s.flags().as_ref().is_some_and(|f| !f.is_empty()) {
@@ -43,7 +46,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<containment::seccomp::Filter> {
     // does not match; the last one returns the allowed syscalls and the
     // default. As with stacked filters, the most restrictive action wins.
     // action -> [(name, condition sets (None: unconditional))].
-    let mut groups: Vec<(Value, Vec<(String, Option<Vec<Value>>)>)> = Vec::new();
+    let mut groups: Vec<(Value, Vec<Rule>)> = Vec::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
         let a = action(&format!("{field}.action"), sc.action(), sc.errno_ret())?;
@@ -98,7 +101,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<containment::seccomp::Filter> {
         seccompiler::compile_from_json(probe.to_string().as_bytes(), arch).is_ok()
     };
     let mut checked = std::collections::HashMap::new();
-    let mut filter_of = |rules: &mut Vec<(String, Option<Vec<Value>>)>| -> Vec<Value> {
+    let mut filter_of = |rules: &mut Vec<Rule>| -> Vec<Value> {
         // A syscall listed without conditions matches unconditionally: drop
         // its conditional entries (seccompiler would make it conditional
         // only).
@@ -164,8 +167,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<containment::seccomp::Filter> {
             if filter.is_empty() {
                 None
             } else {
-                Some(json!({"main": {"mismatch_action": default, "match_action": "allow",
-                    "filter": filter}}))
+                Some(
+                    json!({"main": {"mismatch_action": default, "match_action": "allow",
+                    "filter": filter}}),
+                )
             }
         }
         None => None,
@@ -201,4 +206,3 @@ fn compile_one(json: &Value, arch: seccompiler::TargetArch) -> Result<Vec<libc::
         })
         .collect())
 }
-

@@ -156,7 +156,7 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
 }
 
 /// Every cgroup directory (in every hierarchy mounted under
-/// /sys/fs/cgroup) whose name contains `needle`.
+/// /sys/fs/cgroup) whose name contains `needle`, and their descendants.
 pub fn cgroups_named(needle: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, needle: &str, depth: u32, out: &mut Vec<PathBuf>) {
         if depth > 6 {
@@ -171,9 +171,13 @@ pub fn cgroups_named(needle: &str) -> Vec<PathBuf> {
             }
             let p = e.path();
             if e.file_name().to_string_lossy().contains(needle) {
+                // It and everything under it (an engine's own children
+                // such as podman's `conmon`).
                 out.push(p.clone());
+                walk(&p, "", depth + 1, out);
+            } else {
+                walk(&p, needle, depth + 1, out);
             }
-            walk(&p, needle, depth + 1, out);
         }
     }
     let mut out = Vec::new();
