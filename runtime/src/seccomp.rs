@@ -175,13 +175,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<containment::seccomp::Filter> {
         }
         None => None,
     };
-    // Nothing listed as allowed: every syscall that got here takes the
-    // default.
-    let last = last.unwrap_or_else(|| {
-        json!({"main": {"mismatch_action": default, "match_action": default,
-            "filter": [{"syscall": "read"}]}})
-    });
-    prog.extend(compile_one(&last, arch)?);
+    match last {
+        Some(last) => prog.extend(compile_one(&last, arch)?),
+        // Nothing listed as allowed: every syscall that got here takes the
+        // default (the programs before checked the architecture).
+        None => prog.push(libc::sock_filter {
+            code: (BPF_RET | BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: ret_value(&default),
+        }),
+    }
     containment::seccomp::Filter::from_bpf(prog).map_err(|e| Error::field("linux.seccomp", e))
 }
 
@@ -190,6 +194,22 @@ const BPF_K: u32 = 0x00;
 const BPF_JMP: u32 = 0x05;
 const BPF_JA: u32 = 0x00;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+
+/// The `SECCOMP_RET_*` value of an action in seccompiler's JSON form.
+fn ret_value(a: &Value) -> u32 {
+    match a.as_str() {
+        Some("allow") => SECCOMP_RET_ALLOW,
+        Some("kill_process") => 0x8000_0000,
+        Some("kill_thread") => 0,
+        Some("trap") => 0x0003_0000,
+        Some("log") => 0x7ffc_0000,
+        _ => match (a.get("errno"), a.get("trace")) {
+            (Some(n), _) => 0x0005_0000 | (n.as_u64().unwrap_or(1) as u32 & 0xffff),
+            (_, Some(n)) => 0x7ff0_0000 | (n.as_u64().unwrap_or(0) as u32 & 0xffff),
+            _ => 0,
+        },
+    }
+}
 
 fn compile_one(json: &Value, arch: seccompiler::TargetArch) -> Result<Vec<libc::sock_filter>> {
     let mut map = seccompiler::compile_from_json(json.to_string().as_bytes(), arch)

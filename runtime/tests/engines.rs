@@ -247,6 +247,13 @@ impl World {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
+        // The runtime state dir of our containerd namespace is ours
+        // whatever is in it (a failed run leaves its containers there).
+        for (p, existed) in &self.host_paths {
+            if !existed && p.starts_with("/run/containerd/runc/") {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
         // Deepest first, so a parent is empty when its turn comes.
         for (p, existed) in self.host_paths.iter().rev() {
             if !existed {
@@ -262,6 +269,7 @@ impl World {
 
     /// Stops everything and asserts nothing of ours is left.
     fn finish(mut self) {
+        eprintln!("contrun was called as:\n{}", self.calls());
         let left = self.stop();
         assert!(
             left.is_empty(),
