@@ -46,8 +46,8 @@ impl World {
         std::fs::write(
             &wrapper,
             format!(
-                "#!/bin/sh\necho \"$*\" >> {}\nexec {BIN} \"$@\"\n",
-                log.display()
+                "#!/bin/sh\n{BIN} \"$@\"\nrc=$?\necho \"$* => $rc\" >> {log}\nexit $rc\n",
+                log = log.display()
             ),
         )
         .unwrap();
@@ -492,6 +492,7 @@ fn containerd_runs_containers_with_contrun() {
     w.host_paths = [
         "/run/containerd".to_string(),
         "/run/containerd/s".to_string(),
+        "/run/containerd/fifo".to_string(),
         "/run/containerd/runc".to_string(),
         format!("/run/containerd/runc/{ns}"),
     ]
@@ -567,6 +568,8 @@ fn containerd_runs_containers_with_contrun() {
         "exec",
         "--exec-id",
         "e1",
+        "--fifo-dir",
+        w.path("fifo").to_str().unwrap(),
         "d1",
         "sh",
         "-c",
