@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 /// One engine's world: the temp dir, the tag in every cgroup and name, the
 /// contrun wrapper, and what to undo.
 struct World {
+    /// One engine at a time: they share host paths (/run/containerd/s
+    /// holds every runc shim's socket, docker's too), and "did it exist
+    /// before" must be answered while no other engine test runs.
+    _serial: std::sync::MutexGuard<'static, ()>,
     dir: TempDir,
     tag: String,
     wrapper: PathBuf,
@@ -39,6 +43,8 @@ struct World {
 
 impl World {
     fn new(engine: &str, host_paths: &[&str]) -> World {
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let tag = unique(&format!("ctreng{engine}"));
         let dir = TempDir::new(&tag);
         let wrapper = dir.path().join("contrun");
@@ -58,6 +64,7 @@ impl World {
             .map(|p| (PathBuf::from(p), Path::new(p).exists()))
             .collect();
         World {
+            _serial: serial,
             dir,
             tag,
             wrapper,
@@ -700,6 +707,9 @@ fn docker_runs_containers_with_contrun() {
             "/etc/docker/key.json",
             "/run/docker",
             "/run/docker/plugins",
+            // Its containerd's runc shims put their sockets here.
+            "/run/containerd",
+            "/run/containerd/s",
         ],
     );
     let tar = w.rootfs_tar(&bb);
