@@ -349,21 +349,35 @@ impl Tmux {
     /// command's output, and `exit 9` reported by the engine's client.
     fn session(&self) {
         self.wait_for("the shell's prompt", |s| s.contains("/ #"));
-        self.cmd(&[
-            "send-keys",
-            "-t",
-            "t",
-            "tty; stty size; echo $((6*7))x",
-            "Enter",
-        ]);
+        self.cmd(&["send-keys", "-t", "t", "tty; echo $((6*7))x", "Enter"]);
         let s = self.wait_for("the command's output", |s| s.contains("42x"));
         assert!(
             s.contains("/dev/pts/"),
             "no terminal in the container:\n{s}"
         );
+        // The pane's size: docker's client resizes the terminal through
+        // the daemon after the start, so it may arrive a moment later.
+        let mut sized = false;
+        for i in 0..50 {
+            let marker = format!("sz{}", 100 + i);
+            self.cmd(&[
+                "send-keys",
+                "-t",
+                "t",
+                &format!("clear; stty size; echo sz$((100+{i}))"),
+                "Enter",
+            ]);
+            let s = self.wait_for("stty size", |s| s.lines().any(|l| l.trim_end() == marker));
+            if s.contains("30 100") {
+                sized = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         assert!(
-            s.contains("30 100"),
-            "the pane's size did not reach the container:\n{s}"
+            sized,
+            "the pane's size did not reach the container:\n{}",
+            self.screen()
         );
         self.cmd(&["send-keys", "-t", "t", "exit 9", "Enter"]);
         self.wait_for("the exit status", |s| s.contains("EXITED=9"));
