@@ -397,3 +397,43 @@ fn blkio_docker_flags_on_v1() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `docker exec` into a container with device rules: the new process
+/// joins the container's v1 devices cgroup too, so a denied device stays
+/// denied (it would otherwise run under the host's allow-all root).
+#[test]
+fn exec_into_a_container_keeps_its_device_rules() {
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("devices").is_some(),
+        "no cgroup v1 devices hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("cgdev-exec") else {
+        panic!("cannot make a test cgroup");
+    };
+    let n = Nodes::new();
+    let ns = containment::Namespaces::MOUNT | containment::Namespaces::PID;
+    let target = Container::builder()
+        .namespaces(ns)
+        .cgroup(
+            CgroupSpec::new()
+                .parent(&base.0)
+                .resources(Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:5 rwm"]))),
+        )
+        .command("/bin/sleep", ["30"])
+        .spawn()
+        .unwrap();
+    let st = Container::builder()
+        .join_child(&target, ns)
+        .command("/bin/sh", ["-c", &format!("exec 3<>{}", n.null())])
+        .spawn()
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(
+        !st.success(),
+        "the exec'd process opened a denied device: {st:?}"
+    );
+    target.kill().unwrap();
+}

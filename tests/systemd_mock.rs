@@ -42,8 +42,8 @@ type Started = (String, String, Vec<(String, OwnedValue)>);
 struct State {
     started: Vec<Started>,
     stopped: Vec<String>,
-    /// (unit, runtime, properties) of each SetUnitProperties.
-    set: Vec<(String, bool, Vec<(String, OwnedValue)>)>,
+    /// (unit, runtime as text, properties) of each SetUnitProperties.
+    set: Vec<Started>,
     /// unit -> its cgroup directory.
     units: HashMap<String, PathBuf>,
     /// The result of the next start job (`done` when None).
@@ -189,7 +189,8 @@ impl Mock {
         if !st.units.contains_key(&name) {
             return Err(SdError::NoSuchUnit(format!("Unit {name} not loaded.")));
         }
-        st.set.push((name, runtime, clone_props(&properties)));
+        st.set
+            .push((name, runtime.to_string(), clone_props(&properties)));
         Ok(())
     }
 
@@ -626,7 +627,7 @@ fn live_update_goes_through_set_unit_properties() {
         assert_eq!(st.set.len(), 1, "one SetUnitProperties call");
         let (u, runtime, props) = &st.set[0];
         assert_eq!(u, &unit);
-        assert!(*runtime, "runtime = true (not persisted)");
+        assert_eq!(runtime, "true", "runtime = true (not persisted)");
         let t = |n: &str| get(props, n).and_then(|v| u64::try_from(v).ok());
         assert_eq!(t("MemoryMax"), Some(128 << 20));
         assert_eq!(t("CPUQuotaPerSecUSec"), Some(500_000));

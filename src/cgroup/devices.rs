@@ -623,6 +623,21 @@ mod tests {
     }
 
     #[test]
+    fn docker_flag() {
+        let r = crate::cgroup::Resources::new()
+            .docker_flag("--device-cgroup-rule", "c 1:3 rwm")
+            .unwrap()
+            .docker_flag("--device-cgroup-rule", "b 8:* r")
+            .unwrap();
+        assert_eq!(r.device_rule_list().len(), 2);
+        assert_eq!(r.controllers(), vec!["devices"]);
+        let e = crate::cgroup::Resources::new()
+            .docker_flag("--device-cgroup-rule", "c 1:3 x")
+            .unwrap_err();
+        assert_eq!(e.field(), Some("device_rule"));
+    }
+
+    #[test]
     fn emulation_follows_the_v1_kernel() {
         let st = emulate(&rules(&[
             "deny a *:* rwm",

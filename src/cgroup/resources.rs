@@ -19,7 +19,7 @@
 //! | `--blkio-weight`, `--blkio-weight-device` | [`blkio_weight`](Resources::blkio_weight), [`blkio_weight_device`](Resources::blkio_weight_device) | `io.weight` (converted, see [`blkio_to_io_weight`]) | `blkio.weight`/`blkio.weight_device` (CFQ) or `blkio.bfq.weight`/`blkio.bfq.weight_device` (BFQ), whichever the scheduler offers |
 //! | `--device-{read,write}-{bps,iops}` | [`io_limit`](Resources::io_limit) | `io.max` | `blkio.throttle.{read,write}_{bps,iops}_device` |
 //! | `--oom-score-adj` | [`oom_score_adj`](Resources::oom_score_adj) | `/proc/<pid>/oom_score_adj`, written **in the child** by the spawn path | the same |
-//! | `--device-cgroup-rule`, `--device` | [`device_rule`](Resources::device_rule) ([`DeviceRule`]) | a `BPF_PROG_TYPE_CGROUP_DEVICE` program (see [`devices`](super::devices)) | `devices.deny`/`devices.allow` |
+//! | `--device-cgroup-rule` | [`device_rule`](Resources::device_rule) ([`DeviceRule`]) | a `BPF_PROG_TYPE_CGROUP_DEVICE` program (see [`devices`](super::devices)) | `devices.deny`/`devices.allow` |
 //! | (OCI `hugepageLimits`) | [`hugetlb_limit`](Resources::hugetlb_limit) ([`HugePageSize`]) | `hugetlb.<size>.max` | `hugetlb.<size>.limit_in_bytes` |
 //! | (OCI `network.classID`) | [`net_cls_classid`](Resources::net_cls_classid) | none ([`Error::NoV2Equivalent`]) | `net_cls.classid` |
 //! | (OCI `network.priorities`) | [`net_prio_ifpriomap`](Resources::net_prio_ifpriomap) | none ([`Error::NoV2Equivalent`]) | `net_prio.ifpriomap` |
@@ -951,7 +951,8 @@ impl Resources {
     /// `--cpuset-mems`, `--pids-limit` (`0`/`-1` unlimited),
     /// `--blkio-weight`, `--blkio-weight-device` (`/dev/sda:300` or
     /// `8:0 300`), `--device-read-bps`, `--device-write-bps`,
-    /// `--device-read-iops`, `--device-write-iops`, `--oom-score-adj`, and the
+    /// `--device-read-iops`, `--device-write-iops`, `--device-cgroup-rule`
+    /// (`c 1:3 rwm`, see [`DeviceRule`]), `--oom-score-adj`, and the
     /// cgroup-v1-only `--kernel-memory`, `--memory-swappiness` (`-1`: the
     /// parent's), `--cpu-rt-runtime`, `--cpu-rt-period`, `--oom-kill-disable`
     /// (refused with [`Error::NoV2Equivalent`] when applied where v2 drives

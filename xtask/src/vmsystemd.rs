@@ -44,6 +44,10 @@ const SKIP: &[&str] = &[
     "/usr/share/polkit-1",
 ];
 
+/// Every cgroup v1 controller but `freezer` refused (instead of
+/// `cgroup_no_v1=all`): see the join-cost test in tests/vm_systemd.rs.
+pub const CGROUP_NO_V1: &str = "cgroup_no_v1=cpuset,cpu,cpuacct,io,blkio,memory,devices,net_cls,perf_event,net_prio,hugetlb,pids,rdma,misc,named";
+
 /// The kernel command line's addition.
 pub const CMDLINE: &str =
     "systemd.unit=vmtest.service systemd.show_status=0 systemd.log_level=warning";

@@ -1,6 +1,6 @@
 //! The v1 backend's file formats against temporary directories (no root).
 
-use super::super::{Backend, Cgroup, Error, Hierarchy, HostInfo, Resources};
+use super::super::{Backend, Cgroup, Error, Hierarchy, HostInfo, HugePageSize, Resources};
 use super::writes::{verify, writes};
 use super::*;
 use std::fs;
@@ -318,4 +318,78 @@ fn parses_oom_control_and_blkio() {
     assert_eq!(b[0].0.to_string(), "254:0");
     assert_eq!((b[0].1, b[0].2, b[0].3), (4096, 8192, 1));
     assert_eq!(b[1].1, 1);
+}
+
+#[test]
+fn net_cls_net_prio_and_hugetlb_on_v1() {
+    // Not mounted on the project's machine: their files on a fake
+    // hierarchy (net_cls and net_prio co-mounted, as distributions do).
+    let t = Tmp::new("net");
+    let net = t.0.join("net_cls,net_prio");
+    let huge = t.0.join("hugetlb");
+    let freezer = t.0.join("freezer");
+    for d in [&net, &huge, &freezer] {
+        fs::create_dir_all(d).unwrap();
+        fs::write(d.join("cgroup.procs"), "").unwrap();
+    }
+    let h = Hierarchy::v1_at(
+        None,
+        &[
+            (&["net_cls", "net_prio"][..], net.clone()),
+            (&["hugetlb"], huge.clone()),
+            (&["freezer"], freezer.clone()),
+        ],
+    );
+    let host = host(&t);
+    fs::create_dir_all(host.sys.join("kernel/mm/hugepages/hugepages-2048kB")).unwrap();
+    let cg = Cgroup::create_in(&h, None, "web").unwrap();
+    assert_eq!(cg.backend(), Backend::V1);
+    let r = Resources::new()
+        .net_cls_classid(0x0010_0001)
+        .net_prio_ifpriomap("eth0", 5)
+        .hugetlb_limit("2MB".parse().unwrap(), 8u64 << 20);
+    assert_eq!(
+        writes(&r)
+            .iter()
+            .map(|w| (w.files[0], w.value.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("hugetlb.2MB.limit_in_bytes", "8388608"),
+            ("net_cls.classid", "1048577"),
+            ("net_prio.ifpriomap", "eth0 5"),
+        ]
+    );
+    cg.apply_with_host(&r, &host).unwrap();
+    let dir = net.join("containment/web");
+    assert_eq!(
+        fs::read_to_string(dir.join("net_cls.classid")).unwrap(),
+        "1048577"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("net_prio.ifpriomap")).unwrap(),
+        "eth0 5"
+    );
+    assert_eq!(
+        fs::read_to_string(huge.join("containment/web/hugetlb.2MB.limit_in_bytes")).unwrap(),
+        "8388608"
+    );
+    // A size the host lacks, a bad interface name: refused naming the field.
+    for (r, field) in [
+        (
+            Resources::new().hugetlb_limit("1GB".parse().unwrap(), 1u64 << 30),
+            "hugetlb_limit",
+        ),
+        (
+            Resources::new().net_prio_ifpriomap("a b", 1),
+            "net_prio_ifpriomap",
+        ),
+    ] {
+        assert_eq!(
+            cg.apply_with_host(&r, &host).unwrap_err().field(),
+            Some(field)
+        );
+    }
+    assert!("3MB".parse::<HugePageSize>().is_err());
+    assert_eq!("1GB".parse::<HugePageSize>().unwrap().to_string(), "1GB");
+    assert_eq!("64KB".parse::<HugePageSize>().unwrap().to_string(), "64KB");
 }
