@@ -1858,7 +1858,10 @@ impl ContainerBuilder {
     /// in it; with a joined user namespace, by the child, which forks once
     /// more. A joined mount namespace gets the root, the mounts and the
     /// `/dev` of the builder as a new one would: they change that
-    /// namespace (its `/` is made private first, as runc does).
+    /// namespace, as runc does (its `/` is made private first, and
+    /// `pivot_root` moves every process of it whose root or working
+    /// directory is the old root to the new one): join only a mount
+    /// namespace made for the container.
     ///
     /// # Errors
     /// At spawn, [`SpawnError::InvalidConfig`] with the field

@@ -54,6 +54,15 @@ impl ContainerBuilder {
 
     /// How the root is changed: `pivot_root` (default, with an initramfs
     /// detection that falls back to `chroot`), or `chroot` explicitly.
+    ///
+    /// Without a mount namespace (neither [`Namespaces::MOUNT`](crate::Namespaces::MOUNT)
+    /// nor a joined one), a directory root with [`RootMode::Chroot`] and
+    /// nothing else of the filesystem view (no mount, [`mount_proc`](Self::mount_proc)
+    /// `false`, [`DevSpec::Keep`], no mask, device or propagation) is a bare
+    /// `chroot(2)` in the caller's mount namespace, which makes no mount
+    /// (the OCI case of a container inheriting the runtime's mount
+    /// namespace). Any other filesystem setting then fails the spawn with
+    /// [`SpawnError::InvalidConfig`](crate::SpawnError::InvalidConfig).
     pub fn root_mode(&mut self, mode: RootMode) -> &mut Self {
         self.fs.root_mode = mode;
         self

@@ -270,9 +270,11 @@ impl Mount {
     /// `mount_setattr(2)` right after the mount is attached, before the
     /// root is changed. Default: whatever the mount gets from where it is
     /// attached (private, in the container's private tree). A shared mount
-    /// forms a new peer group of the container's own: nothing of it reaches
-    /// the host unless the host's tree is shared into it (a bind of a shared
-    /// host mount with [`Propagation::Slave`] receives the host's events).
+    /// forms a new peer group of the container's own (for mount namespaces
+    /// made inside the container): the container's tree was made private
+    /// (or a slave of the host's, with the builder's
+    /// [`propagation`](crate::ContainerBuilder::propagation)) before any
+    /// mount, so nothing of it reaches the host.
     ///
     /// # References
     /// - [`mount_namespaces(7)`](https://man7.org/linux/man-pages/man7/mount_namespaces.7.html)
