@@ -170,7 +170,8 @@ pub struct ExecArgs {
     /// Write the process's pid here.
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
-    /// Allocate a terminal (not available yet: an error).
+    /// Allocate a terminal (sent to --console-socket with --detach, else
+    /// relayed to our own standard streams).
     #[arg(short, long)]
     pub tty: bool,
     /// Unix socket to send the terminal's master to.

@@ -195,6 +195,15 @@ fn default_devices() -> Vec<Mount> {
         .collect()
 }
 
+/// `process.consoleSize` as a window size (rows = height, columns =
+/// width; values past 65535 are clamped).
+pub fn console_size(process: &oci_spec::runtime::Process) -> Option<containment::tty::WindowSize> {
+    process.console_size().as_ref().map(|b| {
+        let clamp = |v: u64| v.min(u64::from(u16::MAX)) as u16;
+        containment::tty::WindowSize::new(clamp(b.height()), clamp(b.width()))
+    })
+}
+
 /// Translates `spec` (from the bundle `bundle`) for container `id`.
 pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result<Plan> {
     let v = spec.version();
@@ -231,12 +240,6 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             &placeholder
         }
     };
-    if process.terminal() == Some(true) {
-        return Err(Error::field(
-            "process.terminal",
-            "terminals are not supported yet (the pty support of the library is pending)",
-        ));
-    }
     if process.command_line().is_some() {
         return Err(Error::field("process.commandLine", "Windows only"));
     }
@@ -769,6 +772,9 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 b = b.mount(flags(Mount::mqueue(dest), &o));
             }
             "cgroup" | "cgroup2" => {
+                // (branch engines) podman asks for `relatime`, the default
+                // of a new mount.
+                o.rest.retain(|s| s != "relatime");
                 unsupported(&o)?;
                 b = b.mount(flags(Mount::cgroup2(dest), &o));
             }
@@ -850,6 +856,11 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .umask(umask);
     if let Some(g) = user.additional_gids() {
         command.groups(g.iter().copied());
+    }
+    if process.terminal() == Some(true) {
+        // A pty from the container's devpts; main.rs sends its primary to
+        // --console-socket.
+        command.pty(console_size(process));
     }
     Ok(Plan {
         command,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod console;
 mod error;
 mod hooks;
 mod log;
@@ -64,7 +65,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     log::debug(&format!("{cmd:?}"));
     match cmd {
         Command::Create(a) => {
-            let (child, _dir) = create(root, a)?;
+            let (child, _dir, _) = create(root, a, true)?;
             // The container outlives us: leave its process running.
             std::mem::forget(child);
             Ok(0)
@@ -280,12 +281,13 @@ fn dev_links_here(pid: i32, ptmx: bool) {
     }
 }
 
-fn create(root: &Path, a: &CreateArgs) -> Result<(Child, Dir)> {
-    if a.console_socket.is_some() {
-        return Err(Error::msg(
-            "--console-socket: terminals are not supported yet",
-        ));
-    }
+/// `detach`: the caller returns once the container is created or started
+/// (`create`, `run -d`), which decides what a terminal needs.
+fn create(
+    root: &Path,
+    a: &CreateArgs,
+    detach: bool,
+) -> Result<(Child, Dir, Option<containment::tty::Pty>)> {
     if a.pidfd_socket.is_some() {
         return Err(Error::msg("--pidfd-socket: not supported yet"));
     }
@@ -295,10 +297,12 @@ fn create(root: &Path, a: &CreateArgs) -> Result<(Child, Dir)> {
         .map_err(|e| Error::io(format!("bundle {}", a.bundle.display()), e))?;
     let spec = load_spec(&bundle.join("config.json"))?;
     state::check_id(&a.id)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    console::check(terminal, detach, a.console_socket.as_deref())?;
     let mut plan = config::translate(&spec, &bundle, &a.id, a.no_pivot)?;
     let dir = Dir::create(root, &a.id)?;
     match create_in(&dir, a, &spec, &bundle, &mut plan) {
-        Ok(child) => Ok((child, dir)),
+        Ok((child, pty)) => Ok((child, dir, pty)),
         Err(e) => {
             let _ = dir.remove();
             Err(e)
@@ -312,7 +316,7 @@ fn create_in(
     spec: &Spec,
     bundle: &Path,
     plan: &mut config::Plan,
-) -> Result<Child> {
+) -> Result<(Child, Option<containment::tty::Pty>)> {
     // The gate: a FIFO in the state dir that `start` writes one byte to.
     let fifo = dir.fifo();
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
@@ -344,8 +348,10 @@ fn create_in(
         plan.command
             .pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
-    let child = plan.command.spawn()?;
+    let mut child = plan.command.spawn()?;
     let pid = child.id() as i32;
+    let pty = child.take_pty();
+    let mut console = None;
     let undo = |child: Child, e: Error| -> Error {
         let start = state::proc_stat(pid).map_or(0, |s| s.0);
         kill_and_wait(pid, start, Some(&plan.cgroup));
@@ -358,6 +364,18 @@ fn create_in(
     let Some((pid_start, _)) = state::proc_stat(pid) else {
         return Err(undo(child, Error::msg("the container's process vanished")));
     };
+    // The terminal goes to the console socket now (runc sends it during
+    // create); without a socket (a foreground run) it stays in the handle.
+    if let Some(pty) = pty {
+        match &a.console_socket {
+            Some(sock) => {
+                if let Err(e) = console::send(sock, pty) {
+                    return Err(undo(child, e));
+                }
+            }
+            None => console = Some(pty),
+        }
+    }
     if let Err(e) = apply_sysctls(pid, &plan.sysctls) {
         return Err(undo(child, e));
     }
@@ -411,7 +429,7 @@ fn create_in(
             return Err(undo(child, e));
         }
     }
-    Ok(child)
+    Ok((child, console))
 }
 
 fn start(dir: &Dir) -> Result<()> {
@@ -465,7 +483,7 @@ fn start(dir: &Dir) -> Result<()> {
 use std::os::unix::fs::OpenOptionsExt;
 
 fn run(root: &Path, a: &cli::RunArgs) -> Result<i32> {
-    let (mut child, dir) = create(root, &a.create)?;
+    let (mut child, dir, console) = create(root, &a.create, a.detach)?;
     if let Err(e) = start(&dir) {
         let s = dir.load().ok();
         if let Some(s) = s {
@@ -482,6 +500,7 @@ fn run(root: &Path, a: &cli::RunArgs) -> Result<i32> {
     // Others may query or kill it meanwhile: release the lock.
     let id = a.create.id.clone();
     drop(dir);
+    let _raw = console.map(console::relay).transpose()?;
     let status = child
         .wait()
         .map_err(|e| Error::io("waiting for the container", e))?;
@@ -682,9 +701,6 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
 }
 
 fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
-    if a.tty || a.console_socket.is_some() {
-        return Err(Error::msg("exec --tty: terminals are not supported yet"));
-    }
     if a.pidfd_socket.is_some() {
         return Err(Error::msg("--pidfd-socket: not supported yet"));
     }
@@ -714,6 +730,7 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
             }
             let mut p = base.clone();
             p.set_args(Some(a.args.clone()));
+            p.set_terminal(Some(a.tty));
             let mut env = p.env().clone().unwrap_or_default();
             env.extend(a.env.iter().cloned());
             p.set_env(Some(env));
@@ -741,11 +758,8 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         .as_ref()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::msg("process.args: missing or empty"))?;
-    if process.terminal() == Some(true) {
-        return Err(Error::msg(
-            "process.terminal: terminals are not supported yet",
-        ));
-    }
+    let terminal = process.terminal() == Some(true);
+    console::check(terminal, a.detach, a.console_socket.as_deref())?;
     let pid = u32::try_from(s.pid).map_err(|_| Error::msg("state: a negative pid"))?;
     let mut c = Container::new().join_pid(pid, Namespaces::all());
     if process.no_new_privileges() == Some(true) {
@@ -778,6 +792,9 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         .current_dir(process.cwd())
         .uid(process.user().uid())
         .gid(process.user().gid());
+    if terminal {
+        b.pty(config::console_size(&process));
+    }
     for kv in process.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {
             b.env(k, v);
@@ -796,14 +813,27 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         b.pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
     let mut child = b.spawn()?;
+    let pty = child.take_pty();
+    if let (Some(pty), Some(sock)) = (&pty, &a.console_socket) {
+        let pty = pty
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the console", e))?;
+        if let Err(e) = console::send(sock, pty) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    }
     if let Some(p) = &a.pid_file {
         write_pid_file(p, child.id() as i32)?;
     }
     drop(dir);
     if a.detach {
+        drop(pty);
         std::mem::forget(child);
         return Ok(0);
     }
+    let _raw = pty.map(console::relay).transpose()?;
     let st = child
         .wait()
         .map_err(|e| Error::io("waiting for the process", e))?;

@@ -5,7 +5,8 @@
 //!    root): `busybox-static` (rootfs fixtures), `util-linux` (`lsns`, to
 //!    compare the listing against), `iproute2`, `python3`, `tmux` (the
 //!    terminal test of `run -it`), and for the
-//!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`.
+//!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`; `podman`,
+//!    `docker.io` and `containerd` for contrun's engine tests.
 //! 2. Runs the host suite: `cargo test --workspace --features full,testing`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
 //!    kernel under QEMU), then `cargo xtask vm-test --systemd
@@ -46,6 +47,13 @@ const PACKAGES: &[(&str, &str)] = &[
     // for user-mode networking.
     ("uidmap", "/usr/bin/newuidmap"),
     ("passt", "/usr/bin/pasta"),
+    // runtime/tests/engines.rs: the engines that drive contrun (podman
+    // brings conmon; docker.io brings containerd and runc). Their
+    // services are not started by the install where policy-rc.d says so
+    // (as in our machines' images); the test starts its own daemons.
+    ("podman", "/usr/bin/podman"),
+    ("docker.io", "/usr/sbin/dockerd"),
+    ("containerd", "/usr/bin/ctr"),
 ];
 
 fn ensure_packages() -> Result<()> {
@@ -58,13 +66,29 @@ fn ensure_packages() -> Result<()> {
         return Ok(());
     }
     log(&format!("installing {}", missing.join(" ")));
-    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
-    run_cmd(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    // The engines' packages start their daemons on install (dockerd would
+    // make a docker0 bridge and iptables rules) unless policy-rc.d says
+    // no: say so for the install when the host has no policy of its own.
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let own_policy = !policy.exists();
+    if own_policy {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")
+            .map_err(|e| format!("{}: {e}", policy.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755));
+    }
+    let r = run_cmd(Command::new("apt-get").args(["update", "-qq"])).and_then(|()| {
+        run_cmd(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    });
+    if own_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    r
 }
 
 /// Runs `cargo xtask test` with the arguments after `test`.

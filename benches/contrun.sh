@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# contrun (release build) against runc and crun on one busybox bundle
+# running /bin/true: `run`, and create / start / delete timed separately,
+# interleaved round-robin in one run (benches/contrun.py). Ratios are only
+# meaningful within one run (the machine is shared and noisy).
+#
+#   sudo benches/contrun.sh              # CONTRUN_ROUNDS=50 by default
+#
+# Needs root, runc, crun and busybox-static (installed with apt-get when
+# missing). crun refuses this hybrid-cgroup host; as in benches/peers.sh it
+# runs in a private mount namespace with a throwaway tmpfs over
+# /sys/fs/cgroup/unified (the host's mount is never touched). Everything
+# lives under one temp dir, removed at the end, also on failure.
+set -euo pipefail
+
+[ "$(id -u)" = 0 ] || { echo "contrun.sh: needs root" >&2; exit 1; }
+here=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${CONTRUN_ROUNDS:-50}
+
+need=()
+command -v crun >/dev/null || need+=(crun)
+command -v runc >/dev/null || need+=(runc)
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+busybox=$(command -v busybox)
+
+work=$(mktemp -d /tmp/contrun-bench.XXXXXX)
+holder=
+cleanup() {
+    set +e
+    for rt in contrun runc crun; do
+        [ -d "$work/state/$rt" ] || continue
+        for c in "$work/state/$rt"/*/; do
+            [ -d "$c" ] || continue
+            id=$(basename "$c")
+            case $rt in
+                crun) [ -n "$holder" ] && nsenter --mount=/proc/$holder/ns/mnt crun --root "$work/state/crun" delete -f "$id" ;;
+                runc) runc --root "$work/state/runc" delete -f "$id" ;;
+                contrun) "$contrun" --root "$work/state/contrun" delete -f "$id" ;;
+            esac
+        done
+    done
+    [ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$here" && cargo build --release --quiet -p contrun)
+contrun=${CARGO_TARGET_DIR:-$here/target}/release/contrun
+
+bundle=$work/bundle
+root=$bundle/rootfs
+mkdir -p "$root"/{bin,proc,dev,sys,etc,tmp} "$work/state"/{contrun,runc,crun}
+cp "$busybox" "$root/bin/busybox"
+for a in true sh cat; do ln -s busybox "$root/bin/$a"; done
+"$contrun" spec --bundle "$bundle"
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+c["ociVersion"] = "1.0.2"
+json.dump(c, open(p, "w"), indent=1)
+PY
+
+fifo=$work/ready
+mkfifo "$fifo"
+unshare --mount --propagation private sh -c \
+    "mount -t tmpfs contrun-bench /sys/fs/cgroup/unified && echo ok > '$fifo' && exec sleep 1000000" &
+holder=$!
+read -r ok < "$fifo"
+[ "$ok" = ok ] || { echo "contrun.sh: crun's mount namespace failed" >&2; exit 1; }
+
+echo "machine: nproc $(nproc), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "versions: $("$contrun" --version | head -1); $(runc --version | head -1); $(crun --version | head -1)"
+python3 "$here/benches/contrun.py" --rounds "$rounds" --contrun "$contrun" --bundle "$bundle" \
+    --state "$work/state" --crun-mntns "/proc/$holder/ns/mnt" --log "$work/commands.log" \
+    --json "${CARGO_TARGET_DIR:-$here/target}/contrun-bench.json" \
+    || { echo "--- failures (first lines of the log)"; head -20 "$work/commands.log"; exit 1; }
