@@ -205,7 +205,7 @@ impl Dockerd {
         fs::create_dir_all(run.join("config")).map_err(|e| e.to_string())?;
         fs::write(run.join("daemon.json"), "{}").map_err(|e| e.to_string())?;
         let leftovers = [
-            "/etc/docker",
+            "/etc/docker/key.json",
             "/run/docker",
             "/run/containerd",
             "/var/lib/docker",
@@ -301,7 +301,7 @@ impl Drop for Dockerd {
             }
         }
         for p in &self.leftovers {
-            let _ = fs::remove_dir_all(p);
+            let _ = fs::remove_dir_all(p).or_else(|_| fs::remove_file(p));
         }
     }
 }
