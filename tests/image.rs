@@ -1161,3 +1161,65 @@ fn an_interrupted_unpack_never_looks_complete() {
         0
     );
 }
+
+/// A rootless store's layers (owners shifted, `user.overlay.opaque`) as the
+/// root of a container in a user namespace: the overlay is mounted there
+/// with `userxattr`, so the opaque directory hides the lower layer's files
+/// (without it the kernel reads `trusted.overlay.opaque`, which a user
+/// namespace cannot see, and the lower files show through).
+#[test]
+fn rootless_store_as_the_root_of_a_user_namespace() {
+    require_root!();
+    let t = TempDir::new("rootless-run");
+    let map = IdMap::new(0, 200_000, 65_536);
+    let oci = layout(
+        &t.path().join("oci"),
+        "r",
+        &[
+            blob(busybox_layer().tar(), plain),
+            blob(delete_layer().tar(), plain),
+        ],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("r").unwrap();
+    let store = Store::open(
+        t.path().join("store"),
+        StoreOptions::rootless(vec![map], vec![map]),
+    )
+    .unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let opaque = layers.layers()[1].path.join("opaque");
+    assert_eq!(
+        xattr(&opaque, "user.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert!(
+        layers.layers()[0]
+            .path
+            .join("opaque")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0
+    );
+    let root = store.container_root(&layers).unwrap();
+    let mut b = Container::builder();
+    b.namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+        .uid_map([map])
+        .gid_map([map])
+        .rootfs(root.rootfs())
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                "ls /opaque; test -e /gone-file && echo FILE; test -e /gone-dir && echo DIR; \
+                 echo w > /opaque/w; rm /opaque/new; id -u",
+            ],
+        );
+    assert_eq!(sh_out(&mut b), "new\n0\n");
+    // The container's writes, as the host sees them: owned by the mapped
+    // root, the deleted file a whiteout in the upper layer.
+    let w = std::fs::metadata(root.upper().join("opaque/w")).unwrap();
+    assert_eq!((w.uid(), w.gid()), (200_000, 200_000));
+    assert!(is_whiteout(&root.upper().join("opaque/new")));
+}

@@ -140,10 +140,30 @@ impl Store {
                 _ => {}
             }
         }
-        Ok(Store {
+        let store = Store {
             root,
             opts: opts.unpack,
-        })
+        };
+        for d in ["", "layers", "containers"] {
+            store.own(&store.root.join(d))?;
+        }
+        Ok(store)
+    }
+
+    // image additions (branch `image`): a rootless store's directories on
+    // the way to a layer or a writable layer belong to the id map's root,
+    // so that a container's root (that id on the host) can reach them when
+    // it mounts its overlay inside its user namespace. Nothing for a
+    // privileged store.
+    fn own(&self, p: &Path) -> Result<()> {
+        if self.opts.uid_map.is_none() && self.opts.gid_map.is_none() {
+            return Ok(());
+        }
+        let (u, g) = (
+            super::unpack::map_root(&self.opts.uid_map),
+            super::unpack::map_root(&self.opts.gid_map),
+        );
+        std::os::unix::fs::lchown(p, Some(u), Some(g)).map_err(|e| Error::io(p, e))
     }
 
     /// The store's directory.
@@ -303,6 +323,7 @@ impl Store {
                     actual: stats.diff_id.to_string(),
                 });
             }
+            self.own(&tmp)?;
             let f = File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
             // SAFETY: valid fd. The layer's data reaches the disk before the
             // rename that makes it a store layer.
@@ -345,7 +366,9 @@ impl Store {
                 dir: dir.clone(),
                 lowers: image.lowers(),
                 keep: false,
+                user_xattrs: image.user_xattrs,
             };
+            self.own(&dir)?;
             for d in ["upper", "work"] {
                 let p = dir.join(d);
                 fs::DirBuilder::new()
@@ -388,13 +411,16 @@ pub struct ContainerRoot {
     dir: PathBuf,
     lowers: Vec<PathBuf>,
     keep: bool,
+    user_xattrs: bool,
 }
 
 impl ContainerRoot {
     /// The overlay: the image's layers (top-most first) under this
-    /// container's upper layer.
+    /// container's upper layer; for a rootless store mounted with
+    /// `userxattr` (see [`Overlay::user_xattr`]), so that the layers'
+    /// `user.overlay.opaque` marks are read inside a user namespace.
     pub fn overlay(&self) -> Overlay {
-        Overlay::new(self.lowers.clone(), self.upper(), self.work())
+        Overlay::new(self.lowers.clone(), self.upper(), self.work()).user_xattr(self.user_xattrs)
     }
 
     /// The root for [`ContainerBuilder::rootfs`](crate::ContainerBuilder::rootfs).

@@ -47,6 +47,8 @@ pub struct Overlay {
     pub(crate) lowers: Vec<PathBuf>,
     pub(crate) upper: Option<(PathBuf, PathBuf)>,
     pub(crate) merged: Option<PathBuf>,
+    /// `userxattr` (image additions).
+    pub(crate) user_xattr: bool,
 }
 
 impl Overlay {
@@ -63,6 +65,7 @@ impl Overlay {
             lowers: lowers.into_iter().map(Into::into).collect(),
             upper: Some((upper.into(), work.into())),
             merged: None,
+            user_xattr: false,
         }
     }
 
@@ -82,6 +85,7 @@ impl Overlay {
             lowers: lowers.into_iter().map(Into::into).collect(),
             upper: None,
             merged: None,
+            user_xattr: false,
         }
     }
 
@@ -95,6 +99,7 @@ impl Overlay {
             lowers: lowers.into_iter().map(Into::into).collect(),
             upper: Some((PathBuf::new(), PathBuf::new())),
             merged: None,
+            user_xattr: false,
         }
     }
 
@@ -122,6 +127,27 @@ impl Overlay {
 
     pub(crate) fn is_read_only(&self) -> bool {
         matches!(&self.upper, Some((u, _)) if u.as_os_str().is_empty())
+    }
+}
+
+// image additions (branch `image`): overlayfs' `userxattr` option.
+impl Overlay {
+    /// Mounts the overlay with `userxattr` (Linux 5.11): overlayfs reads
+    /// and writes its marks as `user.overlay.*` xattrs (`opaque`,
+    /// `redirect` …) instead of `trusted.overlay.*`, which a process in a
+    /// user namespace can neither read nor set. Layers unpacked for a user
+    /// namespace ([`UnpackOptions::rootless`](crate::image::UnpackOptions::rootless)
+    /// with the feature `image`) carry those marks; an overlay over them
+    /// mounted without this option in a user namespace ignores their opaque
+    /// directories. Whiteouts (0/0 character devices) work either way.
+    /// For the kept-upper and read-only shapes: an [`ephemeral`](Self::ephemeral)
+    /// overlay with it is refused at spawn.
+    ///
+    /// # References
+    /// - [overlayfs: user xattr](https://docs.kernel.org/filesystems/overlayfs.html#user-xattr)
+    pub fn user_xattr(mut self, yes: bool) -> Overlay {
+        self.user_xattr = yes;
+        self
     }
 }
 
