@@ -5,7 +5,10 @@
 //!    root): `busybox-static` (rootfs fixtures), `util-linux` (`lsns`, to
 //!    compare the listing against), `iproute2`, `python3`, `tmux` (the
 //!    terminal test of `run -it`), and for the
-//!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`.
+//!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`; for the
+//!    real images of tests/image_real.rs `debootstrap`, `umoci`, `skopeo`
+//!    and `docker.io` (dockerd, containerd, runc; no daemon is started by
+//!    the package where systemd is not PID 1, the test starts its own).
 //! 2. Runs the host suite: `cargo test --workspace --features full`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
 //!    kernel under QEMU), then `cargo xtask vm-test --systemd
@@ -46,6 +49,13 @@ const PACKAGES: &[(&str, &str)] = &[
     // for user-mode networking.
     ("uidmap", "/usr/bin/newuidmap"),
     ("passt", "/usr/bin/pasta"),
+    // tests/image_real.rs: real images made by the tools themselves once
+    // per run (a Debian root, an OCI layout, a `docker build` image with
+    // whiteouts, a registry push); docker.io brings containerd and runc.
+    ("debootstrap", "/usr/sbin/debootstrap"),
+    ("umoci", "/usr/bin/umoci"),
+    ("skopeo", "/usr/bin/skopeo"),
+    ("docker.io", "/usr/sbin/dockerd"),
 ];
 
 fn ensure_packages() -> Result<()> {
