@@ -1223,3 +1223,46 @@ fn rootless_store_as_the_root_of_a_user_namespace() {
     assert_eq!((w.uid(), w.gid()), (200_000, 200_000));
     assert!(is_whiteout(&root.upper().join("opaque/new")));
 }
+
+/// A container's writable layer is mounted `volatile` (its end does not
+/// wait for a sync of the store's filesystem), and the same layer serves a
+/// next container (the marker overlayfs leaves is removed in between).
+#[test]
+fn the_writable_layer_is_volatile_and_reusable() {
+    require_root!();
+    let t = TempDir::new("reuse");
+    let oci = layout(
+        &t.path().join("oci"),
+        "v",
+        &[blob(busybox_layer().tar(), plain)],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("v").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let root = store.container_root(&layers).unwrap();
+    for round in 0..2 {
+        let mut b = Container::builder();
+        b.namespaces(Namespaces::MOUNT | Namespaces::PID)
+            .rootfs(root.rootfs())
+            .command(
+                "/bin/sh",
+                [
+                    "-c",
+                    "grep ' / / ' /proc/self/mountinfo; echo $0 >> /seen",
+                    "r",
+                ],
+            );
+        let out = sh_out(&mut b);
+        let root_line = out.lines().next().unwrap_or_default();
+        assert!(
+            root_line.contains(" overlay ")
+                && root_line
+                    .split([',', ' '])
+                    // 6.18 shows it as `fsync=volatile`.
+                    .any(|option| option == "volatile" || option == "fsync=volatile"),
+            "round {round}: {out}"
+        );
+    }
+    assert_eq!(std::fs::read(root.upper().join("seen")).unwrap(), b"r\nr\n");
+}

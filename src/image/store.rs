@@ -419,8 +419,22 @@ impl ContainerRoot {
     /// container's upper layer; for a rootless store mounted with
     /// `userxattr` (see [`Overlay::user_xattr`]), so that the layers'
     /// `user.overlay.opaque` marks are read inside a user namespace.
+    ///
+    /// The overlay is `volatile` (see [`Overlay::volatile`]): the upper
+    /// layer is never synced, so a container's end does not wait for a
+    /// `syncfs` of the store's filesystem. The marker overlayfs leaves
+    /// (`work/work/incompat/volatile`) is removed here, so the layer can be
+    /// mounted again for a next container: only this guard's process uses
+    /// it, and no host crash can have happened while it lives. A layer
+    /// [`keep`](Self::keep)ed is as durable as the page cache made it.
     pub fn overlay(&self) -> Overlay {
-        Overlay::new(self.lowers.clone(), self.upper(), self.work()).user_xattr(self.user_xattrs)
+        let marker = self.work().join("work/incompat/volatile");
+        if marker.symlink_metadata().is_ok() {
+            let _ = fs::remove_dir_all(&marker);
+        }
+        Overlay::new(self.lowers.clone(), self.upper(), self.work())
+            .user_xattr(self.user_xattrs)
+            .volatile(true)
     }
 
     /// The root for [`ContainerBuilder::rootfs`](crate::ContainerBuilder::rootfs).

@@ -378,6 +378,16 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
         }
         data.splice(0..0, b"userxattr,".iter().copied());
     }
+    if o.volatile {
+        if o.upper.is_none() || o.is_read_only() {
+            return Err(invalid(
+                field,
+                "volatile",
+                "`volatile` needs a kept upper layer (it is about syncing the upper)",
+            ));
+        }
+        data.splice(0..0, b"volatile,".iter().copied());
+    }
     let d = match &o.upper {
         Some(_) if o.is_read_only() => {
             let s = String::from_utf8_lossy(&data).into_owned();

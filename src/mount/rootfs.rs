@@ -49,6 +49,8 @@ pub struct Overlay {
     pub(crate) merged: Option<PathBuf>,
     /// `userxattr` (image additions).
     pub(crate) user_xattr: bool,
+    /// `volatile` (image additions).
+    pub(crate) volatile: bool,
 }
 
 impl Overlay {
@@ -66,6 +68,7 @@ impl Overlay {
             upper: Some((upper.into(), work.into())),
             merged: None,
             user_xattr: false,
+            volatile: false,
         }
     }
 
@@ -86,6 +89,7 @@ impl Overlay {
             upper: None,
             merged: None,
             user_xattr: false,
+            volatile: false,
         }
     }
 
@@ -100,6 +104,7 @@ impl Overlay {
             upper: Some((PathBuf::new(), PathBuf::new())),
             merged: None,
             user_xattr: false,
+            volatile: false,
         }
     }
 
@@ -147,6 +152,26 @@ impl Overlay {
     /// - [overlayfs: user xattr](https://docs.kernel.org/filesystems/overlayfs.html#user-xattr)
     pub fn user_xattr(mut self, yes: bool) -> Overlay {
         self.user_xattr = yes;
+        self
+    }
+
+    /// Mounts the overlay with `volatile` (Linux 5.10): overlayfs never
+    /// syncs the upper layer's filesystem, so the unmount at the end of the
+    /// container (when its mount namespace goes) does not wait for a
+    /// `syncfs` of the whole host filesystem that holds `upper` (measured
+    /// here: 9–69 ms on a busy disk, 0.2 ms with `volatile`). For a
+    /// writable layer that is thrown away with the container (docker's and
+    /// podman's `--rm`): after a host crash its content is undefined.
+    /// overlayfs leaves `WORK/work/incompat/volatile` behind and refuses to
+    /// mount that work directory again until it is removed (see
+    /// [`ContainerRoot`](crate::image::ContainerRoot), which does that for
+    /// its next container). Only for the kept-upper shape: refused at spawn
+    /// on the others.
+    ///
+    /// # References
+    /// - [overlayfs: volatile mount](https://docs.kernel.org/filesystems/overlayfs.html#volatile-mount)
+    pub fn volatile(mut self, yes: bool) -> Overlay {
+        self.volatile = yes;
         self
     }
 }
