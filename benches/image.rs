@@ -14,7 +14,11 @@
 //!   (`container_root`), the spawn, and the writable layer's removal;
 //! - `image-root`: only the fresh writable layer, the spawn and its removal;
 //! - `image-kept`: one writable layer made before the rounds: the spawn
-//!   over an overlay alone.
+//!   over an overlay alone;
+//! - `image-ephemeral`: as `image`, but the writable layer on a tmpfs of
+//!   the container (`UnpackedImage::ephemeral_rootfs`): nothing per start
+//!   on the store's filesystem;
+//! - `ephemeral-only`: that root alone, the spawn.
 //!
 //! `cargo bench --bench image --features image` (`CONTAINMENT_BENCH_ROUNDS`,
 //! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5).
@@ -230,6 +234,21 @@ fn main() {
             }),
         ),
         ("image-kept", Box::new(|| start(kept.rootfs()))),
+        (
+            "image-ephemeral",
+            Box::new(|| {
+                let t = Instant::now();
+                let image = ImageSource::open(&oci).unwrap().image("bench").unwrap();
+                let layers = store.unpack(&image, &mut |_| {}).unwrap();
+                let _defaults = image.defaults(&layers).unwrap();
+                start(layers.ephemeral_rootfs());
+                t.elapsed()
+            }),
+        ),
+        (
+            "ephemeral-only",
+            Box::new(|| start(layers.ephemeral_rootfs())),
+        ),
     ];
     let n = methods.len();
     for (_, m) in methods.iter_mut() {

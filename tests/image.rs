@@ -1266,3 +1266,43 @@ fn the_writable_layer_is_volatile_and_reusable() {
     }
     assert_eq!(std::fs::read(root.upper().join("seen")).unwrap(), b"r\nr\n");
 }
+
+/// `UnpackedImage::ephemeral_rootfs`: the layers under a writable layer on
+/// a tmpfs of the container: whiteouts and opaque dirs applied, writes
+/// work, and nothing of the container is left in the store or the layers.
+#[test]
+fn an_ephemeral_root_of_an_image_leaves_nothing() {
+    require_root!();
+    let t = TempDir::new("ephemeral");
+    let oci = layout(
+        &t.path().join("oci"),
+        "e",
+        &[
+            blob(busybox_layer().tar(), plain),
+            blob(delete_layer().tar(), plain),
+        ],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("e").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let mut b = Container::builder();
+    b.namespaces(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(layers.ephemeral_rootfs())
+        .command(
+            "/bin/sh",
+            [
+                "-c",
+                "ls /opaque; test -e /gone-file && echo FILE; echo w > /opaque/w; rm /opaque/new; ls /opaque",
+            ],
+        );
+    assert_eq!(sh_out(&mut b), "new\nw\n");
+    assert_eq!(
+        std::fs::read_dir(t.path().join("store/containers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(layers.layers()[1].path.join("opaque/new").exists());
+    assert!(!layers.layers()[1].path.join("opaque/w").exists());
+}

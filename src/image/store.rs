@@ -109,6 +109,23 @@ impl UnpackedImage {
     }
 }
 
+// image additions (branch `image`): a root with nothing per container on
+// the store's filesystem.
+impl UnpackedImage {
+    /// The image's layers under a writable layer on a tmpfs private to the
+    /// container ([`Overlay::ephemeral`]): nothing is made, synced or
+    /// removed on the store's filesystem per container, so a start costs
+    /// about what a plain directory root costs (see BENCHMARKS.md: each
+    /// directory operation on a busy host filesystem waits on its journal).
+    /// The container's writes live in memory and are gone when it ends
+    /// (docker's `--rm`); use [`Store::container_root`] to keep or inspect
+    /// them. At most 128 layers; not for a rootless store (the ephemeral
+    /// shape has no `userxattr`: refused at spawn).
+    pub fn ephemeral_rootfs(&self) -> Rootfs {
+        Rootfs::from(Overlay::ephemeral(self.lowers()).user_xattr(self.user_xattrs))
+    }
+}
+
 /// A content-addressed layer store: a directory the caller chooses.
 ///
 /// Layout: `layers/<chain id hex>/` (complete layers only: each is
