@@ -21,7 +21,8 @@
 //! - `ephemeral-only`: that root alone, the spawn.
 //!
 //! `cargo bench --bench image --features image` (`CONTAINMENT_BENCH_ROUNDS`,
-//! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5).
+//! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5, 0
+//! skips the unpack part).
 //! Under `cargo test --benches` it runs 2 rounds of each as a smoke test.
 
 use containment::image::{ImageSource, Store, StoreOptions, UnpackOptions};
@@ -250,6 +251,13 @@ fn main() {
             Box::new(|| start(layers.ephemeral_rootfs())),
         ),
     ];
+    // CONTAINMENT_BENCH_ONLY=dir,image-kept: those methods (the first is
+    // the baseline of the ratios).
+    if let Ok(only) = std::env::var("CONTAINMENT_BENCH_ONLY") {
+        let want: Vec<&str> = only.split(',').collect();
+        methods.retain(|m| want.contains(&m.0));
+        methods.sort_by_key(|m| want.iter().position(|w| *w == m.0));
+    }
     let n = methods.len();
     for (_, m) in methods.iter_mut() {
         m();
@@ -287,6 +295,9 @@ fn main() {
     drop(kept);
 
     // --- unpack throughput ---
+    if unpack_rounds == 0 {
+        return;
+    }
     let big = tmp.join("big");
     big_tree(&big);
     let big_tar = tmp.join("big.tar");
