@@ -141,8 +141,8 @@ impl Overlay {
     /// and writes its marks as `user.overlay.*` xattrs (`opaque`,
     /// `redirect` …) instead of `trusted.overlay.*`, which a process in a
     /// user namespace can neither read nor set. Layers unpacked for a user
-    /// namespace ([`UnpackOptions::rootless`](crate::image::UnpackOptions::rootless)
-    /// with the feature `image`) carry those marks; an overlay over them
+    /// namespace (`image::UnpackOptions::rootless`, feature `image`) carry
+    /// those marks; an overlay over them
     /// mounted without this option in a user namespace ignores their opaque
     /// directories. Whiteouts (0/0 character devices) work either way.
     /// For the kept-upper and read-only shapes: an [`ephemeral`](Self::ephemeral)
@@ -163,9 +163,8 @@ impl Overlay {
     /// writable layer that is thrown away with the container (docker's and
     /// podman's `--rm`): after a host crash its content is undefined.
     /// overlayfs leaves `WORK/work/incompat/volatile` behind and refuses to
-    /// mount that work directory again until it is removed (see
-    /// [`ContainerRoot`](crate::image::ContainerRoot), which does that for
-    /// its next container). Only for the kept-upper shape: refused at spawn
+    /// mount that work directory again until it is removed (as
+    /// `image::ContainerRoot` does before its next container). Only for the kept-upper shape: refused at spawn
     /// on the others.
     ///
     /// # References
