@@ -2,7 +2,7 @@
 //! API only.
 //!
 //! ```text
-//! run [-i] [-t] [--name NAME] [--rootfs DIR | --image PATH[:REF] [--store DIR]]
+//! run [-i] [-t] [--name NAME] [--rootfs DIR | --image PATH[:REF]|REGISTRY/REPO:TAG [--store DIR]]
 //!     [--hostname H] [-e KEY=VALUE]… [--net none|host] [--init] [--rm] [--cgroup-parent DIR]
 //!     [--memory 64m] [--pids-limit N] [--cpus X] [any docker resource flag]
 //!     -- CMD [ARGS…]
@@ -10,9 +10,13 @@
 //!
 //! With `--image` (feature `image`), PATH is an OCI image layout directory
 //! or a `docker save` archive and REF the tag in it (`latest`, or
-//! `name:tag` in an archive; none picks the only image). Its layers are
+//! `name:tag` in an archive; none picks the only image); with the `pull`
+//! feature, a reference that names no file is pulled from its registry
+//! (`registry/repository:tag` or `…@sha256:…`; plain HTTP to a registry
+//! on `127.0.0.0/8` or `localhost`, as docker does). Its layers are
 //! unpacked once into the layer store (`--store`, default
-//! `/var/tmp/containment-run-store`; a progress line on a terminal) and
+//! `/var/tmp/containment-run-store`; `indicatif` progress bars for the
+//! pull and the unpack when stderr is a terminal, nothing otherwise) and
 //! stacked by overlayfs under a fresh writable layer; the image config
 //! gives the program (`Entrypoint` + `Cmd`; CMD ARGS replace `Cmd`), `Env`,
 //! `WorkingDir` and `User`, and `-e` wins. The writable layer is removed
@@ -84,7 +88,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-const USAGE: &str = "usage: run [-i] [-t] [--name NAME] [--rootfs DIR | --image PATH[:REF] [--store DIR]] [--hostname H] [-e KEY=VALUE]... \
+const USAGE: &str = "usage: run [-i] [-t] [--name NAME] [--rootfs DIR | --image PATH[:REF]|REGISTRY/REPO:TAG [--store DIR]] [--hostname H] [-e KEY=VALUE]... \
 [--rootless] [--userns IN:OUT:COUNT] [-v SRC:DST[:idmap]]... [--net none|host|pasta] [-p ADDR:HOST:PORT]... [--init] [--rm] [--cgroup-parent DIR] [--memory 64m] [--pids-limit N] \
 [--cpus X] [other docker resource flags] -- CMD [ARGS...]";
 
@@ -625,7 +629,6 @@ mod image {
     use containment::image::{ContainerRoot, ImageSource, LayerProgress, Store, StoreOptions};
     use containment::{Command, Container};
     use std::ffi::OsString;
-    use std::io::Write;
     use std::path::{Path, PathBuf};
 
     /// The guard of the container's writable layer: removed with `--rm`,
@@ -646,46 +649,92 @@ mod image {
     }
 
     /// `PATH[:REF]`: the longest prefix that exists is the path.
-    fn split(reference: &str) -> (PathBuf, String) {
+    fn split(reference: &str) -> Option<(PathBuf, String)> {
         if Path::new(reference).exists() {
-            return (reference.into(), String::new());
+            return Some((reference.into(), String::new()));
         }
         for (i, _) in reference.match_indices(':') {
             if Path::new(&reference[..i]).exists() {
-                return (reference[..i].into(), reference[i + 1..].to_string());
+                return Some((reference[..i].into(), reference[i + 1..].to_string()));
             }
         }
-        (reference.into(), String::new())
+        None
     }
 
-    /// A progress line on a terminal (stderr), nothing otherwise.
-    fn progress() -> impl FnMut(LayerProgress) {
+    /// Progress bars on a terminal (stderr, `indicatif`), one per layer,
+    /// left on the screen with `past` when the layer is done; nothing when
+    /// stderr is not a terminal.
+    fn progress(verb: &'static str, past: &'static str) -> impl FnMut(LayerProgress) {
+        use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
         // SAFETY: isatty on a descriptor number has no preconditions.
         let tty = unsafe { libc::isatty(2) } == 1;
+        let multi = MultiProgress::with_draw_target(if tty {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let mut bars: Vec<Option<ProgressBar>> = Vec::new();
+        let running = ProgressStyle::with_template(
+            "{prefix} {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
+        )
+        .expect("a valid template");
+        let finished = ProgressStyle::with_template("{prefix} {msg}").expect("a valid template");
         move |p: LayerProgress| {
             if !tty {
                 return;
             }
-            let mib = |b: u64| b as f64 / (1 << 20) as f64;
-            let state = if p.cached {
-                "already unpacked"
-            } else {
-                "unpacking"
+            if bars.len() < p.count {
+                bars.resize(p.count, None);
+            }
+            let Some(slot) = bars.get_mut(p.index) else {
+                return;
             };
-            let mut e = std::io::stderr().lock();
-            let _ = write!(
-                e,
-                "\r\x1b[Klayer {}/{} {}: {:.1}/{:.1} MiB",
-                p.index + 1,
-                p.count,
-                state,
-                mib(p.done),
-                mib(p.total)
-            );
-            if p.done >= p.total && p.index + 1 == p.count {
-                let _ = writeln!(e);
+            let bar = slot.get_or_insert_with(|| {
+                let short = p.layer.split(':').nth(1).unwrap_or(&p.layer);
+                let b = multi.add(ProgressBar::new(p.total).with_style(running.clone()));
+                b.set_prefix(format!(
+                    "layer {}/{} {}",
+                    p.index + 1,
+                    p.count,
+                    &short[..short.len().min(12)]
+                ));
+                b
+            });
+            if bar.is_finished() {
+                return;
+            }
+            bar.set_position(p.done);
+            if p.cached || p.done >= p.total {
+                bar.set_style(finished.clone());
+                let mib = p.total as f64 / (1 << 20) as f64;
+                bar.finish_with_message(if p.cached {
+                    format!("already there ({verb} skipped)")
+                } else {
+                    format!("{past}, {mib:.1} MiB")
+                });
             }
         }
+    }
+
+    /// A registry on this machine (`127.0.0.0/8`, `localhost`, `[::1]`) is
+    /// talked to over plain HTTP, as docker does by default.
+    #[cfg(feature = "pull")]
+    fn pull(store: &Store, reference: &str) -> Result<containment::image::Image, String> {
+        use containment::image::PullOptions;
+        let registry = reference.split('/').next().unwrap_or("");
+        let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+        let mut opts = PullOptions::new();
+        if host == "localhost" || host == "[::1]" || host.starts_with("127.") {
+            opts = opts.insecure_registry(registry);
+        }
+        store
+            .pull(reference, &opts, &mut progress("pull", "pulled"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[cfg(not(feature = "pull"))]
+    fn pull(_: &Store, _: &str) -> Result<containment::image::Image, String> {
+        Err("no such layout or archive (a registry reference needs the `pull` feature)".into())
     }
 
     pub fn prepare(
@@ -696,17 +745,21 @@ mod image {
         command: &[OsString],
     ) -> Result<(Command, Layer), (i32, String)> {
         let setup = |e: String| (125, e);
-        let (path, tag) = split(reference);
-        let image = ImageSource::open(&path)
-            .and_then(|s| s.image(&tag))
-            .map_err(|e| setup(format!("--image {reference}: {e}")))?;
         let store_dir = store
             .map(Path::to_path_buf)
             .unwrap_or_else(|| "/var/tmp/containment-run-store".into());
         let store = Store::open(&store_dir, StoreOptions::new())
             .map_err(|e| setup(format!("--store {}: {e}", store_dir.display())))?;
+        // A layout directory or archive (plus tag), else a registry reference.
+        let image = match split(reference) {
+            Some((path, tag)) => ImageSource::open(&path)
+                .and_then(|s| s.image(&tag))
+                .map_err(|e| e.to_string()),
+            None => pull(&store, reference),
+        }
+        .map_err(|e| setup(format!("--image {reference}: {e}")))?;
         let layers = store
-            .unpack(&image, &mut progress())
+            .unpack(&image, &mut progress("unpack", "unpacked"))
             .map_err(|e| setup(format!("--image {reference}: {e}")))?;
         let defaults = image
             .defaults(&layers)

@@ -1144,3 +1144,143 @@ fn an_interrupted_unpack_never_looks_complete() {
         0
     );
 }
+
+/// A rootless store's layers (owners shifted, `user.overlay.opaque`) as the
+/// root of a container in a user namespace: the overlay is mounted there
+/// with `userxattr`, so the opaque directory hides the lower layer's files
+/// (without it the kernel reads `trusted.overlay.opaque`, which a user
+/// namespace cannot see, and the lower files show through).
+#[test]
+fn rootless_store_as_the_root_of_a_user_namespace() {
+    require_root!();
+    let t = TempDir::new("rootless-run");
+    let map = IdMap::new(0, 200_000, 65_536);
+    let oci = layout(
+        &t.path().join("oci"),
+        "r",
+        &[
+            blob(busybox_layer().tar(), plain),
+            blob(delete_layer().tar(), plain),
+        ],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("r").unwrap();
+    let store = Store::open(
+        t.path().join("store"),
+        StoreOptions::rootless(vec![map], vec![map]),
+    )
+    .unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let opaque = layers.layers()[1].path.join("opaque");
+    assert_eq!(
+        xattr(&opaque, "user.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert!(
+        layers.layers()[0]
+            .path
+            .join("opaque")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0
+    );
+    let root = store.container_root(&layers).unwrap();
+    let mut b = Container::new()
+        .unshare(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+        .uid_map([map])
+        .gid_map([map])
+        .rootfs(root.rootfs())
+        .command("/bin/sh");
+    b.args([
+        "-c",
+        "ls /opaque; test -e /gone-file && echo FILE; test -e /gone-dir && echo DIR; \
+                 echo w > /opaque/w; rm /opaque/new; id -u",
+    ]);
+    assert_eq!(sh_out(&mut b), "new\n0\n");
+    // The container's writes, as the host sees them: owned by the mapped
+    // root, the deleted file a whiteout in the upper layer.
+    let w = std::fs::metadata(root.upper().join("opaque/w")).unwrap();
+    assert_eq!((w.uid(), w.gid()), (200_000, 200_000));
+    assert!(is_whiteout(&root.upper().join("opaque/new")));
+}
+
+/// A container's writable layer is mounted `volatile` (its end does not
+/// wait for a sync of the store's filesystem), and the same layer serves a
+/// next container (the marker overlayfs leaves is removed in between).
+#[test]
+fn the_writable_layer_is_volatile_and_reusable() {
+    require_root!();
+    let t = TempDir::new("reuse");
+    let oci = layout(
+        &t.path().join("oci"),
+        "v",
+        &[blob(busybox_layer().tar(), plain)],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("v").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let root = store.container_root(&layers).unwrap();
+    for round in 0..2 {
+        let mut b = Container::new()
+            .unshare(Namespaces::MOUNT | Namespaces::PID)
+            .rootfs(root.rootfs())
+            .command("/bin/sh");
+        b.args([
+            "-c",
+            "grep ' / / ' /proc/self/mountinfo; echo $0 >> /seen",
+            "r",
+        ]);
+        let out = sh_out(&mut b);
+        let root_line = out.lines().next().unwrap_or_default();
+        assert!(
+            root_line.contains(" overlay ")
+                && root_line
+                    .split([',', ' '])
+                    // 6.18 shows it as `fsync=volatile`.
+                    .any(|option| option == "volatile" || option == "fsync=volatile"),
+            "round {round}: {out}"
+        );
+    }
+    assert_eq!(std::fs::read(root.upper().join("seen")).unwrap(), b"r\nr\n");
+}
+
+/// `UnpackedImage::ephemeral_rootfs`: the layers under a writable layer on
+/// a tmpfs of the container: whiteouts and opaque dirs applied, writes
+/// work, and nothing of the container is left in the store or the layers.
+#[test]
+fn an_ephemeral_root_of_an_image_leaves_nothing() {
+    require_root!();
+    let t = TempDir::new("ephemeral");
+    let oci = layout(
+        &t.path().join("oci"),
+        "e",
+        &[
+            blob(busybox_layer().tar(), plain),
+            blob(delete_layer().tar(), plain),
+        ],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("e").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let mut b = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(layers.ephemeral_rootfs())
+        .command("/bin/sh");
+    b
+        .args([
+                "-c",
+                "ls /opaque; test -e /gone-file && echo FILE; echo w > /opaque/w; rm /opaque/new; ls /opaque",
+            ]);
+    assert_eq!(sh_out(&mut b), "new\nw\n");
+    assert_eq!(
+        std::fs::read_dir(t.path().join("store/containers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(layers.layers()[1].path.join("opaque/new").exists());
+    assert!(!layers.layers()[1].path.join("opaque/w").exists());
+}

@@ -177,8 +177,28 @@ impl Store {
                 let file = tokio::fs::File::create(&tmp)
                     .await
                     .map_err(|e| Error::io(&tmp, e))?;
+                let (index, total) = (layer.unwrap_or(0), d.size());
+                let mut report_bytes = |done: u64| {
+                    if layer.is_some() {
+                        progress(LayerProgress {
+                            index,
+                            count,
+                            layer: digest.to_string(),
+                            done,
+                            total,
+                            cached: false,
+                        })
+                    }
+                };
+                let out = Counting {
+                    inner: file,
+                    count: 0,
+                    last: 0,
+                    limit: total,
+                    cb: &mut report_bytes,
+                };
                 let res = client
-                    .pull_blob(&r, digest.to_string().as_str(), file)
+                    .pull_blob(&r, digest.to_string().as_str(), out)
                     .await
                     .map_err(|e| net(&format!("blob {digest}"), e));
                 let res = res.and_then(|()| self.check_and_keep(&tmp, &digest, d.size()));
@@ -250,5 +270,55 @@ impl Store {
         }
         let path = self.path().join("blobs/sha256").join(digest.hex());
         std::fs::rename(tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+}
+
+// image additions (branch `image`): a blob's bytes counted as they arrive
+// (progress every MiB) and cut off one byte past the descriptor's size, so
+// a registry cannot fill the disk with an endless blob.
+struct Counting<'a, W> {
+    inner: W,
+    count: u64,
+    last: u64,
+    limit: u64,
+    cb: &'a mut dyn FnMut(u64),
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counting<'_, W> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.count.saturating_add(buf.len() as u64) > this.limit {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "the blob is larger than its descriptor's {} bytes",
+                this.limit
+            ))));
+        }
+        let res = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &res {
+            this.count += *n as u64;
+            if this.count - this.last >= 1 << 20 {
+                this.last = this.count;
+                (this.cb)(this.count);
+            }
+        }
+        res
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

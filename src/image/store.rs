@@ -109,6 +109,23 @@ impl UnpackedImage {
     }
 }
 
+// image additions (branch `image`): a root with nothing per container on
+// the store's filesystem.
+impl UnpackedImage {
+    /// The image's layers under a writable layer on a tmpfs private to the
+    /// container ([`Overlay::ephemeral`]): nothing is made, synced or
+    /// removed on the store's filesystem per container, so a start costs
+    /// about what a plain directory root costs (see BENCHMARKS.md: each
+    /// directory operation on a busy host filesystem waits on its journal).
+    /// The container's writes live in memory and are gone when it ends
+    /// (docker's `--rm`); use [`Store::container_root`] to keep or inspect
+    /// them. At most 128 layers; not for a rootless store (the ephemeral
+    /// shape has no `userxattr`: refused at spawn).
+    pub fn ephemeral_rootfs(&self) -> Rootfs {
+        Rootfs::from(Overlay::ephemeral(self.lowers()).user_xattr(self.user_xattrs))
+    }
+}
+
 /// A content-addressed layer store: a directory the caller chooses.
 ///
 /// Layout: `layers/<chain id hex>/` (complete layers only: each is
@@ -140,10 +157,30 @@ impl Store {
                 _ => {}
             }
         }
-        Ok(Store {
+        let store = Store {
             root,
             opts: opts.unpack,
-        })
+        };
+        for d in ["", "layers", "containers"] {
+            store.own(&store.root.join(d))?;
+        }
+        Ok(store)
+    }
+
+    // image additions (branch `image`): a rootless store's directories on
+    // the way to a layer or a writable layer belong to the id map's root,
+    // so that a container's root (that id on the host) can reach them when
+    // it mounts its overlay inside its user namespace. Nothing for a
+    // privileged store.
+    fn own(&self, p: &Path) -> Result<()> {
+        if self.opts.uid_map.is_none() && self.opts.gid_map.is_none() {
+            return Ok(());
+        }
+        let (u, g) = (
+            super::unpack::map_root(&self.opts.uid_map),
+            super::unpack::map_root(&self.opts.gid_map),
+        );
+        std::os::unix::fs::lchown(p, Some(u), Some(g)).map_err(|e| Error::io(p, e))
     }
 
     /// The store's directory.
@@ -303,6 +340,7 @@ impl Store {
                     actual: stats.diff_id.to_string(),
                 });
             }
+            self.own(&tmp)?;
             let f = File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
             // SAFETY: valid fd. The layer's data reaches the disk before the
             // rename that makes it a store layer.
@@ -345,7 +383,9 @@ impl Store {
                 dir: dir.clone(),
                 lowers: image.lowers(),
                 keep: false,
+                user_xattrs: image.user_xattrs,
             };
+            self.own(&dir)?;
             for d in ["upper", "work"] {
                 let p = dir.join(d);
                 fs::DirBuilder::new()
@@ -388,13 +428,30 @@ pub struct ContainerRoot {
     dir: PathBuf,
     lowers: Vec<PathBuf>,
     keep: bool,
+    user_xattrs: bool,
 }
 
 impl ContainerRoot {
     /// The overlay: the image's layers (top-most first) under this
-    /// container's upper layer.
+    /// container's upper layer; for a rootless store mounted with
+    /// `userxattr` (see [`Overlay::user_xattr`]), so that the layers'
+    /// `user.overlay.opaque` marks are read inside a user namespace.
+    ///
+    /// The overlay is `volatile` (see [`Overlay::volatile`]): the upper
+    /// layer is never synced, so a container's end does not wait for a
+    /// `syncfs` of the store's filesystem. The marker overlayfs leaves
+    /// (`work/work/incompat/volatile`) is removed here, so the layer can be
+    /// mounted again for a next container: only this guard's process uses
+    /// it, and no host crash can have happened while it lives. A layer
+    /// [`keep`](Self::keep)ed is as durable as the page cache made it.
     pub fn overlay(&self) -> Overlay {
+        let marker = self.work().join("work/incompat/volatile");
+        if marker.symlink_metadata().is_ok() {
+            let _ = fs::remove_dir_all(&marker);
+        }
         Overlay::new(self.lowers.clone(), self.upper(), self.work())
+            .user_xattr(self.user_xattrs)
+            .volatile(true)
     }
 
     /// The root for [`Container::rootfs`](crate::Container::rootfs).

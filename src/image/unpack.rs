@@ -263,6 +263,11 @@ fn components(path: &[u8]) -> std::result::Result<Vec<&[u8]>, &'static str> {
     if path.is_empty() {
         return Err("empty path");
     }
+    // The layer's root itself as `/` (umoci writes its root entry so):
+    // the same as `./`. Any other absolute path is refused.
+    if path.iter().all(|&b| b == b'/') {
+        return Ok(Vec::new());
+    }
     if path[0] == b'/' {
         return Err("absolute path");
     }
@@ -1057,6 +1062,11 @@ mod tests {
         assert!(components(b"/etc/passwd").is_err());
         assert!(components(b"").is_err());
         assert_eq!(components(b"./").unwrap(), Vec::<&[u8]>::new());
+        // umoci's root entry.
+        assert_eq!(components(b"/").unwrap(), Vec::<&[u8]>::new());
+        assert_eq!(components(b"//").unwrap(), Vec::<&[u8]>::new());
+        assert!(components(b"/.").is_err());
+        assert!(components(b"/etc").is_err());
     }
 
     #[test]

@@ -440,6 +440,28 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
     }
     let mut data = b"lowerdir=".to_vec();
     data.extend_from_slice(&lowers.join(&b':'));
+    // image additions: the option goes first, the ephemeral shape's data is
+    // built in the child from "lowerdir=" on.
+    if o.user_xattr {
+        if o.upper.is_none() {
+            return Err(invalid(
+                field,
+                "userxattr",
+                "an ephemeral overlay does not take `userxattr`: give a kept upper layer",
+            ));
+        }
+        data.splice(0..0, b"userxattr,".iter().copied());
+    }
+    if o.volatile {
+        if o.upper.is_none() || o.is_read_only() {
+            return Err(invalid(
+                field,
+                "volatile",
+                "`volatile` needs a kept upper layer (it is about syncing the upper)",
+            ));
+        }
+        data.splice(0..0, b"volatile,".iter().copied());
+    }
     let d = match &o.upper {
         Some(_) if o.is_read_only() => {
             let s = String::from_utf8_lossy(&data).into_owned();

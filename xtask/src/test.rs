@@ -6,7 +6,10 @@
 //!    compare the listing against), `iproute2`, `python3`, `tmux` (the
 //!    terminal test of `run -it`), and for the
 //!    `pull` feature `docker-registry`, `libssl-dev`, `pkg-config`; `podman`,
-//!    `docker.io` and `containerd` for contrun's engine tests.
+//!    `docker.io` and `containerd` for contrun's engine tests; for the
+//!    real images of tests/image_real.rs `debootstrap`, `umoci`, `skopeo`
+//!    and `docker.io` (no daemon is started by the packages: the tests
+//!    start their own).
 //! 2. Runs the host suite: `cargo test --workspace --features full,testing`.
 //! 3. Runs the VM suite: `cargo xtask vm-test --require-tests` (pure cgroup v2
 //!    kernel under QEMU), then `cargo xtask vm-test --systemd
@@ -54,6 +57,12 @@ const PACKAGES: &[(&str, &str)] = &[
     ("podman", "/usr/bin/podman"),
     ("docker.io", "/usr/sbin/dockerd"),
     ("containerd", "/usr/bin/ctr"),
+    // tests/image_real.rs: real images made by the tools themselves once
+    // per run (a Debian root, an OCI layout, a `docker build` image with
+    // whiteouts, a registry push).
+    ("debootstrap", "/usr/sbin/debootstrap"),
+    ("umoci", "/usr/bin/umoci"),
+    ("skopeo", "/usr/bin/skopeo"),
 ];
 
 fn ensure_packages() -> Result<()> {
