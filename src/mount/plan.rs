@@ -461,6 +461,23 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
             ));
         }
         data.splice(0..0, b"volatile,".iter().copied());
+        // overlayfs leaves WORK/work/incompat/volatile behind and refuses
+        // that work directory until it is gone; a Container mounts its
+        // overlay again for every process it spawns, so the marker of the
+        // previous mount goes here, in the parent, before each one.
+        // (`remove_dir_all` does not follow symlinks.)
+        if let Some((_, work)) = &o.upper {
+            let marker = work.join("work/incompat/volatile");
+            if marker.symlink_metadata().is_ok() {
+                std::fs::remove_dir_all(&marker).map_err(|e| {
+                    invalid(
+                        field,
+                        "volatile",
+                        format!("removing the previous mount's {}: {e}", marker.display()),
+                    )
+                })?;
+            }
+        }
     }
     let d = match &o.upper {
         Some(_) if o.is_read_only() => {

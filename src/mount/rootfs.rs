@@ -163,9 +163,11 @@ impl Overlay {
     /// writable layer that is thrown away with the container (docker's and
     /// podman's `--rm`): after a host crash its content is undefined.
     /// overlayfs leaves `WORK/work/incompat/volatile` behind and refuses to
-    /// mount that work directory again until it is removed (as
-    /// `image::ContainerRoot` does before its next container). Only for the kept-upper shape: refused at spawn
-    /// on the others.
+    /// mount that work directory again until it is removed: the spawn
+    /// removes it before each mount, so one [`Container`](crate::Container)
+    /// can spawn many processes on the same layer (one at a time: two live
+    /// overlays must not share an upper or work directory). Only for the
+    /// kept-upper shape: refused at spawn on the others.
     ///
     /// # References
     /// - [overlayfs: volatile mount](https://docs.kernel.org/filesystems/overlayfs.html#volatile-mount)
