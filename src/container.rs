@@ -185,8 +185,9 @@ pub(crate) fn find_helper(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// The `pasta` a [`crate::usernet::UserNet`] runs by default, if installed.
-pub fn find_pasta() -> Option<PathBuf> {
+/// The `pasta` a [`crate::usernet::UserNet`] runs by default, if installed
+/// (re-exported as [`crate::usernet::find_pasta`]).
+pub(crate) fn find_pasta() -> Option<PathBuf> {
     find_helper("pasta")
 }
 

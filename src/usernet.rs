@@ -268,6 +268,14 @@ fn hint_for(stderr: &str) -> Option<String> {
     None
 }
 
+/// The `pasta` binary a [`UserNet`] runs by default: the first executable
+/// `pasta` in `PATH`, `/usr/bin` or `/bin`; `None` when it is not installed
+/// (Debian's `passt` package), in which case a spawn with a [`UserNet`]
+/// fails with [`crate::SpawnError::UserNetHelperMissing`].
+pub fn find_pasta() -> Option<std::path::PathBuf> {
+    crate::container::find_pasta()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

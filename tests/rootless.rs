@@ -366,7 +366,7 @@ fn case_pasta_network() {
     require!(busybox.is_some(), "busybox is not installed");
     let bb = busybox.unwrap();
     require!(
-        containment::container::find_pasta().is_some(),
+        containment::usernet::find_pasta().is_some(),
         "pasta is not installed (Debian: apt install passt)"
     );
     require!(
