@@ -1686,7 +1686,16 @@ impl Command {
             // caller's own sets say nothing.
             None if c.fs.root.is_some() || join.root.is_some() => {
                 let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
-                let c = crate::caps::contained_default(userns || joins_user);
+                let mut c = crate::caps::contained_default(userns || joins_user);
+                if mounts.as_ref().is_some_and(|m| m.chroots()) {
+                    // A chroot is no boundary for CAP_SYS_CHROOT (chroot
+                    // into a subdirectory, `..` past the root, chroot
+                    // there): the caller's filesystem is above this root
+                    // (the same mount namespace, or a copy of it).
+                    let mut set = c.bounding;
+                    set.remove(crate::caps::Capability::SysChroot);
+                    c = crate::caps::Capabilities::only(set);
+                }
                 Some(match join.target_bounding {
                     Some(b) => crate::caps::Capabilities::only(crate::caps::CapSet::from_bits(
                         c.bounding.bits() & b,
