@@ -136,3 +136,83 @@ fn chroot_root_cannot_be_left_with_the_default_capabilities() {
         );
     }
 }
+
+/// Device nodes (OCI `linux.devices`) under an image that plants links:
+/// `/dev` a symlink to a host directory (absolute, and through `..`), to
+/// `/proc/self/cwd` (the child's working directory is the caller's until
+/// the root changes), and the node's own name a symlink to a host file.
+/// Nothing may appear in, or change, the host's files.
+#[test]
+fn device_nodes_stay_inside_the_root_whatever_the_image_plants() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("devlinks");
+    let host = dir.0.join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    let host_file = host.join("file");
+    std::fs::write(&host_file, "untouched").unwrap();
+    // The caller's working directory during the spawn: the host dir.
+    let cases: [(&str, Box<dyn Fn(&Path)>, &str); 4] = [
+        (
+            "/dev -> host dir (absolute)",
+            Box::new(|r: &Path| {
+                std::fs::remove_dir(r.join("dev")).unwrap();
+                symlink(&host, r.join("dev")).unwrap();
+            }),
+            "/dev/evil",
+        ),
+        (
+            "/dev -> ../../.. host dir",
+            Box::new(|r: &Path| {
+                std::fs::remove_dir(r.join("dev")).unwrap();
+                let up = "../".repeat(r.components().count() + 2);
+                symlink(format!("{up}{}", host.display()), r.join("dev")).unwrap();
+            }),
+            "/dev/evil",
+        ),
+        (
+            "/dev -> /proc/self/cwd",
+            Box::new(|r: &Path| {
+                std::fs::remove_dir(r.join("dev")).unwrap();
+                symlink("/proc/self/cwd", r.join("dev")).unwrap();
+            }),
+            "/dev/evil",
+        ),
+        (
+            "/dev/file -> host file",
+            Box::new(|r: &Path| {
+                symlink(&host_file, r.join("dev/file")).unwrap();
+            }),
+            "/dev/file",
+        ),
+    ];
+    let cwd = std::env::current_dir().unwrap();
+    for (i, (shape, plant, node)) in cases.iter().enumerate() {
+        let case = dir.0.join(format!("case{i}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let root = busybox_root(&case);
+        plant(&root);
+        std::env::set_current_dir(&host).unwrap();
+        let r = Container::new()
+            .unshare(Namespaces::MOUNT | Namespaces::PID)
+            .root(&root)
+            .dev(DevSpec::Keep)
+            .device(containment::mount::DeviceNode::char(*node, 1, 3))
+            .command("/bin/true")
+            .status();
+        std::env::set_current_dir(&cwd).unwrap();
+        let listing: Vec<_> = std::fs::read_dir(&host)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            listing,
+            vec![std::ffi::OsString::from("file")],
+            "{shape}: a node was made on the host ({r:?})"
+        );
+        let md = std::fs::symlink_metadata(&host_file).unwrap();
+        assert!(md.is_file(), "{shape}: the host file was replaced ({r:?})");
+        assert_eq!(std::fs::read_to_string(&host_file).unwrap(), "untouched");
+        eprintln!("{shape}: {r:?}");
+    }
+}
