@@ -411,7 +411,13 @@ impl Container {
     /// default set
     /// ([`Capabilities::docker_default`], 14 capabilities; no
     /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
-    /// …) in the bounding, permitted and effective sets, within what the
+    /// …) less `CAP_MKNOD` outside a user namespace unless the container's
+    /// cgroup has device rules that deny by default (docker's set relies on
+    /// them: without, a node of any host device made in the root opens),
+    /// and less
+    /// `CAP_SYS_CHROOT` when the root is entered with `chroot(2)`
+    /// ([`RootMode::Chroot`](crate::mount::RootMode::Chroot): no boundary
+    /// for it), in the bounding, permitted and effective sets, within what the
     /// caller's thread holds (in a joined or new user namespace, within
     /// that namespace), as docker and podman do (bubblewrap keeps none).
     /// Otherwise: unchanged (a process in a few new namespaces, which sees
@@ -1686,7 +1692,21 @@ impl Command {
             // caller's own sets say nothing.
             None if c.fs.root.is_some() || join.root.is_some() => {
                 let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
+                let devices_denied = c.cgroup.spec.as_ref().is_some_and(|s| {
+                    let rules = s.resources.device_rule_list();
+                    !rules.is_empty() && !crate::cgroup::devices::emulate(rules).default_allow
+                });
                 let mut c = crate::caps::contained_default(userns || joins_user);
+                if !(devices_denied || userns || joins_user) {
+                    // Docker keeps CAP_MKNOD because its device cgroup
+                    // refuses every device it did not list. Without such
+                    // rules a node of any host device (a disk, a console)
+                    // made inside the root opens like the host's own. (In
+                    // a user namespace nobody can make a device node.)
+                    let mut set = c.bounding;
+                    set.remove(crate::caps::Capability::Mknod);
+                    c = crate::caps::Capabilities::only(set);
+                }
                 if mounts.as_ref().is_some_and(|m| m.chroots()) {
                     // A chroot is no boundary for CAP_SYS_CHROOT (chroot
                     // into a subdirectory, `..` past the root, chroot

@@ -152,7 +152,8 @@ fn device_nodes_stay_inside_the_root_whatever_the_image_plants() {
     let host_file = host.join("file");
     std::fs::write(&host_file, "untouched").unwrap();
     // The caller's working directory during the spawn: the host dir.
-    let cases: [(&str, Box<dyn Fn(&Path)>, &str); 4] = [
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: [(&str, Plant, &str); 4] = [
         (
             "/dev -> host dir (absolute)",
             Box::new(|r: &Path| {
@@ -215,4 +216,139 @@ fn device_nodes_stay_inside_the_root_whatever_the_image_plants() {
         assert_eq!(std::fs::read_to_string(&host_file).unwrap(), "untouched");
         eprintln!("{shape}: {r:?}");
     }
+}
+
+/// Docker's capability set keeps CAP_MKNOD, which docker makes harmless
+/// with a device cgroup that refuses every device it did not list. The
+/// crate's default for a container with a root (docker's set) had no such
+/// cgroup: the container made a node of any host device and opened it
+/// (probed: the first virtual console 4:1, TIOCSTI keystrokes into a host
+/// console; the kernel log 1:11; disks 253:0 (zram), 254:0 (virtio), 8:0
+/// (sd): the whole host filesystem raw. Each counts only where the caller
+/// itself opens it: this machine refuses root the virtio disk).
+#[test]
+fn default_container_cannot_open_host_devices_through_mknod() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("mknoddev");
+    let root = busybox_root(&dir.0);
+    // Only devices the caller itself can open count.
+    let host_opens = |kind: &str, ma: u32, mi: u32| {
+        let n = dir.0.join(format!("probe-{ma}-{mi}"));
+        let ok = std::process::Command::new("mknod")
+            .arg(&n)
+            .args([kind, &ma.to_string(), &mi.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::fs::File::open(&n).is_ok();
+        let _ = std::fs::remove_file(&n);
+        ok
+    };
+    let devices: Vec<(&str, u32, u32)> = [
+        ("c", 4, 1),
+        ("c", 1, 11),
+        ("b", 253, 0),
+        ("b", 254, 0),
+        ("b", 8, 0),
+    ]
+    .into_iter()
+    .filter(|(k, ma, mi)| host_opens(k, *ma, *mi))
+    .collect();
+    require!(
+        !devices.is_empty(),
+        "the host opens none of the probe devices"
+    );
+    for (shape, c) in [
+        (
+            "pivot_root",
+            Container::new()
+                .unshare(Namespaces::MOUNT | Namespaces::PID)
+                .root(&root),
+        ),
+        (
+            "chroot, no mount namespace",
+            Container::new()
+                .unshare(Namespaces::PID)
+                .root(&root)
+                .root_mode(RootMode::Chroot)
+                .dev(DevSpec::Keep)
+                .mount_proc(false),
+        ),
+    ] {
+        for (kind, ma, mi) in &devices {
+            let script = format!(
+                "rm -f /tmp/n; mknod /tmp/n {kind} {ma} {mi} && (exec 3</tmp/n) && echo OPENED; rm -f /tmp/n"
+            );
+            let out = c
+                .clone()
+                .command("/bin/sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            eprintln!(
+                "{shape} {kind} {ma}:{mi}: {stdout:?} {:?}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !stdout.contains("OPENED"),
+                "{shape}: the container made a node of the host's device {kind} {ma}:{mi} and \
+                 opened it ({:?})",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// With device rules that deny by default (docker's list), the default
+/// keeps CAP_MKNOD (docker's set, whose rules make it harmless): the node
+/// is made (`m` allowed for it here), and the device cgroup refuses to open
+/// it.
+#[test]
+fn default_keeps_mknod_under_deny_by_default_device_rules() {
+    use containment::cgroup::{CgroupSpec, DeviceRule, Hierarchy, Resources};
+    require_root!();
+    require_busybox!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("devices").is_some(),
+        "no cgroup v1 devices hierarchy (the default backend's device rules)"
+    );
+    let Some(base) = common::TestCgroup::new("brk2-mknod") else {
+        panic!("cannot make a test cgroup");
+    };
+    let dir = TempDir::new("mknodrules");
+    let root = busybox_root(&dir.0);
+    let rules: Vec<DeviceRule> = ["deny a *:* rwm", "c 1:3 rwm", "c 1:11 m"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .root(&root)
+        .cgroup(
+            CgroupSpec::new()
+                .parent(&base.0)
+                .resources(Resources::new().device_rules(rules)),
+        )
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "grep CapEff /proc/self/status; mknod /tmp/n c 1 11 && echo MADE; \
+             (exec 3</tmp/n) && echo OPENED",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let eff = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    assert_ne!(eff & (1 << 27), 0, "CAP_MKNOD dropped: {stdout:?}");
+    assert!(stdout.contains("MADE"), "{stdout:?}");
+    assert!(
+        !stdout.contains("OPENED"),
+        "the device cgroup let the node open: {stdout:?}"
+    );
 }
