@@ -352,3 +352,76 @@ fn default_keeps_mknod_under_deny_by_default_device_rules() {
         "the device cgroup let the node open: {stdout:?}"
     );
 }
+
+/// The spare child stacks (at most 4 kept) under threads spawning at the
+/// same time, in the shape where the child runs on a stack of ours while
+/// this thread is NOT suspended (a new user namespace made by an
+/// unprivileged caller: CLONE_VM without CLONE_VFORK, the stack kept until
+/// the exec). A stack handed to a second spawn while its first child still
+/// ran on it would mix two children's frames: wrong output, crashes.
+/// Also failed spawns (a program that does not exist) in between, whose
+/// stacks go back to the store after the kill.
+#[test]
+fn inner_spare_stacks_under_threads() {
+    if std::env::var_os("CONTAINMENT_INNER_SPARE_STACKS").is_none() {
+        return;
+    }
+    use containment::namespace::IdMap;
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut vforked = 0;
+                for i in 0..150 {
+                    let c = Container::new()
+                        .unshare(Namespaces::USER | Namespaces::MOUNT)
+                        .uid_map([IdMap::single(0, uid)])
+                        .gid_map([IdMap::single(0, gid)])
+                        .id_map_writer(containment::IdMapWriter::Direct)
+                        .vfork_spawn(true);
+                    if i % 5 == 4 {
+                        assert!(c.command("/nonexistent-brk2").spawn().is_err());
+                        continue;
+                    }
+                    let tag = format!("tag-{t}-{i}");
+                    let child = c
+                        .command("/bin/sh")
+                        .args(["-c", "echo \"$0\"", &tag])
+                        .stdout(containment::Stdio::Piped)
+                        .spawn()
+                        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                    vforked += child.spawned_in_vfork_shape() as u32;
+                    let out = child.wait_with_output().unwrap();
+                    assert!(out.status.success(), "{tag}: {:?}", out.status);
+                    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), tag);
+                }
+                vforked
+            })
+        })
+        .collect();
+    let vforked: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(common::lasting_zombies().is_empty());
+    println!("vfork-shaped spawns: {vforked}");
+    if containment::testing::HAS_CLONE3_ON_STACK {
+        assert!(vforked > 0, "no spawn took the vfork shape");
+    }
+    println!("INNER-OK");
+}
+
+#[test]
+fn spare_stacks_under_threads() {
+    require_root!();
+    let out = common::run_test_as(
+        54_323,
+        "inner_spare_stacks_under_threads",
+        ("CONTAINMENT_INNER_SPARE_STACKS", "1"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        stdout.contains("INNER-OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
