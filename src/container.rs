@@ -406,8 +406,10 @@ impl Container {
     /// Default, with a root filesystem ([`root`](Self::root) or
     /// [`rootfs`](Self::rootfs)) or a joined mount namespace
     /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
-    /// another one: the program is then the container's, like `docker
-    /// exec`, and within the bounding set of the joined process): docker's
+    /// another one, or [`join_namespace`](Self::join_namespace) of a mount
+    /// namespace other than the caller's: the program is then the
+    /// container's, like `docker exec`, and within the bounding set of the
+    /// joined process): docker's
     /// default set
     /// ([`Capabilities::docker_default`], 14 capabilities; no
     /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
@@ -1679,6 +1681,13 @@ impl Command {
             }
         }
         let become_root = become_root || join.become_root;
+        // A mount namespace joined by descriptor that is not the caller's
+        // own: the program and everything it runs are that namespace's
+        // (setns makes its root ours), as with a joined process's.
+        let joins_other_mount_ns = c
+            .join_ns
+            .iter()
+            .any(|(k, fd)| *k == Namespace::Mount && !is_own_mount_ns(fd.as_fd()));
 
         // Capabilities (after the joins: a joined mount namespace is a
         // container's filesystem too).
@@ -1690,7 +1699,7 @@ impl Command {
             // `docker exec`), does not keep every capability unless asked
             // (crate docs, "Safety"). Within a joined user namespace the
             // caller's own sets say nothing.
-            None if c.fs.root.is_some() || join.root.is_some() => {
+            None if c.fs.root.is_some() || join.root.is_some() || joins_other_mount_ns => {
                 let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
                 let devices_denied = c.cgroup.spec.as_ref().is_some_and(|s| {
                     let rules = s.resources.device_rule_list();
@@ -1808,6 +1817,7 @@ impl Command {
         } else if c.force_exec_helper
             || mounts.as_ref().is_some_and(|m| m.hides_host())
             || join.root.is_some()
+            || joins_other_mount_ns
         {
             Some(HelperMode::Exec)
         } else {
@@ -2071,6 +2081,22 @@ impl Container {
         self.cfg_mut().fs.devices.push(node);
         self
     }
+}
+
+/// Whether `fd` is the calling thread's own mount namespace (same nsfs
+/// inode as `/proc/thread-self/ns/mnt`); `false` when unknown.
+fn is_own_mount_ns(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(own) = std::fs::metadata("/proc/thread-self/ns/mnt") else {
+        return false;
+    };
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is live for the call, st a valid out pointer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    st.st_dev == own.dev() && st.st_ino == own.ino()
 }
 
 impl Config {

@@ -425,3 +425,64 @@ fn spare_stacks_under_threads() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `join_namespace(Mount, fd)` of a running container's mount namespace
+/// (OCI `linux.namespaces[].path`, `runc exec`-like): the program is the
+/// container's (`setns` makes the namespace's root the joiner's root), so
+/// (1) it must not run with every capability of the caller (here host
+/// root: CAP_SYS_ADMIN mounts), and (2) a `#!/proc/self/exe` script of the
+/// container must not run the caller's binary (CVE-2019-5736).
+#[test]
+fn joined_mount_namespace_by_descriptor_is_the_containers() {
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("joinfd");
+    let root = busybox_root(&dir.0);
+    std::fs::write(root.join("evil"), "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(root.join("evil"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .root(&root)
+        .command("/bin/sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let mnt = std::fs::File::open(format!("/proc/{}/ns/mnt", target.id())).unwrap();
+    let caps = Container::new()
+        .join_namespace(containment::Namespace::Mount, mnt.try_clone().unwrap())
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "mount -t tmpfs brk2 /mnt && echo MOUNTED; umount /mnt 2>/dev/null; true",
+        ])
+        .output();
+    // With the PID namespace too, so that the container's /proc/self is
+    // the joiner.
+    let pidns = std::fs::File::open(format!("/proc/{}/ns/pid", target.id())).unwrap();
+    let exe = Container::new()
+        .join_namespace(containment::Namespace::Pid, pidns)
+        .join_namespace(containment::Namespace::Mount, mnt)
+        .command("/evil")
+        .output();
+    eprintln!("{exe:?}");
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let mut holes = Vec::new();
+    let caps = caps.unwrap();
+    let stdout = String::from_utf8_lossy(&caps.stdout);
+    if stdout.contains("MOUNTED") {
+        holes.push(format!(
+            "the container's /bin/sh, run in its joined mount namespace, kept CAP_SYS_ADMIN: \
+             {stdout:?}"
+        ));
+    }
+    if let Ok(out) = exe {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if stdout.contains("test result") || stdout.contains("running 0 test") {
+            holes.push(format!(
+                "the container's #!/proc/self/exe ran the caller's binary: {stdout:?}"
+            ));
+        }
+    }
+    assert!(holes.is_empty(), "{holes:#?}");
+}
