@@ -486,3 +486,103 @@ fn joined_mount_namespace_by_descriptor_is_the_containers() {
     }
     assert!(holes.is_empty(), "{holes:#?}");
 }
+
+/// Unmounts `p` (lazily) when dropped: the test's own host mount.
+struct HostMount(PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let c = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; MNT_DETACH of our own mount.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+fn host_mounts_under(p: &Path) -> Vec<String> {
+    let prefix = format!("{}/", p.display());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect()
+}
+
+/// Per-mount propagation `shared` (OCI mount option `shared`/`rshared`)
+/// on a bind of a host directory that is itself a shared mount on the
+/// host: a mount the container makes below it must not appear on the host
+/// (the container's tree was made private or slave first), for every
+/// builder-wide propagation and with or without a new root.
+#[test]
+fn shared_propagation_of_a_mount_does_not_reach_the_host() {
+    use containment::mount::{Mount, Propagation};
+    require_root!();
+    require_busybox!();
+    let dir = TempDir::new("sharedprop");
+    let root = busybox_root(&dir.0);
+    let shared = dir.0.join("shared");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    // Our own host mount: the directory bound onto itself, made shared.
+    let c = std::ffi::CString::new(shared.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: NUL-terminated paths; a bind of our own directory.
+    let r = unsafe {
+        libc::mount(
+            c.as_ptr(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    let _guard = HostMount(shared.clone());
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    for builder in [Propagation::Private, Propagation::Slave] {
+        for recursive in [false, true] {
+            for with_root in [true, false] {
+                let m = Mount::bind(&shared, "/mnt");
+                let m = if recursive {
+                    m.recursive_propagation(Propagation::Shared)
+                } else {
+                    m.propagation(Propagation::Shared)
+                };
+                let mut c = Container::new()
+                    .unshare(Namespaces::MOUNT | Namespaces::PID)
+                    .propagation(builder)
+                    .keep_all_capabilities()
+                    .mount(m);
+                if with_root {
+                    c = c.root(&root);
+                }
+                let out = c
+                    .command("/bin/busybox")
+                    .args([
+                        "sh",
+                        "-c",
+                        "busybox mount -t tmpfs brk2 /mnt/sub && echo MOUNTED",
+                    ])
+                    .output()
+                    .unwrap();
+                let leaked = host_mounts_under(&shared);
+                let what = format!("{builder:?} recursive={recursive} root={with_root}");
+                assert!(
+                    leaked.is_empty(),
+                    "{what}: the container's mount reached the host: {leaked:?} ({:?} {:?})",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                eprintln!("{what}: {:?}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
+    }
+}
