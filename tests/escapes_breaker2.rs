@@ -586,3 +586,68 @@ fn shared_propagation_of_a_mount_does_not_reach_the_host() {
         }
     }
 }
+
+/// `docker exec` of a container whose device rules live in the v1
+/// `devices` hierarchy: the joined program must sit in the container's
+/// devices cgroup (else it opens every device the caller may), before it
+/// runs a single instruction of the container's program.
+#[test]
+fn joined_program_is_in_the_containers_v1_devices_cgroup() {
+    use containment::cgroup::{CgroupSpec, DeviceRule, Hierarchy, Resources};
+    require_root!();
+    require_busybox!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("devices").is_some(),
+        "no cgroup v1 devices hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("brk2-joindev") else {
+        panic!("cannot make a test cgroup");
+    };
+    let dir = TempDir::new("joindev");
+    let root = busybox_root(&dir.0);
+    let rules: Vec<DeviceRule> = ["deny a *:* rwm", "c 1:3 rwm", "c 1:5 rwm"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let ns = Namespaces::MOUNT | Namespaces::PID;
+    let mut target = Container::new()
+        .unshare(ns)
+        .root(&root)
+        .cgroup(
+            CgroupSpec::new()
+                .parent(&base.0)
+                .resources(Resources::new().device_rules(rules)),
+        )
+        .command("/bin/sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let theirs = std::fs::read_to_string(format!("/proc/{}/cgroup", target.id())).unwrap();
+    // The joined program: its devices line, and whether a node of a
+    // device outside the rules (the host's console 4:1, made here with
+    // mknod as the caller may) opens. `m` is refused by the rules too.
+    let out = Container::new()
+        .join_child(&target, ns)
+        .keep_all_capabilities()
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "grep devices /proc/self/cgroup; mknod /tmp/c c 4 1 && echo MADE; \
+             (exec 3</tmp/c) && echo OPENED; rm -f /tmp/c",
+        ])
+        .output();
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = theirs.lines().find(|l| l.contains(":devices:")).unwrap();
+    assert!(
+        stdout.lines().any(|l| l == want),
+        "the joined program is not in the container's devices cgroup ({want}): {stdout:?}"
+    );
+    assert!(
+        !stdout.contains("MADE") && !stdout.contains("OPENED"),
+        "{stdout:?}"
+    );
+}
