@@ -407,12 +407,20 @@ impl Container {
     /// Default, with a root filesystem ([`root`](Self::root) or
     /// [`rootfs`](Self::rootfs)) or a joined mount namespace
     /// ([`join`](Self::join) with [`Namespaces::MOUNT`] of a process in
-    /// another one: the program is then the container's, like `docker
-    /// exec`, and within the bounding set of the joined process): docker's
+    /// another one, or [`join_namespace`](Self::join_namespace) of a mount
+    /// namespace other than the caller's: the program is then the
+    /// container's, like `docker exec`, and within the bounding set of the
+    /// joined process): docker's
     /// default set
     /// ([`Capabilities::docker_default`], 14 capabilities; no
     /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`
-    /// …) in the bounding, permitted and effective sets, within what the
+    /// …) less `CAP_MKNOD` outside a user namespace unless the container's
+    /// cgroup has device rules that deny by default (docker's set relies on
+    /// them: without, a node of any host device made in the root opens),
+    /// and less
+    /// `CAP_SYS_CHROOT` when the root is entered with `chroot(2)`
+    /// ([`RootMode::Chroot`](crate::mount::RootMode::Chroot): no boundary
+    /// for it), in the bounding, permitted and effective sets, within what the
     /// caller's thread holds (in a joined or new user namespace, within
     /// that namespace), as docker and podman do (bubblewrap keeps none).
     /// Otherwise: unchanged (a process in a few new namespaces, which sees
@@ -1674,6 +1682,13 @@ impl Command {
             }
         }
         let become_root = become_root || join.become_root;
+        // A mount namespace joined by descriptor that is not the caller's
+        // own: the program and everything it runs are that namespace's
+        // (setns makes its root ours), as with a joined process's.
+        let joins_other_mount_ns = c
+            .join_ns
+            .iter()
+            .any(|(k, fd)| *k == Namespace::Mount && !is_own_mount_ns(fd.as_fd()));
 
         // Capabilities (after the joins: a joined mount namespace is a
         // container's filesystem too).
@@ -1685,9 +1700,32 @@ impl Command {
             // `docker exec`), does not keep every capability unless asked
             // (crate docs, "Safety"). Within a joined user namespace the
             // caller's own sets say nothing.
-            None if c.fs.root.is_some() || join.root.is_some() => {
+            None if c.fs.root.is_some() || join.root.is_some() || joins_other_mount_ns => {
                 let joins_user = join.fds.iter().any(|(_, t)| *t == libc::CLONE_NEWUSER);
-                let c = crate::caps::contained_default(userns || joins_user);
+                let devices_denied = c.cgroup.spec.as_ref().is_some_and(|s| {
+                    let rules = s.resources.device_rule_list();
+                    !rules.is_empty() && !crate::cgroup::devices::emulate(rules).default_allow
+                });
+                let mut c = crate::caps::contained_default(userns || joins_user);
+                if !(devices_denied || userns || joins_user) {
+                    // Docker keeps CAP_MKNOD because its device cgroup
+                    // refuses every device it did not list. Without such
+                    // rules a node of any host device (a disk, a console)
+                    // made inside the root opens like the host's own. (In
+                    // a user namespace nobody can make a device node.)
+                    let mut set = c.bounding;
+                    set.remove(crate::caps::Capability::Mknod);
+                    c = crate::caps::Capabilities::only(set);
+                }
+                if mounts.as_ref().is_some_and(|m| m.chroots()) {
+                    // A chroot is no boundary for CAP_SYS_CHROOT (chroot
+                    // into a subdirectory, `..` past the root, chroot
+                    // there): the caller's filesystem is above this root
+                    // (the same mount namespace, or a copy of it).
+                    let mut set = c.bounding;
+                    set.remove(crate::caps::Capability::SysChroot);
+                    c = crate::caps::Capabilities::only(set);
+                }
                 Some(match join.target_bounding {
                     Some(b) => crate::caps::Capabilities::only(crate::caps::CapSet::from_bits(
                         c.bounding.bits() & b,
@@ -1780,6 +1818,7 @@ impl Command {
         } else if c.force_exec_helper
             || mounts.as_ref().is_some_and(|m| m.hides_host())
             || join.root.is_some()
+            || joins_other_mount_ns
         {
             Some(HelperMode::Exec)
         } else {
@@ -2043,6 +2082,22 @@ impl Container {
         self.cfg_mut().fs.devices.push(node);
         self
     }
+}
+
+/// Whether `fd` is the calling thread's own mount namespace (same nsfs
+/// inode as `/proc/thread-self/ns/mnt`); `false` when unknown.
+fn is_own_mount_ns(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(own) = std::fs::metadata("/proc/thread-self/ns/mnt") else {
+        return false;
+    };
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is live for the call, st a valid out pointer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    st.st_dev == own.dev() && st.st_ino == own.ino()
 }
 
 impl Config {

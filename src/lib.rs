@@ -198,7 +198,10 @@
 //!   ([`Container::root`], [`Container::rootfs`]) and no
 //!   capability setting runs with docker's default set
 //!   ([`Capabilities::docker_default`]: no `CAP_SYS_ADMIN`,
-//!   `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`, `CAP_SYS_TIME` …)
+//!   `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`, `CAP_SYS_TIME` …;
+//!   without `CAP_MKNOD` (outside a user namespace) unless its cgroup's
+//!   device rules deny by default,
+//!   without `CAP_SYS_CHROOT` when its root is entered with `chroot(2)`)
 //!   as its bounding, permitted and effective sets, within what the caller
 //!   holds; in a new user namespace too. Keeping every capability is
 //!   [`Container::keep_all_capabilities`]; any other set is

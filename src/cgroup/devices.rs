@@ -34,8 +34,13 @@
 //!   list is expressible there).
 //!
 //! The whole list is written on each [`Cgroup::apply`](super::Cgroup::apply)
-//! that carries rules (a v1 update resets the default first, so accesses
-//! during the update may be refused for a moment).
+//! that carries rules. A v1 update resets the default first (the kernel
+//! keeps no other way to learn the exceptions in force): with a default of
+//! deny, accesses during the update may be refused for a moment; with a
+//! default of allow (a list that does not start with a deny-all rule),
+//! every device is *allowed* for a moment, before the deny exceptions are
+//! written again (runc's v1 manager has the same window). Do not rely on a
+//! default-allow list against a running program that may race an update.
 //!
 //! # References
 //!

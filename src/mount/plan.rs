@@ -1202,6 +1202,12 @@ impl MountPlan {
         self.idmaps.iter().map(|r| r.slot)
     }
 
+    /// Whether the child enters its root with `chroot(2)` (not
+    /// `pivot_root`): the caller's filesystem is still above that root.
+    pub(crate) fn chroots(&self) -> bool {
+        self.root.as_ref().is_some_and(|r| r.chroot)
+    }
+
     /// Whether the parent has idmapped trees to send.
     pub(crate) fn has_idmaps(&self) -> bool {
         !self.idmaps.is_empty()

@@ -244,7 +244,10 @@ pub enum RootMode {
     /// `chroot(2)` into the new root. The host's mounts stay in the
     /// container's mount namespace (visible in `/proc/self/mountinfo`), and
     /// a process with `CAP_SYS_CHROOT` can escape a chroot: use it only
-    /// where `pivot_root` cannot work (an initramfs root).
+    /// where `pivot_root` cannot work (an initramfs root). The default
+    /// capabilities of a chroot'ed container therefore lack
+    /// `CAP_SYS_CHROOT`; capabilities set explicitly with it (or all of
+    /// them kept) let the container reach the caller's filesystem.
     Chroot,
 }
 
