@@ -680,9 +680,18 @@ fn child_memory_attack(userns: bool) {
 #[test]
 fn the_callers_dumpable_flag_survives_its_spawns() {
     require_root!();
+    // Other tests of this binary spawn at the same time (the flag is 0
+    // while any spawn is in flight): the start, too, waits for a moment
+    // without one.
+    let deadline = Instant::now() + Duration::from_secs(20);
     // SAFETY: prctl with integer arguments.
-    let before = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
-    assert_eq!(before, 1, "the test process starts dumpable");
+    while unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the test process never became dumpable"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     for shape in [true, false] {
         let st = Container::new()
             .unshare(Namespaces::UTS)

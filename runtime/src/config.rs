@@ -276,7 +276,8 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             format!("{umask:o} is not a mode"),
         ));
     }
-    if let Some(c) = process.capabilities() {
+    // Applied below, once the way into the root is known.
+    let mut caps = if let Some(c) = process.capabilities() {
         let caps = Capabilities {
             bounding: cap_set("bounding", c.bounding())?,
             permitted: cap_set("permitted", c.permitted())?,
@@ -284,7 +285,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             inheritable: cap_set("inheritable", c.inheritable())?,
             ambient: cap_set("ambient", c.ambient())?,
         };
-        b = b.capabilities(caps);
+        caps
     } else {
         // runc keeps every capability when the field is absent: every one
         // this process may hold (its bounding set).
@@ -304,8 +305,8 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
                 }
             }
         }
-        b = b.capabilities(Capabilities::only(all));
-    }
+        Capabilities::only(all)
+    };
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         let name = serde_json::to_value(r.typ())
             .ok()
@@ -443,6 +444,38 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         b = b.mount_proc(false);
         b = b.dev(DevSpec::Keep);
     }
+    // A root entered with chroot(2) alone (--no-pivot, or no mount
+    // namespace of its own) is left with CAP_SYS_CHROOT: chroot into a
+    // subdirectory, then `..` past the old root. The capability goes, with
+    // a warning naming it, as the library's own default does.
+    if no_pivot || shares_mounts {
+        let chroot = Capability::SysChroot;
+        let had = [
+            caps.bounding,
+            caps.permitted,
+            caps.effective,
+            caps.inheritable,
+            caps.ambient,
+        ]
+        .iter()
+        .any(|s| s.contains(chroot));
+        for set in [
+            &mut caps.bounding,
+            &mut caps.permitted,
+            &mut caps.effective,
+            &mut caps.inheritable,
+            &mut caps.ambient,
+        ] {
+            set.remove(chroot);
+        }
+        if had {
+            crate::log::warn(
+                "process.capabilities: CAP_SYS_CHROOT dropped: the root is entered with chroot \
+                 alone (--no-pivot or no mount namespace), which that capability can leave",
+            );
+        }
+    }
+    b = b.capabilities(caps);
     let own = ns | joined;
     if let Some(h) = spec.hostname() {
         if !own.contains(Namespaces::UTS) {

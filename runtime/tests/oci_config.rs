@@ -378,3 +378,67 @@ fn without_a_process_create_succeeds_and_start_fails() {
     assert!(!marker.exists());
     b.ok(&["delete", &id]);
 }
+
+/// The capability sets of `pid` as /proc shows them (CapBnd, CapEff).
+fn cap_masks(pid: i64) -> (u64, u64) {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let get = |k: &str| {
+        st.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap()
+    };
+    (get("CapBnd:"), get("CapEff:"))
+}
+
+#[test]
+fn a_chroot_only_root_loses_cap_sys_chroot() {
+    // With CAP_SYS_CHROOT a root entered by chroot(2) alone can be left
+    // (chroot into a subdirectory, then `..`): contrun drops it, naming it,
+    // for --no-pivot and for a container without a mount namespace, and
+    // keeps it where the root is pivot_root'ed.
+    let Some(b) = bundle("chrootcap") else { return };
+    const SYS_CHROOT: u64 = 1 << 18;
+    let caps = serde_json::json!(["CAP_SYS_CHROOT", "CAP_KILL"]);
+    for (name, no_pivot, no_mnt) in [
+        ("pivot", false, false),
+        ("nopivot", true, false),
+        ("nomnt", false, true),
+    ] {
+        b.config(|c| {
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set] = caps.clone();
+            }
+            c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+            if no_mnt {
+                c["linux"]["namespaces"] = serde_json::json!([]);
+                c["hostname"] = serde_json::Value::Null;
+            }
+        });
+        let id = b.id(name);
+        let bundle = b.dir.to_str().unwrap().to_string();
+        let mut args = vec!["create", "--bundle", &bundle];
+        if no_pivot {
+            args.push("--no-pivot");
+        }
+        args.push(&id);
+        let out = b.run(&args);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+        let (bnd, eff) = cap_masks(st["pid"].as_i64().unwrap());
+        let warned = String::from_utf8_lossy(&out.stderr).contains("CAP_SYS_CHROOT");
+        if no_pivot || no_mnt {
+            assert_eq!(bnd & SYS_CHROOT, 0, "{name}: CapBnd {bnd:x}");
+            assert_eq!(eff & SYS_CHROOT, 0, "{name}: CapEff {eff:x}");
+            assert!(warned, "{name}: no warning");
+        } else {
+            assert_ne!(eff & SYS_CHROOT, 0, "{name}: CapEff {eff:x}");
+            assert!(!warned, "{name}: a warning");
+        }
+        b.ok(&["delete", "--force", &id]);
+    }
+}
