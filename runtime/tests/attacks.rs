@@ -115,6 +115,10 @@ fn openpty() -> (OwnedFd, OwnedFd) {
 /// whose controlling terminal is `replica`, with its stdin, stdout and
 /// stderr on it. Returns contrun's exit status.
 fn contrun_at_terminal(root: &Path, replica: &OwnedFd, args: &[&str]) -> std::process::ExitStatus {
+    spawn_at_terminal(root, replica, args).wait().unwrap()
+}
+
+fn spawn_at_terminal(root: &Path, replica: &OwnedFd, args: &[&str]) -> std::process::Child {
     let fd = replica.as_raw_fd();
     let mut c = Command::new(BIN);
     c.arg("--root").arg(root).args(args);
@@ -138,7 +142,7 @@ fn contrun_at_terminal(root: &Path, replica: &OwnedFd, args: &[&str]) -> std::pr
             Ok(())
         });
     }
-    c.status().unwrap()
+    c.spawn().unwrap()
 }
 
 /// Reads what is waiting on `fd` without blocking.
@@ -273,4 +277,259 @@ fn exec_without_tty_cannot_inject_into_the_callers_terminal() {
         !queued.contains("INJECTED") && !shown.contains("tiocsti-ok"),
         "the exec'd program typed into the caller's terminal: input queued {queued:?}, shown {shown:?}"
     );
+}
+
+/// The descriptors of `pid` as (number, target), from /proc.
+fn fds_of(pid: i32) -> Vec<(i32, String)> {
+    let mut v: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let n = e.file_name().to_str()?.parse().ok()?;
+            let t = std::fs::read_link(e.path()).ok()?;
+            Some((n, t.to_string_lossy().into_owned()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn state_pid(s: &Setup, id: &str) -> i32 {
+    let v: serde_json::Value = serde_json::from_str(&ok(&s.root, &["state", id])).unwrap();
+    v["pid"].as_i64().unwrap() as i32
+}
+
+/// Receives one descriptor on a new socket at `sock` (in a thread).
+fn receiver(sock: &Path) -> std::thread::JoinHandle<OwnedFd> {
+    let l = std::os::unix::net::UnixListener::bind(sock).unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        containment::tty::recv_fd(&s).unwrap()
+    })
+}
+
+fn assert_only_replica(what: &str, fds: &[(i32, String)]) {
+    assert_eq!(
+        fds.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "{what}: descriptors other than the terminal's 0, 1, 2: {fds:?}"
+    );
+    for (_, t) in fds {
+        assert!(
+            t.starts_with("/dev/pts/") && !t.ends_with("ptmx"),
+            "{what}: not the replica: {fds:?}"
+        );
+    }
+}
+
+/// The pty's primary goes to the console socket only: the container's
+/// process holds the replica on 0, 1, 2 and nothing else (a primary in
+/// the container could read and type on its own terminal's other side).
+#[test]
+fn console_socket_primary_does_not_leak_into_the_container() {
+    let test = "console_socket_primary_does_not_leak_into_the_container";
+    let Some(mut s) = setup(test) else { return };
+    s.config(|c| {
+        c["process"]["terminal"] = true.into();
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    let id = s.id("fds");
+    let sock = s.dir.path().join("c.sock");
+    let rx = receiver(&sock);
+    let bundle = s.bundle();
+    ok(
+        &s.root,
+        &[
+            "create",
+            "--bundle",
+            &bundle,
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+        ],
+    );
+    let _primary = rx.join().unwrap();
+    ok(&s.root, &["start", &id]);
+    let pid = state_pid(&s, &id);
+    wait_for("sleep to run", || {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .filter(|e| e.ends_with("busybox"))
+    });
+    assert_only_replica("create --console-socket", &fds_of(pid));
+
+    // exec --tty --detach --console-socket into it.
+    let sock2 = s.dir.path().join("e.sock");
+    let rx2 = receiver(&sock2);
+    let pidfile = s.dir.path().join("exec.pid");
+    ok(
+        &s.root,
+        &[
+            "exec",
+            "--detach",
+            "--tty",
+            "--console-socket",
+            sock2.to_str().unwrap(),
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            &id,
+            "sleep",
+            "999",
+        ],
+    );
+    let _p2 = rx2.join().unwrap();
+    let epid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("exec'd sleep to run", || {
+        std::fs::read_link(format!("/proc/{epid}/exe"))
+            .ok()
+            .filter(|e| e.ends_with("busybox"))
+    });
+    assert_only_replica("exec --tty --console-socket", &fds_of(epid));
+}
+
+/// `run` in the foreground with process.terminal: contrun relays the
+/// primary; the program holds only the replica.
+#[test]
+fn foreground_terminal_primary_does_not_leak_into_the_container() {
+    let test = "foreground_terminal_primary_does_not_leak_into_the_container";
+    let Some(mut s) = setup(test) else { return };
+    s.config(|c| {
+        c["process"]["terminal"] = true.into();
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    let id = s.id("fgfds");
+    let (primary, replica) = openpty();
+    let mut run = spawn_at_terminal(&s.root, &replica, &["run", "--bundle", &s.bundle(), &id]);
+    let pid = wait_for("the container to run sleep", || {
+        let o = contrun(&s.root, &["state", &id]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        let pid = v["pid"].as_i64()? as i32;
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .filter(|e| e.ends_with("busybox"))
+            .map(|_| pid)
+    });
+    let fds = fds_of(pid);
+    ok(&s.root, &["kill", &id, "KILL"]);
+    let _ = run.wait();
+    drop(primary);
+    assert_only_replica("run with a terminal", &fds);
+}
+
+/// linux.devices with paths that leave /dev or the root: refused, and
+/// nothing made on the host or elsewhere in the root.
+#[test]
+fn device_paths_cannot_escape() {
+    let test = "device_paths_cannot_escape";
+    let Some(mut s) = setup(test) else { return };
+    let rootfs = s.dir.path().join("rootfs");
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+    let outside = s.dir.path().join("outside-node");
+    for path in [
+        "/dev/../etc/passwd".to_string(),
+        "/../../../../../..".to_string() + outside.to_str().unwrap(),
+        "dev/relative".to_string(),
+        "/".to_string(),
+        "/dev/./..".to_string(),
+    ] {
+        s.config(|c| {
+            c["process"]["args"] = serde_json::json!(["true"]);
+            c["linux"]["devices"] = serde_json::json!([
+                {"path": path, "type": "c", "major": 1, "minor": 3, "fileMode": 0o6777}]);
+        });
+        let id = s.id("dev");
+        let o = contrun(&s.root, &["run", "--bundle", &s.bundle(), &id]);
+        assert!(
+            !o.status.success(),
+            "device at {path:?} accepted: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let md = std::fs::symlink_metadata(rootfs.join("etc/passwd")).unwrap();
+        assert!(
+            md.is_file(),
+            "{path:?}: the root's /etc/passwd was replaced"
+        );
+        assert!(!outside.exists(), "{path:?}: a node outside the root");
+    }
+    // A symlink in the image: dev -> /tmp/... of the host.
+    let host_dir = s.dir.path().join("hostdir");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::remove_dir(rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, rootfs.join("dev")).unwrap();
+    s.config(|c| {
+        c["linux"]["devices"] =
+            serde_json::json!([{"path": "/dev/evil", "type": "c", "major": 1, "minor": 3}]);
+        // No /dev mount from the list: the node goes on the image's /dev.
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    });
+    let id = s.id("devlink");
+    let _ = contrun(&s.root, &["run", "--bundle", &s.bundle(), &id]);
+    assert!(
+        !host_dir.join("evil").exists(),
+        "a device node made through the image's dev symlink on the host"
+    );
+}
+
+/// linux.namespaces[].path naming a file that is not a namespace (a FIFO
+/// would block an open for reading forever): refused, quickly, nothing
+/// left running.
+#[test]
+fn namespace_paths_that_are_not_namespaces() {
+    let test = "namespace_paths_that_are_not_namespaces";
+    let Some(mut s) = setup(test) else { return };
+    let file = s.dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let fifo = s.dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let paths = [
+        file.to_str().unwrap().to_string(),
+        fifo.to_str().unwrap().to_string(),
+        "/proc/self/ns/user".to_string(), // the runtime's own: a user ns for net
+        "/proc/self/ns/net/..".to_string(),
+    ];
+    for path in paths {
+        s.config(|c| {
+            c["process"]["args"] = serde_json::json!(["true"]);
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "network");
+            ns.push(serde_json::json!({"type": "network", "path": path}));
+        });
+        let id = s.id("nspath");
+        let o = contrun(&s.root, &["create", "--bundle", &s.bundle(), &id]);
+        assert!(
+            !o.status.success(),
+            "namespaces path {path:?} accepted: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!s.root.join(&id).exists(), "{path:?}: state left behind");
+    }
+}
+
+/// Container ids that would put the state directory outside --root.
+#[test]
+fn ids_cannot_leave_the_state_root() {
+    let test = "ids_cannot_leave_the_state_root";
+    let Some(s) = setup(test) else { return };
+    s.config(|c| c["process"]["args"] = serde_json::json!(["true"]));
+    std::fs::create_dir_all(&s.root).unwrap();
+    for id in ["..", ".", "../escaped", "a/b", "/abs", "", "-"] {
+        let o = contrun(&s.root, &["create", "--bundle", &s.bundle(), id]);
+        if id == "-" {
+            // runc accepts '-'; it stays under the root.
+            if o.status.success() {
+                ok(&s.root, &["delete", "--force", id]);
+            }
+            continue;
+        }
+        assert!(!o.status.success(), "id {id:?} accepted");
+    }
+    assert!(!s.dir.path().join("escaped").exists());
+    assert!(!Path::new("/abs").exists());
 }
