@@ -533,3 +533,151 @@ fn ids_cannot_leave_the_state_root() {
     assert!(!s.dir.path().join("escaped").exists());
     assert!(!Path::new("/abs").exists());
 }
+
+/// A static helper compiled here from C (None, after `skip`, without cc
+/// or a static libc).
+fn static_helper(test: &str, dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let st = Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(&c)
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        skip(test, "cannot build a static C helper (cc, libc.a)");
+        return None;
+    }
+    Some(out)
+}
+
+/// chroot(2) into a subdirectory while the working directory stays
+/// outside it, then `..` up to the real root and chroot there: the
+/// classic escape from a chroot, which needs CAP_SYS_CHROOT.
+const CHROOT_ESCAPE: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    mkdir("/tmp/esc", 0755);
+    if (chroot("/tmp/esc") != 0) { printf("chroot: %s\n", strerror(errno)); return 3; }
+    for (int i = 0; i < 64; i++) chdir("..");
+    if (chroot(".") != 0) { printf("chroot .: %s\n", strerror(errno)); return 3; }
+    int fd = open(argv[1], O_RDONLY);
+    if (fd < 0) { printf("open %s: %s\n", argv[1], strerror(errno)); return 2; }
+    char b[256]; int n = read(fd, b, 255);
+    if (n < 0) n = 0;
+    b[n] = 0;
+    printf("ESCAPED:%s\n", b);
+    return 0;
+}
+"#;
+
+/// Runs the chroot escape in a container of `s` with `caps` (added to the
+/// spec's defaults), mount namespace or not; returns what it printed.
+fn chroot_escape(
+    s: &mut Setup,
+    test: &str,
+    caps: &[&str],
+    mount_ns: bool,
+    no_pivot: bool,
+) -> Option<String> {
+    let helper = static_helper(test, s.dir.path(), "escape", CHROOT_ESCAPE)?;
+    std::fs::copy(&helper, s.dir.path().join("rootfs/bin/escape")).unwrap();
+    let secret = s.dir.path().join("host-secret");
+    std::fs::write(&secret, "host-only").unwrap();
+    let secret = secret.to_str().unwrap().to_string();
+    s.config(|c| {
+        c["process"]["args"] = serde_json::json!(["/bin/escape", secret]);
+        c["root"]["readonly"] = false.into();
+        for set in ["bounding", "effective", "permitted"] {
+            let l = c["process"]["capabilities"][set].as_array_mut().unwrap();
+            for cap in caps {
+                l.push((*cap).into());
+            }
+        }
+        if !mount_ns {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "mount");
+            c["mounts"] = serde_json::json!([]);
+            c["linux"].as_object_mut().unwrap().remove("maskedPaths");
+            c["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+        }
+    });
+    let id = s.id("chroot");
+    let mut args = vec!["run", "--bundle"];
+    let bundle = s.bundle();
+    args.push(&bundle);
+    if no_pivot {
+        args.push("--no-pivot");
+    }
+    args.push(&id);
+    let o = contrun(&s.root, &args);
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    ))
+}
+
+/// Without a mount namespace the root is entered with chroot(2) alone:
+/// with the spec's default capabilities (no CAP_SYS_CHROOT) the program
+/// cannot leave it.
+#[test]
+fn no_mount_namespace_default_caps_cannot_leave_the_chroot() {
+    let test = "no_mount_namespace_default_caps_cannot_leave_the_chroot";
+    let Some(mut s) = setup(test) else { return };
+    let Some(out) = chroot_escape(&mut s, test, &[], false, false) else {
+        return;
+    };
+    assert!(!out.contains("ESCAPED"), "{out}");
+    assert!(out.contains("chroot: Operation not permitted"), "{out}");
+}
+
+/// --no-pivot (MS_MOVE and chroot, in a mount namespace of its own) with
+/// CAP_SYS_CHROOT: `..` past the chroot must not reach the host's files.
+#[test]
+#[ignore = "hole: --no-pivot only chroot(2)s into the root (RootMode::Chroot); the host's \
+            tree stays mounted beneath it in the container's mount namespace, so a program \
+            with CAP_SYS_CHROOT leaves the chroot (chroot a subdir, `..` x N, chroot .) and \
+            reads host files. runc moves the root onto / first (MS_MOVE, msMoveRoot), after \
+            which `..` at the namespace root steps back into the moved root"]
+fn no_pivot_with_cap_sys_chroot_cannot_reach_the_host() {
+    let test = "no_pivot_with_cap_sys_chroot_cannot_reach_the_host";
+    let Some(mut s) = setup(test) else { return };
+    let Some(out) = chroot_escape(&mut s, test, &["CAP_SYS_CHROOT"], true, true) else {
+        return;
+    };
+    assert!(!out.contains("ESCAPED:host-only"), "{out}");
+}
+
+/// Pivoted root, CAP_SYS_CHROOT: the same escape finds nothing.
+#[test]
+fn pivot_root_with_cap_sys_chroot_cannot_reach_the_host() {
+    let test = "pivot_root_with_cap_sys_chroot_cannot_reach_the_host";
+    let Some(mut s) = setup(test) else { return };
+    let Some(out) = chroot_escape(&mut s, test, &["CAP_SYS_CHROOT"], true, false) else {
+        return;
+    };
+    assert!(!out.contains("ESCAPED:host-only"), "{out}");
+}
+
+/// Without a mount namespace and with CAP_SYS_CHROOT (docker's default
+/// set has it) the chroot is no boundary.
+#[test]
+#[ignore = "hole (by design, documented in config.rs): without a mount namespace the root \
+            is entered with chroot(2) only, and a program given CAP_SYS_CHROOT (docker's \
+            default set has it) leaves it and reads the host's files; runc does not change \
+            the root at all then. contrun could refuse CAP_SYS_CHROOT (or warn) in this mode"]
+fn no_mount_namespace_with_cap_sys_chroot_cannot_reach_the_host() {
+    let test = "no_mount_namespace_with_cap_sys_chroot_cannot_reach_the_host";
+    let Some(mut s) = setup(test) else { return };
+    let Some(out) = chroot_escape(&mut s, test, &["CAP_SYS_CHROOT"], false, false) else {
+        return;
+    };
+    assert!(!out.contains("ESCAPED:host-only"), "{out}");
+}
