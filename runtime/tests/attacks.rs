@@ -681,3 +681,83 @@ fn no_mount_namespace_with_cap_sys_chroot_cannot_reach_the_host() {
     };
     assert!(!out.contains("ESCAPED:host-only"), "{out}");
 }
+
+/// A host mount point that is shared (a peer group of its own, made here):
+/// a container binding it, with no propagation option or with `rshared`,
+/// and mounting under it must not put a mount into the host's tree
+/// (rootfsPropagation unset: the runtime-spec leaves the default to the
+/// runtime, runc makes the tree rslave).
+#[test]
+fn mounts_made_in_a_shared_bind_do_not_reach_the_host() {
+    let test = "mounts_made_in_a_shared_bind_do_not_reach_the_host";
+    let Some(mut s) = setup(test) else { return };
+    let host = s.dir.path().join("host-shared");
+    std::fs::create_dir(&host).unwrap();
+    let c = std::ffi::CString::new(host.to_str().unwrap()).unwrap();
+    struct Unmount(std::ffi::CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // Whatever leaked below it goes with it (MNT_DETACH is recursive).
+            // SAFETY: NUL-terminated path.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    // SAFETY: NUL-terminated strings.
+    let r = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    let _u = Unmount(c.clone());
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0);
+    std::fs::create_dir(host.join("sub")).unwrap();
+    for opts in [
+        serde_json::json!(["rbind"]),
+        serde_json::json!(["rbind", "rshared"]),
+        serde_json::json!(["bind", "shared"]),
+    ] {
+        s.config(|c| {
+            c["process"]["args"] =
+                serde_json::json!(["mount", "-t", "tmpfs", "leak", "/shared/sub"]);
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push("CAP_SYS_ADMIN".into());
+            }
+            let m = c["mounts"].as_array_mut().unwrap();
+            m.retain(|m| m["destination"] != "/shared");
+            m.push(serde_json::json!({"destination": "/shared", "type": "bind",
+                "source": host.to_str().unwrap(), "options": opts}));
+        });
+        std::fs::create_dir_all(s.dir.path().join("rootfs/shared")).unwrap();
+        let id = s.id("shared");
+        let o = contrun(&s.root, &["run", "--bundle", &s.bundle(), &id]);
+        assert!(
+            o.status.success(),
+            "{opts}: the mount in the container failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let under = mounts_under(&host.join("sub"));
+        assert!(
+            under.is_empty(),
+            "{opts}: mounts reached the host: {under:?}"
+        );
+    }
+}
