@@ -641,11 +641,6 @@ fn no_mount_namespace_default_caps_cannot_leave_the_chroot() {
 /// --no-pivot (MS_MOVE and chroot, in a mount namespace of its own) with
 /// CAP_SYS_CHROOT: `..` past the chroot must not reach the host's files.
 #[test]
-#[ignore = "hole: --no-pivot only chroot(2)s into the root (RootMode::Chroot); the host's \
-            tree stays mounted beneath it in the container's mount namespace, so a program \
-            with CAP_SYS_CHROOT leaves the chroot (chroot a subdir, `..` x N, chroot .) and \
-            reads host files. runc moves the root onto / first (MS_MOVE, msMoveRoot), after \
-            which `..` at the namespace root steps back into the moved root"]
 fn no_pivot_with_cap_sys_chroot_cannot_reach_the_host() {
     let test = "no_pivot_with_cap_sys_chroot_cannot_reach_the_host";
     let Some(mut s) = setup(test) else { return };
