@@ -756,3 +756,26 @@ fn mounts_made_in_a_shared_bind_do_not_reach_the_host() {
         );
     }
 }
+
+/// A config without `process` (the spec allows it at create): the
+/// placeholder "/" never runs; `start` fails and leaves no process.
+#[test]
+fn start_without_process_runs_nothing() {
+    let test = "start_without_process_runs_nothing";
+    let Some(mut s) = setup(test) else { return };
+    s.config(|c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    let id = s.id("noproc");
+    let o = contrun(&s.root, &["create", "--bundle", &s.bundle(), &id]);
+    if !o.status.success() {
+        // Refusing it at create is fine too.
+        return;
+    }
+    let pid = state_pid(&s, &id);
+    let o = contrun(&s.root, &["start", &id]);
+    assert!(!o.status.success(), "start ran a container without process");
+    wait_for("the placeholder to be gone", || (!alive(pid)).then_some(()));
+    let v: serde_json::Value = serde_json::from_str(&ok(&s.root, &["state", &id])).unwrap();
+    assert_eq!(v["status"], "stopped", "{v}");
+}
