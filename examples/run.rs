@@ -722,14 +722,32 @@ mod image {
     fn pull(store: &Store, reference: &str) -> Result<containment::image::Image, String> {
         use containment::image::PullOptions;
         let registry = reference.split('/').next().unwrap_or("");
-        let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
         let mut opts = PullOptions::new();
-        if host == "localhost" || host == "[::1]" || host.starts_with("127.") {
+        if loopback_registry(registry) {
             opts = opts.insecure_registry(registry);
         }
         store
             .pull(reference, &opts, &mut progress("pull", "pulled"))
             .map_err(|e| e.to_string())
+    }
+
+    /// Whether `registry` (`host[:port]`, `[v6]:port`) is on this machine:
+    /// `localhost` or a loopback address, parsed as one (branch brk2: a
+    /// name such as `127.0.0.1.example.com` only starts like one, and was
+    /// talked to over plain HTTP).
+    #[cfg(any(feature = "pull", test))]
+    pub(crate) fn loopback_registry(registry: &str) -> bool {
+        let host = match registry.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
+                _ => "",
+            },
+            None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
+        };
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     #[cfg(not(feature = "pull"))]
@@ -820,4 +838,35 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+#[cfg(all(test, feature = "image"))]
+mod tests {
+    /// (branch brk2) Plain HTTP only to a registry on this machine: a
+    /// name that merely starts like a loopback address gets TLS.
+    #[test]
+    fn plain_http_only_for_loopback_registries() {
+        use super::image::loopback_registry as lo;
+        for r in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.9.9",
+            "[::1]:5000",
+        ] {
+            assert!(lo(r), "{r}");
+        }
+        for r in [
+            "127.0.0.1.example.com:5000",
+            "127.evil.example",
+            "localhost.example.com",
+            "[::1].example.com:80",
+            "docker.io",
+            "10.0.0.1:5000",
+            "[::ffff:10.0.0.1]:5000",
+            "",
+        ] {
+            assert!(!lo(r), "{r}");
+        }
+    }
 }

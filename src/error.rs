@@ -49,7 +49,8 @@ pub enum Step {
     RootOverlay,
     /// `pivot_root(2)`.
     PivotRoot,
-    /// `chroot(2)` (the explicit fallback to pivot_root).
+    /// `chroot(2)` (the explicit fallback to pivot_root); detail 4: moving
+    /// the root onto `/` first (`MS_MOVE`).
     Chroot,
     /// Unmounting the old root after pivot_root.
     OldRootUnmount,

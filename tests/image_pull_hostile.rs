@@ -136,3 +136,97 @@ fn an_endless_blob_is_cut_off_at_its_descriptor_size() {
     assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// (branch brk2) A manifest that lies about a layer's size (64 GiB
+/// announced): refused from the descriptor, before the blob is asked for,
+/// when the store's layer limit is lower; nothing written to the store.
+#[test]
+fn a_blob_announced_over_the_store_limit_is_not_fetched() {
+    use containment::image::{Error, UnpackOptions};
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [sha(b"x")]},
+    }))
+    .unwrap();
+    let config_digest = sha(&config);
+    let layer_digest = sha(b"the layer");
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": 64u64 << 30}],
+    }))
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let asked = Arc::new(AtomicU64::new(0));
+    let asked2 = asked.clone();
+    let (cd, ld) = (config_digest.clone(), layer_digest.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let (manifest, config, cd, ld, asked) = (
+                manifest.clone(),
+                config.clone(),
+                cd.clone(),
+                ld.clone(),
+                asked2.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let (ct, body): (&str, Vec<u8>) = if path == "/v2/" {
+                        ("application/json", b"{}".to_vec())
+                    } else if path.contains("/manifests/") {
+                        (
+                            "application/vnd.oci.image.manifest.v1+json",
+                            manifest.clone(),
+                        )
+                    } else if path.ends_with(&cd) {
+                        ("application/octet-stream", config.clone())
+                    } else if path.ends_with(&ld) {
+                        asked.fetch_add(1, Ordering::Relaxed);
+                        // A few MiB, then the connection closes.
+                        ("application/octet-stream", vec![b'x'; 4 << 20])
+                    } else {
+                        let _ = write!(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                        continue;
+                    };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(&body);
+                }
+            });
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("containment-lying-pull-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(
+        &dir,
+        StoreOptions::new().unpack(UnpackOptions::new().max_layer_bytes(1 << 20)),
+    )
+    .unwrap();
+    let opts = PullOptions::new().insecure_registry(addr.clone());
+    let res = store.pull(&format!("{addr}/evil/image:1"), &opts, &mut |_| {});
+    let err = res.expect_err("a 64 GiB layer over a 1 MiB limit is refused");
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert_eq!(asked.load(Ordering::Relaxed), 0, "the blob was asked for");
+    assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -222,19 +222,33 @@ fn non_root_view_is_partial_and_says_so() {
     std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(&exe)
-        .args([
-            "--exact",
-            "helper_list_as_current_user",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .current_dir("/")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    // The copy's write descriptor can still be open in a child another
+    // test thread forks at this moment (until that child's exec closes
+    // it): exec then fails with ETXTBSY. Retry for a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let out = loop {
+        match Command::new(&exe)
+            .args([
+                "--exact",
+                "helper_list_as_current_user",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .current_dir("/")
+            .uid(65534)
+            .gid(65534)
+            .output()
+        {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETXTBSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r.unwrap(),
+        }
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -886,7 +886,13 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .current_dir(cwd)
         .uid(user.uid())
         .gid(user.gid())
-        .umask(umask);
+        .umask(umask)
+        // (branch brk2) Always a session of its own, as runc's init does:
+        // else, without process.terminal, the program shares the caller's
+        // session and its controlling terminal, and TIOCSTI on the stdin
+        // it inherits types commands into the caller's shell
+        // (CVE-2017-5226 in bubblewrap).
+        .setsid(true);
     if let Some(g) = user.additional_gids() {
         command.groups(g.iter().copied());
     }

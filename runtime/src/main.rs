@@ -791,7 +791,10 @@ fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         .env_clear()
         .current_dir(process.cwd())
         .uid(process.user().uid())
-        .gid(process.user().gid());
+        .gid(process.user().gid())
+        // (branch brk2) A session of its own, as for create: no TIOCSTI
+        // into the caller's terminal.
+        .setsid(true);
     if terminal {
         b.pty(config::console_size(&process));
     }

@@ -165,11 +165,12 @@ fn create_sends_the_console_to_the_socket() {
     read_until(&mut pty, &mut seen, "42x");
     assert!(seen.contains("/dev/pts/0"), "{seen:?}");
     assert!(seen.contains("33 101"), "consoleSize not applied: {seen:?}");
-    pty.write_all(b"exit 5\n").unwrap();
+    // The pid before the exit (a stopped container's state has none).
     let pid = serde_json::from_str::<serde_json::Value>(&ok(&s.root, &["state", &id])).unwrap()
         ["pid"]
         .as_i64()
         .unwrap() as i32;
+    pty.write_all(b"exit 5\n").unwrap();
     wait_for("the shell to exit", || (!alive(pid)).then_some(()));
     ok(&s.root, &["delete", &id]);
     assert!(!s.root.join(&id).exists());

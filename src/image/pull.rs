@@ -76,7 +76,10 @@ impl Store {
     /// # Errors
     /// [`Error::Format`] for the registry's errors and malformed
     /// manifests, [`Error::DigestMismatch`] / [`Error::SizeMismatch`] for a
-    /// blob that is not what its descriptor says, [`Error::Io`] for the store.
+    /// blob that is not what its descriptor says, [`Error::TooLarge`] for a
+    /// descriptor whose size is over the store's layer limit
+    /// ([`UnpackOptions::max_layer_bytes`](super::UnpackOptions::max_layer_bytes)),
+    /// [`Error::Io`] for the store.
     #[cfg_attr(all(docsrs, containment_nightly), doc(cfg(feature = "pull")))]
     pub fn pull(
         &self,
@@ -172,6 +175,23 @@ impl Store {
                         progress(report(true));
                     }
                     continue;
+                }
+                // (branch brk2) A descriptor is the registry's word: a
+                // blob announced larger than the store's layer limit
+                // (compressed data is not larger than what it expands to)
+                // is refused before a byte of it is fetched, else a
+                // registry lying about sizes fills the store's disk.
+                let limit = self.opts.max_bytes;
+                if d.size() > limit {
+                    return Err(Error::TooLarge {
+                        layer: digest.to_string(),
+                        what: if layer.is_some() {
+                            "layer blob (its descriptor's size)"
+                        } else {
+                            "config blob (its descriptor's size)"
+                        },
+                        limit,
+                    });
                 }
                 let tmp = self.tmp_path(&digest);
                 let file = tokio::fs::File::create(&tmp)

@@ -138,7 +138,7 @@ impl UnpackedImage {
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
-    opts: UnpackOptions,
+    pub(crate) opts: UnpackOptions,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -2188,7 +2188,17 @@ impl MountPlan {
         Ok(())
     }
 
-    fn change_root(root: BorrowedFd<'_>, chroot: bool) -> Result<(), ChildFailure> {
+    /// `move_root` (branch brk2): with `chroot`, in a mount namespace of
+    /// the container's own, the root's mount is first moved onto `/`
+    /// (`MS_MOVE`, runc's msMoveRoot): the host's tree is then under it,
+    /// and a program with `CAP_SYS_CHROOT` that leaves the chroot (a
+    /// chroot into a subdirectory, `..` past it) steps back into the moved
+    /// root at the namespace's root instead of into the host's files.
+    fn change_root(
+        root: BorrowedFd<'_>,
+        chroot: bool,
+        move_root: bool,
+    ) -> Result<(), ChildFailure> {
         // SAFETY: root is a live directory descriptor (O_PATH is enough for fchdir).
         check(unsafe { libc::fchdir(root.as_raw_fd()) }).map_err(fail(
             if chroot {
@@ -2199,6 +2209,10 @@ impl MountPlan {
             1,
         ))?;
         if chroot {
+            if move_root {
+                m::mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
+                    .map_err(fail(Step::Chroot, 4))?;
+            }
             // SAFETY: static NUL-terminated strings.
             check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(fail(Step::Chroot, 2))?;
             // SAFETY: as above.
@@ -2273,7 +2287,7 @@ impl MountPlan {
             };
             let root = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
                 .map_err(fail(Step::RootBind, 1))?;
-            return Self::change_root(root.as_fd(), true);
+            return Self::change_root(root.as_fd(), true, false);
         }
         m::mount(None, c"/", None, self.propagation, None)
             .map_err(fail(Step::MountPropagation, 0))?;
@@ -2352,7 +2366,7 @@ impl MountPlan {
                 .map_err(fail(Step::RootReadonly, 0))?;
         }
         if let Some(r) = &self.root {
-            Self::change_root(rfd, r.chroot)?;
+            Self::change_root(rfd, r.chroot, true)?;
             if let Some(p) = self.post_propagation {
                 m::mount(None, c"/", None, p, None).map_err(fail(Step::MountPropagation, 1))?;
                 // The recursive change above reached the mounts with a
@@ -2616,6 +2630,7 @@ impl MountPlan {
             (Step::RootReadonly, libc::EPERM) => s("a read-only remount of a mount locked by the host is refused inside a user namespace"),
             (Step::OldRootUnmount, libc::EINVAL) => s("the old root is not a mount point (pivot_root did not stack it on the new root)"),
             (Step::Chroot, libc::EPERM) => s("chroot needs CAP_SYS_CHROOT"),
+            (Step::Chroot, libc::EINVAL) => s("moving the root onto / before the chroot needs a parent mount that is not shared (propagation shared)"),
             (_, libc::ENOSYS) => s(
                 "the kernel lacks a system call used here (openat2 needs Linux 5.6, mount_setattr 5.12, \
                  open_tree/move_mount/fsopen 5.2)",

@@ -241,13 +241,18 @@ pub enum RootMode {
     /// `pivot_root(".", ".")` then `umount2(".", MNT_DETACH)`: the old root
     /// is gone from the container's mount table.
     PivotRoot,
-    /// `chroot(2)` into the new root. The host's mounts stay in the
-    /// container's mount namespace (visible in `/proc/self/mountinfo`), and
-    /// a process with `CAP_SYS_CHROOT` can escape a chroot: use it only
-    /// where `pivot_root` cannot work (an initramfs root). The default
-    /// capabilities of a chroot'ed container therefore lack
-    /// `CAP_SYS_CHROOT`; capabilities set explicitly with it (or all of
-    /// them kept) let the container reach the caller's filesystem.
+    /// The root's mount moved onto `/` (`MS_MOVE`), then `chroot(2)` into
+    /// it (runc's `--no-pivot`). The host's mounts stay in the container's
+    /// mount namespace (visible in `/proc/self/mountinfo`) under the moved
+    /// root, out of reach of a path (a process with `CAP_SYS_CHROOT` that
+    /// leaves the chroot walks back into the root); without a mount
+    /// namespace of its own only the `chroot(2)` is done, and such a
+    /// process escapes it. The default capabilities of a chroot'ed
+    /// container therefore lack `CAP_SYS_CHROOT`; capabilities set
+    /// explicitly with it (or all of them kept) let a container without a
+    /// mount namespace reach the caller's filesystem. Use it only where
+    /// `pivot_root` cannot work (an initramfs root). The parent of the root
+    /// must not be a shared mount (`EINVAL`).
     Chroot,
 }
 

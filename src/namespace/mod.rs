@@ -367,13 +367,36 @@ impl NsFd {
     ///
     /// [`Error::Open`] when the file cannot be opened; [`Error::WrongKind`]
     /// when it is a namespace of another kind; [`Error::Io`] when
-    /// `NS_GET_NSTYPE` fails (not a namespace file: `ENOTTY`).
+    /// `NS_GET_NSTYPE` fails; [`Error::Open`] with `ENOTTY` when the path
+    /// is not on nsfs (it is then never opened for reading: a FIFO or a
+    /// device node there is not touched).
     pub fn open_path(path: impl AsRef<Path>, expect: Option<Namespace>) -> Result<NsFd, Error> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| Error::Open {
+        let open_err = |source| Error::Open {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        // (branch brk2) Checked to be a namespace file before it is opened
+        // for reading: an open of a FIFO blocks forever, and the open of a
+        // device node has its own effects (a watchdog, a tape). O_PATH
+        // opens nothing; the nsfs descriptor is then reopened through
+        // /proc/self/fd (the same inode, never the path again).
+        use std::os::unix::fs::OpenOptionsExt;
+        let probe = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(path)
+            .map_err(open_err)?;
+        // SAFETY: a zeroed statfs is valid; fstatfs fills it.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a live descriptor and a statfs we own.
+        if unsafe { libc::fstatfs(probe.as_raw_fd(), &mut st) } != 0 {
+            return Err(open_err(io::Error::last_os_error()));
+        }
+        if st.f_type != libc::NSFS_MAGIC {
+            return Err(open_err(io::Error::from_raw_os_error(libc::ENOTTY)));
+        }
+        let file = File::open(format!("/proc/self/fd/{}", probe.as_raw_fd())).map_err(open_err)?;
         let fd = OwnedFd::from(file);
         let kind = nstype(fd.as_fd()).map_err(|source| Error::Open {
             path: path.to_owned(),
