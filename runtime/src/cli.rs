@@ -107,6 +107,23 @@ pub enum Command {
         /// Container id.
         id: String,
     },
+    /// Change the cgroup limits of a running container (runc update): an
+    /// OCI `linux.resources` document (`--resources FILE`, `-` for stdin)
+    /// and/or docker's flags; every field given is written, the others stay.
+    Update(UpdateArgs),
+    /// Print the container's cgroup statistics as runc's events JSON
+    /// (`{"type":"stats","id":…,"data":{cpu,memory,pids}}`): once with
+    /// `--stats`, else every `--interval` until the container stops.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Seconds between two stats events.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// Container id.
+        id: String,
+    },
     /// Print the features document (runtime-spec features.md).
     Features,
     /// Write a default config.json.
@@ -197,4 +214,45 @@ pub struct ExecArgs {
     /// The program and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// Flags of `update` (runc's names; each maps to the docker flag of the
+/// same name through `Resources::docker_flag`).
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// An OCI `linux.resources` JSON document, or `-` for stdin.
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit (`512m`, `1g`, bytes).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (`-1`: unlimited).
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(long)]
+    pub cpu_shares: Option<String>,
+    /// CFS period, in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<String>,
+    /// CFS quota, in microseconds.
+    #[arg(long)]
+    pub cpu_quota: Option<String>,
+    /// CPUs the container may use (`0-2`, `0,1`).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use.
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of tasks.
+    #[arg(long)]
+    pub pids_limit: Option<String>,
+    /// Block IO weight (10-1000).
+    #[arg(long)]
+    pub blkio_weight: Option<String>,
+    /// Container id.
+    pub id: String,
 }

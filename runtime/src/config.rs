@@ -976,7 +976,7 @@ fn device_rule(i: usize, d: &oci_spec::runtime::LinuxDeviceCgroup) -> Result<Dev
 /// naming each: kernel memory limits no longer exist (cgroup v2 never had
 /// them, cgroup v1 lost `memory.kmem.limit_in_bytes` in Linux 6.1), and
 /// runc and crun ignore them the same way.
-fn without_kernel_memory(
+pub(crate) fn without_kernel_memory(
     r: &oci_spec::runtime::LinuxResources,
 ) -> std::borrow::Cow<'_, oci_spec::runtime::LinuxResources> {
     let Some(m) = r.memory() else {
@@ -1001,7 +1001,7 @@ fn without_kernel_memory(
     std::borrow::Cow::Owned(r)
 }
 
-fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
+pub(crate) fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resources> {
     let mut res = Resources::new();
     let rules = r
         .devices()

@@ -11,7 +11,7 @@ mod seccomp;
 mod state;
 
 use clap::Parser;
-use cli::{Cli, Command, CreateArgs, ExecArgs};
+use cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 use containment::{Child, Container, Namespaces};
 use error::{Error, Result};
 use oci_spec::runtime::Spec;
@@ -111,6 +111,12 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         } => ps(root, id, format, ps_args),
         Command::Pause { id } => freeze(root, id, true),
         Command::Resume { id } => freeze(root, id, false),
+        Command::Update(a) => update(root, a),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(root, id, *stats, *interval),
         Command::Features => {
             println!(
                 "{}",
@@ -914,6 +920,114 @@ fn freeze(root: &Path, id: &str, on: bool) -> Result<i32> {
         cg.thaw()?;
     }
     Ok(0)
+}
+
+/// The cgroup of a running or paused container (`update`, `events`).
+fn live_cgroup(root: &Path, id: &str, what: &str) -> Result<containment::cgroup::Cgroup> {
+    let dir = Dir::open(root, id)?;
+    let s = dir.load()?;
+    let status = s.status(&dir);
+    if status != Status::Running && status != Status::Paused {
+        return Err(Error::msg(format!(
+            "cannot {what} a container that is {}",
+            status.as_str()
+        )));
+    }
+    Ok(containment::cgroup::Cgroup::open(
+        s.cgroup
+            .as_ref()
+            .ok_or_else(|| Error::msg("the container has no cgroup"))?,
+    )?)
+}
+
+/// `update`: the resources document first, then the flags (a flag wins).
+fn update(root: &Path, a: &UpdateArgs) -> Result<i32> {
+    let cg = live_cgroup(root, &a.id, "update")?;
+    let mut res = match &a.resources {
+        Some(p) => {
+            let text = if p.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                    .map_err(|e| Error::io("reading --resources from stdin", e))?;
+                t
+            } else {
+                std::fs::read_to_string(p)
+                    .map_err(|e| Error::io(format!("--resources {}", p.display()), e))?
+            };
+            let r: oci_spec::runtime::LinuxResources =
+                serde_json::from_str(&text).map_err(|e| Error::msg(format!("--resources: {e}")))?;
+            config::resources(&config::without_kernel_memory(&r))?
+        }
+        None => containment::cgroup::Resources::new(),
+    };
+    let flags = [
+        ("--memory", &a.memory),
+        ("--memory-swap", &a.memory_swap),
+        ("--memory-reservation", &a.memory_reservation),
+        ("--cpu-shares", &a.cpu_shares),
+        ("--cpu-period", &a.cpu_period),
+        ("--cpu-quota", &a.cpu_quota),
+        ("--cpuset-cpus", &a.cpuset_cpus),
+        ("--cpuset-mems", &a.cpuset_mems),
+        ("--pids-limit", &a.pids_limit),
+        ("--blkio-weight", &a.blkio_weight),
+    ];
+    for (flag, v) in flags {
+        if let Some(v) = v {
+            res = res.docker_flag(flag, v)?;
+        }
+    }
+    cg.apply(&res)?;
+    Ok(0)
+}
+
+/// One stats event in runc's `events` shape (`types.Event` with
+/// `types.Stats`: cpu usage in nanoseconds, memory, pids).
+fn stats_event(id: &str, cg: &containment::cgroup::Cgroup) -> Result<serde_json::Value> {
+    let st = cg.stats()?;
+    let ns = |us: Option<u64>| us.map(|v| v.saturating_mul(1000));
+    Ok(serde_json::json!({
+        "type": "stats",
+        "id": id,
+        "data": {
+            "cpu": {
+                "usage": {
+                    "total": ns(st.cpu.usage_usec),
+                    "user": ns(st.cpu.user_usec),
+                    "kernel": ns(st.cpu.system_usec),
+                },
+                "throttling": {
+                    "periods": st.cpu.nr_periods,
+                    "throttledPeriods": st.cpu.nr_throttled,
+                    "throttledTime": ns(st.cpu.throttled_usec),
+                },
+            },
+            "memory": {
+                "usage": { "usage": st.memory.current, "max": st.memory.peak },
+                "swap": { "usage": st.memory.swap_current },
+                "raw": st.memory.stat,
+            },
+            "pids": { "current": st.pids.current },
+        },
+    }))
+}
+
+/// `events`: one stats event (`--stats`), or one every `interval` seconds
+/// until the container stops.
+fn events(root: &Path, id: &str, once: bool, interval: u64) -> Result<i32> {
+    let cg = live_cgroup(root, id, "watch")?;
+    loop {
+        println!("{}", stats_event(id, &cg)?);
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_secs(interval.max(1)));
+        let dir = Dir::open(root, id)?;
+        let s = dir.load()?;
+        if !matches!(s.status(&dir), Status::Running | Status::Paused) {
+            return Ok(0);
+        }
+    }
 }
 
 /// The runtime-spec features document (features.md).

@@ -442,3 +442,109 @@ fn a_chroot_only_root_loses_cap_sys_chroot() {
         b.ok(&["delete", "--force", &id]);
     }
 }
+
+/// The directory of `pid`'s cgroup in the v1 hierarchy of `controller`.
+fn v1_dir(pid: i64, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = text
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, p) = (f.next()?, f.next()?, f.next()?);
+            ctl.split(',')
+                .any(|c| c == controller)
+                .then(|| p.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in {text}"));
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}
+
+#[test]
+fn update_and_events_on_a_running_container() {
+    // runc's `update` (a linux.resources document on stdin, and docker's
+    // flags) changes the limits the kernel shows; `events --stats` prints
+    // runc's stats event.
+    let Some(b) = bundle("update") else { return };
+    if !Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+        || !Path::new("/sys/fs/cgroup/pids").exists()
+    {
+        // The v2 path is covered by the library's own VM tests.
+        if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
+            panic!("update_and_events: no v1 memory/pids hierarchy (CONTAINMENT_NO_SKIP is set)");
+        }
+        eprintln!("SKIPPED update_and_events: no v1 memory/pids hierarchy");
+        return;
+    }
+    b.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+        c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 100}});
+    });
+    let id = b.id("update");
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    b.ok(&["start", &id]);
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let pids = v1_dir(pid, "pids");
+    assert_eq!(
+        std::fs::read_to_string(pids.join("pids.max")).unwrap(),
+        "100\n"
+    );
+
+    // A controller the container had no limit on is joined by the update.
+    b.ok(&["update", "--memory", "64m", "--pids-limit", "50", &id]);
+    let mem = v1_dir(pid, "memory");
+    assert!(
+        mem.ends_with(pids.strip_prefix("/sys/fs/cgroup/pids").unwrap()),
+        "{mem:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(),
+        format!("{}\n", 64 << 20)
+    );
+    assert_eq!(
+        std::fs::read_to_string(pids.join("pids.max")).unwrap(),
+        "50\n"
+    );
+
+    // A resources document on stdin.
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let doc = b.dir.join(format!("res{n}.json"));
+    std::fs::write(&doc, r#"{"pids":{"limit":40}}"#).unwrap();
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(b.dir.join("state"))
+        .args(["update", "--resources", "-", &id])
+        .stdin(std::fs::File::open(&doc).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(pids.join("pids.max")).unwrap(),
+        "40\n"
+    );
+
+    // A bad value is an error naming the flag, and changes nothing.
+    let out = b.run(&["update", "--memory", "lots", &id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory") && err.contains("lots"), "{err}");
+
+    let ev: serde_json::Value =
+        serde_json::from_str(b.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], id.as_str());
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{ev}");
+    assert!(
+        ev["data"]["memory"]["usage"]["usage"].as_u64().is_some(),
+        "{ev}"
+    );
+    b.ok(&["delete", "--force", &id]);
+    let out = b.run(&["update", "--memory", "64m", &id]);
+    assert!(!out.status.success(), "update of a deleted container");
+}

@@ -963,6 +963,52 @@ impl Resources {
     /// [`Error::Invalid`] naming the flag for unknown flags and malformed
     /// values.
     pub fn docker_flag(self, flag: &str, value: &str) -> Result<Resources, Error> {
+        // A malformed value names the flag, not the value's kind ("bytes").
+        const FLAGS: &[&str] = &[
+            "-m",
+            "--memory",
+            "--memory-swap",
+            "--memory-reservation",
+            "--memory-high",
+            "--oom-group",
+            "-c",
+            "--cpu-shares",
+            "--cpu-weight",
+            "--cpus",
+            "--cpu-period",
+            "--cpu-quota",
+            "--cpuset-cpus",
+            "--cpuset-mems",
+            "--pids-limit",
+            "--blkio-weight",
+            "--blkio-weight-device",
+            "--device-read-bps",
+            "--device-write-bps",
+            "--device-read-iops",
+            "--device-write-iops",
+            "--device-cgroup-rule",
+            "--oom-score-adj",
+            "--kernel-memory",
+            "--memory-swappiness",
+            "--cpu-rt-runtime",
+            "--cpu-rt-period",
+            "--oom-kill-disable",
+        ];
+        self.parse_docker_flag(flag, value).map_err(|e| match e {
+            Error::Invalid {
+                field,
+                value,
+                reason,
+            } => Error::Invalid {
+                field: FLAGS.iter().find(|f| **f == flag).copied().unwrap_or(field),
+                value,
+                reason,
+            },
+            e => e,
+        })
+    }
+
+    fn parse_docker_flag(self, flag: &str, value: &str) -> Result<Resources, Error> {
         let v = value.trim();
         Ok(match flag {
             "-m" | "--memory" => self.memory_max(v.parse::<MemoryLimit>()?),

@@ -322,3 +322,18 @@ fn cloned_fd_is_cloexec_and_names_the_same_directory() {
     let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
     assert_eq!(link, t.0);
 }
+
+#[test]
+fn a_malformed_docker_flag_value_names_the_flag() {
+    for (flag, value) in [
+        ("--memory", "lots"),
+        ("-m", "12q"),
+        ("--cpus", "many"),
+        ("--pids-limit", "x"),
+    ] {
+        let e = Resources::new().docker_flag(flag, value).unwrap_err();
+        assert_eq!(e.field(), Some(flag), "{e}");
+        assert!(e.to_string().contains(flag), "{e}");
+        assert!(e.to_string().contains(value), "{e}");
+    }
+}
