@@ -639,7 +639,7 @@ mod tests {
         let e = crate::cgroup::Resources::new()
             .docker_flag("--device-cgroup-rule", "c 1:3 x")
             .unwrap_err();
-        assert_eq!(e.field(), Some("device_rule"));
+        assert_eq!(e.field(), Some("--device-cgroup-rule"));
     }
 
     #[test]
