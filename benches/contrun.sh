@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# contrun (release build) against runc and crun on one busybox bundle
+# contrun (release-lto build) against runc and crun on one busybox bundle
 # running /bin/true: `run`, and create / start / delete timed separately,
 # interleaved round-robin in one run (benches/contrun.py). Ratios are only
 # meaningful within one run (the machine is shared and noisy).
@@ -48,8 +48,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$here" && cargo build --release --quiet -p contrun)
-contrun=${CARGO_TARGET_DIR:-$here/target}/release/contrun
+# The profile contrun ships with (Cargo.toml: release + fat LTO, one
+# codegen unit, panic=abort).
+(cd "$here" && cargo build --profile release-lto --quiet -p contrun)
+contrun=${CARGO_TARGET_DIR:-$here/target}/release-lto/contrun
 
 bundle=$work/bundle
 root=$bundle/rootfs

@@ -65,9 +65,9 @@ fn dispatch(cli: &Cli) -> Result<i32> {
     log::debug(&format!("{cmd:?}"));
     match cmd {
         Command::Create(a) => {
-            let (child, _dir, _) = create(root, a, true)?;
+            let c = create(root, a, true)?;
             // The container outlives us: leave its process running.
-            std::mem::forget(child);
+            std::mem::forget(c.child);
             Ok(0)
         }
         Command::Start { id } => {
@@ -148,7 +148,8 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 
 /// Kills a container's processes and waits until its first one is gone.
 fn kill_and_wait(pid: i32, pid_start: u64, cgroup: Option<&Path>) {
-    if let Some(cg) = cgroup.and_then(|p| containment::cgroup::Cgroup::open(p).ok()) {
+    let cg = cgroup.and_then(|p| containment::cgroup::Cgroup::open(p).ok());
+    if let Some(cg) = &cg {
         let _ = cg.kill();
     }
     if let Some(fd) = pidfd_of(pid, pid_start) {
@@ -171,7 +172,7 @@ fn kill_and_wait(pid: i32, pid_start: u64, cgroup: Option<&Path>) {
         // has exited.
         unsafe { libc::poll(&mut p, 1, 10_000) };
     }
-    if let Some(cg) = cgroup.and_then(|p| containment::cgroup::Cgroup::open(p).ok()) {
+    if let Some(cg) = &cg {
         let _ = cg.wait_until_empty(Duration::from_secs(10));
     }
 }
@@ -226,6 +227,16 @@ fn apply_sysctls(pid: i32, list: &[(containment::Namespace, PathBuf, String)]) -
 /// (`openat2` with `RESOLVE_IN_ROOT`, no symlinks followed). A link that
 /// exists is kept; a read-only /dev is left as it is.
 fn dev_links(pid: i32, ptmx: bool, owner: (u32, u32)) {
+    // SAFETY: geteuid/getegid cannot fail. No thread of ours has changed
+    // its filesystem ids, so they are the effective ones.
+    let me = unsafe { (libc::geteuid(), libc::getegid()) };
+    if owner == me {
+        // The links are created with our own ids already (no user
+        // namespace, or one that maps the container's root to us): no
+        // thread (its start costs more than the links on a loaded host).
+        dev_links_here(pid, ptmx);
+        return;
+    }
     // In a user namespace the container's tmpfs accepts only ids mapped
     // there (else EOVERFLOW): a thread takes the host ids of the
     // container's root as its filesystem ids (setfsuid is per thread).
@@ -287,13 +298,21 @@ fn dev_links_here(pid: i32, ptmx: bool) {
     }
 }
 
+/// A container `create` made: its process (waiting at the gate), its
+/// locked state directory, the terminal kept for a foreground `run`, and
+/// what was saved (so that `run` does not read it back).
+struct Created {
+    child: Child,
+    dir: Dir,
+    pty: Option<containment::tty::Pty>,
+    saved: Saved,
+    /// `process` is absent from config.json (`start` must fail).
+    process_unset: bool,
+}
+
 /// `detach`: the caller returns once the container is created or started
 /// (`create`, `run -d`), which decides what a terminal needs.
-fn create(
-    root: &Path,
-    a: &CreateArgs,
-    detach: bool,
-) -> Result<(Child, Dir, Option<containment::tty::Pty>)> {
+fn create(root: &Path, a: &CreateArgs, detach: bool) -> Result<Created> {
     if a.pidfd_socket.is_some() {
         return Err(Error::msg("--pidfd-socket: not supported yet"));
     }
@@ -308,7 +327,13 @@ fn create(
     let mut plan = config::translate(&spec, &bundle, &a.id, a.no_pivot)?;
     let dir = Dir::create(root, &a.id)?;
     match create_in(&dir, a, &spec, &bundle, &mut plan) {
-        Ok((child, pty)) => Ok((child, dir, pty)),
+        Ok((child, pty, saved)) => Ok(Created {
+            child,
+            dir,
+            pty,
+            saved,
+            process_unset: spec.process().is_none(),
+        }),
         Err(e) => {
             let _ = dir.remove();
             Err(e)
@@ -322,7 +347,7 @@ fn create_in(
     spec: &Spec,
     bundle: &Path,
     plan: &mut config::Plan,
-) -> Result<(Child, Option<containment::tty::Pty>)> {
+) -> Result<(Child, Option<containment::tty::Pty>, Saved)> {
     // The gate: a FIFO in the state dir that `start` writes one byte to.
     let fifo = dir.fifo();
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
@@ -435,11 +460,21 @@ fn create_in(
             return Err(undo(child, e));
         }
     }
-    Ok((child, console))
+    Ok((child, console, saved))
 }
 
 fn start(dir: &Dir) -> Result<()> {
     let s = dir.load()?;
+    // Created without a process (config.json as saved at create): the
+    // spec wants an error; the container is stopped, nothing ran in it.
+    let unset = || Spec::load(dir.path.join("config.json")).is_ok_and(|c| c.process().is_none());
+    start_loaded(dir, &s, unset)
+}
+
+/// `start` on a state already read: `run` has it (and the config) from
+/// its `create`, and does not read them back. `process_unset` is asked only
+/// once the container is known to be created.
+fn start_loaded(dir: &Dir, s: &Saved, process_unset: impl FnOnce() -> bool) -> Result<()> {
     let status = s.status(dir);
     if status != Status::Created {
         return Err(Error::msg(format!(
@@ -447,10 +482,7 @@ fn start(dir: &Dir) -> Result<()> {
             status.as_str()
         )));
     }
-    // Created without a process (config.json as saved at create): the
-    // spec wants an error; the container is stopped, nothing ran in it.
-    let unset = Spec::load(dir.path.join("config.json")).is_ok_and(|c| c.process().is_none());
-    if unset {
+    if process_unset() {
         kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
         let _ = std::fs::remove_file(dir.fifo());
         return Err(Error::field(
@@ -489,8 +521,14 @@ fn start(dir: &Dir) -> Result<()> {
 use std::os::unix::fs::OpenOptionsExt;
 
 fn run(root: &Path, a: &cli::RunArgs) -> Result<i32> {
-    let (mut child, dir, console) = create(root, &a.create, a.detach)?;
-    if let Err(e) = start(&dir) {
+    let Created {
+        mut child,
+        dir,
+        pty: console,
+        saved,
+        process_unset,
+    } = create(root, &a.create, a.detach)?;
+    if let Err(e) = start_loaded(&dir, &saved, || process_unset) {
         let s = dir.load().ok();
         if let Some(s) = s {
             kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
@@ -615,25 +653,23 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
                 status.as_str()
             )))
         }
-        Status::Stopped => {
-            // Stragglers of a container without its own PID namespace.
-            if let Some(cg) = s
-                .cgroup
-                .as_ref()
-                .and_then(|p| containment::cgroup::Cgroup::open(p).ok())
-            {
-                if cg.procs().map(|p| !p.is_empty()).unwrap_or(false) {
-                    kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
-                }
-            }
-        }
+        Status::Stopped => {}
         _ => kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref()),
     }
-    if let Some(cg) = s
+    // Opened once (each open reads and parses /proc/self/mountinfo).
+    let cg = s
         .cgroup
         .as_ref()
-        .and_then(|p| containment::cgroup::Cgroup::open(p).ok())
-    {
+        .and_then(|p| containment::cgroup::Cgroup::open(p).ok());
+    if status == Status::Stopped {
+        // Stragglers of a container without its own PID namespace.
+        if let Some(c) = &cg {
+            if c.procs().map(|p| !p.is_empty()).unwrap_or(false) {
+                kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
+            }
+        }
+    }
+    if let Some(cg) = cg {
         if cg.is_frozen().unwrap_or(false) {
             let _ = cg.thaw();
         }

@@ -276,6 +276,17 @@ pub enum DevSpec {
 /// Whether the host's `/` is the initial ramfs (`rootfs` in mountinfo),
 /// where `pivot_root` fails with `EINVAL`.
 pub fn host_root_is_initramfs() -> bool {
+    // The initramfs (`rootfs`) is a ramfs or a tmpfs: any other filesystem
+    // at `/` answers without generating mountinfo (~0.1-0.2 ms with 30
+    // mounts, on every spawn with a root in a fresh process).
+    use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
+    // linux/magic.h (nix has no constant for it).
+    const RAMFS_MAGIC: FsType = FsType(0x8584_58f6);
+    if let Ok(fs) = statfs("/") {
+        if fs.filesystem_type() != RAMFS_MAGIC && fs.filesystem_type() != TMPFS_MAGIC {
+            return false;
+        }
+    }
     crate::sys::read_mountinfo()
         .map(|info| root_fstype(&info) == Some("rootfs"))
         .unwrap_or(false)
@@ -310,5 +321,11 @@ mod tests {
         assert_eq!(root_fstype(""), None);
         // This host runs from a real root filesystem.
         assert!(!host_root_is_initramfs());
+        // The statfs shortcut gives mountinfo's answer.
+        let info = crate::sys::read_mountinfo().unwrap();
+        assert_eq!(
+            host_root_is_initramfs(),
+            root_fstype(&info) == Some("rootfs")
+        );
     }
 }
