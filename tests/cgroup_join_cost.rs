@@ -1,8 +1,7 @@
 //! The cost of joining a cgroup at spawn, on this host (hybrid: v1
 //! controllers plus a cgroup2 without controllers), v1 and v2 in the same
-//! run, interleaved round-robin: `Backend::V1` (the child waits on its sync
-//! pipe until the parent has written its pid into `cgroup.procs` of each
-//! v1 hierarchy) vs `Backend::V2` (`clone3(CLONE_INTO_CGROUP)` into the
+//! run, interleaved round-robin: `Backend::V1` (the child moves itself into
+//! each v1 hierarchy's directory, writing `0` to its `tasks` file) vs `Backend::V2` (`clone3(CLONE_INTO_CGROUP)` into the
 //! cgroup2). No limits: the join alone. A benchmark printed for
 //! BENCHMARKS.md, asserting nothing about time; `#[ignore]`d (run it with
 //! `cargo test --features full --test cgroup_join_cost -- --ignored
@@ -80,7 +79,7 @@ fn join_cost_v1_vs_v2_on_this_host() {
         })
         .count();
     println!(
-        "join cost (median of {N}, interleaved): v1 ({v1_dirs} hierarchies, cgroup.procs writes) \
+        "join cost (median of {N}, interleaved): v1 ({v1_dirs} hierarchies, `tasks` writes by the child) \
          {:?} to spawned, {:?} with wait+removal; v2 (CLONE_INTO_CGROUP) {:?} to spawned, {:?} \
          with wait+removal; no cgroup {:?} spawn+wait",
         median(v1),
