@@ -89,3 +89,63 @@ fn join_cost_v1_vs_v2_on_this_host() {
         median(none)
     );
 }
+
+/// What the child's own `tasks` write saves on a host between spawns (a
+/// container runtime's `create` is one spawn in a fresh process): each
+/// round waits 150 ms first, so that the kernel's threadgroup lock has
+/// left its fast path (its `rcu_sync` returns to idle one grace period
+/// after the last writer), then times a spawn into new v1 cgroups (the
+/// child moves itself), and, after another pause, a write of that child's
+/// pid to `cgroup.procs` of its own v1 memory directory by this process
+/// (what the spawn did before: the write takes the lock whatever the
+/// target).
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn join_cost_after_idle_self_move_vs_parent_write() {
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("memory").is_some(),
+        "needs a v1 memory hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("joinidle") else {
+        panic!("cannot make a test cgroup");
+    };
+    const N: usize = 12;
+    let (mut spawn_v1, mut spawn_none, mut parent_write) = (vec![], vec![], vec![]);
+    for _ in 0..N {
+        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        let mut c = Container::new()
+            .cgroup(CgroupSpec::new().parent(&base.0).backend(Backend::V1))
+            .command("/bin/sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        spawn_v1.push(t.elapsed());
+        let mem = c.cgroup().unwrap().v1_path("memory").unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        std::fs::write(mem.join("cgroup.procs"), c.id().to_string()).unwrap();
+        parent_write.push(t.elapsed());
+        c.kill().unwrap();
+        c.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        let mut c = Container::new()
+            .command("/bin/sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        spawn_none.push(t.elapsed());
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    println!(
+        "after 150 ms idle (median of {N}): spawn into new v1 cgroups (child's `tasks` writes) \
+         {:?}; spawn without a cgroup {:?}; one cgroup.procs write by the parent {:?}",
+        median(spawn_v1),
+        median(spawn_none),
+        median(parent_write)
+    );
+}
