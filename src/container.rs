@@ -1892,7 +1892,7 @@ impl Command {
             .map(|v| v.get().to_string().into_bytes());
         let cgroup = c.cgroup.prepare()?;
         // A cgroup v1 cgroup has no cgroup2 directory to start in: the
-        // spawn path moves the child with cgroup.procs writes instead.
+        // child moves itself with `tasks` writes instead (spawn path).
         let cgroup_fd = match cgroup.as_ref().map(|c| c.clone_into_fd()).transpose() {
             Ok(fd) => fd.map_or(join.cgroup_fd, |fd| fd),
             Err(e) => {
@@ -1935,6 +1935,7 @@ impl Command {
                 sync_close: None,
                 sync_fds: false,
                 unshare_cgroup: false,
+                cgroup_tasks: Vec::new(),
                 time_at_clone: false,
                 become_root,
                 ids,
@@ -1985,6 +1986,7 @@ impl Command {
             cgroup_fd,
             join_pid_ns: join.pid_ns,
             join_cgroup_v1: join.cgroup_v1,
+            cgroup_task_paths: Vec::new(),
             join_pid_in_child: join.pid_in_child,
             keep: {
                 let mut keep = keep;

@@ -118,6 +118,11 @@ pub enum Step {
     /// descriptor above 0..=2, 9 `fchown` of the replica to the program's
     /// user.
     Terminal,
+    /// Moving itself into a cgroup v1 directory: a write of `0` to the
+    /// directory's `tasks` file (opened by the parent before clone); the
+    /// index counts the cgroup's v1 directories, then those of a joined
+    /// process.
+    CgroupJoin,
 }
 
 impl Step {
@@ -164,6 +169,7 @@ impl Step {
         Step::ProcessGroup,
         Step::Setsid,
         Step::Terminal,
+        Step::CgroupJoin,
     ];
 
     /// A short, stable name of the step (`"pivot_root"`, `"exec"`, …).
@@ -211,6 +217,7 @@ impl Step {
             Step::ProcessGroup => "setpgid",
             Step::Setsid => "setsid",
             Step::Terminal => "terminal",
+            Step::CgroupJoin => "cgroup_join",
         }
     }
 

@@ -112,7 +112,7 @@
 //! | `cpus` above the online CPUs | field `cpus` |
 //! | a limit whose controller neither the cgroup2 nor a v1 hierarchy offers (or the cgroup2 lacks, with `Backend::V2` forced on a hybrid host) | `SpawnError::Cgroup(ControllerUnavailable)` naming the controller and file |
 //! | `memory_swap` below `memory_max` (cgroup v1 refuses `memory.memsw.limit_in_bytes` < `memory.limit_in_bytes` with `EINVAL`) | field `memory_swap`, before anything is created |
-//! | a v1 cpuset with no mems (or no cpus): v1 refuses tasks with `ENOSPC` | `cpuset_cpus`/`cpuset_mems` empty: field named; parents' lists are copied into new v1 cpusets, so a join can fail only if the parent has none: `SpawnError::Cgroup(Write)` naming `cgroup.procs` with the hint |
+//! | a v1 cpuset with no mems (or no cpus): v1 refuses tasks with `ENOSPC` | `cpuset_cpus`/`cpuset_mems` empty: field named; parents' lists are copied into new v1 cpusets, so a join can fail only if the parent has none: `SpawnError::Child` at [`Step::CgroupJoin`] naming the directory's `tasks` file, with the hint |
 //! | a v1-only flag (`--kernel-memory`, `--memory-swappiness`, `--oom-kill-disable`, `--cpu-rt-*`) where v2 drives the controller; `memory_high`/`memory_oom_group` where v1 does | `NoV2Equivalent` / `NoV1Equivalent` naming the flag |
 //! | `--kernel-memory` on a kernel that ignores or refuses it (6.1+) | `SpawnError::Cgroup(Write)` naming `memory.kmem.limit_in_bytes` and the kernel release (the value is read back) |
 //! | `--cpu-rt-runtime` above what the parent cgroup has | `SpawnError::Cgroup(Write)` naming `cpu.rt_runtime_us`, hint: the parent's budget |

@@ -1,8 +1,7 @@
 //! The cost of joining a cgroup at spawn, on this host (hybrid: v1
 //! controllers plus a cgroup2 without controllers), v1 and v2 in the same
-//! run, interleaved round-robin: `Backend::V1` (the child waits on its sync
-//! pipe until the parent has written its pid into `cgroup.procs` of each
-//! v1 hierarchy) vs `Backend::V2` (`clone3(CLONE_INTO_CGROUP)` into the
+//! run, interleaved round-robin: `Backend::V1` (the child moves itself into
+//! each v1 hierarchy's directory, writing `0` to its `tasks` file) vs `Backend::V2` (`clone3(CLONE_INTO_CGROUP)` into the
 //! cgroup2). No limits: the join alone. A benchmark printed for
 //! BENCHMARKS.md, asserting nothing about time; `#[ignore]`d (run it with
 //! `cargo test --features full --test cgroup_join_cost -- --ignored
@@ -80,7 +79,7 @@ fn join_cost_v1_vs_v2_on_this_host() {
         })
         .count();
     println!(
-        "join cost (median of {N}, interleaved): v1 ({v1_dirs} hierarchies, cgroup.procs writes) \
+        "join cost (median of {N}, interleaved): v1 ({v1_dirs} hierarchies, `tasks` writes by the child) \
          {:?} to spawned, {:?} with wait+removal; v2 (CLONE_INTO_CGROUP) {:?} to spawned, {:?} \
          with wait+removal; no cgroup {:?} spawn+wait",
         median(v1),
@@ -88,5 +87,65 @@ fn join_cost_v1_vs_v2_on_this_host() {
         median(v2),
         median(v2_all),
         median(none)
+    );
+}
+
+/// What the child's own `tasks` write saves on a host between spawns (a
+/// container runtime's `create` is one spawn in a fresh process): each
+/// round waits 150 ms first, so that the kernel's threadgroup lock has
+/// left its fast path (its `rcu_sync` returns to idle one grace period
+/// after the last writer), then times a spawn into new v1 cgroups (the
+/// child moves itself), and, after another pause, a write of that child's
+/// pid to `cgroup.procs` of its own v1 memory directory by this process
+/// (what the spawn did before: the write takes the lock whatever the
+/// target).
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn join_cost_after_idle_self_move_vs_parent_write() {
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("memory").is_some(),
+        "needs a v1 memory hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("joinidle") else {
+        panic!("cannot make a test cgroup");
+    };
+    const N: usize = 12;
+    let (mut spawn_v1, mut spawn_none, mut parent_write) = (vec![], vec![], vec![]);
+    for _ in 0..N {
+        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        let mut c = Container::new()
+            .cgroup(CgroupSpec::new().parent(&base.0).backend(Backend::V1))
+            .command("/bin/sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        spawn_v1.push(t.elapsed());
+        let mem = c.cgroup().unwrap().v1_path("memory").unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        std::fs::write(mem.join("cgroup.procs"), c.id().to_string()).unwrap();
+        parent_write.push(t.elapsed());
+        c.kill().unwrap();
+        c.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let t = Instant::now();
+        let mut c = Container::new()
+            .command("/bin/sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        spawn_none.push(t.elapsed());
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    println!(
+        "after 150 ms idle (median of {N}): spawn into new v1 cgroups (child's `tasks` writes) \
+         {:?}; spawn without a cgroup {:?}; one cgroup.procs write by the parent {:?}",
+        median(spawn_v1),
+        median(spawn_none),
+        median(parent_write)
     );
 }

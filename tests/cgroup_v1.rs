@@ -801,3 +801,54 @@ fn exec_into_a_container_joins_its_v1_cgroups() {
         target.wait().unwrap();
     }
 }
+
+#[test]
+fn a_refused_v1_join_names_the_step_and_the_directory() {
+    // The child moves itself into its v1 directories (a write of `0` to
+    // each `tasks` file, which skips the kernel's global threadgroup lock
+    // that a `cgroup.procs` write by the parent waits on). A directory that
+    // refuses it is a child error at its own step, naming that directory,
+    // and the spawn leaves no process and no cgroup behind. The refusal:
+    // a realtime task joins a v1 cpu cgroup only with a realtime budget,
+    // which a new cgroup lacks (EINVAL, sched_rt_can_attach), and the child
+    // inherits this thread's SCHED_FIFO.
+    let p = setup!("cgv1-refused");
+    require!(
+        Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists(),
+        "the v1 cpu controller has no realtime group scheduling (CONFIG_RT_GROUP_SCHED)"
+    );
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler(2) on this thread with a valid parameter.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let r = Container::new()
+        .cgroup(p.spec().backend(Backend::V1))
+        .command("/bin/true")
+        .spawn();
+    let normal = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as above, back to the normal policy.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
+    let e = r.unwrap_err();
+    let SpawnError::Child(c) = &e else {
+        panic!("not a child error: {e:?}");
+    };
+    assert_eq!(c.step(), containment::Step::CgroupJoin, "{e}");
+    assert_eq!(c.errno(), libc::EINVAL, "{e}");
+    let detail = c.detail().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("/cpu/{}/", p.rel)) && detail.ends_with("/tasks"),
+        "{detail}"
+    );
+    assert!(c.hint().is_some_and(|h| h.contains("rt_runtime_us")), "{e}");
+    // Nothing of the failed spawn is left in our parent: no directory.
+    for d in p.dirs() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            let subdirs: Vec<_> = rd
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            assert!(subdirs.is_empty(), "left behind: {subdirs:?}");
+        }
+    }
+}

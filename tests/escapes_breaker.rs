@@ -8,7 +8,7 @@ mod common;
 
 use containment::caps::{CapSet, Capabilities};
 use containment::{Container, Namespaces, Stdio};
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,10 +17,7 @@ const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 use common::TempDir;
 
 fn busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    common::busybox::find()
 }
 
 macro_rules! require_busybox {
@@ -34,38 +31,10 @@ macro_rules! require_busybox {
 
 /// A busybox root (every applet) under `dir/root`.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let bb = busybox().unwrap();
-    std::fs::copy(&bb, root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(&bb)
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
-    root
+    common::busybox::root(dir)
 }
 
-/// Compiles `src` (C) into a static binary at `out`; false without gcc or
-/// a static libc.
-fn compile_static(src: &str, out: &Path) -> bool {
-    let c = out.with_extension("c");
-    std::fs::write(&c, src).unwrap();
-    let ok = std::process::Command::new("gcc")
-        .args(["-O2", "-static", "-o"])
-        .arg(out)
-        .arg(&c)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    ok
-}
+use common::busybox::compile_static;
 
 fn cap_eff(status: &str) -> u64 {
     status

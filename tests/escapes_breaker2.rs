@@ -15,10 +15,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 fn busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    common::busybox::find()
 }
 
 macro_rules! require_busybox {
@@ -32,38 +29,10 @@ macro_rules! require_busybox {
 
 /// A busybox root (every applet) under `dir/root`.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let bb = busybox().unwrap();
-    std::fs::copy(&bb, root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(&bb)
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
-    root
+    common::busybox::root(dir)
 }
 
-/// Compiles `src` (C) into a static binary at `out`; false without gcc or
-/// a static libc.
-fn compile_static(src: &str, out: &Path) -> bool {
-    let c = out.with_extension("c");
-    std::fs::write(&c, src).unwrap();
-    let ok = std::process::Command::new("gcc")
-        .args(["-O2", "-static", "-o"])
-        .arg(out)
-        .arg(&c)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    ok
-}
+use common::busybox::compile_static;
 
 /// The classic chroot break-out: chroot into a subdirectory (the working
 /// directory stays outside it), walk up past the real root, chroot there,

@@ -26,10 +26,7 @@ const HELPER_REFUSED: i32 = 126;
 use common::TempDir;
 
 fn busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    common::busybox::find()
 }
 
 /// A busybox root that also holds the shared libraries of this test binary

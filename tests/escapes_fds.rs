@@ -16,11 +16,7 @@ use std::path::{Path, PathBuf};
 use common::TempDir;
 
 fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)")
+    common::busybox::path()
 }
 
 /// A busybox root under `dir`, and a host file `dir/HOST-SECRET` beside it

@@ -33,29 +33,9 @@ const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);
 
 use common::TempDir;
 
-fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)")
-}
-
-/// A busybox root in `dir/root` with /bin, /etc, /tmp, /proc, /dev, /sys, /mnt.
+/// A busybox root (every applet) under `dir/root`.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(busybox())
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
-    root
+    common::busybox::root(dir)
 }
 
 fn mountinfo() -> String {

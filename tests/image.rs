@@ -220,11 +220,7 @@ fn docker_archive(path: &Path, repo_tag: &str, layers: &[Blob], config: serde_js
 }
 
 fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)")
+    common::busybox::path()
 }
 
 /// A base layer: busybox with its applets, /etc/passwd and /etc/group

@@ -14,6 +14,13 @@ use containment::{Container, IdMap, Namespace, Namespaces, SpawnError, Step};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+/// A busybox root (every applet) under `dir/root`, with `/etc/marker`.
+fn busybox_root(dir: &Path) -> PathBuf {
+    let root = common::busybox::root(dir);
+    std::fs::write(root.join("etc/marker"), b"inside\n").unwrap();
+    root
+}
+
 /// A temporary directory removed on drop (also when the test panics).
 struct TempDir(PathBuf);
 
@@ -29,32 +36,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)")
-}
-
-/// A busybox root with every applet linked.
-fn busybox_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(busybox())
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
-    std::fs::write(root.join("etc/marker"), b"inside\n").unwrap();
-    root
 }
 
 /// The one place this file makes a builder: a container in new mount and

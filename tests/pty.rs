@@ -9,35 +9,16 @@ mod common;
 use containment::tty::{recv_fd, send_fd, Pty, WindowSize};
 use containment::{Child, Container, IdMap, Namespaces, Stdio};
 use std::io::{Read, Write};
-use std::os::unix::fs::{symlink, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
 use common::TempDir;
 
-fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)")
-}
-
-/// A busybox root: /bin/busybox with every applet linked.
+/// A busybox root (every applet) under `dir/root`, world-readable for the
+/// user namespace's mapped root.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(busybox())
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
-    // A world-readable root for the user namespace's mapped root.
+    let root = common::busybox::root(dir);
     std::process::Command::new("chmod")
         .args(["-R", "a+rX"])
         .arg(dir)

@@ -12,29 +12,9 @@ use std::path::{Path, PathBuf};
 
 use common::TempDir;
 
-fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)")
-}
-
-/// A busybox root: /bin/busybox with every applet linked, /etc, /tmp and
-/// empty /proc, /dev, /sys.
+/// A busybox root (every applet) under `dir/root`, with `/etc/marker`.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new(busybox())
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
+    let root = common::busybox::root(dir);
     std::fs::write(root.join("etc/marker"), b"inside\n").unwrap();
     root
 }

@@ -5,31 +5,14 @@
 #[macro_use]
 mod common;
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::TempDir;
 
-/// A busybox root: /bin/busybox with every applet linked, /etc/marker, and
-/// empty /proc, /dev, /sys, /tmp.
+/// A busybox root (every applet) under `dir/root`, with `/etc/marker`.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)");
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    let list = Command::new(&busybox).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            let _ = symlink("busybox", root.join("bin").join(applet));
-        }
-    }
+    let root = common::busybox::root(dir);
     std::fs::write(root.join("etc/marker"), b"inside\n").unwrap();
     root
 }

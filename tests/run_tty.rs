@@ -6,31 +6,15 @@
 #[macro_use]
 mod common;
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
 
+/// A busybox root (every applet) under `dir/root`.
 fn busybox_root(dir: &Path) -> PathBuf {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static is not installed (apt-get install busybox-static)");
-    let root = dir.join("root");
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    let list = Command::new(&busybox).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            let _ = symlink("busybox", root.join("bin").join(applet));
-        }
-    }
-    root
+    common::busybox::root(dir)
 }
 
 /// The example's binary, built by the cargo running this test (see

@@ -60,10 +60,11 @@
 //! before any process exists. The spawn path then passes the cgroup2
 //! directory fd (`clone_into_fd()`: `None` for a [`Backend::V1`] cgroup) as
 //! `clone_args.cgroup` with `CLONE_INTO_CGROUP`; when the cgroup has v1
-//! directories (`needs_v1_attach()`), the child waits on the sync pipe
-//! until the parent has written its pid to `cgroup.procs` of each
-//! (`attach_v1(pid)`), and a new cgroup namespace is unshared by the child
-//! only then (rooted in those directories, not the caller's); writes `spec.resources.child_oom_score_adj()` (if
+//! directories (`needs_v1_attach()`), the child moves itself into each
+//! first thing, writing `0` to their `tasks` files (`open_v1_tasks()`,
+//! opened by the parent before clone), and a new cgroup namespace is
+//! unshared by the child only then (rooted in those directories, not the
+//! caller's); writes `spec.resources.child_oom_score_adj()` (if
 //! any, formatted in the parent: no allocation in the child) to
 //! `/proc/self/oom_score_adj` in the child (step `OomScoreAdj`); keeps the [`Cgroup`] in
 //! the `Child`/`Container` for stats, update, freeze and kill, and, when
@@ -812,6 +813,23 @@ impl Cgroup {
                 .unwrap_or_else(|e| e.into_inner())
                 .attach(pid),
             None => Ok(()),
+        }
+    }
+
+    /// `tasks` of every v1 directory, opened for a child that moves itself
+    /// in (see [`v1::V1Dirs::open_tasks`]); empty without v1 directories.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the `tasks` file that could not be opened.
+    pub(crate) fn open_v1_tasks(&self) -> Result<Vec<(OwnedFd, PathBuf)>, Error> {
+        match &self.v1 {
+            Some(v1) => v1
+                .dirs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .open_tasks(),
+            None => Ok(Vec::new()),
         }
     }
 

@@ -47,6 +47,12 @@ pub(crate) struct ChildPlan {
     /// The sync channel is a socket carrying the idmapped mount trees
     /// (`SCM_RIGHTS`), which the child puts on the mount plan's slots.
     pub sync_fds: bool,
+    /// `tasks` files of cgroup v1 directories (write-only, close-on-exec,
+    /// opened by the parent): the child writes `0` to each, which moves
+    /// it (a single thread) in without the kernel's global threadgroup
+    /// lock, then closes it. First thing after the sync wait, before the
+    /// cgroup namespace and before any path is resolved.
+    pub cgroup_tasks: Vec<RawFd>,
     /// `unshare(CLONE_NEWCGROUP)` right after the parent releases the child
     /// (set by the spawn path, which then leaves `CLONE_NEWCGROUP` out of
     /// clone, when the parent moves the child into cgroup v1 directories:
@@ -596,8 +602,24 @@ fn steps(plan: &ChildPlan) -> Result<Infallible, ChildFailure> {
         }
         close_fd(fd);
     }
-    // 0-. The cgroup namespace, now that the parent has moved us into our
-    //     cgroup v1 directories.
+    // 0-'. Our cgroup v1 directories: we move ourselves (one thread: no
+    //     global threadgroup lock, no RCU grace period), then close the
+    //     descriptors, before anything else.
+    for (i, fd) in plan.cgroup_tasks.iter().enumerate() {
+        // SAFETY: writes one byte from a static buffer to a descriptor the
+        // parent opened for this.
+        let n = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
+        if n != 1 {
+            return Err(ChildFailure {
+                step: Step::CgroupJoin,
+                index: i as u32,
+                errno: if n < 0 { sys::errno() } else { libc::EIO },
+            });
+        }
+        close_fd(*fd);
+    }
+    // 0-. The cgroup namespace, now that we are in our cgroup v1
+    //     directories.
     if plan.unshare_cgroup {
         // SAFETY: unshare(2) with a namespace flag touches no memory of ours.
         if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {

@@ -50,9 +50,12 @@ pub(crate) struct Prepared {
     pub cgroup: Option<(crate::cgroup::Cgroup, bool)>,
     /// Start the child in this cgroup (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<OwnedFd>,
-    /// cgroup v1 directories of a joined process to move the child into
-    /// before releasing it (exec into a container on a hybrid/v1 host).
+    /// cgroup v1 directories of a joined process for the child to move
+    /// into (exec into a container on a hybrid/v1 host).
     pub join_cgroup_v1: crate::cgroup::v1::V1Dirs,
+    /// The `tasks` files the child writes (`ChildPlan::cgroup_tasks`), in
+    /// the same order, for naming the one that refused it.
+    pub cgroup_task_paths: Vec<std::path::PathBuf>,
     /// Enter this PID namespace on the spawning thread around the clone,
     /// then restore the second descriptor (the thread's pid_for_children).
     pub join_pid_ns: Option<(OwnedFd, OwnedFd)>,
@@ -870,17 +873,32 @@ fn spawn_inner(
     debug_assert!(p.plan.keep_fds.iter().all(|f| *f >= p.plan.fd_floor));
     let err_w = super::lift_fd(err_w, p.plan.fd_floor)
         .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
-    // cgroup v1 directories cannot be entered at clone: the child waits on
-    // the sync pipe (as for id maps) until the parent has moved it in.
-    let v1_attach = cgroup.filter(|c| c.needs_v1_attach());
-    let join_v1 = std::mem::take(&mut p.join_cgroup_v1);
-    let any_v1 = v1_attach.is_some() || !join_v1.dirs.is_empty();
+    // cgroup v1 directories cannot be entered at clone: the child moves
+    // itself in first thing, writing `0` to their `tasks` files (a thread
+    // moving itself skips the kernel's global threadgroup lock and its RCU
+    // grace period, which a write of its pid by us would wait for). Opened
+    // here, above every dup2 target, close-on-exec; closed by the child
+    // after its write, and by us once it is cloned.
+    let mut cgroup_tasks: Vec<OwnedFd> = Vec::new();
+    let mut task_files = match cgroup.filter(|c| c.needs_v1_attach()) {
+        Some(cg) => cg.open_v1_tasks()?,
+        None => Vec::new(),
+    };
+    task_files.extend(std::mem::take(&mut p.join_cgroup_v1).open_tasks()?);
+    let any_v1 = !task_files.is_empty();
+    for (fd, path) in task_files {
+        let fd = super::lift_fd(fd, p.plan.fd_floor)
+            .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        p.plan.cgroup_tasks.push(fd.as_raw_fd());
+        p.cgroup_task_paths.push(path);
+        cgroup_tasks.push(fd);
+    }
     // Idmapped trees travel to the child with the release byte
     // (SCM_RIGHTS): the sync channel is then a socket pair.
     let idmaps = p.plan.mounts.as_ref().is_some_and(|m| m.has_idmaps());
     let sync = if idmaps {
         Some(sys::fdpass::socketpair_cloexec().map_err(|e| SpawnError::setup("socketpair", e))?)
-    } else if p.id_maps.is_some() || any_v1 {
+    } else if p.id_maps.is_some() {
         Some(pipe_cloexec().map_err(|e| SpawnError::setup("pipe2", e))?)
     } else {
         None
@@ -933,6 +951,7 @@ fn spawn_inner(
         parents[i] = s.parent;
     }
     drop(p.cgroup_fd.take());
+    drop(cgroup_tasks);
     p.keep.clear();
 
     // Helper daemons (pasta) the child owns; killed if the spawn fails.
@@ -943,13 +962,9 @@ fn spawn_inner(
         if let Some(m) = &p.id_maps {
             write_id_maps(pid, m)?;
         }
-        if let Some(cg) = v1_attach {
-            cg.attach_v1(pid as u32)?;
-        }
         if let Some(n) = &p.user_net {
             helpers.push(crate::usernet::start(n, pid)?);
         }
-        join_v1.attach(pid as u32)?;
         match p.plan.mounts.as_ref().filter(|m| m.has_idmaps()) {
             Some(m) => {
                 // The container's own user namespace, maps written: the
@@ -1113,6 +1128,15 @@ fn describe_failure(p: &Prepared, f: ChildFailure) -> ChildError {
             }),
         ),
         Step::Loopback => (Some("lo".into()), None),
+        Step::CgroupJoin => {
+            let e = io::Error::from_raw_os_error(f.errno);
+            (
+                p.cgroup_task_paths
+                    .get(f.index as usize)
+                    .map(|t| format!("cgroup v1 {}", t.display())),
+                crate::cgroup::v1::write_hint("cgroup.procs", &e).map(str::to_string),
+            )
+        }
         Step::OomScoreAdj => (
             text(&plan.oom_score_adj).map(|v| format!("oom_score_adj {v}")),
             None,

@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_macros)]
 
 pub mod alloc;
+pub mod busybox;
 
 /// Records a skipped test; panics instead when `CONTAINMENT_NO_SKIP` is set.
 pub fn skip(test: &str, reason: &str) {
