@@ -27,8 +27,12 @@ fn main() {
     let cli = Cli::parse();
     log::init(cli.log.clone(), cli.log_format, cli.debug);
     if cli.version {
-        println!(
-            "contrun version {}\nspec: {SPEC_VERSION}",
+        // Not println!: it panics when the reader has gone (`contrun
+        // --version | head -1`, SIGPIPE being ignored by Rust programs).
+        use std::io::Write;
+        let _ = write!(
+            std::io::stdout().lock(),
+            "contrun version {}\nspec: {SPEC_VERSION}\n",
             env!("CARGO_PKG_VERSION")
         );
         return;
@@ -306,8 +310,6 @@ struct Created {
     dir: Dir,
     pty: Option<containment::tty::Pty>,
     saved: Saved,
-    /// `process` is absent from config.json (`start` must fail).
-    process_unset: bool,
 }
 
 /// `detach`: the caller returns once the container is created or started
@@ -332,7 +334,6 @@ fn create(root: &Path, a: &CreateArgs, detach: bool) -> Result<Created> {
             dir,
             pty,
             saved,
-            process_unset: spec.process().is_none(),
         }),
         Err(e) => {
             let _ = dir.remove();
@@ -424,6 +425,7 @@ fn create_in(
         cgroup: Some(plan.cgroup.clone()),
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.own_pid_ns,
+        process_unset: Some(spec.process().is_none()),
     };
     if let Err(e) = dir.save(&saved) {
         return Err(undo(child, e));
@@ -467,7 +469,12 @@ fn start(dir: &Dir) -> Result<()> {
     let s = dir.load()?;
     // Created without a process (config.json as saved at create): the
     // spec wants an error; the container is stopped, nothing ran in it.
-    let unset = || Spec::load(dir.path.join("config.json")).is_ok_and(|c| c.process().is_none());
+    // (Recorded at create; a state of an older contrun lacks it.)
+    let unset = || {
+        s.process_unset.unwrap_or_else(|| {
+            Spec::load(dir.path.join("config.json")).is_ok_and(|c| c.process().is_none())
+        })
+    };
     start_loaded(dir, &s, unset)
 }
 
@@ -526,9 +533,8 @@ fn run(root: &Path, a: &cli::RunArgs) -> Result<i32> {
         dir,
         pty: console,
         saved,
-        process_unset,
     } = create(root, &a.create, a.detach)?;
-    if let Err(e) = start_loaded(&dir, &saved, || process_unset) {
+    if let Err(e) = start_loaded(&dir, &saved, || saved.process_unset == Some(true)) {
         let s = dir.load().ok();
         if let Some(s) = s {
             kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());

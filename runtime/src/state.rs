@@ -29,6 +29,10 @@ pub struct Saved {
     /// Whether the container has its own PID namespace (then killing the
     /// init kills everything).
     pub own_pid_ns: bool,
+    /// config.json had no `process` (`start` must fail); `None` in the
+    /// state of an older contrun, where `start` reads the saved config.
+    #[serde(default)]
+    pub process_unset: Option<bool>,
 }
 
 /// The status a container is in (runtime-spec `status`, plus paused).

@@ -374,3 +374,84 @@ fn json_log_has_rfc3339_time() {
     assert_eq!(&t[10..11], "T");
     assert!(t.ends_with('Z'));
 }
+
+/// `contrun --version | head -1` (benches/contrun.sh does it): the reader
+/// is gone before the second line, and println! panicked on the EPIPE.
+/// Here stdout is a pipe whose reading end is closed before contrun runs.
+#[test]
+fn version_into_a_closed_pipe_exits_0_without_a_panic() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both are ours; the reading end is closed at once.
+    let (r, w) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    drop(r);
+    let out = Command::new(BIN)
+        .arg("--version")
+        .stdout(std::process::Stdio::from(w))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// What `run` costs in the caller (issue 14, part 3), as strace shows it:
+/// /proc/self/mountinfo generated at most three times (the cgroup
+/// hierarchy at translate and at spawn, the cgroup open at delete; the
+/// initramfs check answers from statfs, delete opens the cgroup once) and
+/// no thread started for the /dev links when the container's root is the
+/// caller. Skips without strace.
+#[test]
+fn run_reads_mountinfo_at_most_three_times_and_starts_no_thread() {
+    let test = "run_reads_mountinfo_at_most_three_times_and_starts_no_thread";
+    let Some(b) = require(test) else {
+        return;
+    };
+    let Some(strace) = ["/usr/bin/strace", "/bin/strace"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        skip(test, "strace is not installed");
+        return;
+    };
+    b.config(|c| c["process"]["args"] = b.args(&["true"]));
+    let id = b.id("sys");
+    let log = b.dir.join("strace.log");
+    let out = Command::new(strace)
+        .args(["-f", "-qq", "-e", "trace=openat,clone,clone3", "-o"])
+        .arg(&log)
+        .arg(BIN)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    // The first line is contrun's own pid.
+    let me = text.split_whitespace().next().unwrap().to_string();
+    let mine = |l: &&str| l.split_whitespace().next() == Some(me.as_str());
+    let reads = text
+        .lines()
+        .filter(mine)
+        .filter(|l| l.contains("\"/proc/self/mountinfo\""))
+        .count();
+    assert!(reads <= 3, "{reads} reads of mountinfo:\n{text}");
+    let threads = text
+        .lines()
+        .filter(mine)
+        .filter(|l| l.contains("CLONE_THREAD"))
+        .count();
+    assert_eq!(threads, 0, "{text}");
+    assert!(!b.root.join(&id).exists(), "state left behind");
+    assert!(!b.cgroup_dir(&id).exists(), "cgroup left behind");
+}
