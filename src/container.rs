@@ -508,6 +508,13 @@ impl Container {
     /// (`PIDFD_THREAD`, Linux 6.9; of the process on older kernels), which
     /// reports a dead or zombie parent from inside any PID namespace: the
     /// child then exits (127) instead of running on as an orphan.
+    ///
+    /// The kernel clears the setting at the exec of a set-user-ID,
+    /// set-group-ID or file-capability program (`prctl(2)`,
+    /// `PR_SET_PDEATHSIG`): such a program run directly survives the
+    /// caller. With [`init(true)`](Self::init) and a PID namespace, PID 1 is
+    /// the crate's init, which is never such a program and keeps the
+    /// setting; its death ends every process of the namespace.
     pub fn die_with_parent(mut self, on: bool) -> Self {
         self.cfg_mut().pdeathsig = on.then_some(libc::SIGKILL);
         self

@@ -440,3 +440,101 @@ fn exec_into_a_container_keeps_its_device_rules() {
     );
     target.kill().unwrap();
 }
+
+#[test]
+fn v1_device_update_writes_the_difference_and_keeps_sub_cgroups() {
+    // A container with cgroups of its own below its devices directory
+    // (systemd or docker inside): the kernel refuses a reset (`a` to
+    // devices.allow or devices.deny) of a cgroup with children (EINVAL),
+    // and a reset would also take every exception away from them. An
+    // update from a default of deny to a default of deny writes only the
+    // difference: it succeeds, the sub-cgroup keeps what stays allowed and
+    // loses what went (the kernel propagates removals).
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("devices").is_some(),
+        "no cgroup v1 devices hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("cgdev-delta") else {
+        panic!("cannot make a test cgroup");
+    };
+    let spec =
+        CgroupSpec::new()
+            .parent(&base.0)
+            .resources(Resources::new().device_rules(rules(&[
+                "deny a *:* rwm",
+                "c 1:3 rwm",
+                "c 1:5 rwm",
+            ])));
+    let mut child = sh(spec, "exec sleep 30");
+    let cg = child.cgroup().unwrap();
+    let dev = cg.v1_path("devices").expect("a v1 devices directory");
+    let sub = dev.join("inner");
+    std::fs::create_dir(&sub).unwrap();
+    let list = |d: &Path| std::fs::read_to_string(d.join("devices.list")).unwrap();
+    assert_eq!(list(&sub), "c 1:3 rwm\nc 1:5 rwm\n", "inherited");
+    let r = cg.apply(&Resources::new().device_rules(rules(&[
+        "deny a *:* rwm",
+        "c 1:3 rwm",
+        "c 1:8 r",
+    ])));
+    let (now, inner) = (list(&dev), list(&sub));
+    let _ = std::fs::remove_dir(&sub);
+    r.unwrap();
+    assert_eq!(now, "c 1:3 rwm\nc 1:8 r\n", "the container's list");
+    assert_eq!(inner, "c 1:3 rwm\n", "the sub-cgroup's list");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn v1_default_allow_update_leaves_a_frozen_container_frozen() {
+    // Writing a default-allow list allows every device between its first
+    // write and its deny exceptions: the tasks are frozen around it. A
+    // container its owner froze stays frozen; a running one runs again;
+    // the end state is what was asked.
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("devices").is_some() && h.v1_mount_of("freezer").is_some(),
+        "no cgroup v1 devices and freezer hierarchies"
+    );
+    let Some(base) = common::TestCgroup::new("cgdev-allow") else {
+        panic!("cannot make a test cgroup");
+    };
+    let n = Nodes::new();
+    for backend in [Backend::V1, Backend::Hybrid] {
+        let spec = CgroupSpec::new()
+            .parent(&base.0)
+            .backend(backend)
+            .resources(Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:3 rw"])));
+        let child = sh(spec, "exec sleep 30");
+        let cg = child.cgroup().unwrap();
+        let dev = cg.v1_path("devices").expect("a v1 devices directory");
+        cg.apply(&Resources::new().device_rules(rules(&["deny c 1:3 w"])))
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dev.join("devices.list")).unwrap(),
+            "a *:* rwm\n",
+            "{backend:?}: a default of allow"
+        );
+        assert_eq!(cg.procs().unwrap(), [child.id()], "{backend:?}");
+        let frozen = |cg: &containment::cgroup::Cgroup| match cg.freezer_state().unwrap() {
+            Some(st) => st == containment::cgroup::FreezerState::Frozen,
+            None => cg.read("cgroup.freeze").unwrap().trim() == "1",
+        };
+        assert!(!frozen(cg), "{backend:?}: running again");
+        cg.freeze().unwrap();
+        cg.apply(&Resources::new().device_rules(rules(&["deny c 1:5 w"])))
+            .unwrap();
+        assert!(frozen(cg), "{backend:?}: the owner's freeze is kept");
+        cg.thaw().unwrap();
+        // The deny exception is in force: 1:3 opens for writing again,
+        // 1:5 (another node) is not tried; the rule of the first update
+        // is gone.
+        drop(child);
+        let st = open_in(&base.0, Some(backend), &rules(&["deny c 1:3 w"]), &n.null());
+        assert!(!st.success(), "{backend:?}: {st:?}");
+    }
+}

@@ -7,6 +7,8 @@
 
 #[macro_use]
 mod common;
+
+use common::example::Tmux;
 #[path = "image_fixtures/mod.rs"]
 mod fixtures;
 
@@ -66,47 +68,9 @@ fn sh_in(image: &Image, layers: &UnpackedImage, root: &ContainerRoot, script: &s
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The `run` example's binary, built by the cargo running this test with
-/// this test's features (see tests/run_example.rs).
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let target = profile_dir.parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut c = Command::new(cargo);
-    c.args(["build", "--quiet", "--example", "run", "--manifest-path"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target);
-    if !cfg!(debug_assertions) {
-        c.arg("--release");
-    }
-    let mut features = Vec::new();
-    for (on, f) in [
-        (cfg!(feature = "seccomp"), "seccomp"),
-        (cfg!(feature = "landlock"), "landlock"),
-        (cfg!(feature = "netlink"), "netlink"),
-        (cfg!(feature = "tokio"), "tokio"),
-        (cfg!(feature = "image"), "image"),
-        (cfg!(feature = "pull"), "pull"),
-        (cfg!(feature = "vm-tests"), "vm-tests"),
-    ] {
-        if on {
-            features.push(f);
-        }
-    }
-    c.arg("--no-default-features");
-    if !features.is_empty() {
-        c.arg("--features").arg(features.join(","));
-    }
-    let st = c.status().expect("running cargo build --example run");
-    assert!(st.success(), "cargo build --example run failed: {st}");
-    profile_dir.join("examples/run")
-}
-
 /// `run --rm --image REF --store STORE ARGS…`, its stdout (asserting success).
 fn run_example(reference: &str, store: &Path, args: &[&str]) -> String {
-    let o = Command::new(example())
+    let o = Command::new(common::example::run_binary())
         .args(["--rm", "--image", reference, "--store"])
         .arg(store)
         .args(args)
@@ -367,75 +331,12 @@ fn docker_build_image_through_a_registry() {
     assert_eq!(std::fs::read_dir(store2.join("layers")).unwrap().count(), 3);
 }
 
-/// A tmux server of our own (`-L` socket name), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("running tmux");
-        assert!(
-            o.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(300);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(Instant::now() < end, "waiting for {what}; the pane:\n{s}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn run(&self, line: &str, marker: &str) -> Vec<String> {
-        self.cmd(&[
-            "send-keys",
-            "-t",
-            "t",
-            &format!("{line}; echo {marker}"),
-            "Enter",
-        ]);
-        let s = self.wait_for(marker, |s| s.lines().any(|l| l.trim_end() == marker));
-        let lines: Vec<String> = s.lines().map(|l| l.trim_end().to_string()).collect();
-        let end = lines.iter().rposition(|l| l == marker).unwrap();
-        let start = lines[..end]
-            .iter()
-            .rposition(|l| l.contains(&format!("echo {marker}")))
-            .unwrap();
-        lines[start + 1..end].to_vec()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
 #[test]
 fn run_it_bash_in_the_umoci_image() {
     require_root!();
     tools!("debootstrap", "umoci", "tmux");
     let layout = fixtures::umoci_layout().unwrap();
-    let run = example();
+    let run = common::example::run_binary();
     let t = TempDir::new("tty");
     let status = t.0.join("status");
     let tmux = Tmux {

@@ -17,61 +17,8 @@ fn busybox_root(dir: &Path) -> PathBuf {
     root
 }
 
-/// The example's binary, built (or found up to date) by the cargo that runs
-/// this test, in the same target directory and profile and with the same
-/// features: cargo has released its lock by the time tests run, so the nested
-/// build is a no-op after `cargo test` and a short build after `cargo test
-/// --test run_example`. Done once per test binary.
-fn example() -> PathBuf {
-    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // <target>/<profile>/deps/run_example-<hash>
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-        let target = profile_dir.parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut c = Command::new(cargo);
-        c.args(["build", "--quiet", "--example", "run", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-        if !cfg!(debug_assertions) {
-            c.arg("--release");
-        }
-        let mut features = Vec::new();
-        if cfg!(feature = "seccomp") {
-            features.push("seccomp");
-        }
-        if cfg!(feature = "landlock") {
-            features.push("landlock");
-        }
-        if cfg!(feature = "netlink") {
-            features.push("netlink");
-        }
-        if cfg!(feature = "tokio") {
-            features.push("tokio");
-        }
-        if cfg!(feature = "image") {
-            features.push("image");
-        }
-        if cfg!(feature = "vm-tests") {
-            features.push("vm-tests");
-        }
-        c.arg("--no-default-features");
-        if !features.is_empty() {
-            c.arg("--features").arg(features.join(","));
-        }
-        let st = c.status().expect("running cargo build --example run");
-        assert!(st.success(), "cargo build --example run failed: {st}");
-        let p = profile_dir.join("examples/run");
-        assert!(p.exists(), "{} missing after the build", p.display());
-        p
-    })
-    .clone()
-}
-
 fn run(args: &[&str]) -> Output {
-    Command::new(example())
+    Command::new(common::example::run_binary())
         .args(args)
         .output()
         .expect("running the example")
@@ -217,7 +164,7 @@ fn run_example_forwards_sigterm_to_the_program() {
     }
     // --init: PID 1 forwards to the shell (PID 2), which traps SIGTERM. Its
     // own cgroup parent: a `run` killed by the guard cannot remove its cgroup.
-    let c = Command::new(example())
+    let c = Command::new(common::example::run_binary())
         .args([
             "--rootfs",
             root.to_str().unwrap(),
@@ -255,7 +202,7 @@ fn run_example_container_dies_with_run() {
     };
     let tmp = TempDir::new("parent-death");
     let root = busybox_root(&tmp.0);
-    let mut c = Command::new(example())
+    let mut c = Command::new(common::example::run_binary())
         .args([
             "--rootfs",
             root.to_str().unwrap(),

@@ -6,8 +6,9 @@
 #[macro_use]
 mod common;
 
+use common::example::Tmux;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
@@ -15,110 +16,6 @@ use common::TempDir;
 /// A busybox root (every applet) under `dir/root`.
 fn busybox_root(dir: &Path) -> PathBuf {
     common::busybox::root(dir)
-}
-
-/// The example's binary, built by the cargo running this test (see
-/// tests/run_example.rs).
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let target = profile_dir.parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut c = Command::new(cargo);
-    c.args(["build", "--quiet", "--example", "run", "--manifest-path"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target);
-    if !cfg!(debug_assertions) {
-        c.arg("--release");
-    }
-    let mut features = Vec::new();
-    for (on, f) in [
-        (cfg!(feature = "seccomp"), "seccomp"),
-        (cfg!(feature = "landlock"), "landlock"),
-        (cfg!(feature = "netlink"), "netlink"),
-        (cfg!(feature = "tokio"), "tokio"),
-        (cfg!(feature = "image"), "image"),
-        (cfg!(feature = "vm-tests"), "vm-tests"),
-    ] {
-        if on {
-            features.push(f);
-        }
-    }
-    c.arg("--no-default-features");
-    if !features.is_empty() {
-        c.arg("--features").arg(features.join(","));
-    }
-    let st = c.status().expect("running cargo build --example run");
-    assert!(st.success(), "cargo build --example run failed: {st}");
-    profile_dir.join("examples/run")
-}
-
-/// A tmux server of our own (`-L` socket name), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("running tmux");
-        assert!(
-            o.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        self.cmd(&a);
-    }
-
-    /// Polls the pane until `pred` holds (the generous deadline only stops
-    /// a broken run; nothing here waits for a fixed time).
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(Instant::now() < end, "waiting for {what}; the pane:\n{s}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Runs `line` in the shell and returns the pane's lines after it,
-    /// up to the marker `line` echoes last.
-    fn run(&self, line: &str, marker: &str) -> Vec<String> {
-        self.keys(&[&format!("{line}; echo {marker}"), "Enter"]);
-        let s = self.wait_for(marker, |s| s.lines().any(|l| l.trim_end() == marker));
-        let lines: Vec<String> = s.lines().map(|l| l.trim_end().to_string()).collect();
-        let end = lines.iter().rposition(|l| l == marker).unwrap();
-        let start = lines[..end]
-            .iter()
-            .rposition(|l| l.contains(&format!("echo {marker}")))
-            .unwrap();
-        lines[start + 1..end].to_vec()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
 }
 
 /// Pids of our `sleep <n>` (its unique argument), with its (pgrp, tpgid).
@@ -144,7 +41,7 @@ fn run_it_is_an_interactive_shell_on_a_real_terminal() {
         Path::new("/usr/bin/tmux").exists(),
         "tmux is not installed (apt-get install tmux)"
     );
-    let run = example();
+    let run = common::example::run_binary();
     let dir = TempDir::new("tmux");
     let root = busybox_root(&dir.0);
     let status = dir.0.join("status");

@@ -33,14 +33,17 @@
 //! - systemd: `DevicePolicy=strict` and `DeviceAllow=` (only a default-deny
 //!   list is expressible there).
 //!
-//! The whole list is written on each [`Cgroup::apply`](super::Cgroup::apply)
-//! that carries rules. A v1 update resets the default first (the kernel
-//! keeps no other way to learn the exceptions in force): with a default of
-//! deny, accesses during the update may be refused for a moment; with a
-//! default of allow (a list that does not start with a deny-all rule),
-//! every device is *allowed* for a moment, before the deny exceptions are
-//! written again (runc's v1 manager has the same window). Do not rely on a
-//! default-allow list against a running program that may race an update.
+//! The whole list is applied on each [`Cgroup::apply`](super::Cgroup::apply)
+//! that carries rules. A v1 update reads `devices.list` first: from a
+//! default of deny to a default of deny it writes only the difference
+//! (accesses that go are removed before new ones are added, so nothing
+//! still allowed is refused for a moment, and nothing more is allowed);
+//! to a default of deny from anything else it resets to deny-all first.
+//! A list with a default of allow (one that does not start with a deny-all
+//! rule) can only be written by allowing every device first, then denying
+//! the exceptions again: the cgroup's tasks are frozen around those writes
+//! (and left frozen if they were), so no program of it can use that
+//! moment.
 //!
 //! # References
 //!
@@ -289,6 +292,46 @@ pub(crate) struct DeviceState {
     pub exceptions: Vec<DeviceRule>,
 }
 
+/// The v1 writes of a device rule update ([`DeviceState::v1_transition`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct V1Transition {
+    /// `(file, line)` in order.
+    pub writes: Vec<(&'static str, String)>,
+    /// Every device is allowed between the first write and the last: the
+    /// cgroup's tasks must be frozen around them.
+    pub freeze: bool,
+}
+
+/// A v1 `devices.list`: `a *:* rwm` alone is a default of allow (its deny
+/// exceptions are not shown); anything else is a default of deny with
+/// exactly the listed exceptions. `None` for what this crate would not
+/// write (an `a` exception with numbers) or cannot parse.
+fn parse_v1_list(list: &str) -> Option<DeviceState> {
+    let lines: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines == ["a *:* rwm"] {
+        return Some(DeviceState {
+            default_allow: true,
+            exceptions: Vec::new(),
+        });
+    }
+    let mut exceptions = Vec::new();
+    for l in lines {
+        let r: DeviceRule = l.parse().ok()?;
+        if r.kind == DeviceType::All {
+            return None;
+        }
+        exceptions.push(r);
+    }
+    Some(DeviceState {
+        default_allow: false,
+        exceptions,
+    })
+}
+
 /// Runs `rules` over the initial allow-all state, as the v1 kernel does.
 pub(crate) fn emulate(rules: &[DeviceRule]) -> DeviceState {
     let mut st = DeviceState {
@@ -378,6 +421,68 @@ impl DeviceState {
             }
         }
         v
+    }
+
+    /// The v1 writes that take a devices directory whose `devices.list`
+    /// reads `list` to this state, without a moment where more is allowed
+    /// than before or after, where the kernel lets that be known.
+    ///
+    /// `devices.list` shows a default-deny cgroup's exceptions exactly, and
+    /// a default-allow one only as `a *:* rwm` (its deny exceptions are not
+    /// shown). So:
+    /// - default deny to default deny: the allowed accesses that go are
+    ///   removed first (`devices.deny` of the same type and numbers), then
+    ///   the new ones added: no deny-all reset, so nothing the container
+    ///   keeps using is refused for a moment (runc's minimal transition,
+    ///   opencontainers/runc#2391);
+    /// - anything else to default deny: `a` to `devices.deny` first (for a
+    ///   moment less is allowed, never more), then the exceptions;
+    /// - to default allow: `a` to `devices.allow`, which allows every device
+    ///   until the deny exceptions follow: `freeze` is then true, and the
+    ///   caller freezes the cgroup's tasks around the writes.
+    ///
+    /// An unreadable list (or one with an exception of type `a` and
+    /// numbers, which this crate never writes) takes the reset path.
+    pub(crate) fn v1_transition(&self, list: Option<&str>) -> V1Transition {
+        let current = list.and_then(parse_v1_list);
+        match current {
+            Some(cur) if !cur.default_allow && !self.default_allow => {
+                // What is written for the target: exceptions of type c or b
+                // (an `a` one with numbers is written once per type).
+                let target: Vec<DeviceRule> = self
+                    .v1_lines()
+                    .into_iter()
+                    .skip(1)
+                    .filter_map(|(_, l)| l.parse().ok())
+                    .collect();
+                let key = |e: &DeviceRule| (e.kind, e.major, e.minor);
+                let union = |list: &[DeviceRule], r: &DeviceRule| {
+                    list.iter()
+                        .filter(|e| key(e) == key(r))
+                        .fold(DeviceAccess::empty(), |a, e| a | e.access)
+                };
+                let mut writes = Vec::new();
+                for c in &cur.exceptions {
+                    let gone = c.access - union(&target, c);
+                    if !gone.is_empty() {
+                        writes.push(("devices.deny", DeviceRule { access: gone, ..*c }.line()));
+                    }
+                }
+                for t in &target {
+                    if !union(&cur.exceptions, t).contains(t.access) {
+                        writes.push(("devices.allow", t.line()));
+                    }
+                }
+                V1Transition {
+                    writes,
+                    freeze: false,
+                }
+            }
+            _ => V1Transition {
+                writes: self.v1_lines(),
+                freeze: self.default_allow,
+            },
+        }
     }
 
     /// systemd's `DevicePolicy` and `DeviceAllow` entries for this state,
@@ -718,6 +823,55 @@ mod tests {
         assert!(st.allows(DeviceType::Char, 1, 3, DeviceAccess::READ));
         assert!(!st.allows(DeviceType::Char, 1, 5, DeviceAccess::READ));
         assert!(!st.allows(DeviceType::Char, 1, 3, DeviceAccess::MKNOD));
+    }
+
+    #[test]
+    fn v1_transitions() {
+        let target = |l: &[&str]| emulate(&rules(l));
+        let w = |v: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+            v.iter().map(|(f, l)| (*f, l.to_string())).collect()
+        };
+        // Deny to deny: the difference, removals first, no reset.
+        let t = target(&["deny a *:* rwm", "c 1:3 rwm", "c 1:8 r", "c 1:5 rw"])
+            .v1_transition(Some("c 1:3 rwm\nc 1:5 rwm\nc 1:9 r\n"));
+        assert_eq!(
+            t.writes,
+            w(&[
+                ("devices.deny", "c 1:5 m"),
+                ("devices.deny", "c 1:9 r"),
+                ("devices.allow", "c 1:8 r"),
+            ])
+        );
+        assert!(!t.freeze);
+        // Nothing to do.
+        let t = target(&["deny a *:* rwm", "c 1:3 rwm"]).v1_transition(Some("c 1:3 rwm\n"));
+        assert!(t.writes.is_empty() && !t.freeze, "{t:?}");
+        // An `a` exception with numbers is compared as its c and b lines.
+        let t = target(&["deny a *:* rwm", "a 7:* r"]).v1_transition(Some("c 7:* r\n"));
+        assert_eq!(t.writes, w(&[("devices.allow", "b 7:* r")]));
+        // From a default of allow (its denies unknown), from an unknown
+        // list, or from an `a` exception: reset to deny first.
+        for from in [Some("a *:* rwm\n"), None, Some("a 1:3 r\n"), Some("x")] {
+            let t = target(&["deny a *:* rwm", "c 1:3 rwm"]).v1_transition(from);
+            assert_eq!(
+                t.writes,
+                w(&[("devices.deny", "a"), ("devices.allow", "c 1:3 rwm")]),
+                "{from:?}"
+            );
+            assert!(!t.freeze);
+        }
+        // To a default of allow: every device allowed for a moment, frozen.
+        for from in [Some("a *:* rwm\n"), Some("c 1:3 rwm\n"), None] {
+            let t = target(&["deny c 1:3 w"]).v1_transition(from);
+            assert_eq!(
+                t.writes,
+                w(&[("devices.allow", "a"), ("devices.deny", "c 1:3 w")])
+            );
+            assert!(t.freeze, "{from:?}");
+        }
+        // An empty default-deny cgroup lists nothing.
+        let t = target(&["deny a *:* rwm", "c 1:3 r"]).v1_transition(Some(""));
+        assert_eq!(t.writes, w(&[("devices.allow", "c 1:3 r")]));
     }
 
     #[test]

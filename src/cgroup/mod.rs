@@ -1498,7 +1498,8 @@ impl Cgroup {
         let mut i = 0;
         while i < writes.len() {
             let w = &writes[i];
-            if !v1c.contains(&w.controller) {
+            // Device rules: a transition from what is in force (below).
+            if !v1c.contains(&w.controller) || w.controller == "devices" {
                 i += 1;
                 continue;
             }
@@ -1559,7 +1560,45 @@ impl Cgroup {
             })?;
             i += 1;
         }
+        if !resources.devices.is_empty() && v1c.contains(&"devices") {
+            if let Some(d) = dirs.dir_of("devices") {
+                self.apply_v1_devices(&d.path, &devices::emulate(&resources.devices))?;
+            }
+        }
         Ok(())
+    }
+
+    /// Brings the v1 devices directory `dir` to `target`
+    /// ([`devices::DeviceState::v1_transition`]): the difference only
+    /// where `devices.list` shows what is in force, and with this cgroup's
+    /// tasks frozen (and thawed again unless they were frozen before) when
+    /// the writes must allow every device for a moment.
+    fn apply_v1_devices(&self, dir: &Path, target: &devices::DeviceState) -> Result<(), Error> {
+        let list = std::fs::read_to_string(dir.join("devices.list")).ok();
+        let t = target.v1_transition(list.as_deref());
+        let thaw_after = if t.freeze {
+            let was_frozen = match self.freezer_state()? {
+                Some(st) => st != FreezerState::Thawed,
+                None => self.read("cgroup.freeze")?.trim() == "1",
+            };
+            if !was_frozen {
+                self.freeze()?;
+            }
+            !was_frozen
+        } else {
+            false
+        };
+        let r = t
+            .writes
+            .iter()
+            .try_for_each(|(file, line)| v1::write(&dir.join(file), line));
+        if thaw_after {
+            // Thawed even when a write failed: the error is the write's.
+            let thawed = self.thaw();
+            r?;
+            return thawed;
+        }
+        r
     }
 
     /// The writes of a systemd scope's limits that systemd has no property
