@@ -49,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The profile contrun ships with (Cargo.toml: release + fat LTO, one
-# codegen unit, panic=abort).
+# codegen unit).
 (cd "$here" && cargo build --profile release-lto --quiet -p contrun)
 contrun=${CARGO_TARGET_DIR:-$here/target}/release-lto/contrun
 
