@@ -19,7 +19,8 @@ pub struct Plan {
     /// (namespace to enter, /proc/sys path, value).
     pub sysctls: Vec<(Namespace, PathBuf, String)>,
     pub rootfs: PathBuf,
-    /// The cgroup (its absolute directory) the builder creates.
+    /// The cgroup the builder creates, relative to the hierarchy's root
+    /// (main.rs takes its absolute directory from the spawned child).
     pub cgroup: PathBuf,
     pub own_pid_ns: bool,
     /// Make /dev/ptmx a link to pts/ptmx (a devpts is mounted there).
@@ -827,12 +828,9 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
 
     // cgroup: always one (ps, pause, kill --all need it), on the cgroup2
     // hierarchy; resources the host cannot honour fail with the library's
-    // error naming the controller.
-    let hierarchy = containment::cgroup::Hierarchy::detect()?;
-    let mount = hierarchy
-        .mount_point()
-        .ok_or_else(|| Error::msg("no cgroup2 hierarchy on this host"))?
-        .to_path_buf();
+    // error naming the controller. The parent is relative: the library
+    // resolves it in each hierarchy from its own read of mountinfo (one
+    // read per create, not two).
     let cg_rel = match linux.cgroups_path() {
         Some(p) => {
             let rel = p.strip_prefix("/").unwrap_or(p).to_path_buf();
@@ -860,7 +858,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         .ok_or_else(|| Error::field("linux.cgroupsPath", "empty"))?
         .to_string_lossy()
         .into_owned();
-    let parent = mount.join(cg_rel.parent().unwrap_or(Path::new("")));
+    let parent = cg_rel.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut res = Resources::new();
     if let Some(r) = linux.resources() {
         res = resources(&without_kernel_memory(r))?;
@@ -905,7 +903,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         command,
         sysctls,
         rootfs,
-        cgroup: parent.join(name),
+        cgroup: cg_rel.clone(),
         own_pid_ns: ns.contains(Namespaces::PID),
         root_owner,
         dev_links: !shares_mounts,

@@ -181,6 +181,17 @@ fn kill_and_wait(pid: i32, pid_start: u64, cgroup: Option<&Path>) {
     }
 }
 
+/// Whether `dir` is on a cgroup2 filesystem.
+fn is_cgroup2(dir: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: an all-zero statfs is a valid value to be overwritten.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statfs to fill.
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::CGROUP2_SUPER_MAGIC }
+}
+
 /// A pidfd of `pid` if it is still the process that started at `start`.
 fn pidfd_of(pid: i32, start: u64) -> Option<OwnedFd> {
     // SAFETY: pidfd_open with integer arguments.
@@ -382,6 +393,21 @@ fn create_in(
     }
     let mut child = plan.command.spawn()?;
     let pid = child.id() as i32;
+    // The cgroup's absolute directory (the plan has it relative to the
+    // hierarchy, which only the library's spawn looked up). It must be a
+    // cgroup2 one: the other commands open it with `Cgroup::open`.
+    match child.cgroup().map(|c| c.path().to_path_buf()) {
+        Some(p) if is_cgroup2(&p) => plan.cgroup = p,
+        _ => {
+            let cg = child.take_cgroup();
+            // Kills the process waiting at the gate, then its cgroup goes.
+            drop(child);
+            if let Some(cg) = cg {
+                let _ = cg.remove();
+            }
+            return Err(Error::msg("no cgroup2 hierarchy on this host"));
+        }
+    }
     let pty = child.take_pty();
     let mut console = None;
     let undo = |child: Child, e: Error| -> Error {
