@@ -833,6 +833,13 @@ impl Cgroup {
         }
     }
 
+    /// Mount points of the v1 hierarchies the cgroup has a directory in.
+    pub(crate) fn v1_mounts(&self) -> Vec<PathBuf> {
+        self.v1_dirs()
+            .map(|d| d.dirs.into_iter().map(|d| d.mount).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether a new process must be moved into v1 directories after
     /// clone (it cannot start there).
     pub(crate) fn needs_v1_attach(&self) -> bool {

@@ -1,0 +1,461 @@
+//! Attacks on the cgroup v1 self-join (the child writes `0` to the `tasks`
+//! file of each v1 directory, opened by the parent before clone): no
+//! `tasks` descriptor reaches the program in any spawn shape, the child
+//! lands in the cgroups the caller asked for, limits hold from the first
+//! instruction, and a refused or impossible join fails cleanly. Each test
+//! works under a parent cgroup of its own (`cgj-<pid>-<n>`), killed and
+//! removed on drop. Needs root and a hybrid (or v1) host.
+
+#[macro_use]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use containment::cgroup::{Backend, CgroupSpec, Hierarchy, Resources};
+use containment::{Container, Namespaces, Stdio};
+
+/// A parent cgroup of the test's own in every hierarchy (cgroup2 and v1),
+/// removed with everything below it on drop: tasks are killed (thawed
+/// first), directories removed depth-first.
+struct Parent {
+    rel: String,
+    roots: Vec<PathBuf>,
+}
+
+impl Parent {
+    fn new(tag: &str) -> Parent {
+        let h = Hierarchy::detect().unwrap();
+        let roots = h
+            .mount_point()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .chain(h.v1_mounts().iter().map(|m| m.mount_point.clone()))
+            .collect();
+        Parent {
+            rel: common::unique(tag),
+            roots,
+        }
+    }
+
+    fn spec(&self) -> CgroupSpec {
+        CgroupSpec::new().parent(&self.rel)
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.roots.iter().map(|r| r.join(&self.rel)).collect()
+    }
+
+    /// Our parent in the v1 hierarchy of `controller`.
+    fn v1(&self, controller: &str) -> PathBuf {
+        let h = Hierarchy::detect().unwrap();
+        h.v1_mount_of(controller)
+            .unwrap()
+            .mount_point
+            .join(&self.rel)
+    }
+}
+
+fn kill_tree(d: &Path) {
+    if let Ok(s) = std::fs::read_to_string(d.join("freezer.state")) {
+        if s.trim() != "THAWED" {
+            let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+        }
+    }
+    if let Ok(p) = std::fs::read_to_string(d.join("cgroup.procs")) {
+        for pid in p.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: plain kill(2) of a pid found in our own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        {
+            kill_tree(&e.path());
+        }
+    }
+}
+
+fn rmdir_tree(d: &Path, deadline: Instant) {
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        {
+            rmdir_tree(&e.path(), deadline);
+        }
+    }
+    // Give realtime budget back before the directory goes.
+    if d.join("cpu.rt_runtime_us").exists() {
+        let _ = std::fs::write(d.join("cpu.rt_runtime_us"), "0");
+    }
+    while std::fs::remove_dir(d).is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for d in self.dirs() {
+            if d.exists() {
+                kill_tree(&d);
+            }
+        }
+        for d in self.dirs() {
+            if d.exists() {
+                rmdir_tree(&d, deadline);
+            }
+        }
+        for d in self.dirs() {
+            assert!(!d.exists(), "{d:?} left behind");
+        }
+    }
+}
+
+macro_rules! setup {
+    ($tag:expr) => {{
+        require_root!();
+        let h = Hierarchy::detect().unwrap();
+        for c in ["memory", "cpu", "cpuset", "pids", "freezer", "blkio"] {
+            require!(h.v1_mount_of(c).is_some(), "no cgroup v1 {c} hierarchy");
+        }
+        Parent::new($tag)
+    }};
+}
+
+fn read(p: impl AsRef<Path>) -> String {
+    let p = p.as_ref();
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p:?}: {e}"))
+}
+
+/// `/proc/<pid>/cgroup` line of a v1 controller (`4:memory:/x/y` -> `/x/y`).
+fn cgroup_of(text: &str, controller: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut it = l.splitn(3, ':');
+        let (_, c, p) = (it.next()?, it.next()?, it.next()?);
+        c.split(',').any(|x| x == controller).then(|| p.to_string())
+    })
+}
+
+/// Prints where each descriptor of the program points.
+const LIST_FDS: &str = "for f in /proc/self/fd/*; do echo \"$f $(readlink $f)\"; done";
+
+fn limits() -> Resources {
+    Resources::new().memory_max(64u64 << 20).pids_max(16)
+}
+
+fn no_tasks_fd(shape: &str, out: &str) {
+    for l in out.lines() {
+        assert!(
+            !l.contains("/tasks") && !l.contains("cgroup"),
+            "{shape}: a cgroup descriptor reached the program: {l} (all: {out})"
+        );
+    }
+    assert!(out.contains("/proc/self/fd/0"), "{shape}: {out}");
+}
+
+#[test]
+fn no_tasks_descriptor_reaches_the_program_in_any_shape() {
+    let p = setup!("cgj-fds");
+    let shapes: Vec<(&str, Box<dyn Fn() -> Container>)> = vec![
+        ("default", Box::new(|| Container::new())),
+        ("fork", Box::new(|| Container::new().vfork_spawn(false))),
+        (
+            "userns",
+            Box::new(|| {
+                Container::new()
+                    .unshare(Namespaces::USER | Namespaces::CGROUP)
+                    .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+                    .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            }),
+        ),
+        (
+            "init",
+            Box::new(|| Container::new().unshare(Namespaces::PID).init(true)),
+        ),
+    ];
+    for (shape, make) in shapes {
+        for backend in [Backend::Hybrid, Backend::V1] {
+            let out = make()
+                .cgroup(p.spec().backend(backend).resources(limits()))
+                .command("/bin/sh")
+                .args(["-c", LIST_FDS])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{shape}: {e}"))
+                .wait_with_output()
+                .unwrap();
+            no_tasks_fd(shape, &String::from_utf8_lossy(&out.stdout));
+        }
+    }
+}
+
+#[test]
+fn a_gated_child_holds_no_tasks_descriptor() {
+    // contrun create/start: the child waits at the gate after its setup;
+    // it must have closed its `tasks` descriptors by then.
+    let p = setup!("cgj-gate");
+    let (r, w) = pipe();
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/true")
+        .start_gate(r)
+        .spawn()
+        .unwrap();
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|l| l.display().to_string())
+        .collect();
+    drop(w);
+    child.wait().unwrap();
+    assert!(
+        !held
+            .iter()
+            .any(|l| l.contains("/tasks") || l.contains("cgroup")),
+        "{held:?}"
+    );
+}
+
+fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 into a live array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: two new descriptors we own.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+#[test]
+fn pass_fd_and_pty_shapes_get_no_tasks_descriptor() {
+    let p = setup!("cgj-passfd");
+    let dir = std::env::temp_dir().join(common::unique("cgj-out"));
+    std::fs::create_dir(&dir).unwrap();
+    let out = dir.join("fds");
+    // pass_fd onto a run of low numbers (the tasks descriptors are lifted
+    // above every target), with a pty for stdio.
+    let mut cmd = Container::new()
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sh");
+    cmd.args(["-c", &format!("{LIST_FDS} > {}", out.display())]);
+    for t in 3..12 {
+        cmd.pass_fd(std::fs::File::open("/dev/null").unwrap(), t);
+    }
+    cmd.pty(None);
+    let status = cmd.spawn().unwrap().wait().unwrap();
+    let text = read(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{status:?} {text}");
+    no_tasks_fd("pass_fd+pty", &text);
+    assert_eq!(text.matches("/dev/null").count(), 9, "{text}");
+}
+
+#[test]
+fn exec_into_a_container_gets_no_tasks_descriptor() {
+    let p = setup!("cgj-join");
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    for vfork in [true, false] {
+        let out = Container::new()
+            .vfork_spawn(vfork)
+            .join_child(&target, Namespaces::MOUNT | Namespaces::PID)
+            .command("/bin/sh")
+            .args(["-c", &format!("{LIST_FDS}; cat /proc/self/cgroup")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (fds, cg): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with("/proc"));
+        no_tasks_fd("join", &fds.join("\n"));
+        let theirs = read(format!("/proc/{}/cgroup", target.id()));
+        for c in ["memory", "pids"] {
+            assert_eq!(
+                cgroup_of(&cg.join("\n"), c),
+                cgroup_of(&theirs, c),
+                "{c}: {text}"
+            );
+        }
+    }
+    target.kill().unwrap();
+    target.wait().unwrap();
+}
+
+#[test]
+fn own_cgroup_wins_over_the_joined_containers() {
+    // join_child with a cgroup of the caller's own (limits for the exec'd
+    // process): the process must land in the cgroup asked for, under its
+    // limits, not in the target's v1 directories.
+    let p = setup!("cgj-own");
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    for backend in [Backend::V1, Backend::Hybrid] {
+        let out = Container::new()
+            .join_child(&target, Namespaces::MOUNT | Namespaces::PID)
+            .cgroup(
+                p.spec()
+                    .backend(backend)
+                    .resources(Resources::new().pids_max(1).memory_max(32u64 << 20)),
+            )
+            .command("/bin/sh")
+            .args(["-c", "cat /proc/self/cgroup; /bin/true && echo FORKED"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let theirs = read(format!("/proc/{}/cgroup", target.id()));
+        for c in ["memory", "pids"] {
+            assert_ne!(
+                cgroup_of(&text, c),
+                cgroup_of(&theirs, c),
+                "{backend:?} {c}: in the target's cgroup, not its own: {text}"
+            );
+        }
+        assert!(
+            !text.contains("FORKED"),
+            "{backend:?}: pids_max 1 not in force: {text}"
+        );
+    }
+    target.kill().unwrap();
+    target.wait().unwrap();
+}
+
+#[test]
+fn pids_limit_is_in_force_at_the_first_instruction() {
+    // pids_max 1: the program is the only task, any fork fails, in every
+    // shape (the child moved itself before its exec).
+    let p = setup!("cgj-pids");
+    let shapes: Vec<(&str, Box<dyn Fn() -> Container>)> = vec![
+        ("default", Box::new(|| Container::new())),
+        ("fork", Box::new(|| Container::new().vfork_spawn(false))),
+        (
+            "userns",
+            Box::new(|| {
+                Container::new()
+                    .unshare(Namespaces::USER)
+                    .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+                    .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            }),
+        ),
+    ];
+    for (shape, make) in shapes {
+        let out = make()
+            .cgroup(
+                p.spec()
+                    .backend(Backend::V1)
+                    .resources(Resources::new().pids_max(1)),
+            )
+            .command("/bin/sh")
+            .args(["-c", "/bin/true && echo FORKED; exit 0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("FORKED"), "{shape}: {text} {out:?}");
+    }
+}
+
+#[test]
+fn exec_into_a_frozen_container_fails_and_does_not_hang() {
+    let p = setup!("cgj-frozen");
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    let freezer: PathBuf = {
+        let t = read(format!("/proc/{}/cgroup", target.id()));
+        let rel = cgroup_of(&t, "freezer").unwrap();
+        Path::new("/sys/fs/cgroup/freezer").join(rel.trim_start_matches('/'))
+    };
+    assert!(freezer.starts_with(p.v1("freezer")), "{freezer:?}");
+    std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+    let pidfd = target.pidfd().try_clone_to_owned().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = Container::new()
+            .join(
+                std::os::fd::AsFd::as_fd(&pidfd),
+                Namespaces::MOUNT | Namespaces::PID,
+            )
+            .command("/bin/true")
+            .status();
+        let _ = tx.send(format!("{r:?}"));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(20));
+    std::fs::write(freezer.join("freezer.state"), "THAWED").unwrap();
+    let got = got.unwrap_or_else(|_| {
+        rx.recv_timeout(Duration::from_secs(20)).ok();
+        panic!("the exec into a frozen container hung")
+    });
+    target.kill().unwrap();
+    target.wait().unwrap();
+    assert!(got.contains("Err"), "{got}");
+    assert!(got.contains(&freezer.display().to_string()), "{got}");
+    assert!(got.contains("FROZEN"), "{got}");
+}
+
+#[test]
+fn a_new_cgroup_under_a_frozen_parent_fails_and_does_not_hang() {
+    // The caller's parent cgroup is paused: the new cgroup below it reads
+    // FROZEN too, and a child moving itself in would stop before its exec.
+    let p = setup!("cgj-frozen-parent");
+    let parent = p.v1("freezer");
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::write(parent.join("freezer.state"), "FROZEN").unwrap();
+    let spec = p.spec().backend(Backend::V1).resources(limits());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = Container::new().cgroup(spec).command("/bin/true").status();
+        let _ = tx.send(format!("{r:?}"));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(20));
+    std::fs::write(parent.join("freezer.state"), "THAWED").unwrap();
+    let got = got.unwrap_or_else(|_| {
+        rx.recv_timeout(Duration::from_secs(20)).ok();
+        panic!("a spawn under a frozen parent hung")
+    });
+    assert!(got.contains("Err") && got.contains("FROZEN"), "{got}");
+    assert!(got.contains(&parent.display().to_string()), "{got}");
+    // No cgroup of the failed spawn is left below our parent.
+    for d in p.dirs() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            let subdirs: Vec<_> = rd
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            assert!(subdirs.is_empty(), "left behind: {subdirs:?}");
+        }
+    }
+}
