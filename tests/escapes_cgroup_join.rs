@@ -423,6 +423,8 @@ fn exec_into_a_frozen_container_fails_and_does_not_hang() {
     assert!(got.contains("Err"), "{got}");
     assert!(got.contains(&freezer.display().to_string()), "{got}");
     assert!(got.contains("FROZEN"), "{got}");
+    let leaked = our_fds_into(&p);
+    assert!(leaked.is_empty(), "{leaked:?}");
 }
 
 #[test]
@@ -458,4 +460,208 @@ fn a_new_cgroup_under_a_frozen_parent_fails_and_does_not_hang() {
             assert!(subdirs.is_empty(), "left behind: {subdirs:?}");
         }
     }
+}
+
+/// Every v1 line of `/proc/self/cgroup` of `text` for memory and pids is `/`.
+fn rooted(shape: &str, text: &str) {
+    for c in ["memory", "pids"] {
+        assert_eq!(
+            cgroup_of(text, c).as_deref(),
+            Some("/"),
+            "{shape}: {c} not rooted at the container's cgroup: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_cgroup_namespace_is_rooted_at_the_v1_cgroups_in_every_shape() {
+    let p = setup!("cgj-cgns");
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    let own = || p.spec().backend(Backend::V1).resources(limits());
+    let shapes: Vec<(&str, Container)> = vec![
+        (
+            "fork",
+            Container::new()
+                .vfork_spawn(false)
+                .unshare(Namespaces::CGROUP)
+                .cgroup(own()),
+        ),
+        (
+            "init",
+            Container::new()
+                .unshare(Namespaces::CGROUP | Namespaces::PID)
+                .init(true)
+                .cgroup(own()),
+        ),
+        (
+            "join+cgns",
+            Container::new()
+                .join_child(&target, Namespaces::MOUNT | Namespaces::PID)
+                .unshare(Namespaces::CGROUP),
+        ),
+        (
+            "join+own+cgns",
+            Container::new()
+                .join_child(&target, Namespaces::MOUNT | Namespaces::PID)
+                .unshare(Namespaces::CGROUP)
+                .cgroup(own()),
+        ),
+    ];
+    for (shape, c) in shapes {
+        let out = c
+            .command("/bin/cat")
+            .args(["/proc/self/cgroup"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{shape}: {e}"))
+            .wait_with_output()
+            .unwrap();
+        rooted(shape, &String::from_utf8_lossy(&out.stdout));
+    }
+    // The start gate: the namespace is made before the child waits there.
+    let (r, w) = pipe();
+    let mut cmd = Container::new()
+        .unshare(Namespaces::CGROUP | Namespaces::PID | Namespaces::MOUNT)
+        .cgroup(own())
+        .command("/bin/cat");
+    cmd.args(["/proc/self/cgroup"])
+        .stdout(Stdio::piped())
+        .start_gate(r);
+    let child = cmd.spawn().unwrap();
+    let ns_text = read(format!("/proc/{}/cgroup", child.id()));
+    assert!(!ns_text.is_empty());
+    // SAFETY: one byte from a live buffer to our pipe.
+    assert_eq!(
+        unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&w), b"1".as_ptr().cast(), 1) },
+        1
+    );
+    let out = child.wait_with_output().unwrap();
+    rooted("gate", &String::from_utf8_lossy(&out.stdout));
+    target.kill().unwrap();
+    target.wait().unwrap();
+}
+
+#[test]
+fn a_cgroupfs_mounted_inside_reaches_only_the_containers_cgroup() {
+    // Root of a user namespace of its own, in a cgroup namespace: it may
+    // mount the v1 pids hierarchy, whose root must be its own cgroup (not
+    // our parent, where a sibling container sits, nor the host's).
+    let p = setup!("cgj-mount");
+    let mut sibling = Container::new()
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    let script = "mkdir -p /tmp/cgj-$$ && mount -t cgroup -o pids cgj /tmp/cgj-$$ \
+                  && ls /tmp/cgj-$$ && (echo max > /tmp/cgj-$$/pids.max && echo RAISED; \
+                  echo 1 > /tmp/cgj-$$/tasks && echo MOVED1); \
+                  echo PROCS && cat /tmp/cgj-$$/cgroup.procs; \
+                  umount /tmp/cgj-$$; rmdir /tmp/cgj-$$";
+    let out = Container::new()
+        .unshare(Namespaces::USER | Namespaces::CGROUP | Namespaces::MOUNT | Namespaces::PID)
+        .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+        .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
+        .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+        .command("/bin/sh")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    sibling.kill().unwrap();
+    sibling.wait().unwrap();
+    assert!(text.contains("PROCS"), "the mount failed: {out:?}");
+    // No cgroup directory below the mount's root (the sibling's would be
+    // there if it were our parent), and only the container's own tasks.
+    assert!(!text.contains("ctr-"), "{text}");
+    // Its files are host root's: no limit raised, no task moved.
+    assert!(
+        !text.contains("RAISED") && !text.contains("MOVED1"),
+        "{text}"
+    );
+    let procs: Vec<&str> = text
+        .split("PROCS")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert!(!procs.is_empty() && procs.len() <= 3, "{procs:?} {text}");
+    assert!(
+        !procs.contains(&sibling.id().to_string().as_str()),
+        "{text}"
+    );
+}
+
+/// Our descriptors of `tasks` files in the test's parent cgroup (the
+/// `Cgroup` of a running child holds directories of its own).
+fn our_fds_into(p: &Parent) -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|l| l.display().to_string())
+        .filter(|l| l.contains(&p.rel) && l.ends_with("/tasks"))
+        .collect()
+}
+
+#[test]
+fn a_refused_join_into_a_running_container_names_its_directory() {
+    // A realtime caller thread joining a container whose v1 cpu cgroup has
+    // no realtime budget: the kernel refuses the child's write (EINVAL).
+    let p = setup!("cgj-rt-join");
+    require!(
+        Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists(),
+        "no realtime group scheduling (CONFIG_RT_GROUP_SCHED)"
+    );
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .cgroup(
+            p.spec()
+                .backend(Backend::V1)
+                .resources(Resources::new().cpus(1.0).pids_max(16)),
+        )
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    let cpu_dir = target.cgroup().unwrap().v1_path("cpu").unwrap();
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler(2) on this thread with a valid parameter.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let r = Container::new()
+        .join_child(&target, Namespaces::MOUNT | Namespaces::PID)
+        .command("/bin/true")
+        .spawn();
+    let normal = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as above, back to the normal policy.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
+    let procs = read(cpu_dir.join("cgroup.procs"));
+    let leaked = our_fds_into(&p);
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let e = r.map(|c| c.id()).unwrap_err();
+    let containment::SpawnError::Child(c) = &e else {
+        panic!("not a child error: {e:?}");
+    };
+    assert_eq!(c.step(), containment::Step::CgroupJoin, "{e}");
+    assert_eq!(c.errno(), libc::EINVAL, "{e}");
+    assert_eq!(
+        c.detail(),
+        Some(format!("cgroup v1 {}", cpu_dir.join("tasks").display()).as_str()),
+        "{e}"
+    );
+    // Only the target is in its cgroup; none of our descriptors is left.
+    assert_eq!(procs.trim(), target.id().to_string(), "{procs}");
+    assert!(leaked.is_empty(), "{leaked:?}");
 }
