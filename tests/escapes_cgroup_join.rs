@@ -145,6 +145,9 @@ fn cgroup_of(text: &str, controller: &str) -> Option<String> {
 /// Prints where each descriptor of the program points.
 const LIST_FDS: &str = "for f in /proc/self/fd/*; do echo \"$f $(readlink $f)\"; done";
 
+/// Makes the container of one spawn shape.
+type Shape = Box<dyn Fn() -> Container>;
+
 fn limits() -> Resources {
     Resources::new().memory_max(64u64 << 20).pids_max(16)
 }
@@ -162,8 +165,8 @@ fn no_tasks_fd(shape: &str, out: &str) {
 #[test]
 fn no_tasks_descriptor_reaches_the_program_in_any_shape() {
     let p = setup!("cgj-fds");
-    let shapes: Vec<(&str, Box<dyn Fn() -> Container>)> = vec![
-        ("default", Box::new(|| Container::new())),
+    let shapes: Vec<(&str, Shape)> = vec![
+        ("default", Box::new(Container::new)),
         ("fork", Box::new(|| Container::new().vfork_spawn(false))),
         (
             "userns",
@@ -179,6 +182,9 @@ fn no_tasks_descriptor_reaches_the_program_in_any_shape() {
             Box::new(|| Container::new().unshare(Namespaces::PID).init(true)),
         ),
     ];
+    // The child moves itself with a write of `0` (the writing thread): in
+    // the shapes sharing our memory too, our own thread stays put.
+    let ours = read("/proc/thread-self/cgroup");
     for (shape, make) in shapes {
         for backend in [Backend::Hybrid, Backend::V1] {
             let out = make()
@@ -191,6 +197,7 @@ fn no_tasks_descriptor_reaches_the_program_in_any_shape() {
                 .wait_with_output()
                 .unwrap();
             no_tasks_fd(shape, &String::from_utf8_lossy(&out.stdout));
+            assert_eq!(read("/proc/thread-self/cgroup"), ours, "{shape}: we moved");
         }
     }
 }
@@ -350,8 +357,8 @@ fn pids_limit_is_in_force_at_the_first_instruction() {
     // pids_max 1: the program is the only task, any fork fails, in every
     // shape (the child moved itself before its exec).
     let p = setup!("cgj-pids");
-    let shapes: Vec<(&str, Box<dyn Fn() -> Container>)> = vec![
-        ("default", Box::new(|| Container::new())),
+    let shapes: Vec<(&str, Shape)> = vec![
+        ("default", Box::new(Container::new)),
         ("fork", Box::new(|| Container::new().vfork_spawn(false))),
         (
             "userns",
@@ -664,4 +671,91 @@ fn a_refused_join_into_a_running_container_names_its_directory() {
     // Only the target is in its cgroup; none of our descriptors is left.
     assert_eq!(procs.trim(), target.id().to_string(), "{procs}");
     assert!(leaked.is_empty(), "{leaked:?}");
+}
+
+#[test]
+fn a_cgroup_removed_before_the_childs_write_fails_cleanly() {
+    // The child writes to `tasks` files the parent opened before clone; in
+    // between, with a new user namespace, the parent runs the id-map
+    // helpers while the child waits. A newuidmap of ours removes the (still
+    // empty) pids directory there: the child's write must fail (ENODEV) at
+    // its own step naming that directory, and nothing be left behind.
+    const INNER: &str = "CGJ_REMOVED_INNER";
+    let test = "a_cgroup_removed_before_the_childs_write_fails_cleanly";
+    if let Some(rel) = std::env::var_os(INNER) {
+        let h = Hierarchy::detect().unwrap();
+        let p = Parent {
+            rel: rel.to_string_lossy().into_owned(),
+            roots: h
+                .mount_point()
+                .map(Path::to_path_buf)
+                .into_iter()
+                .chain(h.v1_mounts().iter().map(|m| m.mount_point.clone()))
+                .collect(),
+        };
+        let r = Container::new()
+            .unshare(Namespaces::USER)
+            .uid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            .gid_map([containment::IdMap::new(0, 100_000, 65_536)])
+            .id_map_writer(containment::IdMapWriter::Helpers)
+            .cgroup(p.spec().backend(Backend::V1).resources(limits()))
+            .command("/bin/true")
+            .spawn();
+        let e = r.map(|c| c.id()).unwrap_err();
+        let containment::SpawnError::Child(c) = &e else {
+            panic!("not a child error: {e:?}");
+        };
+        assert_eq!(c.step(), containment::Step::CgroupJoin, "{e}");
+        assert_eq!(c.errno(), libc::ENODEV, "{e}");
+        let detail = c.detail().unwrap_or_default();
+        assert!(
+            detail.starts_with(&format!("cgroup v1 {}/", p.v1("pids").display()))
+                && detail.ends_with("/tasks"),
+            "{detail}"
+        );
+        let leaked = our_fds_into(&p);
+        assert!(leaked.is_empty(), "{leaked:?}");
+        for d in p.dirs() {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                let subdirs: Vec<_> = rd
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect();
+                assert!(subdirs.is_empty(), "left behind: {subdirs:?}");
+            }
+        }
+        return;
+    }
+    let p = setup!("cgj-removed");
+    let bin = std::env::temp_dir().join(common::unique("cgj-helpers"));
+    std::fs::create_dir(&bin).unwrap();
+    let pids = p.v1("pids");
+    for (name, file) in [("newuidmap", "uid_map"), ("newgidmap", "gid_map")] {
+        let script = format!(
+            "#!/bin/sh\nfor d in {}/*/; do rmdir \"$d\"; done\n\
+             printf '%s %s %s\\n' \"$2\" \"$3\" \"$4\" > /proc/$1/{file}\n",
+            pids.display()
+        );
+        let path = bin.join(name);
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER, &p.rel)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&bin);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
 }

@@ -1087,6 +1087,12 @@ impl Cgroup {
         let Some(fz) = self.v1_freezer() else {
             return self.kill_loop();
         };
+        // Nothing to kill (a failed spawn's cgroup): no freeze and thaw,
+        // which under a frozen parent would wait the whole timeout for a
+        // THAWED state that cannot come.
+        if dirs.all_procs()?.is_empty() {
+            return Ok(());
+        }
         let frozen = v1::freeze(&fz, self.timeout)?;
         let mut result = Ok(());
         for pid in dirs.all_procs()? {

@@ -349,15 +349,12 @@ impl V1Dirs {
                         return Err(Error::io(
                             "joining",
                             &state,
-                            io::Error::new(
-                                io::ErrorKind::ResourceBusy,
-                                format!(
-                                    "the cgroup is {} (paused): a process joining it would stop \
+                            io::Error::other(format!(
+                                "the cgroup is {} (paused): a process joining it would stop \
                                      before its exec and the spawn would wait until it is \
                                      thawed; thaw it first",
-                                    t.trim()
-                                ),
-                            ),
+                                t.trim()
+                            )),
                         ));
                     }
                 }
