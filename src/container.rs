@@ -554,6 +554,16 @@ impl Container {
     /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
     /// joining a user namespace excludes creating any namespace.
     ///
+    /// The program also starts in the target's cgroups, as `docker exec`
+    /// does: its cgroup2 directory and, on hybrid and v1 hosts, the v1
+    /// directories it is in (read from `/proc/<pid>/cgroup` at spawn). With
+    /// a cgroup of its own ([`cgroup`](Self::cgroup)), the program is in
+    /// that one instead, in cgroup2 and in each v1 hierarchy where it has a
+    /// directory (in the target's in the others). A target whose v1
+    /// freezer cgroup is frozen (paused) is refused at spawn
+    /// ([`SpawnError::Cgroup`] naming its `freezer.state`): the program
+    /// would stop before its exec.
+    ///
     /// The pidfd is duplicated (`F_DUPFD_CLOEXEC`): the configuration owns
     /// its copy.
     pub fn join(mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> Self {

@@ -429,7 +429,7 @@ fn exec_into_a_frozen_container_fails_and_does_not_hang() {
     target.wait().unwrap();
     assert!(got.contains("Err"), "{got}");
     assert!(got.contains(&freezer.display().to_string()), "{got}");
-    assert!(got.contains("FROZEN"), "{got}");
+    assert!(got.contains("FROZEN") && got.contains("Cgroup("), "{got}");
     let leaked = our_fds_into(&p);
     assert!(leaked.is_empty(), "{leaked:?}");
 }
