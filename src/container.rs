@@ -669,7 +669,13 @@ impl Container {
     /// `oom_score_adj` of the resources is set in the child. The cgroup2
     /// mount and the host's online CPUs and memory nodes (what the limits
     /// are validated against) are read at the first spawn and reused by
-    /// later spawns of this configuration and its clones.
+    /// later spawns of this configuration and its clones. With a new cgroup
+    /// namespace ([`Namespaces::CGROUP`]) on a hybrid or v1 host, the
+    /// cgroup gets a directory in every v1 controller hierarchy, not only
+    /// those its limits need (as runc does): the namespace is rooted where
+    /// the child is when it unshares, which would otherwise be the caller's
+    /// cgroup there (a mount of that hierarchy inside would show the
+    /// caller's whole tree).
     pub fn cgroup(mut self, spec: impl Into<crate::cgroup::CgroupSpec>) -> Self {
         self.cfg_mut().cgroup = crate::cgroup::spec::CgroupConfig::new(spec.into());
         self
@@ -1901,6 +1907,19 @@ impl Command {
             .and_then(|s| s.resources.child_oom_score_adj())
             .map(|v| v.get().to_string().into_bytes());
         let cgroup = c.cgroup.prepare()?;
+        // A new cgroup namespace is rooted where the child is when it
+        // unshares: in each v1 hierarchy, a directory of the container's
+        // own, not the caller's cgroup.
+        if ns.contains(Namespaces::CGROUP) {
+            if let Some(cg) = &cgroup {
+                if let Err(e) = cg.add_every_v1() {
+                    if let Some(c) = cgroup {
+                        let _ = c.destroy();
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
         // A cgroup v1 cgroup has no cgroup2 directory to start in: the
         // child moves itself with `tasks` writes instead (spawn path).
         let cgroup_fd = match cgroup.as_ref().map(|c| c.clone_into_fd()).transpose() {
