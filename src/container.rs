@@ -561,6 +561,16 @@ impl Container {
     /// exits, as `nsenter -U -p` does: the returned [`Child`] is the program. A kind cannot be both joined and created;
     /// joining a user namespace excludes creating any namespace.
     ///
+    /// The program also starts in the target's cgroups, as `docker exec`
+    /// does: its cgroup2 directory and, on hybrid and v1 hosts, the v1
+    /// directories it is in (read from `/proc/<pid>/cgroup` at spawn). With
+    /// a cgroup of its own ([`cgroup`](Self::cgroup)), the program is in
+    /// that one instead, in cgroup2 and in each v1 hierarchy where it has a
+    /// directory (in the target's in the others). A target whose v1
+    /// freezer cgroup is frozen (paused) is refused at spawn
+    /// ([`SpawnError::Cgroup`] naming its `freezer.state`): the program
+    /// would stop before its exec.
+    ///
     /// The pidfd is duplicated (`F_DUPFD_CLOEXEC`): the configuration owns
     /// its copy.
     pub fn join(mut self, pidfd: std::os::fd::BorrowedFd<'_>, kinds: Namespaces) -> Self {
@@ -666,7 +676,13 @@ impl Container {
     /// `oom_score_adj` of the resources is set in the child. The cgroup2
     /// mount and the host's online CPUs and memory nodes (what the limits
     /// are validated against) are read at the first spawn and reused by
-    /// later spawns of this configuration and its clones.
+    /// later spawns of this configuration and its clones. With a new cgroup
+    /// namespace ([`Namespaces::CGROUP`]) on a hybrid or v1 host, the
+    /// cgroup gets a directory in every v1 controller hierarchy, not only
+    /// those its limits need (as runc does): the namespace is rooted where
+    /// the child is when it unshares, which would otherwise be the caller's
+    /// cgroup there (a mount of that hierarchy inside would show the
+    /// caller's whole tree).
     pub fn cgroup(mut self, spec: impl Into<crate::cgroup::CgroupSpec>) -> Self {
         self.cfg_mut().cgroup = crate::cgroup::spec::CgroupConfig::new(spec.into());
         self
@@ -1898,6 +1914,19 @@ impl Command {
             .and_then(|s| s.resources.child_oom_score_adj())
             .map(|v| v.get().to_string().into_bytes());
         let cgroup = c.cgroup.prepare()?;
+        // A new cgroup namespace is rooted where the child is when it
+        // unshares: in each v1 hierarchy, a directory of the container's
+        // own, not the caller's cgroup.
+        if ns.contains(Namespaces::CGROUP) {
+            if let Some(cg) = &cgroup {
+                if let Err(e) = cg.add_every_v1() {
+                    if let Some(c) = cgroup {
+                        let _ = c.destroy();
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
         // A cgroup v1 cgroup has no cgroup2 directory to start in: the
         // child moves itself with `tasks` writes instead (spawn path).
         let cgroup_fd = match cgroup.as_ref().map(|c| c.clone_into_fd()).transpose() {

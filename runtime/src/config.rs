@@ -970,30 +970,44 @@ fn device_rule(i: usize, d: &oci_spec::runtime::LinuxDeviceCgroup) -> Result<Dev
     })
 }
 
-/// `r` without `memory.kernel` and `memory.kernelTCP`, with a warning
-/// naming each: kernel memory limits no longer exist (cgroup v2 never had
-/// them, cgroup v1 lost `memory.kmem.limit_in_bytes` in Linux 6.1), and
-/// runc and crun ignore them the same way.
+/// `r` without `memory.kernel`, with a warning naming it: kernel memory
+/// limits no longer exist (cgroup v2 never had them, cgroup v1 lost
+/// `memory.kmem.limit_in_bytes` in Linux 6.1; runc, crun and youki ignore it
+/// the same way). `memory.kernelTCP` is kept where cgroup v1 drives the
+/// memory controller (`memory.kmem.tcp.limit_in_bytes` still exists and is
+/// enforced; crun and youki set it), and dropped with a warning naming it
+/// where cgroup v2 does (socket memory is inside `memory.max` there, as runc
+/// does).
 pub(crate) fn without_kernel_memory(
     r: &oci_spec::runtime::LinuxResources,
 ) -> std::borrow::Cow<'_, oci_spec::runtime::LinuxResources> {
     let Some(m) = r.memory() else {
         return std::borrow::Cow::Borrowed(r);
     };
-    if m.kernel().is_none() && m.kernel_tcp().is_none() {
+    // Only looked up when the field is set (no mountinfo read otherwise).
+    let keep_tcp = m.kernel_tcp().is_some()
+        && containment::cgroup::Hierarchy::detect()
+            .is_ok_and(|h| h.v1_mount_of("memory").is_some());
+    if m.kernel().is_none() && (m.kernel_tcp().is_none() || keep_tcp) {
         return std::borrow::Cow::Borrowed(r);
     }
-    for (field, v) in [("kernel", m.kernel()), ("kernelTCP", m.kernel_tcp())] {
-        if let Some(v) = v {
-            crate::log::warn(&format!(
-                "linux.resources.memory.{field} ({v}) ignored: kernel memory limits do not exist \
-                 on this kernel (as runc and crun do)"
-            ));
-        }
+    if let Some(v) = m.kernel() {
+        crate::log::warn(&format!(
+            "linux.resources.memory.kernel ({v}) ignored: kernel memory limits do not exist \
+             on this kernel (as runc, crun and youki do)"
+        ));
     }
     let mut m = *m;
     m.set_kernel(None);
-    m.set_kernel_tcp(None);
+    if !keep_tcp {
+        if let Some(v) = m.kernel_tcp() {
+            crate::log::warn(&format!(
+                "linux.resources.memory.kernelTCP ({v}) ignored: cgroup v2 drives the memory \
+                 controller here and has no separate TCP memory limit (as runc does)"
+            ));
+        }
+        m.set_kernel_tcp(None);
+    }
     let mut r = r.clone();
     r.set_memory(Some(m));
     std::borrow::Cow::Owned(r)
@@ -1023,16 +1037,26 @@ pub(crate) fn resources(r: &oci_spec::runtime::LinuxResources) -> Result<Resourc
             res = res.memory_swap(u64::try_from(l).unwrap_or(u64::MAX));
         }
         // As runc on kernels without kernel memory accounting (removed in
-        // Linux 6.1): ignored with a warning.
+        // Linux 6.1): ignored with a warning (callers filter it out first,
+        // see without_kernel_memory).
         if m.kernel().is_some() {
             crate::log::warn(
                 "linux.resources.memory.kernel is ignored: this kernel has no kernel memory limit",
             );
         }
-        if m.kernel_tcp().is_some() {
-            crate::log::warn(
-                "linux.resources.memory.kernelTCP is ignored: this kernel has no kernel TCP memory limit",
-            );
+        // cgroup v1: memory.kmem.tcp.limit_in_bytes (-1: no limit); the
+        // library refuses it, naming it, where v2 drives memory.
+        if let Some(l) = m.kernel_tcp() {
+            res = res.kernel_tcp_memory(match (l, u64::try_from(l)) {
+                (_, Ok(b)) => containment::cgroup::MemoryLimit::Bytes(b),
+                (-1, _) => containment::cgroup::MemoryLimit::Max,
+                _ => {
+                    return Err(Error::field(
+                        "linux.resources.memory.kernelTCP",
+                        format!("{l}: bytes, or -1 for no limit"),
+                    ))
+                }
+            });
         }
         if let Some(s) = m.swappiness() {
             res = res.memory_swappiness(s);

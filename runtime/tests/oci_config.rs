@@ -349,6 +349,50 @@ fn kernel_memory_is_ignored_with_a_warning() {
 }
 
 #[test]
+fn kernel_tcp_is_set_on_a_v1_memory_controller() {
+    // crun and youki write memory.kernelTCP to
+    // memory.kmem.tcp.limit_in_bytes, which cgroup v1 still enforces on
+    // Linux 6.x (runtime-tools linux_cgroups_memory); it used to be dropped
+    // with a warning.
+    let Some(b) = bundle("kmemtcp") else { return };
+    if !Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists() {
+        if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
+            panic!("kernel_tcp: no v1 memory hierarchy (CONTAINMENT_NO_SKIP is set)");
+        }
+        eprintln!("SKIPPED kernel_tcp: no v1 memory hierarchy");
+        return;
+    }
+    let limit: i64 = 48 << 20;
+    b.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+        c["linux"]["resources"] =
+            serde_json::json!({"memory": {"limit": 64 << 20, "kernelTCP": limit}});
+    });
+    let id = b.id("kmemtcp");
+    let out = b.run(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("kernelTCP"), "a warning: {err}");
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let mem = v1_dir(pid, "memory");
+    assert_eq!(
+        std::fs::read_to_string(mem.join("memory.kmem.tcp.limit_in_bytes")).unwrap(),
+        format!("{limit}\n"),
+        "{mem:?}"
+    );
+    b.ok(&["delete", "--force", &id]);
+
+    // A negative value other than -1 is an error naming the field.
+    b.config(|c| c["linux"]["resources"]["memory"]["kernelTCP"] = serde_json::json!(-2));
+    let id = b.id("kmemtcp-bad");
+    let out = b.run(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("linux.resources.memory.kernelTCP"), "{err}");
+}
+
+#[test]
 fn without_a_process_create_succeeds_and_start_fails() {
     let Some(b) = bundle("noproc") else { return };
     let marker = b.dir.join("rootfs/tmp/ran");

@@ -833,6 +833,46 @@ impl Cgroup {
         }
     }
 
+    /// Adds a directory in every mounted v1 controller hierarchy the cgroup
+    /// has none in yet (a cgroup without v1 state, [`Backend::V2`], is left
+    /// alone). For a new cgroup namespace: its root in each hierarchy is
+    /// the cgroup the child is in when it unshares, which would otherwise
+    /// be the caller's there (the host root for a caller at `/`), and root
+    /// of a user namespace mounting that hierarchy would see the caller's
+    /// whole tree. runc likewise makes a directory in every hierarchy.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming a directory that could not be made (the ones
+    /// made are removed again).
+    pub(crate) fn add_every_v1(&self) -> Result<(), Error> {
+        let Some(v1) = &self.v1 else {
+            return Ok(());
+        };
+        let want: Vec<&str> = v1::V1_CONTROLLERS
+            .iter()
+            .chain(v1::ON_DEMAND.iter())
+            .copied()
+            .filter(|c| v1.hierarchy.v1_mount_of(c).is_some())
+            .collect();
+        let mut dirs = v1.dirs.write().unwrap_or_else(|e| e.into_inner());
+        let before = dirs.dirs.len();
+        let r = dirs.add(&v1.hierarchy, &want, &v1.rel_parent, &v1.name);
+        if r.is_err() {
+            for d in dirs.dirs.drain(before..) {
+                let _ = std::fs::remove_dir(&d.path);
+            }
+        }
+        r.map(|_| ())
+    }
+
+    /// Mount points of the v1 hierarchies the cgroup has a directory in.
+    pub(crate) fn v1_mounts(&self) -> Vec<PathBuf> {
+        self.v1_dirs()
+            .map(|d| d.dirs.into_iter().map(|d| d.mount).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether a new process must be moved into v1 directories after
     /// clone (it cannot start there).
     pub(crate) fn needs_v1_attach(&self) -> bool {
@@ -1080,6 +1120,12 @@ impl Cgroup {
         let Some(fz) = self.v1_freezer() else {
             return self.kill_loop();
         };
+        // Nothing to kill (a failed spawn's cgroup): no freeze and thaw,
+        // which under a frozen parent would wait the whole timeout for a
+        // THAWED state that cannot come.
+        if dirs.all_procs()?.is_empty() {
+            return Ok(());
+        }
         let frozen = v1::freeze(&fz, self.timeout)?;
         let mut result = Ok(());
         for pid in dirs.all_procs()? {

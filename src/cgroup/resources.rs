@@ -9,6 +9,7 @@
 //! | `--memory-reservation` | [`memory_reservation`](Resources::memory_reservation) | `memory.low` | `memory.soft_limit_in_bytes` |
 //! | (v2 only) | [`memory_high`](Resources::memory_high), [`memory_oom_group`](Resources::memory_oom_group) | `memory.high`, `memory.oom.group` | none ([`Error::NoV1Equivalent`]) |
 //! | `--kernel-memory` | [`kernel_memory`](Resources::kernel_memory) | none ([`Error::NoV2Equivalent`]) | `memory.kmem.limit_in_bytes` (refused by kernels since 6.1) |
+//! | (OCI `memory.kernelTCP`) | [`kernel_tcp_memory`](Resources::kernel_tcp_memory) | none ([`Error::NoV2Equivalent`]) | `memory.kmem.tcp.limit_in_bytes` |
 //! | `--memory-swappiness` | [`memory_swappiness`](Resources::memory_swappiness) | none | `memory.swappiness` |
 //! | `--oom-kill-disable` | [`oom_kill_disable`](Resources::oom_kill_disable) | none | `memory.oom_control` |
 //! | `-c/--cpu-shares` | [`cpu_shares`](Resources::cpu_shares) | `cpu.weight` (converted, see [`shares_to_weight`]) | `cpu.shares` |
@@ -612,6 +613,7 @@ pub struct Resources {
     // cgroup v1 only (refused with `NoV2Equivalent` where v2 drives the
     // controller).
     pub(crate) kernel_memory: Option<MemoryLimit>,
+    pub(crate) kernel_tcp_memory: Option<MemoryLimit>,
     pub(crate) memory_swappiness: Option<u64>,
     pub(crate) oom_kill_disable: Option<bool>,
     pub(crate) cpu_rt_runtime: Option<i64>,
@@ -795,6 +797,18 @@ impl Resources {
         self
     }
 
+    /// The OCI `linux.resources.memory.kernelTCP` limit:
+    /// `memory.kmem.tcp.limit_in_bytes`, the memory the cgroup's TCP
+    /// sockets may use (cgroup v1 only; Linux 6.x still enforces it).
+    ///
+    /// cgroup v2 accounts socket memory inside `memory.max` and has no
+    /// separate limit: applying this where v2 drives the memory controller
+    /// returns [`Error::NoV2Equivalent`].
+    pub fn kernel_tcp_memory(mut self, v: impl Into<MemoryLimit>) -> Resources {
+        self.kernel_tcp_memory = Some(v.into());
+        self
+    }
+
     /// `--memory-swappiness` (0..=100): `memory.swappiness` (cgroup v1
     /// only; v2 has only the global `vm.swappiness`).
     pub fn memory_swappiness(mut self, swappiness: u64) -> Resources {
@@ -897,6 +911,13 @@ impl Resources {
                 "--kernel-memory",
                 "memory",
                 "cgroup v2 accounts kernel memory inside memory.max; there is no separate limit",
+            ));
+        }
+        if self.kernel_tcp_memory.is_some() {
+            v.push((
+                "kernel_tcp_memory",
+                "memory",
+                "cgroup v2 accounts socket memory inside memory.max; there is no separate limit",
             ));
         }
         if self.memory_swappiness.is_some() {
@@ -1114,6 +1135,7 @@ impl Resources {
             || self.memory_high.is_some()
             || self.memory_oom_group.is_some()
             || self.kernel_memory.is_some()
+            || self.kernel_tcp_memory.is_some()
             || self.memory_swappiness.is_some()
             || self.oom_kill_disable.is_some()
         {

@@ -880,11 +880,21 @@ fn spawn_inner(
     // here, above every dup2 target, close-on-exec; closed by the child
     // after its write, and by us once it is cloned.
     let mut cgroup_tasks: Vec<OwnedFd> = Vec::new();
-    let mut task_files = match cgroup.filter(|c| c.needs_v1_attach()) {
+    let own = cgroup.filter(|c| c.needs_v1_attach());
+    let mut task_files = match own {
         Some(cg) => cg.open_v1_tasks()?,
         None => Vec::new(),
     };
-    task_files.extend(std::mem::take(&mut p.join_cgroup_v1).open_tasks()?);
+    // A cgroup of the caller's own wins over a joined process's in every
+    // v1 hierarchy it has a directory in, as its cgroup2 directory wins at
+    // clone: the joined process's `tasks`, written after ours, would move
+    // the child out of the cgroup asked for and out of its limits.
+    let mut join_v1 = std::mem::take(&mut p.join_cgroup_v1);
+    if let Some(cg) = own {
+        let mounts = cg.v1_mounts();
+        join_v1.dirs.retain(|d| !mounts.contains(&d.mount));
+    }
+    task_files.extend(join_v1.open_tasks()?);
     let any_v1 = !task_files.is_empty();
     for (fd, path) in task_files {
         let fd = super::lift_fd(fd, p.plan.fd_floor)

@@ -338,6 +338,27 @@ impl V1Dirs {
     pub(crate) fn open_tasks(&self) -> Result<Vec<(OwnedFd, PathBuf)>, Error> {
         let mut v = Vec::with_capacity(self.dirs.len());
         for d in &self.dirs {
+            // A process joining a frozen (or freezing) v1 freezer cgroup
+            // stops in the kernel right after its write, before its exec,
+            // and cannot even die until the cgroup is thawed: the spawn
+            // would wait for ever. Refused before any process exists.
+            if d.has("freezer") {
+                let state = d.path.join("freezer.state");
+                if let Ok(t) = fs::read_to_string(&state) {
+                    if t.trim() != "THAWED" {
+                        return Err(Error::io(
+                            "joining",
+                            &state,
+                            io::Error::other(format!(
+                                "the cgroup is {} (paused): a process joining it would stop \
+                                     before its exec and the spawn would wait until it is \
+                                     thawed; thaw it first",
+                                t.trim()
+                            )),
+                        ));
+                    }
+                }
+            }
             let path = d.path.join("tasks");
             let f = fs::OpenOptions::new()
                 .write(true)

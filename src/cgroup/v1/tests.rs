@@ -393,3 +393,29 @@ fn net_cls_net_prio_and_hugetlb_on_v1() {
     assert_eq!("1GB".parse::<HugePageSize>().unwrap().to_string(), "1GB");
     assert_eq!("64KB".parse::<HugePageSize>().unwrap().to_string(), "64KB");
 }
+
+#[test]
+fn kernel_tcp_memory_is_the_v1_tcp_limit_and_read_back() {
+    // OCI memory.kernelTCP: memory.kmem.tcp.limit_in_bytes (-1 unlimited),
+    // v1 only, checked after the write like the other memory limits.
+    let r = Resources::new().kernel_tcp_memory(48u64 << 20);
+    let w: Vec<(&str, String)> = writes(&r)
+        .iter()
+        .map(|w| (w.files[0], w.value.clone()))
+        .collect();
+    assert_eq!(
+        w,
+        [("memory.kmem.tcp.limit_in_bytes", (48u64 << 20).to_string())]
+    );
+    assert_eq!(r.controllers(), ["memory"]);
+    let v1: Vec<&str> = r.v1_only().iter().map(|x| x.0).collect();
+    assert_eq!(v1, ["kernel_tcp_memory"]);
+    let r = Resources::new().kernel_tcp_memory(crate::cgroup::MemoryLimit::Max);
+    assert_eq!(writes(&r)[0].value, "-1");
+    let t = Tmp::new("kmemtcp");
+    let f = t.0.join("memory.kmem.tcp.limit_in_bytes");
+    fs::write(&f, "9223372036854771712\n").unwrap();
+    assert!(verify(&f, "50331648").is_err());
+    fs::write(&f, "50331648\n").unwrap();
+    verify(&f, "50331648").unwrap();
+}

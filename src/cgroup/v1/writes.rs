@@ -130,6 +130,9 @@ pub(crate) fn writes(r: &Resources) -> Vec<V1Write> {
     if let Some(v) = r.kernel_memory {
         put("memory", &["memory.kmem.limit_in_bytes"], limit(v));
     }
+    if let Some(v) = r.kernel_tcp_memory {
+        put("memory", &["memory.kmem.tcp.limit_in_bytes"], limit(v));
+    }
     if let Some(s) = r.memory_swappiness {
         put("memory", &["memory.swappiness"], s.to_string());
     }
@@ -208,6 +211,7 @@ pub(crate) fn verify(path: &Path, value: &str) -> Result<(), Error> {
         "memory.limit_in_bytes"
         | "memory.memsw.limit_in_bytes"
         | "memory.kmem.limit_in_bytes"
+        | "memory.kmem.tcp.limit_in_bytes"
         | "memory.soft_limit_in_bytes"
         | "memory.swappiness"
         | "memory.oom_control"

@@ -1,0 +1,268 @@
+//! contrun and the cgroup v1 self-join (the child writes `0` to each v1
+//! directory's `tasks` file, opened by contrun before clone) on a hybrid
+//! host: with the cgroup namespace of `contrun spec`, every v1 line of
+//! `/proc/self/cgroup` is `/` for the program, for a process `exec`'d
+//! later and across create/start; no `tasks` descriptor reaches either; an
+//! exec into a paused container fails instead of hanging. Needs root,
+//! busybox-static and the v1 memory and pids hierarchies; skips otherwise
+//! (a failure with `CONTAINMENT_NO_SKIP=1`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contrun");
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A busybox bundle and a state root of this test's own, removed on drop
+/// (containers deleted with --force first).
+struct Bundle {
+    dir: PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+fn bundle(test: &str) -> Option<Bundle> {
+    let skip = |why: &str| {
+        if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
+            panic!("{test}: would be skipped, but CONTAINMENT_NO_SKIP is set: {why}");
+        }
+        eprintln!("SKIPPED {test}: {why}");
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip("needs root");
+        return None;
+    }
+    let Some(bb) = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        skip("busybox-static is not installed");
+        return None;
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "contrun-cgjoin-{}-{}-{test}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(&bb, bin.join("busybox")).unwrap();
+    let list = Command::new(&bb).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+    }
+    for d in ["proc", "dev", "sys", "tmp", "mnt"] {
+        std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+    }
+    let b = Bundle {
+        dir,
+        ids: Default::default(),
+    };
+    b.ok(&["spec", "--bundle", b.dir.to_str().unwrap()]);
+    Some(b)
+}
+
+impl Bundle {
+    fn id(&self, name: &str) -> String {
+        let id = format!("cgjoin-{}-{name}", std::process::id());
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    fn config(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let p = self.dir.join("config.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, v.to_string()).unwrap();
+    }
+
+    /// Runs contrun with its output in files (a container inherits them).
+    fn run(&self, args: &[&str]) -> Output {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let (o, e) = (
+            self.dir.join(format!("out{n}")),
+            self.dir.join(format!("err{n}")),
+        );
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(self.dir.join("state"))
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "contrun {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `run` of the bundle with `script` as the process: its output.
+    fn script(&self, name: &str, script: &str) -> Output {
+        self.config(|c| c["process"]["args"] = serde_json::json!(["sh", "-c", script]));
+        let id = self.id(name);
+        self.run(&["run", "--bundle", self.dir.to_str().unwrap(), &id])
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "{:?}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn v1_host() -> bool {
+    let ok = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+        && Path::new("/sys/fs/cgroup/pids/pids.max").exists()
+        || Path::new("/sys/fs/cgroup/pids/tasks").exists();
+    if !ok {
+        if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
+            panic!("no v1 memory/pids hierarchy (CONTAINMENT_NO_SKIP is set)");
+        }
+        eprintln!("SKIPPED: no v1 memory/pids hierarchy");
+    }
+    ok
+}
+
+/// Every line of a `/proc/self/cgroup` is rooted (`N:ctl:/`), and the
+/// memory and pids lines are there.
+fn all_rooted(what: &str, text: &str) {
+    for c in ["memory", "pids"] {
+        assert!(
+            text.lines().any(|l| l
+                .split(':')
+                .nth(1)
+                .is_some_and(|x| x.split(',').any(|y| y == c))),
+            "{what}: no {c} line: {text}"
+        );
+    }
+    for l in text.lines() {
+        assert!(l.ends_with(":/"), "{what}: not rooted: {l} (all: {text})");
+    }
+}
+
+/// `/proc/<pid>/cgroup` path of a v1 controller.
+fn cgroup_of(text: &str, controller: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut it = l.splitn(3, ':');
+        let (_, c, p) = (it.next()?, it.next()?, it.next()?);
+        c.split(',').any(|x| x == controller).then(|| p.to_string())
+    })
+}
+
+const LIST_FDS: &str = "for f in /proc/self/fd/*; do echo \"$f $(readlink $f)\"; done";
+
+fn resources(c: &mut serde_json::Value) {
+    c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 64});
+    c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64u64 << 20});
+}
+
+#[test]
+fn run_exec_and_create_start_are_rooted_at_the_v1_cgroups() {
+    let Some(b) = bundle("rooted") else { return };
+    if !v1_host() {
+        return;
+    }
+    b.config(|c| {
+        resources(c);
+        assert!(
+            c["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "cgroup"),
+            "contrun spec has no cgroup namespace"
+        );
+    });
+    // run: the program's view, and its descriptors.
+    let out = b.script(
+        "run",
+        &format!("cat /proc/self/cgroup; echo FDS; {LIST_FDS}"),
+    );
+    let t = text(&out);
+    let (cg, fds) = t.split_once("FDS").unwrap();
+    all_rooted("run", cg);
+    assert!(
+        !fds.contains("/tasks") && !fds.contains("cgroup"),
+        "run: {fds}"
+    );
+
+    // create/start, then exec.
+    b.config(|c| c["process"]["args"] = serde_json::json!(["sleep", "1000"]));
+    let id = b.id("exec");
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    b.ok(&["start", &id]);
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let inside = b.ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    all_rooted("exec", &inside);
+    let inside = b.ok(&["exec", &id, "cat", "/proc/1/cgroup"]);
+    all_rooted("exec: the init", &inside);
+    let fds = b.ok(&["exec", &id, "sh", "-c", LIST_FDS]);
+    assert!(
+        !fds.contains("/tasks") && !fds.contains("cgroup"),
+        "exec: {fds}"
+    );
+    // Both at the root of the same cgroup namespace: the exec'd process
+    // is in the init's v1 cgroups (and the host sees the init in ours).
+    let theirs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroup_of(&theirs, "pids").is_some_and(|p| p.contains(&id)),
+        "{theirs}"
+    );
+    b.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_into_a_paused_container_fails_and_does_not_hang() {
+    let Some(b) = bundle("paused") else { return };
+    if !v1_host() {
+        return;
+    }
+    b.config(|c| {
+        resources(c);
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    let id = b.id("paused");
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    b.ok(&["start", &id]);
+    b.ok(&["pause", &id]);
+    let out = b.run(&["exec", &id, "true"]);
+    b.ok(&["resume", &id]);
+    assert!(
+        !out.status.success(),
+        "exec into a paused container succeeded"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("paused"), "{err}");
+    b.ok(&["delete", "--force", &id]);
+}
