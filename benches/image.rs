@@ -14,6 +14,16 @@
 //! (the container's exit, its mount namespace's teardown, a writable
 //! layer's removal)):
 //! - `dir`: a busybox tree as a plain directory root (the baseline);
+//! - `dir-layer`: the image's unpacked layer itself as a directory root
+//!   (the same files, so the same page cache, as the image methods);
+//! - `dir-pty-own`, `dir-pty-own-io`: `dir` with a pty from the
+//!   container's own devpts (the minimal `/dev`'s): on stdin and stderr
+//!   (the byte still on the pipe), or on every stream (the byte read from
+//!   the pty's primary);
+//! - `dir-keep`: `dir` with the root's own `/dev` kept (no devpts mounted),
+//!   the baseline of
+//! - `dir-pty-host`, `dir-pty-host-io`: as the `dir-pty-own` pair, the pty
+//!   from the host's `/dev/ptmx`;
 //! - `image`: the same tree as a one-layer OCI image, already in the
 //!   store: open the layout, resolve the tag, `Store::unpack` (every layer
 //!   already there), the config's defaults, a fresh writable layer
@@ -28,7 +38,8 @@
 //!
 //! `cargo bench --bench image --features image` (`CONTAINMENT_BENCH_ROUNDS`,
 //! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5, 0
-//! skips the unpack part).
+//! skips the unpack part; `CONTAINMENT_BENCH_ONLY=dir,image-kept`: those
+//! start methods only, the first the baseline of the ratios).
 //! Under `cargo test --benches` it runs 2 rounds of each as a smoke test.
 
 use containment::image::{ImageSource, Store, StoreOptions, UnpackOptions};
@@ -135,12 +146,22 @@ type Times = (Duration, Duration);
 /// pipe; returns the time from `t` until its byte arrives, and the time
 /// from `t` until it has been waited for.
 fn start_at(t: Instant, root: Rootfs) -> Times {
-    start_with(t, root, DevSpec::Minimal, false)
+    start_with(t, root, DevSpec::Minimal, Term::None)
 }
 
-/// [`start_at`] with a `/dev` and, when `pty`, a terminal on stdin and
-/// stderr (stdout stays the pipe).
-fn start_with(t: Instant, root: Rootfs, dev: DevSpec, pty: bool) -> Times {
+/// Where the program's streams go in [`start_with`].
+#[derive(Clone, Copy, PartialEq)]
+enum Term {
+    /// No terminal: the byte comes on a pipe.
+    None,
+    /// A pty on stdin and stderr; the byte still on the pipe (stdout).
+    Beside,
+    /// A pty on every stream: the byte is read from the pty's primary.
+    Through,
+}
+
+/// [`start_at`] with a `/dev` and a terminal as `term` says.
+fn start_with(t: Instant, root: Rootfs, dev: DevSpec, term: Term) -> Times {
     use std::io::Read as _;
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 writes.
@@ -158,17 +179,27 @@ fn start_with(t: Instant, root: Rootfs, dev: DevSpec, pty: bool) -> Times {
         .rootfs(root)
         .dev(dev)
         .command("/bin/echo");
-    b.arg("x").env_clear().stdout(w);
-    if pty {
+    b.arg("x").env_clear();
+    if term != Term::Through {
+        b.stdout(w);
+    }
+    if term != Term::None {
         b.pty(None);
     }
     let mut child = b.spawn().expect("spawn");
     drop(b);
     let mut byte = [0u8; 1];
-    r.read_exact(&mut byte).expect("the program's byte");
+    let mut pty = child.take_pty();
+    match pty.as_mut() {
+        Some(p) if term == Term::Through => {
+            p.read_exact(&mut byte).expect("the program's byte (pty)")
+        }
+        _ => r.read_exact(&mut byte).expect("the program's byte"),
+    }
     let run = t.elapsed();
     let st = child.wait().expect("wait");
     assert!(st.success(), "{st:?}");
+    drop(pty);
     drop(child);
     (run, t.elapsed())
 }
@@ -253,21 +284,60 @@ fn main() {
     type Method<'a> = (&'static str, Box<dyn FnMut() -> Times + 'a>);
     let mut methods: Vec<Method> = vec![
         ("dir", Box::new(|| start(Rootfs::dir(&dir)))),
-        ("dir-layer", Box::new(|| start(Rootfs::dir(&layers.lowers()[0])))),
+        (
+            "dir-layer",
+            Box::new(|| start(Rootfs::dir(&layers.lowers()[0]))),
+        ),
         // Terminals (issue 13, B): a pty from the container's own devpts
         // (the minimal /dev's, opened by the child) and from the host's
         // /dev/ptmx (no devpts in the container: its /dev kept as is).
         (
             "dir-pty-own",
-            Box::new(|| start_with(Instant::now(), Rootfs::dir(&dir), DevSpec::Minimal, true)),
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Minimal,
+                    Term::Beside,
+                )
+            }),
+        ),
+        (
+            "dir-pty-own-io",
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Minimal,
+                    Term::Through,
+                )
+            }),
         ),
         (
             "dir-keep",
-            Box::new(|| start_with(Instant::now(), Rootfs::dir(&dir), DevSpec::Keep, false)),
+            Box::new(|| start_with(Instant::now(), Rootfs::dir(&dir), DevSpec::Keep, Term::None)),
         ),
         (
             "dir-pty-host",
-            Box::new(|| start_with(Instant::now(), Rootfs::dir(&dir), DevSpec::Keep, true)),
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Keep,
+                    Term::Beside,
+                )
+            }),
+        ),
+        (
+            "dir-pty-host-io",
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Keep,
+                    Term::Through,
+                )
+            }),
         ),
         (
             "image",
