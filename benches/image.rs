@@ -34,7 +34,9 @@
 //! - `image-ephemeral`: as `image`, but the writable layer on a tmpfs of
 //!   the container (`UnpackedImage::ephemeral_rootfs`): nothing per start
 //!   on the store's filesystem;
-//! - `ephemeral-only`: that root alone, the spawn.
+//! - `ephemeral-only`: that root alone, the spawn;
+//! - `image-open`: the part of `image-ephemeral` before the spawn alone
+//!   (no container: its two times are the same).
 //!
 //! `cargo bench --bench image --features image` (`CONTAINMENT_BENCH_ROUNDS`,
 //! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5, 0
@@ -371,6 +373,17 @@ fn main() {
                 let layers = store.unpack(&image, &mut |_| {}).unwrap();
                 let _defaults = image.defaults(&layers).unwrap();
                 start_at(t, layers.ephemeral_rootfs())
+            }),
+        ),
+        (
+            "image-open",
+            Box::new(|| {
+                let t = Instant::now();
+                let image = ImageSource::open(&oci).unwrap().image("bench").unwrap();
+                let layers = store.unpack(&image, &mut |_| {}).unwrap();
+                let _defaults = image.defaults(&layers).unwrap();
+                let _root = layers.ephemeral_rootfs();
+                (t.elapsed(), t.elapsed())
             }),
         ),
         (
