@@ -5,9 +5,25 @@
 //! round (the machine is shared and noisy); the ratios are read within one
 //! run: of the medians, and the median of the per-round ratios.
 //!
-//! Start methods (each spawns `/bin/true` in new mount, PID, UTS and IPC
-//! namespaces with the root changed by pivot_root, and waits for it):
+//! Start methods (each spawns busybox `echo x` in new mount, PID, UTS and
+//! IPC namespaces with the root changed by pivot_root, its stdout a pipe;
+//! two times per start, from the same spawn: **to run**, from the first
+//! step of the method until the program's byte arrives on the pipe (the
+//! program runs: what "start" means in issue 13), and **to end**, until
+//! it has been waited for and everything the method made for it is gone
+//! (the container's exit, its mount namespace's teardown, a writable
+//! layer's removal)):
 //! - `dir`: a busybox tree as a plain directory root (the baseline);
+//! - `dir-layer`: the image's unpacked layer itself as a directory root
+//!   (the same files, so the same page cache, as the image methods);
+//! - `dir-pty-own`, `dir-pty-own-io`: `dir` with a pty from the
+//!   container's own devpts (the minimal `/dev`'s): on stdin and stderr
+//!   (the byte still on the pipe), or on every stream (the byte read from
+//!   the pty's primary);
+//! - `dir-keep`: `dir` with the root's own `/dev` kept (no devpts mounted),
+//!   the baseline of
+//! - `dir-pty-host`, `dir-pty-host-io`: as the `dir-pty-own` pair, the pty
+//!   from the host's `/dev/ptmx`;
 //! - `image`: the same tree as a one-layer OCI image, already in the
 //!   store: open the layout, resolve the tag, `Store::unpack` (every layer
 //!   already there), the config's defaults, a fresh writable layer
@@ -18,15 +34,18 @@
 //! - `image-ephemeral`: as `image`, but the writable layer on a tmpfs of
 //!   the container (`UnpackedImage::ephemeral_rootfs`): nothing per start
 //!   on the store's filesystem;
-//! - `ephemeral-only`: that root alone, the spawn.
+//! - `ephemeral-only`: that root alone, the spawn;
+//! - `image-open`: the part of `image-ephemeral` before the spawn alone
+//!   (no container: its two times are the same).
 //!
 //! `cargo bench --bench image --features image` (`CONTAINMENT_BENCH_ROUNDS`,
 //! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5, 0
-//! skips the unpack part).
+//! skips the unpack part; `CONTAINMENT_BENCH_ONLY=dir,image-kept`: those
+//! start methods only, the first the baseline of the ratios).
 //! Under `cargo test --benches` it runs 2 rounds of each as a smoke test.
 
 use containment::image::{ImageSource, Store, StoreOptions, UnpackOptions};
-use containment::mount::Rootfs;
+use containment::mount::{DevSpec, Rootfs};
 use containment::{Container, Namespaces};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
@@ -115,24 +134,80 @@ fn busybox_root(root: &Path) {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(bb, root.join("bin/busybox")).unwrap();
-    for a in ["true", "sh"] {
+    for a in ["true", "sh", "echo"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
-/// The one builder call site: `/bin/true` in the root, waited for.
-fn start(root: Rootfs) -> Duration {
-    let t = Instant::now();
+/// Two times of one start: to the program's first byte, to the end.
+type Times = (Duration, Duration);
+
+/// The one builder call site: busybox `echo x` in the root, its stdout a
+/// pipe; returns the time from `t` until its byte arrives, and the time
+/// from `t` until it has been waited for.
+fn start_at(t: Instant, root: Rootfs) -> Times {
+    start_with(t, root, DevSpec::Minimal, Term::None)
+}
+
+/// Where the program's streams go in [`start_with`].
+#[derive(Clone, Copy, PartialEq)]
+enum Term {
+    /// No terminal: the byte comes on a pipe.
+    None,
+    /// A pty on stdin and stderr; the byte still on the pipe (stdout).
+    Beside,
+    /// A pty on every stream: the byte is read from the pty's primary.
+    Through,
+}
+
+/// [`start_at`] with a `/dev` and a terminal as `term` says.
+fn start_with(t: Instant, root: Rootfs, dev: DevSpec, term: Term) -> Times {
+    use std::io::Read as _;
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just made and are owned only here.
+    let (mut r, w) = unsafe {
+        use std::os::fd::FromRawFd as _;
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
     let mut b = Container::new()
         .unshare(Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC)
         .rootfs(root)
-        .command("/bin/true");
-    b.env_clear();
-    let st = b.status().expect("spawn");
+        .dev(dev)
+        .command("/bin/echo");
+    b.arg("x").env_clear();
+    if term != Term::Through {
+        b.stdout(w);
+    }
+    if term != Term::None {
+        b.pty(None);
+    }
+    let mut child = b.spawn().expect("spawn");
+    drop(b);
+    let mut byte = [0u8; 1];
+    let mut pty = child.take_pty();
+    match pty.as_mut() {
+        Some(p) if term == Term::Through => {
+            p.read_exact(&mut byte).expect("the program's byte (pty)")
+        }
+        _ => r.read_exact(&mut byte).expect("the program's byte"),
+    }
+    let run = t.elapsed();
+    let st = child.wait().expect("wait");
     assert!(st.success(), "{st:?}");
-    t.elapsed()
+    drop(pty);
+    drop(child);
+    (run, t.elapsed())
+}
+
+fn start(root: Rootfs) -> Times {
+    start_at(Instant::now(), root)
 }
 
 /// A ~100 MiB tree: 384 files of 256 KiB (incompressible), and 4096 small
@@ -208,9 +283,64 @@ fn main() {
     let layers = store.unpack(&image, &mut |_| {}).unwrap();
     let kept = store.container_root(&layers).unwrap();
 
-    type Method<'a> = (&'static str, Box<dyn FnMut() -> Duration + 'a>);
+    type Method<'a> = (&'static str, Box<dyn FnMut() -> Times + 'a>);
     let mut methods: Vec<Method> = vec![
         ("dir", Box::new(|| start(Rootfs::dir(&dir)))),
+        (
+            "dir-layer",
+            Box::new(|| start(Rootfs::dir(&layers.lowers()[0]))),
+        ),
+        // Terminals (issue 13, B): a pty from the container's own devpts
+        // (the minimal /dev's, opened by the child) and from the host's
+        // /dev/ptmx (no devpts in the container: its /dev kept as is).
+        (
+            "dir-pty-own",
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Minimal,
+                    Term::Beside,
+                )
+            }),
+        ),
+        (
+            "dir-pty-own-io",
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Minimal,
+                    Term::Through,
+                )
+            }),
+        ),
+        (
+            "dir-keep",
+            Box::new(|| start_with(Instant::now(), Rootfs::dir(&dir), DevSpec::Keep, Term::None)),
+        ),
+        (
+            "dir-pty-host",
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Keep,
+                    Term::Beside,
+                )
+            }),
+        ),
+        (
+            "dir-pty-host-io",
+            Box::new(|| {
+                start_with(
+                    Instant::now(),
+                    Rootfs::dir(&dir),
+                    DevSpec::Keep,
+                    Term::Through,
+                )
+            }),
+        ),
         (
             "image",
             Box::new(|| {
@@ -219,9 +349,9 @@ fn main() {
                 let layers = store.unpack(&image, &mut |_| {}).unwrap();
                 let _defaults = image.defaults(&layers).unwrap();
                 let root = store.container_root(&layers).unwrap();
-                start(root.rootfs());
+                let (run, _) = start_at(t, root.rootfs());
                 drop(root);
-                t.elapsed()
+                (run, t.elapsed())
             }),
         ),
         (
@@ -229,9 +359,9 @@ fn main() {
             Box::new(|| {
                 let t = Instant::now();
                 let root = store.container_root(&layers).unwrap();
-                start(root.rootfs());
+                let (run, _) = start_at(t, root.rootfs());
                 drop(root);
-                t.elapsed()
+                (run, t.elapsed())
             }),
         ),
         ("image-kept", Box::new(|| start(kept.rootfs()))),
@@ -242,8 +372,18 @@ fn main() {
                 let image = ImageSource::open(&oci).unwrap().image("bench").unwrap();
                 let layers = store.unpack(&image, &mut |_| {}).unwrap();
                 let _defaults = image.defaults(&layers).unwrap();
-                start(layers.ephemeral_rootfs());
-                t.elapsed()
+                start_at(t, layers.ephemeral_rootfs())
+            }),
+        ),
+        (
+            "image-open",
+            Box::new(|| {
+                let t = Instant::now();
+                let image = ImageSource::open(&oci).unwrap().image("bench").unwrap();
+                let layers = store.unpack(&image, &mut |_| {}).unwrap();
+                let _defaults = image.defaults(&layers).unwrap();
+                let _root = layers.ephemeral_rootfs();
+                (t.elapsed(), t.elapsed())
             }),
         ),
         (
@@ -262,35 +402,41 @@ fn main() {
     for (_, m) in methods.iter_mut() {
         m();
     }
-    let mut samples = vec![Vec::with_capacity(rounds); n];
+    let mut run = vec![Vec::with_capacity(rounds); n];
+    let mut end = vec![Vec::with_capacity(rounds); n];
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = Rng(0x5eed ^ rounds as u64);
     for _ in 0..rounds {
         rng.shuffle(&mut order);
         for &i in &order {
-            samples[i].push((methods[i].1)().as_secs_f64() * 1e6);
+            let (r, e) = (methods[i].1)();
+            run[i].push(r.as_secs_f64() * 1e6);
+            end[i].push(e.as_secs_f64() * 1e6);
         }
     }
     println!(
-        "image/start ({rounds} rounds, µs; x dir = ratio of medians / median of per-round ratios)"
+        "image/start ({rounds} rounds, µs; x {} = ratio of medians / median of per-round ratios)",
+        methods[0].0
     );
-    let report = |names: Vec<&str>, samples: &[Vec<f64>]| {
-        for (i, name) in names.iter().enumerate() {
-            let mut rr: Vec<f64> = samples[i]
-                .iter()
-                .zip(&samples[0])
-                .map(|(a, b)| a / b)
-                .collect();
-            let med = median(&mut samples[i].clone());
-            let base = median(&mut samples[0].clone());
-            println!(
-                "  {name:<14} {med:10.0}  x{:.3} / x{:.3}",
-                med / base,
-                median(&mut rr)
-            );
-        }
+    println!(
+        "  {:<16} {:>8} {:>17}  {:>8} {:>17}",
+        "", "to run", "x", "to end", "x"
+    );
+    let ratios = |samples: &[Vec<f64>], i: usize| {
+        let mut rr: Vec<f64> = samples[i]
+            .iter()
+            .zip(&samples[0])
+            .map(|(a, b)| a / b)
+            .collect();
+        let med = median(&mut samples[i].clone());
+        let base = median(&mut samples[0].clone());
+        (med, med / base, median(&mut rr))
     };
-    report(methods.iter().map(|m| m.0).collect(), &samples);
+    for (i, (name, _)) in methods.iter().enumerate() {
+        let (r, rm, rr) = ratios(&run, i);
+        let (e, em, er) = ratios(&end, i);
+        println!("  {name:<16} {r:8.0}  x{rm:.3} / x{rr:.3}  {e:8.0}  x{em:.3} / x{er:.3}");
+    }
     drop(methods);
     drop(kept);
 

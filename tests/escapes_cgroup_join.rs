@@ -799,3 +799,42 @@ fn a_new_cgroup_namespace_has_a_directory_of_its_own_in_every_v1_hierarchy() {
         );
     }
 }
+
+#[test]
+fn a_cpuset_that_would_move_our_memory_gets_a_child_with_memory_of_its_own() {
+    // In the vfork shape the child shares the caller's memory. A v1 cpuset
+    // with memory_migrate on (or other memory nodes) rebinds and migrates
+    // the memory of the task that joins it (cpuset_attach: the leader's
+    // mm), which would be the caller's: such a join is made from the fork
+    // shape instead. (One NUMA node here: memory_migrate is the trigger
+    // this host can show.)
+    let p = setup!("cgj-mems");
+    let mut target = Container::new()
+        .unshare(Namespaces::MOUNT)
+        .cgroup(p.spec().backend(Backend::V1))
+        .command("/bin/sleep")
+        .args(["30"])
+        .spawn()
+        .unwrap();
+    let cpuset = target.cgroup().unwrap().v1_path("cpuset").unwrap();
+    let join = |target: &containment::Child| {
+        let mut c = Container::new()
+            .vfork_spawn(true)
+            .join_child(target, Namespaces::MOUNT)
+            .command("/bin/true")
+            .spawn()
+            .unwrap();
+        let shape = c.spawned_in_vfork_shape();
+        assert!(c.wait().unwrap().success());
+        shape
+    };
+    assert!(
+        join(&target),
+        "same memory nodes, no migration: the vfork shape"
+    );
+    std::fs::write(cpuset.join("cpuset.memory_migrate"), "1").unwrap();
+    assert!(!join(&target), "memory_migrate: memory of its own");
+    std::fs::write(cpuset.join("cpuset.memory_migrate"), "0").unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
+}

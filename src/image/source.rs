@@ -485,7 +485,10 @@ fn open_in(dir: &OwnedFd, rel: &str) -> io::Result<File> {
 }
 
 fn read_limited(r: impl Read, limit: u64) -> io::Result<Vec<u8>> {
-    let mut v = Vec::new();
+    // Room for a usual manifest, config or index up front: read_to_end
+    // then reads it in one read(2) (and one more for the end), where an
+    // empty Vec starts with 32-byte reads and grows (6 reads for 400 bytes).
+    let mut v = Vec::with_capacity(8 << 10);
     r.take(limit + 1).read_to_end(&mut v)?;
     if v.len() as u64 > limit {
         return Err(io::Error::other("over 4 MiB"));

@@ -7,7 +7,7 @@ use crate::namespace::IdMap;
 use crate::sys::mount_api::openat2;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -173,6 +173,7 @@ pub(crate) fn unpack_named<R: Read>(
         cache: None,
         dirs: Vec::new(),
         entries: 0,
+        buf: Vec::new(),
     };
     let res = u.run(&mut hashing);
     let res = res.and_then(|()| u.finish());
@@ -243,6 +244,54 @@ struct Unpacker<'a> {
     /// changes it): (relative path, mtime).
     dirs: Vec<(Vec<u8>, libc::timespec)>,
     entries: u64,
+    /// The copy buffer of file contents ([`COPY_CHUNK`] bytes once a file
+    /// needs it).
+    buf: Vec<u8>,
+}
+
+/// File contents are written in chunks of this size (the last one
+/// shorter), at offsets that are multiples of it. A buffered write makes
+/// page-cache folios of the write's size (Linux 6.x, filesystems with
+/// large folios: ext4 since 6.16, xfs, btrfs, tmpfs with `huge=`): with
+/// `io::copy`'s 8 KiB writes an unpacked binary sits in the page cache as
+/// 8 KiB folios, and every `exec`/`mmap` page fault of it then maps those
+/// one by one (`filemap_map_pages`, measured: a static busybox ran 7%
+/// slower from a copy written in 8 KiB chunks than from one written in
+/// 1 MiB chunks, until its pages are evicted and read back).
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Copies exactly `size` bytes (fewer at the end of `data`: the count is
+/// returned) from `data` to `out` in [`COPY_CHUNK`]-byte writes, each
+/// filled completely before it is written.
+fn copy_chunked<R: Read + ?Sized>(
+    data: &mut R,
+    out: &mut File,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<u64> {
+    let chunk = usize::try_from(size).map_or(COPY_CHUNK, |s| s.min(COPY_CHUNK));
+    if buf.len() < chunk {
+        buf.resize(chunk, 0);
+    }
+    let mut done = 0u64;
+    while done < size {
+        let want = usize::try_from(size - done).map_or(chunk, |r| r.min(chunk));
+        let mut got = 0;
+        while got < want {
+            match data.read(&mut buf[got..want]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.write_all(&buf[..got])?;
+        done += got as u64;
+        if got < want {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 fn cstr(b: &[u8]) -> io::Result<CString> {
@@ -729,7 +778,10 @@ impl<'a> Unpacker<'a> {
                 self.clear(d, &name, false).map_err(|err| e(self, err))?;
                 let file = create_file(d, &name).map_err(|err| e(self, err))?;
                 let mut f = File::from(file);
-                let n = io::copy(&mut data.take(size), &mut f).map_err(|err| e(self, err))?;
+                let mut buf = std::mem::take(&mut self.buf);
+                let n = copy_chunked(data, &mut f, size, &mut buf);
+                self.buf = buf;
+                let n = n.map_err(|err| e(self, err))?;
                 if n != size {
                     return Err(e(self, io::ErrorKind::UnexpectedEof.into()));
                 }

@@ -406,7 +406,13 @@ const MAX_DATA: usize = 4096;
 /// `/proc/self/fd/N` (up to 24 bytes) in a one-page option string.
 const MAX_EPHEMERAL_LOWERS: usize = 128;
 
-fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String), SpawnError> {
+/// The mount data of an overlay, how it is shown in errors, and the
+/// resolved path of its top-most lower layer (the default merged directory,
+/// so that the root's plan does not resolve it a second time).
+fn overlay_data(
+    field: &'static str,
+    o: &Overlay,
+) -> Result<(OverlayData, String, PathBuf), SpawnError> {
     if o.lowers.is_empty() {
         return Err(invalid(
             field,
@@ -430,14 +436,13 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
         Ok(c)
     };
     let mut lowers = Vec::new();
+    let mut top = None;
     for l in &o.lowers {
-        lowers.push(
-            check("overlay lower layer", l)?
-                .as_os_str()
-                .as_bytes()
-                .to_vec(),
-        );
+        let c = check("overlay lower layer", l)?;
+        lowers.push(c.as_os_str().as_bytes().to_vec());
+        top.get_or_insert(c);
     }
+    let top = top.unwrap_or_default();
     let mut data = b"lowerdir=".to_vec();
     data.extend_from_slice(&lowers.join(&b':'));
     // image additions: the option goes first, the ephemeral shape's data is
@@ -520,7 +525,7 @@ fn overlay_data(field: &'static str, o: &Overlay) -> Result<(OverlayData, String
             return Err(invalid(field, &d.1, "the overlay options exceed one page (4096 bytes): use fewer or shorter layer paths"));
         }
     }
-    Ok(d)
+    Ok((d.0, d.1, top))
 }
 
 fn prepare_mount(i: usize, mnt: &Mount, idmaps: &mut Vec<IdmapReq>) -> Result<MountOp, SpawnError> {
@@ -579,7 +584,7 @@ fn prepare_mount(i: usize, mnt: &Mount, idmaps: &mut Vec<IdmapReq>) -> Result<Mo
             )
         }
         MountKind::Overlay(o) => {
-            let (data, shown) = overlay_data("overlay", o)?;
+            let (data, shown, _) = overlay_data("overlay", o)?;
             (
                 Action::Overlay { flags, data },
                 format!("[{shown}] "),
@@ -1055,10 +1060,10 @@ impl FsConfig {
                         ))
                     }
                     RootKind::Overlay(o) => {
-                        let (data, shown) = overlay_data("root overlay", o)?;
+                        let (data, shown, top) = overlay_data("root overlay", o)?;
                         let merged = match &o.merged {
                             Some(m) => host_path("overlay merged", m, Some(true))?,
-                            None => host_path("overlay lower layer", &o.lowers[0], Some(true))?,
+                            None => top,
                         };
                         RootPlan {
                             host: cstring("overlay merged", merged.as_os_str().as_bytes())?,

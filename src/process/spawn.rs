@@ -168,6 +168,29 @@ fn vfork_applies(p: &Prepared) -> bool {
         && !p.plan.time.as_ref().is_some_and(|t| !t.is_empty())
 }
 
+/// Whether joining the v1 cpuset directory `dir` would change the memory
+/// policy or placement of the joining process's memory: its
+/// `cpuset.memory_migrate` is on, or its `cpuset.mems` differ from ours
+/// (`Mems_allowed_list` of /proc/thread-self/status). A directory that is
+/// not a cpuset answers no; an unreadable answer counts as yes.
+fn cpuset_would_touch_our_memory(dir: &std::path::Path) -> bool {
+    let mems = match std::fs::read_to_string(dir.join("cpuset.mems")) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
+    };
+    if std::fs::read_to_string(dir.join("cpuset.memory_migrate")).map_or(true, |m| m.trim() != "0")
+    {
+        return true;
+    }
+    let ours = std::fs::read_to_string("/proc/thread-self/status").ok();
+    let ours = ours
+        .as_deref()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Mems_allowed_list:")))
+        .map(str::trim);
+    ours != Some(mems.trim())
+}
+
 fn clone_child(p: &mut Prepared) -> Result<Cloned, SpawnError> {
     let pooled = p.pooled.as_ref().map_or(Namespaces::empty(), |s| s.kinds());
     let mut create = p.namespaces - Namespaces::TIME - pooled;
@@ -896,6 +919,17 @@ fn spawn_inner(
     }
     task_files.extend(join_v1.open_tasks()?);
     let any_v1 = !task_files.is_empty();
+    // A child that shares our memory (the vfork shape) and joins a v1
+    // cpuset whose memory nodes differ from ours, or that migrates memory,
+    // would rebind or move *our* memory (cpuset_attach: mpol_rebind_mm,
+    // cpuset_migrate_mm of the leader's mm): it gets memory of its own.
+    if p.vfork
+        && task_files
+            .iter()
+            .any(|(_, t)| t.parent().is_some_and(cpuset_would_touch_our_memory))
+    {
+        p.vfork = false;
+    }
     for (fd, path) in task_files {
         let fd = super::lift_fd(fd, p.plan.fd_floor)
             .map_err(|e| SpawnError::setup("fcntl(F_DUPFD_CLOEXEC)", e))?;

@@ -223,7 +223,9 @@ fn overlay_option_strings() {
         std::fs::create_dir(dir.path().join(d)).unwrap();
     }
     let p = |n: &str| dir.path().join(n);
-    let (d, _) = overlay_data("o", &Overlay::new([p("l1"), p("l2")], p("u"), p("w"))).unwrap();
+    let (d, _, top) = overlay_data("o", &Overlay::new([p("l1"), p("l2")], p("u"), p("w"))).unwrap();
+    // The top-most lower, resolved: the default merged directory.
+    assert_eq!(top, p("l1").canonicalize().unwrap());
     let OverlayData::Fixed(s) = d else { panic!() };
     let want = format!(
         "lowerdir={}:{},upperdir={},workdir={}",
@@ -233,7 +235,7 @@ fn overlay_option_strings() {
         p("w").canonicalize().unwrap().display()
     );
     assert_eq!(s.to_str().unwrap(), want);
-    let (d, _) = overlay_data("o", &Overlay::ephemeral([p("l1")])).unwrap();
+    let (d, _, _) = overlay_data("o", &Overlay::ephemeral([p("l1")])).unwrap();
     let OverlayData::Ephemeral(l) = d else {
         panic!()
     };
@@ -241,7 +243,7 @@ fn overlay_option_strings() {
         l,
         [CString::new(p("l1").canonicalize().unwrap().as_os_str().as_bytes()).unwrap()]
     );
-    let (d, _) = overlay_data("o", &Overlay::read_only([p("l1"), p("l2")])).unwrap();
+    let (d, _, _) = overlay_data("o", &Overlay::read_only([p("l1"), p("l2")])).unwrap();
     assert!(matches!(d, OverlayData::Fixed(s) if !s.to_bytes().windows(5).any(|w| w == b"upper")));
 }
 
