@@ -1623,8 +1623,11 @@ impl Cgroup {
         let list = std::fs::read_to_string(dir.join("devices.list")).ok();
         let t = target.v1_transition(list.as_deref());
         let thaw_after = if t.freeze {
-            let was_frozen = match self.freezer_state()? {
-                Some(st) => st != FreezerState::Thawed,
+            // Asked of what `freeze` writes: a hybrid cgroup may have a v1
+            // freezer directory (a cgroup namespace's), never frozen, while
+            // its owner froze the cgroup2.
+            let was_frozen = match self.v1_freezer() {
+                Some(d) => v1::freezer_state(&d)? != FreezerState::Thawed,
                 None => self.read("cgroup.freeze")?.trim() == "1",
             };
             if !was_frozen {
