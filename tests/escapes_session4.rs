@@ -67,3 +67,36 @@ fn hybrid_cgroupns_default_allow_update_keeps_the_owners_freeze() {
     r.unwrap();
     assert!(still, "the owner's freeze was undone by a device update");
 }
+
+#[test]
+fn hybrid_update_adding_a_v1_directory_keeps_the_owners_freeze() {
+    // A hybrid cgroup without device rules has no v1 devices directory:
+    // an update with rules makes one and moves the tasks into it with the
+    // cgroup frozen, then thawed it even when its owner had paused it.
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.mount_point().is_some() && h.v1_mount_of("devices").is_some(),
+        "no hybrid host with a v1 devices hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("brk4-mv") else {
+        panic!("cannot make a test cgroup");
+    };
+    let spec = CgroupSpec::new().parent(&base.0).backend(Backend::Hybrid);
+    let mut child = sh(Container::new(), spec, "exec sleep 30");
+    let cg = child.cgroup().unwrap();
+    assert!(
+        cg.v1_path("devices").is_none(),
+        "no v1 devices directory yet"
+    );
+    cg.freeze().unwrap();
+    let r = cg.apply(&Resources::new().device_rules(rules(&["deny a *:* rwm", "c 1:3 rw"])));
+    let still = frozen_v2(cg);
+    let dev = cg.v1_path("devices");
+    let _ = cg.thaw();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    r.unwrap();
+    assert!(dev.is_some(), "a v1 devices directory made");
+    assert!(still, "the owner's freeze was undone by an update");
+}

@@ -1697,7 +1697,11 @@ impl Cgroup {
         if self.all_procs()?.is_empty() {
             return Ok(());
         }
-        let frozen = self.read_optional("cgroup.freeze")?.is_some() && self.freeze().is_ok();
+        // A cgroup its owner froze stays frozen (no thaw after).
+        let frozen = match self.read_optional("cgroup.freeze")? {
+            Some(v) if v.trim() != "1" => self.freeze().is_ok(),
+            _ => false,
+        };
         let r = (|| {
             for pid in self.all_procs()? {
                 match added.attach(pid) {
