@@ -1,7 +1,8 @@
 //! Attacks on the changes of the 2026-11-30 session (brk4): cgroup v1
 //! device rule updates (the difference, the freeze around a default-allow
-//! rewrite) on this host's real controllers. Every cgroup lives under a
-//! test cgroup removed on drop.
+//! rewrite) on this host's real controllers, and the image unpacker's
+//! chunked file writes. Every cgroup lives under a test cgroup removed on
+//! drop.
 
 #[macro_use]
 mod common;
@@ -248,4 +249,112 @@ fn got_covers(list: &[String], line: &str) -> bool {
             && (pmi == "*" || pmi == mi)
             && acc.chars().all(|c| pacc.contains(c))
     })
+}
+
+/// 3 MiB of bytes that do not compress.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..len.div_ceil(8))
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .take(len)
+        .collect()
+}
+
+fn header(size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h
+}
+
+/// A tar with `a` (1 byte) then `big` (`data`), the header of `big`
+/// announcing `announced` bytes.
+fn tar_with(data: &[u8], announced: u64) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = header(1);
+    b.append_data(&mut h, "a", &b"x"[..]).unwrap();
+    let mut h = header(data.len() as u64);
+    h.set_path("big").unwrap();
+    h.set_size(announced);
+    h.set_cksum();
+    let mut out = b.into_inner().unwrap();
+    // Without the end-of-archive blocks the builder wrote.
+    out.truncate(out.len() - 1024);
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn unpack_of_short_or_truncated_file_contents_fails() {
+    // A file whose header announces more than the archive holds (the
+    // chunked copy fills 1 MiB before each write and stops at the end):
+    // an error, never a layer that looks complete; and the same file cut
+    // in a gzip or zstd stream.
+    use std::io::Write as _;
+    let t = common::TempDir::new("brk4-short");
+    let data = noise(3 << 20);
+    let mut n = 0;
+    let mut check = |what: &str, layer: &[u8]| {
+        n += 1;
+        let dest = t.path().join(format!("l{n}"));
+        std::fs::create_dir(&dest).unwrap();
+        let r = containment::image::unpack_layer(
+            layer,
+            &dest,
+            &[],
+            &containment::image::UnpackOptions::new(),
+        );
+        let r = r.expect_err(what);
+        assert!(!r.to_string().contains("tar header"), "{what}: {r}");
+        eprintln!("{what}: {r}");
+    };
+    // The header lies: 5 MiB announced, 3 MiB there, then the end.
+    check("5 MiB announced", &tar_with(&data, 5 << 20));
+    // 3 MiB + 1 announced: the last chunk is one byte short.
+    check("one byte short", &tar_with(&data, (3 << 20) + 1));
+    // Honest archive, compressed, cut in the middle of the file.
+    let mut full = tar_with(&data, 3 << 20);
+    full.extend_from_slice(&[0; 1024]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&full).unwrap();
+    let gz = gz.finish().unwrap();
+    check("gzip cut", &gz[..gz.len() / 2]);
+    check("gzip without its trailer", &gz[..gz.len() - 4]);
+    let zs = zstd::encode_all(&full[..], 1).unwrap();
+    check("zstd cut", &zs[..zs.len() / 2]);
+    check("zstd without its last byte", &zs[..zs.len() - 1]);
+    // The limit still holds with 1 MiB chunks: 3 MiB past a 2 MiB limit.
+    let dest = t.path().join("limit");
+    std::fs::create_dir(&dest).unwrap();
+    let r = containment::image::unpack_layer(
+        &full[..],
+        &dest,
+        &[],
+        &containment::image::UnpackOptions::new().max_layer_bytes(2 << 20),
+    );
+    assert!(
+        matches!(r, Err(containment::image::Error::TooLarge { .. })),
+        "{r:?}"
+    );
+    // And the honest one unpacks whole.
+    let dest = t.path().join("whole");
+    std::fs::create_dir(&dest).unwrap();
+    containment::image::unpack_layer(
+        &full[..],
+        &dest,
+        &[],
+        &containment::image::UnpackOptions::new(),
+    )
+    .unwrap();
+    assert!(std::fs::read(dest.join("big")).unwrap() == data);
 }
