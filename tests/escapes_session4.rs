@@ -358,3 +358,49 @@ fn unpack_of_short_or_truncated_file_contents_fails() {
     .unwrap();
     assert!(std::fs::read(dest.join("big")).unwrap() == data);
 }
+
+#[test]
+fn kernel_tcp_memory_at_the_edges_on_a_v1_memory_controller() {
+    // memory.kmem.tcp.limit_in_bytes: rounded down to pages, capped at the
+    // largest page count, -1 for none; read back after each write.
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    require!(
+        h.v1_mount_of("memory").is_some(),
+        "no cgroup v1 memory hierarchy"
+    );
+    let Some(base) = common::TestCgroup::new("brk4-tcp") else {
+        panic!("cannot make a test cgroup");
+    };
+    use containment::cgroup::MemoryLimit;
+    let cg = Cgroup::create_with(&h, Backend::V1, Some(&base.0), "tcp").unwrap();
+    let mut out = Vec::new();
+    for v in [
+        MemoryLimit::Bytes(0),
+        MemoryLimit::Bytes(1),
+        MemoryLimit::Bytes(4097),
+        MemoryLimit::Bytes(i64::MAX as u64),
+        MemoryLimit::Bytes(1 << 63),
+        MemoryLimit::Bytes(u64::MAX),
+        MemoryLimit::Max,
+    ] {
+        let r = cg.apply(&Resources::new().kernel_tcp_memory(v));
+        let now = std::fs::read_to_string(
+            cg.v1_path("memory")
+                .unwrap()
+                .join("memory.kmem.tcp.limit_in_bytes"),
+        )
+        .unwrap();
+        out.push(format!(
+            "{v:?}: {:?} -> {}",
+            r.map_err(|e| e.to_string()),
+            now.trim()
+        ));
+    }
+    cg.remove().unwrap();
+    let out = out.join("\n");
+    eprintln!("{out}");
+    // Past i64::MAX the kernel keeps its largest page count, as for -1:
+    // the write did what was asked (it was reported as ignored).
+    assert!(!out.contains("Err"), "{out}");
+}
