@@ -1623,8 +1623,11 @@ impl Cgroup {
         let list = std::fs::read_to_string(dir.join("devices.list")).ok();
         let t = target.v1_transition(list.as_deref());
         let thaw_after = if t.freeze {
-            let was_frozen = match self.freezer_state()? {
-                Some(st) => st != FreezerState::Thawed,
+            // Asked of what `freeze` writes: a hybrid cgroup may have a v1
+            // freezer directory (a cgroup namespace's), never frozen, while
+            // its owner froze the cgroup2.
+            let was_frozen = match self.v1_freezer() {
+                Some(d) => v1::freezer_state(&d)? != FreezerState::Thawed,
                 None => self.read("cgroup.freeze")?.trim() == "1",
             };
             if !was_frozen {
@@ -1694,7 +1697,11 @@ impl Cgroup {
         if self.all_procs()?.is_empty() {
             return Ok(());
         }
-        let frozen = self.read_optional("cgroup.freeze")?.is_some() && self.freeze().is_ok();
+        // A cgroup its owner froze stays frozen (no thaw after).
+        let frozen = match self.read_optional("cgroup.freeze")? {
+            Some(v) if v.trim() != "1" => self.freeze().is_ok(),
+            _ => false,
+        };
         let r = (|| {
             for pid in self.all_procs()? {
                 match added.attach(pid) {

@@ -230,9 +230,12 @@ pub(crate) fn verify(path: &Path, value: &str) -> Result<(), Error> {
             n if n > 0 => n as u64,
             _ => 4096,
         };
-        match (value.parse::<i64>(), got.trim().parse::<u64>()) {
+        // The kernel keeps at most `LONG_MAX / PAGE_SIZE` pages (larger
+        // values, up to u64::MAX, are that: no limit).
+        let cap = i64::MAX as u64 / page;
+        match (value.parse::<i128>(), got.trim().parse::<u64>()) {
             (Ok(-1), Ok(g)) => g >= 1 << 62,
-            (Ok(v), Ok(g)) if v >= 0 => g == (v as u64) / page * page,
+            (Ok(v), Ok(g)) => u64::try_from(v).is_ok_and(|v| g == (v / page).min(cap) * page),
             _ => false,
         }
     } else {
