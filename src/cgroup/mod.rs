@@ -1641,6 +1641,12 @@ impl Cgroup {
             .writes
             .iter()
             .try_for_each(|(file, line)| v1::write(&dir.join(file), line));
+        if r.is_err() && t.freeze {
+            // A default-allow rewrite that failed after its first write
+            // would leave every device allowed but the denies written so
+            // far: fail closed (every device refused) before the tasks run.
+            let _ = v1::write(&dir.join("devices.deny"), "a");
+        }
         if thaw_after {
             // Thawed even when a write failed: the error is the write's.
             let thawed = self.thaw();
