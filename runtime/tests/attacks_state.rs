@@ -190,10 +190,20 @@ fn a_stale_state_never_signals_a_recycled_pid() {
     let still = alive(pid);
     let _ = bystander.kill();
     let _ = bystander.wait();
+    // The edited state named no cgroup, so delete left the container's:
+    // ours to remove (its process is gone), in every hierarchy.
+    let mut left = Vec::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let d = h.path().join("contrun").join(&id);
+        if d.is_dir() && std::fs::remove_dir(&d).is_err() {
+            left.push(d);
+        }
+    }
     assert_eq!(st["status"], "stopped", "{st}");
     assert!(!k.status.success(), "kill of a stopped container");
     assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
     assert!(still, "the bystander was killed");
+    assert!(left.is_empty(), "cgroup directories left: {left:?}");
 }
 
 #[test]
