@@ -269,8 +269,12 @@ fn header(size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
     h.set_size(size);
     h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
+    // Owned by whoever runs the test: an unprivileged run (CI's rootless
+    // pass) may not chown to root, and these cases are about sizes.
+    // SAFETY: getuid/getgid have no preconditions.
+    h.set_uid(u64::from(unsafe { libc::getuid() }));
+    // SAFETY: as above.
+    h.set_gid(u64::from(unsafe { libc::getgid() }));
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
     h
