@@ -113,7 +113,9 @@ pub enum Command {
     Update(UpdateArgs),
     /// Print the container's cgroup statistics as runc's events JSON
     /// (`{"type":"stats","id":…,"data":{cpu,memory,pids}}`): once with
-    /// `--stats`, else every `--interval` until the container stops.
+    /// `--stats`, else every `--interval` until the container stops, with
+    /// an `{"type":"oom","id":…}` event each time the OOM killer kills in
+    /// its cgroup (checked every 100 ms).
     Events {
         /// Print one stats event and exit.
         #[arg(long)]

@@ -1081,19 +1081,40 @@ fn stats_event(id: &str, cg: &containment::cgroup::Cgroup) -> Result<serde_json:
 }
 
 /// `events`: one stats event (`--stats`), or one every `interval` seconds
-/// until the container stops.
+/// until the container stops, and an `oom` event (runc's
+/// `{"type":"oom","id":…}`) whenever the cgroup's OOM kill count grows
+/// (`memory.events` `oom_kill` on v2, `memory.oom_control` on v1), looked
+/// at every 100 ms.
 fn events(root: &Path, id: &str, once: bool, interval: u64) -> Result<i32> {
     let cg = live_cgroup(root, id, "watch")?;
+    println!("{}", stats_event(id, &cg)?);
+    if once {
+        return Ok(0);
+    }
+    const TICK: Duration = Duration::from_millis(100);
+    let oom_kills = || cg.memory_events().ok().flatten().map(|e| e.oom_kill);
+    let mut seen = oom_kills();
+    let every = Duration::from_secs(interval.max(1));
+    let mut next_stats = std::time::Instant::now() + every;
     loop {
-        println!("{}", stats_event(id, &cg)?);
-        if once {
-            return Ok(0);
+        std::thread::sleep(TICK);
+        let now = oom_kills();
+        if let (Some(n), Some(before)) = (now, seen) {
+            if n > before {
+                println!("{}", serde_json::json!({"type": "oom", "id": id}));
+            }
         }
-        std::thread::sleep(Duration::from_secs(interval.max(1)));
+        if now.is_some() {
+            seen = now;
+        }
         let dir = Dir::open(root, id)?;
         let s = dir.load()?;
         if !matches!(s.status(&dir), Status::Running | Status::Paused) {
             return Ok(0);
+        }
+        if std::time::Instant::now() >= next_stats {
+            println!("{}", stats_event(id, &cg)?);
+            next_stats += every;
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_contrun");
 static N: AtomicU32 = AtomicU32::new(0);
@@ -591,4 +592,89 @@ fn update_and_events_on_a_running_container() {
     b.ok(&["delete", "--force", &id]);
     let out = b.run(&["update", "--memory", "64m", &id]);
     assert!(!out.status.success(), "update of a deleted container");
+}
+
+#[test]
+fn events_reports_an_oom_kill() {
+    // `events` (streaming, as runc's) prints `{"type":"oom","id":…}` when
+    // the OOM killer kills in the container's cgroup, then ends with the
+    // container.
+    let Some(b) = bundle("events_oom") else {
+        return;
+    };
+    if !Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
+        if std::env::var_os("CONTAINMENT_NO_SKIP").is_some_and(|v| v != "0") {
+            panic!("events_oom: no v1 memory hierarchy (CONTAINMENT_NO_SKIP is set)");
+        }
+        eprintln!("SKIPPED events_oom: no v1 memory hierarchy");
+        return;
+    }
+    // A hog that starts once `events` watches (the start gate of `start`
+    // is ours: the program waits for a file the test makes), with a
+    // 512 MiB address-space backstop.
+    b.config(|c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; ulimit -v 524288; exec tail /dev/zero"
+        ]);
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 33554432}});
+    });
+    let id = b.id("oom");
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    b.ok(&["start", &id]);
+    let mut ev = Command::new(BIN)
+        .arg("--root")
+        .arg(b.dir.join("state"))
+        .args(["events", "--interval", "1", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = ev.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first stats event: `events` is watching.
+    let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(first.contains("\"stats\""), "{first}");
+    std::fs::write(b.dir.join("rootfs/tmp/go"), b"").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut oom = None;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("\"oom\"") => {
+                oom = Some(l);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let oom = oom.expect("no oom event within 60 s");
+    let v: serde_json::Value = serde_json::from_str(&oom).unwrap();
+    assert_eq!(v["type"], "oom");
+    assert_eq!(v["id"], id.as_str());
+    // The container ended with its program: `events` ends too.
+    let mut ended = false;
+    for _ in 0..300 {
+        if ev.try_wait().unwrap().is_some() {
+            ended = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !ended {
+        let _ = ev.kill();
+        let _ = ev.wait();
+    }
+    b.ok(&["delete", "--force", &id]);
+    assert!(ended, "events did not end with the container");
 }
