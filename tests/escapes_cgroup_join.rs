@@ -10,122 +10,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use containment::cgroup::{Backend, CgroupSpec, Hierarchy, Resources};
+use containment::cgroup::{Backend, Resources};
 use containment::{Container, Namespaces, Stdio};
 
-/// A parent cgroup of the test's own in every hierarchy (cgroup2 and v1),
-/// removed with everything below it on drop: tasks are killed (thawed
-/// first), directories removed depth-first.
-struct Parent {
-    rel: String,
-    roots: Vec<PathBuf>,
-}
-
-impl Parent {
-    fn new(tag: &str) -> Parent {
-        let h = Hierarchy::detect().unwrap();
-        let roots = h
-            .mount_point()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .chain(h.v1_mounts().iter().map(|m| m.mount_point.clone()))
-            .collect();
-        Parent {
-            rel: common::unique(tag),
-            roots,
-        }
-    }
-
-    fn spec(&self) -> CgroupSpec {
-        CgroupSpec::new().parent(&self.rel)
-    }
-
-    fn dirs(&self) -> Vec<PathBuf> {
-        self.roots.iter().map(|r| r.join(&self.rel)).collect()
-    }
-
-    /// Our parent in the v1 hierarchy of `controller`.
-    fn v1(&self, controller: &str) -> PathBuf {
-        let h = Hierarchy::detect().unwrap();
-        h.v1_mount_of(controller)
-            .unwrap()
-            .mount_point
-            .join(&self.rel)
-    }
-}
-
-fn kill_tree(d: &Path) {
-    if let Ok(s) = std::fs::read_to_string(d.join("freezer.state")) {
-        if s.trim() != "THAWED" {
-            let _ = std::fs::write(d.join("freezer.state"), "THAWED");
-        }
-    }
-    if let Ok(p) = std::fs::read_to_string(d.join("cgroup.procs")) {
-        for pid in p.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            // SAFETY: plain kill(2) of a pid found in our own cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-    if let Ok(rd) = std::fs::read_dir(d) {
-        for e in rd
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        {
-            kill_tree(&e.path());
-        }
-    }
-}
-
-fn rmdir_tree(d: &Path, deadline: Instant) {
-    if let Ok(rd) = std::fs::read_dir(d) {
-        for e in rd
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        {
-            rmdir_tree(&e.path(), deadline);
-        }
-    }
-    // Give realtime budget back before the directory goes.
-    if d.join("cpu.rt_runtime_us").exists() {
-        let _ = std::fs::write(d.join("cpu.rt_runtime_us"), "0");
-    }
-    while std::fs::remove_dir(d).is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-impl Drop for Parent {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for d in self.dirs() {
-            if d.exists() {
-                kill_tree(&d);
-            }
-        }
-        for d in self.dirs() {
-            if d.exists() {
-                rmdir_tree(&d, deadline);
-            }
-        }
-        for d in self.dirs() {
-            assert!(!d.exists(), "{d:?} left behind");
-        }
-    }
-}
+use common::v1parent::Parent;
 
 macro_rules! setup {
-    ($tag:expr) => {{
-        require_root!();
-        let h = Hierarchy::detect().unwrap();
-        for c in ["memory", "cpu", "cpuset", "pids", "freezer", "blkio"] {
-            require!(h.v1_mount_of(c).is_some(), "no cgroup v1 {c} hierarchy");
-        }
-        Parent::new($tag)
-    }};
+    ($tag:expr) => {
+        v1_setup!($tag)
+    };
 }
 
 fn read(p: impl AsRef<Path>) -> String {
@@ -683,16 +578,7 @@ fn a_cgroup_removed_before_the_childs_write_fails_cleanly() {
     const INNER: &str = "CGJ_REMOVED_INNER";
     let test = "a_cgroup_removed_before_the_childs_write_fails_cleanly";
     if let Some(rel) = std::env::var_os(INNER) {
-        let h = Hierarchy::detect().unwrap();
-        let p = Parent {
-            rel: rel.to_string_lossy().into_owned(),
-            roots: h
-                .mount_point()
-                .map(Path::to_path_buf)
-                .into_iter()
-                .chain(h.v1_mounts().iter().map(|m| m.mount_point.clone()))
-                .collect(),
-        };
+        let p = Parent::named(&rel.to_string_lossy());
         let r = Container::new()
             .unshare(Namespaces::USER)
             .uid_map([containment::IdMap::new(0, 100_000, 65_536)])

@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod busybox;
 pub mod example;
+pub mod v1parent;
 
 /// Records a skipped test; panics instead when `CONTAINMENT_NO_SKIP` is set.
 pub fn skip(test: &str, reason: &str) {

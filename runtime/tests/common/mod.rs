@@ -2,6 +2,8 @@
 //! busybox root, contrun's path, polling with a generous deadline.
 #![allow(dead_code)]
 
+pub mod bundle;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
