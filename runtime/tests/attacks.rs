@@ -9,37 +9,7 @@ use common::*;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-/// Runs contrun with stdout and stderr in files (a container inherits them).
-fn contrun(root: &Path, args: &[&str]) -> Output {
-    let dir = root.parent().unwrap();
-    let (o, e) = (dir.join(unique("out")), dir.join(unique("err")));
-    let status = Command::new(BIN)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&o).unwrap())
-        .stderr(std::fs::File::create(&e).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&o).unwrap(),
-        stderr: std::fs::read(&e).unwrap(),
-    }
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let o = contrun(root, args);
-    assert!(
-        o.status.success(),
-        "contrun {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::process::Command;
 
 struct Setup {
     dir: TempDir,

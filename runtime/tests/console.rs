@@ -11,39 +11,8 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Runs contrun with stdout and stderr in files: a container it starts
-/// inherits them, and a pipe would stay open as long as that lives.
-fn contrun(root: &Path, args: &[&str]) -> Output {
-    let dir = root.parent().unwrap();
-    let (o, e) = (dir.join(unique("out")), dir.join(unique("err")));
-    let status = Command::new(BIN)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&o).unwrap())
-        .stderr(std::fs::File::create(&e).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&o).unwrap(),
-        stderr: std::fs::read(&e).unwrap(),
-    }
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let o = contrun(root, args);
-    assert!(
-        o.status.success(),
-        "contrun {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Reads from the primary until `want` shows in what was read.
 fn read_until(pty: &mut std::fs::File, seen: &mut String, want: &str) {

@@ -5,7 +5,7 @@
 pub mod bundle;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// contrun, built by the cargo running the test.
@@ -185,4 +185,36 @@ pub fn cgroups_named(needle: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(Path::new("/sys/fs/cgroup"), needle, 0, &mut out);
     out
+}
+
+/// Runs contrun with stdout and stderr in files: a container it starts
+/// inherits them, and a pipe would stay open as long as that lives.
+pub fn contrun(root: &Path, args: &[&str]) -> Output {
+    let dir = root.parent().unwrap();
+    let (o, e) = (dir.join(unique("out")), dir.join(unique("err")));
+    let status = Command::new(BIN)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    Output {
+        status,
+        stdout: std::fs::read(&o).unwrap(),
+        stderr: std::fs::read(&e).unwrap(),
+    }
+}
+
+/// [`contrun`], asserting success: its stdout.
+pub fn ok(root: &Path, args: &[&str]) -> String {
+    let o = contrun(root, args);
+    assert!(
+        o.status.success(),
+        "contrun {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
