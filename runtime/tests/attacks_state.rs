@@ -6,68 +6,12 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
 use std::process::Command;
 
-struct Setup {
-    dir: TempDir,
-    root: PathBuf,
-    ids: Vec<String>,
-}
-
-impl Setup {
-    fn bundle(&self) -> String {
-        self.dir.path().to_str().unwrap().to_string()
-    }
-    fn config(&self, f: impl FnOnce(&mut serde_json::Value)) {
-        let p = self.dir.path().join("config.json");
-        let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-        f(&mut c);
-        std::fs::write(&p, c.to_string()).unwrap();
-    }
-    fn id(&mut self, tag: &str) -> String {
-        let id = unique(tag);
-        self.ids.push(id.clone());
-        id
-    }
-    fn state_file(&self, id: &str) -> PathBuf {
-        self.root.join(id).join("state.json")
-    }
-    fn edit_state(&self, id: &str, f: impl FnOnce(&mut serde_json::Value)) {
-        let p = self.state_file(id);
-        let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-        f(&mut s);
-        std::fs::write(&p, s.to_string()).unwrap();
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        for id in &self.ids {
-            let _ = contrun(&self.root, &["delete", "--force", id]);
-        }
-    }
-}
+use common::setup::Setup;
 
 fn setup(test: &str) -> Option<Setup> {
-    if !root(test) {
-        return None;
-    }
-    let bb = busybox(test)?;
-    let dir = TempDir::new("contrun-attacks-state");
-    busybox_root(&bb, &dir.path().join("rootfs"));
-    let st = Command::new(BIN)
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let root = dir.path().join("state");
-    Some(Setup {
-        dir,
-        root,
-        ids: Vec::new(),
-    })
+    common::setup::setup(test, "contrun-attacks-state")
 }
 
 /// Field 22 of /proc/PID/stat.

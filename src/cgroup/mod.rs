@@ -942,15 +942,27 @@ impl Cgroup {
         self.v1_path("freezer")
     }
 
-    /// `freezer.state` of the v1 freezer directory, `None` without one.
+    /// `freezer.state` of the v1 freezer directory that [`freeze`](Self::freeze)
+    /// drives, `None` when the cgroup freezes through the cgroup2
+    /// (`cgroup.freeze`, see [`is_frozen`](Self::is_frozen)), even if it has
+    /// a v1 freezer directory (a hybrid cgroup with a cgroup namespace gets
+    /// one that is never frozen).
     ///
     /// # Errors
     ///
     /// [`Error::Io`] or [`Error::Malformed`] naming `freezer.state`.
     pub fn freezer_state(&self) -> Result<Option<FreezerState>, Error> {
-        self.v1_path("freezer")
-            .map(|d| v1::freezer_state(&d))
-            .transpose()
+        self.v1_freezer().map(|d| v1::freezer_state(&d)).transpose()
+    }
+
+    /// Whether a freeze was asked for, done or not yet (`freezer.state`
+    /// not `THAWED`, or `cgroup.freeze` 1), in the freezer
+    /// [`freeze`](Self::freeze) drives.
+    fn freeze_requested(&self) -> Result<bool, Error> {
+        match self.freezer_state()? {
+            Some(st) => Ok(st != FreezerState::Thawed),
+            None => Ok(self.read("cgroup.freeze")?.trim() == "1"),
+        }
     }
 
     /// `memory.oom_control` of the v1 memory directory, `None` without one.
@@ -1623,13 +1635,7 @@ impl Cgroup {
         let list = std::fs::read_to_string(dir.join("devices.list")).ok();
         let t = target.v1_transition(list.as_deref());
         let thaw_after = if t.freeze {
-            // Asked of what `freeze` writes: a hybrid cgroup may have a v1
-            // freezer directory (a cgroup namespace's), never frozen, while
-            // its owner froze the cgroup2.
-            let was_frozen = match self.v1_freezer() {
-                Some(d) => v1::freezer_state(&d)? != FreezerState::Thawed,
-                None => self.read("cgroup.freeze")?.trim() == "1",
-            };
+            let was_frozen = self.freeze_requested()?;
             if !was_frozen {
                 self.freeze()?;
             }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bundle;
+pub mod setup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
