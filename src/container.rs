@@ -1618,6 +1618,14 @@ impl Command {
                     .map_err(|e| SpawnError::setup("opening /dev/null for idmapped mounts", e))?,
             );
         }
+        // A prepared root's detached overlay: the child attaches it, the
+        // parent's copy closes with `keep` after the clone.
+        if let Some(m) = mounts.as_mut() {
+            keep.extend(
+                m.take_prepared(floor)
+                    .map_err(|e| SpawnError::setup("moving the prepared root's descriptor", e))?,
+            );
+        }
         let pdeathsig = match c.pdeathsig {
             Some(sig) => {
                 // The signal follows the spawning thread: a pidfd of that
@@ -1963,6 +1971,7 @@ impl Command {
             .chain(landlock.as_ref().map(|f| f.as_raw_fd()))
             .chain(gate.iter().flat_map(|g| [g.ready, g.gate]))
             .chain(mounts.iter().flat_map(|m| m.idmap_slots()))
+            .chain(mounts.iter().filter_map(|m| m.prepared_fd()))
             .chain(pty_plan.as_ref().map(|p| match &p.open {
                 Some(o) => o.sock,
                 None => p.replica,

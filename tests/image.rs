@@ -1281,6 +1281,59 @@ fn an_ephemeral_root_of_an_image_leaves_nothing() {
     assert!(!layers.layers()[1].path.join("opaque/w").exists());
 }
 
+/// `UnpackedImage::prepare`: the same root as `ephemeral_rootfs`, mounted
+/// ahead by the caller (detached) and attached by the child: whiteouts and
+/// opaque dirs applied, writes work, nothing left in the store, the layers
+/// or the caller's mount table; one container per prepared root.
+#[test]
+fn a_prepared_root_of_an_image_leaves_nothing() {
+    require_root!();
+    let t = TempDir::new("prepared");
+    let oci = layout(
+        &t.path().join("oci"),
+        "p",
+        &[
+            blob(busybox_layer().tar(), plain),
+            blob(delete_layer().tar(), plain),
+        ],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("p").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prepared = layers.prepare().unwrap();
+    let c = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(prepared);
+    let mut b = c.clone().command("/bin/sh");
+    b.args([
+        "-c",
+        "ls /opaque; test -e /gone-file && echo FILE; echo w > /opaque/w; rm /opaque/new; ls /opaque",
+    ]);
+    assert_eq!(sh_out(&mut b), "new\nw\n");
+    let e = c.command("/bin/true").output().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            containment::SpawnError::InvalidConfig { field: "root", .. }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(t.path().join("store/containers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(layers.layers()[1].path.join("opaque/new").exists());
+    assert!(!layers.layers()[1].path.join("opaque/w").exists());
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        before
+    );
+}
+
 /// The page-cache folios of a file, in pages, as the kernel shows them:
 /// every page of the file mapped and touched, its frame from
 /// `/proc/self/pagemap`, its compound head/tail flags from

@@ -1,7 +1,7 @@
 //! Proves that the mount layer's child side allocates nothing: the same
 //! detector as `no_alloc_in_child.rs` (a global allocator that reports calls
 //! made in a process other than the test's own, through a close-on-exec
-//! pipe), driven with a busybox root, an ephemeral overlay, a minimal /dev,
+//! pipe), driven with a busybox root, an ephemeral overlay, a prepared root, a minimal /dev,
 //! every mount kind that works here, masked paths and a failing mount.
 
 #[macro_use]
@@ -86,6 +86,17 @@ fn mounts_and_pivot_root_allocate_nothing_in_the_child() {
             assert_eq!(out.stdout, b"ok\n", "idmapped: {out:?}");
         }
     }
+    // A prepared root (made by the parent): the child only attaches it.
+    let prepared = Overlay::ephemeral([&top, &root]).prepare().unwrap();
+    let out = Container::new()
+        .unshare(Namespaces::MOUNT | Namespaces::PID)
+        .rootfs(prepared)
+        .docker_default_paths()
+        .command("/bin/sh")
+        .args(["-c", "echo ok"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"ok\n", "prepared: {out:?}");
     let seen = detector.finish();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(

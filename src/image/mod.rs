@@ -164,6 +164,9 @@ pub enum Error {
         /// The uid or gid inside the image.
         id: u64,
     },
+    /// Preparing the image's root ([`UnpackedImage::prepare`]) failed.
+    #[error(transparent)]
+    Mount(#[from] crate::mount::Error),
 }
 
 impl Error {

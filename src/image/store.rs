@@ -4,7 +4,7 @@ use super::digest::{Digest, Hashing, OVER_LIMIT};
 use super::source::{check_blob, Image};
 use super::unpack::{unpack_named, UnpackOptions};
 use super::{Error, Result};
-use crate::mount::{Overlay, Rootfs};
+use crate::mount::{Overlay, PreparedRoot, Rootfs};
 use crate::namespace::IdMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -123,6 +123,27 @@ impl UnpackedImage {
     /// shape has no `userxattr`: refused at spawn).
     pub fn ephemeral_rootfs(&self) -> Rootfs {
         Rootfs::from(Overlay::ephemeral(self.lowers()).user_xattr(self.user_xattrs))
+    }
+
+    /// The root of [`ephemeral_rootfs`](Self::ephemeral_rootfs) made now,
+    /// ahead of the start: the overlay and its tmpfs mounted by the caller
+    /// as a detached mount ([`PreparedRoot`]), which one container's child
+    /// only attaches (`Rootfs::from(prepared)`). A start from it costs
+    /// about what a directory root's does (BENCHMARKS.md). Not for a
+    /// container with a user namespace (refused at spawn) nor a rootless
+    /// store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Mount`] with [`mount::Error::Unsupported`](crate::mount::Error::Unsupported)
+    /// before Linux 6.13, [`mount::Error::Prepare`](crate::mount::Error::Prepare)
+    /// when the kernel refuses a step (`EPERM` without `CAP_SYS_ADMIN`),
+    /// [`mount::Error::Invalid`](crate::mount::Error::Invalid) for a
+    /// rootless store (its layers need `userxattr`).
+    pub fn prepare(&self) -> Result<PreparedRoot> {
+        Ok(Overlay::ephemeral(self.lowers())
+            .user_xattr(self.user_xattrs)
+            .prepare()?)
     }
 }
 

@@ -45,6 +45,7 @@
 mod builder;
 mod device;
 mod plan;
+mod prepared;
 mod rootfs;
 mod spec;
 
@@ -53,6 +54,7 @@ pub(crate) use plan::{FsConfig, MountPlan};
 pub use device::{DeviceKind, DeviceNode};
 #[cfg(fuzzing)]
 pub(crate) use plan::container_path_parts;
+pub use prepared::PreparedRoot;
 #[cfg(fuzzing)]
 pub(crate) use rootfs::root_fstype;
 pub use rootfs::{
@@ -88,5 +90,31 @@ pub enum Error {
         source: std::io::Error,
         /// What the errno means here.
         reason: String,
+    },
+    /// Preparing a root ([`PreparedRoot`]) failed in the caller: the
+    /// kernel refused `step` (an overlayfs refusal carries the reason it
+    /// logged on the filesystem context, when it gave one).
+    #[error("preparing the root overlay: {step} failed: {source}{}", if .log.is_empty() { String::new() } else { format!(" ({})", .log) })]
+    Prepare {
+        /// The step (`"fsopen(overlay)"`, `"fsconfig lowerdir+"` …).
+        step: &'static str,
+        /// The kernel's error.
+        #[source]
+        source: std::io::Error,
+        /// The filesystem context's messages (`e overlayfs: …`), joined.
+        log: String,
+    },
+    /// This kernel lacks what preparing a root needs: the new mount API
+    /// (`fsopen(2)`, Linux 5.2, `ENOSYS` before) and overlayfs layers given
+    /// by descriptor (`fsconfig(FSCONFIG_SET_FD)` of `lowerdir+`, Linux
+    /// 6.13, `EINVAL` before). The ordinary [`Overlay::ephemeral`] root
+    /// works there.
+    #[error("{feature} is not available on this kernel ({source}): use Overlay::ephemeral as the root instead of a prepared root")]
+    Unsupported {
+        /// The missing feature.
+        feature: &'static str,
+        /// The kernel's error (`ENOSYS`, `EINVAL`).
+        #[source]
+        source: std::io::Error,
     },
 }

@@ -144,7 +144,17 @@ struct Hidden {
 #[derive(Debug)]
 enum RootSetup {
     Bind,
-    Overlay { data: OverlayData, desc: String },
+    Overlay {
+        data: OverlayData,
+        desc: String,
+    },
+    /// A detached overlay the caller made ([`super::PreparedRoot`]),
+    /// attached by the child from descriptor `fd` (-1 until
+    /// [`MountPlan::take_prepared`] put it above the dup2 targets).
+    Prepared {
+        fd: i32,
+        desc: String,
+    },
 }
 
 #[derive(Debug)]
@@ -210,6 +220,10 @@ pub(crate) struct MountPlan {
     /// No mount namespace: only `chroot` into the root, no mount at all
     /// (see `FsConfig::chroot_only_plan`).
     chroot_only: bool,
+    /// Parent only: the prepared root's detached overlay, taken from its
+    /// [`super::PreparedRoot`] until [`MountPlan::take_prepared`] moves it
+    /// into the spawn's kept descriptors (closed with the plan otherwise).
+    prepared: Option<OwnedFd>,
 }
 
 /// Most idmapped mounts in one container (one `SCM_RIGHTS` message).
@@ -919,6 +933,7 @@ impl FsConfig {
             user_ns: false,
             idmaps: Vec::new(),
             chroot_only: true,
+            prepared: None,
         }))
     }
 
@@ -939,6 +954,7 @@ impl FsConfig {
                 match &r.kind {
                     RootKind::Dir(d) => d.display().to_string(),
                     RootKind::Overlay(_) => "an overlay".into(),
+                    RootKind::Prepared(p) => format!("a prepared root on {}", p.merged.display()),
                 },
             ))
         } else if let Some(m) = self.mounts.first() {
@@ -1015,6 +1031,7 @@ impl FsConfig {
                 "an idmapped mount carries the container's user namespace: add Namespaces::USER",
             ));
         }
+        let mut prepared = None;
         let root = match &self.root {
             None if self.idmapped_root => {
                 return Err(invalid(
@@ -1048,6 +1065,50 @@ impl FsConfig {
                             idmap,
                             shown: c.display().to_string(),
                             setup: RootSetup::Bind,
+                            chroot,
+                        }
+                    }
+                    RootKind::Prepared(_) if self.idmapped_root => {
+                        return Err(invalid(
+                            "idmapped_root",
+                            true,
+                            "a prepared root cannot be idmapped",
+                        ))
+                    }
+                    RootKind::Prepared(p) => {
+                        if user_ns {
+                            return Err(invalid(
+                                "root",
+                                format!("a prepared root on {}", p.merged.display()),
+                                "a prepared root is mounted with the caller's credentials in the \
+                                 caller's user namespace, and overlayfs uses the mounter's \
+                                 credentials for the layers: not the same as an overlay the \
+                                 container's root mounts in its user namespace (Namespaces::USER); \
+                                 use Overlay::ephemeral there",
+                            ));
+                        }
+                        let tree = p.tree.lock().ok().and_then(|mut t| t.take());
+                        let Some(tree) = tree else {
+                            return Err(invalid(
+                                "root",
+                                format!("a prepared root on {}", p.merged.display()),
+                                "this prepared root was taken by an earlier spawn (one container \
+                                 per prepared root): prepare one for each container",
+                            ));
+                        };
+                        prepared = Some(tree);
+                        RootPlan {
+                            host: cstring("overlay merged", p.merged.as_os_str().as_bytes())?,
+                            idmap: None,
+                            shown: p.merged.display().to_string(),
+                            setup: RootSetup::Prepared {
+                                fd: -1,
+                                desc: format!(
+                                    "prepared overlay on {} ({})",
+                                    p.merged.display(),
+                                    p.shown
+                                ),
+                            },
                             chroot,
                         }
                     }
@@ -1178,6 +1239,7 @@ impl FsConfig {
             user_ns,
             idmaps,
             chroot_only: false,
+            prepared,
         }))
     }
 }
@@ -1200,6 +1262,36 @@ impl MountPlan {
             r.slot = fd;
         }
         Ok(out)
+    }
+
+    /// Moves the prepared root's detached overlay (if any) above `floor`
+    /// (close-on-exec), records its number for the child and returns it:
+    /// the parent keeps it open until the clone, then closes its copy.
+    pub(crate) fn take_prepared(&mut self, floor: i32) -> std::io::Result<Option<OwnedFd>> {
+        let Some(tree) = self.prepared.take() else {
+            return Ok(None);
+        };
+        let tree = crate::process::lift_fd(tree, floor)?;
+        if let Some(RootPlan {
+            setup: RootSetup::Prepared { fd, .. },
+            ..
+        }) = &mut self.root
+        {
+            *fd = tree.as_raw_fd();
+        }
+        Ok(Some(tree))
+    }
+
+    /// The prepared root's descriptor the child attaches (after
+    /// [`Self::take_prepared`]).
+    pub(crate) fn prepared_fd(&self) -> Option<i32> {
+        match &self.root {
+            Some(RootPlan {
+                setup: RootSetup::Prepared { fd, .. },
+                ..
+            }) if *fd >= 0 => Some(*fd),
+            _ => None,
+        }
     }
 
     /// The placeholder descriptors of the idmapped trees, in order.
@@ -1622,8 +1714,9 @@ fn bind_tree_onto(
     Ok(tree)
 }
 
-/// Child: attaches the idmapped tree the parent sent (at descriptor `slot`)
-/// on `target`, and returns it (closed when dropped).
+/// Child: attaches the idmapped tree the parent sent (at descriptor `slot`),
+/// or the prepared root's detached overlay, on `target`, and returns it
+/// (closed when dropped).
 fn attach_idmapped(slot: i32, target: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
     if slot < 0 {
         return Err(std::io::Error::from_raw_os_error(libc::EBADF));
@@ -2327,6 +2420,13 @@ impl MountPlan {
                     mount_overlay(merged.as_fd(), 0, data)
                         .map_err(|(i, e)| fail_errno(Step::RootOverlay, i, e))?
                 }
+                RootSetup::Prepared { fd, .. } => {
+                    let merged = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(fail(Step::RootOverlay, 6))?;
+                    // Attached, then our copy closed (the drop): the
+                    // overlay now lives in this mount namespace only.
+                    attach_idmapped(*fd, merged.as_fd()).map_err(fail(Step::RootOverlay, 7))?;
+                }
             }
         }
         let root_path = self.root.as_ref().map_or(c"/", |r| r.host.as_c_str());
@@ -2437,6 +2537,10 @@ impl MountPlan {
                     3 => format!("{desc}: the options do not fit one page"),
                     4 => format!("{desc}: opening a lower layer"),
                     5 => format!("{desc}: attaching the tmpfs on the merged directory"),
+                    _ => format!("{desc}: opening the merged directory"),
+                }),
+                Some(RootSetup::Prepared { desc, .. }) => Some(match index {
+                    7 => format!("{desc}: attaching it on the merged directory (move_mount)"),
                     _ => format!("{desc}: opening the merged directory"),
                 }),
                 _ => None,
@@ -2573,7 +2677,7 @@ impl MountPlan {
                 let data = match (step, &self.root, op) {
                     (Step::RootOverlay, Some(r), _) => match &r.setup {
                         RootSetup::Overlay { data, .. } => Some(data),
-                        RootSetup::Bind => None,
+                        RootSetup::Bind | RootSetup::Prepared { .. } => None,
                     },
                     (_, _, Some(o)) => match &o.action {
                         Action::Overlay { data, .. } => Some(data),

@@ -187,6 +187,9 @@ pub struct Rootfs {
 pub(crate) enum RootKind {
     Dir(PathBuf),
     Overlay(Overlay),
+    /// A detached overlay made ahead ([`super::PreparedRoot`]), shared by
+    /// the clones of one configuration, taken by the first spawn.
+    Prepared(std::sync::Arc<super::prepared::PreparedInner>),
 }
 
 impl Rootfs {
@@ -211,11 +214,12 @@ impl Rootfs {
     }
 
     /// The host path of the root directory, or of the overlay's merged
-    /// directory when one was given.
+    /// directory when one was given (always, for a [`PreparedRoot`](super::PreparedRoot)).
     pub fn path(&self) -> Option<&Path> {
         match &self.kind {
             RootKind::Dir(p) => Some(p),
             RootKind::Overlay(o) => o.merged.as_deref(),
+            RootKind::Prepared(p) => Some(&p.merged),
         }
     }
 }

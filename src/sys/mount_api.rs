@@ -34,6 +34,8 @@ pub const FSOPEN_CLOEXEC: u32 = 1;
 pub const FSMOUNT_CLOEXEC: u32 = 1;
 /// `fsconfig(2)` command: set a string option.
 pub const FSCONFIG_SET_STRING: u32 = 1;
+/// `fsconfig(2)` command: set an option to an open file (`aux`).
+pub const FSCONFIG_SET_FD: u32 = 5;
 /// `fsconfig(2)` command: create the superblock.
 pub const FSCONFIG_CMD_CREATE: u32 = 6;
 
@@ -254,6 +256,34 @@ pub fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &CStr, value: &CStr) -> io::
             key.as_ptr(),
             value.as_ptr(),
             0,
+        )
+    };
+    unit_result(r)
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_FD, key, NULL, file)`: sets `key` to an open
+/// file (overlayfs takes its `lowerdir+`, `upperdir` and `workdir` so
+/// since Linux 6.13; the descriptor must not be `O_PATH`).
+///
+/// # Errors
+///
+/// The `fsconfig(2)` errno (`EINVAL`: a key the file system does not take
+/// as a descriptor, e.g. overlayfs before 6.13; `EBADF`).
+///
+/// # References
+/// - [`fsconfig(2)`](https://man7.org/linux/man-pages/man2/fsconfig.2.html)
+pub fn fsconfig_set_fd(fs: BorrowedFd<'_>, key: &CStr, file: BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: key NUL-terminated; the value pointer must be null for this
+    // command; file is a live descriptor.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FD,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_void>(),
+            file.as_raw_fd(),
         )
     };
     unit_result(r)
