@@ -36,7 +36,13 @@
 //!   on the store's filesystem;
 //! - `ephemeral-only`: that root alone, the spawn;
 //! - `image-open`: the part of `image-ephemeral` before the spawn alone
-//!   (no container: its two times are the same).
+//!   (no container: its two times are the same);
+//! - `image-prepared`: the root of `ephemeral-only` prepared ahead
+//!   (`UnpackedImage::prepare`, untimed, before the start): the spawn of a
+//!   container whose child only attaches the detached overlay;
+//! - `prepare+start`: the same with the prepare timed;
+//! - `prepare-only`: the prepare alone (to run) and its drop unused (to
+//!   end), no container.
 //!
 //! `cargo bench --bench image --features image` (`CONTAINMENT_BENCH_ROUNDS`,
 //! default 200 start rounds; `CONTAINMENT_BENCH_UNPACK_ROUNDS`, default 5, 0
@@ -389,6 +395,36 @@ fn main() {
         (
             "ephemeral-only",
             Box::new(|| start(layers.ephemeral_rootfs())),
+        ),
+        // A prepared root (the overlay mounted detached by the caller
+        // ahead, the child only attaches it): the prepare untimed, before
+        // the start, as a runtime's create does it ...
+        (
+            "image-prepared",
+            Box::new(|| {
+                let p = layers.prepare().expect("prepare");
+                start(Rootfs::from(p))
+            }),
+        ),
+        // ... and timed with it.
+        (
+            "prepare+start",
+            Box::new(|| {
+                let t = Instant::now();
+                let p = layers.prepare().expect("prepare");
+                start_at(t, Rootfs::from(p))
+            }),
+        ),
+        // The prepare alone (to run), and its drop unused (to end).
+        (
+            "prepare-only",
+            Box::new(|| {
+                let t = Instant::now();
+                let p = layers.prepare().expect("prepare");
+                let made = t.elapsed();
+                drop(p);
+                (made, t.elapsed())
+            }),
         ),
     ];
     // CONTAINMENT_BENCH_ONLY=dir,image-kept: those methods (the first is
