@@ -106,6 +106,24 @@ fn vm_overlay_roots_kept_and_ephemeral() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A prepared root needs overlayfs layers given by descriptor (Linux
+/// 6.13): on 6.1 a typed `Unsupported` (was an opaque `Prepare` error
+/// before the EOPNOTSUPP of 6.1's legacy parser was mapped), and the ordinary ephemeral root
+/// still works (above).
+#[test]
+fn vm_prepared_root_is_unsupported_before_6_13() {
+    in_vm();
+    let dir = busybox_root("prepared");
+    match Overlay::ephemeral([dir.join("root")]).prepare() {
+        Err(containment::mount::Error::Unsupported { source, .. }) => {
+            // 6.1's overlayfs has the legacy parser: strings only.
+            assert_eq!(source.raw_os_error(), Some(libc::EOPNOTSUPP), "{source}")
+        }
+        other => panic!("prepared root on 6.1: {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn vm_user_namespace_root() {
     in_vm();

@@ -107,13 +107,13 @@ pub enum Error {
     /// This kernel lacks what preparing a root needs: the new mount API
     /// (`fsopen(2)`, Linux 5.2, `ENOSYS` before) and overlayfs layers given
     /// by descriptor (`fsconfig(FSCONFIG_SET_FD)` of `lowerdir+`, Linux
-    /// 6.13, `EINVAL` before). The ordinary [`Overlay::ephemeral`] root
+    /// 6.13; `EINVAL` before, `EOPNOTSUPP` on 6.1). The ordinary [`Overlay::ephemeral`] root
     /// works there.
     #[error("{feature} is not available on this kernel ({source}): use Overlay::ephemeral as the root instead of a prepared root")]
     Unsupported {
         /// The missing feature.
         feature: &'static str,
-        /// The kernel's error (`ENOSYS`, `EINVAL`).
+        /// The kernel's error (`ENOSYS`, `EINVAL`, `EOPNOTSUPP`).
         #[source]
         source: std::io::Error,
     },

@@ -108,8 +108,8 @@ impl PreparedRoot {
     ///   read-only, `userxattr`, `volatile`), no layer, a layer or the
     ///   merged directory that is not an absolute path to a directory.
     /// - [`Error::Unsupported`]: `fsopen(2)` is missing (`ENOSYS`) or
-    ///   overlayfs does not take layers by descriptor (`EINVAL`, before
-    ///   Linux 6.13).
+    ///   overlayfs does not take layers by descriptor (before Linux 6.13:
+    ///   `EINVAL`, or `EOPNOTSUPP` before 6.5, seen on 6.1).
     /// - [`Error::Prepare`]: the kernel refused a step (`EPERM` without
     ///   `CAP_SYS_ADMIN`; overlayfs' reason in `log`).
     pub fn new(overlay: &Overlay) -> Result<PreparedRoot, Error> {
@@ -217,7 +217,10 @@ impl PreparedRoot {
         };
         for (i, l) in lowers.iter().enumerate() {
             if let Err(e) = m::fsconfig_set_fd(ovl.as_fd(), c"lowerdir+", l.as_fd()) {
-                if i == 0 && e.raw_os_error() == Some(libc::EINVAL) {
+                // Before 6.13 overlayfs refuses a descriptor there:
+                // EINVAL (6.5-6.12, the new mount API's parser), or
+                // EOPNOTSUPP (6.1-6.4: the legacy parser takes strings only).
+                if i == 0 && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) {
                     return Err(Error::Unsupported {
                         feature: "overlayfs layers given by descriptor (Linux 6.13)",
                         source: e,
