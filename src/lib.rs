@@ -137,6 +137,7 @@
 //! | a network beyond `lo`: outbound connections and published ports | `pasta` (Debian: `passt`) and a `/dev/net/tun` the caller may open (mode 0666): [`Container::user_network`] ([`usernet`]) | [`SpawnError::UserNetHelperMissing`]; [`SpawnError::UserNetHelper`] with pasta's stderr and a hint |
 //! | a cgroup with limits | a cgroup v2 subtree delegated to the caller (systemd `Delegate=yes`), given as the parent | [`cgroup::Error`] (`EACCES` writing `cgroup.procs` or creating the directory) |
 //! | idmapped mounts ([`mount::Mount::idmapped`], [`Container::idmapped_root`]) | **root**: the kernel wants `CAP_SYS_ADMIN` over the filesystem's user namespace (the host's for a host filesystem) | [`mount::Error::IdmapRefused`] with `EPERM`; with `EINVAL` and the filesystem type named when that filesystem cannot be idmapped |
+//! | a prepared root ([`mount::PreparedRoot`], `UnpackedImage::prepare`) | `CAP_SYS_ADMIN` in the caller's user namespace (it mounts the overlay itself), and a container **without** a user namespace of its own (refused otherwise: field `root`) | [`mount::Error::Prepare`] with `EPERM`; [`mount::Error::Unsupported`] before Linux 6.13 |
 //! | veth pairs, `CLONE_INTO_CGROUP` into a cgroup the caller does not own, mapping ids it was not given | root | the kernel's `EPERM`, with the step named |
 //!
 //! ```no_run
