@@ -149,14 +149,43 @@ impl PreparedRoot {
             Ok(c)
         };
         // The layers, opened as directories (overlayfs takes no O_PATH
-        // descriptor), top-most first: `lowerdir+` appends below.
+        // descriptor), top-most first: `lowerdir+` appends below. Each
+        // through a detached clone of its own (`open_tree(OPEN_TREE_CLONE)`)
+        // whose root it is: overlayfs names a layer given by descriptor with
+        // its path (`d_path`) in the mount options that the container reads
+        // in /proc/self/mountinfo, and a detached clone's path is `/`, where
+        // the caller's would name the host's directories. The clones stay
+        // open until the overlay holds its own private ones (fsmount).
         let mut lowers = Vec::with_capacity(overlay.lowers.len());
+        let mut clones = Vec::with_capacity(overlay.lowers.len());
         let mut top = None;
         for l in &overlay.lowers {
             let c = abs("overlay lower layer", l)?;
             let fd = open_dir(None, &c).map_err(|e| {
                 invalid("overlay lower layer", &l, format!("cannot be opened: {e}"))
             })?;
+            let clone = m::open_tree(
+                Some(fd.as_fd()),
+                c"",
+                m::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+            )
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOSYS) => Error::Unsupported {
+                    feature: "the new mount API (open_tree)",
+                    source: e,
+                },
+                _ => Error::Prepare {
+                    step: "open_tree(OPEN_TREE_CLONE) of a lower layer",
+                    source: e,
+                    log: String::new(),
+                },
+            })?;
+            let fd = open_dir(Some(clone.as_fd()), Path::new(".")).map_err(|e| Error::Prepare {
+                step: "opening a lower layer's clone",
+                source: e,
+                log: String::new(),
+            })?;
+            clones.push(clone);
             lowers.push(fd);
             top.get_or_insert(c);
         }
@@ -237,7 +266,7 @@ impl PreparedRoot {
         let tree = m::fsmount(ovl.as_fd(), 0).map_err(|e| logged("fsmount(overlay)", e))?;
         // overlayfs holds its own private clones of the layers and of the
         // tmpfs: every other descriptor goes here.
-        drop((ovl, lowers, upper, work, tmp));
+        drop((ovl, lowers, clones, upper, work, tmp));
         let shown = format!(
             "lowerdir={} (by descriptor), upper and work on a tmpfs",
             overlay
