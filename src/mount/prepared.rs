@@ -18,7 +18,9 @@ use crate::sys::mount_api as m;
 /// (what containerd's snapshotter does at create): the image's layers under
 /// a writable layer on a new tmpfs, mounted by the caller with the new
 /// mount API (`fsopen`/`fsconfig`/`fsmount`: a tmpfs with `upper` and
-/// `work`, then an overlay whose layers are given by descriptor) into a
+/// `work`, then an overlay whose layers are given by descriptor, each
+/// through a detached clone of its own so that the options the container
+/// reads in `/proc/self/mountinfo` name no host path: `lowerdir+=/`) into a
 /// **detached** mount, attached nowhere and seen by no mount namespace.
 ///
 /// Give it to one container as its root ([`Rootfs::from`],
