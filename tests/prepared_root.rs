@@ -352,3 +352,33 @@ fn refusals_are_typed_and_name_the_field() {
         Err(mount::Error::Invalid { .. })
     ));
 }
+
+/// The container's mount table names no host path of the layers: the
+/// ordinary ephemeral overlay shows `/proc/self/fd/N` there; a prepared
+/// one's layers, given by descriptor, are named by overlayfs with the
+/// descriptor's path as the caller saw it (`d_path`), so they go through a
+/// detached clone of each layer, whose path is `/`.
+#[test]
+fn the_containers_mount_table_names_no_host_path_of_the_layers() {
+    require_root!();
+    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("prepared-paths");
+    let (top, base) = layers(dir.path());
+    let host = dir.path().display().to_string();
+    let o = Overlay::ephemeral([&top, &base]);
+    let script = "grep ' / / ' /proc/self/mountinfo; cat /layer";
+    for (shape, root) in [
+        ("ordinary", Rootfs::from(o.clone())),
+        ("prepared", Rootfs::from(o.prepare().unwrap())),
+    ] {
+        let out = run(Container::new().unshare(NS).rootfs(root), script);
+        assert!(
+            out.contains(" - overlay ") && out.ends_with("top\n"),
+            "{shape}: {out}"
+        );
+        assert!(
+            !out.contains(&host),
+            "{shape}: the host path {host} in {out}"
+        );
+    }
+}

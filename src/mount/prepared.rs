@@ -18,7 +18,9 @@ use crate::sys::mount_api as m;
 /// (what containerd's snapshotter does at create): the image's layers under
 /// a writable layer on a new tmpfs, mounted by the caller with the new
 /// mount API (`fsopen`/`fsconfig`/`fsmount`: a tmpfs with `upper` and
-/// `work`, then an overlay whose layers are given by descriptor) into a
+/// `work`, then an overlay whose layers are given by descriptor, each
+/// through a detached clone of its own so that the options the container
+/// reads in `/proc/self/mountinfo` name no host path: `lowerdir+=/`) into a
 /// **detached** mount, attached nowhere and seen by no mount namespace.
 ///
 /// Give it to one container as its root ([`Rootfs::from`],
@@ -149,14 +151,43 @@ impl PreparedRoot {
             Ok(c)
         };
         // The layers, opened as directories (overlayfs takes no O_PATH
-        // descriptor), top-most first: `lowerdir+` appends below.
+        // descriptor), top-most first: `lowerdir+` appends below. Each
+        // through a detached clone of its own (`open_tree(OPEN_TREE_CLONE)`)
+        // whose root it is: overlayfs names a layer given by descriptor with
+        // its path (`d_path`) in the mount options that the container reads
+        // in /proc/self/mountinfo, and a detached clone's path is `/`, where
+        // the caller's would name the host's directories. The clones stay
+        // open until the overlay holds its own private ones (fsmount).
         let mut lowers = Vec::with_capacity(overlay.lowers.len());
+        let mut clones = Vec::with_capacity(overlay.lowers.len());
         let mut top = None;
         for l in &overlay.lowers {
             let c = abs("overlay lower layer", l)?;
             let fd = open_dir(None, &c).map_err(|e| {
                 invalid("overlay lower layer", &l, format!("cannot be opened: {e}"))
             })?;
+            let clone = m::open_tree(
+                Some(fd.as_fd()),
+                c"",
+                m::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+            )
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOSYS) => Error::Unsupported {
+                    feature: "the new mount API (open_tree)",
+                    source: e,
+                },
+                _ => Error::Prepare {
+                    step: "open_tree(OPEN_TREE_CLONE) of a lower layer",
+                    source: e,
+                    log: String::new(),
+                },
+            })?;
+            let fd = open_dir(Some(clone.as_fd()), Path::new(".")).map_err(|e| Error::Prepare {
+                step: "opening a lower layer's clone",
+                source: e,
+                log: String::new(),
+            })?;
+            clones.push(clone);
             lowers.push(fd);
             top.get_or_insert(c);
         }
@@ -237,7 +268,7 @@ impl PreparedRoot {
         let tree = m::fsmount(ovl.as_fd(), 0).map_err(|e| logged("fsmount(overlay)", e))?;
         // overlayfs holds its own private clones of the layers and of the
         // tmpfs: every other descriptor goes here.
-        drop((ovl, lowers, upper, work, tmp));
+        drop((ovl, lowers, clones, upper, work, tmp));
         let shown = format!(
             "lowerdir={} (by descriptor), upper and work on a tmpfs",
             overlay
