@@ -15,7 +15,7 @@ use super::Error;
 use crate::sys::mount_api as m;
 
 /// An ephemeral overlay root made ahead of the start, off its critical path
-/// (what containerd's snapshotter does at create): the image's layers under
+/// (as containerd's runc shim mounts a snapshot's rootfs at `create`, before the start): the image's layers under
 /// a writable layer on a new tmpfs, mounted by the caller with the new
 /// mount API (`fsopen`/`fsconfig`/`fsmount`: a tmpfs with `upper` and
 /// `work`, then an overlay whose layers are given by descriptor, each
