@@ -15,8 +15,9 @@ use super::Error;
 use crate::sys::mount_api as m;
 
 /// An ephemeral overlay root made ahead of the start, off its critical path
-/// (as containerd's runc shim mounts a snapshot's rootfs at `create`, before the start): the image's layers under
-/// a writable layer on a new tmpfs, mounted by the caller with the new
+/// (as containerd's runc shim mounts a snapshot's rootfs at `create`,
+/// before the start): the image's layers under a writable layer on a new
+/// tmpfs, mounted by the caller with the new
 /// mount API (`fsopen`/`fsconfig`/`fsmount`: a tmpfs with `upper` and
 /// `work`, then an overlay whose layers are given by descriptor, each
 /// through a detached clone of its own so that the options the container
