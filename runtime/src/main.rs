@@ -403,7 +403,7 @@ fn create_in(
             // Kills the process waiting at the gate, then its cgroup goes.
             drop(child);
             if let Some(cg) = cg {
-                let _ = cg.remove();
+                let _ = remove_cgroup(cg, plan.cgroup_default_parent);
             }
             return Err(Error::msg("no cgroup2 hierarchy on this host"));
         }
@@ -415,7 +415,7 @@ fn create_in(
         kill_and_wait(pid, start, Some(&plan.cgroup));
         drop(child);
         if let Ok(cg) = containment::cgroup::Cgroup::open(&plan.cgroup) {
-            let _ = cg.remove();
+            let _ = remove_cgroup(cg, plan.cgroup_default_parent);
         }
         e
     };
@@ -449,6 +449,7 @@ fn create_in(
         created: log::rfc3339(SystemTime::now()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(plan.cgroup.clone()),
+        cgroup_default_parent: plan.cgroup_default_parent,
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.own_pid_ns,
         process_unset: Some(spec.process().is_none()),
@@ -674,6 +675,27 @@ fn kill(dir: &Dir, sig: i32, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// Removes the container's cgroup, then, when it is under the default
+/// parent (`contrun/<id>`), that parent in every hierarchy if it is left
+/// empty: `rmdir` only, so a parent another container still uses stays
+/// (`EBUSY`/`ENOTEMPTY`); a create racing with this starts its `mkdir -p`
+/// over (the library retries when a parent vanishes).
+fn remove_cgroup(cg: containment::cgroup::Cgroup, default_parent: bool) -> Result<()> {
+    let parents: Vec<PathBuf> = if default_parent {
+        cg.dirs()
+            .iter()
+            .filter_map(|d| d.parent().map(Path::to_path_buf))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    cg.remove()?;
+    for p in parents {
+        let _ = std::fs::remove_dir(p);
+    }
+    Ok(())
+}
+
 fn delete(dir: Dir, force: bool) -> Result<()> {
     let s = dir.load()?;
     let status = s.status(&dir);
@@ -705,7 +727,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         if cg.is_frozen().unwrap_or(false) {
             let _ = cg.thaw();
         }
-        cg.remove()?;
+        remove_cgroup(cg, s.cgroup_default_parent)?;
     }
     let st = serde_json::to_vec(&s.state_json(Status::Stopped)).unwrap_or_default();
     if let Some(h) = &s.hooks {

@@ -24,6 +24,10 @@ pub struct Saved {
     pub annotations: HashMap<String, String>,
     /// The container's cgroup directory (absolute), if it has one.
     pub cgroup: Option<PathBuf>,
+    /// The cgroup is under contrun's default parent (`contrun/<id>` in
+    /// every hierarchy), which delete removes when it is left empty.
+    #[serde(default)]
+    pub cgroup_default_parent: bool,
     /// The hooks as they were at create (config.json may change since).
     pub hooks: Option<Hooks>,
     /// Whether the container has its own PID namespace (then killing the

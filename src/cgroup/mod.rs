@@ -370,8 +370,29 @@ fn relative_parent(h: &Hierarchy, parent: Option<&Path>) -> Result<PathBuf, Erro
     Ok(rel)
 }
 
-/// `mkdir -p mount/rel` (never above `mount`), then `mkdir mount/rel/name`.
+/// How many times a cgroup's creation starts over when one of its parents
+/// vanished between its `mkdir` and the next one (a concurrent removal of
+/// an empty parent: `contrun delete` removes its default parent when empty).
+pub(crate) const MKDIR_ATTEMPTS: u32 = 16;
+
+/// `mkdir -p mount/rel` (never above `mount`), then `mkdir mount/rel/name`;
+/// starts over (at most [`MKDIR_ATTEMPTS`] times) when a parent vanished
+/// meanwhile (`ENOENT`: another process removed it while empty).
 fn mkdir_under(mount: &Path, rel: &Path, name: &str) -> Result<PathBuf, Error> {
+    let mut attempt = 1;
+    loop {
+        match mkdir_under_once(mount, rel, name) {
+            Err(Error::Io { ref source, .. })
+                if source.kind() == io::ErrorKind::NotFound && attempt < MKDIR_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn mkdir_under_once(mount: &Path, rel: &Path, name: &str) -> Result<PathBuf, Error> {
     let mut dir = mount.to_path_buf();
     for c in rel.components() {
         dir.push(c);
@@ -925,6 +946,20 @@ impl Cgroup {
         let v1 = self.v1.as_ref()?;
         let dirs = v1.dirs.read().unwrap_or_else(|e| e.into_inner());
         dirs.dir_of(controller).map(|d| d.path.clone())
+    }
+
+    /// Every directory of this cgroup, each once: the main one
+    /// ([`path`](Self::path)) first, then its v1 ones (a hybrid or v1
+    /// cgroup, `/sys/fs/cgroup/memory/containment/web`). Their parents are
+    /// what a caller removes when it made them and they are left empty.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut all = vec![self.path.clone()];
+        for d in self.v1_dirs().map(|d| d.dirs).unwrap_or_default() {
+            if !all.contains(&d.path) {
+                all.push(d.path);
+            }
+        }
+        all
     }
 
     fn v1_dirs(&self) -> Option<v1::V1Dirs> {

@@ -231,6 +231,29 @@ fn mkdir_parents(m: &V1Mount, rel: &Path) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
+/// `mkdir_parents`, then `mkdir` of `name` in the last one; starts over (at
+/// most [`MKDIR_ATTEMPTS`](super::MKDIR_ATTEMPTS) times) when a parent
+/// vanished meanwhile (`ENOENT`: another process removed it while empty).
+fn mkdir_child(m: &V1Mount, rel: &Path, name: &str) -> Result<PathBuf, Error> {
+    let mut attempt = 1;
+    loop {
+        let r = mkdir_parents(m, rel).and_then(|parent| {
+            let path = parent.join(name);
+            fs::create_dir(&path)
+                .map(|()| path.clone())
+                .map_err(|e| Error::io("mkdir", &path, e))
+        });
+        match r {
+            Err(Error::Io { ref source, .. } | Error::Write { ref source, .. })
+                if source.kind() == io::ErrorKind::NotFound && attempt < super::MKDIR_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
 impl V1Dirs {
     /// Creates `rel_parent/name` in every v1 hierarchy of `hierarchy` that
     /// binds one of `controllers` (each hierarchy once). On an error the
@@ -277,9 +300,7 @@ impl V1Dirs {
                     available: hierarchy.v1_controllers().join(" "),
                     hint: Some("no cgroup v1 hierarchy binds this controller on this host"),
                 })?;
-            let parent = mkdir_parents(m, rel_parent)?;
-            let path = parent.join(name);
-            fs::create_dir(&path).map_err(|e| Error::io("mkdir", &path, e))?;
+            let path = mkdir_child(m, rel_parent, name)?;
             self.dirs.push(V1Dir {
                 controllers: m.controllers.clone(),
                 path: path.clone(),
