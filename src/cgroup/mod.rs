@@ -1359,6 +1359,11 @@ impl Cgroup {
     }
 
     fn remove_tree(&self) -> Result<(), Error> {
+        // The usual case first: the kernel removes only a cgroup with no
+        // process and no child (`EBUSY` otherwise: then wait and walk).
+        if std::fs::remove_dir(&self.path).is_ok() {
+            return Ok(());
+        }
         if !self.wait_until_empty(self.timeout)? {
             return Err(self.timeout_error("populated 0"));
         }
@@ -1678,10 +1683,7 @@ impl Cgroup {
         } else {
             false
         };
-        let r = t
-            .writes
-            .iter()
-            .try_for_each(|(file, line)| v1::write(&dir.join(file), line));
+        let r = v1::write_each(dir, &t.writes);
         if r.is_err() && t.freeze {
             // A default-allow rewrite that failed after its first write
             // would leave every device allowed but the denies written so
@@ -1740,8 +1742,9 @@ impl Cgroup {
     /// Moves every process of the cgroup2 directory (and its descendants)
     /// into the new v1 directories `added`, with the cgroup frozen.
     fn move_into(&self, added: &v1::V1Dirs) -> Result<(), Error> {
-        // A cgroup being prepared for a spawn holds nothing yet.
-        if self.all_procs()?.is_empty() {
+        // A cgroup being prepared for a spawn holds nothing yet
+        // (`populated 0`: one read, no listing of the directory).
+        if !self.is_populated()? {
             return Ok(());
         }
         // A cgroup its owner froze stays frozen (no thaw after).
