@@ -193,7 +193,7 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), Error> {
 pub(crate) fn write_each(dir: &Path, writes: &[(&'static str, String)]) -> Result<(), Error> {
     let mut open: Option<(&str, PathBuf, fs::File)> = None;
     for (file, value) in writes {
-        if open.as_ref().is_none_or(|(f, _, _)| f != file) {
+        if !matches!(&open, Some((f, _, _)) if f == file) {
             let path = dir.join(file);
             if cfg!(test) {
                 // Unit tests run on plain files, which keep every write:
