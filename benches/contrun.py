@@ -54,6 +54,9 @@ def main():
     ap.add_argument("--contrun", required=True)
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--state", required=True)
+    ap.add_argument("--contrun-b", action="append", default=[], metavar="NAME=PATH",
+                    help="another contrun binary, interleaved like the others (A/B of two builds)")
+    ap.add_argument("--no-peers", action="store_true", help="contrun binaries only")
     ap.add_argument("--crun-mntns", help="a mount namespace where crun sees no cgroup2")
     ap.add_argument("--log", required=True)
     ap.add_argument("--json")
@@ -62,9 +65,15 @@ def main():
     devnull = os.open("/dev/null", os.O_WRONLY)
     log = os.open(a.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     crun_ns = os.open(a.crun_mntns, os.O_RDONLY | os.O_CLOEXEC) if a.crun_mntns else None
-    runtimes = [("contrun", a.contrun, None), ("runc", "/usr/sbin/runc", None)]
-    if crun_ns is not None:
-        runtimes.append(("crun", "/usr/bin/crun", crun_ns))
+    runtimes = [("contrun", a.contrun, None)]
+    for b in a.contrun_b:
+        name, _, path = b.partition("=")
+        os.makedirs(os.path.join(a.state, name), exist_ok=True)
+        runtimes.append((name, path, None))
+    if not a.no_peers:
+        runtimes.append(("runc", "/usr/sbin/runc", None))
+        if crun_ns is not None:
+            runtimes.append(("crun", "/usr/bin/crun", crun_ns))
     tag = f"cbench-{os.getpid()}"
     samples = {}
     failures = {}

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# contrun (release-lto build) against runc and crun on one busybox bundle
+# contrun (release-lto build, static-pie) against runc and crun on one busybox bundle
 # running /bin/true: `run`, and create / start / delete timed separately,
 # interleaved round-robin in one run (benches/contrun.py). Ratios are only
 # meaningful within one run (the machine is shared and noisy).
 #
 #   sudo benches/contrun.sh              # CONTRUN_ROUNDS=50 by default
+#   sudo CONTRUN_B="old=/tmp/contrun-old" CONTRUN_NO_PEERS=1 benches/contrun.sh
+#                                        # A/B: other contrun builds
+#                                        # (space-separated NAME=PATH)
+#                                        # interleaved with this one
 #
 # The three runtimes keep their state under one directory: by default a
 # tmpfs of the bench's own, as on a usual host where /run (runc's, crun's,
@@ -49,16 +53,32 @@ cleanup() {
             esac
         done
     done
+    for b in ${CONTRUN_B:-}; do
+        for c in "$work/state/${b%%=*}"/*/; do
+            [ -d "$c" ] && "${b#*=}" --root "$work/state/${b%%=*}" delete -f "$(basename "$c")"
+        done
+    done
     [ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
     mountpoint -q "$work/state" && umount "$work/state"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# The profile contrun ships with (Cargo.toml: release + fat LTO, one
-# codegen unit).
-(cd "$here" && cargo build --profile release-lto --quiet -p contrun)
-contrun=${CARGO_TARGET_DIR:-$here/target}/release-lto/contrun
+# The build contrun ships with: the release-lto profile (Cargo.toml:
+# release + fat LTO, one codegen unit), linked static-pie (glibc's static
+# libc with a position-independent binary: ASLR kept, no ld.so loading
+# and symbol binding at each start; contrun uses no NSS or dlopen). The
+# flag needs an explicit --target so that build scripts and proc macros
+# stay dynamic. CONTRUN_DYNAMIC=1 measures the plain dynamic build.
+host=$(rustc -vV | sed -n 's/^host: //p')
+if [ -n "${CONTRUN_DYNAMIC:-}" ]; then
+    (cd "$here" && cargo build --profile release-lto --quiet -p contrun)
+    contrun=${CARGO_TARGET_DIR:-$here/target}/release-lto/contrun
+else
+    (cd "$here" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        cargo build --profile release-lto --quiet -p contrun --target "$host")
+    contrun=${CARGO_TARGET_DIR:-$here/target}/$host/release-lto/contrun
+fi
 
 bundle=$work/bundle
 root=$bundle/rootfs
@@ -94,6 +114,7 @@ read -r ok < "$fifo"
 echo "machine: nproc $(nproc), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg), state on $state_fs"
 echo "versions: $("$contrun" --version | head -1); $(runc --version | head -1); $(crun --version | head -1)"
 python3 "$here/benches/contrun.py" --rounds "$rounds" --contrun "$contrun" --bundle "$bundle" \
-    --state "$work/state" --crun-mntns "/proc/$holder/ns/mnt" --log "$work/commands.log" \
+    --state "$work/state" $(for b in ${CONTRUN_B:-}; do echo --contrun-b "$b"; done) \
+    ${CONTRUN_NO_PEERS:+--no-peers} --crun-mntns "/proc/$holder/ns/mnt" --log "$work/commands.log" \
     --json "${CARGO_TARGET_DIR:-$here/target}/contrun-bench.json" \
     || { echo "--- failures (first lines of the log)"; head -20 "$work/commands.log"; exit 1; }

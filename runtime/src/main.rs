@@ -181,15 +181,33 @@ fn kill_and_wait(pid: i32, pid_start: u64, cgroup: Option<&Path>) {
     }
 }
 
-/// Whether `dir` is on a cgroup2 filesystem.
-fn is_cgroup2(dir: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
+/// The filesystem type of `dir` (`statfs(2)` `f_type`), if it exists.
+fn fs_type(dir: &Path) -> Option<libc::c_long> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: an all-zero statfs is a valid value to be overwritten.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statfs to fill.
-    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::CGROUP2_SUPER_MAGIC }
+    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type)
+}
+
+/// Whether `dir` is on a cgroup2 filesystem.
+fn is_cgroup2(dir: &Path) -> bool {
+    fs_type(dir) == Some(libc::CGROUP2_SUPER_MAGIC)
+}
+
+/// `rmdir` of a directory of a container's cgroup (a cgroup2 or v1 one,
+/// nothing else): true when it is gone (removed, or absent already).
+fn rmdir_cgroup(dir: &Path) -> bool {
+    if !matches!(
+        fs_type(dir),
+        Some(libc::CGROUP2_SUPER_MAGIC | libc::CGROUP_SUPER_MAGIC)
+    ) {
+        return !dir.exists();
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// A pidfd of `pid` if it is still the process that started at `start`.
@@ -396,14 +414,23 @@ fn create_in(
     // The cgroup's absolute directory (the plan has it relative to the
     // hierarchy, which only the library's spawn looked up). It must be a
     // cgroup2 one: the other commands open it with `Cgroup::open`.
+    let mut cgroup_dirs = Vec::new();
     match child.cgroup().map(|c| c.path().to_path_buf()) {
-        Some(p) if is_cgroup2(&p) => plan.cgroup = p,
+        Some(p) if is_cgroup2(&p) => {
+            // The v1 directories first, the cgroup2 one last: the order of
+            // removal (the library's too).
+            if let Some(c) = child.cgroup() {
+                cgroup_dirs = c.dirs();
+                cgroup_dirs.rotate_left(1);
+            }
+            plan.cgroup = p;
+        }
         _ => {
             let cg = child.take_cgroup();
             // Kills the process waiting at the gate, then its cgroup goes.
             drop(child);
             if let Some(cg) = cg {
-                let _ = cg.remove();
+                let _ = remove_cgroup(cg, plan.cgroup_default_parent);
             }
             return Err(Error::msg("no cgroup2 hierarchy on this host"));
         }
@@ -415,7 +442,7 @@ fn create_in(
         kill_and_wait(pid, start, Some(&plan.cgroup));
         drop(child);
         if let Ok(cg) = containment::cgroup::Cgroup::open(&plan.cgroup) {
-            let _ = cg.remove();
+            let _ = remove_cgroup(cg, plan.cgroup_default_parent);
         }
         e
     };
@@ -449,6 +476,8 @@ fn create_in(
         created: log::rfc3339(SystemTime::now()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(plan.cgroup.clone()),
+        cgroup_default_parent: plan.cgroup_default_parent,
+        cgroup_dirs,
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.own_pid_ns,
         process_unset: Some(spec.process().is_none()),
@@ -674,6 +703,27 @@ fn kill(dir: &Dir, sig: i32, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// Removes the container's cgroup, then, when it is under the default
+/// parent (`contrun/<id>`), that parent in every hierarchy if it is left
+/// empty: `rmdir` only, so a parent another container still uses stays
+/// (`EBUSY`/`ENOTEMPTY`); a create racing with this starts its `mkdir -p`
+/// over (the library retries when a parent vanishes).
+fn remove_cgroup(cg: containment::cgroup::Cgroup, default_parent: bool) -> Result<()> {
+    let parents: Vec<PathBuf> = if default_parent {
+        cg.dirs()
+            .iter()
+            .filter_map(|d| d.parent().map(Path::to_path_buf))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    cg.remove()?;
+    for p in parents {
+        let _ = std::fs::remove_dir(p);
+    }
+    Ok(())
+}
+
 fn delete(dir: Dir, force: bool) -> Result<()> {
     let s = dir.load()?;
     let status = s.status(&dir);
@@ -688,10 +738,27 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         Status::Stopped => {}
         _ => kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref()),
     }
+    // A stopped container whose init had its own PID namespace has no
+    // process left (or is about to have none): its directories go with one
+    // `rmdir` each, which the kernel refuses (`EBUSY`) while a task or a
+    // child cgroup is left; only then is the cgroup opened (mountinfo) and
+    // removed the long way, waiting and walking.
+    let fast = status == Status::Stopped
+        && s.own_pid_ns
+        && !s.cgroup_dirs.is_empty()
+        && s.cgroup_dirs.last().map(PathBuf::as_path) == s.cgroup.as_deref()
+        && s.cgroup_dirs.iter().all(|d| rmdir_cgroup(d));
+    if fast && s.cgroup_default_parent {
+        for p in s.cgroup_dirs.iter().filter_map(|d| d.parent()) {
+            // Refused while another container uses it.
+            rmdir_cgroup(p);
+        }
+    }
     // Opened once (each open reads and parses /proc/self/mountinfo).
     let cg = s
         .cgroup
         .as_ref()
+        .filter(|_| !fast)
         .and_then(|p| containment::cgroup::Cgroup::open(p).ok());
     if status == Status::Stopped {
         // Stragglers of a container without its own PID namespace.
@@ -705,7 +772,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         if cg.is_frozen().unwrap_or(false) {
             let _ = cg.thaw();
         }
-        cg.remove()?;
+        remove_cgroup(cg, s.cgroup_default_parent)?;
     }
     let st = serde_json::to_vec(&s.state_json(Status::Stopped)).unwrap_or_default();
     if let Some(h) = &s.hooks {

@@ -370,8 +370,29 @@ fn relative_parent(h: &Hierarchy, parent: Option<&Path>) -> Result<PathBuf, Erro
     Ok(rel)
 }
 
-/// `mkdir -p mount/rel` (never above `mount`), then `mkdir mount/rel/name`.
+/// How many times a cgroup's creation starts over when one of its parents
+/// vanished between its `mkdir` and the next one (a concurrent removal of
+/// an empty parent: `contrun delete` removes its default parent when empty).
+pub(crate) const MKDIR_ATTEMPTS: u32 = 16;
+
+/// `mkdir -p mount/rel` (never above `mount`), then `mkdir mount/rel/name`;
+/// starts over (at most [`MKDIR_ATTEMPTS`] times) when a parent vanished
+/// meanwhile (`ENOENT`: another process removed it while empty).
 fn mkdir_under(mount: &Path, rel: &Path, name: &str) -> Result<PathBuf, Error> {
+    let mut attempt = 1;
+    loop {
+        match mkdir_under_once(mount, rel, name) {
+            Err(Error::Io { ref source, .. })
+                if source.kind() == io::ErrorKind::NotFound && attempt < MKDIR_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn mkdir_under_once(mount: &Path, rel: &Path, name: &str) -> Result<PathBuf, Error> {
     let mut dir = mount.to_path_buf();
     for c in rel.components() {
         dir.push(c);
@@ -927,6 +948,20 @@ impl Cgroup {
         dirs.dir_of(controller).map(|d| d.path.clone())
     }
 
+    /// Every directory of this cgroup, each once: the main one
+    /// ([`path`](Self::path)) first, then its v1 ones (a hybrid or v1
+    /// cgroup, `/sys/fs/cgroup/memory/containment/web`). Their parents are
+    /// what a caller removes when it made them and they are left empty.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut all = vec![self.path.clone()];
+        for d in self.v1_dirs().map(|d| d.dirs).unwrap_or_default() {
+            if !all.contains(&d.path) {
+                all.push(d.path);
+            }
+        }
+        all
+    }
+
     fn v1_dirs(&self) -> Option<v1::V1Dirs> {
         self.v1
             .as_ref()
@@ -1324,6 +1359,11 @@ impl Cgroup {
     }
 
     fn remove_tree(&self) -> Result<(), Error> {
+        // The usual case first: the kernel removes only a cgroup with no
+        // process and no child (`EBUSY` otherwise: then wait and walk).
+        if std::fs::remove_dir(&self.path).is_ok() {
+            return Ok(());
+        }
         if !self.wait_until_empty(self.timeout)? {
             return Err(self.timeout_error("populated 0"));
         }
@@ -1643,10 +1683,7 @@ impl Cgroup {
         } else {
             false
         };
-        let r = t
-            .writes
-            .iter()
-            .try_for_each(|(file, line)| v1::write(&dir.join(file), line));
+        let r = v1::write_each(dir, &t.writes);
         if r.is_err() && t.freeze {
             // A default-allow rewrite that failed after its first write
             // would leave every device allowed but the denies written so
@@ -1705,8 +1742,9 @@ impl Cgroup {
     /// Moves every process of the cgroup2 directory (and its descendants)
     /// into the new v1 directories `added`, with the cgroup frozen.
     fn move_into(&self, added: &v1::V1Dirs) -> Result<(), Error> {
-        // A cgroup being prepared for a spawn holds nothing yet.
-        if self.all_procs()?.is_empty() {
+        // A cgroup being prepared for a spawn holds nothing yet
+        // (`populated 0`: one read, no listing of the directory).
+        if !self.is_populated()? {
             return Ok(());
         }
         // A cgroup its owner froze stays frozen (no thaw after).

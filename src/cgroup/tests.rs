@@ -337,3 +337,76 @@ fn a_malformed_docker_flag_value_names_the_flag() {
         assert!(e.to_string().contains(value), "{e}");
     }
 }
+
+/// Creates `par/c<i>` and removes it (and `par` when empty, as `contrun
+/// delete` does) `rounds` times while another thread tries to remove `par`
+/// (at most once a round, like one concurrent delete): the creation must
+/// start over when `par` vanishes between its `mkdir` and the child's (it
+/// failed with `ENOENT` before).
+fn race_parent_removal(h: &Hierarchy, backend: Backend, roots: &[PathBuf], rounds: u32) {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // One removal allowed per round.
+    let tokens = std::sync::Arc::new(AtomicU32::new(0));
+    let remover = {
+        let (stop, tokens) = (stop.clone(), tokens.clone());
+        let parents: Vec<PathBuf> = roots.iter().map(|r| r.join("par")).collect();
+        std::thread::spawn(move || {
+            let mut removed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if tokens.load(Ordering::Acquire) == 0 {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                for p in &parents {
+                    if fs::remove_dir(p).is_ok() {
+                        removed += 1;
+                        tokens.fetch_sub(1, Ordering::AcqRel);
+                        break;
+                    }
+                }
+            }
+            removed
+        })
+    };
+    let mut failure = None;
+    for i in 0..rounds {
+        tokens.store(1, Ordering::Release);
+        match Cgroup::create_with(h, backend, Some(Path::new("par")), &format!("c{i}")) {
+            Ok(cg) => cg.discard(),
+            Err(e) => {
+                failure = Some((i, e));
+                break;
+            }
+        }
+        for r in roots {
+            let _ = fs::remove_dir(r.join("par"));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let removed = remover.join().unwrap();
+    if let Some((i, e)) = failure {
+        panic!("round {i}: {e} (the other thread removed the parent {removed} times)");
+    }
+}
+
+#[test]
+fn creation_starts_over_when_a_parent_vanishes_v2() {
+    let t = TempTree::new("race2");
+    let h = Hierarchy::at(&t.0);
+    race_parent_removal(&h, Backend::V2, std::slice::from_ref(&t.0), 2_000);
+}
+
+#[test]
+fn creation_starts_over_when_a_parent_vanishes_v1() {
+    let t = TempTree::new("race1");
+    let (m, p) = (t.0.join("memory"), t.0.join("pids"));
+    for d in [&m, &p] {
+        fs::create_dir_all(d).unwrap();
+    }
+    let h = Hierarchy::v1_at(
+        None,
+        &[(&["memory"][..], m.clone()), (&["pids"], p.clone())],
+    );
+    race_parent_removal(&h, Backend::V1, &[m, p], 2_000);
+}

@@ -255,6 +255,7 @@ fn hybrid_adds_a_v1_directory_when_a_limit_needs_it() {
     assert!(cg.v1_path("memory").is_none());
     fs::write(cg.path().join("cgroup.procs"), "").unwrap();
     fs::write(cg.path().join("cgroup.controllers"), "").unwrap();
+    fs::write(cg.path().join("cgroup.events"), "populated 0\nfrozen 0\n").unwrap();
     cg.apply_with_host(
         &Resources::new()
             .memory_max(64u64 << 20)
