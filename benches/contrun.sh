@@ -60,6 +60,7 @@ cleanup() {
     done
     [ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
     mountpoint -q "$work/state" && umount "$work/state"
+    for d in /sys/fs/cgroup/*/ctm-bench-$$; do [ -d "$d" ] && rmdir "$d"; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,13 +94,17 @@ mkdir -p "$work/state"/{contrun,runc,crun}
 cp "$busybox" "$root/bin/busybox"
 for a in true sh cat; do ln -s busybox "$root/bin/$a"; done
 "$contrun" spec --bundle "$bundle"
-python3 - "$bundle/config.json" <<'PY'
+python3 - "$bundle/config.json" "/ctm-bench-$$" <<'PY'
 import json, sys
 p = sys.argv[1]
 c = json.load(open(p))
 c["process"]["args"] = ["/bin/true"]
 c["process"]["terminal"] = False
 c["ociVersion"] = "1.0.2"
+# One flat cgroup path for all three (each container is deleted before the
+# next starts): without one runc nests its cgroup under its own (here a
+# machine cgroup that is not ours), contrun uses contrun-<id>.
+c["linux"]["cgroupsPath"] = sys.argv[2]
 json.dump(c, open(p, "w"), indent=1)
 PY
 

@@ -63,12 +63,15 @@ mkdir -p "$root"/{bin,proc,dev,sys,etc,tmp} "$work/state/crun" "$work/state/runc
 cp "$busybox" "$root/bin/busybox"
 for a in true sh cat; do ln -s busybox "$root/bin/$a"; done
 (cd "$bundle" && crun spec)
-python3 - "$bundle/config.json" <<'EOF'
+python3 - "$bundle/config.json" "/cpeers-bench-$$" <<'EOF'
 import json, sys
 p = sys.argv[1]
 c = json.load(open(p))
 c["process"]["args"] = ["/bin/true"]
 c["process"]["terminal"] = False
+# A flat cgroup path of the bench's own: without one runc nests its cgroup
+# under its own (here a machine cgroup that is not ours).
+c["linux"]["cgroupsPath"] = sys.argv[2]
 json.dump(c, open(p, "w"), indent=1)
 EOF
 

@@ -22,9 +22,6 @@ pub struct Plan {
     /// The cgroup the builder creates, relative to the hierarchy's root
     /// (main.rs takes its absolute directory from the spawned child).
     pub cgroup: PathBuf,
-    /// The cgroup is under the default parent `contrun` (config.json has
-    /// no `linux.cgroupsPath`): delete removes that parent when empty.
-    pub cgroup_default_parent: bool,
     pub own_pid_ns: bool,
     /// Make /dev/ptmx a link to pts/ptmx (a devpts is mounted there).
     pub ptmx_link: bool,
@@ -854,7 +851,7 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
             }
             rel
         }
-        None => PathBuf::from("contrun").join(id),
+        None => PathBuf::from(format!("contrun-{id}")),
     };
     let name = cg_rel
         .file_name()
@@ -907,7 +904,6 @@ pub fn translate(spec: &Spec, bundle: &Path, id: &str, no_pivot: bool) -> Result
         sysctls,
         rootfs,
         cgroup: cg_rel.clone(),
-        cgroup_default_parent: linux.cgroups_path().is_none(),
         own_pid_ns: ns.contains(Namespaces::PID),
         root_owner,
         dev_links: !shares_mounts,

@@ -430,7 +430,7 @@ fn create_in(
             // Kills the process waiting at the gate, then its cgroup goes.
             drop(child);
             if let Some(cg) = cg {
-                let _ = remove_cgroup(cg, plan.cgroup_default_parent);
+                let _ = remove_cgroup(cg);
             }
             return Err(Error::msg("no cgroup2 hierarchy on this host"));
         }
@@ -442,7 +442,7 @@ fn create_in(
         kill_and_wait(pid, start, Some(&plan.cgroup));
         drop(child);
         if let Ok(cg) = containment::cgroup::Cgroup::open(&plan.cgroup) {
-            let _ = remove_cgroup(cg, plan.cgroup_default_parent);
+            let _ = remove_cgroup(cg);
         }
         e
     };
@@ -476,7 +476,6 @@ fn create_in(
         created: log::rfc3339(SystemTime::now()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(plan.cgroup.clone()),
-        cgroup_default_parent: plan.cgroup_default_parent,
         cgroup_dirs,
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.own_pid_ns,
@@ -703,24 +702,9 @@ fn kill(dir: &Dir, sig: i32, all: bool) -> Result<()> {
     Ok(())
 }
 
-/// Removes the container's cgroup, then, when it is under the default
-/// parent (`contrun/<id>`), that parent in every hierarchy if it is left
-/// empty: `rmdir` only, so a parent another container still uses stays
-/// (`EBUSY`/`ENOTEMPTY`); a create racing with this starts its `mkdir -p`
-/// over (the library retries when a parent vanishes).
-fn remove_cgroup(cg: containment::cgroup::Cgroup, default_parent: bool) -> Result<()> {
-    let parents: Vec<PathBuf> = if default_parent {
-        cg.dirs()
-            .iter()
-            .filter_map(|d| d.parent().map(Path::to_path_buf))
-            .collect()
-    } else {
-        Vec::new()
-    };
+/// Removes the container's cgroup (every hierarchy's directory).
+fn remove_cgroup(cg: containment::cgroup::Cgroup) -> Result<()> {
     cg.remove()?;
-    for p in parents {
-        let _ = std::fs::remove_dir(p);
-    }
     Ok(())
 }
 
@@ -748,12 +732,6 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         && !s.cgroup_dirs.is_empty()
         && s.cgroup_dirs.last().map(PathBuf::as_path) == s.cgroup.as_deref()
         && s.cgroup_dirs.iter().all(|d| rmdir_cgroup(d));
-    if fast && s.cgroup_default_parent {
-        for p in s.cgroup_dirs.iter().filter_map(|d| d.parent()) {
-            // Refused while another container uses it.
-            rmdir_cgroup(p);
-        }
-    }
     // Opened once (each open reads and parses /proc/self/mountinfo).
     let cg = s
         .cgroup
@@ -772,7 +750,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         if cg.is_frozen().unwrap_or(false) {
             let _ = cg.thaw();
         }
-        remove_cgroup(cg, s.cgroup_default_parent)?;
+        remove_cgroup(cg)?;
     }
     let st = serde_json::to_vec(&s.state_json(Status::Stopped)).unwrap_or_default();
     if let Some(h) = &s.hooks {

@@ -24,10 +24,6 @@ pub struct Saved {
     pub annotations: HashMap<String, String>,
     /// The container's cgroup directory (absolute), if it has one.
     pub cgroup: Option<PathBuf>,
-    /// The cgroup is under contrun's default parent (`contrun/<id>` in
-    /// every hierarchy), which delete removes when it is left empty.
-    #[serde(default)]
-    pub cgroup_default_parent: bool,
     /// Every directory of the cgroup (the cgroup2 one last, after the v1
     /// ones), as made at create: delete `rmdir`s them directly when the
     /// container is stopped, without reading mountinfo to open the cgroup

@@ -173,59 +173,37 @@ fn hierarchies() -> Vec<std::path::PathBuf> {
     v
 }
 
-/// Whether `dir` holds a sub-directory (a cgroup another container uses).
-fn has_subdir(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-}
-
 #[test]
-fn delete_removes_the_default_cgroup_parent_when_left_empty() {
-    let Some(b) = bundle("parent") else { return };
+fn the_default_cgroup_is_flat_and_removed_by_delete() {
+    let Some(b) = bundle("flat") else { return };
     b.config(|c| {
         c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
         c["process"]["args"] = serde_json::json!(["true"]);
     });
     let all = hierarchies();
-    // The parent is judged only where it was absent before this test (an
-    // older contrun may have left one; another test may be using it).
-    let absent_before: Vec<_> = all
-        .iter()
-        .filter(|h| !h.join("contrun").exists())
-        .cloned()
-        .collect();
     let id = b.id("c");
     let bundle_dir = b.dir.to_str().unwrap().to_string();
     b.ok(&["create", "--bundle", &bundle_dir, &id]);
-    // Its own directory in each hierarchy where contrun made one.
+    // `contrun-<id>` in each hierarchy's root: no parent directory that
+    // would outlive the container (or race with another one's delete).
     let mine: Vec<_> = all
         .iter()
-        .map(|h| h.join("contrun").join(&id))
+        .map(|h| h.join(format!("contrun-{id}")))
         .filter(|d| d.is_dir())
         .collect();
     assert!(
         mine.iter()
             .any(|d| std::fs::metadata(d.join("cgroup.controllers")).is_ok()),
-        "no cgroup2 directory contrun/{id} in {all:?}"
+        "no cgroup2 directory contrun-{id} in {all:?}"
+    );
+    let state = b.ok(&["state", &id]);
+    assert!(
+        !all.iter().any(|h| h.join("contrun").join(&id).exists()),
+        "a contrun/{id} directory was made: {state}"
     );
     b.ok(&["start", &id]);
     b.ok(&["delete", "--force", &id]);
     for d in &mine {
         assert!(!d.exists(), "{} left behind", d.display());
-    }
-    for h in absent_before
-        .iter()
-        .filter(|h| mine.iter().any(|d| d.starts_with(h)))
-    {
-        let parent = h.join("contrun");
-        // Present and empty only for the moment another contrun is between
-        // its mkdir of the parent and of its own directory, or between
-        // the rmdirs of delete: polled until gone or in use.
-        common::wait_for(&format!("{} gone or in use", parent.display()), || {
-            (!parent.exists() || has_subdir(&parent)).then_some(())
-        });
     }
 }
