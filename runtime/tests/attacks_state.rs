@@ -108,7 +108,7 @@ fn a_stale_state_never_signals_a_recycled_pid() {
     // ours to remove (its process is gone), in every hierarchy.
     let mut left = Vec::new();
     for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let d = h.path().join("contrun").join(&id);
+        let d = h.path().join(format!("contrun-{id}"));
         if d.is_dir() && std::fs::remove_dir(&d).is_err() {
             left.push(d);
         }

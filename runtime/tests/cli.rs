@@ -149,7 +149,7 @@ impl Bundle {
             .mount_point()
             .unwrap()
             .to_path_buf();
-        mount.join("contrun").join(id)
+        mount.join(format!("contrun-{id}"))
     }
 }
 
