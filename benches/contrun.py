@@ -58,6 +58,8 @@ def main():
                     help="another contrun binary, interleaved like the others (A/B of two builds)")
     ap.add_argument("--no-peers", action="store_true", help="contrun binaries only")
     ap.add_argument("--crun-mntns", help="a mount namespace where crun sees no cgroup2")
+    ap.add_argument("--runc", default="/usr/sbin/runc", help="the runc binary")
+    ap.add_argument("--crun", default="/usr/bin/crun", help="the crun binary")
     ap.add_argument("--log", required=True)
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -71,9 +73,9 @@ def main():
         os.makedirs(os.path.join(a.state, name), exist_ok=True)
         runtimes.append((name, path, None))
     if not a.no_peers:
-        runtimes.append(("runc", "/usr/sbin/runc", None))
+        runtimes.append(("runc", a.runc, None))
         if crun_ns is not None:
-            runtimes.append(("crun", "/usr/bin/crun", crun_ns))
+            runtimes.append(("crun", a.crun, crun_ns))
     tag = f"cbench-{os.getpid()}"
     samples = {}
     failures = {}

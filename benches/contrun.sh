@@ -81,6 +81,26 @@ else
     contrun=${CARGO_TARGET_DIR:-$here/target}/$host/release-lto/contrun
 fi
 
+# Every runtime's binary is copied into the bench's dir first, as a file
+# `install`ed or unpacked by a package manager sits in the page cache in
+# large folios; a binary the linker has just written sits in 4 KiB pages
+# (the linker writes it in small pieces), and a process started from it
+# takes more page faults: contrun's `run` measured 8-17 % slower from
+# target/ than from a copy (BENCHMARKS.md). CONTRUN_NO_COPY=1 runs them
+# where they are.
+if [ -z "${CONTRUN_NO_COPY:-}" ]; then
+    mkdir -p "$work/bin"
+    install -m 755 "$contrun" "$work/bin/contrun"
+    install -m 755 "$(command -v runc)" "$work/bin/runc"
+    install -m 755 "$(command -v crun)" "$work/bin/crun"
+    contrun=$work/bin/contrun
+    runc_bin=$work/bin/runc
+    crun_bin=$work/bin/crun
+else
+    runc_bin=$(command -v runc)
+    crun_bin=$(command -v crun)
+fi
+
 bundle=$work/bundle
 root=$bundle/rootfs
 mkdir -p "$root"/{bin,proc,dev,sys,etc,tmp} "$work/state"
@@ -120,6 +140,6 @@ echo "machine: nproc $(nproc), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UT
 echo "versions: $("$contrun" --version | head -1); $(runc --version | head -1); $(crun --version | head -1)"
 python3 "$here/benches/contrun.py" --rounds "$rounds" --contrun "$contrun" --bundle "$bundle" \
     --state "$work/state" $(for b in ${CONTRUN_B:-}; do echo --contrun-b "$b"; done) \
-    ${CONTRUN_NO_PEERS:+--no-peers} --crun-mntns "/proc/$holder/ns/mnt" --log "$work/commands.log" \
+    ${CONTRUN_NO_PEERS:+--no-peers} --runc "$runc_bin" --crun "$crun_bin" --crun-mntns "/proc/$holder/ns/mnt" --log "$work/commands.log" \
     --json "${CARGO_TARGET_DIR:-$here/target}/contrun-bench.json" \
     || { echo "--- failures (first lines of the log)"; head -20 "$work/commands.log"; exit 1; }
