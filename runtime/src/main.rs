@@ -739,9 +739,12 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         .filter(|_| !fast)
         .and_then(|p| containment::cgroup::Cgroup::open(p).ok());
     if status == Status::Stopped {
-        // Stragglers of a container without its own PID namespace.
+        // Stragglers of a container without its own PID namespace, in
+        // its cgroup or in a child cgroup it made (`populated` counts the
+        // whole subtree; `cgroup.procs` of the top one would not show
+        // them, and the removal would wait for them in vain).
         if let Some(c) = &cg {
-            if c.procs().map(|p| !p.is_empty()).unwrap_or(false) {
+            if c.is_populated().unwrap_or(true) {
                 kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
             }
         }

@@ -1,0 +1,143 @@
+//! Attacks on contrun's cgroup removal (branch brk6): `delete` of a
+//! stopped container whose processes outlived its init in a child cgroup
+//! the container made itself (a cgroup2 mount of its own, in its cgroup
+//! namespace). Each test asserts what the kernel shows (the process, the
+//! cgroup directories). Needs root and busybox-static.
+
+mod common;
+
+use common::*;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::io::AsRawFd;
+
+use common::setup::Setup;
+
+fn setup(test: &str) -> Option<Setup> {
+    common::setup::setup(test, "contrun-attacks-cgroup")
+}
+
+/// A pidfd of `pid` (a process of the test's container, not our child).
+fn pidfd(pid: i32) -> OwnedFd {
+    // SAFETY: pidfd_open with no flags returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(
+        fd >= 0,
+        "pidfd_open {pid}: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a descriptor just returned to us, owned by nothing else.
+    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// Whether the process of `fd` has exited (its pidfd is readable).
+fn exited(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
+/// Kills the process of the pidfd when the test ends (the straggler must
+/// not outlive a failed run).
+struct KillOnDrop(OwnedFd);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: pidfd_send_signal on our pidfd; an exited process is
+        // not signalled (ESRCH).
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+}
+
+/// The container's cgroup2 directory and init pid, from `contrun state`
+/// and its state.json.
+fn cgroup_and_pid(s: &Setup, id: &str) -> (std::path::PathBuf, i32) {
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.state_file(id)).unwrap()).unwrap();
+    (
+        st["cgroup"].as_str().unwrap().into(),
+        st["pid"].as_i64().unwrap() as i32,
+    )
+}
+
+#[test]
+fn delete_of_a_stopped_container_kills_what_is_left_in_its_child_cgroups() {
+    // No PID namespace of its own: killing the init leaves the other
+    // processes running. One of them moved itself into a child cgroup
+    // (`cgroup.procs` of the top one lists no process then): delete must
+    // still kill it and remove every directory, not wait 10 s for the
+    // cgroup to empty itself and fail with the process still running.
+    let test = "delete_of_a_stopped_container_kills_what_is_left_in_its_child_cgroups";
+    let Some(mut s) = setup(test) else {
+        return;
+    };
+    s.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        // A cgroup namespace (contrun spec has one): the mount shows the
+        // container's own cgroup as its root.
+        assert!(ns.iter().any(|n| n["type"] == "cgroup"));
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/mnt",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["rw", "nosuid", "noexec", "nodev"],
+        }));
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "mkdir /mnt/sub && sh -c 'echo $$ > /mnt/sub/cgroup.procs && exec sleep 1000' & exec sleep 1000",
+        ]);
+        c["process"]["terminal"] = false.into();
+    });
+    let id = s.id("straggler");
+    ok(&s.root, &["run", "--detach", "--bundle", &s.bundle(), &id]);
+    let (cg, init) = cgroup_and_pid(&s, &id);
+    let sub = cg.join("sub");
+    let pid: i32 = wait_for("a process in the child cgroup", || {
+        std::fs::read_to_string(sub.join("cgroup.procs"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    });
+    let straggler = KillOnDrop(pidfd(pid));
+    assert!(
+        std::fs::read_to_string(cg.join("cgroup.procs"))
+            .unwrap()
+            .lines()
+            .all(|l| l.trim() != pid.to_string()),
+        "{pid} is in the top cgroup"
+    );
+    // Only the init goes.
+    // SAFETY: kill(2) of the container's init, a process of this test.
+    assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+    wait_for("the container to be stopped", || {
+        let st: serde_json::Value = serde_json::from_str(&ok(&s.root, &["state", &id])).unwrap();
+        (st["status"] == "stopped").then_some(())
+    });
+    assert!(!exited(&straggler.0), "{pid} died with the init");
+    let out = contrun(&s.root, &["delete", &id]);
+    let left = cgroups_named(&id);
+    let alive_after = !exited(&straggler.0);
+    assert!(
+        out.status.success(),
+        "delete failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!alive_after, "{pid} (in {}) survived delete", sub.display());
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
