@@ -141,3 +141,52 @@ fn delete_of_a_stopped_container_kills_what_is_left_in_its_child_cgroups() {
     assert!(!alive_after, "{pid} (in {}) survived delete", sub.display());
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn delete_removes_child_cgroups_nested_past_path_max() {
+    // The container nests child cgroups (relative mkdir and cd in its own
+    // cgroup2 mount) until its shell's path is too long: on the host the
+    // deepest ones are more than PATH_MAX bytes from /, which a walk by
+    // path cannot open or rmdir (ENAMETOOLONG): delete, even --force,
+    // failed every time and the tree and the state stayed.
+    let test = "delete_removes_child_cgroups_nested_past_path_max";
+    let Some(mut s) = setup(test) else {
+        return;
+    };
+    s.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/mnt",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["rw", "nosuid", "noexec", "nodev"],
+        }));
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "cd /mnt; while mkdir aaaaaaaaaaaaaaa && cd aaaaaaaaaaaaaaa; do :; done; \
+             pwd > /tmp/depth; exec sleep 1000",
+        ]);
+        c["process"]["terminal"] = false.into();
+        c["root"]["readonly"] = false.into();
+    });
+    let id = s.id("deep");
+    ok(&s.root, &["run", "--detach", "--bundle", &s.bundle(), &id]);
+    let marker = s.dir.path().join("rootfs/tmp/depth");
+    let inside = wait_for("the nesting to end", || {
+        std::fs::read_to_string(&marker)
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    let (cg, _) = cgroup_and_pid(&s, &id);
+    // The deepest directory as the host names it.
+    let host = cg.as_os_str().len() + inside.trim().len() - "/mnt".len();
+    assert!(host > 4096, "only {host} bytes deep: {inside}");
+    let out = contrun(&s.root, &["delete", "--force", &id]);
+    let left = cgroups_named(&id);
+    assert!(
+        out.status.success(),
+        "delete --force failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
