@@ -190,3 +190,52 @@ fn delete_removes_child_cgroups_nested_past_path_max() {
     );
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_device_number_of_all_ones_is_not_every_device() {
+    // 4294967295 (u32::MAX) is a number the kernel's v1 devices controller
+    // stores as its wildcard (~0): `c 4294967295:4294967295 rwm`, a rule
+    // for no existing device, was written as is and allowed every
+    // character device (devices.list: `c *:* rwm`). The container then
+    // opened /dev/fuse (c 10:229), which no rule allows. It must be
+    // refused before the container runs, or at least not open the device.
+    let test = "a_device_number_of_all_ones_is_not_every_device";
+    let Some(mut s) = setup(test) else {
+        return;
+    };
+    if !std::path::Path::new("/dev/fuse").exists() {
+        skip(test, "no /dev/fuse");
+        return;
+    }
+    s.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/mnt/dev",
+            "type": "bind",
+            "source": "/dev/fuse",
+            "options": ["bind"],
+        }));
+        c["linux"]["resources"]["devices"] = serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 4294967295u64, "minor": 4294967295u64, "access": "rwm"},
+        ]);
+        c["process"]["args"] =
+            serde_json::json!(["sh", "-c", "(exec 3</mnt/dev) && echo OPENED; true"]);
+        c["process"]["terminal"] = false.into();
+    });
+    let mnt = s.dir.path().join("rootfs/mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    std::fs::write(mnt.join("dev"), "").unwrap();
+    let id = s.id("allones");
+    let out = contrun(&s.root, &["run", "--bundle", &s.bundle(), &id]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        !stdout.contains("OPENED"),
+        "the container opened /dev/fuse: {stdout} {stderr}"
+    );
+    // Refused with the field named, before any process ran.
+    assert!(!out.status.success(), "{stdout} {stderr}");
+    assert!(stderr.contains("4294967295"), "{stderr}");
+}
