@@ -239,3 +239,51 @@ fn a_device_number_of_all_ones_is_not_every_device() {
     assert!(!out.status.success(), "{stdout} {stderr}");
     assert!(stderr.contains("4294967295"), "{stderr}");
 }
+
+#[test]
+fn delete_of_a_stopped_container_with_its_own_pid_namespace_kills_nothing() {
+    // A stopped container with its own PID namespace has no process left
+    // (the kernel killed them all with its init): whatever populates its
+    // cgroup is another's, here a second container whose bundle put its
+    // cgroup inside the first one's (`cgroupsPath` /contrun-<a>/b). Deleting
+    // the first must not kill the second (runc does not either); the
+    // removal is refused instead (EBUSY) and its state stays.
+    let test = "delete_of_a_stopped_container_with_its_own_pid_namespace_kills_nothing";
+    let Some(mut s) = setup(test) else {
+        return;
+    };
+    s.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+        c["process"]["terminal"] = false.into();
+        c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    });
+    let a = s.id("owner");
+    ok(&s.root, &["run", "--detach", "--bundle", &s.bundle(), &a]);
+    let (cg_a, init_a) = cgroup_and_pid(&s, &a);
+    let b = s.id("nested");
+    let inside = format!("/{}/b", cg_a.file_name().unwrap().to_str().unwrap());
+    s.config(|c| c["linux"]["cgroupsPath"] = inside.clone().into());
+    ok(&s.root, &["run", "--detach", "--bundle", &s.bundle(), &b]);
+    let (cg_b, init_b) = cgroup_and_pid(&s, &b);
+    assert!(cg_b.starts_with(&cg_a), "{cg_b:?} not in {cg_a:?}");
+    let b_proc = KillOnDrop(pidfd(init_b));
+    // SAFETY: kill(2) of the first container's init, a process of this test.
+    assert_eq!(unsafe { libc::kill(init_a, libc::SIGKILL) }, 0);
+    wait_for("the first container to be stopped", || {
+        let st: serde_json::Value = serde_json::from_str(&ok(&s.root, &["state", &a])).unwrap();
+        (st["status"] == "stopped").then_some(())
+    });
+    let out = contrun(&s.root, &["delete", &a]);
+    let b_alive = !exited(&b_proc.0);
+    assert!(b_alive, "deleting {a} killed {b} (its cgroup is inside)");
+    assert!(
+        !out.status.success(),
+        "deleting {a} removed the cgroup of a running container"
+    );
+    assert!(cg_b.is_dir());
+    // The second goes first, then the first.
+    ok(&s.root, &["delete", "--force", &b]);
+    ok(&s.root, &["delete", &a]);
+    let left = cgroups_named(&a);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
