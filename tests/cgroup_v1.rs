@@ -841,6 +841,10 @@ fn removal_walks_child_cgroups_deeper_than_path_max() {
     let name = "n".repeat(200);
     for d in &dirs {
         nest_by_fd(d, &name, 25);
+        // Siblings too, some with children of their own.
+        for w in ["w1/x/y", "w2", "w3/x"] {
+            std::fs::create_dir_all(d.join(w)).unwrap();
+        }
     }
     assert!(dirs[0].as_os_str().len() + 25 * 201 > 4096);
     let r = cg.remove();

@@ -325,21 +325,17 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
 /// child cgroups deeper than `PATH_MAX` bytes from `/`, where a path can
 /// neither be opened nor removed (`ENAMETOOLONG`). One directory is open
 /// at a time and `..` leads back up (a cgroup directory never moves to
-/// another parent); only the names on the way down are kept. `EBUSY` (a
-/// cgroup whose last task just exited) is retried until `timeout`.
+/// another parent); each directory is listed once (the names on the way
+/// down and the children left at each level are kept). `EBUSY` (a cgroup
+/// whose last task just exited) is retried until `timeout`.
 /// Nothing to do when `top` is gone already.
 pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
     use nix::unistd::{unlinkat, UnlinkatFlags};
+    use std::ffi::CString;
     let start = Instant::now();
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut cur = match open_dir(top) {
-        Ok(fd) => fd,
-        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let mut names: Vec<std::ffi::CString> = Vec::new();
-    // The path of the current directory, for error messages only.
-    let here = |names: &[std::ffi::CString]| {
+    // The path of a directory on the way down, for error messages only.
+    let here = |names: &[CString]| {
         let mut p = top.to_path_buf();
         p.extend(
             names
@@ -348,34 +344,46 @@ pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
         );
         p
     };
-    loop {
-        let mut list = nix::dir::Dir::openat(&cur, ".", dir_flags, Mode::empty())
-            .map_err(|e| Error::io("read_dir", here(&names), e.into()))?;
-        let mut sub = None;
+    // The child directories of `dir` (listed once each).
+    let subdirs = |dir: &OwnedFd, names: &[CString]| -> Result<Vec<CString>, Error> {
+        let mut list = nix::dir::Dir::openat(dir, ".", dir_flags, Mode::empty())
+            .map_err(|e| Error::io("read_dir", here(names), e.into()))?;
+        let mut v = Vec::new();
         for e in list.iter() {
-            let e = e.map_err(|e| Error::io("read_dir", here(&names), e.into()))?;
+            let e = e.map_err(|e| Error::io("read_dir", here(names), e.into()))?;
             let n = e.file_name();
             if n.to_bytes() == b"." || n.to_bytes() == b".." {
                 continue;
             }
             let is_dir = match e.file_type() {
                 Some(t) => t == nix::dir::Type::Directory,
-                None => nix::sys::stat::fstatat(&cur, n, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                None => nix::sys::stat::fstatat(dir, n, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
                     .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
             };
             if is_dir {
-                sub = Some(n.to_owned());
-                break;
+                v.push(n.to_owned());
             }
         }
-        drop(list);
-        if let Some(n) = sub {
+        Ok(v)
+    };
+    let mut cur = match open_dir(top) {
+        Ok(fd) => fd,
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // The names on the way down, and the children left to remove at each
+    // level (the last one: the current directory's).
+    let mut names: Vec<CString> = Vec::new();
+    let mut todo: Vec<Vec<CString>> = vec![subdirs(&cur, &names)?];
+    loop {
+        if let Some(n) = todo.last_mut().and_then(Vec::pop) {
             match fcntl::openat(&cur, n.as_c_str(), dir_flags, Mode::empty()) {
                 Ok(fd) => {
                     cur = fd;
                     names.push(n);
+                    todo.push(subdirs(&cur, &names)?);
                 }
-                // Removed meanwhile: list again.
+                // Removed meanwhile.
                 Err(Errno::ENOENT) => {}
                 Err(e) => {
                     names.push(n);
@@ -385,6 +393,7 @@ pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
             continue;
         }
         // No child left: this directory goes, from its parent.
+        todo.pop();
         let Some(n) = names.pop() else { break };
         let parent = fcntl::openat(&cur, "..", dir_flags, Mode::empty())
             .map_err(|e| Error::io("open", here(&names), e.into()))?;
