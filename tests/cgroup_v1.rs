@@ -745,3 +745,111 @@ fn a_refused_v1_join_names_the_step_and_the_directory() {
         }
     }
 }
+
+/// Nests `depth` child directories named `name` under `dir`, by descriptor
+/// (`mkdirat`, then `openat` into it): deeper than a path can name.
+fn nest_by_fd(dir: &Path, name: &str, depth: usize) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let c = std::ffi::CString::new(name).unwrap();
+    let mut cur = std::fs::File::open(dir).map(OwnedFd::from).unwrap();
+    for i in 0..depth {
+        // SAFETY: mkdirat/openat on a descriptor we own and a C string.
+        let fd = unsafe {
+            assert_eq!(
+                libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o755),
+                0,
+                "level {i}"
+            );
+            libc::openat(
+                cur.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        assert!(fd >= 0, "level {i}: {}", std::io::Error::last_os_error());
+        // SAFETY: a descriptor just returned to us.
+        cur = unsafe { OwnedFd::from_raw_fd(fd) };
+    }
+}
+
+/// Removes what [`nest_by_fd`] made under `dir` (by descriptor, `..` back
+/// up), and `dir`: the cleanup when the code under test failed to.
+struct Nested(Vec<PathBuf>);
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        let open = |at: i32, n: &std::ffi::CStr| {
+            // SAFETY: openat of a C string relative to an open directory.
+            let fd = unsafe {
+                libc::openat(
+                    at,
+                    n.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            };
+            // SAFETY: a descriptor just returned to us.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        for top in &self.0 {
+            let Ok(f) = std::fs::File::open(top) else {
+                continue;
+            };
+            let mut cur = OwnedFd::from(f);
+            let mut names: Vec<std::ffi::CString> = Vec::new();
+            loop {
+                let here = format!("/proc/self/fd/{}", cur.as_raw_fd());
+                let sub = std::fs::read_dir(&here).ok().and_then(|rd| {
+                    rd.flatten()
+                        .find(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| std::ffi::CString::new(e.file_name().as_bytes()).unwrap())
+                });
+                if let Some(n) = sub {
+                    let Some(fd) = open(cur.as_raw_fd(), &n) else {
+                        break;
+                    };
+                    cur = fd;
+                    names.push(n);
+                    continue;
+                }
+                let Some(n) = names.pop() else { break };
+                let Some(up) = open(cur.as_raw_fd(), c"..") else {
+                    break;
+                };
+                cur = up;
+                // SAFETY: unlinkat of a C string relative to an open directory.
+                unsafe { libc::unlinkat(cur.as_raw_fd(), n.as_ptr(), libc::AT_REMOVEDIR) };
+            }
+            let _ = std::fs::remove_dir(top);
+        }
+    }
+}
+
+#[test]
+fn removal_walks_child_cgroups_deeper_than_path_max() {
+    // A container with a cgroup mount of its own can nest child cgroups
+    // past PATH_MAX bytes from /: the removal walked them by path, failed
+    // with ENAMETOOLONG and left the whole tree (and, in contrun, the
+    // container's state: every delete failed).
+    let p = setup!("cgv1-deep");
+    let h = Hierarchy::detect().unwrap();
+    let cg = Cgroup::create_with(&h, Backend::Hybrid, Some(Path::new(&p.rel)), "deep").unwrap();
+    cg.apply(&Resources::new().memory_max(64u64 << 20)).unwrap();
+    let dirs = vec![cg.v1_path("memory").unwrap(), cg.path().to_path_buf()];
+    let _guard = Nested(dirs.clone());
+    let name = "n".repeat(200);
+    for d in &dirs {
+        nest_by_fd(d, &name, 25);
+        // Siblings too, some with children of their own.
+        for w in ["w1/x/y", "w2", "w3/x"] {
+            std::fs::create_dir_all(d.join(w)).unwrap();
+        }
+    }
+    assert!(dirs[0].as_os_str().len() + 25 * 201 > 4096);
+    let r = cg.remove();
+    for d in &dirs {
+        assert!(!d.exists(), "{d:?} left behind ({r:?})");
+    }
+    r.unwrap();
+}

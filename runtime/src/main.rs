@@ -738,10 +738,15 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         .as_ref()
         .filter(|_| !fast)
         .and_then(|p| containment::cgroup::Cgroup::open(p).ok());
-    if status == Status::Stopped {
-        // Stragglers of a container without its own PID namespace.
+    // Stragglers of a container without its own PID namespace, in its
+    // cgroup or in a child cgroup it made (`populated` counts the whole
+    // subtree; `cgroup.procs` of the top one would not show them, and the
+    // removal would wait for them in vain). With its own PID namespace
+    // none is left: what populates the cgroup is another's (a container
+    // whose cgroupsPath lies inside), which is not killed.
+    if status == Status::Stopped && !s.own_pid_ns {
         if let Some(c) = &cg {
-            if c.procs().map(|p| !p.is_empty()).unwrap_or(false) {
+            if c.is_populated().unwrap_or(true) {
                 kill_and_wait(s.pid, s.pid_start, s.cgroup.as_deref());
             }
         }

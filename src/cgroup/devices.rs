@@ -268,9 +268,13 @@ impl FromStr for DeviceRule {
             if v == "*" {
                 return Ok(None);
             }
-            v.parse::<u32>()
-                .map(Some)
-                .map_err(|_| invalid(s, format!("{v:?} is not a device number or *")))
+            match v.parse::<u32>() {
+                // The v1 controller's `*` (~0): not a device number.
+                Ok(u32::MAX) | Err(_) => {
+                    Err(invalid(s, format!("{v:?} is not a device number or *")))
+                }
+                Ok(n) => Ok(Some(n)),
+            }
         };
         Ok(DeviceRule {
             allow,

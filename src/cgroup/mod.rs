@@ -319,6 +319,111 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
     .map_err(|e| Error::io("open", path, e.into()))
 }
 
+/// Removes the cgroup directory `top` and every child cgroup under it,
+/// depth first, by descriptor (`openat(2)`, `unlinkat(2)` with
+/// `AT_REMOVEDIR`): a container with a cgroup mount of its own can nest
+/// child cgroups deeper than `PATH_MAX` bytes from `/`, where a path can
+/// neither be opened nor removed (`ENAMETOOLONG`). One directory is open
+/// at a time and `..` leads back up (a cgroup directory never moves to
+/// another parent); each directory is listed once (the names on the way
+/// down and the children left at each level are kept). `EBUSY` (a cgroup
+/// whose last task just exited) is retried until `timeout`.
+/// Nothing to do when `top` is gone already.
+pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    use std::ffi::CString;
+    let start = Instant::now();
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    // The path of a directory on the way down, for error messages only.
+    let here = |names: &[CString]| {
+        let mut p = top.to_path_buf();
+        p.extend(
+            names
+                .iter()
+                .map(|n| <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes())),
+        );
+        p
+    };
+    // The child directories of `dir` (listed once each).
+    let subdirs = |dir: &OwnedFd, names: &[CString]| -> Result<Vec<CString>, Error> {
+        let mut list = nix::dir::Dir::openat(dir, ".", dir_flags, Mode::empty())
+            .map_err(|e| Error::io("read_dir", here(names), e.into()))?;
+        let mut v = Vec::new();
+        for e in list.iter() {
+            let e = e.map_err(|e| Error::io("read_dir", here(names), e.into()))?;
+            let n = e.file_name();
+            if n.to_bytes() == b"." || n.to_bytes() == b".." {
+                continue;
+            }
+            let is_dir = match e.file_type() {
+                Some(t) => t == nix::dir::Type::Directory,
+                None => nix::sys::stat::fstatat(dir, n, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+            };
+            if is_dir {
+                v.push(n.to_owned());
+            }
+        }
+        Ok(v)
+    };
+    let mut cur = match open_dir(top) {
+        Ok(fd) => fd,
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // The names on the way down, and the children left to remove at each
+    // level (the last one: the current directory's).
+    let mut names: Vec<CString> = Vec::new();
+    let mut todo: Vec<Vec<CString>> = vec![subdirs(&cur, &names)?];
+    loop {
+        if let Some(n) = todo.last_mut().and_then(Vec::pop) {
+            match fcntl::openat(&cur, n.as_c_str(), dir_flags, Mode::empty()) {
+                Ok(fd) => {
+                    cur = fd;
+                    names.push(n);
+                    todo.push(subdirs(&cur, &names)?);
+                }
+                // Removed meanwhile.
+                Err(Errno::ENOENT) => {}
+                Err(e) => {
+                    names.push(n);
+                    return Err(Error::io("open", here(&names), e.into()));
+                }
+            }
+            continue;
+        }
+        // No child left: this directory goes, from its parent.
+        todo.pop();
+        let Some(n) = names.pop() else { break };
+        let parent = fcntl::openat(&cur, "..", dir_flags, Mode::empty())
+            .map_err(|e| Error::io("open", here(&names), e.into()))?;
+        drop(std::mem::replace(&mut cur, parent));
+        loop {
+            match unlinkat(&cur, n.as_c_str(), UnlinkatFlags::RemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => break,
+                Err(Errno::EBUSY) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => {
+                    names.push(n);
+                    return Err(Error::io("rmdir", here(&names), e.into()));
+                }
+            }
+        }
+    }
+    drop(cur);
+    loop {
+        match std::fs::remove_dir(top) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::io("rmdir", top, e)),
+        }
+    }
+}
+
 fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty()
         || name == "."
@@ -1367,24 +1472,10 @@ impl Cgroup {
         if !self.wait_until_empty(self.timeout)? {
             return Err(self.timeout_error("populated 0"));
         }
-        for child in self.children()? {
-            Cgroup::open_in(&self.root, &child)?
-                .with_timeout(self.timeout)
-                .remove_tree()?;
-        }
-        // A cgroup whose last task just exited can briefly report EBUSY.
-        let start = Instant::now();
-        loop {
-            match std::fs::remove_dir(&self.path) {
-                Ok(()) => return Ok(()),
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < self.timeout =>
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => return Err(Error::io("rmdir", &self.path, e)),
-            }
-        }
+        // Child cgroups depth first, by descriptor (they may lie deeper
+        // than PATH_MAX); `EBUSY` of a cgroup whose last task just exited
+        // is retried.
+        rmdir_tree(&self.path, self.timeout)
     }
 
     // ----------------------------------------------------------- resources

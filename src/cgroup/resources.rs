@@ -1368,6 +1368,21 @@ impl Resources {
                 return Err(invalid("cpu_rt_period", p, "must be within 1..=1000000 µs"));
             }
         }
+        // The v1 devices controller stores `*` as ~0: a rule for device
+        // number 4294967295 would match every device there (and only that
+        // number in the cgroup2 program).
+        if let Some(r) = self
+            .devices
+            .iter()
+            .find(|r| r.major == Some(u32::MAX) || r.minor == Some(u32::MAX))
+        {
+            return Err(invalid(
+                "device_rule",
+                r,
+                "4294967295 is the kernel's `*` (any device) in the v1 devices controller: \
+                 give no number (None, `*`) for any",
+            ));
+        }
         if let Some(r) = self.cpu_rt_runtime {
             let period = self.cpu_rt_period.unwrap_or(1_000_000);
             if r < -1 || r > period as i64 {
@@ -1708,6 +1723,27 @@ mod tests {
         let (h, d) = host();
         let e = r.validate(&h).unwrap_err();
         assert_eq!(field(e), ("blkio_weight", "5333333333333333".to_string()));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_device_number_of_all_ones_is_refused() {
+        // The v1 devices controller reads 4294967295 as `*`: such a rule
+        // allowed every device there (contrun's test saw a container open
+        // /dev/fuse).
+        assert!("c 4294967295:1 rwm".parse::<DeviceRule>().is_err());
+        assert!("b 8:4294967295 r".parse::<DeviceRule>().is_err());
+        assert!("c 4294967294:1 rwm".parse::<DeviceRule>().is_ok());
+        let (h, d) = host();
+        for (major, minor) in [(Some(u32::MAX), Some(1)), (Some(1), Some(u32::MAX))] {
+            let r = Resources::new().device_rule(DeviceRule::allow(
+                super::super::devices::DeviceType::Char,
+                major,
+                minor,
+                super::super::devices::DeviceAccess::all(),
+            ));
+            assert_eq!(field(r.validate(&h).unwrap_err()).0, "device_rule");
+        }
         std::fs::remove_dir_all(d).unwrap();
     }
 

@@ -521,26 +521,9 @@ fn remove_tree(dir: &Path, timeout: Duration) -> Result<(), Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(_) => {}
     }
-    match child_dirs(dir) {
-        Ok(children) => {
-            for c in children {
-                remove_tree(&c, timeout)?;
-            }
-        }
-        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    let start = Instant::now();
-    loop {
-        match fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < timeout => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(Error::io("rmdir", dir, e)),
-        }
-    }
+    // Child cgroups depth first, by descriptor (they may lie deeper than
+    // PATH_MAX), retrying `EBUSY` until `timeout`.
+    super::rmdir_tree(dir, timeout)
 }
 
 /// The v1 cgroups of process `pid` (from `/proc/<pid>/cgroup`) that differ
