@@ -748,7 +748,7 @@ fn a_refused_v1_join_names_the_step_and_the_directory() {
 
 /// Nests `depth` child directories named `name` under `dir`, by descriptor
 /// (`mkdirat`, then `openat` into it): deeper than a path can name.
-fn nest_by_fd(dir: &Path, name: &str, depth: usize) {
+fn nest_by_fd(dir: &Path, name: &str, depth: usize) -> std::os::fd::OwnedFd {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let c = std::ffi::CString::new(name).unwrap();
     let mut cur = std::fs::File::open(dir).map(OwnedFd::from).unwrap();
@@ -770,6 +770,7 @@ fn nest_by_fd(dir: &Path, name: &str, depth: usize) {
         // SAFETY: a descriptor just returned to us.
         cur = unsafe { OwnedFd::from_raw_fd(fd) };
     }
+    cur
 }
 
 /// Removes what [`nest_by_fd`] made under `dir` (by descriptor, `..` back
@@ -840,7 +841,7 @@ fn removal_walks_child_cgroups_deeper_than_path_max() {
     let _guard = Nested(dirs.clone());
     let name = "n".repeat(200);
     for d in &dirs {
-        nest_by_fd(d, &name, 25);
+        let _ = nest_by_fd(d, &name, 25);
         // Siblings too, some with children of their own.
         for w in ["w1/x/y", "w2", "w3/x"] {
             std::fs::create_dir_all(d.join(w)).unwrap();
@@ -852,4 +853,55 @@ fn removal_walks_child_cgroups_deeper_than_path_max() {
         assert!(!d.exists(), "{d:?} left behind ({r:?})");
     }
     r.unwrap();
+}
+
+#[test]
+fn a_process_deeper_than_path_max_is_seen_and_killed() {
+    // The other walks of a cgroup's tree (is_populated, kill and the wait
+    // of a v1 cgroup; the process listing of any) went by path too: a
+    // process in a child cgroup nested past PATH_MAX made them fail with
+    // ENAMETOOLONG, so the cgroup could be neither asked nor killed.
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let p = setup!("cgv1-deep-procs");
+    let h = Hierarchy::detect().unwrap();
+    let cg = Cgroup::create_with(&h, Backend::V1, Some(Path::new(&p.rel)), "deep").unwrap();
+    cg.apply(&Resources::new().memory_max(64u64 << 20)).unwrap();
+    let mem = cg.v1_path("memory").unwrap();
+    let _guard = Nested(vec![mem.clone()]);
+    let cur = nest_by_fd(&mem, &"n".repeat(200), 25);
+    assert!(mem.as_os_str().len() + 25 * 201 > 4096);
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    // SAFETY: openat of a C string relative to the deepest directory.
+    let procs = unsafe {
+        libc::openat(
+            cur.as_raw_fd(),
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    assert!(procs >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: a descriptor just returned to us.
+    let mut procs = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(procs) });
+    procs
+        .write_all(sleeper.id().to_string().as_bytes())
+        .unwrap();
+    drop(procs);
+    drop(cur);
+    let populated = cg.is_populated();
+    let killed = cg.kill();
+    let _ = sleeper.kill();
+    let status = sleeper.wait().unwrap();
+    assert!(
+        populated.as_ref().is_ok_and(|p| *p),
+        "is_populated: {populated:?}"
+    );
+    killed.unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    cg.remove().unwrap();
+    assert!(!mem.exists());
 }

@@ -319,38 +319,43 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
     .map_err(|e| Error::io("open", path, e.into()))
 }
 
-/// Removes the cgroup directory `top` and every child cgroup under it,
-/// depth first, by descriptor (`openat(2)`, `unlinkat(2)` with
-/// `AT_REMOVEDIR`): a container with a cgroup mount of its own can nest
-/// child cgroups deeper than `PATH_MAX` bytes from `/`, where a path can
-/// neither be opened nor removed (`ENAMETOOLONG`). One directory is open
-/// at a time and `..` leads back up (a cgroup directory never moves to
-/// another parent); each directory is listed once (the names on the way
-/// down and the children left at each level are kept). `EBUSY` (a cgroup
-/// whose last task just exited) is retried until `timeout`.
-/// Nothing to do when `top` is gone already.
-pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
-    use nix::unistd::{unlinkat, UnlinkatFlags};
+/// The host path of a directory met by [`walk_tree`] (`top` and the names
+/// on the way down), for error messages only: it may be longer than
+/// `PATH_MAX`, and nothing opens it.
+fn walked_path(top: &Path, names: &[std::ffi::CString]) -> PathBuf {
+    let mut p = top.to_path_buf();
+    p.extend(
+        names
+            .iter()
+            .map(|n| <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes())),
+    );
+    p
+}
+
+/// Walks the cgroup directory `top` and every child cgroup under it by
+/// descriptor (`openat(2)` of each name, `..` back up; a cgroup directory
+/// never moves to another parent): a container with a cgroup mount of its
+/// own can nest child cgroups deeper than `PATH_MAX` bytes from `/`, where
+/// a path can be neither opened nor removed (`ENAMETOOLONG`). One directory
+/// is open at a time; each is listed once. `enter(dir, names)` runs on each
+/// directory before its children (`names`: the path below `top`); `leave
+/// (parent, name, names)` after a child and everything under it were
+/// walked, with the parent's descriptor. A child removed meanwhile is
+/// skipped. Returns `false` when `top` does not exist.
+pub(crate) fn walk_tree(
+    top: &Path,
+    mut enter: impl FnMut(&OwnedFd, &[std::ffi::CString]) -> Result<(), Error>,
+    mut leave: impl FnMut(&OwnedFd, &std::ffi::CStr, &[std::ffi::CString]) -> Result<(), Error>,
+) -> Result<bool, Error> {
     use std::ffi::CString;
-    let start = Instant::now();
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    // The path of a directory on the way down, for error messages only.
-    let here = |names: &[CString]| {
-        let mut p = top.to_path_buf();
-        p.extend(
-            names
-                .iter()
-                .map(|n| <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes())),
-        );
-        p
-    };
     // The child directories of `dir` (listed once each).
     let subdirs = |dir: &OwnedFd, names: &[CString]| -> Result<Vec<CString>, Error> {
         let mut list = nix::dir::Dir::openat(dir, ".", dir_flags, Mode::empty())
-            .map_err(|e| Error::io("read_dir", here(names), e.into()))?;
+            .map_err(|e| Error::io("read_dir", walked_path(top, names), e.into()))?;
         let mut v = Vec::new();
         for e in list.iter() {
-            let e = e.map_err(|e| Error::io("read_dir", here(names), e.into()))?;
+            let e = e.map_err(|e| Error::io("read_dir", walked_path(top, names), e.into()))?;
             let n = e.file_name();
             if n.to_bytes() == b"." || n.to_bytes() == b".." {
                 continue;
@@ -368,12 +373,15 @@ pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
     };
     let mut cur = match open_dir(top) {
         Ok(fd) => fd,
-        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok(false)
+        }
         Err(e) => return Err(e),
     };
-    // The names on the way down, and the children left to remove at each
+    // The names on the way down, and the children left to walk at each
     // level (the last one: the current directory's).
     let mut names: Vec<CString> = Vec::new();
+    enter(&cur, &names)?;
     let mut todo: Vec<Vec<CString>> = vec![subdirs(&cur, &names)?];
     loop {
         if let Some(n) = todo.last_mut().and_then(Vec::pop) {
@@ -381,37 +389,58 @@ pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
                 Ok(fd) => {
                     cur = fd;
                     names.push(n);
+                    enter(&cur, &names)?;
                     todo.push(subdirs(&cur, &names)?);
                 }
                 // Removed meanwhile.
                 Err(Errno::ENOENT) => {}
                 Err(e) => {
                     names.push(n);
-                    return Err(Error::io("open", here(&names), e.into()));
+                    return Err(Error::io("open", walked_path(top, &names), e.into()));
                 }
             }
             continue;
         }
-        // No child left: this directory goes, from its parent.
+        // No child left: back up to the parent.
         todo.pop();
         let Some(n) = names.pop() else { break };
         let parent = fcntl::openat(&cur, "..", dir_flags, Mode::empty())
-            .map_err(|e| Error::io("open", here(&names), e.into()))?;
+            .map_err(|e| Error::io("open", walked_path(top, &names), e.into()))?;
         drop(std::mem::replace(&mut cur, parent));
-        loop {
-            match unlinkat(&cur, n.as_c_str(), UnlinkatFlags::RemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => break,
+        leave(&cur, n.as_c_str(), &names)?;
+    }
+    Ok(true)
+}
+
+/// Removes the cgroup directory `top` and every child cgroup under it,
+/// depth first, by descriptor ([`walk_tree`]; `unlinkat(2)` with
+/// `AT_REMOVEDIR`). `EBUSY` (a cgroup whose last task just exited) is
+/// retried until `timeout`. Nothing to do when `top` is gone already.
+pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    let start = Instant::now();
+    let existed = walk_tree(
+        top,
+        |_, _| Ok(()),
+        |parent, n, names| loop {
+            match unlinkat(parent, n, UnlinkatFlags::RemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => return Ok(()),
                 Err(Errno::EBUSY) if start.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(e) => {
-                    names.push(n);
-                    return Err(Error::io("rmdir", here(&names), e.into()));
+                    let mut p = walked_path(top, names);
+                    p.push(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                        n.to_bytes(),
+                    ));
+                    return Err(Error::io("rmdir", p, e.into()));
                 }
             }
-        }
+        },
+    )?;
+    if !existed {
+        return Ok(());
     }
-    drop(cur);
     loop {
         match std::fs::remove_dir(top) {
             Ok(()) => return Ok(()),
@@ -422,6 +451,47 @@ pub(crate) fn rmdir_tree(top: &Path, timeout: Duration) -> Result<(), Error> {
             Err(e) => return Err(Error::io("rmdir", top, e)),
         }
     }
+}
+
+/// The pids in `cgroup.procs` of `top` and of every child cgroup under it,
+/// read by descriptor ([`walk_tree`]: the tree may lie deeper than
+/// `PATH_MAX`), appended to `out`. A directory without `cgroup.procs` (or
+/// `top` missing) adds nothing.
+pub(crate) fn procs_tree(top: &Path, out: &mut Vec<u32>) -> Result<(), Error> {
+    walk_tree(
+        top,
+        |dir, names| {
+            let f = match fcntl::openat(
+                dir,
+                "cgroup.procs",
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => return Ok(()),
+                Err(e) => {
+                    return Err(Error::io(
+                        "open",
+                        walked_path(top, names).join("cgroup.procs"),
+                        e.into(),
+                    ))
+                }
+            };
+            let mut text = String::new();
+            File::from(f)
+                .read_to_string(&mut text)
+                .map_err(|e| Error::io("read", walked_path(top, names).join("cgroup.procs"), e))?;
+            for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                out.push(l.parse().map_err(|_| Error::Malformed {
+                    path: walked_path(top, names).join("cgroup.procs"),
+                    content: l.to_string(),
+                })?);
+            }
+            Ok(())
+        },
+        |_, _, _| Ok(()),
+    )
+    .map(drop)
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
@@ -1325,27 +1395,9 @@ impl Cgroup {
         if !self.main_v2 {
             return self.v1_dirs().unwrap_or_default().all_procs();
         }
-        let mut v = self.procs()?;
-        for child in self.children()? {
-            let c = Cgroup::open_in(&self.root, &child)?;
-            v.extend(c.all_procs()?);
-        }
-        Ok(v)
-    }
-
-    /// Child cgroup directories.
-    fn children(&self) -> Result<Vec<PathBuf>, Error> {
-        let rd = std::fs::read_dir(&self.path).map_err(|e| Error::io("read_dir", &self.path, e))?;
+        // By descriptor: child cgroups may lie deeper than PATH_MAX.
         let mut v = Vec::new();
-        for e in rd {
-            let e = e.map_err(|e| Error::io("read_dir", &self.path, e))?;
-            let ft = e
-                .file_type()
-                .map_err(|er| Error::io("stat", e.path(), er))?;
-            if ft.is_dir() {
-                v.push(e.path());
-            }
-        }
+        procs_tree(&self.path, &mut v)?;
         Ok(v)
     }
 

@@ -435,7 +435,7 @@ impl V1Dirs {
     pub(crate) fn all_procs(&self) -> Result<Vec<u32>, Error> {
         let mut v = Vec::new();
         for d in &self.dirs {
-            procs_tree(&d.path, &mut v)?;
+            super::procs_tree(&d.path, &mut v)?;
         }
         v.sort_unstable();
         v.dedup();
@@ -472,44 +472,6 @@ impl V1Dirs {
         }
         first.map_or(Ok(()), Err)
     }
-}
-
-fn parse_procs(path: &Path, text: &str) -> Result<Vec<u32>, Error> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.trim().parse().map_err(|_| Error::Malformed {
-                path: path.to_path_buf(),
-                content: l.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut v = Vec::new();
-    for e in fs::read_dir(dir).map_err(|e| Error::io("read_dir", dir, e))? {
-        let e = e.map_err(|e| Error::io("read_dir", dir, e))?;
-        if e.file_type()
-            .map_err(|er| Error::io("stat", e.path(), er))?
-            .is_dir()
-        {
-            v.push(e.path());
-        }
-    }
-    Ok(v)
-}
-
-fn procs_tree(dir: &Path, out: &mut Vec<u32>) -> Result<(), Error> {
-    let p = dir.join("cgroup.procs");
-    match read_optional(&p)? {
-        Some(t) => out.extend(parse_procs(&p, &t)?),
-        None => return Ok(()),
-    }
-    for c in child_dirs(dir)? {
-        procs_tree(&c, out)?;
-    }
-    Ok(())
 }
 
 fn remove_tree(dir: &Path, timeout: Duration) -> Result<(), Error> {
