@@ -710,17 +710,13 @@ fn a_refused_v1_join_names_the_step_and_the_directory() {
         Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists(),
         "the v1 cpu controller has no realtime group scheduling (CONFIG_RT_GROUP_SCHED)"
     );
-    let param = libc::sched_param { sched_priority: 1 };
-    // SAFETY: sched_setscheduler(2) on this thread with a valid parameter.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    common::set_scheduler(libc::SCHED_FIFO, 1).unwrap();
     let r = Container::new()
         .cgroup(p.spec().backend(Backend::V1))
         .command("/bin/true")
         .spawn();
-    let normal = libc::sched_param { sched_priority: 0 };
-    // SAFETY: as above, back to the normal policy.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
+    // Back to the normal policy.
+    let _ = common::set_scheduler(libc::SCHED_OTHER, 0);
     let e = r.unwrap_err();
     let SpawnError::Child(c) = &e else {
         panic!("not a child error: {e:?}");

@@ -537,17 +537,13 @@ fn a_refused_join_into_a_running_container_names_its_directory() {
         .spawn()
         .unwrap();
     let cpu_dir = target.cgroup().unwrap().v1_path("cpu").unwrap();
-    let param = libc::sched_param { sched_priority: 1 };
-    // SAFETY: sched_setscheduler(2) on this thread with a valid parameter.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    common::set_scheduler(libc::SCHED_FIFO, 1).unwrap();
     let r = Container::new()
         .join_child(&target, Namespaces::MOUNT | Namespaces::PID)
         .command("/bin/true")
         .spawn();
-    let normal = libc::sched_param { sched_priority: 0 };
-    // SAFETY: as above, back to the normal policy.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
+    // Back to the normal policy.
+    let _ = common::set_scheduler(libc::SCHED_OTHER, 0);
     let procs = read(cpu_dir.join("cgroup.procs"));
     let leaked = our_fds_into(&p);
     target.kill().unwrap();

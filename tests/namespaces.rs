@@ -247,7 +247,7 @@ fn iface_flags(name: &str) -> i32 {
         for (d, c) in req.ifr_name.iter_mut().zip(name.bytes()) {
             *d = c as libc::c_char;
         }
-        assert_eq!(libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req), 0);
+        assert_eq!(libc::ioctl(s, libc::SIOCGIFFLAGS as _, &mut req), 0);
         libc::close(s);
         req.ifr_ifru.ifru_flags as i32
     }

@@ -52,7 +52,7 @@ fn lo_is_up(fd: &NsFd) -> bool {
                 for (d, c) in req.ifr_name.iter_mut().zip(b"lo\0") {
                     *d = *c as libc::c_char;
                 }
-                assert_eq!(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req), 0);
+                assert_eq!(libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req), 0);
                 libc::close(sock);
                 req.ifr_ifru.ifru_flags as i32 & libc::IFF_UP != 0
             }

@@ -187,7 +187,7 @@ fn fs_type(dir: &Path) -> Option<libc::c_long> {
     // SAFETY: an all-zero statfs is a valid value to be overwritten.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statfs to fill.
-    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type)
+    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type as libc::c_long)
 }
 
 /// Whether `dir` is on a cgroup2 filesystem.

@@ -393,7 +393,7 @@ impl NsFd {
         if unsafe { libc::fstatfs(probe.as_raw_fd(), &mut st) } != 0 {
             return Err(open_err(io::Error::last_os_error()));
         }
-        if st.f_type != libc::NSFS_MAGIC {
+        if st.f_type as i64 != libc::NSFS_MAGIC {
             return Err(open_err(io::Error::from_raw_os_error(libc::ENOTTY)));
         }
         let file = File::open(format!("/proc/self/fd/{}", probe.as_raw_fd())).map_err(open_err)?;

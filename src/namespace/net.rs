@@ -24,11 +24,11 @@ pub fn loopback_up() -> Result<(), i32> {
     }
     // SAFETY: req is a valid ifreq naming "lo"; the ioctls read/write it.
     let r = unsafe {
-        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) < 0 {
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
             -1
         } else {
             req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            libc::ioctl(sock, libc::SIOCSIFFLAGS, &req)
+            libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req)
         }
     };
     let err = if r < 0 { Some(sys::errno()) } else { None };

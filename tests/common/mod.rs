@@ -203,3 +203,18 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Sets this thread's scheduling policy (`sched_setscheduler(2)`) with
+/// `priority`; the `sched_param` is zeroed first (musl's has more fields
+/// than glibc's).
+#[allow(dead_code)]
+pub fn set_scheduler(policy: libc::c_int, priority: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: an all-zero sched_param is a valid value.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
+    // SAFETY: sched_setscheduler(2) on this thread with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
