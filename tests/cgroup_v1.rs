@@ -901,3 +901,92 @@ fn a_process_deeper_than_path_max_is_seen_and_killed() {
     cg.remove().unwrap();
     assert!(!mem.exists());
 }
+
+#[test]
+fn a_process_in_a_renamed_cgroup_is_still_seen_and_killed() {
+    // cgroup v1 lets a container with a cgroup mount of its own rename its
+    // child cgroups (within the same parent). The walks listed a directory
+    // and opened each child by name later: a child renamed meanwhile was
+    // gone (ENOENT) and skipped, with the processes in it. A process whose
+    // directories keep being renamed (many siblings widen the window) was
+    // unseen: is_populated said false and kill (whose first listing found
+    // nothing) returned Ok leaving it alive. The renames here come from
+    // threads of the test (in a container: from its own processes).
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let p = setup!("cgv1-rename");
+    let h = Hierarchy::detect().unwrap();
+    let cg = Cgroup::create_with(&h, Backend::V1, Some(Path::new(&p.rel)), "hide").unwrap();
+    let dirs: Vec<PathBuf> = cg.dirs();
+    for d in &dirs {
+        for i in 0..200 {
+            std::fs::create_dir(d.join(format!("s{i}"))).unwrap();
+        }
+    }
+    // Names the kernel lists before every sibling (kernfs orders a
+    // directory by a hash of the names; the same in every hierarchy): the
+    // walk opens such a child last, after walking the 200 siblings.
+    let first_dir = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+    };
+    let mut names = Vec::new();
+    let mut probe = dirs[0].join("probe");
+    std::fs::create_dir(&probe).unwrap();
+    for i in 0.. {
+        let n = format!("h{i}");
+        std::fs::rename(&probe, dirs[0].join(&n)).unwrap();
+        probe = dirs[0].join(&n);
+        if first_dir(&dirs[0]).is_some_and(|f| f == n.as_str()) {
+            names.push(n);
+            if names.len() == 8 {
+                break;
+            }
+        }
+    }
+    std::fs::remove_dir(&probe).unwrap();
+    let mut victim = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    for d in &dirs {
+        let h0 = d.join(&names[0]);
+        std::fs::create_dir(&h0).unwrap();
+        for k in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(k)) {
+                std::fs::write(h0.join(k), v).unwrap();
+            }
+        }
+        std::fs::write(h0.join("cgroup.procs"), victim.id().to_string()).unwrap();
+    }
+    // Renamed through those names in every hierarchy until told to stop.
+    let stop = AtomicBool::new(false);
+    let (populated, killed) = std::thread::scope(|s| {
+        for d in &dirs {
+            let (stop, names) = (&stop, &names);
+            s.spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let (from, to) = (&names[i % 8], &names[(i + 1) % 8]);
+                    std::fs::rename(d.join(from), d.join(to)).unwrap();
+                    i += 1;
+                }
+            });
+        }
+        let populated: Vec<_> = (0..20).map(|_| cg.is_populated()).collect();
+        let killed = cg.kill();
+        stop.store(true, Ordering::Relaxed);
+        (populated, killed)
+    });
+    // SAFETY: kill(2) of our own child, not yet waited for.
+    unsafe { libc::kill(victim.id() as i32, libc::SIGTERM) };
+    let status = victim.wait().unwrap();
+    let removed = cg.remove();
+    let missed = populated.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!(missed, 0, "is_populated: {populated:?}");
+    killed.unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "kill missed it");
+    removed.unwrap();
+}

@@ -341,7 +341,16 @@ fn walked_path(top: &Path, names: &[std::ffi::CString]) -> PathBuf {
 /// directory before its children (`names`: the path below `top`); `leave
 /// (parent, name, names)` after a child and everything under it were
 /// walked, with the parent's descriptor. A child removed meanwhile is
-/// skipped. Returns `false` when `top` does not exist.
+/// skipped; a child renamed meanwhile (cgroup v1 allows `rename(2)` within
+/// the parent: a container with a cgroup mount of its own could otherwise
+/// hide a directory, and the processes in it, from the walk) is found again
+/// by its inode number, up to [`WALK_RELOOKUPS`] times, then
+/// `EAGAIN`. Returns `false` when `top` does not exist.
+/// How many times [`walk_tree`] looks a renamed child up again (by inode
+/// number) before it gives up with `EAGAIN`: a directory renamed without
+/// end must not hide it, nor keep the walk going forever.
+const WALK_RELOOKUPS: u32 = 1000;
+
 pub(crate) fn walk_tree(
     top: &Path,
     mut enter: impl FnMut(&OwnedFd, &[std::ffi::CString]) -> Result<(), Error>,
@@ -349,8 +358,12 @@ pub(crate) fn walk_tree(
 ) -> Result<bool, Error> {
     use std::ffi::CString;
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    // The child directories of `dir` (listed once each).
-    let subdirs = |dir: &OwnedFd, names: &[CString]| -> Result<Vec<CString>, Error> {
+    // The child directories of `dir` (listed once each) and their inode
+    // numbers; `only`: stop at the one with that inode number.
+    let subdirs = |dir: &OwnedFd,
+                   names: &[CString],
+                   only: Option<u64>|
+     -> Result<Vec<(CString, u64)>, Error> {
         let mut list = nix::dir::Dir::openat(dir, ".", dir_flags, Mode::empty())
             .map_err(|e| Error::io("read_dir", walked_path(top, names), e.into()))?;
         let mut v = Vec::new();
@@ -365,8 +378,11 @@ pub(crate) fn walk_tree(
                 None => nix::sys::stat::fstatat(dir, n, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
                     .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
             };
-            if is_dir {
-                v.push(n.to_owned());
+            if is_dir && only.map_or(true, |i| i == e.ino()) {
+                v.push((n.to_owned(), e.ino()));
+                if only.is_some() {
+                    break;
+                }
             }
         }
         Ok(v)
@@ -382,22 +398,43 @@ pub(crate) fn walk_tree(
     // level (the last one: the current directory's).
     let mut names: Vec<CString> = Vec::new();
     enter(&cur, &names)?;
-    let mut todo: Vec<Vec<CString>> = vec![subdirs(&cur, &names)?];
+    let mut todo: Vec<Vec<(CString, u64)>> = vec![subdirs(&cur, &names, None)?];
     loop {
-        if let Some(n) = todo.last_mut().and_then(Vec::pop) {
-            match fcntl::openat(&cur, n.as_c_str(), dir_flags, Mode::empty()) {
-                Ok(fd) => {
-                    cur = fd;
-                    names.push(n);
-                    enter(&cur, &names)?;
-                    todo.push(subdirs(&cur, &names)?);
+        if let Some((mut n, ino)) = todo.last_mut().and_then(Vec::pop) {
+            let mut relookups = 0;
+            let fd = loop {
+                match fcntl::openat(&cur, n.as_c_str(), dir_flags, Mode::empty()) {
+                    Ok(fd) if nix::sys::stat::fstat(&fd).is_ok_and(|st| st.st_ino == ino) => {
+                        break Some(fd)
+                    }
+                    // Renamed (another directory may have its name now)
+                    // or removed since the listing.
+                    Ok(_) | Err(Errno::ENOENT) => {}
+                    Err(e) => {
+                        names.push(n);
+                        return Err(Error::io("open", walked_path(top, &names), e.into()));
+                    }
                 }
-                // Removed meanwhile.
-                Err(Errno::ENOENT) => {}
-                Err(e) => {
+                relookups += 1;
+                if relookups > WALK_RELOOKUPS {
                     names.push(n);
-                    return Err(Error::io("open", walked_path(top, &names), e.into()));
+                    return Err(Error::io(
+                        "open",
+                        walked_path(top, &names),
+                        io::Error::from_raw_os_error(libc::EAGAIN),
+                    ));
                 }
+                match subdirs(&cur, &names, Some(ino))?.pop() {
+                    Some((again, _)) => n = again,
+                    // Removed meanwhile.
+                    None => break None,
+                }
+            };
+            if let Some(fd) = fd {
+                cur = fd;
+                names.push(n);
+                enter(&cur, &names)?;
+                todo.push(subdirs(&cur, &names, None)?);
             }
             continue;
         }
@@ -1342,23 +1379,28 @@ impl Cgroup {
         let Some(fz) = self.v1_freezer() else {
             return self.kill_loop();
         };
-        // Nothing to kill (a failed spawn's cgroup): no freeze and thaw,
-        // which under a frozen parent would wait the whole timeout for a
-        // THAWED state that cannot come.
-        if dirs.all_procs()?.is_empty() {
+        // The listing comes after the freeze: running tasks can race a
+        // walk of the tree (moving between child cgroups, renaming them)
+        // into showing none of them. Only under a frozen parent, whose
+        // tasks cannot, is nothing to kill (a failed spawn's cgroup) seen
+        // before: no freeze and thaw then, which would wait the whole
+        // timeout for a THAWED state that cannot come.
+        let parent_frozen = v1::read_optional(&fz.join("freezer.parent_freezing"))?
+            .is_some_and(|v| v.trim() == "1");
+        if parent_frozen && dirs.all_procs()?.is_empty() {
             return Ok(());
         }
         let frozen = v1::freeze(&fz, self.timeout)?;
-        let mut result = Ok(());
-        for pid in dirs.all_procs()? {
-            match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
-                Ok(()) | Err(Errno::ESRCH) => {}
-                Err(e) => {
-                    result = Err(Error::io("kill", format!("/proc/{pid}"), e.into()));
-                    break;
+        // Thawed even when the listing fails.
+        let result = dirs.all_procs().and_then(|pids| {
+            for pid in pids {
+                match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => return Err(Error::io("kill", format!("/proc/{pid}"), e.into())),
                 }
             }
-        }
+            Ok(())
+        });
         v1::thaw(&fz, self.timeout)?;
         result?;
         if !frozen {

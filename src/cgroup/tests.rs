@@ -410,3 +410,52 @@ fn creation_starts_over_when_a_parent_vanishes_v1() {
     );
     race_parent_removal(&h, Backend::V1, &[m, p], 2_000);
 }
+
+#[test]
+fn the_walk_finds_a_directory_renamed_under_it() {
+    // cgroup v1 lets a container with a cgroup mount of its own rename its
+    // child cgroups within their parent. The walk listed a directory and
+    // opened each child by name later: a child renamed meanwhile was gone
+    // (ENOENT) and skipped with the pids in it, so is_populated, kill and
+    // the wait of a v1 cgroup could be made to see no process. A renamer
+    // thread and many siblings (a wide window) stand in for the container.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = TempTree::new("rename");
+    let top = t.0.join("top");
+    for i in 0..200 {
+        fake_cgroup(&top.join(format!("s{i}")), "", "");
+    }
+    fake_cgroup(&top.join("h0"), "", "");
+    fs::write(top.join("h0/cgroup.procs"), "4242\n").unwrap();
+    let stop = AtomicBool::new(false);
+    let walks: Vec<_> = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                fs::rename(top.join(format!("h{i}")), top.join(format!("h{}", i + 1))).unwrap();
+                i += 1;
+            }
+        });
+        let walks = (0..50)
+            .map(|_| {
+                let mut v = Vec::new();
+                procs_tree(&top, &mut v).map(|()| v)
+            })
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        walks
+    });
+    let missed = walks
+        .iter()
+        .filter(|w| w.as_ref().is_ok_and(|v| !v.contains(&4242)))
+        .count();
+    assert_eq!(
+        missed,
+        0,
+        "{missed} of {} walks missed the renamed child",
+        walks.len()
+    );
+    for w in walks {
+        assert_eq!(w.unwrap(), vec![4242]);
+    }
+}
