@@ -190,6 +190,12 @@ fn case() {
     assert_eq!((w.uid(), w.gid()), (uid, gid));
     let new = std::fs::symlink_metadata(root.upper().join("opaque/new")).unwrap();
     assert!(new.file_type().is_char_device() && new.rdev() == 0);
+    // The writable layer goes with its guard, overlayfs' mode-0 scratch
+    // directory (work/work) included, though its owner has no
+    // CAP_DAC_OVERRIDE.
+    let dir = root.upper().parent().unwrap().to_path_buf();
+    drop(root);
+    assert!(!dir.exists(), "the writable layer {dir:?} was left");
 }
 
 #[test]

@@ -466,6 +466,7 @@ impl ContainerRoot {
     /// it, and no host crash can have happened while it lives. A layer
     /// [`keep`](Self::keep)ed is as durable as the page cache made it.
     pub fn overlay(&self) -> Overlay {
+        open_overlay_work(&self.work());
         let marker = self.work().join("work/incompat/volatile");
         if marker.symlink_metadata().is_ok() {
             let _ = fs::remove_dir_all(&marker);
@@ -502,7 +503,53 @@ impl ContainerRoot {
 impl Drop for ContainerRoot {
     fn drop(&mut self) {
         if !self.keep {
+            open_overlay_work(&self.work());
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// overlayfs makes the directories of its scratch directory (`WORK/work`,
+/// `incompat`, `incompat/volatile` …) with mode 0: the mounter's root reads
+/// them anyway, but the owner of a rootless store (the same uid, without
+/// `CAP_DAC_OVERRIDE`) could neither list nor remove them, so the writable
+/// layer was never removed and a kept one's `volatile` marker never found.
+/// Gives every directory under `work` back to its owner (`0700`), at most
+/// a few levels deep (overlayfs makes no more; `work` is the library's and
+/// the kernel's, never the container's). Each is opened `O_PATH |
+/// O_NOFOLLOW` and changed through its descriptor (`/proc/self/fd/N`),
+/// never through a symlink; errors are ignored (not ours, or gone: the
+/// removal then says what it can).
+fn open_overlay_work(work: &Path) {
+    fn walk(dir: &Path, depth: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let p = e.path();
+            let Ok(fd) = nix::fcntl::open(
+                &p,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_NOFOLLOW
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            ) else {
+                continue;
+            };
+            let _ = fs::set_permissions(
+                format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)),
+                fs::Permissions::from_mode(0o700),
+            );
+            walk(&p, depth - 1);
+        }
+    }
+    walk(work, 4);
 }
