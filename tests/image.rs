@@ -1242,6 +1242,23 @@ fn the_writable_layer_is_volatile_and_reusable() {
     assert_eq!(std::fs::read(root.upper().join("seen")).unwrap(), b"r\nr\n");
 }
 
+/// The busybox layer under the deleting one, as an OCI layout in `t`,
+/// unpacked into a store in `t`.
+fn busybox_and_deletions(t: &TempDir) -> containment::image::UnpackedImage {
+    let oci = layout(
+        &t.path().join("oci"),
+        "r",
+        &[
+            blob(busybox_layer().tar(), plain),
+            blob(delete_layer().tar(), plain),
+        ],
+        serde_json::json!({"Env": ["PATH=/bin"]}),
+    );
+    let image = ImageSource::open(&oci).unwrap().image("r").unwrap();
+    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
+    store.unpack(&image, &mut no_progress).unwrap()
+}
+
 /// `UnpackedImage::ephemeral_rootfs`: the layers under a writable layer on
 /// a tmpfs of the container: whiteouts and opaque dirs applied, writes
 /// work, and nothing of the container is left in the store or the layers.
@@ -1249,18 +1266,7 @@ fn the_writable_layer_is_volatile_and_reusable() {
 fn an_ephemeral_root_of_an_image_leaves_nothing() {
     require_root!();
     let t = TempDir::new("ephemeral");
-    let oci = layout(
-        &t.path().join("oci"),
-        "e",
-        &[
-            blob(busybox_layer().tar(), plain),
-            blob(delete_layer().tar(), plain),
-        ],
-        serde_json::json!({"Env": ["PATH=/bin"]}),
-    );
-    let image = ImageSource::open(&oci).unwrap().image("e").unwrap();
-    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
-    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let layers = busybox_and_deletions(&t);
     let mut b = Container::new()
         .unshare(Namespaces::MOUNT | Namespaces::PID)
         .rootfs(layers.ephemeral_rootfs())
@@ -1289,18 +1295,7 @@ fn an_ephemeral_root_of_an_image_leaves_nothing() {
 fn a_prepared_root_of_an_image_leaves_nothing() {
     require_root!();
     let t = TempDir::new("prepared");
-    let oci = layout(
-        &t.path().join("oci"),
-        "p",
-        &[
-            blob(busybox_layer().tar(), plain),
-            blob(delete_layer().tar(), plain),
-        ],
-        serde_json::json!({"Env": ["PATH=/bin"]}),
-    );
-    let image = ImageSource::open(&oci).unwrap().image("p").unwrap();
-    let store = Store::open(t.path().join("store"), StoreOptions::new()).unwrap();
-    let layers = store.unpack(&image, &mut no_progress).unwrap();
+    let layers = busybox_and_deletions(&t);
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let prepared = layers.prepare().unwrap();
     let c = Container::new()

@@ -430,7 +430,7 @@ fn create_in(
             // Kills the process waiting at the gate, then its cgroup goes.
             drop(child);
             if let Some(cg) = cg {
-                let _ = remove_cgroup(cg);
+                let _ = cg.remove();
             }
             return Err(Error::msg("no cgroup2 hierarchy on this host"));
         }
@@ -442,7 +442,7 @@ fn create_in(
         kill_and_wait(pid, start, Some(&plan.cgroup));
         drop(child);
         if let Ok(cg) = containment::cgroup::Cgroup::open(&plan.cgroup) {
-            let _ = remove_cgroup(cg);
+            let _ = cg.remove();
         }
         e
     };
@@ -702,12 +702,6 @@ fn kill(dir: &Dir, sig: i32, all: bool) -> Result<()> {
     Ok(())
 }
 
-/// Removes the container's cgroup (every hierarchy's directory).
-fn remove_cgroup(cg: containment::cgroup::Cgroup) -> Result<()> {
-    cg.remove()?;
-    Ok(())
-}
-
 fn delete(dir: Dir, force: bool) -> Result<()> {
     let s = dir.load()?;
     let status = s.status(&dir);
@@ -755,7 +749,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
         if cg.is_frozen().unwrap_or(false) {
             let _ = cg.thaw();
         }
-        remove_cgroup(cg)?;
+        cg.remove()?;
     }
     let st = serde_json::to_vec(&s.state_json(Status::Stopped)).unwrap_or_default();
     if let Some(h) = &s.hooks {

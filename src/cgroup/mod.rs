@@ -332,6 +332,11 @@ fn walked_path(top: &Path, names: &[std::ffi::CString]) -> PathBuf {
     p
 }
 
+/// How many times [`walk_tree`] looks a renamed child up again (by inode
+/// number) before it gives up with `EAGAIN`: a directory renamed without
+/// end must not hide it, nor keep the walk going forever.
+const WALK_RELOOKUPS: u32 = 1000;
+
 /// Walks the cgroup directory `top` and every child cgroup under it by
 /// descriptor (`openat(2)` of each name, `..` back up; a cgroup directory
 /// never moves to another parent): a container with a cgroup mount of its
@@ -346,11 +351,6 @@ fn walked_path(top: &Path, names: &[std::ffi::CString]) -> PathBuf {
 /// hide a directory, and the processes in it, from the walk) is found again
 /// by its inode number, up to [`WALK_RELOOKUPS`] times, then
 /// `EAGAIN`. Returns `false` when `top` does not exist.
-/// How many times [`walk_tree`] looks a renamed child up again (by inode
-/// number) before it gives up with `EAGAIN`: a directory renamed without
-/// end must not hide it, nor keep the walk going forever.
-const WALK_RELOOKUPS: u32 = 1000;
-
 pub(crate) fn walk_tree(
     top: &Path,
     mut enter: impl FnMut(&OwnedFd, &[std::ffi::CString]) -> Result<(), Error>,
@@ -529,6 +529,18 @@ pub(crate) fn procs_tree(top: &Path, out: &mut Vec<u32>) -> Result<(), Error> {
         |_, _, _| Ok(()),
     )
     .map(drop)
+}
+
+/// `SIGKILL` to each pid; one that has exited meanwhile (`ESRCH`) is fine.
+fn sigkill_all(pids: Vec<u32>) -> Result<(), Error> {
+    use nix::sys::signal::{kill, Signal};
+    for pid in pids {
+        match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => return Err(Error::io("kill", format!("/proc/{pid}"), e.into())),
+        }
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
@@ -1374,7 +1386,6 @@ impl Cgroup {
     /// meanwhile), `SIGKILL` every task of every directory, thaw (frozen
     /// tasks die only once thawed); without a freezer, signal until empty.
     fn kill_v1(&self) -> Result<(), Error> {
-        use nix::sys::signal::{kill, Signal};
         let dirs = self.v1_dirs().unwrap_or_default();
         let Some(fz) = self.v1_freezer() else {
             return self.kill_loop();
@@ -1392,15 +1403,7 @@ impl Cgroup {
         }
         let frozen = v1::freeze(&fz, self.timeout)?;
         // Thawed even when the listing fails.
-        let result = dirs.all_procs().and_then(|pids| {
-            for pid in pids {
-                match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
-                    Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => return Err(Error::io("kill", format!("/proc/{pid}"), e.into())),
-                }
-            }
-            Ok(())
-        });
+        let result = dirs.all_procs().and_then(sigkill_all);
         v1::thaw(&fz, self.timeout)?;
         result?;
         if !frozen {
@@ -1412,19 +1415,13 @@ impl Cgroup {
     }
 
     fn kill_loop(&self) -> Result<(), Error> {
-        use nix::sys::signal::{kill, Signal};
         let start = Instant::now();
         loop {
             let pids = self.all_procs()?;
             if pids.is_empty() {
                 return Ok(());
             }
-            for pid in pids {
-                match kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL) {
-                    Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => return Err(Error::io("kill", format!("/proc/{pid}"), e.into())),
-                }
-            }
+            sigkill_all(pids)?;
             if start.elapsed() > self.timeout {
                 return Err(self.timeout_error("cgroup.procs to become empty"));
             }

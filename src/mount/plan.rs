@@ -1717,7 +1717,7 @@ fn bind_tree_onto(
 /// Child: attaches the idmapped tree the parent sent (at descriptor `slot`),
 /// or the prepared root's detached overlay, on `target`, and returns it
 /// (closed when dropped).
-fn attach_idmapped(slot: i32, target: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+fn attach_tree(slot: i32, target: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
     if slot < 0 {
         return Err(std::io::Error::from_raw_os_error(libc::EBADF));
     }
@@ -2131,8 +2131,7 @@ impl MountPlan {
                     attr,
                 } => bind_tree_onto(None, source, *recursive, *attr, fd.as_fd()).map(keep),
                 Action::IdmappedBind(n) => {
-                    attach_idmapped(self.idmaps.get(*n).map_or(-1, |r| r.slot), fd.as_fd())
-                        .map(keep)
+                    attach_tree(self.idmaps.get(*n).map_or(-1, |r| r.slot), fd.as_fd()).map(keep)
                 }
                 Action::Fs {
                     fstype,
@@ -2404,7 +2403,7 @@ impl MountPlan {
                         .map_or(-1, |r| r.slot);
                     let at = m::openat2(None, &r.host, libc::O_PATH | libc::O_DIRECTORY, 0)
                         .map_err(fail(Step::RootBind, 0))?;
-                    attach_idmapped(slot, at.as_fd()).map_err(fail(Step::RootBind, 0))?;
+                    attach_tree(slot, at.as_fd()).map_err(fail(Step::RootBind, 0))?;
                 }
                 RootSetup::Bind => m::mount(
                     Some(&r.host),
@@ -2425,7 +2424,7 @@ impl MountPlan {
                         .map_err(fail(Step::RootOverlay, 6))?;
                     // Attached, then our copy closed (the drop): the
                     // overlay now lives in this mount namespace only.
-                    attach_idmapped(*fd, merged.as_fd()).map_err(fail(Step::RootOverlay, 7))?;
+                    attach_tree(*fd, merged.as_fd()).map_err(fail(Step::RootOverlay, 7))?;
                 }
             }
         }
