@@ -1133,7 +1133,39 @@ impl Command {
     /// cgroup or mount is left behind.
     pub fn spawn(&mut self) -> Result<Child, SpawnError> {
         let p = self.prepare(None)?;
-        process::spawn(p)
+        process::spawn(p, None)
+    }
+
+    /// As [`spawn`](Self::spawn), and runs `during(pid, cgroup)` in the
+    /// calling thread once the child is cloned (`cgroup`: the one the spawn
+    /// made for it, if any), while it sets itself up (its
+    /// namespaces, mounts and root): the caller's own work overlaps the
+    /// child's instead of following it. An OCI runtime writes its state
+    /// file there (the pid and the cgroup are all it needs), and its `create` returns that
+    /// much sooner. `during` runs after everything the child waits for from
+    /// the caller (id maps, the release byte), before the wait for its exec
+    /// or its start gate; with the vfork shape (the caller's thread
+    /// suspended until the child's exec) it runs after the exec. The child
+    /// may fail meanwhile: `during` must not assume that it will start.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); an error of `during` kills and reaps the
+    /// child, removes the cgroup the spawn made, and is returned as
+    /// [`SpawnError::Setup`] (op "the caller's work during the spawn", the
+    /// error as its source). A failed step of the child after `during` has
+    /// run is reported as usual: undoing what `during` did is the caller's.
+    pub fn spawn_with<F>(&mut self, during: F) -> Result<Child, SpawnError>
+    where
+        F: FnOnce(u32, Option<&crate::cgroup::Cgroup>) -> std::io::Result<()>,
+    {
+        let p = self.prepare(None)?;
+        let mut during = Some(during);
+        let mut once = |pid: u32, cg: Option<&crate::cgroup::Cgroup>| match during.take() {
+            Some(f) => f(pid, cg),
+            None => Ok(()),
+        };
+        process::spawn(p, Some(&mut once))
     }
 
     /// Spawns, waits, and returns the exit status (streams inherited unless set).
@@ -1157,7 +1189,7 @@ impl Command {
     /// ([`SpawnError::Setup`], op "collecting the child's output").
     pub fn output(&mut self) -> Result<Output, SpawnError> {
         let p = self.prepare(Some(()))?;
-        let c = process::spawn(p)?;
+        let c = process::spawn(p, None)?;
         c.wait_with_output()
             .map_err(|e| SpawnError::setup("collecting the child's output", e))
     }

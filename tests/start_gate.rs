@@ -97,3 +97,68 @@ fn a_missing_program_fails_the_spawn_and_leaves_no_process() {
     }
     assert!(common::children().is_empty(), "{:?}", common::children());
 }
+
+/// `Command::spawn_with`: the caller's work runs once the child is cloned
+/// and before it is set up (its executable is still ours, it already sits
+/// in the cgroup the spawn made); an error there kills and reaps the child
+/// and removes that cgroup.
+#[test]
+fn spawn_with_runs_during_the_setup_and_its_error_undoes_the_spawn() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let parent = common::v1parent::Parent::new("spawn-with");
+    let me = std::fs::read_link("/proc/self/exe").unwrap();
+    let (gate_r, mut gate_w) = pipe();
+    let mut seen = None;
+    let mut child = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .cgroup(parent.spec())
+        .command("/bin/true")
+        .start_gate(OwnedFd::from(gate_r))
+        .spawn_with(|pid, cg| {
+            let cg = cg.expect("the spawn made a cgroup");
+            let procs = std::fs::read_to_string(cg.path().join("cgroup.procs")).unwrap();
+            seen = Some((
+                pid,
+                exe_of(pid),
+                procs.lines().any(|l| l == pid.to_string()),
+            ));
+            Ok(())
+        })
+        .unwrap();
+    let (pid, exe, in_cgroup) = seen.expect("spawn_with did not call its closure");
+    assert_eq!(pid, child.id());
+    assert_eq!(exe, me.to_string_lossy(), "the closure ran after the exec");
+    assert!(in_cgroup, "the child was not in its cgroup2 directory yet");
+    gate_w.write_all(b"1").unwrap();
+    assert!(child.wait().unwrap().success());
+    drop(child);
+
+    let (gate_r, _gate_w) = pipe();
+    let mut got = None;
+    let r = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .cgroup(parent.spec())
+        .command("/bin/true")
+        .start_gate(OwnedFd::from(gate_r))
+        .spawn_with(|pid, cg| {
+            got = Some((pid, cg.map(|c| c.dirs()).unwrap_or_default()));
+            Err(std::io::Error::other("refused by the caller"))
+        });
+    match r {
+        Err(SpawnError::Setup { op, source, .. }) => {
+            assert_eq!(op, "the caller's work during the spawn");
+            assert_eq!(source.to_string(), "refused by the caller");
+        }
+        other => panic!("expected the closure's error, got {other:?}"),
+    }
+    let (pid, dirs) = got.expect("spawn_with did not call its closure");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the child {pid} was left (or not reaped)"
+    );
+    assert!(!dirs.is_empty());
+    for d in dirs {
+        assert!(!d.exists(), "the spawn's cgroup {d:?} was left");
+    }
+}

@@ -4,26 +4,32 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// An OCI runtime on the containment crate (the runc command line).
+///
+/// The global options go before the subcommand, as with runc (whose
+/// urfave/cli takes them nowhere else) and as go-runc, containerd's shim,
+/// conmon and podman pass them. Not `global = true`: clap would copy each
+/// of them into every subcommand at each start (~70 µs of a `contrun`
+/// process's start, measured; BENCHMARKS.md).
 #[derive(Debug, Parser)]
 #[command(name = "contrun", disable_version_flag = true)]
 pub struct Cli {
     /// Directory of the containers' state.
-    #[arg(long, global = true, default_value = "/run/contrun")]
+    #[arg(long, default_value = "/run/contrun")]
     pub root: PathBuf,
     /// Write errors and debug lines to this file (default: stderr).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// Format of the log: text or json (one object a line, `time` in RFC 3339).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Use systemd to manage cgroups (not available: an error).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub systemd_cgroup: bool,
     /// Log debug lines.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// Rootless mode (`true`, `false` or `auto`; only `false`/`auto` as root).
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Print the version and the runtime-spec version.
     #[arg(short = 'v', long)]
@@ -41,8 +47,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// The subcommands.
+/// The subcommands. Deferred: clap builds only the arguments of the
+/// subcommand given, not those of all seventeen at each start.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create a container from a bundle; its program waits for `start`.
     Create(CreateArgs),

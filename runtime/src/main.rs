@@ -409,45 +409,78 @@ fn create_in(
         plan.command
             .pass_fd(unsafe { OwnedFd::from_raw_fd(copy) }, fd);
     }
-    let mut child = plan.command.spawn()?;
-    let pid = child.id() as i32;
-    // The cgroup's absolute directory (the plan has it relative to the
-    // hierarchy, which only the library's spawn looked up). It must be a
-    // cgroup2 one: the other commands open it with `Cgroup::open`.
-    let mut cgroup_dirs = Vec::new();
-    match child.cgroup().map(|c| c.path().to_path_buf()) {
-        Some(p) if is_cgroup2(&p) => {
+    // The state files are written while the child sets itself up (the pid
+    // and the cgroup are all they need): `create` returns that much sooner.
+    let mut saved: Option<Saved> = None;
+    let mut failed: Option<Error> = None;
+    let spawned = plan.command.spawn_with(|pid, cg| {
+        let r = (|| -> Result<Saved> {
+            // The cgroup's absolute directory (the plan has it relative to
+            // the hierarchy). It must be a cgroup2 one: the other commands
+            // open it with `Cgroup::open`.
+            let cg = cg
+                .filter(|c| is_cgroup2(c.path()))
+                .ok_or_else(|| Error::msg("no cgroup2 hierarchy on this host"))?;
             // The v1 directories first, the cgroup2 one last: the order of
             // removal (the library's too).
-            if let Some(c) = child.cgroup() {
-                cgroup_dirs = c.dirs();
-                cgroup_dirs.rotate_left(1);
+            let mut cgroup_dirs = cg.dirs();
+            cgroup_dirs.rotate_left(1);
+            let pid = pid as i32;
+            let Some((pid_start, _)) = state::proc_stat(pid) else {
+                return Err(Error::msg("the container's process vanished"));
+            };
+            let s = Saved {
+                id: a.id.clone(),
+                pid,
+                pid_start,
+                bundle: bundle.to_path_buf(),
+                rootfs: plan.rootfs.clone(),
+                created: log::rfc3339(SystemTime::now()),
+                annotations: spec.annotations().clone().unwrap_or_default(),
+                cgroup: Some(cg.path().to_path_buf()),
+                cgroup_dirs,
+                hooks: spec.hooks().clone(),
+                own_pid_ns: plan.own_pid_ns,
+                process_unset: Some(spec.process().is_none()),
+            };
+            dir.save(&s)?;
+            // A copy of the config as created (exec reads the process
+            // defaults).
+            spec.save(dir.path.join("config.json"))
+                .map_err(|e| Error::msg(format!("saving the config: {e}")))?;
+            Ok(s)
+        })();
+        match r {
+            Ok(s) => {
+                saved = Some(s);
+                Ok(())
             }
-            plan.cgroup = p;
-        }
-        _ => {
-            let cg = child.take_cgroup();
-            // Kills the process waiting at the gate, then its cgroup goes.
-            drop(child);
-            if let Some(cg) = cg {
-                let _ = cg.remove();
+            Err(e) => {
+                let io = std::io::Error::other(e.to_string());
+                failed = Some(e);
+                Err(io)
             }
-            return Err(Error::msg("no cgroup2 hierarchy on this host"));
         }
-    }
+    });
+    let mut child = match spawned {
+        Ok(c) => c,
+        // Our own error, as we said it (the spawn only carried it).
+        Err(e) => return Err(failed.unwrap_or_else(|| e.into())),
+    };
+    let pid = child.id() as i32;
+    let Some(saved) = saved else {
+        return Err(Error::msg("the state was not written during the spawn"));
+    };
+    plan.cgroup = saved.cgroup.clone().unwrap_or_default();
     let pty = child.take_pty();
     let mut console = None;
     let undo = |child: Child, e: Error| -> Error {
-        let start = state::proc_stat(pid).map_or(0, |s| s.0);
-        kill_and_wait(pid, start, Some(&plan.cgroup));
+        kill_and_wait(pid, saved.pid_start, Some(&plan.cgroup));
         drop(child);
         if let Ok(cg) = containment::cgroup::Cgroup::open(&plan.cgroup) {
             let _ = cg.remove();
         }
         e
-    };
-    let Some((pid_start, _)) = state::proc_stat(pid) else {
-        return Err(undo(child, Error::msg("the container's process vanished")));
     };
     // The terminal goes to the console socket now (runc sends it during
     // create); without a socket (a foreground run) it stays in the handle.
@@ -466,27 +499,6 @@ fn create_in(
     }
     if plan.dev_links {
         dev_links(pid, plan.ptmx_link, plan.root_owner);
-    }
-    let saved = Saved {
-        id: a.id.clone(),
-        pid,
-        pid_start,
-        bundle: bundle.to_path_buf(),
-        rootfs: plan.rootfs.clone(),
-        created: log::rfc3339(SystemTime::now()),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Some(plan.cgroup.clone()),
-        cgroup_dirs,
-        hooks: spec.hooks().clone(),
-        own_pid_ns: plan.own_pid_ns,
-        process_unset: Some(spec.process().is_none()),
-    };
-    if let Err(e) = dir.save(&saved) {
-        return Err(undo(child, e));
-    }
-    // A copy of the config as created (exec reads the process defaults).
-    if let Err(e) = spec.save(dir.path.join("config.json")) {
-        return Err(undo(child, Error::msg(format!("saving the config: {e}"))));
     }
     let st = serde_json::to_vec(&saved.state_json(Status::Created)).unwrap_or_default();
     if let Some(h) = spec.hooks() {

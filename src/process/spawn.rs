@@ -807,11 +807,17 @@ fn read_report(fd: BorrowedFd<'_>) -> io::Result<Option<ChildFailure>> {
     }
 }
 
+/// The caller's work while the child sets itself up
+/// ([`Command::spawn_with`](crate::Command::spawn_with)): called once with
+/// the child's pid and the cgroup the spawn made for it.
+pub(crate) type During<'a> =
+    &'a mut dyn FnMut(u32, Option<&crate::cgroup::Cgroup>) -> io::Result<()>;
+
 /// Spawns the prepared child and returns its handle once it has exec'd. A
 /// failed spawn removes the cgroup the spawn created for it.
-pub(crate) fn spawn(mut p: Prepared) -> Result<Child, SpawnError> {
+pub(crate) fn spawn(mut p: Prepared, during: Option<During<'_>>) -> Result<Child, SpawnError> {
     let cgroup = p.cgroup.take();
-    match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c)) {
+    match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c), during) {
         Ok(mut child) => {
             if let Some((cg, remove)) = cgroup {
                 cg.started();
@@ -884,6 +890,7 @@ impl Drop for NotDumpable {
 fn spawn_inner(
     mut p: Prepared,
     cgroup: Option<&crate::cgroup::Cgroup>,
+    during: Option<During<'_>>,
 ) -> Result<Child, SpawnError> {
     // Declared first, dropped last: after the child has exec'd, or has
     // been reaped by the guard below.
@@ -923,7 +930,9 @@ fn spawn_inner(
     // cpuset whose memory nodes differ from ours, or that migrates memory,
     // would rebind or move *our* memory (cpuset_attach: mpol_rebind_mm,
     // cpuset_migrate_mm of the leader's mm): it gets memory of its own.
-    if p.vfork
+    // (Only when the vfork shape will be taken: its checks read three files
+    // for each v1 directory.)
+    if vfork_applies(&p)
         && task_files
             .iter()
             .any(|(_, t)| t.parent().is_some_and(cpuset_would_touch_our_memory))
@@ -1022,6 +1031,15 @@ fn spawn_inner(
             None => sys::write_all_fd(w.as_raw_fd(), b"1").map_err(|e| {
                 SpawnError::setup("releasing the child", io::Error::from_raw_os_error(e))
             })?,
+        }
+    }
+
+    // The caller's own work, while the child sets itself up (after
+    // everything the child waits for from us).
+    if let Some(f) = during {
+        if let Err(e) = f(pid as u32, cgroup) {
+            drop(guard);
+            return Err(SpawnError::setup("the caller's work during the spawn", e));
         }
     }
 
