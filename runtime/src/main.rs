@@ -378,8 +378,9 @@ fn create_in(
     bundle: &Path,
     plan: &mut config::Plan,
 ) -> Result<(Child, Option<containment::tty::Pty>, Saved)> {
-    // The gate: a FIFO in the state dir that `start` writes one byte to.
-    let fifo = dir.fifo();
+    // The gate: a FIFO in the state dir that `start` writes one byte to
+    // (under its final name once the container is created).
+    let fifo = dir.creating_fifo();
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::msg("state path contains a NUL byte"))?;
     // SAFETY: NUL-terminated path.
@@ -527,6 +528,13 @@ fn create_in(
         if let Err(e) = write_pid_file(p, pid) {
             return Err(undo(child, e));
         }
+    }
+    // Created: `start` may open the gate now.
+    if let Err(e) = std::fs::rename(dir.creating_fifo(), dir.fifo()) {
+        return Err(undo(
+            child,
+            Error::io(format!("renaming {}", fifo.display()), e),
+        ));
     }
     Ok((child, console, saved))
 }
@@ -718,7 +726,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
     let s = dir.load()?;
     let status = s.status(&dir);
     match status {
-        Status::Created | Status::Running | Status::Paused if !force => {
+        Status::Creating | Status::Created | Status::Running | Status::Paused if !force => {
             return Err(Error::msg(format!(
                 "cannot delete container {:?} that is {} (use --force)",
                 s.id,

@@ -44,6 +44,10 @@ pub struct Saved {
 /// The status a container is in (runtime-spec `status`, plus paused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Its `create` has not finished: only seen once that `create` died
+    /// midway (it holds the lock all along), the state written while the
+    /// child set itself up. Not startable; `delete --force` removes it.
+    Creating,
     Created,
     Running,
     Paused,
@@ -53,6 +57,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -140,6 +145,14 @@ impl Dir {
         self.path.join("exec.fifo")
     }
 
+    /// The gate's FIFO while `create` runs: renamed to [`fifo`](Self::fifo)
+    /// once the container is created (after its hooks, sysctls, console and
+    /// pid file), so that a `create` killed midway leaves a container that
+    /// `start` cannot open and `state` shows as "creating".
+    pub fn creating_fifo(&self) -> PathBuf {
+        self.path.join("creating.fifo")
+    }
+
     pub fn load(&self) -> Result<Saved> {
         let p = self.path.join("state.json");
         let text =
@@ -190,6 +203,9 @@ impl Saved {
         }
         if dir.fifo().exists() {
             return Status::Created;
+        }
+        if dir.creating_fifo().exists() {
+            return Status::Creating;
         }
         if let Some(cg) = &self.cgroup {
             if let Ok(c) = containment::cgroup::Cgroup::open(cg) {
