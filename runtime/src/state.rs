@@ -125,20 +125,35 @@ impl Dir {
 
     /// Locks the directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        use std::os::unix::fs::MetadataExt;
         check_id(id)?;
         let path = root.join(id);
-        let lock = match lock(&path) {
-            Ok(l) => l,
-            Err(_) if !path.exists() => {
-                return Err(Error::msg(format!("container {id:?} does not exist")))
+        let gone = || Error::msg(format!("container {id:?} does not exist"));
+        loop {
+            let lock = match lock(&path) {
+                Ok(l) => l,
+                Err(_) if !path.exists() => return Err(gone()),
+                Err(e) => return Err(e),
+            };
+            // The directory we locked must still be the one at `path`:
+            // removed while we waited (a failed create, a delete), a new
+            // container of the same id may have made another there, whose
+            // own command holds *its* lock (its state is written while its
+            // child sets up). Lock that one instead, or find none.
+            let locked = lock
+                .metadata()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            match std::fs::metadata(&path) {
+                Ok(m) if m.dev() == locked.dev() && m.ino() == locked.ino() => {}
+                Ok(_) => continue,
+                Err(_) => return Err(gone()),
             }
-            Err(e) => return Err(e),
-        };
-        // Deleted while we waited for the lock.
-        if !path.join("state.json").exists() {
-            return Err(Error::msg(format!("container {id:?} does not exist")));
+            // Deleted while we waited for the lock (or not created yet).
+            if !path.join("state.json").exists() {
+                return Err(gone());
+            }
+            return Ok(Dir { path, _lock: lock });
         }
-        Ok(Dir { path, _lock: lock })
     }
 
     pub fn fifo(&self) -> PathBuf {
