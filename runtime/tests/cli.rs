@@ -497,3 +497,25 @@ fn a_create_killed_midway_is_not_startable_and_delete_force_cleans_it() {
     assert!(!b.cgroup_dir(&id).exists(), "cgroup left behind");
     assert_eq!(processes_in(&b.dir.join("rootfs")), Vec::<i32>::new());
 }
+
+/// `--help` tells that the global options go before the subcommand (an
+/// option after it is refused), and shows users no notes on clap's
+/// internals or timings.
+#[test]
+fn help_says_where_global_options_go_and_nothing_internal() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("before the subcommand"), "{text}");
+    for internal in ["global = true", "µs", "BENCHMARKS"] {
+        assert!(
+            !text.contains(internal),
+            "--help shows {internal:?}: {text}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["list", "--root", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+}
