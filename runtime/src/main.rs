@@ -101,6 +101,20 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 Ok(d) => d,
                 // runc: deleting a missing container with --force succeeds.
                 Err(_) if *force && !root.join(id).exists() => return Ok(0),
+                // A create killed before it wrote the state: its directory
+                // goes (else the id stays taken for good). Its child exits
+                // when it cannot report ready (the reader died); its
+                // cgroup, not recorded yet, is left (as is a child that
+                // reported ready just before the kill).
+                Err(e) if *force => match Dir::open_stateless(root, id) {
+                    Ok(Some(d)) => {
+                        d.remove()?;
+                        return Ok(0);
+                    }
+                    Ok(None) => Dir::open(root, id)?,
+                    Err(_) if !root.join(id).exists() => return Ok(0),
+                    Err(_) => return Err(e),
+                },
                 Err(e) => return Err(e),
             };
             delete(dir, *force)?;

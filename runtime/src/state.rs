@@ -125,6 +125,25 @@ impl Dir {
 
     /// Locks the directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        let dir = Dir::lock_existing(root, id)?;
+        // Deleted while we waited for the lock (or not created yet).
+        if !dir.path.join("state.json").exists() {
+            return Err(Error::msg(format!("container {id:?} does not exist")));
+        }
+        Ok(dir)
+    }
+
+    /// Locks the directory of a container whose `create` died before it
+    /// wrote its state (killed between making the directory and the
+    /// clone): none holds its lock and it has no state.json. `None` when
+    /// it has a state after all (a `create` finished meanwhile).
+    pub fn open_stateless(root: &Path, id: &str) -> Result<Option<Dir>> {
+        let dir = Dir::lock_existing(root, id)?;
+        Ok((!dir.path.join("state.json").exists()).then_some(dir))
+    }
+
+    /// Locks `root/id`, the directory that is there once the lock is ours.
+    fn lock_existing(root: &Path, id: &str) -> Result<Dir> {
         use std::os::unix::fs::MetadataExt;
         check_id(id)?;
         let path = root.join(id);
@@ -147,10 +166,6 @@ impl Dir {
                 Ok(m) if m.dev() == locked.dev() && m.ino() == locked.ino() => {}
                 Ok(_) => continue,
                 Err(_) => return Err(gone()),
-            }
-            // Deleted while we waited for the lock (or not created yet).
-            if !path.join("state.json").exists() {
-                return Err(gone());
             }
             return Ok(Dir { path, _lock: lock });
         }

@@ -235,3 +235,36 @@ fn a_command_waiting_on_a_removed_directory_does_not_act_on_its_successor() {
     assert!(del.wait().unwrap().success());
     assert!(!path.exists(), "delete --force left the state directory");
 }
+
+/// A `create` killed before it wrote the state leaves its directory (the
+/// gate FIFO, no state.json): `delete --force` removes it, so that the id
+/// can be created again; `delete` without --force still says the
+/// container does not exist.
+#[test]
+fn delete_force_removes_the_directory_of_a_create_killed_before_its_state() {
+    if !root("delete_force_removes_the_directory_of_a_create_killed") {
+        return;
+    }
+    let t = TempDir::new("contrun-stateless");
+    let root = t.path().join("state");
+    let id = unique("stateless");
+    let path = root.join(&id);
+    std::fs::create_dir_all(&path).unwrap();
+    let fifo = std::ffi::CString::new(
+        path.join("creating.fifo")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let out = contrun(&root, &["delete", &id]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(path.exists());
+    let out = contrun(&root, &["delete", "--force", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !path.exists(),
+        "the state directory of the dead create was left"
+    );
+}
