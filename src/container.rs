@@ -1153,8 +1153,10 @@ impl Command {
     /// As [`spawn`](Self::spawn); an error of `during` kills and reaps the
     /// child, removes the cgroup the spawn made, and is returned as
     /// [`SpawnError::Setup`] (op "the caller's work during the spawn", the
-    /// error as its source). A failed step of the child after `during` has
-    /// run is reported as usual: undoing what `during` did is the caller's.
+    /// error as its source). A panic of `during` undoes the spawn the same
+    /// way, then goes on to the caller. A failed step of the child after
+    /// `during` has run is reported as usual: undoing what `during` did is
+    /// the caller's.
     pub fn spawn_with<F>(&mut self, during: F) -> Result<Child, SpawnError>
     where
         F: FnOnce(u32, Option<&crate::cgroup::Cgroup>) -> std::io::Result<()>,

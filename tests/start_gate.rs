@@ -162,3 +162,35 @@ fn spawn_with_runs_during_the_setup_and_its_error_undoes_the_spawn() {
         assert!(!d.exists(), "the spawn's cgroup {d:?} was left");
     }
 }
+
+/// A `during` that panics: the panic reaches the caller, and the spawn is
+/// undone as for an error (the child killed and reaped, the cgroup the
+/// spawn made removed).
+#[test]
+fn spawn_with_a_panicking_closure_leaves_no_process_and_no_cgroup() {
+    require_root!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let parent = common::v1parent::Parent::new("spawn-with-panic");
+    let (gate_r, _gate_w) = pipe();
+    let mut got = None;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Container::new()
+            .unshare(Namespaces::PID | Namespaces::MOUNT)
+            .cgroup(parent.spec())
+            .command("/bin/true")
+            .start_gate(OwnedFd::from(gate_r))
+            .spawn_with(|pid, cg| {
+                got = Some((pid, cg.map(|c| c.dirs()).unwrap_or_default()));
+                panic!("the caller's work panicked");
+            })
+    }));
+    assert!(r.is_err(), "the panic did not reach the caller");
+    let (pid, dirs) = got.expect("spawn_with did not call its closure");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the child {pid} was left (or not reaped)"
+    );
+    assert!(!dirs.is_empty());
+    let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "the spawn's cgroup was left: {left:?}");
+}

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 /// An OCI runtime on the containment crate (the runc command line).
 ///
-/// The global options go before the subcommand, as with runc (whose
-/// urfave/cli takes them nowhere else) and as go-runc, containerd's shim,
-/// conmon and podman pass them. Not `global = true`: clap would copy each
-/// of them into every subcommand at each start (~70 µs of a `contrun`
-/// process's start, measured; BENCHMARKS.md).
+/// The global options go before the subcommand, as with runc.
+// (runc's urfave/cli takes them nowhere else, and go-runc, containerd's
+// shim, conmon and podman pass them there.) Not `global = true`: clap
+// would copy each of them into every subcommand at each start (~70 µs of
+// a `contrun` process's start, measured; BENCHMARKS.md). A `//` comment:
+// the doc comment is the `--help` text.
 #[derive(Debug, Parser)]
 #[command(name = "contrun", disable_version_flag = true)]
 pub struct Cli {

@@ -101,6 +101,20 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 Ok(d) => d,
                 // runc: deleting a missing container with --force succeeds.
                 Err(_) if *force && !root.join(id).exists() => return Ok(0),
+                // A create killed before it wrote the state: its directory
+                // goes (else the id stays taken for good). Its child exits
+                // when it cannot report ready (the reader died); its
+                // cgroup, not recorded yet, is left (as is a child that
+                // reported ready just before the kill).
+                Err(e) if *force => match Dir::open_stateless(root, id) {
+                    Ok(Some(d)) => {
+                        d.remove()?;
+                        return Ok(0);
+                    }
+                    Ok(None) => Dir::open(root, id)?,
+                    Err(_) if !root.join(id).exists() => return Ok(0),
+                    Err(_) => return Err(e),
+                },
                 Err(e) => return Err(e),
             };
             delete(dir, *force)?;
@@ -384,8 +398,9 @@ fn create_in(
     bundle: &Path,
     plan: &mut config::Plan,
 ) -> Result<(Child, Option<containment::tty::Pty>, Saved)> {
-    // The gate: a FIFO in the state dir that `start` writes one byte to.
-    let fifo = dir.fifo();
+    // The gate: a FIFO in the state dir that `start` writes one byte to
+    // (under its final name once the container is created).
+    let fifo = dir.creating_fifo();
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::msg("state path contains a NUL byte"))?;
     // SAFETY: NUL-terminated path.
@@ -533,6 +548,13 @@ fn create_in(
         if let Err(e) = write_pid_file(p, pid) {
             return Err(undo(child, e));
         }
+    }
+    // Created: `start` may open the gate now.
+    if let Err(e) = std::fs::rename(dir.creating_fifo(), dir.fifo()) {
+        return Err(undo(
+            child,
+            Error::io(format!("renaming {}", fifo.display()), e),
+        ));
     }
     Ok((child, console, saved))
 }
@@ -724,7 +746,7 @@ fn delete(dir: Dir, force: bool) -> Result<()> {
     let s = dir.load()?;
     let status = s.status(&dir);
     match status {
-        Status::Created | Status::Running | Status::Paused if !force => {
+        Status::Creating | Status::Created | Status::Running | Status::Paused if !force => {
             return Err(Error::msg(format!(
                 "cannot delete container {:?} that is {} (use --force)",
                 s.id,

@@ -44,6 +44,10 @@ pub struct Saved {
 /// The status a container is in (runtime-spec `status`, plus paused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Its `create` has not finished: only seen once that `create` died
+    /// midway (it holds the lock all along), the state written while the
+    /// child set itself up. Not startable; `delete --force` removes it.
+    Creating,
     Created,
     Running,
     Paused,
@@ -53,6 +57,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -120,24 +125,62 @@ impl Dir {
 
     /// Locks the directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
-        check_id(id)?;
-        let path = root.join(id);
-        let lock = match lock(&path) {
-            Ok(l) => l,
-            Err(_) if !path.exists() => {
-                return Err(Error::msg(format!("container {id:?} does not exist")))
-            }
-            Err(e) => return Err(e),
-        };
-        // Deleted while we waited for the lock.
-        if !path.join("state.json").exists() {
+        let dir = Dir::lock_existing(root, id)?;
+        // Deleted while we waited for the lock (or not created yet).
+        if !dir.path.join("state.json").exists() {
             return Err(Error::msg(format!("container {id:?} does not exist")));
         }
-        Ok(Dir { path, _lock: lock })
+        Ok(dir)
+    }
+
+    /// Locks the directory of a container whose `create` died before it
+    /// wrote its state (killed between making the directory and the
+    /// clone): none holds its lock and it has no state.json. `None` when
+    /// it has a state after all (a `create` finished meanwhile).
+    pub fn open_stateless(root: &Path, id: &str) -> Result<Option<Dir>> {
+        let dir = Dir::lock_existing(root, id)?;
+        Ok((!dir.path.join("state.json").exists()).then_some(dir))
+    }
+
+    /// Locks `root/id`, the directory that is there once the lock is ours.
+    fn lock_existing(root: &Path, id: &str) -> Result<Dir> {
+        use std::os::unix::fs::MetadataExt;
+        check_id(id)?;
+        let path = root.join(id);
+        let gone = || Error::msg(format!("container {id:?} does not exist"));
+        loop {
+            let lock = match lock(&path) {
+                Ok(l) => l,
+                Err(_) if !path.exists() => return Err(gone()),
+                Err(e) => return Err(e),
+            };
+            // The directory we locked must still be the one at `path`:
+            // removed while we waited (a failed create, a delete), a new
+            // container of the same id may have made another there, whose
+            // own command holds *its* lock (its state is written while its
+            // child sets up). Lock that one instead, or find none.
+            let locked = lock
+                .metadata()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            match std::fs::metadata(&path) {
+                Ok(m) if m.dev() == locked.dev() && m.ino() == locked.ino() => {}
+                Ok(_) => continue,
+                Err(_) => return Err(gone()),
+            }
+            return Ok(Dir { path, _lock: lock });
+        }
     }
 
     pub fn fifo(&self) -> PathBuf {
         self.path.join("exec.fifo")
+    }
+
+    /// The gate's FIFO while `create` runs: renamed to [`fifo`](Self::fifo)
+    /// once the container is created (after its hooks, sysctls, console and
+    /// pid file), so that a `create` killed midway leaves a container that
+    /// `start` cannot open and `state` shows as "creating".
+    pub fn creating_fifo(&self) -> PathBuf {
+        self.path.join("creating.fifo")
     }
 
     pub fn load(&self) -> Result<Saved> {
@@ -190,6 +233,9 @@ impl Saved {
         }
         if dir.fifo().exists() {
             return Status::Created;
+        }
+        if dir.creating_fifo().exists() {
+            return Status::Creating;
         }
         if let Some(cg) = &self.cgroup {
             if let Ok(c) = containment::cgroup::Cgroup::open(cg) {

@@ -149,3 +149,122 @@ fn start_obeys_process_unset_and_an_older_state_reads_the_config() {
         s.dir.path().join("rootfs/tmp/ran").exists().then_some(())
     });
 }
+
+/// Whether `pid` waits (blocked) in /proc/locks for a lock on inode `ino`.
+fn blocked_on(pid: u32, ino: u64) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // "N: -> FLOCK ADVISORY WRITE PID MAJ:MIN:INO START END"
+        f.get(1) == Some(&"->")
+            && f.get(5) == Some(&pid.to_string().as_str())
+            && f.get(6)
+                .and_then(|d| d.rsplit(':').next())
+                .is_some_and(|i| i == ino.to_string())
+    })
+}
+
+/// A command waiting for the lock of a container whose directory goes
+/// (a failed create removes it) while a new container of the same id is
+/// made (its state written during its spawn, its directory locked by its
+/// create): the command must not act on the new one while its create holds
+/// the lock (it had locked the old, removed, directory and read the new
+/// one's state.json by path).
+#[test]
+fn a_command_waiting_on_a_removed_directory_does_not_act_on_its_successor() {
+    if !root("a_command_waiting_on_a_removed_directory") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let t = TempDir::new("contrun-relock");
+    let root = t.path().join("state");
+    let id = unique("relock");
+    let path = root.join(&id);
+    std::fs::create_dir_all(&path).unwrap();
+    // The first create, holding its directory's lock.
+    let lock = |p: &std::path::Path| {
+        let f = std::fs::File::open(p).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        assert_eq!(
+            unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) },
+            0
+        );
+        f
+    };
+    let old = lock(&path);
+    let old_ino = std::fs::metadata(&path).unwrap().ino();
+    let mut del = Command::new(BIN)
+        .arg("--root")
+        .arg(&root)
+        .args(["delete", "--force", &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("delete to wait for the lock", || {
+        blocked_on(del.id(), old_ino).then_some(())
+    });
+    // The first create fails: its directory goes. A second create of the
+    // same id makes and locks a new one, and writes its state.
+    std::fs::remove_dir(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let new = lock(&path);
+    let new_ino = std::fs::metadata(&path).unwrap().ino();
+    let state = serde_json::json!({
+        "id": id, "pid": 0, "pid_start": 0, "bundle": "/nonexistent",
+        "rootfs": "/nonexistent", "created": "2026-01-01T00:00:00Z",
+        "cgroup": null, "hooks": null, "own_pid_ns": true,
+    });
+    std::fs::write(path.join("state.json"), state.to_string()).unwrap();
+    drop(old);
+    // delete must now wait for the new directory's lock, not go on.
+    let exited = wait_for("delete to exit or to wait again", || {
+        if let Some(st) = del.try_wait().unwrap() {
+            return Some(Some(st));
+        }
+        blocked_on(del.id(), new_ino).then_some(None)
+    });
+    assert!(
+        exited.is_none(),
+        "delete acted while the new container's create held its lock ({exited:?}); its directory exists: {}",
+        path.exists()
+    );
+    assert!(path.join("state.json").exists());
+    drop(new);
+    assert!(del.wait().unwrap().success());
+    assert!(!path.exists(), "delete --force left the state directory");
+}
+
+/// A `create` killed before it wrote the state leaves its directory (the
+/// gate FIFO, no state.json): `delete --force` removes it, so that the id
+/// can be created again; `delete` without --force still says the
+/// container does not exist.
+#[test]
+fn delete_force_removes_the_directory_of_a_create_killed_before_its_state() {
+    if !root("delete_force_removes_the_directory_of_a_create_killed") {
+        return;
+    }
+    let t = TempDir::new("contrun-stateless");
+    let root = t.path().join("state");
+    let id = unique("stateless");
+    let path = root.join(&id);
+    std::fs::create_dir_all(&path).unwrap();
+    let fifo = std::ffi::CString::new(
+        path.join("creating.fifo")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let out = contrun(&root, &["delete", &id]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(path.exists());
+    let out = contrun(&root, &["delete", "--force", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !path.exists(),
+        "the state directory of the dead create was left"
+    );
+}

@@ -457,3 +457,65 @@ fn run_reads_mountinfo_once_and_starts_no_thread() {
     assert!(!b.root.join(&id).exists(), "state left behind");
     assert!(!b.cgroup_dir(&id).exists(), "cgroup left behind");
 }
+
+/// `contrun create` killed (SIGKILL) once the container's state is written
+/// but before its create finished (here by its createRuntime hook, which
+/// kills its parent): the container is not "created" (a `start` would run
+/// its program without the rest of create: hooks, sysctls, console, pid
+/// file), `start` refuses it, and `delete --force` removes its process,
+/// cgroup and state.
+#[test]
+fn a_create_killed_midway_is_not_startable_and_delete_force_cleans_it() {
+    let Some(b) = require("a_create_killed_midway_is_not_startable") else {
+        return;
+    };
+    let marker = b.dir.join("rootfs/tmp/started");
+    b.config(|c| {
+        c["root"]["readonly"] = false.into();
+        c["process"]["args"] = b.args(&["sh", "-c", "echo yes > /tmp/started; exec sleep 1000"]);
+        c["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}
+        ]});
+    });
+    let id = b.id("crash");
+    let out = b.run(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
+    let st = b.state(&id);
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert!(alive(pid), "the container's process died with its create");
+    assert_eq!(st["status"], "creating", "{st}");
+    let out = b.run(&["start", &id]);
+    assert!(!out.status.success(), "a half-created container started");
+    assert!(!marker.exists(), "the program ran");
+    // Not deletable without --force (it has a process), then all of it goes.
+    assert!(!b.run(&["delete", &id]).status.success());
+    b.ok(&["delete", "--force", &id]);
+    assert!(!alive(pid));
+    assert!(!marker.exists(), "the program ran");
+    assert!(!b.root.join(&id).exists(), "state left behind");
+    assert!(!b.cgroup_dir(&id).exists(), "cgroup left behind");
+    assert_eq!(processes_in(&b.dir.join("rootfs")), Vec::<i32>::new());
+}
+
+/// `--help` tells that the global options go before the subcommand (an
+/// option after it is refused), and shows users no notes on clap's
+/// internals or timings.
+#[test]
+fn help_says_where_global_options_go_and_nothing_internal() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("before the subcommand"), "{text}");
+    for internal in ["global = true", "µs", "BENCHMARKS"] {
+        assert!(
+            !text.contains(internal),
+            "--help shows {internal:?}: {text}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["list", "--root", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+}

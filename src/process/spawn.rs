@@ -817,7 +817,22 @@ pub(crate) type During<'a> =
 /// failed spawn removes the cgroup the spawn created for it.
 pub(crate) fn spawn(mut p: Prepared, during: Option<During<'_>>) -> Result<Child, SpawnError> {
     let cgroup = p.cgroup.take();
-    match spawn_inner(p, cgroup.as_ref().map(|(c, _)| c), during) {
+    // A panic (the caller's `during`) unwinds through spawn_inner, whose
+    // guard kills and reaps the child; the cgroup goes as for an error,
+    // then the panic goes on to the caller.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        spawn_inner(p, cgroup.as_ref().map(|(c, _)| c), during)
+    }));
+    let r = match r {
+        Ok(r) => r,
+        Err(panic) => {
+            if let Some((cg, _)) = cgroup {
+                let _ = cg.destroy();
+            }
+            std::panic::resume_unwind(panic)
+        }
+    };
+    match r {
         Ok(mut child) => {
             if let Some((cg, remove)) = cgroup {
                 cg.started();
