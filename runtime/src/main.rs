@@ -81,7 +81,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         }
         Command::Run(a) => run(root, a),
         Command::State { id } => {
-            let dir = Dir::open(root, id)?;
+            let dir = Dir::peek(root, id)?;
             let s = dir.load()?;
             let st = s.status(&dir);
             println!(
@@ -805,7 +805,7 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
     if let Ok(rd) = std::fs::read_dir(root) {
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            let Ok(dir) = Dir::open(root, &id) else {
+            let Ok(dir) = Dir::peek(root, &id) else {
                 continue;
             };
             let Ok(s) = dir.load() else { continue };

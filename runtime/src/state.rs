@@ -66,10 +66,11 @@ impl Status {
     }
 }
 
-/// One container's state directory, locked while this lives.
+/// One container's state directory, locked while this lives (unless
+/// opened with [`Dir::peek`], for reading only).
 pub struct Dir {
     pub path: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 /// Container ids: what runc accepts (`^[\w+-\.]+$`), never `.` or `..`.
@@ -120,7 +121,10 @@ impl Dir {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
         let lock = lock(&path)?;
-        Ok(Dir { path, _lock: lock })
+        Ok(Dir {
+            path,
+            _lock: Some(lock),
+        })
     }
 
     /// Locks the directory of an existing container.
@@ -131,6 +135,21 @@ impl Dir {
             return Err(Error::msg(format!("container {id:?} does not exist")));
         }
         Ok(dir)
+    }
+
+    /// The directory of an existing container, *not* locked: for `state`
+    /// and `list`, which only read (runc's take no lock either). A hook of
+    /// `create` (which holds the lock while its hooks run) may then ask
+    /// for the state, and sees `creating`. state.json is replaced whole
+    /// (written aside, then renamed), so a reader sees the old one or the
+    /// new one; the status comes from the live process and the gate.
+    pub fn peek(root: &Path, id: &str) -> Result<Dir> {
+        check_id(id)?;
+        let path = root.join(id);
+        if !path.join("state.json").exists() {
+            return Err(Error::msg(format!("container {id:?} does not exist")));
+        }
+        Ok(Dir { path, _lock: None })
     }
 
     /// Locks the directory of a container whose `create` died before it
@@ -167,7 +186,10 @@ impl Dir {
                 Ok(_) => continue,
                 Err(_) => return Err(gone()),
             }
-            return Ok(Dir { path, _lock: lock });
+            return Ok(Dir {
+                path,
+                _lock: Some(lock),
+            });
         }
     }
 

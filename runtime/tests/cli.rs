@@ -519,3 +519,40 @@ fn help_says_where_global_options_go_and_nothing_internal() {
         .unwrap();
     assert!(!out.status.success(), "{out:?}");
 }
+
+/// `state` takes no lock (runc's does not either): a `createRuntime` hook
+/// that asks for the container's state gets it, `creating`, instead of
+/// waiting on the lock its own `create` holds until the hook's timeout.
+#[test]
+fn a_create_hook_can_ask_for_the_state() {
+    let Some(b) = require("a_create_hook_can_ask_for_the_state") else {
+        return;
+    };
+    let seen = b.dir.join("hook-state.json");
+    let id = b.id("hookstate");
+    let cmd = format!(
+        "{BIN} --root {} state {id} > {}",
+        b.root.display(),
+        seen.display()
+    );
+    b.config(|c| {
+        c["process"]["args"] = b.args(&["true"]);
+        c["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", cmd], "timeout": 20}
+        ]});
+    });
+    let t = std::time::Instant::now();
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&seen).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(
+        v["status"],
+        "creating",
+        "the hook saw {v} ({:?})",
+        t.elapsed()
+    );
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(b.state(&id)["pid"], v["pid"]);
+    b.ok(&["delete", "--force", &id]);
+    assert!(!b.root.join(&id).exists(), "state left behind");
+}
