@@ -102,12 +102,15 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 // runc: deleting a missing container with --force succeeds.
                 Err(_) if *force && !root.join(id).exists() => return Ok(0),
                 // A create killed before it wrote the state: its directory
-                // goes (else the id stays taken for good). Its child exits
-                // when it cannot report ready (the reader died); its
-                // cgroup, not recorded yet, is left (as is a child that
-                // reported ready just before the kill).
+                // goes (else the id stays taken for good), and the empty
+                // cgroup directories it may have made. Its child exits
+                // when it cannot report ready (the reader died); one that
+                // reported ready just before the kill is left waiting at
+                // its gate, its cgroup populated (not removed: nothing
+                // proves that cgroup was this create's own).
                 Err(e) if *force => match Dir::open_stateless(root, id) {
                     Ok(Some(d)) => {
+                        remove_planned_cgroup(&d);
                         d.remove()?;
                         return Ok(0);
                     }
@@ -217,6 +220,43 @@ fn is_cgroup2(dir: &Path) -> bool {
 
 /// `rmdir` of a directory of a container's cgroup (a cgroup2 or v1 one,
 /// nothing else): true when it is gone (removed, or absent already).
+/// The cgroup a killed `create` recorded before its spawn
+/// ([`Dir::planned_cgroup`]): each hierarchy's directory at that relative
+/// path is removed if it is an empty cgroup (`rmdir` refuses one with a
+/// process or a child cgroup: then it is not touched, whoever's it is).
+/// A directory that was there before the create would have failed it
+/// (`EEXIST`), so an empty one is the create's own, or one made at that
+/// path since, which nothing uses.
+fn remove_planned_cgroup(d: &Dir) {
+    let Ok(rel) = std::fs::read(d.planned_cgroup()) else {
+        return;
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let rel = Path::new(std::ffi::OsStr::from_bytes(&rel));
+    // What translate accepts: a plain relative path.
+    if rel.as_os_str().is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return;
+    }
+    let Ok(h) = containment::cgroup::Hierarchy::detect() else {
+        return;
+    };
+    let mounts = h
+        .v1_mounts()
+        .iter()
+        .map(|m| m.mount_point.clone())
+        .chain(h.mount_point().map(Path::to_path_buf));
+    for m in mounts {
+        let dir = m.join(rel);
+        if dir.is_dir() {
+            rmdir_cgroup(&dir);
+        }
+    }
+}
+
 fn rmdir_cgroup(dir: &Path) -> bool {
     if !matches!(
         fs_type(dir),
@@ -416,6 +456,12 @@ fn create_in(
         .open(&fifo)
         .map_err(|e| Error::io(fifo.display(), e))?;
     plan.command.start_gate(OwnedFd::from(gate));
+    // Recorded before the spawn makes it (see `remove_planned_cgroup`).
+    std::fs::write(
+        dir.planned_cgroup(),
+        plan.cgroup.as_os_str().as_encoded_bytes(),
+    )
+    .map_err(|e| Error::io(format!("writing {}", dir.planned_cgroup().display()), e))?;
     for fd in 3..3 + a.preserve_fds as i32 {
         // SAFETY: F_DUPFD_CLOEXEC on a descriptor number the caller passed
         // (fails with EBADF when it is not open).

@@ -205,6 +205,13 @@ impl Dir {
         self.path.join("creating.fifo")
     }
 
+    /// Where `create` records the cgroup it is about to make (relative to
+    /// each hierarchy's root) before the spawn makes it: a `create` killed
+    /// before it wrote its state leaves only this to find it by.
+    pub fn planned_cgroup(&self) -> PathBuf {
+        self.path.join("cgroup.planned")
+    }
+
     pub fn load(&self) -> Result<Saved> {
         let p = self.path.join("state.json");
         let text =

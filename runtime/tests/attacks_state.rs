@@ -268,3 +268,98 @@ fn delete_force_removes_the_directory_of_a_create_killed_before_its_state() {
         "the state directory of the dead create was left"
     );
 }
+
+/// The cgroup directories of one relative path in every hierarchy, made
+/// by the test and removed on drop (a process put in one is killed).
+struct Cgroups(Vec<std::path::PathBuf>);
+
+impl Cgroups {
+    fn make(rel: &str) -> Cgroups {
+        let h = containment::cgroup::Hierarchy::detect().unwrap();
+        let dirs: Vec<_> = h
+            .v1_mounts()
+            .iter()
+            .map(|m| m.mount_point.join(rel))
+            .chain(h.mount_point().map(|m| m.join(rel)))
+            .collect();
+        let c = Cgroups(dirs);
+        for d in &c.0 {
+            std::fs::create_dir(d).unwrap();
+        }
+        c
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            if let Ok(p) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                for pid in p.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                    // SAFETY: kill(2) of a process the test put there.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        for d in &self.0 {
+            for _ in 0..100 {
+                match std::fs::remove_dir(d) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// A `create` killed after its spawn made the cgroup but before it wrote
+/// its state (the directory then holds the gate FIFO and the recorded
+/// `cgroup.planned`): `delete --force` removes the empty cgroup
+/// directories in every hierarchy with the state directory. A populated
+/// one at the recorded path is not touched (nothing proves it was the
+/// create's): its process lives on.
+#[test]
+fn delete_force_removes_the_empty_cgroup_of_a_create_killed_before_its_state() {
+    if !root("delete_force_removes_the_empty_cgroup_of_a_create_killed") {
+        return;
+    }
+    let t = TempDir::new("contrun-planned");
+    let state = t.path().join("state");
+    let stateless = |id: &str, rel: &str| {
+        let path = state.join(id);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("cgroup.planned"), rel).unwrap();
+        path
+    };
+    let rel = unique("ctm-planned");
+    let made = Cgroups::make(&rel);
+    let id = unique("planned");
+    let path = stateless(&id, &rel);
+    let out = contrun(&state, &["delete", "--force", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!path.exists(), "the state directory was left");
+    for d in &made.0 {
+        assert!(!d.exists(), "the killed create's cgroup {d:?} was left");
+    }
+    drop(made);
+
+    // Populated: left as it is, its process alive.
+    let rel = unique("ctm-planned-busy");
+    let busy = Cgroups::make(&rel);
+    let mut sleeper = Command::new("sleep").arg("600").spawn().unwrap();
+    let v2 = busy.0.last().unwrap().clone();
+    std::fs::write(v2.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let id = unique("planned-busy");
+    let path = stateless(&id, &rel);
+    let out = contrun(&state, &["delete", "--force", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!path.exists(), "the state directory was left");
+    assert!(v2.exists(), "a populated cgroup was removed");
+    assert!(
+        sleeper.try_wait().unwrap().is_none(),
+        "its process was killed"
+    );
+    drop(busy);
+    let _ = sleeper.wait();
+}
