@@ -457,11 +457,7 @@ fn create_in(
         .map_err(|e| Error::io(fifo.display(), e))?;
     plan.command.start_gate(OwnedFd::from(gate));
     // Recorded before the spawn makes it (see `remove_planned_cgroup`).
-    std::fs::write(
-        dir.planned_cgroup(),
-        plan.cgroup.as_os_str().as_encoded_bytes(),
-    )
-    .map_err(|e| Error::io(format!("writing {}", dir.planned_cgroup().display()), e))?;
+    dir.plan_cgroup(&plan.cgroup)?;
     for fd in 3..3 + a.preserve_fds as i32 {
         // SAFETY: F_DUPFD_CLOEXEC on a descriptor number the caller passed
         // (fails with EBADF when it is not open).

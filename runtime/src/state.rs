@@ -212,6 +212,17 @@ impl Dir {
         self.path.join("cgroup.planned")
     }
 
+    /// Records `rel` as [`planned_cgroup`](Self::planned_cgroup), whole:
+    /// written aside, then renamed (a `create` killed mid-write, e.g. by
+    /// SIGXFSZ, must not leave a prefix of the path: another cgroup's).
+    pub fn plan_cgroup(&self, rel: &Path) -> Result<()> {
+        let p = self.planned_cgroup();
+        let tmp = self.path.join("cgroup.planned.tmp");
+        std::fs::write(&tmp, rel.as_os_str().as_encoded_bytes())
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::rename(&tmp, &p).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+    }
+
     pub fn load(&self) -> Result<Saved> {
         let p = self.path.join("state.json");
         let text =

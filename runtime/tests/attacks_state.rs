@@ -363,3 +363,59 @@ fn delete_force_removes_the_empty_cgroup_of_a_create_killed_before_its_state() {
     drop(busy);
     let _ = sleeper.wait();
 }
+
+/// A `create` killed *while* it writes `cgroup.planned` (here by
+/// RLIMIT_FSIZE: the first write(2) stops at the limit, the next raises
+/// SIGXFSZ, whose default action kills) leaves a truncated path there, a
+/// prefix of its cgroup's: another cgroup (here one named like its first
+/// bytes). `delete --force` must not remove that one: the record is
+/// replaced whole (written aside, then renamed), so a torn one is never
+/// read.
+#[test]
+fn delete_force_never_reads_a_torn_planned_cgroup() {
+    let Some(mut s) = setup("delete_force_never_reads_a_torn_planned_cgroup") else {
+        return;
+    };
+    s.config(|c| set_args(c, &["true"]));
+    let victim = unique("ctm-torn");
+    // The container's cgroup: the victim's name and more (never made:
+    // the create dies before its spawn).
+    let rel = format!("{victim}-container-cgroup");
+    s.config(|c| c["linux"]["cgroupsPath"] = rel.clone().into());
+    let made = Cgroups::make(&victim);
+    let id = s.id("torn");
+    let limit = victim.len() as libc::rlim_t;
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--root")
+        .arg(&s.root)
+        .args(["create", "--bundle", &s.bundle(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit and signal are async-signal-safe; no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            let l = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &l);
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            Ok(())
+        })
+    };
+    let st = cmd.status().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGXFSZ),
+        "the create was not killed: {st:?}"
+    );
+    let out = contrun(&s.root, &["delete", "--force", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!s.root.join(&id).exists(), "the state directory was left");
+    for d in &made.0 {
+        assert!(d.exists(), "{d:?}, not the create's, was removed");
+    }
+}
