@@ -44,9 +44,10 @@ pub struct Saved {
 /// The status a container is in (runtime-spec `status`, plus paused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// Its `create` has not finished: only seen once that `create` died
-    /// midway (it holds the lock all along), the state written while the
-    /// child set itself up. Not startable; `delete --force` removes it.
+    /// Its `create` has not finished: seen by `state`/`list` (which take
+    /// no lock) while it runs (from its hooks), or once it died midway,
+    /// the state written while the child set itself up. Not startable;
+    /// `delete --force` removes it.
     Creating,
     Created,
     Running,
@@ -268,14 +269,24 @@ impl Saved {
     }
 
     pub fn status(&self, dir: &Dir) -> Status {
+        self.status_with(dir, |p| p.exists())
+    }
+
+    /// [`status`](Self::status), `exists` telling whether a gate FIFO is
+    /// there. The gate is `creating.fifo`, renamed to `exec.fifo` at the
+    /// end of `create`, removed by `start`: asked in that order, a reader
+    /// that takes no lock (`state`, `list`) and races the rename sees one
+    /// of them (asked the other way round, it saw neither and reported a
+    /// container still being created as running).
+    fn status_with(&self, dir: &Dir, mut exists: impl FnMut(&Path) -> bool) -> Status {
         if !self.alive() {
             return Status::Stopped;
         }
-        if dir.fifo().exists() {
-            return Status::Created;
-        }
-        if dir.creating_fifo().exists() {
+        if exists(&dir.creating_fifo()) {
             return Status::Creating;
+        }
+        if exists(&dir.fifo()) {
+            return Status::Created;
         }
         if let Some(cg) = &self.cgroup {
             if let Ok(c) = containment::cgroup::Cgroup::open(cg) {
@@ -302,5 +313,45 @@ impl Saved {
             v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lockless `state` whose two looks at the gate straddle `create`'s
+    /// rename of `creating.fifo` to `exec.fifo` (simulated: the first look
+    /// sees the directory before the rename, the next ones after it) sees
+    /// `creating` or `created`, never `running`.
+    #[test]
+    fn a_reader_racing_the_gates_rename_never_sees_running() {
+        let me = std::process::id() as i32;
+        let saved = Saved {
+            id: "x".into(),
+            pid: me,
+            pid_start: proc_stat(me).unwrap().0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            annotations: HashMap::new(),
+            cgroup: None,
+            cgroup_dirs: Vec::new(),
+            hooks: None,
+            own_pid_ns: false,
+            process_unset: None,
+        };
+        let dir = Dir {
+            path: PathBuf::from("/nonexistent"),
+            _lock: None,
+        };
+        let (creating, exec) = (dir.creating_fifo(), dir.fifo());
+        let mut looks = 0;
+        let status = saved.status_with(&dir, |p| {
+            looks += 1;
+            let renamed = looks > 1;
+            (p == creating && !renamed) || (p == exec && renamed)
+        });
+        assert_ne!(status, Status::Running);
     }
 }
