@@ -218,15 +218,17 @@ fn is_cgroup2(dir: &Path) -> bool {
     fs_type(dir) == Some(libc::CGROUP2_SUPER_MAGIC)
 }
 
-/// `rmdir` of a directory of a container's cgroup (a cgroup2 or v1 one,
-/// nothing else): true when it is gone (removed, or absent already).
 /// The cgroup a killed `create` recorded before its spawn
 /// ([`Dir::planned_cgroup`]): each hierarchy's directory at that relative
 /// path is removed if it is an empty cgroup (`rmdir` refuses one with a
 /// process or a child cgroup: then it is not touched, whoever's it is).
 /// A directory that was there before the create would have failed it
 /// (`EEXIST`), so an empty one is the create's own, or one made at that
-/// path since, which nothing uses.
+/// path since, which nothing uses. Not proven: a create killed after it
+/// recorded the path but before its spawn's `mkdir` leaves the record of
+/// a cgroup it never made, and an empty one already there (another's,
+/// not populated yet) is removed. The record is read only whole (see
+/// [`Dir::plan_cgroup`]): a torn one named a prefix, another cgroup.
 fn remove_planned_cgroup(d: &Dir) {
     let Ok(rel) = std::fs::read(d.planned_cgroup()) else {
         return;
@@ -257,6 +259,8 @@ fn remove_planned_cgroup(d: &Dir) {
     }
 }
 
+/// `rmdir` of a directory of a container's cgroup (a cgroup2 or v1 one,
+/// nothing else): true when it is gone (removed, or absent already).
 fn rmdir_cgroup(dir: &Path) -> bool {
     if !matches!(
         fs_type(dir),
