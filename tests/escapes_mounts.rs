@@ -53,19 +53,7 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 fn output(b: &mut containment::Container, script: &str) -> String {
-    let o = b
-        .command("/bin/sh")
-        .args(["-c", script])
-        .output()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout {}\nstderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::sh(b, script)
 }
 
 /// Swaps `link` between symlinks to `a` and to `b` (atomic renames) until

@@ -22,18 +22,7 @@ fn builder() -> Container {
 }
 
 fn run(b: Container, script: &str) -> String {
-    let o = b
-        .command("/bin/sh")
-        .args(["-c", script])
-        .output()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    assert!(
-        o.status.success(),
-        "{script}: {:?} {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::sh(&b, script)
 }
 
 /// A data directory as host root and uid 1000 left it.

@@ -51,18 +51,7 @@ fn run(b: &Container, script: &str) -> String {
 }
 
 fn run_command(cmd: &mut containment::Command, script: &str) -> String {
-    let o = cmd
-        .args(["-c", script])
-        .output()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout {}\nstderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::output_of(cmd.args(["-c", script]))
 }
 
 fn mountinfo() -> String {

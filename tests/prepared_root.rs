@@ -59,19 +59,7 @@ fn layers(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn run(b: Container, script: &str) -> String {
-    let o = b
-        .command("/bin/sh")
-        .args(["-c", script])
-        .output()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout {}\nstderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::sh(&b, script)
 }
 
 #[test]

@@ -24,19 +24,7 @@ fn mountinfo() -> String {
 }
 
 fn run(b: &mut containment::Container, script: &str) -> String {
-    let o = b
-        .command("/bin/sh")
-        .args(["-c", script])
-        .output()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout {}\nstderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::sh(b, script)
 }
 
 const NS: Namespaces = Namespaces::MOUNT.union(Namespaces::PID);

@@ -98,6 +98,29 @@ fn a_missing_program_fails_the_spawn_and_leaves_no_process() {
     assert!(common::children().is_empty(), "{:?}", common::children());
 }
 
+/// A `/bin/true` with its own PID and mount namespaces, in a cgroup under
+/// `parent`, waiting at the start gate `gate`.
+fn gated_true(parent: &common::v1parent::Parent, gate: std::fs::File) -> containment::Command {
+    let mut c = Container::new()
+        .unshare(Namespaces::PID | Namespaces::MOUNT)
+        .cgroup(parent.spec())
+        .command("/bin/true");
+    c.start_gate(OwnedFd::from(gate));
+    c
+}
+
+/// After a failed `spawn_with`: the child (`pid`) is reaped and every
+/// directory of the cgroup the spawn made (`dirs`) is gone.
+fn assert_undone((pid, dirs): (u32, Vec<std::path::PathBuf>)) {
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the child {pid} was left (or not reaped)"
+    );
+    assert!(!dirs.is_empty());
+    let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "the spawn's cgroup was left: {left:?}");
+}
+
 /// `Command::spawn_with`: the caller's work runs once the child is cloned
 /// and before it is set up (its executable is still ours, it already sits
 /// in the cgroup the spawn made); an error there kills and reaps the child
@@ -110,11 +133,7 @@ fn spawn_with_runs_during_the_setup_and_its_error_undoes_the_spawn() {
     let me = std::fs::read_link("/proc/self/exe").unwrap();
     let (gate_r, mut gate_w) = pipe();
     let mut seen = None;
-    let mut child = Container::new()
-        .unshare(Namespaces::PID | Namespaces::MOUNT)
-        .cgroup(parent.spec())
-        .command("/bin/true")
-        .start_gate(OwnedFd::from(gate_r))
+    let mut child = gated_true(&parent, gate_r)
         .spawn_with(|pid, cg| {
             let cg = cg.expect("the spawn made a cgroup");
             let procs = std::fs::read_to_string(cg.path().join("cgroup.procs")).unwrap();
@@ -136,15 +155,10 @@ fn spawn_with_runs_during_the_setup_and_its_error_undoes_the_spawn() {
 
     let (gate_r, _gate_w) = pipe();
     let mut got = None;
-    let r = Container::new()
-        .unshare(Namespaces::PID | Namespaces::MOUNT)
-        .cgroup(parent.spec())
-        .command("/bin/true")
-        .start_gate(OwnedFd::from(gate_r))
-        .spawn_with(|pid, cg| {
-            got = Some((pid, cg.map(|c| c.dirs()).unwrap_or_default()));
-            Err(std::io::Error::other("refused by the caller"))
-        });
+    let r = gated_true(&parent, gate_r).spawn_with(|pid, cg| {
+        got = Some((pid, cg.map(|c| c.dirs()).unwrap_or_default()));
+        Err(std::io::Error::other("refused by the caller"))
+    });
     match r {
         Err(SpawnError::Setup { op, source, .. }) => {
             assert_eq!(op, "the caller's work during the spawn");
@@ -152,15 +166,7 @@ fn spawn_with_runs_during_the_setup_and_its_error_undoes_the_spawn() {
         }
         other => panic!("expected the closure's error, got {other:?}"),
     }
-    let (pid, dirs) = got.expect("spawn_with did not call its closure");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the child {pid} was left (or not reaped)"
-    );
-    assert!(!dirs.is_empty());
-    for d in dirs {
-        assert!(!d.exists(), "the spawn's cgroup {d:?} was left");
-    }
+    assert_undone(got.expect("spawn_with did not call its closure"));
 }
 
 /// A `during` that panics: the panic reaches the caller, and the spawn is
@@ -174,23 +180,11 @@ fn spawn_with_a_panicking_closure_leaves_no_process_and_no_cgroup() {
     let (gate_r, _gate_w) = pipe();
     let mut got = None;
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Container::new()
-            .unshare(Namespaces::PID | Namespaces::MOUNT)
-            .cgroup(parent.spec())
-            .command("/bin/true")
-            .start_gate(OwnedFd::from(gate_r))
-            .spawn_with(|pid, cg| {
-                got = Some((pid, cg.map(|c| c.dirs()).unwrap_or_default()));
-                panic!("the caller's work panicked");
-            })
+        gated_true(&parent, gate_r).spawn_with(|pid, cg| {
+            got = Some((pid, cg.map(|c| c.dirs()).unwrap_or_default()));
+            panic!("the caller's work panicked");
+        })
     }));
     assert!(r.is_err(), "the panic did not reach the caller");
-    let (pid, dirs) = got.expect("spawn_with did not call its closure");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the child {pid} was left (or not reaped)"
-    );
-    assert!(!dirs.is_empty());
-    let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
-    assert!(left.is_empty(), "the spawn's cgroup was left: {left:?}");
+    assert_undone(got.expect("spawn_with did not call its closure"));
 }

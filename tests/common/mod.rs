@@ -121,6 +121,25 @@ pub fn lasting_zombies() -> Vec<i32> {
     first.into_iter().filter(|p| second.contains(p)).collect()
 }
 
+/// Runs `cmd` to its end and returns its stdout, asserting that it
+/// succeeded (the status, stdout and stderr in the message if not).
+pub fn output_of(cmd: &mut containment::Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("spawn: {e}"));
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout {}\nstderr {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `/bin/sh -c script` in a container of `c`, through [`output_of`].
+pub fn sh(c: &containment::Container, script: &str) -> String {
+    output_of(c.command("/bin/sh").args(["-c", script]))
+}
+
 /// A unique name for things a test creates (cgroups, directories).
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
